@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+#include "backend.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <ctime>
+#include <fmt/format.h>
+
+#include "../src/errors.hpp"
+
+namespace vstash::backends {
+
+std::string_view metric_name(Metric m) {
+  switch (m) {
+    case Metric::cosine: return "cosine";
+    case Metric::euclidean: return "euclidean";
+    case Metric::dot: return "dot";
+  }
+  return "cosine";
+}
+
+Metric parse_metric(std::string_view s) {
+  if (s == "cosine" || s == "angular") {
+    return Metric::cosine;
+  }
+  if (s == "euclidean" || s == "euclid" || s == "l2") {
+    return Metric::euclidean;
+  }
+  if (s == "dot" || s == "dotproduct" || s == "ip" || s == "inner_product") {
+    return Metric::dot;
+  }
+  throw UsageError(fmt::format("unknown metric \"{}\" (expected cosine, euclidean or dot)", s));
+}
+
+void validate_model_name(const std::string& model) {
+  const bool ok = !model.empty() && model.size() <= 128 &&
+                  std::all_of(model.begin(), model.end(), [](char c) {
+                    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+                  });
+  if (!ok) {
+    throw UsageError(fmt::format("model name \"{}\": use 1 to 128 letters, digits, '.', '_' or '-'", model));
+  }
+}
+
+CheckpointRef CheckpointRef::parse(const std::string& path) {
+  const auto at = path.rfind('@');
+  CheckpointRef ref;
+  ref.model = path.substr(0, at);
+  if (at == std::string::npos) {
+    throw UsageError(fmt::format("checkpoint \"{}\": expected MODEL@EPOCH or MODEL@latest", path));
+  }
+  validate_model_name(ref.model);
+  const std::string tail = path.substr(at + 1);
+  if (tail == "latest") {
+    return ref;
+  }
+  int64_t epoch = 0;
+  auto [p, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), epoch);
+  if (ec != std::errc() || p != tail.data() + tail.size() || epoch < 0 || tail.empty()) {
+    throw UsageError(fmt::format("checkpoint \"{}\": epoch \"{}\" is not a non-negative integer or \"latest\"", path, tail));
+  }
+  ref.epoch = epoch;
+  return ref;
+}
+
+std::string CheckpointRef::to_string() const {
+  return epoch ? checkpoint_path(model, *epoch) : model + "@latest";
+}
+
+std::string checkpoint_path(const std::string& model, int64_t epoch) { return fmt::format("{}@{}", model, epoch); }
+
+std::string now_rfc3339() {
+  using namespace std::chrono;
+  const auto now = system_clock::now();
+  const auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+  const std::time_t t = system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+}
+
+}  // namespace vstash::backends

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+#include "rowcodec.hpp"
+
+#include <cstring>
+#include <fmt/format.h>
+
+#include "../../src/errors.hpp"
+
+namespace vstash::backends {
+
+// Layout: "VSA1" | u8 dtype | u8 ndim | ndim x i64 dims | raw data (native = little-endian).
+// Fixed-width fields keep decoding trivial and let a reader validate sizes before copying.
+namespace {
+constexpr char k_magic[4] = {'V', 'S', 'A', '1'};
+constexpr size_t k_max_ndim = 32;
+}  // namespace
+
+std::string encode_array(const Array& array) {
+  std::string out;
+  const auto ndim = static_cast<uint8_t>(array.shape().size());
+  out.reserve(6 + ndim * 8 + array.nbytes());
+  out.append(k_magic, 4);
+  out.push_back(static_cast<char>(array.dtype()));
+  out.push_back(static_cast<char>(ndim));
+  for (int64_t d : array.shape()) {
+    out.append(reinterpret_cast<const char*>(&d), sizeof d);
+  }
+  out.append(reinterpret_cast<const char*>(array.data()), array.nbytes());
+  return out;
+}
+
+Array decode_array(std::string_view blob) {
+  if (blob.size() < 6 || std::memcmp(blob.data(), k_magic, 4) != 0) {
+    throw Error("corrupt array blob: bad magic");
+  }
+  const auto dtype_code = static_cast<uint8_t>(blob[4]);
+  const auto ndim = static_cast<uint8_t>(blob[5]);
+  if (dtype_code > static_cast<uint8_t>(DType::b1) || ndim > k_max_ndim || blob.size() < 6 + ndim * 8u) {
+    throw Error("corrupt array blob: bad header");
+  }
+  Shape shape(ndim);
+  std::memcpy(shape.data(), blob.data() + 6, ndim * 8u);
+  const auto dtype = static_cast<DType>(dtype_code);
+  int64_t count = 1;
+  for (int64_t d : shape) {
+    if (d < 0 || (d > 0 && count > INT64_MAX / d)) {
+      throw Error("corrupt array blob: bad shape");
+    }
+    count *= d;
+  }
+  const size_t payload = blob.size() - 6 - ndim * 8u;
+  if (static_cast<uint64_t>(count) * dtype_size(dtype) != payload) {
+    throw Error(fmt::format("corrupt array blob: shape {} needs {} bytes, blob has {}", shape_to_string(shape),
+                            static_cast<uint64_t>(count) * dtype_size(dtype), payload));
+  }
+  std::vector<std::byte> bytes(payload);
+  std::memcpy(bytes.data(), blob.data() + 6 + ndim * 8u, payload);
+  return Array(dtype, std::move(shape), std::move(bytes));
+}
+
+}  // namespace vstash::backends

@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: MIT
+// A self-describing binary form of an Array (magic "VSA1", dtype, shape, raw little-endian
+// data) for stores that keep exact samples, labels and checkpoint arrays as blobs (Redis
+// values, Qdrant payloads and Pinecone metadata as base64).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "../backend.hpp"
+
+namespace vstash::backends {
+
+std::string encode_array(const Array& array);
+// Throws vstash::Error("corrupt array blob: ...") on bad input.
+Array decode_array(std::string_view blob);
+
+}  // namespace vstash::backends

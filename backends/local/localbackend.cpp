@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: MIT
+// The local store: one SQLite file, the default backend.
+//
+// Layout (localschema.cpp, versioned by meta.layout_version; a newer version is refused):
+//   datasets  one row per dataset: spec, next_index, live row count, byte count, and a
+//             version bumped by every change to its rows
+//   rows      (dataset_id, idx, id, data, label, metadata): data and label are the exact
+//             bytes of the row in the dataset's dtype, metadata JSON text or NULL; unique
+//             on (dataset_id, idx) and on (dataset_id, id)
+//   checkpoints + checkpoint_arrays, progress (localcheckpoints.cpp)
+//
+// Crash safety: every mutating call is one transaction (BEGIN IMMEDIATE ... COMMIT), and
+// the store runs in WAL mode. A process killed mid-ingest (kill -9) leaves the file at the
+// last committed write_rows call: the half-written batch is in the WAL without a commit
+// frame and is ignored on the next open. synchronous=NORMAL keeps that guarantee for
+// process crashes; checkpoint saves use FULL so they also survive power loss.
+//
+// Concurrency: one writer connection behind a mutex (SQLite allows one writer per file;
+// other processes wait up to k_busy_timeout_ms, then RetryableError) and a pool of reader
+// connections, one per concurrent reading thread. Each read runs in its own read
+// transaction, so it sees one consistent snapshot, and WAL lets it proceed while a long
+// write is in progress in this or another process.
+//
+// Upsert rule: writing an existing id replaces the whole row. The row takes the index given
+// in batch.indices; with auto-assigned indices it keeps its old index, so re-sending a
+// batch changes nothing. A given index already held by another id is a ConflictError.
+#include "localbackend.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fmt/format.h>
+#include <mutex>
+
+#include "../../src/errors.hpp"
+#include "../../src/profile.hpp"
+#include "../common/rowcheck.hpp"
+#include "../common/scoring.hpp"
+#include "localrows.hpp"
+#include "localstore.hpp"
+
+namespace vstash::backends::local {
+
+namespace {
+
+constexpr const char* k_row_columns = "idx, id, data, label, metadata";
+// Readers kept open for reuse; more may exist while many threads read at once.
+constexpr size_t k_max_idle_readers = 8;
+
+class LocalBackend final : public Backend {
+ public:
+  explicit LocalBackend(std::string path) : m_path(std::move(path)) {
+    m_writer = std::make_unique<Connection>(m_path);
+    ensure_schema(*m_writer);
+  }
+
+  std::string kind() const override { return "local"; }
+
+  void create_dataset(const DatasetSpec& spec) override {
+    validate_spec(spec);
+    write([&](Connection& c) {
+      auto existing = find_dataset(c, spec.name);
+      if (!existing) {
+        insert_dataset(c, spec);
+        return;
+      }
+      if (!compatible(existing->spec, spec)) {
+        throw ConflictError(fmt::format("{}: dataset \"{}\" exists as {}, requested {}", m_path, spec.name,
+                                        describe_spec(existing->spec), describe_spec(spec)));
+      }
+      json merged = existing->spec.metadata;
+      if (spec.metadata.is_object()) {
+        merged.update(spec.metadata);
+      }
+      if (merged != existing->spec.metadata) {
+        c.prepare("UPDATE datasets SET metadata = ?1 WHERE id = ?2")
+            .bind(1, dump_json(merged, "dataset \"" + spec.name + "\""))
+            .bind(2, existing->id)
+            .run();
+      }
+    });
+  }
+
+  std::optional<DatasetInfo> dataset_info(const std::string& dataset) override {
+    return read([&](Connection& c) -> std::optional<DatasetInfo> {
+      auto r = find_dataset(c, dataset);
+      return r ? std::optional(r->info()) : std::nullopt;
+    });
+  }
+
+  std::vector<DatasetInfo> list_datasets() override {
+    return read([&](Connection& c) {
+      std::vector<DatasetInfo> out;
+      for (const auto& r : all_datasets(c)) {
+        out.push_back(r.info());
+      }
+      return out;
+    });
+  }
+
+  bool drop_dataset(const std::string& dataset) override {
+    return write([&](Connection& c) {
+      auto r = find_dataset(c, dataset);
+      if (!r) {
+        return false;
+      }
+      c.prepare("DELETE FROM rows WHERE dataset_id = ?1").bind(1, r->id).run();
+      c.prepare("DELETE FROM datasets WHERE id = ?1").bind(1, r->id).run();
+      return true;
+    });
+  }
+
+  void write_rows(const std::string& dataset, const RowBatch& batch) override {
+    write([&](Connection& c) {
+      auto ds = require_dataset(c, dataset);
+      check_batch(ds.spec, batch);
+      for (const auto idx : batch.indices) {
+        if (idx < 0) {
+          throw UsageError(fmt::format("dataset \"{}\": negative index {}", dataset, idx));
+        }
+      }
+      RowCounters counters{ds.next_index, ds.row_count, ds.row_bytes};
+      write_batch(c, ds, batch, counters);
+      save_counters(c, ds.id, counters);
+    });
+  }
+
+  RowBatch read_rows(const std::string& dataset, int64_t offset, int64_t count) override {
+    if (offset < 0 || count < 0) {
+      throw UsageError(fmt::format("dataset \"{}\": negative offset or count ({}, {})", dataset, offset, count));
+    }
+    return read([&](Connection& c) {
+      auto ds = require_dataset(c, dataset);
+      BatchBuilder out(ds.spec);
+      const int64_t end = std::min(ds.row_count, offset + std::min(count, ds.row_count));
+      if (offset >= end) {
+        return out.finish();
+      }
+      int64_t first = offset;
+      int64_t last = end - 1;
+      if (!ds.dense()) {
+        const auto order = index_order(c, ds);
+        first = (*order)[static_cast<size_t>(first)];
+        last = (*order)[static_cast<size_t>(last)];
+      }
+      auto s = c.prepare(fmt::format(
+          "SELECT {} FROM rows WHERE dataset_id = ?1 AND idx >= ?2 AND idx <= ?3 ORDER BY idx", k_row_columns));
+      s.bind(1, ds.id).bind(2, first).bind(3, last);
+      while (s.step()) {
+        out.add(s);
+      }
+      return out.finish();
+    });
+  }
+
+  RowBatch read_positions(const std::string& dataset, const std::vector<int64_t>& positions) override {
+    return read([&](Connection& c) {
+      auto ds = require_dataset(c, dataset);
+      std::shared_ptr<const std::vector<int64_t>> order;
+      if (!ds.dense()) {
+        order = index_order(c, ds);
+      }
+      BatchBuilder out(ds.spec);
+      auto s = c.prepare(fmt::format("SELECT {} FROM rows WHERE dataset_id = ?1 AND idx = ?2", k_row_columns));
+      for (const auto p : positions) {
+        if (p < 0 || p >= ds.row_count) {
+          throw UsageError(fmt::format("dataset \"{}\": position {} is out of range ({} rows)", dataset, p,
+                                       ds.row_count));
+        }
+        s.bind(1, ds.id).bind(2, order ? (*order)[static_cast<size_t>(p)] : p);
+        if (!s.step()) {
+          throw Error(fmt::format("{}: dataset \"{}\": row at position {} vanished", m_path, dataset, p));
+        }
+        out.add(s);
+        s.reset();
+      }
+      return out.finish();
+    });
+  }
+
+  RowBatch fetch(const std::string& dataset, const std::vector<std::string>& ids) override {
+    return read([&](Connection& c) {
+      auto ds = require_dataset(c, dataset);
+      BatchBuilder out(ds.spec);
+      auto s = c.prepare(fmt::format("SELECT {} FROM rows WHERE dataset_id = ?1 AND id = ?2", k_row_columns));
+      for (const auto& id : ids) {
+        s.bind(1, ds.id).bind_static_text(2, id);
+        if (s.step()) {
+          out.add(s);
+        }
+        s.reset();
+      }
+      return out.finish();
+    });
+  }
+
+  void update_row(const std::string& dataset, const std::string& id, const std::optional<Array>& sample,
+                  const std::optional<json>& metadata) override {
+    write([&](Connection& c) {
+      auto ds = require_dataset(c, dataset);
+      RowCounters counters{ds.next_index, ds.row_count, ds.row_bytes};
+      update_one(c, ds, id, sample, metadata, counters);
+      save_counters(c, ds.id, counters);
+    });
+  }
+
+  int64_t delete_ids(const std::string& dataset, const std::vector<std::string>& ids) override {
+    return write([&](Connection& c) {
+      auto ds = require_dataset(c, dataset);
+      RowCounters counters{ds.next_index, ds.row_count, ds.row_bytes};
+      int64_t n = 0;
+      for (const auto& id : ids) {
+        n += delete_by_id(c, ds.id, id, counters) ? 1 : 0;
+      }
+      save_counters(c, ds.id, counters);
+      return n;
+    });
+  }
+
+  int64_t delete_where(const std::string& dataset, const Filter& filter) override {
+    return write([&](Connection& c) {
+      auto ds = require_dataset(c, dataset);
+      const auto victims = matching_indices(c, ds.id, filter);
+      RowCounters counters{ds.next_index, ds.row_count, ds.row_bytes};
+      for (const auto idx : victims) {
+        delete_by_index(c, ds.id, idx, counters);
+      }
+      save_counters(c, ds.id, counters);
+      return static_cast<int64_t>(victims.size());
+    });
+  }
+
+  int64_t count(const std::string& dataset, const Filter* filter) override {
+    return read([&](Connection& c) {
+      auto ds = require_dataset(c, dataset);
+      if (!filter || filter->empty()) {
+        return ds.row_count;
+      }
+      return static_cast<int64_t>(matching_indices(c, ds.id, *filter).size());
+    });
+  }
+
+  std::vector<QueryHit> query(const std::string& dataset, const std::vector<float>& vector,
+                              const QueryOptions& options) override {
+    return read([&](Connection& c) { return scan_query(c, require_dataset(c, dataset), vector, options); });
+  }
+
+  std::string save_checkpoint(const Checkpoint& checkpoint) override {
+    std::lock_guard lock(m_write_mutex);
+    // A checkpoint is what training resumes from: make its commit survive power loss too.
+    m_writer->exec("PRAGMA synchronous=FULL");
+    try {
+      Transaction txn(*m_writer, true);
+      auto path = local::save_checkpoint(*m_writer, checkpoint);
+      txn.commit();
+      m_writer->exec("PRAGMA synchronous=NORMAL");
+      return path;
+    } catch (...) {
+      m_writer->exec("PRAGMA synchronous=NORMAL");
+      throw;
+    }
+  }
+
+  Checkpoint load_checkpoint(const std::string& path) override {
+    const auto ref = CheckpointRef::parse(path);
+    return read([&](Connection& c) { return local::load_checkpoint(c, ref); });
+  }
+
+  std::vector<CheckpointInfo> list_checkpoints(const std::string& model) override {
+    return read([&](Connection& c) { return local::list_checkpoints(c, model); });
+  }
+
+  bool delete_checkpoint(const std::string& path) override {
+    const auto ref = CheckpointRef::parse(path);
+    return write([&](Connection& c) { return local::delete_checkpoint(c, ref); });
+  }
+
+  void record_progress(const ProgressRecord& record) override {
+    write([&](Connection& c) { local::record_progress(c, record); });
+  }
+
+  std::vector<ProgressRecord> list_progress(const std::string& run) override {
+    return read([&](Connection& c) { return local::list_progress(c, run); });
+  }
+
+  Stats stats() override {
+    Stats s = read([&](Connection& c) {
+      Stats st;
+      for (const auto& r : all_datasets(c)) {
+        st.datasets.push_back(r.info());
+      }
+      st.checkpoints_per_model = checkpoint_counts(c);
+      st.extra["layout_version"] = read_layout_version(c);
+      return st;
+    });
+    s.backend = "local";
+    s.location = m_path;
+    std::error_code ec;
+    for (const auto& f : {m_path, m_path + "-wal"}) {
+      const auto n = std::filesystem::file_size(f, ec);
+      s.store_bytes += ec ? 0 : static_cast<int64_t>(n);
+    }
+    s.extra["sqlite_version"] = sqlite3_libversion();
+    s.extra["path"] = m_path;
+    return s;
+  }
+
+ private:
+  // Runs f in a write transaction on the writer connection.
+  template <class F>
+  auto write(F&& f) {
+    std::lock_guard lock(m_write_mutex);
+    Transaction txn(*m_writer, true);
+    if constexpr (std::is_void_v<decltype(f(*m_writer))>) {
+      f(*m_writer);
+      txn.commit();
+    } else {
+      auto result = f(*m_writer);
+      txn.commit();
+      return result;
+    }
+  }
+
+  // Runs f in a read transaction on a pooled reader connection.
+  template <class F>
+  auto read(F&& f) {
+    ReaderLease lease(*this);
+    Transaction txn(*lease.conn, false);
+    auto result = f(*lease.conn);
+    txn.commit();
+    return result;
+  }
+
+  struct ReaderLease {
+    explicit ReaderLease(LocalBackend& b) : owner(b) {
+      {
+        std::lock_guard lock(owner.m_pool_mutex);
+        if (!owner.m_readers.empty()) {
+          conn = std::move(owner.m_readers.back());
+          owner.m_readers.pop_back();
+        }
+      }
+      if (!conn) {
+        conn = std::make_unique<Connection>(owner.m_path);
+        configure_connection(*conn);
+      }
+    }
+    ~ReaderLease() {
+      std::lock_guard lock(owner.m_pool_mutex);
+      if (owner.m_readers.size() < k_max_idle_readers) {
+        owner.m_readers.push_back(std::move(conn));
+      }
+    }
+    ReaderLease(const ReaderLease&) = delete;
+    ReaderLease& operator=(const ReaderLease&) = delete;
+    LocalBackend& owner;
+    std::unique_ptr<Connection> conn;
+  };
+
+  void validate_spec(const DatasetSpec& spec) const {
+    if (spec.name.empty()) {
+      throw UsageError("dataset name is empty");
+    }
+    auto positive = [](const Shape& s) { return std::all_of(s.begin(), s.end(), [](int64_t d) { return d > 0; }); };
+    if (!positive(spec.row_shape) || !positive(spec.label_shape)) {
+      throw UsageError(fmt::format("dataset \"{}\": row and label shapes need positive dimensions, got {} and {}",
+                                   spec.name, shape_to_string(spec.row_shape), shape_to_string(spec.label_shape)));
+    }
+    if (!spec.metadata.is_null() && !spec.metadata.is_object()) {
+      throw UsageError(fmt::format("dataset \"{}\": dataset metadata must be a JSON object", spec.name));
+    }
+  }
+
+  // The live indices of a dataset in order, cached per dataset version: a gapped dataset
+  // maps positions through it on every batch, and re-reading it each time would cost a
+  // full index scan per batch.
+  std::shared_ptr<const std::vector<int64_t>> index_order(Connection& c, const DatasetRecord& ds) {
+    {
+      std::lock_guard lock(m_cache_mutex);
+      auto it = m_order_cache.find(ds.id);
+      if (it != m_order_cache.end() && it->second.version == ds.version) {
+        return it->second.order;
+      }
+    }
+    auto order = std::make_shared<std::vector<int64_t>>();
+    order->reserve(static_cast<size_t>(ds.row_count));
+    auto s = c.prepare("SELECT idx FROM rows WHERE dataset_id = ?1 ORDER BY idx");
+    s.bind(1, ds.id);
+    while (s.step()) {
+      order->push_back(s.int_at(0));
+    }
+    if (static_cast<int64_t>(order->size()) != ds.row_count) {
+      throw Error(fmt::format("{}: dataset \"{}\": row count {} disagrees with {} rows stored", m_path,
+                              ds.spec.name, ds.row_count, order->size()));
+    }
+    std::lock_guard lock(m_cache_mutex);
+    m_order_cache[ds.id] = {ds.version, order};
+    return order;
+  }
+
+  struct CachedOrder {
+    int64_t version = -1;
+    std::shared_ptr<const std::vector<int64_t>> order;
+  };
+
+  std::string m_path;
+  std::mutex m_write_mutex;
+  std::unique_ptr<Connection> m_writer;
+  std::mutex m_pool_mutex;
+  std::vector<std::unique_ptr<Connection>> m_readers;
+  std::mutex m_cache_mutex;
+  std::map<int64_t, CachedOrder> m_order_cache;
+};
+
+std::string expand_home(std::string path) {
+  if (path == "~" || path.starts_with("~/")) {
+    const char* home = std::getenv("HOME");
+    if (home) {
+      path = std::string(home) + path.substr(1);
+    }
+  }
+  return path;
+}
+
+}  // namespace
+
+// The store is opened eagerly: a bad path, a foreign file or a newer layout is reported by
+// the command that names the profile, before any work starts.
+std::unique_ptr<Backend> create(const Profile& profile) {
+  const std::string path = expand_home(profile.get_string("path", default_local_path()));
+  if (path.empty()) {
+    throw UsageError(fmt::format("profile \"{}\" ({}): key \"path\" is empty", profile.name(), profile.source()));
+  }
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      throw Error(fmt::format("{}: cannot create directory \"{}\": {}", path, parent.string(), ec.message()));
+    }
+  }
+  return std::make_unique<LocalBackend>(path);
+}
+
+}  // namespace vstash::backends::local

@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: MIT
+// Checkpoints and training progress in the local store.
+//
+// There is no "latest" pointer table: the contract makes latest always the highest saved
+// epoch (it moves only forward on save, and to the next lower epoch when the latest is
+// deleted), so MAX(epoch) over the (model, epoch) primary key is exact, costs one b-tree
+// seek, and cannot disagree with the rows even under concurrent saves.
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+#include <limits>
+
+#include "../../src/errors.hpp"
+#include "localstore.hpp"
+
+namespace vstash::backends::local {
+
+namespace {
+
+// SQLite refuses blobs over 1 GB, so large arrays are stored in chunks.
+constexpr size_t k_chunk_bytes = size_t{256} << 20;
+
+json metrics_to_json(const std::map<std::string, double>& metrics) {
+  json j = json::object();
+  for (const auto& [k, v] : metrics) {
+    j[k] = std::isfinite(v) ? json(v) : json(nullptr);  // JSON has no NaN; null reads back as NaN
+  }
+  return j;
+}
+
+std::map<std::string, double> metrics_from_json(const std::string& text) {
+  std::map<std::string, double> out;
+  for (const auto& [k, v] : json::parse(text).items()) {
+    out[k] = v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN();
+  }
+  return out;
+}
+
+std::optional<int64_t> latest_epoch(Connection& conn, const std::string& model) {
+  auto s = conn.prepare("SELECT max(epoch) FROM checkpoints WHERE model = ?1");
+  s.bind(1, model);
+  if (!s.step() || s.is_null(0)) {
+    return std::nullopt;
+  }
+  return s.int_at(0);
+}
+
+std::optional<int64_t> resolve(Connection& conn, const CheckpointRef& ref) {
+  return ref.epoch ? ref.epoch : latest_epoch(conn, ref.model);
+}
+
+void delete_epoch(Connection& conn, const std::string& model, int64_t epoch) {
+  conn.prepare("DELETE FROM checkpoint_arrays WHERE model = ?1 AND epoch = ?2").bind(1, model).bind(2, epoch).run();
+  conn.prepare("DELETE FROM checkpoints WHERE model = ?1 AND epoch = ?2").bind(1, model).bind(2, epoch).run();
+}
+
+}  // namespace
+
+std::string save_checkpoint(Connection& conn, const Checkpoint& cp) {
+  validate_model_name(cp.model);
+  const std::string path = checkpoint_path(cp.model, cp.epoch);
+  if (cp.epoch < 0) {
+    throw UsageError(fmt::format("checkpoint \"{}\": epoch must be non-negative", path));
+  }
+  delete_epoch(conn, cp.model, cp.epoch);
+  int64_t bytes = 0;
+  auto ins = conn.prepare(
+      "INSERT INTO checkpoint_arrays(model, epoch, name, chunk, dtype, shape, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  for (const auto& [name, array] : cp.arrays) {
+    if (name.empty()) {
+      throw UsageError(fmt::format("checkpoint \"{}\": empty array name", path));
+    }
+    const auto all = array.bytes();
+    const std::string dtype(dtype_name(array.dtype()));
+    const std::string shape = json(array.shape()).dump();
+    size_t offset = 0;
+    int64_t chunk = 0;
+    do {
+      const size_t n = std::min(k_chunk_bytes, all.size() - offset);
+      ins.bind(1, cp.model).bind(2, cp.epoch).bind(3, name).bind(4, chunk).bind(5, dtype).bind(6, shape);
+      ins.bind_static_blob(7, all.subspan(offset, n));
+      ins.run();
+      ins.reset();
+      offset += n;
+      ++chunk;
+    } while (offset < all.size());
+    bytes += static_cast<int64_t>(all.size());
+  }
+  conn.prepare(
+          "INSERT INTO checkpoints(model, epoch, created_at, metrics, metadata, bytes) VALUES(?1, ?2, ?3, ?4, ?5, ?6)")
+      .bind(1, cp.model)
+      .bind(2, cp.epoch)
+      .bind(3, now_rfc3339())
+      .bind(4, metrics_to_json(cp.metrics).dump())
+      .bind(5, dump_json(cp.metadata.is_null() ? json::object() : cp.metadata, "checkpoint \"" + path + "\""))
+      .bind(6, bytes)
+      .run();
+  return path;
+}
+
+Checkpoint load_checkpoint(Connection& conn, const CheckpointRef& ref) {
+  const auto epoch = resolve(conn, ref);
+  if (!epoch) {
+    throw NotFoundError(fmt::format("{}: checkpoint \"{}\": model \"{}\" has no checkpoints", conn.path(),
+                                    ref.to_string(), ref.model));
+  }
+  Checkpoint cp;
+  cp.model = ref.model;
+  cp.epoch = *epoch;
+  {
+    auto s = conn.prepare("SELECT created_at, metrics, metadata FROM checkpoints WHERE model = ?1 AND epoch = ?2");
+    s.bind(1, ref.model).bind(2, *epoch);
+    if (!s.step()) {
+      throw NotFoundError(fmt::format("{}: checkpoint \"{}\" does not exist", conn.path(), ref.to_string()));
+    }
+    cp.created_at = s.text_at(0);
+    cp.metrics = metrics_from_json(s.text_at(1));
+    cp.metadata = json::parse(s.text_at(2));
+  }
+  auto s = conn.prepare(
+      "SELECT name, dtype, shape, data FROM checkpoint_arrays WHERE model = ?1 AND epoch = ?2 ORDER BY name, chunk");
+  s.bind(1, ref.model).bind(2, *epoch);
+  std::string name;
+  std::vector<std::byte> bytes;
+  DType dtype = DType::f32;
+  Shape shape;
+  auto flush = [&] {
+    if (!name.empty()) {
+      cp.arrays.emplace(name, Array(dtype, shape, std::move(bytes)));
+      bytes.clear();
+    }
+  };
+  while (s.step()) {
+    std::string n = s.text_at(0);
+    if (n != name) {
+      flush();
+      name = std::move(n);
+      dtype = parse_dtype_name(s.text_at(1));
+      shape = json::parse(s.text_at(2)).get<Shape>();
+    }
+    const auto blob = s.blob_at(3);
+    bytes.insert(bytes.end(), blob.begin(), blob.end());
+  }
+  flush();
+  return cp;
+}
+
+std::vector<CheckpointInfo> list_checkpoints(Connection& conn, const std::string& model) {
+  // The latest flag is the highest epoch per model, computed in the same snapshot.
+  auto s = conn.prepare(
+      "SELECT model, epoch, metrics, bytes, created_at, "
+      "epoch = (SELECT max(epoch) FROM checkpoints c2 WHERE c2.model = c.model) "
+      "FROM checkpoints c WHERE ?1 = '' OR model = ?1 ORDER BY model, epoch");
+  s.bind(1, model);
+  std::vector<CheckpointInfo> out;
+  while (s.step()) {
+    CheckpointInfo i;
+    i.model = s.text_at(0);
+    i.epoch = s.int_at(1);
+    i.path = checkpoint_path(i.model, i.epoch);
+    i.metrics = metrics_from_json(s.text_at(2));
+    i.bytes = s.int_at(3);
+    i.created_at = s.text_at(4);
+    i.latest = s.int_at(5) != 0;
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+bool delete_checkpoint(Connection& conn, const CheckpointRef& ref) {
+  const auto epoch = resolve(conn, ref);
+  if (!epoch) {
+    return false;
+  }
+  delete_epoch(conn, ref.model, *epoch);
+  return sqlite3_changes64(conn.handle()) > 0;
+}
+
+std::map<std::string, int64_t> checkpoint_counts(Connection& conn) {
+  auto s = conn.prepare("SELECT model, count(*) FROM checkpoints GROUP BY model ORDER BY model");
+  std::map<std::string, int64_t> out;
+  while (s.step()) {
+    out[s.text_at(0)] = s.int_at(1);
+  }
+  return out;
+}
+
+void record_progress(Connection& conn, const ProgressRecord& r) {
+  if (r.run.empty()) {
+    throw UsageError("progress: empty run name");
+  }
+  conn.prepare(
+          "INSERT OR REPLACE INTO progress(run, rank, epoch, step, metrics, updated_at) "
+          "VALUES(?1, ?2, ?3, ?4, ?5, ?6)")
+      .bind(1, r.run)
+      .bind(2, r.rank)
+      .bind(3, r.epoch)
+      .bind(4, r.step)
+      .bind(5, metrics_to_json(r.metrics).dump())
+      .bind(6, now_rfc3339())
+      .run();
+}
+
+std::vector<ProgressRecord> list_progress(Connection& conn, const std::string& run) {
+  auto s = conn.prepare(
+      "SELECT run, rank, epoch, step, metrics, updated_at FROM progress WHERE ?1 = '' OR run = ?1 ORDER BY run, rank");
+  s.bind(1, run);
+  std::vector<ProgressRecord> out;
+  while (s.step()) {
+    ProgressRecord r;
+    r.run = s.text_at(0);
+    r.rank = s.int_at(1);
+    r.epoch = s.int_at(2);
+    r.step = s.int_at(3);
+    r.metrics = metrics_from_json(s.text_at(4));
+    r.updated_at = s.text_at(5);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace vstash::backends::local

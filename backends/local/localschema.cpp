@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT
+// The local store's schema, its layout version, and the datasets table.
+#include <fmt/format.h>
+
+#include "../../src/errors.hpp"
+#include "localstore.hpp"
+
+namespace vstash::backends::local {
+
+namespace {
+
+// Layout 1. rows is a rowid table: its records are large (the sample bytes), and a
+// WITHOUT ROWID table would copy whole records into interior b-tree pages. The unique index
+// on (dataset_id, idx) is the read order and covers the position -> index lookups.
+constexpr const char* k_schema = R"sql(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE datasets(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  dtype TEXT NOT NULL,
+  row_shape TEXT NOT NULL,
+  label_dtype TEXT,
+  label_shape TEXT NOT NULL,
+  metric TEXT NOT NULL,
+  metadata TEXT NOT NULL,
+  next_index INTEGER NOT NULL DEFAULT 0,
+  row_count INTEGER NOT NULL DEFAULT 0,
+  row_bytes INTEGER NOT NULL DEFAULT 0,
+  version INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL);
+CREATE TABLE rows(
+  dataset_id INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  data BLOB NOT NULL,
+  label BLOB,
+  metadata TEXT);
+CREATE UNIQUE INDEX rows_by_index ON rows(dataset_id, idx);
+CREATE UNIQUE INDEX rows_by_id ON rows(dataset_id, id);
+CREATE TABLE checkpoints(
+  model TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  metrics TEXT NOT NULL,
+  metadata TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY(model, epoch)) WITHOUT ROWID;
+CREATE TABLE checkpoint_arrays(
+  model TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  chunk INTEGER NOT NULL,
+  dtype TEXT NOT NULL,
+  shape TEXT NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY(model, epoch, name, chunk));
+CREATE TABLE progress(
+  run TEXT NOT NULL,
+  rank INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  step INTEGER NOT NULL,
+  metrics TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY(run, rank)) WITHOUT ROWID;
+)sql";
+
+constexpr const char* k_dataset_columns =
+    "id, name, dtype, row_shape, label_dtype, label_shape, metric, metadata, next_index, row_count, row_bytes, "
+    "version, created_at";
+
+Shape parse_shape(const std::string& text) { return json::parse(text).get<Shape>(); }
+
+DatasetRecord record_from(const Stmt& s) {
+  DatasetRecord r;
+  r.id = s.int_at(0);
+  r.spec.name = s.text_at(1);
+  r.spec.dtype = parse_dtype_name(s.text_at(2));
+  r.spec.row_shape = parse_shape(s.text_at(3));
+  if (!s.is_null(4)) {
+    r.spec.label_dtype = parse_dtype_name(s.text_at(4));
+  }
+  r.spec.label_shape = parse_shape(s.text_at(5));
+  r.spec.metric = parse_metric(s.text_at(6));
+  r.spec.metadata = json::parse(s.text_at(7));
+  r.next_index = s.int_at(8);
+  r.row_count = s.int_at(9);
+  r.row_bytes = s.int_at(10);
+  r.version = s.int_at(11);
+  r.created_at = s.text_at(12);
+  return r;
+}
+
+}  // namespace
+
+std::string dump_json(const json& j, std::string_view what) {
+  try {
+    return j.dump();
+  } catch (const json::exception&) {
+    throw UsageError(fmt::format("{}: metadata is not valid UTF-8", what));
+  }
+}
+
+void configure_connection(Connection& conn) {
+  // NORMAL is crash-safe in WAL mode: a commit is durable once its WAL frames are written,
+  // which survives a killed process; only an OS crash or power loss can lose the last
+  // commits, and even then the database stays consistent. Checkpoint saves switch to FULL.
+  conn.exec("PRAGMA synchronous=NORMAL");
+  conn.exec("PRAGMA cache_size=-16384");
+}
+
+int64_t read_layout_version(Connection& conn) {
+  auto s = conn.prepare("SELECT value FROM meta WHERE key = 'layout_version'");
+  if (!s.step()) {
+    throw Error(fmt::format("{}: not a vstash local store (no layout version)", conn.path()));
+  }
+  const std::string v = s.text_at(0);
+  try {
+    return std::stoll(v);
+  } catch (const std::exception&) {
+    throw Error(fmt::format("{}: bad layout version \"{}\"", conn.path(), v));
+  }
+}
+
+void ensure_schema(Connection& conn) {
+  // WAL lets readers in other threads and processes read while one writer writes.
+  conn.exec("PRAGMA journal_mode=WAL");
+  configure_connection(conn);
+  auto check = [&] {
+    const int64_t v = read_layout_version(conn);
+    if (v > k_layout_version) {
+      throw Error(fmt::format("{}: store layout version {} is newer than this vstash supports ({}); upgrade vstash",
+                              conn.path(), v, k_layout_version));
+    }
+  };
+  auto table_count = [&](const char* where) {
+    auto s = conn.prepare(std::string("SELECT count(*) FROM sqlite_master WHERE type = 'table'") + where);
+    s.step();
+    return s.int_at(0);
+  };
+  if (table_count(" AND name = 'meta'") == 1) {
+    check();
+    return;
+  }
+  Transaction txn(conn, true);
+  // Re-check under the write lock: another process may have created the store meanwhile.
+  if (table_count(" AND name = 'meta'") == 1) {
+    txn.commit();
+    check();
+    return;
+  }
+  if (table_count("") > 0) {
+    throw Error(fmt::format("{}: not a vstash local store (a SQLite database with other tables)", conn.path()));
+  }
+  conn.exec(k_schema);
+  conn.prepare("INSERT INTO meta(key, value) VALUES('layout_version', ?1)").bind(1, std::to_string(k_layout_version)).run();
+  conn.prepare("INSERT INTO meta(key, value) VALUES('created_at', ?1)").bind(1, now_rfc3339()).run();
+  txn.commit();
+}
+
+DatasetInfo DatasetRecord::info() const {
+  DatasetInfo i;
+  i.spec = spec;
+  i.rows = row_count;
+  i.next_index = next_index;
+  i.bytes = row_bytes;
+  i.extra = {{"created_at", created_at}, {"version", version}};
+  return i;
+}
+
+std::optional<DatasetRecord> find_dataset(Connection& conn, const std::string& name) {
+  auto s = conn.prepare(fmt::format("SELECT {} FROM datasets WHERE name = ?1", k_dataset_columns));
+  s.bind(1, name);
+  if (!s.step()) {
+    return std::nullopt;
+  }
+  return record_from(s);
+}
+
+DatasetRecord require_dataset(Connection& conn, const std::string& name) {
+  auto r = find_dataset(conn, name);
+  if (!r) {
+    throw NotFoundError(fmt::format("{}: dataset \"{}\" does not exist", conn.path(), name));
+  }
+  return std::move(*r);
+}
+
+std::vector<DatasetRecord> all_datasets(Connection& conn) {
+  auto s = conn.prepare(fmt::format("SELECT {} FROM datasets ORDER BY name", k_dataset_columns));
+  std::vector<DatasetRecord> out;
+  while (s.step()) {
+    out.push_back(record_from(s));
+  }
+  return out;
+}
+
+void insert_dataset(Connection& conn, const DatasetSpec& spec) {
+  auto s = conn.prepare(
+      "INSERT INTO datasets(name, dtype, row_shape, label_dtype, label_shape, metric, metadata, created_at) "
+      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  s.bind(1, spec.name).bind(2, std::string(dtype_name(spec.dtype))).bind(3, json(spec.row_shape).dump());
+  if (spec.label_dtype) {
+    s.bind(4, std::string(dtype_name(*spec.label_dtype)));
+  }
+  s.bind(5, json(spec.label_shape).dump()).bind(6, std::string(metric_name(spec.metric)));
+  s.bind(7, dump_json(spec.metadata.is_null() ? json::object() : spec.metadata, "dataset \"" + spec.name + "\""));
+  s.bind(8, now_rfc3339());
+  s.run();
+}
+
+std::string describe_spec(const DatasetSpec& spec) {
+  std::string labels = spec.label_dtype ? fmt::format("labels {} {}", dtype_name(*spec.label_dtype),
+                                                      shape_to_string(spec.label_shape))
+                                        : "no labels";
+  return fmt::format("{} {} {}, {}", dtype_name(spec.dtype), shape_to_string(spec.row_shape),
+                     metric_name(spec.metric), labels);
+}
+
+bool compatible(const DatasetSpec& a, const DatasetSpec& b) {
+  return a.dtype == b.dtype && a.row_shape == b.row_shape && a.label_dtype == b.label_dtype &&
+         (!a.label_dtype || a.label_shape == b.label_shape) && a.metric == b.metric;
+}
+
+}  // namespace vstash::backends::local

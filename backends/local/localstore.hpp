@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+// Internals of the local store shared by its .cpp files: RAII over the SQLite C API, the
+// schema, and the checkpoint/progress tables. Not part of the public backend interface.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "../backend.hpp"
+
+namespace vstash::backends::local {
+
+using DbPtr = std::unique_ptr<sqlite3, decltype(&sqlite3_close_v2)>;
+using StmtPtr = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
+
+// How long a connection waits for another writer's lock before RetryableError.
+constexpr int k_busy_timeout_ms = 30000;
+// The schema version this build reads and writes (meta.layout_version).
+constexpr int64_t k_layout_version = 1;
+
+// Throws the vstash error for a failed SQLite call: busy/locked -> RetryableError, not a
+// database -> Error naming the path, anything else -> Error("PATH: what: sqlite message").
+[[noreturn]] void throw_sqlite(sqlite3* db, int rc, const std::string& path, std::string_view what);
+
+class Connection;
+
+// A cached prepared statement borrowed for one use; reset (bindings cleared) when it goes out
+// of scope so the next user starts clean. Text bound with bind() is copied; bind_static*()
+// borrows, so the caller keeps that memory alive until the last step().
+class Stmt {
+ public:
+  Stmt(sqlite3_stmt* stmt, Connection& conn) : m_stmt(stmt), m_conn(&conn) {}
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  ~Stmt();
+
+  Stmt& bind(int i, int64_t v);
+  Stmt& bind(int i, const std::string& text);
+  Stmt& bind_null(int i);
+  Stmt& bind_static_text(int i, std::string_view text);
+  Stmt& bind_static_blob(int i, std::span<const std::byte> blob);
+  // Steps once: true with a row, false when done. Throws on error.
+  bool step();
+  // Steps once and returns the raw result code, for callers that handle a constraint.
+  int try_step();
+  // Steps to completion, ignoring rows.
+  void run();
+  void reset();
+
+  bool is_null(int col) const { return sqlite3_column_type(m_stmt, col) == SQLITE_NULL; }
+  int64_t int_at(int col) const { return sqlite3_column_int64(m_stmt, col); }
+  std::string text_at(int col) const;
+  std::span<const std::byte> blob_at(int col) const;
+
+ private:
+  sqlite3_stmt* m_stmt;
+  Connection* m_conn;
+};
+
+// One SQLite connection with its statement cache. Used by one thread at a time (the
+// backend's mutex or reader pool guarantees that), so it is opened without SQLite's mutex.
+class Connection {
+ public:
+  explicit Connection(const std::string& path);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // The statement for sql, prepared once per connection.
+  Stmt prepare(const std::string& sql);
+  void exec(const std::string& sql);
+  const std::string& path() const { return m_path; }
+  sqlite3* handle() const { return m_db.get(); }
+  [[noreturn]] void fail(int rc, std::string_view what) const { throw_sqlite(m_db.get(), rc, m_path, what); }
+
+ private:
+  std::string m_path;
+  DbPtr m_db;
+  std::unordered_map<std::string, StmtPtr> m_cache;
+};
+
+// BEGIN on construction; rolled back in the destructor unless commit() was called. Writers
+// use BEGIN IMMEDIATE so the write lock is taken up front: a deferred transaction that
+// upgrades from read to write can fail with SQLITE_BUSY without waiting.
+class Transaction {
+ public:
+  Transaction(Connection& conn, bool write);
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction();
+  void commit();
+
+ private:
+  Connection& m_conn;
+  bool m_open = true;
+};
+
+// --- schema (localschema.cpp) ------------------------------------------------------------
+
+// Sets the per-connection pragmas. Every connection calls it.
+void configure_connection(Connection& conn);
+// Checks the layout version and creates the tables of a new store (on the writer only).
+// Throws Error for a newer layout or a SQLite file that is not a vstash store.
+void ensure_schema(Connection& conn);
+int64_t read_layout_version(Connection& conn);
+
+// A datasets row.
+struct DatasetRecord {
+  int64_t id = 0;
+  DatasetSpec spec;
+  int64_t next_index = 0;
+  int64_t row_count = 0;
+  int64_t row_bytes = 0;
+  int64_t version = 0;  // bumped by every change to the dataset's rows
+  std::string created_at;
+
+  bool dense() const { return row_count == next_index; }  // no gaps: position == index
+  DatasetInfo info() const;
+};
+
+std::optional<DatasetRecord> find_dataset(Connection& conn, const std::string& name);
+// Throws NotFoundError naming the store and the dataset.
+DatasetRecord require_dataset(Connection& conn, const std::string& name);
+std::vector<DatasetRecord> all_datasets(Connection& conn);
+void insert_dataset(Connection& conn, const DatasetSpec& spec);
+// "float32 (128,) cosine, labels int64 ()", for conflict messages.
+std::string describe_spec(const DatasetSpec& spec);
+bool compatible(const DatasetSpec& a, const DatasetSpec& b);
+// Serialises JSON for storage; invalid UTF-8 becomes a UsageError naming what.
+std::string dump_json(const json& j, std::string_view what);
+
+// --- checkpoints and progress (localcheckpoints.cpp) -------------------------------------
+// Each runs inside the caller's transaction.
+
+std::string save_checkpoint(Connection& conn, const Checkpoint& checkpoint);
+Checkpoint load_checkpoint(Connection& conn, const CheckpointRef& ref);
+std::vector<CheckpointInfo> list_checkpoints(Connection& conn, const std::string& model);
+bool delete_checkpoint(Connection& conn, const CheckpointRef& ref);
+std::map<std::string, int64_t> checkpoint_counts(Connection& conn);
+void record_progress(Connection& conn, const ProgressRecord& record);
+std::vector<ProgressRecord> list_progress(Connection& conn, const std::string& run);
+
+}  // namespace vstash::backends::local

@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: MIT
+// The pgvector store. Only the factory is public; PgvectorBackend lives in pgvectorbackend.cpp.
+#pragma once
+
+#include <memory>
+
+#include "../backend.hpp"
+
+namespace vstash::backends::pgvector {
+
+// Builds the backend from a profile of type "pgvector". Connects lazily or eagerly as documented
+// in pgvectorbackend.cpp; throws UsageError for a bad profile value.
+std::unique_ptr<Backend> create(const Profile& profile);
+
+}  // namespace vstash::backends::pgvector

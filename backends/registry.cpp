@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+#include "registry.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "../src/errors.hpp"
+#include "../src/profile.hpp"
+#include "local/localbackend.hpp"
+#ifdef VSTASH_HAVE_PGVECTOR
+#include "pgvector/pgvectorbackend.hpp"
+#endif
+#ifdef VSTASH_HAVE_REDIS
+#include "redis/redisbackend.hpp"
+#include "common/cachedbackend.hpp"
+#endif
+#ifdef VSTASH_HAVE_QDRANT
+#include "qdrant/qdrantbackend.hpp"
+#endif
+#ifdef VSTASH_HAVE_PINECONE
+#include "pinecone/pineconebackend.hpp"
+#endif
+
+namespace vstash::backends {
+
+namespace {
+struct Entry {
+  const char* type;
+  std::unique_ptr<Backend> (*create)(const Profile&);
+};
+// The compiled-in stores. One explicit table: easy to grep, and nothing depends on static
+// initialisers surviving the linker.
+const Entry k_backends[] = {
+    {"local", &local::create},
+#ifdef VSTASH_HAVE_PGVECTOR
+    {"pgvector", &pgvector::create},
+#endif
+#ifdef VSTASH_HAVE_REDIS
+    {"redis", &redis::create},
+#endif
+#ifdef VSTASH_HAVE_QDRANT
+    {"qdrant", &qdrant::create},
+#endif
+#ifdef VSTASH_HAVE_PINECONE
+    {"pinecone", &pinecone::create},
+#endif
+};
+}  // namespace
+
+std::unique_ptr<Backend> create_backend(const Profile& profile) {
+  for (const auto& e : k_backends) {
+    if (profile.type() == e.type) {
+      return e.create(profile);
+    }
+  }
+  throw UsageError(fmt::format("profile \"{}\" ({}): backend type \"{}\" is not compiled in (have: {})",
+                               profile.name(), profile.source(), profile.type(),
+                               fmt::join(compiled_backends(), ", ")));
+}
+
+std::vector<std::string> compiled_backends() {
+  std::vector<std::string> out;
+  for (const auto& e : k_backends) {
+    out.emplace_back(e.type);
+  }
+  return out;
+}
+
+}  // namespace vstash::backends

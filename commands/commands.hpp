@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: MIT
+// Every subcommand's registration function, in the order `vstash --help` lists them.
+// Each lives in commands/<name>.cpp with its Options struct and run function.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "context.hpp"
+
+namespace vstash::commands {
+
+void register_ingest(CLI::App& parent, Context& ctx);
+void register_batch(CLI::App& parent, Context& ctx);
+void register_export(CLI::App& parent, Context& ctx);
+void register_query(CLI::App& parent, Context& ctx);
+void register_insert(CLI::App& parent, Context& ctx);
+void register_update(CLI::App& parent, Context& ctx);
+void register_get(CLI::App& parent, Context& ctx);
+void register_delete(CLI::App& parent, Context& ctx);
+void register_checkpoint(CLI::App& parent, Context& ctx);
+void register_stats(CLI::App& parent, Context& ctx);
+void register_profiles(CLI::App& parent, Context& ctx);
+void register_progress(CLI::App& parent, Context& ctx);
+
+// The global options (--profile, --config, --json, ...) on the root command.
+void register_global_options(CLI::App& app, Context& ctx);
+// "vstash 0.1.0" plus the compiled-in backends.
+std::string version_text();
+
+}  // namespace vstash::commands

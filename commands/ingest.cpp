@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+// `vstash ingest DATA`: stream an array file into a dataset in bounded memory.
+//
+// Resuming: after each block is written, the dataset's metadata key `ingest_watermark` is set
+// to the number of file rows committed (and `ingest_base` to the index of file row 0). A
+// crash between the block and the watermark re-sends that block on --resume; rows are
+// upserted by id, so the re-sent rows replace themselves and no duplicates appear.
+#include <chrono>
+#include <fmt/format.h>
+#include <memory>
+
+#include "commands.hpp"
+#include "common.hpp"
+#include "ingestsource.hpp"
+#include "src/errors.hpp"
+#include "src/output.hpp"
+#include "src/progress.hpp"
+
+namespace vstash::commands {
+
+struct IngestOptions {
+  IngestFiles files;
+  std::string metric;
+  int64_t batch_size = 10000;
+  bool append = false;
+  bool resume = false;
+  bool dry_run = false;
+};
+
+namespace {
+
+void run_ingest(const IngestOptions& opt, Context& ctx) {
+  if (opt.batch_size <= 0) {
+    throw UsageError("--batch-size: must be positive");
+  }
+  IngestSource src = IngestSource::open(opt.files);
+  if (!src.remark().empty()) {
+    ctx.note(src.remark());
+  }
+  const std::string dataset = ctx.dataset();
+  backends::DatasetSpec spec;
+  spec.name = dataset;
+  spec.dtype = src.dtype();
+  spec.row_shape = src.row_shape();
+  if (src.labels()) {
+    spec.label_dtype = src.labels()->dtype();
+    spec.label_shape = src.labels()->row_shape();
+  }
+  // Metric precedence: --metric/VSTASH_METRIC > the file's own > profile `metric` > cosine.
+  spec.metric = backends::parse_metric(!opt.metric.empty() ? opt.metric
+                                       : src.metric()      ? std::string(backends::metric_name(*src.metric()))
+                                                           : ctx.profile().get_string("metric", "cosine"));
+  const int64_t total = src.rows();
+  src.check_finite_all(opt.batch_size);
+
+  const int64_t bytes = total * static_cast<int64_t>(dtype_size(spec.dtype)) * spec.dimension();
+  nlohmann::json result = {{"dataset", dataset},
+                           {"source", src.name()},
+                           {"dtype", std::string(dtype_name(spec.dtype))},
+                           {"shape", spec.row_shape},
+                           {"metric", std::string(backends::metric_name(spec.metric))},
+                           {"labels", src.labels().has_value()},
+                           {"total_rows", total},
+                           {"dry_run", opt.dry_run}};
+  if (opt.dry_run) {
+    result["rows"] = total;
+    result["bytes"] = bytes;
+    if (ctx.json()) {
+      output::print_json(result);
+    } else {
+      output::print_text(fmt::format("dry run: would write {} rows of {} {} to dataset \"{}\" ({}, metric {}{}); "
+                                     "nothing written\n",
+                                     total, dtype_name(spec.dtype), shape_to_string(spec.row_shape), dataset,
+                                     output::human_bytes(bytes), backends::metric_name(spec.metric),
+                                     src.labels() ? ", with labels" : ""));
+    }
+    return;
+  }
+
+  auto& backend = ctx.backend();
+  int64_t start = 0;
+  int64_t base = 0;
+  if (auto info = backend.dataset_info(dataset); info && info->rows > 0) {
+    const auto& meta = info->spec.metadata;
+    if (opt.resume) {
+      start = std::min(meta.value("ingest_watermark", int64_t{0}), total);
+      base = meta.value("ingest_base", int64_t{0});
+    } else if (opt.append) {
+      base = info->next_index;
+    } else {
+      throw ConflictError(fmt::format("dataset \"{}\" already has {} rows: pass --resume to finish an interrupted "
+                                      "ingest or --append to add rows",
+                                      dataset, info->rows));
+    }
+  }
+  spec.metadata = {{"ingest_base", base}, {"ingest_watermark", start}, {"ingest_source", src.name()}};
+  backend.create_dataset(spec);
+  if (start > 0) {
+    ctx.note(fmt::format("resuming at row {} of {}", start, total));
+  }
+
+  const auto t0 = std::chrono::steady_clock::now();
+  ProgressBar bar("ingest", total - start, ctx.show_progress());
+  for (int64_t first = start; first < total; first += opt.batch_size) {
+    check_interrupted();
+    const auto batch = src.read(first, opt.batch_size, base);
+    backend.write_rows(dataset, batch);
+    backends::DatasetSpec mark = spec;
+    mark.metadata = {{"ingest_watermark", first + static_cast<int64_t>(batch.size())}};
+    backend.create_dataset(mark);
+    bar.update(first + static_cast<int64_t>(batch.size()) - start);
+  }
+  bar.finish();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const int64_t written = total - start;
+  const double written_bytes = static_cast<double>(bytes) * static_cast<double>(written) / static_cast<double>(total);
+  result["rows"] = written;
+  result["skipped_rows"] = start;
+  result["bytes"] = static_cast<int64_t>(written_bytes);
+  result["seconds"] = secs;
+  result["rows_per_second"] = secs > 0 ? static_cast<double>(written) / secs : 0.0;
+  result["mb_per_second"] = secs > 0 ? written_bytes / 1e6 / secs : 0.0;
+  if (ctx.json()) {
+    output::print_json(result);
+  } else {
+    output::print_text(fmt::format("ingested {} rows into \"{}\" in {:.2f} s ({:.0f} rows/s, {:.1f} MB/s)\n", written,
+                                   dataset, secs, result["rows_per_second"].get<double>(),
+                                   result["mb_per_second"].get<double>()));
+  }
+}
+
+}  // namespace
+
+void register_ingest(CLI::App& parent, Context& ctx) {
+  auto opt = std::make_shared<IngestOptions>();
+  auto* sub = parent.add_subcommand("ingest", "Load an NPY, HDF5 or JSONL file into a dataset");
+  sub->add_option("DATA", opt->files.data, "FILE.npy, FILE.h5:/path, an ann-benchmarks FILE.h5, or FILE.jsonl")
+      ->required();
+  sub->add_option("--labels", opt->files.labels, "Labels array (NPY or FILE.h5:/path), one per row");
+  sub->add_option("--ids", opt->files.ids, "String ids (NPY unicode or HDF5 strings); default: row numbers");
+  sub->add_option("--metadata", opt->files.metadata, "JSONL file with one metadata object per row");
+  sub->add_option("--metric", opt->metric, "cosine, euclidean or dot (default: the profile's, else cosine)")
+      ->envname("VSTASH_METRIC");
+  sub->add_option("--batch-size", opt->batch_size, "Rows per write (default 10000)")->envname("VSTASH_BATCH_SIZE");
+  sub->add_flag("--append", opt->append, "Add rows to a non-empty dataset (ids continue from its next index)");
+  sub->add_flag("--resume", opt->resume, "Finish an interrupted ingest of the same file");
+  sub->add_flag("--dry-run", opt->dry_run, "Validate and show what would be written; write nothing");
+  sub->callback([opt, &ctx] { run_ingest(*opt, ctx); });
+}
+
+}  // namespace vstash::commands

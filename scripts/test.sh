@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# README's second command: install everything, build once (ASan + UBSan, warnings as errors)
+# and run every test suite through CTest. Servers (PostgreSQL + pgvector, redis-server, the
+# Qdrant and Pinecone protocol doubles) are started by CTest fixtures on loopback ports with
+# their data under the build tree, and stopped at the end, also when interrupted.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+build=${VSTASH_BUILD_DIR:-$root/build/test}
+jobs=$(nproc)
+
+scripts/install-deps.sh --test
+
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVSTASH_SANITIZE=ON -DVSTASH_WERROR=ON \
+  -DVSTASH_BUILD_TESTS=ON >/dev/null
+cmake --build "$build" -j"$jobs"
+
+state=$build/tests/test-state
+stop_servers() {
+  for s in tests/servers/*.sh; do
+    VSTASH_TEST_STATE=$state bash "$s" stop >/dev/null 2>&1 || true
+  done
+}
+trap stop_servers EXIT INT TERM
+
+# A server that cannot start fails its fixture and every test that needs it: nothing is skipped.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+ctest --test-dir "$build" --output-on-failure -j"$jobs" --timeout 1200 "$@"

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+// The one metadata filter language every backend understands.
+//
+//   {"genre": "drama"}                              shorthand for $eq
+//   {"year": {"$gte": 2019, "$lt": 2024}}           several operators on one key are ANDed
+//   {"$or": [{"tag": {"$in": ["a", "b"]}}, {"draft": {"$exists": false}}]}
+//
+// Semantics, identical on every backend (the contract suite checks them):
+// - Keys name top-level metadata fields, taken literally (a dot is part of the key).
+// - $eq/$ne take a string, number or bool. Numbers compare numerically (1 equals 1.0);
+//   values of different JSON types never compare equal.
+// - $gt/$gte/$lt/$lte take a number and match only numeric fields.
+// - $in/$nin take a non-empty array of strings or numbers.
+// - $exists takes a bool.
+// - A field holding an array matches $eq/$in when any element matches.
+// - $ne and $nin are the negation of $eq and $in: they also match records without the field.
+// - Several keys in one object, and several operators on one key, are ANDed.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace vstash {
+
+struct FilterNode {
+  enum class Kind { and_, or_, eq, ne, gt, gte, lt, lte, in, nin, exists };
+  Kind kind = Kind::and_;
+  std::string key;                     // comparison nodes
+  nlohmann::json value;                // eq/ne/gt..lte: scalar; in/nin: array; exists: bool
+  std::vector<FilterNode> children;    // and_/or_
+};
+
+class Filter {
+ public:
+  // Parses the JSON text or value; throws UsageError naming the operator and the path
+  // (`filter: $.year.$gte: expects a number, got "x"`).
+  static Filter parse(const std::string& text);
+  static Filter from_json(const nlohmann::json& j);
+
+  const FilterNode& root() const { return m_root; }
+  // An empty filter ({}) matches everything.
+  bool empty() const { return m_root.kind == FilterNode::Kind::and_ && m_root.children.empty(); }
+  // Evaluates against a record's metadata object (null or missing metadata = {}).
+  bool matches(const nlohmann::json& metadata) const;
+  // Canonical JSON form (explicit operators, $and/$or arrays): stable text for cache keys.
+  nlohmann::json to_json() const;
+
+ private:
+  FilterNode m_root;
+};
+
+std::string_view filter_op_name(FilterNode::Kind k);  // "$eq", "$and", ...
+
+}  // namespace vstash

@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: MIT
+// NPY reading (versions 1-3, any byte order, C or Fortran order) in row blocks, and writing.
+#include "npy.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <optional>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <utility>
+
+#include "../errors.hpp"
+#include "atomicfile.hpp"
+#include "npyheader.hpp"
+
+namespace vstash::io {
+
+// Array data is native order; the writers emit '<', which is only right on little-endian hosts.
+static_assert(std::endian::native == std::endian::little, "vstash assumes a little-endian host");
+
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd) : m_fd(fd) {}
+  ~Fd() {
+    if (m_fd >= 0) {
+      ::close(m_fd);
+    }
+  }
+  Fd(Fd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
+  Fd& operator=(Fd&&) = delete;
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return m_fd; }
+
+ private:
+  int m_fd;
+};
+
+Fd open_for_reading(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) {
+      throw UsageError(fmt::format("{}: no such file", path));
+    }
+    throw UsageError(fmt::format("{}: cannot open: {}", path, std::strerror(err)));
+  }
+  return Fd(fd);
+}
+
+// Reads exactly size bytes at offset; the header check makes a short read mean the file
+// changed under us.
+void pread_exact(int fd, const std::string& path, void* dst, size_t size, uint64_t offset) {
+  auto* p = static_cast<char*>(dst);
+  while (size > 0) {
+    const ssize_t n = ::pread(fd, p, size, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      throw Error(fmt::format("{}: read failed: {}", path, std::strerror(errno)));
+    }
+    if (n == 0) {
+      throw UsageError(fmt::format("{}: truncated: unexpected end of file", path));
+    }
+    p += n;
+    size -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+}
+
+void byteswap_elements(std::byte* data, size_t count, size_t itemsize) {
+  if (itemsize < 2) {
+    return;
+  }
+  for (size_t i = 0; i < count; ++i) {
+    std::reverse(data + i * itemsize, data + (i + 1) * itemsize);
+  }
+}
+
+NpyHeader read_header(int fd, const std::string& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    throw Error(fmt::format("{}: cannot stat: {}", path, std::strerror(errno)));
+  }
+  const auto file_size = static_cast<uint64_t>(st.st_size);
+  if (file_size == 0) {
+    throw UsageError(fmt::format("{}: empty file, not an NPY array", path));
+  }
+  unsigned char pre[12] = {};
+  const size_t have = static_cast<size_t>(std::min<uint64_t>(file_size, sizeof(pre)));
+  pread_exact(fd, path, pre, have, 0);
+  const NpyPreamble preamble = parse_npy_preamble(path, pre, have, file_size);
+  // The header length was checked against the file size, so this allocation is bounded.
+  std::string text(preamble.header_len, '\0');
+  pread_exact(fd, path, text.data(), text.size(), preamble.header_offset);
+  NpyHeader h = parse_npy_header(path, text);
+  h.data_offset = preamble.header_offset + preamble.header_len;
+  check_npy_size(path, h, file_size);
+  return h;
+}
+
+class NpyReader final : public ArrayReader {
+ public:
+  NpyReader(std::string path, Fd fd, NpyHeader header)
+      : m_path(std::move(path)), m_fd(std::move(fd)), m_h(std::move(header)) {}
+
+  DType dtype() const override { return m_h.descr.dtype; }
+  const Shape& shape() const override { return m_h.shape; }
+
+  Array read_rows(int64_t first, int64_t max_rows) override {
+    const int64_t total = rows();
+    if (first < 0 || first > total || max_rows < 0) {
+      throw Error(fmt::format("{}: rows [{}, +{}) out of range (file has {})", m_path, first,
+                              max_rows, total));
+    }
+    const int64_t n = std::min(max_rows, total - first);
+    const size_t item = m_h.descr.itemsize;
+    Shape out_shape = m_h.shape;
+    if (out_shape.empty()) {
+      if (n == 0) {
+        return Array(dtype(), {0});
+      }
+    } else {
+      out_shape[0] = n;
+    }
+    const auto row_items = static_cast<size_t>(m_h.shape.empty() ? 1 : shape_product(std::span(m_h.shape).subspan(1)));
+    std::vector<std::byte> bytes(static_cast<size_t>(n) * row_items * item);
+    if (m_h.fortran && m_h.shape.size() >= 2) {
+      read_fortran(first, n, row_items, bytes);
+    } else if (!bytes.empty()) {
+      pread_exact(m_fd.get(), m_path, bytes.data(), bytes.size(),
+                  m_h.data_offset + static_cast<uint64_t>(first) * row_items * item);
+    }
+    if (m_h.descr.swap) {
+      byteswap_elements(bytes.data(), bytes.size() / item, item);
+    }
+    return Array(dtype(), std::move(out_shape), std::move(bytes));
+  }
+
+ private:
+  // Fortran order keeps the first axis fastest: for rows [first, first+n) each of the
+  // row_items trailing positions is one contiguous run of n items. Reading run by run keeps
+  // memory bounded by the block, at one pread per trailing position (one in total when the
+  // block is the whole array).
+  void read_fortran(int64_t first, int64_t n, size_t row_items, std::vector<std::byte>& out) {
+    if (n == 0 || row_items == 0) {
+      return;
+    }
+    const size_t item = m_h.descr.itemsize;
+    const auto d0 = static_cast<uint64_t>(m_h.shape[0]);
+    const auto un = static_cast<size_t>(n);
+    std::vector<std::byte> runs(out.size());
+    if (static_cast<uint64_t>(n) == d0) {
+      pread_exact(m_fd.get(), m_path, runs.data(), runs.size(), m_h.data_offset);
+    } else {
+      for (size_t t = 0; t < row_items; ++t) {
+        pread_exact(m_fd.get(), m_path, runs.data() + t * un * item, un * item,
+                    m_h.data_offset + (t * d0 + static_cast<uint64_t>(first)) * item);
+      }
+    }
+    // Walk the trailing indices in Fortran order (t) while tracking their C-order index (c).
+    const size_t nd = m_h.shape.size();
+    std::vector<int64_t> idx(nd, 0);
+    std::vector<size_t> c_stride(nd, 1);
+    for (size_t k = nd - 1; k >= 2; --k) {
+      c_stride[k - 1] = c_stride[k] * static_cast<size_t>(m_h.shape[k]);
+    }
+    size_t c = 0;
+    for (size_t t = 0; t < row_items; ++t) {
+      for (size_t r = 0; r < un; ++r) {
+        std::memcpy(out.data() + (r * row_items + c) * item, runs.data() + (t * un + r) * item, item);
+      }
+      for (size_t k = 1; k < nd; ++k) {
+        if (++idx[k] < m_h.shape[k]) {
+          c += c_stride[k];
+          break;
+        }
+        c -= static_cast<size_t>(idx[k] - 1) * c_stride[k];
+        idx[k] = 0;
+      }
+    }
+  }
+
+  std::string m_path;
+  Fd m_fd;
+  NpyHeader m_h;
+};
+
+void put_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xc0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xe0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else {
+    out += static_cast<char>(0xf0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  }
+}
+
+// Decodes UTF-8 into code points; nullopt on malformed input.
+std::optional<std::vector<uint32_t>> decode_utf8(std::string_view s) {
+  std::vector<uint32_t> cps;
+  cps.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    int len = b0 < 0x80 ? 1 : (b0 >> 5) == 6 ? 2 : (b0 >> 4) == 14 ? 3 : (b0 >> 3) == 30 ? 4 : 0;
+    if (len == 0 || i + static_cast<size_t>(len) > s.size()) {
+      return std::nullopt;
+    }
+    uint32_t cp = len == 1 ? b0 : len == 2 ? (b0 & 0x1fu) : len == 3 ? (b0 & 0x0fu) : (b0 & 0x07u);
+    for (int k = 1; k < len; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + static_cast<size_t>(k)]);
+      if ((b >> 6) != 2) {
+        return std::nullopt;
+      }
+      cp = (cp << 6) | (b & 0x3fu);
+    }
+    const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      return std::nullopt;
+    }
+    cps.push_back(cp);
+    i += static_cast<size_t>(len);
+  }
+  return cps;
+}
+
+void write_all(std::FILE* out, const void* data, size_t size) {
+  if (size > 0 && std::fwrite(data, 1, size, out) != size) {
+    throw Error(fmt::format("write failed: {}", std::strerror(errno)));
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<ArrayReader> open_npy(const std::string& path) {
+  Fd fd = open_for_reading(path);
+  NpyHeader h = read_header(fd.get(), path);
+  if (h.descr.kind != NpyKind::numeric) {
+    throw UsageError(fmt::format("{}: holds strings ('{}'), not numbers; use it as ids", path,
+                                 h.descr.text));
+  }
+  return std::make_unique<NpyReader>(path, std::move(fd), std::move(h));
+}
+
+bool npy_holds_strings(const std::string& path) {
+  Fd fd = open_for_reading(path);
+  return read_header(fd.get(), path).descr.kind != NpyKind::numeric;
+}
+
+std::vector<std::string> read_npy_strings(const std::string& path) {
+  Fd fd = open_for_reading(path);
+  const NpyHeader h = read_header(fd.get(), path);
+  if (h.descr.kind == NpyKind::numeric) {
+    throw UsageError(fmt::format("{}: holds {}, not strings", path, dtype_name(h.descr.dtype)));
+  }
+  if (h.shape.size() > 1) {
+    throw UsageError(fmt::format("{}: expected a 1-d array of strings, got shape {}", path,
+                                 shape_to_string(h.shape)));
+  }
+  const auto count = static_cast<size_t>(shape_product(h.shape));
+  const size_t item = h.descr.itemsize;
+  std::vector<std::string> out;
+  out.reserve(count);
+  // Blocks of at most 16 MiB keep memory near the size of the result.
+  const size_t block = item == 0 ? count : std::max<size_t>(1, (size_t{16} << 20) / item);
+  std::vector<std::byte> buf;
+  for (size_t done = 0; done < count;) {
+    const size_t n = std::min(block, count - done);
+    buf.resize(n * item);
+    if (!buf.empty()) {
+      pread_exact(fd.get(), path, buf.data(), buf.size(), h.data_offset + done * item);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const std::byte* p = buf.data() + i * item;
+      std::string s;
+      if (h.descr.kind == NpyKind::bytes) {
+        s.assign(reinterpret_cast<const char*>(p), item);
+      } else {
+        for (size_t k = 0; k < item / 4; ++k) {
+          uint32_t cp;
+          std::memcpy(&cp, p + k * 4, 4);
+          if (h.descr.swap) {
+            cp = __builtin_bswap32(cp);
+          }
+          if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            throw UsageError(fmt::format("{}: string {} holds an invalid code point {:#x}", path,
+                                         done + i, cp));
+          }
+          put_utf8(s, cp);
+        }
+      }
+      // numpy pads with NULs and strips them on read; do the same.
+      while (!s.empty() && s.back() == '\0') {
+        s.pop_back();
+      }
+      out.push_back(std::move(s));
+    }
+    done += n;
+  }
+  return out;
+}
+
+void write_npy_stream(std::FILE* out, const Array& array) {
+  const std::string header = make_npy_header(npy_descr_for(array.dtype()), array.shape());
+  write_all(out, header.data(), header.size());
+  write_all(out, array.data(), array.nbytes());
+}
+
+void write_npy_strings_stream(std::FILE* out, const std::vector<std::string>& strings) {
+  std::vector<std::vector<uint32_t>> decoded;
+  decoded.reserve(strings.size());
+  size_t width = 1;
+  for (size_t i = 0; i < strings.size(); ++i) {
+    auto cps = decode_utf8(strings[i]);
+    if (!cps) {
+      throw UsageError(fmt::format("string {} (\"{}\") is not valid UTF-8", i, strings[i]));
+    }
+    width = std::max(width, cps->size());
+    decoded.push_back(std::move(*cps));
+  }
+  const std::string header =
+      make_npy_header(fmt::format("<U{}", width), {static_cast<int64_t>(strings.size())});
+  write_all(out, header.data(), header.size());
+  std::vector<uint32_t> row(width);
+  for (const auto& cps : decoded) {
+    std::fill(row.begin(), row.end(), 0u);
+    std::copy(cps.begin(), cps.end(), row.begin());
+    write_all(out, row.data(), row.size() * 4);
+  }
+}
+
+void write_npy(const std::string& path, const Array& array) {
+  AtomicFile file(path);
+  try {
+    write_npy_stream(file.stream(), array);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", path, e.what()));
+  }
+  file.commit();
+}
+
+void write_npy_strings(const std::string& path, const std::vector<std::string>& strings) {
+  AtomicFile file(path);
+  try {
+    write_npy_strings_stream(file.stream(), strings);
+  } catch (const UsageError& e) {
+    throw UsageError(fmt::format("{}: {}", path, e.what()));
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", path, e.what()));
+  }
+  file.commit();
+}
+
+}  // namespace vstash::io

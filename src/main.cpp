@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+// vstash entry point: builds the command tree, parses, and maps every failure to one line on
+// stderr and an exit code (src/errors.hpp). This is the only catch in the program.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "commands/commands.hpp"
+#include "src/errors.hpp"
+
+namespace {
+
+int report(const std::string& message, vstash::ExitCode code) {
+  std::string line = message;
+  for (char& c : line) {
+    if (c == '\n') {
+      c = ' ';
+    }
+  }
+  std::fprintf(stderr, "vstash: error: %s\n", line.c_str());
+  return static_cast<int>(code);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace vstash;
+  commands::Context ctx;
+  CLI::App app{"Move ML data in and out of vector databases.", "vstash"};
+  commands::register_global_options(app, ctx);
+  commands::register_ingest(app, ctx);
+  commands::register_batch(app, ctx);
+  commands::register_export(app, ctx);
+  commands::register_query(app, ctx);
+  commands::register_insert(app, ctx);
+  commands::register_update(app, ctx);
+  commands::register_get(app, ctx);
+  commands::register_delete(app, ctx);
+  commands::register_checkpoint(app, ctx);
+  commands::register_stats(app, ctx);
+  commands::register_profiles(app, ctx);
+  commands::register_progress(app, ctx);
+  commands::install_interrupt_handler();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) {
+      return app.exit(e);  // --help, --version
+    }
+    return report(e.what(), ExitCode::usage);
+  } catch (const Error& e) {
+    return report(e.what(), commands::interrupted() ? ExitCode::interrupted : e.code());
+  } catch (const std::exception& e) {
+    return report(e.what(), commands::interrupted() ? ExitCode::interrupted : ExitCode::fatal);
+  }
+  return commands::interrupted() ? report("interrupted", ExitCode::interrupted) : 0;
+}

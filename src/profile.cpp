@@ -1,0 +1,432 @@
+// SPDX-License-Identifier: MIT
+#include "profile.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <yaml-cpp/yaml.h>
+
+#include "errors.hpp"
+
+namespace vstash {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+enum class KeyType { string, integer, number, boolean };
+
+struct KeyInfo {
+  std::string_view name;
+  KeyType type;
+  // Backend types the key belongs to; empty = every type.
+  std::vector<std::string_view> types;
+  bool secret = false;
+};
+
+// Every key a profile may hold. The first block is the Classical Backend document's
+// Configuration Examples; the rest is what each backend genuinely needs.
+const std::vector<KeyInfo> k_keys = {
+    {"type", KeyType::string, {}},
+    {"dimension", KeyType::integer, {}},
+    {"metric", KeyType::string, {}},
+    {"dataset", KeyType::string, {}},
+    {"cache", KeyType::string, {}},
+    {"api_key", KeyType::string, {"pinecone", "qdrant"}, true},
+    {"environment", KeyType::string, {"pinecone"}},
+    {"index_name", KeyType::string, {"pinecone"}},
+    {"host", KeyType::string, {"pgvector", "redis", "qdrant", "pinecone"}},
+    {"port", KeyType::integer, {"pgvector", "redis", "qdrant"}},
+    {"database", KeyType::string, {"pgvector"}},
+    {"user", KeyType::string, {"pgvector"}},
+    {"password", KeyType::string, {"pgvector", "redis"}, true},
+    {"table_name", KeyType::string, {"pgvector"}},
+    {"collection_name", KeyType::string, {"qdrant"}},
+    {"db", KeyType::integer, {"redis"}},
+    {"ttl", KeyType::integer, {"redis"}},
+    // local
+    {"path", KeyType::string, {"local"}},
+    // pgvector
+    {"sslmode", KeyType::string, {"pgvector"}},
+    {"connect_timeout", KeyType::integer, {"pgvector"}},
+    {"statement_timeout_ms", KeyType::integer, {"pgvector"}},
+    {"index", KeyType::string, {"pgvector"}},
+    {"m", KeyType::integer, {"pgvector"}},
+    {"ef_construction", KeyType::integer, {"pgvector"}},
+    {"ef_search", KeyType::integer, {"pgvector"}},
+    {"lists", KeyType::integer, {"pgvector"}},
+    {"probes", KeyType::integer, {"pgvector"}},
+    // redis
+    {"username", KeyType::string, {"redis"}},
+    {"prefix", KeyType::string, {"redis"}},
+    {"socket", KeyType::string, {"redis"}},
+    // shared by the network backends
+    {"timeout_ms", KeyType::integer, {"redis", "qdrant", "pinecone"}},
+    {"connect_timeout_ms", KeyType::integer, {"redis", "qdrant", "pinecone"}},
+    {"parallel", KeyType::integer, {"qdrant", "pinecone"}},
+    {"max_attempts", KeyType::integer, {"qdrant", "pinecone"}},
+    // qdrant
+    {"https", KeyType::boolean, {"qdrant"}},
+    // pinecone
+    {"cloud", KeyType::string, {"pinecone"}},
+    {"region", KeyType::string, {"pinecone"}},
+    {"control_host", KeyType::string, {"pinecone"}},
+    {"namespace_prefix", KeyType::string, {"pinecone"}},
+    {"wait", KeyType::boolean, {"pinecone"}},
+};
+
+const std::vector<std::string> k_types = {"local", "pgvector", "redis", "qdrant", "pinecone"};
+
+const KeyInfo* find_key(std::string_view name) {
+  for (const auto& k : k_keys) {
+    if (k.name == name) {
+      return &k;
+    }
+  }
+  return nullptr;
+}
+
+std::string where(const std::string& origin, const YAML::Node& node) {
+  const auto mark = node.Mark();
+  return mark.line >= 0 ? fmt::format("{}:{}", origin, mark.line + 1) : origin;
+}
+
+// Expands ${VAR} from the environment. An unset variable is an error: a silently empty
+// password or host is worse than a clear message.
+std::string expand_env(const std::string& value, const std::string& at, const std::string& key) {
+  std::string out;
+  size_t i = 0;
+  while (i < value.size()) {
+    if (value.compare(i, 2, "${") == 0) {
+      const size_t end = value.find('}', i + 2);
+      if (end == std::string::npos) {
+        throw UsageError(fmt::format("{}: key \"{}\": unterminated \"${{\"", at, key));
+      }
+      const std::string var = value.substr(i + 2, end - i - 2);
+      const char* v = std::getenv(var.c_str());
+      if (!v) {
+        throw UsageError(fmt::format("{}: key \"{}\": environment variable {} is not set", at, key, var));
+      }
+      out += v;
+      i = end + 1;
+    } else {
+      out += value[i++];
+    }
+  }
+  return out;
+}
+
+json convert_value(const KeyInfo& info, const std::string& text, const std::string& at) {
+  const std::string key(info.name);
+  auto bad = [&](std::string_view want) {
+    return UsageError(fmt::format("{}: key \"{}\": expected {}, got \"{}\"", at, key, want, text));
+  };
+  switch (info.type) {
+    case KeyType::string:
+      return text;
+    case KeyType::integer: {
+      size_t pos = 0;
+      long long v = 0;
+      try {
+        v = std::stoll(text, &pos);
+      } catch (const std::exception&) {
+        throw bad("an integer");
+      }
+      if (pos != text.size()) {
+        throw bad("an integer");
+      }
+      return v;
+    }
+    case KeyType::number: {
+      size_t pos = 0;
+      double v = 0;
+      try {
+        v = std::stod(text, &pos);
+      } catch (const std::exception&) {
+        throw bad("a number");
+      }
+      if (pos != text.size()) {
+        throw bad("a number");
+      }
+      return v;
+    }
+    case KeyType::boolean:
+      if (text == "true" || text == "yes" || text == "on") {
+        return true;
+      }
+      if (text == "false" || text == "no" || text == "off") {
+        return false;
+      }
+      throw bad("true or false");
+  }
+  return text;
+}
+
+Profile parse_profile(const std::string& name, const YAML::Node& node, const std::string& origin) {
+  const std::string at = where(origin, node);
+  if (!node.IsMap()) {
+    throw UsageError(fmt::format("{}: profile \"{}\": expected a mapping of keys", at, name));
+  }
+  const YAML::Node type_node = node["type"];
+  if (!type_node || !type_node.IsScalar()) {
+    throw UsageError(fmt::format("{}: profile \"{}\": missing key \"type\" (one of {})", at, name,
+                                 fmt::join(k_types, ", ")));
+  }
+  const std::string type = type_node.Scalar();
+  if (std::find(k_types.begin(), k_types.end(), type) == k_types.end()) {
+    throw UsageError(fmt::format("{}: profile \"{}\": unknown type \"{}\" (one of {})", where(origin, type_node),
+                                 name, type, fmt::join(k_types, ", ")));
+  }
+  json values = json::object();
+  for (const auto& kv : node) {
+    const std::string key = kv.first.as<std::string>();
+    const std::string kat = where(origin, kv.first);
+    const KeyInfo* info = find_key(key);
+    if (!info) {
+      throw UsageError(fmt::format("{}: profile \"{}\": unknown key \"{}\"", kat, name, key));
+    }
+    if (!info->types.empty() && std::find(info->types.begin(), info->types.end(), type) == info->types.end()) {
+      throw UsageError(fmt::format("{}: profile \"{}\": key \"{}\" does not apply to type \"{}\"", kat, name, key, type));
+    }
+    if (!kv.second.IsScalar()) {
+      throw UsageError(fmt::format("{}: profile \"{}\": key \"{}\" must be a single value", kat, name, key));
+    }
+    values[key] = convert_value(*info, expand_env(kv.second.Scalar(), kat, key), kat);
+  }
+  return Profile(name, type, std::move(values), origin);
+}
+
+}  // namespace
+
+Profile::Profile(std::string name, std::string type, json values, std::string source)
+    : m_name(std::move(name)), m_type(std::move(type)), m_values(std::move(values)), m_source(std::move(source)) {
+  m_values["type"] = m_type;
+}
+
+bool Profile::has(const std::string& key) const { return m_values.contains(key); }
+
+namespace {
+[[noreturn]] void missing(const Profile& p, const std::string& key) {
+  throw UsageError(fmt::format("profile \"{}\" ({}): missing key \"{}\"", p.name(), p.source(), key));
+}
+}  // namespace
+
+std::string Profile::get_string(const std::string& key) const {
+  if (!has(key)) {
+    missing(*this, key);
+  }
+  const auto& v = m_values.at(key);
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+std::string Profile::get_string(const std::string& key, const std::string& fallback) const {
+  return has(key) ? get_string(key) : fallback;
+}
+
+int64_t Profile::get_int(const std::string& key) const {
+  if (!has(key)) {
+    missing(*this, key);
+  }
+  const auto& v = m_values.at(key);
+  if (!v.is_number_integer()) {
+    throw UsageError(fmt::format("profile \"{}\" ({}): key \"{}\": expected an integer", m_name, m_source, key));
+  }
+  return v.get<int64_t>();
+}
+
+int64_t Profile::get_int(const std::string& key, int64_t fallback) const {
+  return has(key) ? get_int(key) : fallback;
+}
+
+double Profile::get_double(const std::string& key, double fallback) const {
+  if (!has(key)) {
+    return fallback;
+  }
+  const auto& v = m_values.at(key);
+  if (!v.is_number()) {
+    throw UsageError(fmt::format("profile \"{}\" ({}): key \"{}\": expected a number", m_name, m_source, key));
+  }
+  return v.get<double>();
+}
+
+bool Profile::get_bool(const std::string& key, bool fallback) const {
+  if (!has(key)) {
+    return fallback;
+  }
+  const auto& v = m_values.at(key);
+  if (!v.is_boolean()) {
+    throw UsageError(fmt::format("profile \"{}\" ({}): key \"{}\": expected true or false", m_name, m_source, key));
+  }
+  return v.get<bool>();
+}
+
+std::string Profile::default_dataset() const {
+  for (const char* key : {"dataset", "index_name", "collection_name", "table_name"}) {
+    if (has(key)) {
+      return get_string(key);
+    }
+  }
+  return "default";
+}
+
+json Profile::redacted() const {
+  json out = m_values;
+  for (const auto& k : k_keys) {
+    if (k.secret && out.contains(std::string(k.name))) {
+      out[std::string(k.name)] = "***";
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> Profile::secrets() const {
+  std::vector<std::string> out;
+  for (const auto& k : k_keys) {
+    const std::string key(k.name);
+    if (k.secret && has(key) && !get_string(key).empty()) {
+      out.push_back(get_string(key));
+    }
+  }
+  return out;
+}
+
+void Profile::set(const std::string& key, const json& value) {
+  const KeyInfo* info = find_key(key);
+  if (!info) {
+    throw UsageError(fmt::format("profile \"{}\": unknown key \"{}\"", m_name, key));
+  }
+  const bool ok = (info->type == KeyType::string && value.is_string()) ||
+                  (info->type == KeyType::integer && value.is_number_integer()) ||
+                  (info->type == KeyType::number && value.is_number()) ||
+                  (info->type == KeyType::boolean && value.is_boolean());
+  if (!ok) {
+    throw UsageError(fmt::format("profile \"{}\": key \"{}\": wrong type {}", m_name, key, value.dump()));
+  }
+  m_values[key] = value;
+}
+
+ProfileFile parse_profile_text(const std::string& text, const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    // yaml-cpp's what() repeats the position; build one clean line from mark + msg.
+    throw UsageError(fmt::format("{}:{}: malformed YAML: {}", origin, e.mark.line + 1, e.msg));
+  }
+  ProfileFile file;
+  file.path = origin;
+  if (root.IsNull()) {
+    return file;
+  }
+  if (!root.IsMap()) {
+    throw UsageError(fmt::format("{}: expected a mapping with \"profiles:\"", where(origin, root)));
+  }
+  for (const auto& kv : root) {
+    const std::string key = kv.first.as<std::string>();
+    if (key == "default") {
+      if (!kv.second.IsScalar()) {
+        throw UsageError(fmt::format("{}: \"default\" must name a profile", where(origin, kv.second)));
+      }
+      file.default_profile = kv.second.Scalar();
+    } else if (key == "profiles") {
+      if (!kv.second.IsMap()) {
+        throw UsageError(fmt::format("{}: \"profiles\" must be a mapping of name: settings", where(origin, kv.second)));
+      }
+      for (const auto& p : kv.second) {
+        const std::string name = p.first.as<std::string>();
+        file.profiles.insert_or_assign(name, parse_profile(name, p.second, origin));
+      }
+    } else {
+      throw UsageError(fmt::format("{}: unknown key \"{}\" (expected \"default\" or \"profiles\")",
+                                   where(origin, kv.first), key));
+    }
+  }
+  if (file.default_profile && !file.profiles.count(*file.default_profile) && *file.default_profile != "local") {
+    throw UsageError(fmt::format("{}: default profile \"{}\" is not defined", origin, *file.default_profile));
+  }
+  return file;
+}
+
+ProfileFile load_profile_file(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    throw UsageError(fmt::format("{}: config file not found", path));
+  }
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    throw UsageError(fmt::format("{}: cannot read config file", path));
+  }
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+    text.append(buf, n);
+  }
+  std::fclose(f);
+  return parse_profile_text(text, path);
+}
+
+namespace {
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : fallback;
+}
+std::string home_dir() { return env_or("HOME", "/root"); }
+}  // namespace
+
+ProfileFile find_profile_file(const std::string& explicit_path) {
+  if (!explicit_path.empty()) {
+    return load_profile_file(explicit_path);
+  }
+  if (const char* env = std::getenv("VSTASH_CONFIG"); env && *env) {
+    return load_profile_file(env);
+  }
+  const std::vector<std::string> candidates = {
+      "vstash.yaml",
+      env_or("XDG_CONFIG_HOME", home_dir() + "/.config") + "/vstash/config.yaml",
+      "/etc/vstash/config.yaml",
+  };
+  std::error_code ec;
+  for (const auto& c : candidates) {
+    if (fs::exists(c, ec)) {
+      return load_profile_file(c);
+    }
+  }
+  return ProfileFile{};
+}
+
+Profile select_profile(const ProfileFile& file, const std::string& explicit_name) {
+  std::string name = explicit_name;
+  if (name.empty()) {
+    name = env_or("VSTASH_PROFILE", "");
+  }
+  if (name.empty() && file.default_profile) {
+    name = *file.default_profile;
+  }
+  if (name.empty()) {
+    name = "local";
+  }
+  if (auto it = file.profiles.find(name); it != file.profiles.end()) {
+    return it->second;
+  }
+  if (name == "local") {
+    return Profile("local", "local", json{{"path", default_local_path()}}, "<built-in>");
+  }
+  std::vector<std::string> known;
+  for (const auto& [n, _] : file.profiles) {
+    known.push_back(n);
+  }
+  const std::string origin = file.path.empty() ? "no config file found" : file.path;
+  throw NotFoundError(fmt::format("unknown profile \"{}\" ({}; known: {})", name, origin,
+                                  known.empty() ? std::string("local") : fmt::format("{}", fmt::join(known, ", "))));
+}
+
+std::string default_local_path() {
+  return env_or("XDG_DATA_HOME", home_dir() + "/.local/share") + "/vstash/local.db";
+}
+
+const std::vector<std::string>& profile_types() { return k_types; }
+
+}  // namespace vstash

@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: MIT
+// The prefetching data loader: a batch plan computed up front, worker threads that fill an
+// ordered ring of slots, and a consumer that takes the slots in order.
+#include "dataloader.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <exception>
+#include <fmt/format.h>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "../errors.hpp"
+
+namespace vstash::training {
+
+using backends::Backend;
+using backends::DatasetInfo;
+using backends::RowBatch;
+
+namespace {
+
+DatasetInfo require_dataset(Backend& backend, const std::string& dataset) {
+  auto info = backend.dataset_info(dataset);
+  if (!info) {
+    throw NotFoundError(fmt::format("dataset \"{}\" does not exist", dataset));
+  }
+  return *info;
+}
+
+void check_count(const std::string& dataset, const RowBatch& batch, int64_t expected, int64_t where) {
+  if (static_cast<int64_t>(batch.size()) != expected) {
+    throw ConflictError(fmt::format("dataset \"{}\": expected {} rows at batch {}, the store returned {} "
+                                    "(rows deleted while loading?)",
+                                    dataset, expected, where, batch.size()));
+  }
+}
+
+// A loaded batch (or the exception loading it raised) waiting in the ring for the consumer.
+struct Slot {
+  int64_t index = -1;  // which batch the slot holds; -1 while empty
+  std::optional<RowBatch> batch;
+  std::exception_ptr error;
+};
+
+class ThreadedLoader final : public DataLoader {
+ public:
+  ThreadedLoader(Backend& backend, std::string dataset, const LoaderOptions& options)
+      : m_backend(backend), m_name(std::move(dataset)), m_options(options) {
+    validate();
+    m_info = require_dataset(m_backend, m_name);
+    const ShardSpec shard{m_options.rank, m_options.world_size, m_options.pad_shards};
+    // Unshuffled, unsharded epochs are one contiguous range: read_rows, no position list.
+    m_contiguous = !m_options.shuffle && m_options.world_size == 1;
+    if (m_contiguous) {
+      m_rows = m_info.rows;
+    } else {
+      m_positions = shard_positions(epoch_order(m_info.rows, m_options.shuffle, m_options.seed, m_options.epoch), shard);
+      m_rows = static_cast<int64_t>(m_positions.size());
+    }
+    const int64_t b = m_options.batch_size;
+    m_batches = m_options.drop_last ? m_rows / b : (m_rows + b - 1) / b;
+    if (m_options.start_position > m_batches) {
+      throw UsageError(fmt::format("dataset \"{}\": resume position {} is beyond the epoch's {} batches", m_name,
+                                   m_options.start_position, m_batches));
+    }
+    m_next_take = m_next_fetch = m_options.start_position;
+    m_depth = m_options.prefetch > 0 ? m_options.prefetch : 2 * std::max(1, m_options.num_workers);
+    start_workers();
+  }
+
+  ~ThreadedLoader() override { stop(); }
+  ThreadedLoader(const ThreadedLoader&) = delete;
+  ThreadedLoader& operator=(const ThreadedLoader&) = delete;
+
+  std::optional<RowBatch> next() override {
+    if (m_failure) {
+      std::rethrow_exception(m_failure);
+    }
+    if (m_next_take >= m_batches) {
+      return std::nullopt;
+    }
+    if (m_threads.empty()) {
+      try {
+        RowBatch batch = load(m_backend, m_next_take);
+        ++m_next_take;
+        return batch;
+      } catch (...) {
+        m_failure = std::current_exception();
+        throw;
+      }
+    }
+    Slot slot;
+    {
+      std::unique_lock lock(m_mutex);
+      Slot& s = m_slots[static_cast<size_t>(m_next_take % m_depth)];
+      m_ready.wait(lock, [&] { return s.index == m_next_take; });
+      slot = std::move(s);
+      s = Slot{};
+      ++m_next_take;
+      --m_buffered;
+    }
+    m_space.notify_all();
+    if (slot.error) {
+      m_failure = slot.error;
+      stop();  // nothing after a failed batch will be delivered
+      std::rethrow_exception(m_failure);
+    }
+    return std::move(slot.batch);
+  }
+
+  int64_t position() const override { return m_next_take; }
+  int64_t num_batches() const override { return m_batches; }
+  int64_t shard_rows() const override { return m_rows; }
+  const DatasetInfo& dataset() const override { return m_info; }
+  const LoaderOptions& options() const override { return m_options; }
+  int64_t depth() const override { return m_depth; }
+  int64_t max_buffered() const override {
+    std::lock_guard lock(m_mutex);
+    return m_max_buffered;
+  }
+
+ private:
+  void validate() const {
+    if (m_options.batch_size < 1) {
+      throw UsageError(fmt::format("batch size {} must be at least 1", m_options.batch_size));
+    }
+    if (m_options.num_workers < 0) {
+      throw UsageError(fmt::format("worker count {} must not be negative", m_options.num_workers));
+    }
+    if (m_options.start_position < 0) {
+      throw UsageError(fmt::format("resume position {} must not be negative", m_options.start_position));
+    }
+    if (m_options.epoch < 0) {
+      throw UsageError(fmt::format("epoch {} must not be negative", m_options.epoch));
+    }
+    validate_shard({m_options.rank, m_options.world_size, m_options.pad_shards});
+  }
+
+  void start_workers() {
+    if (m_options.num_workers == 0 || m_next_fetch >= m_batches) {
+      return;
+    }
+    m_slots.resize(static_cast<size_t>(m_depth));
+    // Connections are opened here, in the caller's thread, so a failure to connect is thrown
+    // by create_data_loader rather than surfacing later as a batch error.
+    if (m_options.connect) {
+      for (int i = 0; i < m_options.num_workers; ++i) {
+        m_connections.push_back(m_options.connect());
+      }
+    }
+    m_threads.reserve(static_cast<size_t>(m_options.num_workers));
+    for (int i = 0; i < m_options.num_workers; ++i) {
+      Backend* own = m_connections.empty() ? nullptr : m_connections[static_cast<size_t>(i)].get();
+      m_threads.emplace_back([this, own] { work(own); });
+    }
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(m_mutex);
+      m_stop = true;
+    }
+    m_space.notify_all();
+    for (auto& t : m_threads) {
+      if (t.joinable()) {
+        t.join();
+      }
+    }
+  }
+
+  void work(Backend* own) {
+    std::unique_lock lock(m_mutex);
+    for (;;) {
+      // Claim batch i only while the ring has room for it: this is the memory bound.
+      m_space.wait(lock, [&] {
+        return m_stop || m_next_fetch >= m_batches || m_next_fetch < m_next_take + m_depth;
+      });
+      if (m_stop || m_next_fetch >= m_batches) {
+        return;
+      }
+      const int64_t index = m_next_fetch++;
+      m_max_buffered = std::max(m_max_buffered, ++m_buffered);
+      lock.unlock();
+      Slot slot;
+      slot.index = index;
+      try {
+        if (own) {
+          slot.batch = load(*own, index);
+        } else {
+          std::lock_guard turn(m_backend_turn);
+          slot.batch = load(m_backend, index);
+        }
+      } catch (...) {
+        slot.error = std::current_exception();
+      }
+      lock.lock();
+      m_slots[static_cast<size_t>(index % m_depth)] = std::move(slot);
+      m_ready.notify_all();
+    }
+  }
+
+  RowBatch load(Backend& backend, int64_t index) const {
+    const int64_t begin = index * m_options.batch_size;
+    const int64_t count = std::min(m_options.batch_size, m_rows - begin);
+    RowBatch batch;
+    if (m_contiguous) {
+      batch = backend.read_rows(m_name, begin, count);
+    } else {
+      const auto first = m_positions.begin() + begin;
+      batch = backend.read_positions(m_name, std::vector<int64_t>(first, first + count));
+    }
+    check_count(m_name, batch, count, index);
+    return batch;
+  }
+
+  Backend& m_backend;
+  std::string m_name;
+  LoaderOptions m_options;
+  DatasetInfo m_info;
+  bool m_contiguous = false;
+  std::vector<int64_t> m_positions;  // the shard's positions in epoch order (unless contiguous)
+  int64_t m_rows = 0;
+  int64_t m_batches = 0;
+  int64_t m_depth = 1;
+  std::exception_ptr m_failure;  // consumer thread only
+
+  mutable std::mutex m_mutex;  // guards everything below except the threads themselves
+  std::condition_variable m_ready;
+  std::condition_variable m_space;
+  std::vector<Slot> m_slots;
+  int64_t m_next_take = 0;
+  int64_t m_next_fetch = 0;
+  int64_t m_buffered = 0;
+  int64_t m_max_buffered = 0;
+  bool m_stop = false;
+
+  std::mutex m_backend_turn;  // serialises calls on the shared backend
+  std::vector<std::unique_ptr<Backend>> m_connections;
+  std::vector<std::thread> m_threads;
+};
+
+}  // namespace
+
+std::unique_ptr<DataLoader> create_data_loader(Backend& backend, const std::string& dataset,
+                                               const LoaderOptions& options) {
+  return std::make_unique<ThreadedLoader>(backend, dataset, options);
+}
+
+std::unique_ptr<DataLoader> create_data_loader(Backend& backend, const std::string& dataset, int64_t batch_size,
+                                               bool shuffle, int num_workers) {
+  LoaderOptions options;
+  options.batch_size = batch_size;
+  options.shuffle = shuffle;
+  options.num_workers = num_workers;
+  return create_data_loader(backend, dataset, options);
+}
+
+RowBatch load_training_batch(Backend& backend, const std::string& dataset, int64_t batch_size, bool shuffle,
+                             int64_t offset, uint64_t seed, int64_t epoch) {
+  if (batch_size < 1) {
+    throw UsageError(fmt::format("batch size {} must be at least 1", batch_size));
+  }
+  if (offset < 0) {
+    throw UsageError(fmt::format("offset {} must not be negative", offset));
+  }
+  if (!shuffle) {
+    return backend.read_rows(dataset, offset, batch_size);
+  }
+  const DatasetInfo info = require_dataset(backend, dataset);
+  const auto order = epoch_order(info.rows, true, seed, epoch);
+  const int64_t begin = std::min<int64_t>(offset, info.rows);
+  const int64_t end = std::min<int64_t>(begin + batch_size, info.rows);
+  RowBatch batch = backend.read_positions(dataset, std::vector<int64_t>(order.begin() + begin, order.begin() + end));
+  check_count(dataset, batch, end - begin, offset / batch_size);
+  return batch;
+}
+
+}  // namespace vstash::training

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: MIT
+// The training data loader (the Classical Backend document's create_data_loader and
+// load_training_batch): one epoch of one rank's shard, in batches, prefetched by worker
+// threads into a bounded queue.
+//
+// Guarantees
+// - The batch sequence depends only on (dataset rows, batch_size, shuffle, seed, epoch,
+//   drop_last, rank, world_size, remainder); never on num_workers or timing. Workers fetch
+//   batch i into slot i % depth and next() hands them out in order.
+// - The epoch order is sharding.hpp's epoch_order (reproducible in Python); shards are
+//   strided over it.
+// - Memory: at most `depth` batches are loaded and not yet taken (plus the one the caller
+//   holds), so memory is bounded by depth x batch bytes.
+// - A worker's exception is rethrown by next() when the consumer reaches that batch (batches
+//   before it are still delivered); afterwards next() keeps rethrowing it.
+// - Destroying the loader early stops the workers and joins them; a load in flight finishes
+//   first (backend calls are not interruptible).
+//
+// Backend is not required to be thread-safe: by default all workers share the given backend
+// and take turns calling it, which still overlaps loading with the caller's work. Set
+// LoaderOptions::connect to give each worker its own connection and load in parallel.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "../../backends/backend.hpp"
+#include "sharding.hpp"
+
+namespace vstash::training {
+
+struct LoaderOptions {
+  int64_t batch_size = 32;
+  bool shuffle = true;
+  int num_workers = 4;              // 0: load in the caller's thread inside next()
+  uint64_t seed = 0;
+  int64_t epoch = 0;                // a new order each epoch (when shuffled)
+  bool drop_last = false;           // drop the shard's last, short batch
+  int64_t rank = 0;
+  int64_t world_size = 1;
+  RemainderPolicy pad_shards = RemainderPolicy::uneven;  // when world_size does not divide rows
+  int64_t prefetch = 0;             // queue depth in batches; 0: 2 * max(1, num_workers)
+  int64_t start_position = 0;       // resume: index of the first batch to deliver
+  // Opens a private backend for one worker (called num_workers times by the constructor,
+  // in the caller's thread). Empty: the workers share the backend given to the factory.
+  std::function<std::unique_ptr<backends::Backend>()> connect;
+};
+
+class DataLoader {
+ public:
+  virtual ~DataLoader() = default;
+  // The next batch in order, or nullopt once the epoch's shard is exhausted. Rethrows the
+  // exception a worker (or the backend, with num_workers 0) raised for this batch.
+  virtual std::optional<backends::RowBatch> next() = 0;
+  // Index of the batch next() returns next: with the epoch, what to resume from.
+  virtual int64_t position() const = 0;
+  // Batches in the epoch's shard, including those skipped by start_position.
+  virtual int64_t num_batches() const = 0;
+  // Rows of the epoch's shard (before drop_last).
+  virtual int64_t shard_rows() const = 0;
+  virtual const backends::DatasetInfo& dataset() const = 0;
+  virtual const LoaderOptions& options() const = 0;
+  // The queue depth and the most batches ever loaded but not yet taken (never above depth).
+  virtual int64_t depth() const = 0;
+  virtual int64_t max_buffered() const = 0;
+};
+
+// Throws NotFoundError if the dataset does not exist, UsageError for bad options (batch_size
+// < 1, num_workers < 0, bad rank/world_size, start_position beyond the epoch). The backend
+// must outlive the loader.
+std::unique_ptr<DataLoader> create_data_loader(backends::Backend& backend, const std::string& dataset,
+                                               const LoaderOptions& options);
+// The document's signature: create_data_loader(dataset, batch_size=32, shuffle=True, num_workers=4).
+std::unique_ptr<DataLoader> create_data_loader(backends::Backend& backend, const std::string& dataset,
+                                               int64_t batch_size = 32, bool shuffle = true, int num_workers = 4);
+
+// One batch of up to batch_size rows starting at row `offset` of the epoch order (the
+// document's load_training_batch): shuffled rows come from epoch_order(rows, true, seed,
+// epoch), so consecutive offsets walk one permutation. Computes the order on every call (O(rows)):
+// training loops should use a DataLoader. Past the end it returns an empty batch.
+backends::RowBatch load_training_batch(backends::Backend& backend, const std::string& dataset, int64_t batch_size,
+                                       bool shuffle, int64_t offset, uint64_t seed, int64_t epoch = 0);
+
+}  // namespace vstash::training
