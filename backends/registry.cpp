@@ -47,7 +47,8 @@ const Entry k_backends[] = {
 };
 }  // namespace
 
-std::unique_ptr<Backend> create_backend(const Profile& profile) {
+namespace {
+std::unique_ptr<Backend> create_plain(const Profile& profile) {
   for (const auto& e : k_backends) {
     if (profile.type() == e.type) {
       return e.create(profile);
@@ -56,6 +57,30 @@ std::unique_ptr<Backend> create_backend(const Profile& profile) {
   throw UsageError(fmt::format("profile \"{}\" ({}): backend type \"{}\" is not compiled in (have: {})",
                                profile.name(), profile.source(), profile.type(),
                                fmt::join(compiled_backends(), ", ")));
+}
+}  // namespace
+
+std::unique_ptr<Backend> create_backend(const Profile& profile, const ProfileFile* file) {
+  auto primary = create_plain(profile);
+  if (!profile.has("cache")) {
+    return primary;
+  }
+  const std::string cache_name = profile.get_string("cache");
+  if (!file || !file->profiles.count(cache_name)) {
+    throw UsageError(fmt::format("profile \"{}\" ({}): cache profile \"{}\" is not defined", profile.name(),
+                                 profile.source(), cache_name));
+  }
+  const Profile& cache = file->profiles.at(cache_name);
+  if (cache.type() != "redis") {
+    throw UsageError(fmt::format("profile \"{}\" ({}): cache profile \"{}\" must be of type redis, not {}",
+                                 profile.name(), profile.source(), cache_name, cache.type()));
+  }
+#ifdef VSTASH_HAVE_REDIS
+  return make_cached(std::move(primary), cache);
+#else
+  throw UsageError(fmt::format("profile \"{}\": the cache tier needs the redis backend, which is not compiled in",
+                               profile.name()));
+#endif
 }
 
 std::vector<std::string> compiled_backends() {

@@ -8,10 +8,16 @@
 
 #include "backend.hpp"
 
+namespace vstash {
+struct ProfileFile;
+}
+
 namespace vstash::backends {
 
-// Throws UsageError for an unknown or not-compiled-in type.
-std::unique_ptr<Backend> create_backend(const Profile& profile);
+// Throws UsageError for an unknown or not-compiled-in type. If the profile names
+// `cache: <redis profile>`, that profile is looked up in `file` and the primary is wrapped in
+// the cache tier (common/cachedbackend.hpp); without a file the cache key is an error.
+std::unique_ptr<Backend> create_backend(const Profile& profile, const ProfileFile* file = nullptr);
 // Types compiled into this binary ("local", "pgvector", ...), for `vstash --version`.
 std::vector<std::string> compiled_backends();
 

@@ -24,7 +24,7 @@ demo_pkgs=(python3 python3-numpy)
 want=("${build_pkgs[@]}")
 case "${1:-}" in
   --demo) want+=("${demo_pkgs[@]}") ;;
-  --test) want+=("${demo_pkgs[@]}" "${test_pkgs[@]}" ccache) ;;
+  --test) want+=("${demo_pkgs[@]}" "${test_pkgs[@]}") ;;
   "") ;;
   *) echo "install-deps: unknown option $1" >&2; exit 2 ;;
 esac

@@ -37,7 +37,6 @@
 #include "../../src/profile.hpp"
 #include "../common/rowcheck.hpp"
 #include "../common/scoring.hpp"
-#include "localrows.hpp"
 #include "localstore.hpp"
 
 namespace vstash::backends::local {

@@ -136,6 +136,48 @@ bool compatible(const DatasetSpec& a, const DatasetSpec& b);
 // Serialises JSON for storage; invalid UTF-8 becomes a UsageError naming what.
 std::string dump_json(const json& j, std::string_view what);
 
+// --- rows (localrows.cpp) -----------------------------------------------------------------
+// Each runs inside the caller's transaction.
+
+// A dataset's counters, updated in memory while a call changes rows and saved once at the end.
+struct RowCounters {
+  int64_t next_index = 0;
+  int64_t row_count = 0;
+  int64_t row_bytes = 0;
+};
+// Stores the counters and bumps the dataset version.
+void save_counters(Connection& conn, int64_t dataset_id, const RowCounters& counters);
+
+// Collects selected rows (columns idx, id, data, label, metadata) into a RowBatch.
+class BatchBuilder {
+ public:
+  explicit BatchBuilder(const DatasetSpec& spec);
+  void add(const Stmt& row);
+  RowBatch finish();
+
+ private:
+  const DatasetSpec& m_spec;
+  size_t m_row_bytes;
+  size_t m_label_bytes;
+  RowBatch m_batch;
+  std::vector<std::byte> m_data;
+  std::vector<std::byte> m_labels;
+};
+
+// Upserts a checked batch (see the upsert rule in localbackend.cpp).
+void write_batch(Connection& conn, const DatasetRecord& ds, const RowBatch& batch, RowCounters& counters);
+// Replaces the sample and/or merges metadata of one row; NotFoundError if id is missing.
+void update_one(Connection& conn, const DatasetRecord& ds, const std::string& id, const std::optional<Array>& sample,
+                const std::optional<json>& patch, RowCounters& counters);
+// Deletes one row; returns its index if it existed.
+std::optional<int64_t> delete_by_id(Connection& conn, int64_t dataset_id, std::string_view id, RowCounters& counters);
+void delete_by_index(Connection& conn, int64_t dataset_id, int64_t idx, RowCounters& counters);
+// Indices of the rows whose metadata matches, in index order (reference semantics: Filter::matches).
+std::vector<int64_t> matching_indices(Connection& conn, int64_t dataset_id, const Filter& filter);
+// Exact top-k by scanning every row.
+std::vector<QueryHit> scan_query(Connection& conn, const DatasetRecord& ds, const std::vector<float>& vector,
+                                 const QueryOptions& options);
+
 // --- checkpoints and progress (localcheckpoints.cpp) -------------------------------------
 // Each runs inside the caller's transaction.
 

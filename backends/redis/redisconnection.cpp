@@ -1,2 +1,339 @@
 // SPDX-License-Identifier: MIT
-// STUB: to be written.
+// The hiredis connection: connect/AUTH/SELECT, pipelined commands and error mapping.
+#include "redisconnection.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <fmt/format.h>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
+#pragma GCC diagnostic pop
+
+#include "../../src/errors.hpp"
+#include "../../src/profile.hpp"
+
+namespace vstash::backends::redis {
+
+namespace {
+// Past this many buffered bytes the pipeline is written out before more is appended.
+constexpr size_t k_max_obuf = 4u << 20;
+
+timeval to_timeval(int64_t ms) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(ms / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+  return tv;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+}  // namespace
+
+void ReplyDeleter::operator()(redisReply* r) const noexcept { freeReplyObject(r); }
+
+ConnectOptions ConnectOptions::from_profile(const Profile& p, int64_t default_timeout_ms,
+                                            int64_t default_connect_timeout_ms) {
+  ConnectOptions o;
+  o.host = p.get_string("host", "127.0.0.1");
+  o.port = p.get_int("port", 6379);
+  o.socket = p.get_string("socket", "");
+  o.db = p.get_int("db", 0);
+  o.username = p.get_string("username", "");
+  o.password = p.get_string("password", "");
+  o.timeout_ms = p.get_int("timeout_ms", default_timeout_ms);
+  o.connect_timeout_ms = p.get_int("connect_timeout_ms", default_connect_timeout_ms);
+  if (o.port <= 0 || o.port > 65535) {
+    throw UsageError(fmt::format("profile \"{}\" ({}): port {} is out of range", p.name(), p.source(), o.port));
+  }
+  if (o.db < 0 || o.timeout_ms <= 0 || o.connect_timeout_ms <= 0) {
+    throw UsageError(fmt::format("profile \"{}\" ({}): db, timeout_ms and connect_timeout_ms must be positive",
+                                 p.name(), p.source()));
+  }
+  if (!o.username.empty() && o.password.empty()) {
+    throw UsageError(fmt::format("profile \"{}\" ({}): username needs a password", p.name(), p.source()));
+  }
+  return o;
+}
+
+std::string ConnectOptions::endpoint() const {
+  return socket.empty() ? fmt::format("{}:{}", host, port) : fmt::format("unix:{}", socket);
+}
+
+std::string ConnectOptions::location() const { return fmt::format("{}/{}", endpoint(), db); }
+
+Connection::Connection(ConnectOptions options, std::vector<std::string> secrets)
+    : m_options(std::move(options)), m_secrets(std::move(secrets)), m_location(m_options.location()) {
+  if (!m_options.password.empty()) {
+    m_secrets.push_back(m_options.password);
+  }
+  connect();
+}
+
+Connection::~Connection() {
+  if (m_ctx != nullptr) {
+    redisFree(m_ctx);
+  }
+}
+
+Connection::Connection(Connection&& o) noexcept
+    : m_options(std::move(o.m_options)),
+      m_secrets(std::move(o.m_secrets)),
+      m_location(std::move(o.m_location)),
+      m_ctx(std::exchange(o.m_ctx, nullptr)),
+      m_pending(std::exchange(o.m_pending, 0)) {}
+
+Connection& Connection::operator=(Connection&& o) noexcept {
+  if (this != &o) {
+    if (m_ctx != nullptr) {
+      redisFree(m_ctx);
+    }
+    m_options = std::move(o.m_options);
+    m_secrets = std::move(o.m_secrets);
+    m_location = std::move(o.m_location);
+    m_ctx = std::exchange(o.m_ctx, nullptr);
+    m_pending = std::exchange(o.m_pending, 0);
+  }
+  return *this;
+}
+
+std::string Connection::scrub(std::string text) const {
+  for (const auto& s : m_secrets) {
+    if (s.empty()) {
+      continue;
+    }
+    for (size_t at = text.find(s); at != std::string::npos; at = text.find(s, at + 3)) {
+      text.replace(at, s.size(), "***");
+    }
+  }
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  std::replace(text.begin(), text.end(), '\r', ' ');
+  return text;
+}
+
+void Connection::fail_transport(std::string_view doing) {
+  std::string what = "connection failed";
+  if (m_ctx != nullptr) {
+    const std::string err = lower(m_ctx->errstr);
+    if (m_ctx->err == REDIS_ERR_EOF || err.find("closed") != std::string::npos) {
+      what = "connection closed by the server";
+    } else if (err.find("refused") != std::string::npos) {
+      what = "connection refused";
+    } else if (err.find("temporarily unavailable") != std::string::npos || err.find("timed out") != std::string::npos ||
+               err.find("timeout") != std::string::npos) {
+      what = fmt::format("timed out after {} ms", doing == "connecting" ? m_options.connect_timeout_ms
+                                                                       : m_options.timeout_ms);
+    } else if (!err.empty()) {
+      what = err;
+    }
+    redisFree(m_ctx);
+    m_ctx = nullptr;
+  }
+  m_pending = 0;
+  throw RetryableError(scrub(fmt::format("redis {}: {} ({})", m_location, what, doing)));
+}
+
+void Connection::connect() {
+  const timeval ctv = to_timeval(m_options.connect_timeout_ms);
+  m_ctx = m_options.socket.empty()
+              ? redisConnectWithTimeout(m_options.host.c_str(), static_cast<int>(m_options.port), ctv)
+              : redisConnectUnixWithTimeout(m_options.socket.c_str(), ctv);
+  if (m_ctx == nullptr) {
+    throw Error(fmt::format("redis {}: cannot allocate a connection", m_location));
+  }
+  if (m_ctx->err != 0) {
+    fail_transport("connecting");
+  }
+  if (redisSetTimeout(m_ctx, to_timeval(m_options.timeout_ms)) != REDIS_OK) {
+    fail_transport("setting the timeout");
+  }
+  m_pending = 0;
+  // AUTH and SELECT are pipelined: one round trip before the first real command.
+  if (!m_options.password.empty()) {
+    if (m_options.username.empty()) {
+      append({"AUTH", m_options.password});
+    } else {
+      append({"AUTH", m_options.username, m_options.password});
+    }
+  }
+  const std::string db = std::to_string(m_options.db);
+  if (m_options.db != 0) {
+    append({"SELECT", db});
+  }
+  if (m_pending > 0) {
+    auto replies = flush_unchecked();
+    for (const auto& r : replies) {
+      if (r->type == REDIS_REPLY_ERROR) {
+        const std::string msg(as_view(*r));
+        redisFree(m_ctx);
+        m_ctx = nullptr;
+        if (starts_with(msg, "WRONGPASS") || starts_with(msg, "ERR invalid password") ||
+            starts_with(msg, "ERR invalid username")) {
+          throw UsageError(fmt::format("redis {}: authentication failed for user \"{}\" (wrong password or user)",
+                                       m_location, m_options.username.empty() ? "default" : m_options.username));
+        }
+        if (starts_with(msg, "ERR AUTH") || msg.find("no password is set") != std::string::npos) {
+          throw UsageError(fmt::format("redis {}: the server has no password set; remove password from the profile",
+                                       m_location));
+        }
+        if (starts_with(msg, "ERR DB index") || starts_with(msg, "ERR invalid DB")) {
+          throw UsageError(fmt::format("redis {}: db {} does not exist on the server", m_location, m_options.db));
+        }
+        throw_reply_error(*r);
+      }
+    }
+  }
+}
+
+void Connection::ensure_connected() {
+  if (m_ctx == nullptr) {
+    connect();
+  }
+}
+
+void Connection::drain_output() {
+  int done = 0;
+  while (done == 0) {
+    if (redisBufferWrite(m_ctx, &done) != REDIS_OK) {
+      fail_transport("sending");
+    }
+  }
+}
+
+void Connection::append(std::span<const std::string_view> args) {
+  ensure_connected();
+  std::vector<const char*> argv(args.size());
+  std::vector<size_t> argl(args.size());
+  for (size_t i = 0; i < args.size(); ++i) {
+    argv[i] = args[i].data();
+    argl[i] = args[i].size();
+  }
+  if (m_ctx->obuf != nullptr && sdslen(m_ctx->obuf) > k_max_obuf) {
+    drain_output();
+  }
+  if (redisAppendCommandArgv(m_ctx, static_cast<int>(args.size()), argv.data(), argl.data()) != REDIS_OK) {
+    fail_transport("queueing a command");
+  }
+  ++m_pending;
+}
+
+void Connection::append(std::initializer_list<std::string_view> args) {
+  append(std::span<const std::string_view>(args.begin(), args.size()));
+}
+
+std::vector<Reply> Connection::flush_unchecked() {
+  ensure_connected();
+  std::vector<Reply> out;
+  out.reserve(m_pending);
+  while (m_pending > 0) {
+    void* raw = nullptr;
+    if (redisGetReply(m_ctx, &raw) != REDIS_OK || raw == nullptr) {
+      fail_transport("waiting for a reply");
+    }
+    out.emplace_back(static_cast<redisReply*>(raw));
+    --m_pending;
+  }
+  return out;
+}
+
+std::vector<Reply> Connection::flush() {
+  auto replies = flush_unchecked();
+  for (const auto& r : replies) {
+    check(*r);
+  }
+  return replies;
+}
+
+Reply Connection::command(std::initializer_list<std::string_view> args) {
+  append(args);
+  return std::move(flush().front());
+}
+
+void Connection::check(const redisReply& reply) const {
+  if (reply.type == REDIS_REPLY_ERROR) {
+    // EXECABORT only says that a queued command failed; that command's own reply (checked
+    // first, it came earlier) names the reason.
+    throw_reply_error(reply);
+  }
+}
+
+void Connection::throw_reply_error(const redisReply& reply) const {
+  const std::string msg = scrub(std::string(as_view(reply)));
+  const std::string loc = m_location;
+  if (starts_with(msg, "OOM")) {
+    throw Error(fmt::format("redis {}: out of memory (OOM): the server reached maxmemory and refuses writes; "
+                            "free memory, raise maxmemory or set a ttl",
+                            loc));
+  }
+  if (starts_with(msg, "MISCONF")) {
+    throw Error(fmt::format("redis {}: server misconfigured (MISCONF): it cannot persist to disk and refuses writes",
+                            loc));
+  }
+  if (starts_with(msg, "LOADING") || starts_with(msg, "BUSY") || starts_with(msg, "TRYAGAIN") ||
+      starts_with(msg, "MASTERDOWN") || starts_with(msg, "CLUSTERDOWN")) {
+    throw RetryableError(fmt::format("redis {}: server busy: {}", loc, msg));
+  }
+  if (starts_with(msg, "NOAUTH")) {
+    throw UsageError(fmt::format("redis {}: authentication required; set password (and username) in the profile", loc));
+  }
+  if (starts_with(msg, "WRONGPASS") || starts_with(msg, "NOPERM")) {
+    throw UsageError(fmt::format("redis {}: not allowed: {}", loc, msg));
+  }
+  if (starts_with(msg, "READONLY")) {
+    throw RetryableError(fmt::format("redis {}: server is a read-only replica", loc));
+  }
+  throw Error(fmt::format("redis {}: {}", loc, msg));
+}
+
+bool is_nil(const redisReply& r) { return r.type == REDIS_REPLY_NIL; }
+
+std::string_view as_view(const redisReply& r) {
+  if (r.type == REDIS_REPLY_STRING || r.type == REDIS_REPLY_STATUS || r.type == REDIS_REPLY_ERROR) {
+    return {r.str, static_cast<size_t>(r.len)};
+  }
+  if (r.type == REDIS_REPLY_NIL) {
+    return {};
+  }
+  throw Error(fmt::format("redis: unexpected reply type {} (expected a string)", r.type));
+}
+
+std::string as_string(const redisReply& r) { return std::string(as_view(r)); }
+
+int64_t as_int(const redisReply& r) {
+  if (r.type == REDIS_REPLY_INTEGER) {
+    return r.integer;
+  }
+  const std::string_view s = as_view(r);
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) {
+    throw Error(fmt::format("redis: expected an integer, got \"{}\"", s.substr(0, 40)));
+  }
+  return v;
+}
+
+size_t array_size(const redisReply& r) {
+  if (r.type == REDIS_REPLY_NIL) {
+    return 0;
+  }
+  if (r.type != REDIS_REPLY_ARRAY) {
+    throw Error(fmt::format("redis: unexpected reply type {} (expected an array)", r.type));
+  }
+  return r.elements;
+}
+
+const redisReply& element(const redisReply& r, size_t i) {
+  if (i >= array_size(r)) {
+    throw Error("redis: reply array shorter than expected");
+  }
+  return *r.element[i];
+}
+
+}  // namespace vstash::backends::redis
