@@ -2,14 +2,13 @@
 // `vstash batch`: one training batch (data, labels, ids) from a dataset into an NPY/HDF5 file.
 #include <fmt/format.h>
 #include <memory>
-#include <numeric>
-#include <random>
 
 #include "commands.hpp"
 #include "common.hpp"
 #include "src/errors.hpp"
 #include "src/io/arrayfile.hpp"
 #include "src/output.hpp"
+#include "src/training/dataloader.hpp"
 
 namespace vstash::commands {
 
@@ -23,19 +22,6 @@ struct BatchOptions {
   // drop_last, workers, stream; register them in register_batch below.
 };
 
-// The positions of a shuffled epoch: a Fisher-Yates permutation of [0, rows) driven by
-// mt19937_64, whose output the standard fixes, so a seed gives the same batches everywhere
-// (std::shuffle and the distributions are implementation-defined).
-std::vector<int64_t> shuffled_positions(int64_t rows, uint64_t seed) {
-  std::vector<int64_t> pos(static_cast<size_t>(rows));
-  std::iota(pos.begin(), pos.end(), int64_t{0});
-  std::mt19937_64 rng(seed);
-  for (size_t i = pos.size(); i > 1; --i) {
-    std::swap(pos[i - 1], pos[static_cast<size_t>(rng() % i)]);
-  }
-  return pos;
-}
-
 namespace {
 
 void run_batch(const BatchOptions& opt, Context& ctx) {
@@ -45,15 +31,9 @@ void run_batch(const BatchOptions& opt, Context& ctx) {
   const std::string dataset = ctx.dataset();
   auto& backend = ctx.backend();
   const auto info = require_dataset(backend, dataset);
-  backends::RowBatch rows;
-  if (opt.shuffle) {
-    const auto all = shuffled_positions(info.rows, opt.seed);
-    const auto begin = std::min<int64_t>(opt.offset, info.rows);
-    const auto end = std::min<int64_t>(opt.offset + opt.size, info.rows);
-    rows = backend.read_positions(dataset, std::vector<int64_t>(all.begin() + begin, all.begin() + end));
-  } else {
-    rows = backend.read_rows(dataset, opt.offset, opt.size);
-  }
+  // The document's load_training_batch: shuffled batches walk one seeded permutation
+  // (sharding.hpp's epoch_order), so consecutive offsets never repeat a row.
+  const auto rows = training::load_training_batch(backend, dataset, opt.size, opt.shuffle, opt.offset, opt.seed);
   if (rows.size() == 0) {
     throw NotFoundError(fmt::format("dataset \"{}\": no rows at offset {} (it has {})", dataset, opt.offset, info.rows));
   }

@@ -1,2 +1,117 @@
 // SPDX-License-Identifier: MIT
-// STUB: to be written.
+// `vstash delete`: rows by id or filter, a whole dataset, or a checkpoint. Bulk deletes
+// (several ids, a filter, a dataset) are confirmed: --yes, or a prompt on a terminal.
+#include <fmt/format.h>
+#include <memory>
+
+#include "commands.hpp"
+#include "common.hpp"
+#include "src/errors.hpp"
+#include "src/output.hpp"
+
+namespace vstash::commands {
+
+struct DeleteOptions {
+  std::string ids;
+  std::vector<std::string> id;
+  std::string filter;
+  bool dataset_all = false;
+  std::string checkpoint;
+  bool dry_run = false;
+  bool yes = false;
+};
+
+namespace {
+
+void run_delete(const DeleteOptions& opt, Context& ctx) {
+  std::vector<std::string> ids = split_list(opt.ids);
+  ids.insert(ids.end(), opt.id.begin(), opt.id.end());
+  const int targets = !ids.empty() + !opt.filter.empty() + opt.dataset_all + !opt.checkpoint.empty();
+  if (targets != 1) {
+    throw UsageError("delete: give exactly one of --ids/--id, --filter, --dataset-all or --checkpoint");
+  }
+  std::optional<Filter> filter;
+  if (!opt.filter.empty()) {
+    filter = parse_filter_arg(opt.filter);
+  }
+  auto& backend = ctx.backend();
+  nlohmann::json result = {{"dry_run", opt.dry_run}};
+  std::string what;
+  int64_t matched = 0;
+  bool bulk = false;
+  if (!opt.checkpoint.empty()) {
+    const auto ref = backends::CheckpointRef::parse(opt.checkpoint);
+    std::string path;
+    for (const auto& c : backend.list_checkpoints(ref.model)) {
+      if (ref.epoch ? c.epoch == *ref.epoch : c.latest) {
+        path = c.path;
+      }
+    }
+    if (path.empty()) {
+      throw NotFoundError(fmt::format("checkpoint \"{}\" does not exist", opt.checkpoint));
+    }
+    result["target"] = "checkpoint";
+    result["checkpoint"] = path;
+    what = fmt::format("checkpoint {}", path);
+    matched = 1;
+    if (!opt.dry_run) {
+      backend.delete_checkpoint(path);
+    }
+  } else {
+    const std::string dataset = ctx.dataset();
+    const auto info = require_dataset(backend, dataset);
+    result["dataset"] = dataset;
+    if (opt.dataset_all) {
+      result["target"] = "dataset";
+      matched = info.rows;
+      bulk = true;
+      what = fmt::format("dataset \"{}\" and its {} rows", dataset, matched);
+    } else if (filter) {
+      result["target"] = "filter";
+      matched = backend.count(dataset, &*filter);
+      bulk = true;
+      what = fmt::format("{} rows of \"{}\" matching the filter", matched, dataset);
+    } else {
+      result["target"] = "ids";
+      matched = static_cast<int64_t>(backend.fetch(dataset, ids).size());
+      bulk = ids.size() > 1;
+      what = fmt::format("{} of {} given ids from \"{}\"", matched, ids.size(), dataset);
+    }
+    if (!opt.dry_run) {
+      if (bulk && !confirm_bulk(fmt::format("delete {}?", what), opt.yes, "delete")) {
+        throw Error("delete: not confirmed; nothing deleted");
+      }
+      if (opt.dataset_all) {
+        backend.drop_dataset(dataset);
+      } else if (filter) {
+        matched = backend.delete_where(dataset, *filter);
+      } else {
+        matched = backend.delete_ids(dataset, ids);
+      }
+    }
+  }
+  result["matched"] = matched;
+  result["deleted"] = opt.dry_run ? 0 : matched;
+  if (ctx.json()) {
+    output::print_json(result);
+  } else {
+    output::print_text(fmt::format("{} {}\n", opt.dry_run ? "dry run: would delete" : "deleted", what));
+  }
+}
+
+}  // namespace
+
+void register_delete(CLI::App& parent, Context& ctx) {
+  auto opt = std::make_shared<DeleteOptions>();
+  auto* sub = parent.add_subcommand("delete", "Delete rows, a dataset or a checkpoint");
+  sub->add_option("--ids", opt->ids, "Comma-separated row ids");
+  sub->add_option("--id", opt->id, "One row id (repeatable)");
+  sub->add_option("--filter", opt->filter, "Delete rows whose metadata match (JSON or @FILE.json)");
+  sub->add_flag("--dataset-all", opt->dataset_all, "Drop the whole dataset");
+  sub->add_option("--checkpoint", opt->checkpoint, "Delete checkpoint MODEL@EPOCH or MODEL@latest");
+  sub->add_flag("--dry-run", opt->dry_run, "Show what would be deleted; delete nothing");
+  sub->add_flag("-y,--yes", opt->yes, "Confirm a bulk delete without a prompt")->envname("VSTASH_YES");
+  sub->callback([opt, &ctx] { run_delete(*opt, ctx); });
+}
+
+}  // namespace vstash::commands

@@ -141,7 +141,7 @@ void register_ingest(CLI::App& parent, Context& ctx) {
   sub->add_option("--metadata", opt->files.metadata, "JSONL file with one metadata object per row");
   sub->add_option("--metric", opt->metric, "cosine, euclidean or dot (default: the profile's, else cosine)")
       ->envname("VSTASH_METRIC");
-  sub->add_option("--batch-size", opt->batch_size, "Rows per write (default 10000)")->envname("VSTASH_BATCH_SIZE");
+  sub->add_option("--batch-size", opt->batch_size, "Rows per write (default 10000)")->envname("VSTASH_INGEST_BATCH_SIZE");
   sub->add_flag("--append", opt->append, "Add rows to a non-empty dataset (ids continue from its next index)");
   sub->add_flag("--resume", opt->resume, "Finish an interrupted ingest of the same file");
   sub->add_flag("--dry-run", opt->dry_run, "Validate and show what would be written; write nothing");

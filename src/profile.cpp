@@ -69,6 +69,7 @@ const std::vector<KeyInfo> k_keys = {
     {"max_attempts", KeyType::integer, {"qdrant", "pinecone"}},
     // qdrant
     {"https", KeyType::boolean, {"qdrant"}},
+    {"max_request_bytes", KeyType::integer, {"qdrant"}},
     // pinecone
     {"cloud", KeyType::string, {"pinecone"}},
     {"region", KeyType::string, {"pinecone"}},

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "../backend.hpp"
 
@@ -12,6 +13,13 @@ namespace vstash::backends {
 
 // Wraps primary. cache_profile must be of type redis. Never fails because of the cache:
 // if the cache is down or slow, reads go to the primary and one warning is printed.
+// scope names the primary inside the cache, so that two primaries sharing one cache never
+// see each other's entries; the two-argument form uses the primary's kind() only.
 std::unique_ptr<Backend> make_cached(std::unique_ptr<Backend> primary, const Profile& cache_profile);
+std::unique_ptr<Backend> make_cached(std::unique_ptr<Backend> primary, const Profile& cache_profile,
+                                     const std::string& scope);
+// A scope for make_cached that identifies the primary profile's store (type and every
+// non-secret value, hashed), e.g. "local:3f2a...".
+std::string cache_scope(const Profile& primary_profile);
 
 }  // namespace vstash::backends

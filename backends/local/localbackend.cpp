@@ -32,6 +32,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <mutex>
+#include <type_traits>
 
 #include "../../src/errors.hpp"
 #include "../../src/profile.hpp"
@@ -308,7 +309,7 @@ class LocalBackend final : public Backend {
  private:
   // Runs f in a write transaction on the writer connection.
   template <class F>
-  auto write(F&& f) {
+  std::invoke_result_t<F&, Connection&> write(F&& f) {
     std::lock_guard lock(m_write_mutex);
     Transaction txn(*m_writer, true);
     if constexpr (std::is_void_v<decltype(f(*m_writer))>) {
@@ -323,7 +324,7 @@ class LocalBackend final : public Backend {
 
   // Runs f in a read transaction on a pooled reader connection.
   template <class F>
-  auto read(F&& f) {
+  std::invoke_result_t<F&, Connection&> read(F&& f) {
     ReaderLease lease(*this);
     Transaction txn(*lease.conn, false);
     auto result = f(*lease.conn);

@@ -162,7 +162,6 @@ void Session::connect() {
     // Timeouts, a server starting up or shutting down, resets: worth retrying.
     throw RetryableError(head + msg);
   }
-  m_impl->conn->inhibit_reactivation(true);
   if (m_impl->handle == nullptr) {
     throw Error(fmt::format("{}: cannot connect: no libpq handle", m_location));
   }

@@ -1,2 +1,108 @@
 // SPDX-License-Identifier: MIT
-// STUB: to be written.
+// vstash filters to Pinecone filter JSON, and the rules Pinecone puts on record metadata.
+#include <cmath>
+#include <fmt/format.h>
+
+#include "../../src/errors.hpp"
+#include "pineconeinternal.hpp"
+
+namespace vstash::backends::pinecone {
+
+namespace {
+
+using Kind = FilterNode::Kind;
+
+json field_op(const FilterNode& n) {
+  return json{{n.key, json{{std::string(filter_op_name(n.kind)), n.value}}}};
+}
+
+json translate_node(const FilterNode& n) {
+  switch (n.kind) {
+    case Kind::and_:
+    case Kind::or_: {
+      json parts = json::array();
+      for (const auto& c : n.children) {
+        parts.push_back(translate_node(c));
+      }
+      if (parts.size() == 1) {
+        return parts.front();
+      }
+      return json{{n.kind == Kind::and_ ? "$and" : "$or", parts}};
+    }
+    case Kind::ne:
+    case Kind::nin:
+      // Pinecone's $ne/$nin skip records that lack the field; vstash's match them.
+      return json{{"$or", json::array({field_op(n), json{{n.key, json{{"$exists", false}}}}})}};
+    default:
+      return field_op(n);
+  }
+}
+
+}  // namespace
+
+json translate_filter(const Filter& filter) {
+  if (filter.empty()) {
+    return nullptr;
+  }
+  return translate_node(filter.root());
+}
+
+size_t metadata_bytes(const json& metadata) { return metadata.dump().size(); }
+
+bool is_reserved_key(std::string_view key) {
+  return key == "_idx" || key == "_label" || key == "_data" || key == "_id" || key == "_zero";
+}
+
+void check_user_metadata(const json& metadata, const std::string& dataset, const std::string& id) {
+  if (metadata.is_null()) {
+    return;
+  }
+  auto fail = [&](const std::string& what) {
+    throw UsageError(fmt::format("dataset \"{}\": row \"{}\": {}", dataset, id, what));
+  };
+  if (!metadata.is_object()) {
+    fail("metadata must be a JSON object");
+  }
+  for (const auto& [key, value] : metadata.items()) {
+    if (is_reserved_key(key)) {
+      fail(fmt::format("metadata key \"{}\" is reserved by the pinecone backend", key));
+    }
+    if (value.is_null()) {
+      fail(fmt::format("metadata key \"{}\" is null; pinecone cannot store null (leave the key out)", key));
+    }
+    if (value.is_object()) {
+      fail(fmt::format("metadata key \"{}\" holds a nested object; pinecone metadata is flat "
+                       "(use keys such as \"{}.field\")", key, key));
+    }
+    if (value.is_array()) {
+      for (const auto& e : value) {
+        if (!e.is_string()) {
+          fail(fmt::format("metadata key \"{}\": pinecone lists hold only strings, got {}", key, e.dump()));
+        }
+      }
+    }
+  }
+  const size_t bytes = metadata_bytes(metadata);
+  if (bytes > k_max_metadata_bytes) {
+    fail(fmt::format("metadata is {} bytes serialized, over pinecone's {}-byte limit per record", bytes,
+                     k_max_metadata_bytes));
+  }
+}
+
+json normalize_numbers(json metadata) {
+  if (!metadata.is_object()) {
+    return metadata;
+  }
+  for (auto& [key, value] : metadata.items()) {
+    if (value.is_number_float()) {
+      const double d = value.get<double>();
+      // 2^53: beyond it float64 no longer holds every integer, so the value stays a float.
+      if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) <= 9007199254740992.0) {
+        value = static_cast<int64_t>(d);
+      }
+    }
+  }
+  return metadata;
+}
+
+}  // namespace vstash::backends::pinecone

@@ -1,2 +1,176 @@
 // SPDX-License-Identifier: MIT
-// STUB: to be written.
+// Filter -> Qdrant filter. Exact where Qdrant's semantics equal src/filter.hpp's, a superset
+// (post-filtered by the caller with Filter::matches) where they differ:
+//   $eq string/bool    match.value                      exact (array fields: any element)
+//   $eq number         range gte=lte=x                  exact: Qdrant's match.value on an
+//                                                       integer never equals a float payload,
+//                                                       range compares both numerically
+//   $in / $nin         should of the $eq conditions / must_not of it    exact
+//   $ne                must_not of the $eq condition    exact (a missing field matches)
+//   $gt..$lte          range                            superset: Qdrant's range also matches
+//                                                       an element of a numeric array field
+//   $exists false      is_empty                         superset: is_empty also holds for []
+//   $exists true       (no condition)                   superset: must_not is_empty would
+//                                                       drop [] fields, which exist
+//   a key that is not a plain Qdrant path segment      (no condition)   superset
+// A superset child of $or makes the whole $or unconstrained; negations are only built from
+// exact conditions, so the result is always a superset.
+#include "qdrantfilter.hpp"
+
+#include <algorithm>
+#include <optional>
+
+namespace vstash::backends::qdrant {
+
+namespace {
+
+using Kind = FilterNode::Kind;
+
+struct Part {
+  std::optional<json> condition;  // nullopt: no constraint
+  bool exact = true;
+};
+
+json eq_condition(const std::string& path, const json& value) {
+  if (value.is_number()) {
+    const double x = value.get<double>();
+    return json{{"key", path}, {"range", {{"gte", x}, {"lte", x}}}};
+  }
+  return json{{"key", path}, {"match", {{"value", value}}}};
+}
+
+json in_condition(const std::string& path, const json& values) {
+  json strings = json::array();
+  json should = json::array();
+  for (const auto& v : values) {
+    if (v.is_string()) {
+      if (std::find(strings.begin(), strings.end(), v) == strings.end()) {
+        strings.push_back(v);
+      }
+    } else {
+      should.push_back(eq_condition(path, v));
+    }
+  }
+  if (!strings.empty()) {
+    should.push_back(json{{"key", path}, {"match", {{"any", strings}}}});
+  }
+  if (should.size() == 1) {
+    return should[0];
+  }
+  return json{{"should", should}};
+}
+
+Part translate(const FilterNode& n) {
+  if (n.kind == Kind::and_) {
+    json must = json::array();
+    bool exact = true;
+    for (const auto& c : n.children) {
+      Part p = translate(c);
+      exact = exact && p.exact;
+      if (p.condition) {
+        must.push_back(std::move(*p.condition));
+      }
+    }
+    if (must.empty()) {
+      return {std::nullopt, exact};
+    }
+    return {json{{"must", must}}, exact};
+  }
+  if (n.kind == Kind::or_) {
+    json should = json::array();
+    bool exact = true;
+    for (const auto& c : n.children) {
+      Part p = translate(c);
+      exact = exact && p.exact;
+      if (!p.condition) {
+        return {std::nullopt, false};
+      }
+      should.push_back(std::move(*p.condition));
+    }
+    return {json{{"should", should}}, exact};
+  }
+  const std::string path = metadata_path(n.key);
+  if (path.empty()) {
+    return {std::nullopt, false};
+  }
+  switch (n.kind) {
+    case Kind::eq:
+      return {eq_condition(path, n.value), true};
+    case Kind::ne:
+      return {json{{"must_not", json::array({eq_condition(path, n.value)})}}, true};
+    case Kind::in:
+      return {in_condition(path, n.value), true};
+    case Kind::nin:
+      return {json{{"must_not", json::array({in_condition(path, n.value)})}}, true};
+    case Kind::gt:
+    case Kind::gte:
+    case Kind::lt:
+    case Kind::lte: {
+      const char* op = n.kind == Kind::gt ? "gt" : n.kind == Kind::gte ? "gte" : n.kind == Kind::lt ? "lt" : "lte";
+      return {json{{"key", path}, {"range", {{op, n.value.get<double>()}}}}, false};
+    }
+    case Kind::exists:
+      if (n.value.get<bool>()) {
+        return {std::nullopt, false};
+      }
+      return {json{{"is_empty", {{"key", path}}}}, false};
+    default:
+      return {std::nullopt, false};
+  }
+}
+
+bool is_filter_object(const json& j) {
+  for (const auto& [k, v] : j.items()) {
+    if (k != "must" && k != "should" && k != "must_not" && k != "min_should") {
+      return false;
+    }
+  }
+  return j.is_object();
+}
+
+}  // namespace
+
+std::string metadata_path(const std::string& key) {
+  if (key.empty()) {
+    return "";
+  }
+  for (char c : key) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!plain) {
+      return "";
+    }
+  }
+  return "metadata." + key;
+}
+
+TranslatedFilter translate_filter(const Filter* filter) {
+  TranslatedFilter out;
+  if (filter == nullptr || filter->empty()) {
+    return out;
+  }
+  Part p = translate(filter->root());
+  out.exact = p.exact;
+  if (p.condition) {
+    // A bare field condition must be wrapped: the top level is a Filter object.
+    out.filter = is_filter_object(*p.condition) ? *p.condition : json{{"must", json::array({*p.condition})}};
+  }
+  return out;
+}
+
+json filter_and(const json& a, const json& b) {
+  json must = json::array();
+  for (const json* f : {&a, &b}) {
+    if (!f->is_null() && !(f->is_object() && f->empty())) {
+      must.push_back(*f);
+    }
+  }
+  if (must.empty()) {
+    return json::object();
+  }
+  if (must.size() == 1 && is_filter_object(must[0])) {
+    return must[0];
+  }
+  return json{{"must", must}};
+}
+
+}  // namespace vstash::backends::qdrant

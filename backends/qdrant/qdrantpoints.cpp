@@ -1,2 +1,303 @@
 // SPDX-License-Identifier: MIT
-// STUB: to be written.
+// Point ids, payloads and the hot path of ingest: point JSON written by hand with
+// floatformat (shortest round-trip text) rather than through a json tree.
+#include "qdrantpoints.hpp"
+
+#include <charconv>
+#include <optional>
+#include <span>
+#include <cstring>
+#include <fmt/format.h>
+
+#include "../../src/errors.hpp"
+#include "../../src/util/base64.hpp"
+#include "../../src/util/floatformat.hpp"
+#include "../../src/util/uuid.hpp"
+#include "../common/rowcodec.hpp"
+#include "../http/httpclient.hpp"
+
+namespace vstash::backends::qdrant {
+
+namespace {
+
+constexpr std::string_view k_body_head = "{\"points\":[";
+constexpr std::string_view k_body_tail = "]}";
+
+std::optional<uint64_t> canonical_decimal(const std::string& id) {
+  if (id.empty() || id.size() > 20 || (id.size() > 1 && id[0] == '0')) {
+    return std::nullopt;
+  }
+  uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(id.data(), id.data() + id.size(), v);
+  if (ec != std::errc() || ptr != id.data() + id.size()) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::string json_text(const json& j, std::string_view what) {
+  try {
+    return j.dump();
+  } catch (const json::type_error&) {
+    throw UsageError(fmt::format("{}: not valid UTF-8", what));
+  }
+}
+
+json element_json(const Array& a, int64_t i) {
+  const std::byte* p = a.data() + static_cast<size_t>(i) * dtype_size(a.dtype());
+  auto get = [p]<class T>(T v) {
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  };
+  switch (a.dtype()) {
+    case DType::i8: return json(get(int8_t{}));
+    case DType::i16: return json(get(int16_t{}));
+    case DType::i32: return json(get(int32_t{}));
+    case DType::i64: return json(get(int64_t{}));
+    case DType::u8: return json(get(uint8_t{}));
+    case DType::u16: return json(get(uint16_t{}));
+    case DType::u32: return json(get(uint32_t{}));
+    case DType::u64: return json(get(uint64_t{}));
+    case DType::b1: return json(get(uint8_t{}) != 0 ? 1 : 0);
+    default: return json(a.element_as_double(i));
+  }
+}
+
+void put_element(Array& a, int64_t i, const json& v) {
+  std::byte* p = a.data() + static_cast<size_t>(i) * dtype_size(a.dtype());
+  auto put = [p]<class T>(T x) { std::memcpy(p, &x, sizeof x); };
+  switch (a.dtype()) {
+    case DType::f16: put(float_to_half(v.get<float>())); break;
+    case DType::f32: put(v.get<float>()); break;
+    case DType::f64: put(v.get<double>()); break;
+    case DType::i8: put(v.get<int8_t>()); break;
+    case DType::i16: put(v.get<int16_t>()); break;
+    case DType::i32: put(v.get<int32_t>()); break;
+    case DType::i64: put(v.get<int64_t>()); break;
+    case DType::u8: put(v.get<uint8_t>()); break;
+    case DType::u16: put(v.get<uint16_t>()); break;
+    case DType::u32: put(v.get<uint32_t>()); break;
+    case DType::u64: put(v.get<uint64_t>()); break;
+    case DType::b1: put(static_cast<uint8_t>(v.get<int64_t>() != 0)); break;
+  }
+}
+
+const json& payload_of(const json& record) {
+  static const json empty = json::object();
+  auto it = record.find("payload");
+  return it != record.end() && it->is_object() ? *it : empty;
+}
+
+}  // namespace
+
+json point_id(const std::string& id) {
+  if (auto n = canonical_decimal(id)) {
+    return json(*n);
+  }
+  if (auto u = util::canonical_uuid(id)) {
+    return json(*u);
+  }
+  return json(util::uuid_v5(k_id_namespace, id));
+}
+
+std::string point_key(const json& pid) {
+  if (pid.is_string()) {
+    auto u = util::canonical_uuid(pid.get<std::string>());
+    return u ? *u : pid.get<std::string>();
+  }
+  return pid.dump();
+}
+
+std::string distance_name(Metric metric) {
+  switch (metric) {
+    case Metric::cosine: return "Cosine";
+    case Metric::euclidean: return "Euclid";
+    case Metric::dot: return "Dot";
+  }
+  return "Cosine";
+}
+
+json spec_to_json(const DatasetSpec& spec) {
+  return json{{"dtype", dtype_name(spec.dtype)},
+              {"row_shape", spec.row_shape},
+              {"label_dtype", spec.label_dtype ? json(dtype_name(*spec.label_dtype)) : json()},
+              {"label_shape", spec.label_shape},
+              {"metric", metric_name(spec.metric)},
+              {"metadata", spec.metadata.is_object() ? spec.metadata : json::object()}};
+}
+
+DatasetSpec spec_from_json(const std::string& name, const json& j) {
+  try {
+    DatasetSpec s;
+    s.name = name;
+    s.dtype = parse_dtype_name(j.at("dtype").get<std::string>());
+    s.row_shape = j.at("row_shape").get<Shape>();
+    if (!j.at("label_dtype").is_null()) {
+      s.label_dtype = parse_dtype_name(j.at("label_dtype").get<std::string>());
+    }
+    s.label_shape = j.at("label_shape").get<Shape>();
+    s.metric = parse_metric(j.at("metric").get<std::string>());
+    s.metadata = j.value("metadata", json::object());
+    return s;
+  } catch (const json::exception& e) {
+    throw Error(fmt::format("dataset \"{}\": corrupt catalog entry: {}", name, e.what()));
+  }
+}
+
+bool needs_data_blob(const DatasetSpec& spec) { return spec.dtype != DType::f32 || spec.metric == Metric::cosine; }
+
+std::vector<std::string> encode_points(const DatasetSpec& spec, const RowBatch& batch,
+                                       const std::vector<int64_t>& indices) {
+  const bool blob = needs_data_blob(spec);
+  const auto dim = static_cast<size_t>(spec.dimension());
+  const int64_t label_n = spec.label_dtype ? shape_product(spec.label_shape) : 0;
+  std::vector<std::string> out(batch.size());
+  std::vector<float> scratch;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto row = static_cast<int64_t>(i);
+    std::string& s = out[i];
+    s.reserve(dim * 12 + 128);
+    s += "{\"id\":";
+    s += point_id(batch.ids[i]).dump();
+    s += ",\"vector\":";
+    if (batch.data.dtype() == DType::f32) {
+      util::append_float_array(s, batch.data.as<float>() + i * dim, dim);
+    } else {
+      scratch = batch.data.row_as_float32(row);
+      util::append_float_array(s, scratch.data(), dim);
+    }
+    s += ",\"payload\":{\"_id\":";
+    s += json_text(json(batch.ids[i]), fmt::format("row id #{}", i));
+    s += ",\"_idx\":";
+    s += std::to_string(indices[i]);
+    if (!batch.metadata.empty() && batch.metadata[i].is_object() && !batch.metadata[i].empty()) {
+      s += ",\"metadata\":";
+      s += json_text(batch.metadata[i], fmt::format("row \"{}\": metadata", batch.ids[i]));
+    }
+    if (batch.labels) {
+      s += ",\"label\":";
+      if (spec.label_shape.empty()) {
+        s += element_json(*batch.labels, row).dump();
+      } else {
+        json arr = json::array();
+        for (int64_t k = 0; k < label_n; ++k) {
+          arr.push_back(element_json(*batch.labels, row * label_n + k));
+        }
+        s += arr.dump();
+      }
+    }
+    if (blob) {
+      s += ",\"_data\":\"";
+      const std::string blob_bytes = encode_array(batch.data.slice_rows(row, 1));
+      s += util::base64_encode(std::as_bytes(std::span(blob_bytes.data(), blob_bytes.size())));
+      s += '"';
+    }
+    s += "}}";
+  }
+  return out;
+}
+
+std::vector<std::string> pack_points(const std::vector<std::string>& points, size_t max_points, size_t max_bytes) {
+  std::vector<size_t> sizes;
+  sizes.reserve(points.size());
+  for (const auto& p : points) {
+    sizes.push_back(p.size());
+  }
+  std::vector<std::string> bodies;
+  for (auto [begin, end] : http::plan_batches(sizes, max_points, max_bytes, k_body_head.size() + k_body_tail.size())) {
+    size_t total = k_body_head.size() + k_body_tail.size() + (end - begin);
+    for (size_t i = begin; i < end; ++i) {
+      total += sizes[i];
+    }
+    std::string body;
+    body.reserve(total);
+    body += k_body_head;
+    for (size_t i = begin; i < end; ++i) {
+      if (i > begin) {
+        body += ',';
+      }
+      body += points[i];
+    }
+    body += k_body_tail;
+    bodies.push_back(std::move(body));
+  }
+  return bodies;
+}
+
+std::vector<float> record_values(const DatasetSpec& spec, const json& record) {
+  const json& payload = payload_of(record);
+  auto data = payload.find("_data");
+  if (data != payload.end() && data->is_string()) {
+    const auto raw = util::base64_decode(data->get<std::string>());
+    return decode_array(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size())).row_as_float32(0);
+  }
+  auto v = record.find("vector");
+  if (v == record.end() || !v->is_array() || v->size() != static_cast<size_t>(spec.dimension())) {
+    throw Error(fmt::format("dataset \"{}\": point without its vector", spec.name));
+  }
+  return v->get<std::vector<float>>();
+}
+
+RowBatch decode_records(const DatasetSpec& spec, const std::vector<const json*>& records, bool with_samples) {
+  RowBatch b;
+  const auto n = static_cast<int64_t>(records.size());
+  Shape shape{n};
+  shape.insert(shape.end(), spec.row_shape.begin(), spec.row_shape.end());
+  b.data = Array(spec.dtype, shape);
+  if (spec.label_dtype) {
+    Shape ls{n};
+    ls.insert(ls.end(), spec.label_shape.begin(), spec.label_shape.end());
+    b.labels = Array(*spec.label_dtype, ls);
+  }
+  const int64_t label_n = spec.label_dtype ? shape_product(spec.label_shape) : 0;
+  const size_t row_bytes = static_cast<size_t>(spec.dimension()) * dtype_size(spec.dtype);
+  for (int64_t r = 0; r < n; ++r) {
+    const json& rec = *records[static_cast<size_t>(r)];
+    const json& payload = payload_of(rec);
+    try {
+      b.ids.push_back(payload.at("_id").get<std::string>());
+      b.indices.push_back(payload.at("_idx").get<int64_t>());
+      auto md = payload.find("metadata");
+      b.metadata.push_back(md != payload.end() && md->is_object() ? *md : json::object());
+      if (b.labels) {
+        const json& label = payload.at("label");
+        if (spec.label_shape.empty()) {
+          put_element(*b.labels, r, label);
+        } else {
+          for (int64_t k = 0; k < label_n; ++k) {
+            put_element(*b.labels, r * label_n + k, label.at(static_cast<size_t>(k)));
+          }
+        }
+      }
+    } catch (const json::exception& e) {
+      throw Error(fmt::format("dataset \"{}\": corrupt point payload: {}", spec.name, e.what()));
+    }
+    if (!with_samples) {
+      continue;
+    }
+    std::byte* dst = b.data.data() + static_cast<size_t>(r) * row_bytes;
+    auto data = payload.find("_data");
+    if (data != payload.end() && data->is_string()) {
+      const auto raw = util::base64_decode(data->get<std::string>());
+      Array row = decode_array(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()));
+      if (row.dtype() != spec.dtype || row.nbytes() != row_bytes) {
+        throw Error(fmt::format("dataset \"{}\": row \"{}\": stored sample does not match the dataset spec",
+                                spec.name, b.ids.back()));
+      }
+      std::memcpy(dst, row.data(), row_bytes);
+    } else {
+      auto v = rec.find("vector");
+      if (spec.dtype != DType::f32 || v == rec.end() || !v->is_array() ||
+          v->size() != static_cast<size_t>(spec.dimension())) {
+        throw Error(fmt::format("dataset \"{}\": row \"{}\": point has no usable vector", spec.name, b.ids.back()));
+      }
+      auto* out = reinterpret_cast<float*>(dst);
+      for (size_t k = 0; k < v->size(); ++k) {
+        out[k] = (*v)[k].get<float>();
+      }
+    }
+  }
+  return b;
+}
+
+}  // namespace vstash::backends::qdrant

@@ -1,9 +1,498 @@
 // SPDX-License-Identifier: MIT
-// STUB: replaced by the redis backend implementation.
+// The Redis store: datasets in chunked binary keys, exact top-k by scanning.
+//
+// Layout (P = profile prefix, default "vstash:"; NAME escaped by key_escape; INC is a
+// random incarnation token, new on every create, so remnants of an expired or dropped
+// dataset are never read as part of a new one; C = 256 rows per chunk):
+//   P datasets                      set of dataset names
+//   P ds:{NAME}:manifest            hash: spec (JSON), inc, next_index, nchunks, gen
+//   P ds:{NAME}:INC:ids             hash: id -> index, plus the sentinel field ""
+//   P ds:{NAME}:INC:rows:N          hash: slot -> record (id + metadata JSON), sentinel "_"
+//   P ds:{NAME}:INC:chunk:N         string: C fixed-size slots of sample bytes
+//   P ds:{NAME}:INC:labels:N        string: C fixed-size slots of label bytes
+// Row i lives in chunk i / C, slot i % C; a live row is a field in its rows hash, so a
+// delete is two HDELs and a batch of consecutive rows is a handful of keys.
+//
+// Consistency: every write is WATCH manifest + MULTI/EXEC that also bumps gen and, with a
+// ttl, refreshes the TTL of every key of the dataset. Reads take a snapshot (a Lua script,
+// atomic) and read rows in a MULTI that re-reads gen: a changed gen means a concurrent
+// write, and the read is retried. Keys set in one MULTI can still expire at different
+// moments, so the sentinels make a vanished key visible: a snapshot or read that finds a
+// rows hash, the ids hash or a needed blob missing reports the whole dataset as "expired or
+// not found" (NotFoundError), never a partial result.
+//
+// Queries are an exact scan (Redis has no vector index here): chunks are read 16 per
+// round trip and scored with backends/common/scoring.hpp. Filters are evaluated
+// client-side with Filter::matches, since plain Redis has no query language for them.
+//
+// Upsert rule (same as the local store): an existing id is replaced whole; with explicit
+// indices the row takes the given index (rewriting it is idempotent, which --resume relies
+// on), with assigned indices it keeps its old one; an index held by another id is a
+// ConflictError.
 #include "redisbackend.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <fmt/format.h>
+#include <mutex>
+#include <random>
+#include <type_traits>
+#include <unordered_map>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#include <hiredis/hiredis.h>
+#pragma GCC diagnostic pop
+
 #include "../../src/errors.hpp"
+#include "../../src/profile.hpp"
+#include "../common/rowcheck.hpp"
+#include "../common/scoring.hpp"
+#include "redisrows.hpp"
+#include "redisstore.hpp"
 
 namespace vstash::backends::redis {
-std::unique_ptr<Backend> create(const Profile&) { throw Error("redis backend: not implemented yet"); }
+
+std::string key_escape(std::string_view name) {
+  std::string out;
+  for (const char ch : name) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f || c == '%' || c == '{' || c == '}' || c == ':') {
+      out += fmt::format("%{:02X}", c);
+    } else {
+      out.push_back(ch);
+    }
+  }
+  return out;
+}
+
+void append_expire(Connection& conn, const StoreConfig& cfg, const std::string& key) {
+  if (cfg.ttl > 0) {
+    const std::string ttl = std::to_string(cfg.ttl);
+    conn.append({"EXPIRE", key, ttl});
+  }
+}
+
+namespace {
+
+constexpr int k_attempts = 10;
+constexpr size_t k_scan_group = 16;
+
+class RedisBackend final : public Backend {
+ public:
+  RedisBackend(ConnectOptions options, StoreConfig cfg, std::vector<std::string> secrets)
+      : m_conn(std::move(options), std::move(secrets)), m_cfg(std::move(cfg)), m_rows(m_conn, m_cfg) {}
+
+  std::string kind() const override { return "redis"; }
+
+  void create_dataset(const DatasetSpec& spec) override {
+    std::lock_guard lock(m_mutex);
+    validate_spec(spec);
+    const DatasetKeys k(m_cfg, spec.name);
+    for (int attempt = 0; attempt < k_attempts; ++attempt) {
+      m_conn.append({"WATCH", k.manifest()});
+      m_rows.append_snapshot(k);
+      auto replies = m_conn.flush();
+      auto snap = m_rows.parse_snapshot(spec.name, *replies[1]);
+      json stored_spec;
+      std::string inc;
+      if (snap && snap->intact) {
+        if (!compatible(snap->spec, spec)) {
+          m_conn.command({"UNWATCH"});
+          throw ConflictError(fmt::format("redis {}: dataset \"{}\" exists as {}, requested {}", m_conn.location(),
+                                          spec.name, spec_to_json(snap->spec).dump(), spec_to_json(spec).dump()));
+        }
+        DatasetSpec merged = snap->spec;
+        for (const auto& [key, value] : spec.metadata.items()) {
+          merged.metadata[key] = value;
+        }
+        if (merged.metadata == snap->spec.metadata) {
+          m_conn.command({"UNWATCH"});
+          return;
+        }
+        stored_spec = spec_to_json(merged);
+        inc = snap->inc;
+      } else {
+        stored_spec = spec_to_json(spec);
+        inc = new_incarnation();
+      }
+      const std::string text = stored_spec.dump();
+      m_conn.append({"MULTI"});
+      if (snap && snap->intact) {
+        m_conn.append({"HSET", k.manifest(), "spec", text});
+        m_conn.append({"HINCRBY", k.manifest(), "gen", "1"});
+        m_rows.append_expire_all(k, *snap);
+      } else {
+        // A missing or partly expired dataset starts over under a new incarnation.
+        m_conn.append({"DEL", k.manifest()});
+        m_conn.append({"HSET", k.manifest(), "spec", text, "inc", inc, "next_index", "0", "nchunks", "0", "gen", "1"});
+        m_conn.append({"HSET", k.ids(inc), "", ""});
+        m_conn.append({"SADD", datasets_key(), spec.name});
+        append_expire(m_conn, m_cfg, k.manifest());
+        append_expire(m_conn, m_cfg, k.ids(inc));
+        append_expire(m_conn, m_cfg, datasets_key());
+      }
+      m_conn.append({"EXEC"});
+      if (exec_ok(m_conn.flush())) {
+        return;
+      }
+    }
+    throw too_busy(spec.name);
+  }
+
+  std::optional<DatasetInfo> dataset_info(const std::string& dataset) override {
+    std::lock_guard lock(m_mutex);
+    const DatasetKeys k(m_cfg, dataset);
+    m_rows.append_snapshot(k);
+    auto snap = m_rows.parse_snapshot(dataset, *m_conn.flush().front());
+    if (!snap || !snap->intact) {
+      return std::nullopt;
+    }
+    return info_of(*snap);
+  }
+
+  std::vector<DatasetInfo> list_datasets() override {
+    std::lock_guard lock(m_mutex);
+    return list_locked();
+  }
+
+  bool drop_dataset(const std::string& dataset) override {
+    std::lock_guard lock(m_mutex);
+    const DatasetKeys k(m_cfg, dataset);
+    m_rows.append_snapshot(k);
+    auto snap = m_rows.parse_snapshot(dataset, *m_conn.flush().front());
+    m_conn.append({"MULTI"});
+    m_conn.append({"UNLINK", k.manifest()});
+    m_conn.append({"SREM", datasets_key(), dataset});
+    if (snap) {
+      m_conn.append({"UNLINK", k.ids(snap->inc)});
+      for (int64_t n = 0; n < snap->nchunks; ++n) {
+        m_conn.append({"UNLINK", k.rows(snap->inc, n), k.chunk(snap->inc, n), k.labels(snap->inc, n)});
+      }
+    }
+    m_conn.append({"EXEC"});
+    m_conn.flush();
+    return snap.has_value();
+  }
+
+  void write_rows(const std::string& dataset, const RowBatch& batch) override {
+    std::lock_guard lock(m_mutex);
+    for (const auto idx : batch.indices) {
+      if (idx < 0) {
+        throw UsageError(fmt::format("dataset \"{}\": negative index {}", dataset, idx));
+      }
+    }
+    for (int attempt = 0; attempt < k_attempts; ++attempt) {
+      if (m_rows.write(dataset, batch)) {
+        return;
+      }
+    }
+    throw too_busy(dataset);
+  }
+
+  RowBatch read_rows(const std::string& dataset, int64_t offset, int64_t count) override {
+    std::lock_guard lock(m_mutex);
+    if (offset < 0 || count < 0) {
+      throw UsageError(fmt::format("dataset \"{}\": negative offset or count ({}, {})", dataset, offset, count));
+    }
+    return retry_read(dataset, [&](const Snapshot& snap) -> std::optional<RowBatch> {
+      const int64_t end = std::min(snap.rows, offset + std::min(count, snap.rows));
+      std::vector<int64_t> positions;
+      for (int64_t p = offset; p < end; ++p) {
+        positions.push_back(p);
+      }
+      return m_rows.read_positions(snap, positions);
+    });
+  }
+
+  RowBatch read_positions(const std::string& dataset, const std::vector<int64_t>& positions) override {
+    std::lock_guard lock(m_mutex);
+    return retry_read(dataset, [&](const Snapshot& snap) -> std::optional<RowBatch> {
+      for (const auto p : positions) {
+        if (p < 0 || p >= snap.rows) {
+          throw UsageError(
+              fmt::format("dataset \"{}\": position {} is out of range ({} rows)", dataset, p, snap.rows));
+        }
+      }
+      return m_rows.read_positions(snap, positions);
+    });
+  }
+
+  RowBatch fetch(const std::string& dataset, const std::vector<std::string>& ids) override {
+    std::lock_guard lock(m_mutex);
+    return retry_read(dataset, [&](const Snapshot& snap) -> std::optional<RowBatch> {
+      const auto found = m_rows.lookup_ids(snap, ids);
+      std::vector<int64_t> indices;
+      for (const auto& f : found) {
+        if (f) {
+          indices.push_back(*f);
+        }
+      }
+      return m_rows.load(snap, indices, true);
+    });
+  }
+
+  void update_row(const std::string& dataset, const std::string& id, const std::optional<Array>& sample,
+                  const std::optional<json>& metadata) override {
+    std::lock_guard lock(m_mutex);
+    for (int attempt = 0; attempt < k_attempts; ++attempt) {
+      if (m_rows.update(dataset, id, sample, metadata)) {
+        return;
+      }
+    }
+    throw too_busy(dataset);
+  }
+
+  int64_t delete_ids(const std::string& dataset, const std::vector<std::string>& ids) override {
+    std::lock_guard lock(m_mutex);
+    for (int attempt = 0; attempt < k_attempts; ++attempt) {
+      if (auto n = m_rows.remove(dataset, [&](const Snapshot& snap) { return m_rows.lookup_ids(snap, ids); })) {
+        return *n;
+      }
+    }
+    throw too_busy(dataset);
+  }
+
+  int64_t delete_where(const std::string& dataset, const Filter& filter) override {
+    std::lock_guard lock(m_mutex);
+    for (int attempt = 0; attempt < k_attempts; ++attempt) {
+      auto n = m_rows.remove(dataset, [&](const Snapshot& snap) {
+        std::vector<std::optional<int64_t>> out;
+        for (const auto i : m_rows.matching(snap, filter)) {
+          out.emplace_back(i);
+        }
+        return out;
+      });
+      if (n) {
+        return *n;
+      }
+    }
+    throw too_busy(dataset);
+  }
+
+  int64_t count(const std::string& dataset, const Filter* filter) override {
+    std::lock_guard lock(m_mutex);
+    return retry_read(dataset, [&](const Snapshot& snap) -> std::optional<int64_t> {
+      if (filter == nullptr || filter->empty()) {
+        return snap.rows;
+      }
+      auto n = static_cast<int64_t>(m_rows.matching(snap, *filter).size());
+      return m_rows.gen_unchanged(snap) ? std::optional<int64_t>(n) : std::nullopt;
+    });
+  }
+
+  std::vector<QueryHit> query(const std::string& dataset, const std::vector<float>& vector,
+                              const QueryOptions& options) override {
+    std::lock_guard lock(m_mutex);
+    return retry_read(dataset, [&](const Snapshot& snap) -> std::optional<std::vector<QueryHit>> {
+      if (static_cast<int64_t>(vector.size()) != snap.spec.dimension()) {
+        throw UsageError(fmt::format("dataset \"{}\": query vector has {} values, the dataset has dimension {}",
+                                     dataset, vector.size(), snap.spec.dimension()));
+      }
+      return scan_query(snap, vector, options);
+    });
+  }
+
+  std::string save_checkpoint(const Checkpoint& checkpoint) override {
+    std::lock_guard lock(m_mutex);
+    return redis::save_checkpoint(m_conn, m_cfg, checkpoint);
+  }
+
+  Checkpoint load_checkpoint(const std::string& path) override {
+    std::lock_guard lock(m_mutex);
+    return redis::load_checkpoint(m_conn, m_cfg, CheckpointRef::parse(path));
+  }
+
+  std::vector<CheckpointInfo> list_checkpoints(const std::string& model) override {
+    std::lock_guard lock(m_mutex);
+    return redis::list_checkpoints(m_conn, m_cfg, model);
+  }
+
+  bool delete_checkpoint(const std::string& path) override {
+    std::lock_guard lock(m_mutex);
+    return redis::delete_checkpoint(m_conn, m_cfg, CheckpointRef::parse(path));
+  }
+
+  void record_progress(const ProgressRecord& record) override {
+    std::lock_guard lock(m_mutex);
+    redis::record_progress(m_conn, m_cfg, record);
+  }
+
+  std::vector<ProgressRecord> list_progress(const std::string& run) override {
+    std::lock_guard lock(m_mutex);
+    return redis::list_progress(m_conn, m_cfg, run);
+  }
+
+  Stats stats() override {
+    std::lock_guard lock(m_mutex);
+    Stats s;
+    s.backend = "redis";
+    s.location = m_conn.location();
+    s.datasets = list_locked();
+    s.checkpoints_per_model = checkpoint_counts(m_conn, m_cfg);
+    const std::string info = as_string(*m_conn.command({"INFO", "memory"})) +
+                             as_string(*m_conn.command({"INFO", "server"}));
+    s.store_bytes = info_field_int(info, "used_memory");
+    s.extra["redis_version"] = info_field(info, "redis_version");
+    s.extra["prefix"] = m_cfg.prefix;
+    s.extra["ttl"] = m_cfg.ttl;
+    s.extra["chunk_rows"] = k_chunk_rows;
+    s.extra["query"] = "exact scan";
+    return s;
+  }
+
+ private:
+  static void validate_spec(const DatasetSpec& spec) {
+    if (spec.name.empty()) {
+      throw UsageError("dataset name is empty");
+    }
+    auto positive = [](const Shape& s) { return std::all_of(s.begin(), s.end(), [](int64_t d) { return d > 0; }); };
+    if (!positive(spec.row_shape) || !positive(spec.label_shape)) {
+      throw UsageError(fmt::format("dataset \"{}\": row and label shapes need positive dimensions, got {} and {}",
+                                   spec.name, shape_to_string(spec.row_shape), shape_to_string(spec.label_shape)));
+    }
+    if (!spec.metadata.is_null() && !spec.metadata.is_object()) {
+      throw UsageError(fmt::format("dataset \"{}\": dataset metadata must be a JSON object", spec.name));
+    }
+  }
+
+  static bool compatible(const DatasetSpec& a, const DatasetSpec& b) {
+    return a.dtype == b.dtype && a.row_shape == b.row_shape && a.label_dtype == b.label_dtype &&
+           (!a.label_dtype || a.label_shape == b.label_shape) && a.metric == b.metric;
+  }
+
+  static std::string new_incarnation() {
+    static thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                            static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
+    return fmt::format("{:016x}", rng());
+  }
+
+  std::string datasets_key() const { return m_cfg.prefix + "datasets"; }
+
+  static bool exec_ok(const std::vector<Reply>& replies) { return !is_nil(*replies.back()); }
+
+  ConflictError too_busy(const std::string& dataset) const {
+    return ConflictError(fmt::format("redis {}: dataset \"{}\": gave up after {} attempts: concurrent writers keep "
+                                     "changing it",
+                                     m_conn.location(), dataset, k_attempts));
+  }
+
+  // Runs read(snapshot) until it sees no concurrent write (read returns nullopt when gen moved).
+  template <class F>
+  typename std::invoke_result_t<F&, const Snapshot&>::value_type retry_read(const std::string& dataset, F&& read) {
+    for (int attempt = 0; attempt < k_attempts; ++attempt) {
+      const Snapshot snap = m_rows.require(dataset);
+      if (auto result = read(snap)) {
+        return std::move(*result);
+      }
+    }
+    throw too_busy(dataset);
+  }
+
+  DatasetInfo info_of(const Snapshot& snap) const {
+    DatasetInfo info;
+    info.spec = snap.spec;
+    info.rows = snap.rows;
+    info.next_index = snap.next_index;
+    info.bytes = snap.rows * static_cast<int64_t>(snap.row_bytes + snap.label_bytes);
+    info.extra = {{"chunks", snap.nchunks}, {"chunk_rows", k_chunk_rows}, {"ttl", m_cfg.ttl}};
+    return info;
+  }
+
+  std::vector<DatasetInfo> list_locked() {
+    auto names_reply = m_conn.command({"SMEMBERS", datasets_key()});
+    std::vector<std::string> names;
+    for (size_t i = 0; i < array_size(*names_reply); ++i) {
+      names.push_back(as_string(element(*names_reply, i)));
+    }
+    std::sort(names.begin(), names.end());
+    for (const auto& n : names) {
+      m_rows.append_snapshot(DatasetKeys(m_cfg, n));
+    }
+    auto replies = m_conn.flush();
+    std::vector<DatasetInfo> out;
+    for (size_t i = 0; i < names.size(); ++i) {
+      auto snap = m_rows.parse_snapshot(names[i], *replies[i]);
+      if (snap && snap->intact) {
+        out.push_back(info_of(*snap));
+      }
+    }
+    return out;
+  }
+
+  std::optional<std::vector<QueryHit>> scan_query(const Snapshot& snap, const std::vector<float>& vector,
+                                                  const QueryOptions& options) {
+    const bool filtered = options.filter != nullptr && !options.filter->empty();
+    TopK top(snap.spec.metric, static_cast<size_t>(std::max<int64_t>(options.top_k, 0)));
+    const auto dim = static_cast<size_t>(snap.spec.dimension());
+    std::vector<float> row(dim);
+    for (int64_t first = 0; first < snap.nchunks; first += static_cast<int64_t>(k_scan_group)) {
+      const int64_t last = std::min(snap.nchunks, first + static_cast<int64_t>(k_scan_group));
+      for (const auto& chunk : m_rows.read_chunks(snap, first, last, filtered, true)) {
+        for (const auto& [slot, record] : chunk.records) {
+          if (filtered && !options.filter->matches(decode_record(record).second)) {
+            continue;
+          }
+          m_rows.row_as_float(snap, chunk.samples, slot, row);
+          top.offer(exact_score(snap.spec.metric, vector.data(), row.data(), dim), chunk.n * k_chunk_rows + slot, 0);
+        }
+      }
+    }
+    std::vector<int64_t> indices;
+    auto best = top.take_sorted();
+    for (const auto& e : best) {
+      indices.push_back(e.index);
+    }
+    auto rows = m_rows.load(snap, indices, options.include_values);
+    if (!rows) {
+      return std::nullopt;
+    }
+    std::vector<QueryHit> hits;
+    for (size_t i = 0; i < best.size(); ++i) {
+      QueryHit h;
+      h.id = rows->ids[i];
+      h.index = best[i].index;
+      h.score = best[i].score;
+      if (options.include_values) {
+        h.values = rows->data.row_as_float32(static_cast<int64_t>(i));
+      }
+      h.metadata = options.include_metadata ? rows->metadata[i] : json();
+      hits.push_back(std::move(h));
+    }
+    return hits;
+  }
+
+  static std::string info_field(const std::string& info, const std::string& key) {
+    const auto at = info.find(key + ":");
+    if (at == std::string::npos) {
+      return "";
+    }
+    const auto begin = at + key.size() + 1;
+    return info.substr(begin, info.find_first_of("\r\n", begin) - begin);
+  }
+  static int64_t info_field_int(const std::string& info, const std::string& key) {
+    const auto v = info_field(info, key);
+    return v.empty() ? 0 : std::stoll(v);
+  }
+
+  std::mutex m_mutex;  // one connection, so one command sequence at a time
+  Connection m_conn;
+  StoreConfig m_cfg;
+  RowStore m_rows;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> create(const Profile& profile) {
+  StoreConfig cfg;
+  cfg.prefix = profile.get_string("prefix", "vstash:");
+  cfg.ttl = profile.get_int("ttl", 0);
+  if (cfg.ttl < 0) {
+    throw UsageError(fmt::format("profile \"{}\" ({}): ttl must be 0 (no expiry) or a number of seconds",
+                                 profile.name(), profile.source()));
+  }
+  return std::make_unique<RedisBackend>(ConnectOptions::from_profile(profile), cfg, profile.secrets());
+}
+
 }  // namespace vstash::backends::redis

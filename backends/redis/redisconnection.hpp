@@ -60,6 +60,7 @@ class Connection {
   void append(std::span<const std::string_view> args);
   void append(std::initializer_list<std::string_view> args);
   size_t pending() const { return m_pending; }
+  bool connected() const { return m_ctx != nullptr; }
   // Reads one reply per queued command. Throws RetryableError on a transport failure (the
   // connection is dropped and reopened by the next call) and the mapped error for the first
   // error reply, after every reply was read so the stream stays in step.

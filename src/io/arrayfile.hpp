@@ -52,6 +52,9 @@ bool is_string_array(const std::string& spec);
 // Writes atomically: to a temp file in the same directory, then rename. For HDF5 with a
 // dataset path, other datasets already in the file are kept (the file is copied first).
 void write_array(const std::string& spec, const Array& array);
+// Strings (ids) the same way: NPY '<U<max length>', HDF5 variable-length UTF-8 ("/ids"
+// when no dataset path is given).
+void write_strings(const std::string& spec, const std::vector<std::string>& strings);
 
 // Several named arrays in one go (a batch's data + labels + ids; a checkpoint's arrays).
 // NPY target "out.npy" with several arrays writes out.npy (the first, "data") plus

@@ -1,2 +1,147 @@
 // SPDX-License-Identifier: MIT
-// STUB: to be written.
+// JSON Lines readers; every error names file:line.
+#include "jsonl.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+#include <fstream>
+#include <iostream>
+
+#include "../errors.hpp"
+
+namespace vstash::io {
+
+namespace {
+
+// Calls fn(line_number, text) for each line; "-" reads standard input. A UTF-8 byte order
+// mark and Windows line ends are tolerated.
+template <class Fn>
+void for_each_line(const std::string& path, Fn&& fn) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (path != "-") {
+    file.open(path, std::ios::binary);
+    if (!file) {
+      throw UsageError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+    }
+    in = &file;
+  }
+  std::string line;
+  size_t number = 0;
+  while (std::getline(*in, line)) {
+    ++number;
+    if (number == 1 && line.rfind("\xef\xbb\xbf", 0) == 0) {
+      line.erase(0, 3);
+    }
+    if (!line.empty() && line.back() == '\r') {
+      line.pop_back();
+    }
+    fn(number, line);
+  }
+  if (in->bad()) {
+    throw Error(fmt::format("{}: read failed", path));
+  }
+}
+
+bool is_blank(const std::string& line) {
+  return line.find_first_not_of(" \t") == std::string::npos;
+}
+
+std::string display_name(const std::string& path) { return path == "-" ? "<stdin>" : path; }
+
+nlohmann::json parse_object(const std::string& where, const std::string& line) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::parse_error& e) {
+    // nlohmann's message starts with "[json.exception.parse_error.101] parse error at ..."
+    std::string what = e.what();
+    const auto pos = what.find("] ");
+    throw UsageError(fmt::format("{}: invalid JSON: {}", where, pos == std::string::npos ? what : what.substr(pos + 2)));
+  }
+  if (!j.is_object()) {
+    throw UsageError(fmt::format("{}: expected a JSON object, got {}", where, j.type_name()));
+  }
+  return j;
+}
+
+JsonlRecord to_record(const std::string& where, nlohmann::json j) {
+  JsonlRecord r;
+  const nlohmann::json* vector = nullptr;
+  for (auto& [key, value] : j.items()) {
+    if (key == "id") {
+      if (value.is_string()) {
+        r.id = value.get<std::string>();
+      } else if (value.is_number_integer()) {
+        r.id = value.dump();  // 42 and "42" name the same row
+      } else if (!value.is_null()) {
+        throw UsageError(fmt::format("{}: \"id\" must be a string or an integer, got {}", where, value.type_name()));
+      }
+    } else if (key == "vector" || key == "values") {
+      if (vector != nullptr) {
+        throw UsageError(fmt::format("{}: give \"vector\" or \"values\", not both", where));
+      }
+      vector = &value;
+    } else if (key == "label") {
+      r.label = value;
+    } else if (key == "metadata") {
+      if (!value.is_object() && !value.is_null()) {
+        throw UsageError(fmt::format("{}: \"metadata\" must be an object, got {}", where, value.type_name()));
+      }
+      r.metadata = value;
+    } else {
+      throw UsageError(fmt::format("{}: unknown key \"{}\" (expected id, vector, label, metadata)", where, key));
+    }
+  }
+  if (vector == nullptr) {
+    throw UsageError(fmt::format("{}: missing \"vector\"", where));
+  }
+  if (!vector->is_array() || vector->empty()) {
+    throw UsageError(fmt::format("{}: \"vector\" must be a non-empty array of numbers", where));
+  }
+  r.vector.reserve(vector->size());
+  for (size_t i = 0; i < vector->size(); ++i) {
+    const auto& v = (*vector)[i];
+    if (!v.is_number()) {
+      throw UsageError(fmt::format("{}: \"vector\"[{}] is {}, not a number", where, i, v.type_name()));
+    }
+    r.vector.push_back(v.get<double>());
+  }
+  return r;
+}
+
+}  // namespace
+
+std::vector<JsonlRecord> read_jsonl(const std::string& path) {
+  const std::string name = display_name(path);
+  std::vector<JsonlRecord> out;
+  for_each_line(path, [&](size_t number, const std::string& line) {
+    if (is_blank(line)) {
+      return;
+    }
+    const std::string where = fmt::format("{}:{}", name, number);
+    out.push_back(to_record(where, parse_object(where, line)));
+  });
+  return out;
+}
+
+std::vector<nlohmann::json> read_jsonl_objects(const std::string& path) {
+  const std::string name = display_name(path);
+  std::vector<nlohmann::json> out;
+  size_t blank_line = 0;
+  for_each_line(path, [&](size_t number, const std::string& line) {
+    // Rows line up with array rows, so a blank line in the middle would shift them all.
+    if (is_blank(line)) {
+      blank_line = blank_line == 0 ? number : blank_line;
+      return;
+    }
+    if (blank_line != 0) {
+      throw UsageError(fmt::format("{}:{}: empty line (one JSON object per row expected)", name, blank_line));
+    }
+    out.push_back(parse_object(fmt::format("{}:{}", name, number), line));
+  });
+  return out;
+}
+
+}  // namespace vstash::io

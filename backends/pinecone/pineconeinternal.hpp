@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: MIT
+// Internals shared by the Pinecone backend's files: wire limits, the filter and metadata
+// rules (pineconefilter.cpp) and the connection to both planes (pineconecontrol.cpp).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../backend.hpp"
+#include "../http/httpclient.hpp"
+
+namespace vstash::backends::pinecone {
+
+// The pinned API version (README "Pinecone"): without the header Pinecone serves its oldest
+// supported version, which changes over time.
+inline constexpr std::string_view k_api_version = "2026-04";
+inline constexpr size_t k_max_request_bytes = 2 * 1024 * 1024;
+inline constexpr size_t k_max_upsert_vectors = 1000;
+inline constexpr size_t k_max_ids_per_request = 1000;
+inline constexpr size_t k_max_metadata_bytes = 40960;
+inline constexpr size_t k_max_id_bytes = 512;
+inline constexpr int64_t k_max_top_k = 10000;
+// Query responses are capped at 4 MiB; plan reads to stay well under it.
+inline constexpr size_t k_response_budget = 3 * 1024 * 1024;
+inline constexpr size_t k_max_url_bytes = 7000;
+
+// --- pineconefilter.cpp ---------------------------------------------------------------------
+// The Pinecone form of a vstash filter (null for an empty filter). $ne/$nin also match
+// records without the field in vstash, so they become {"$or": [op, {"k": {"$exists": false}}]}.
+json translate_filter(const Filter& filter);
+// Compact serialized size, the measure of the 40960-byte metadata limit.
+size_t metadata_bytes(const json& metadata);
+// Checks user metadata for what Pinecone can hold: flat values that are strings, numbers,
+// bools or lists of strings; no null; no reserved key. Throws UsageError naming the record.
+void check_user_metadata(const json& metadata, const std::string& dataset, const std::string& id);
+// Pinecone stores numbers as float64 and returns 3 as 3.0; integral values come back as integers.
+json normalize_numbers(json metadata);
+// Keys the backend keeps in each record's metadata.
+bool is_reserved_key(std::string_view key);
+
+// --- pineconerecords.cpp -------------------------------------------------------------------
+// A dataset's catalog record: its spec plus counters, kept in the reserved catalog namespace.
+struct CatalogEntry {
+  DatasetSpec spec;
+  int64_t next_index = 0;
+  int64_t row_bytes = 0;  // largest serialized row record written, to size reads under 4 MiB
+};
+inline constexpr std::string_view k_catalog_ns = "__vstash_catalog__";
+inline constexpr std::string_view k_checkpoint_ns = "__vstash_checkpoints__";
+inline constexpr std::string_view k_progress_ns = "__vstash_progress__";
+
+// The record id Pinecone stores: the id itself, or "vstash-sha1:<hex of the id>" when it is
+// longer than 512 bytes (the original is kept in metadata "_id").
+std::string stored_id(const std::string& id);
+// "[1,0,0,...]": the non-zero placeholder vector of records that hold no searchable data.
+std::string unit_vector_json(int64_t dimension);
+// Appends {"id":..,"values":..,"metadata":..} for a record with a placeholder vector.
+std::string placeholder_record(const std::string& id, int64_t dimension, const json& metadata);
+std::string catalog_record(const CatalogEntry& entry, int64_t dimension);
+CatalogEntry parse_catalog(const json& metadata);
+// True when rows keep an exact "_data" blob (dtype other than float32, or not 1-D).
+bool keeps_exact_blob(const DatasetSpec& spec);
+// Serialized records of a batch (already checked with check_batch); throws UsageError naming
+// the row whose metadata exceeds 40960 bytes.
+struct EncodedRows {
+  std::vector<std::string> records;
+  std::vector<std::string> stored_ids;
+  size_t max_bytes = 0;
+};
+EncodedRows encode_rows(const DatasetSpec& spec, const RowBatch& batch, const std::vector<int64_t>& indices);
+// Builds the metadata of one row record (user metadata + reserved keys).
+json row_metadata(const DatasetSpec& spec, const std::string& id, int64_t index, const Array& sample_row,
+                  const Array* label_row, const json& user);
+// A row read back from a fetch/query record ({"id","values","metadata"}).
+struct DecodedRow {
+  std::string id;
+  int64_t index = -1;
+  Array sample;                 // shape = row_shape
+  std::optional<Array> label;   // shape = label_shape
+  json metadata;                // user keys only; null when there are none
+};
+DecodedRow decode_row(const DatasetSpec& spec, const json& record);
+RowBatch assemble_rows(const DatasetSpec& spec, std::vector<DecodedRow>& rows);
+// "float32 (128,) cosine, labels int64 ()": for conflict messages.
+std::string describe_spec(const DatasetSpec& spec);
+bool compatible(const DatasetSpec& a, const DatasetSpec& b);
+
+// --- pineconecheckpoints.cpp ---------------------------------------------------------------
+// Record operations on one namespace, provided by the backend.
+struct RecordOps {
+  std::string ns;
+  std::string location;
+  int64_t dimension = 0;
+  std::function<void(const std::vector<std::string>& records)> upsert;
+  std::function<std::map<std::string, json>(const std::vector<std::string>& ids)> fetch;
+  std::function<std::vector<json>(const std::string& prefix)> fetch_prefix;
+  std::function<void(const std::vector<std::string>& ids)> remove;
+  std::function<void()> settle;  // waits until our writes are visible (profile `wait`)
+};
+namespace checkpoints {
+std::string save(RecordOps& ops, const Checkpoint& checkpoint);
+Checkpoint load(RecordOps& ops, const std::string& path);
+std::vector<CheckpointInfo> list(RecordOps& ops, const std::string& model);
+bool remove(RecordOps& ops, const std::string& path);
+void record_progress(RecordOps& ops, const ProgressRecord& record);
+std::vector<ProgressRecord> list_progress(RecordOps& ops, const std::string& run);
+}  // namespace checkpoints
+
+// --- pineconecontrol.cpp --------------------------------------------------------------------
+struct IndexInfo {
+  std::string name;
+  std::string host;       // data-plane base URL with scheme
+  int64_t dimension = 0;
+  Metric metric = Metric::cosine;
+  bool ready = false;
+};
+
+// What to create when the index is missing.
+struct IndexRequest {
+  int64_t dimension = 0;
+  Metric metric = Metric::cosine;
+};
+
+// Both planes behind one object: the API key and version headers, the retry policy (a 429
+// that reports an exhausted monthly quota is never retried), error mapping, and the index
+// description fetched once per process and cached.
+class Connection {
+ public:
+  explicit Connection(const Profile& profile);
+
+  // The index, described once per process (cached across Backend instances). When it does
+  // not exist and `create` is given and the profile has cloud and region, creates a serverless
+  // index and polls describe until ready. Throws NotFoundError otherwise.
+  const IndexInfo& index(const std::optional<IndexRequest>& create = std::nullopt);
+  // Data-plane call (path like "/query"); non-2xx replies are thrown as vstash errors.
+  http::Response post(const std::string& path, const std::string& body);
+  http::Response get(const std::string& path_and_query);
+  // Many data-plane requests in parallel, each checked like post/get.
+  std::vector<http::Response> send_all(std::vector<http::Request> requests);
+  http::Request make_post(const std::string& path, std::string body);
+  http::Request make_get(const std::string& path_and_query);
+
+  const std::string& index_name() const { return m_index_name; }
+  // "pinecone index NAME" or the host override, for messages.
+  std::string location() const;
+  http::ClientStats stats() const;
+  int64_t last_write_lsn() const { return m_last_lsn; }
+
+ private:
+  void check(const http::Request& request, const http::Response& response);
+  http::Client& data_client();
+  std::string control_url(const std::string& path) const;
+
+  std::string m_index_name;
+  std::string m_control_base;    // https://api.pinecone.io or the control_host override
+  std::string m_host_override;   // profile `host`
+  std::string m_cloud;
+  std::string m_region;
+  http::ClientOptions m_options;
+  std::unique_ptr<http::Client> m_control;
+  std::unique_ptr<http::Client> m_data;
+  std::mutex m_mutex;
+  const IndexInfo* m_info = nullptr;
+  std::atomic<int64_t> m_last_lsn{0};  // highest x-pinecone-request-lsn of our writes
+};
+
+// "https://" + host unless host already names a scheme; http:// when the control plane itself
+// is plain http (a loopback double).
+std::string data_base_url(const std::string& host, const std::string& control_base);
+// Pinecone's metric name for a vstash metric.
+std::string_view wire_metric(Metric metric);
+
+}  // namespace vstash::backends::pinecone

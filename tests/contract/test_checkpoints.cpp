@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+// Contract: checkpoints (save, load, latest, list, delete) and training progress.
+#include <algorithm>
+
+#include "contract.hpp"
+#include "src/errors.hpp"
+#include "testutil.hpp"
+
+using namespace vstash;
+using namespace vstash::contract;
+using vstash::backends::Checkpoint;
+using vstash::backends::ProgressRecord;
+
+namespace {
+
+Checkpoint make_checkpoint(const std::string& model, int64_t epoch, uint32_t seed) {
+  Checkpoint cp;
+  cp.model = model;
+  cp.epoch = epoch;
+  cp.arrays["parameters"] = sample_array(DType::f32, {3, 4}, seed);
+  cp.arrays["optimizer/m"] = sample_array(DType::f64, {2, 2, 2}, seed + 1);
+  cp.arrays["step"] = sample_array(DType::i64, {}, seed + 2);
+  cp.arrays["mask"] = sample_array(DType::b1, {5}, seed + 3);
+  cp.arrays["half"] = sample_array(DType::f16, {3}, seed + 4);
+  cp.arrays["counts"] = sample_array(DType::u8, {4}, seed + 5);
+  cp.metrics = {{"loss", 0.25 * static_cast<double>(epoch)}, {"accuracy", 0.9}};
+  cp.metadata = {{"arch", "vqc"}, {"layers", {1, 2}}, {"note", "ünïcødé"}};
+  return cp;
+}
+
+// Deletes every checkpoint of the model when the test ends.
+struct ModelCleanup {
+  backends::Backend& backend;
+  std::string model;
+  ~ModelCleanup() {
+    try {
+      for (const auto& c : backend.list_checkpoints(model)) {
+        backend.delete_checkpoint(c.path);
+      }
+    } catch (const std::exception& e) {
+      MESSAGE("could not delete checkpoints of " << model << ": " << e.what());
+    }
+  }
+};
+
+}  // namespace
+
+TEST_SUITE("contract::Checkpoints") {
+  TEST_CASE("a saved checkpoint loads back with exact arrays, epoch, metrics and metadata") {
+    auto b = make_contract_backend();
+    const auto model = testutil::unique_name("model");
+    ModelCleanup cleanup{*b, model};
+    const auto cp = make_checkpoint(model, 4, 50);
+    CHECK(b->save_checkpoint(cp) == model + "@4");
+    for (const auto& ref : {model + "@4", model + "@latest"}) {
+      CAPTURE(ref);
+      const auto got = b->load_checkpoint(ref);
+      CHECK(got.model == model);
+      CHECK(got.epoch == 4);
+      CHECK(got.metrics == cp.metrics);
+      CHECK(got.metadata == cp.metadata);
+      CHECK_FALSE(got.created_at.empty());
+      REQUIRE(got.arrays.size() == cp.arrays.size());
+      for (const auto& [name, array] : cp.arrays) {
+        CAPTURE(name);
+        REQUIRE(got.arrays.count(name) == 1);
+        CHECK(got.arrays.at(name) == array);
+      }
+    }
+  }
+
+  TEST_CASE("latest only moves forward, re-saving an epoch replaces it, and list marks latest") {
+    auto b = make_contract_backend();
+    const auto model = testutil::unique_name("model");
+    ModelCleanup cleanup{*b, model};
+    b->save_checkpoint(make_checkpoint(model, 5, 60));
+    b->save_checkpoint(make_checkpoint(model, 3, 61));
+    CHECK(b->load_checkpoint(model + "@latest").epoch == 5);
+
+    const auto replacement = make_checkpoint(model, 3, 62);
+    b->save_checkpoint(replacement);
+    CHECK(b->load_checkpoint(model + "@3").arrays.at("parameters") == replacement.arrays.at("parameters"));
+
+    const auto list = b->list_checkpoints(model);
+    REQUIRE(list.size() == 2);
+    CHECK(list[0].epoch == 3);
+    CHECK(list[0].path == model + "@3");
+    CHECK_FALSE(list[0].latest);
+    CHECK(list[1].epoch == 5);
+    CHECK(list[1].latest);
+    CHECK(list[1].metrics.at("loss") == doctest::Approx(1.25));
+    CHECK(list[1].model == model);
+  }
+
+  TEST_CASE("deleting the latest checkpoint moves latest to the next lower epoch") {
+    auto b = make_contract_backend();
+    const auto model = testutil::unique_name("model");
+    ModelCleanup cleanup{*b, model};
+    for (int64_t e : {1, 2, 7}) {
+      b->save_checkpoint(make_checkpoint(model, e, 70));
+    }
+    CHECK(b->delete_checkpoint(model + "@7"));
+    CHECK_FALSE(b->delete_checkpoint(model + "@7"));
+    CHECK(b->load_checkpoint(model + "@latest").epoch == 2);
+    CHECK(b->delete_checkpoint(model + "@1"));
+    CHECK(b->load_checkpoint(model + "@latest").epoch == 2);
+    const auto list = b->list_checkpoints(model);
+    REQUIRE(list.size() == 1);
+    CHECK(list[0].latest);
+  }
+
+  TEST_CASE("loading a missing checkpoint throws NotFoundError") {
+    auto b = make_contract_backend();
+    const auto model = testutil::unique_name("model");
+    ModelCleanup cleanup{*b, model};
+    CHECK_THROWS_AS(b->load_checkpoint(model + "@latest"), NotFoundError);
+    b->save_checkpoint(make_checkpoint(model, 1, 80));
+    CHECK_THROWS_AS(b->load_checkpoint(model + "@99"), NotFoundError);
+    CHECK(b->list_checkpoints(testutil::unique_name("model")).empty());
+  }
+}
+
+TEST_SUITE("contract::Progress") {
+  TEST_CASE("progress keeps the latest record per run and rank") {
+    auto b = make_contract_backend();
+    const auto run = testutil::unique_name("run");
+    b->record_progress({run, 0, 1, 10, {{"loss", 1.0}}, ""});
+    b->record_progress({run, 0, 2, 20, {{"loss", 0.5}}, ""});
+    b->record_progress({run, 1, 1, 12, {{"loss", 0.9}}, ""});
+    auto list = b->list_progress(run);
+    std::sort(list.begin(), list.end(), [](const auto& x, const auto& y) { return x.rank < y.rank; });
+    REQUIRE(list.size() == 2);
+    CHECK(list[0].run == run);
+    CHECK(list[0].rank == 0);
+    CHECK(list[0].epoch == 2);
+    CHECK(list[0].step == 20);
+    CHECK(list[0].metrics.at("loss") == doctest::Approx(0.5));
+    CHECK_FALSE(list[0].updated_at.empty());
+    CHECK(list[1].rank == 1);
+    CHECK(list[1].step == 12);
+    const auto everything = b->list_progress("");
+    CHECK(std::count_if(everything.begin(), everything.end(), [&](const auto& r) { return r.run == run; }) == 2);
+  }
+}
