@@ -11,6 +11,7 @@
 #include "cachedbackend.hpp"
 
 #include <atomic>
+#include <type_traits>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -264,8 +265,8 @@ class CachedBackend final : public Backend {
   Stats stats() override {
     Stats s = m_primary->stats();
     json c = m_cache.stats();
-    c["session_hits"] = m_hits;
-    c["session_misses"] = m_misses;
+    c["session_hits"] = m_hits.load();
+    c["session_misses"] = m_misses.load();
     s.extra["cache"] = std::move(c);
     return s;
   }
@@ -274,13 +275,14 @@ class CachedBackend final : public Backend {
   std::string ds_scope(const std::string& d) const { return m_scope + "|ds|" + d; }
   std::string model_scope(const std::string& m) const { return m_scope + "|ckpt|" + m; }
 
+  // Explicit return types: these are called above their definitions, so `auto` cannot be deduced.
   template <class F>
-  auto write_ds(const std::string& d, F&& f) {
+  std::invoke_result_t<F&> write_ds(const std::string& d, F&& f) {
     return write_scope(ds_scope(d), std::forward<F>(f));
   }
   // Runs the primary write, then invalidates, also when it threw.
   template <class F>
-  auto write_scope(const std::string& scope, F&& f) {
+  std::invoke_result_t<F&> write_scope(const std::string& scope, F&& f) {
     struct Invalidate {
       redis::Cache& cache;
       const std::string& scope;

@@ -30,7 +30,8 @@ json metrics_to_json(const std::map<std::string, double>& metrics) {
 
 std::map<std::string, double> metrics_from_json(const std::string& text) {
   std::map<std::string, double> out;
-  for (const auto& [k, v] : json::parse(text).items()) {
+  const json parsed = json::parse(text);  // named: items() of a temporary dangles in a range-for
+  for (const auto& [k, v] : parsed.items()) {
     out[k] = v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN();
   }
   return out;

@@ -26,7 +26,8 @@ json metrics_json(const std::map<std::string, double>& m) {
 
 std::map<std::string, double> metrics_from(std::string_view text) {
   std::map<std::string, double> out;
-  for (const auto& [k, v] : json::parse(text).items()) {
+  const json parsed = json::parse(text);  // named: items() of a temporary dangles in a range-for
+  for (const auto& [k, v] : parsed.items()) {
     if (v.is_number()) {
       out[k] = v.get<double>();
     }

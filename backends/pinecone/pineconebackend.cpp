@@ -235,7 +235,8 @@ class PineconeBackend final : public Backend {
     json merged = row.metadata.is_object() ? row.metadata : json::object();
     bool deletes_key = false;
     json patch = json::object();
-    for (const auto& [k, v] : (metadata && metadata->is_object() ? *metadata : json::object()).items()) {
+    const json changes = metadata && metadata->is_object() ? *metadata : json::object();
+    for (const auto& [k, v] : changes.items()) {  // named: items() of a temporary dangles
       if (v.is_null()) {
         merged.erase(k);
         deletes_key = true;
@@ -493,7 +494,8 @@ class PineconeBackend final : public Backend {
     std::map<std::string, json> out;
     for (const auto& resp : m_conn.send_all(std::move(requests))) {
       const json j = json::parse(resp.body);
-      for (const auto& [id, rec] : j.value("vectors", json::object()).items()) {
+      const json vectors = j.value("vectors", json::object());
+      for (const auto& [id, rec] : vectors.items()) {  // named: items() of a temporary dangles
         out[id] = rec;
       }
     }
