@@ -46,6 +46,7 @@ void run_export(const ExportOptions& opt, Context& ctx) {
   for (int64_t offset = 0;; offset += opt.block_rows) {
     check_interrupted();
     auto block = backend.read_rows(dataset, offset, opt.block_rows);
+    const auto got = static_cast<int64_t>(block.size());  // before `block` may be moved from
     if (offset == 0) {
       all = std::move(block);
     } else {
@@ -57,7 +58,7 @@ void run_export(const ExportOptions& opt, Context& ctx) {
       all.metadata.insert(all.metadata.end(), block.metadata.begin(), block.metadata.end());
     }
     bar.update(static_cast<int64_t>(all.size()));
-    if (static_cast<int64_t>(block.size()) < opt.block_rows) {
+    if (got < opt.block_rows) {
       break;
     }
   }

@@ -372,6 +372,18 @@ void PgvectorBackend::write_rows(const std::string& dataset, const RowBatch& bat
       m_session.exec(fmt::format("CREATE TEMP TABLE vstash_stage (LIKE {}) ON COMMIT DROP", table));
       copy_in(m_session.raw(), fmt::format("COPY pg_temp.vstash_stage ({}) FROM STDIN (FORMAT BINARY)", k_row_columns),
               produce);
+      if (batch.indices.empty()) {
+        // Auto-assigned indices (the upsert rule of backend.hpp, as the local store does it):
+        // an existing id keeps its index, new ids take next_index, next_index+1, ... in
+        // batch order, so re-sending a batch changes nothing.
+        m_session.exec(fmt::format(
+            "WITH fresh AS (SELECT s.id, row_number() OVER (ORDER BY s.idx) - 1 AS r FROM pg_temp.vstash_stage s "
+            "WHERE NOT EXISTS (SELECT 1 FROM {0} t WHERE t.id = s.id)) UPDATE pg_temp.vstash_stage s SET idx = "
+            "$1::bigint + fresh.r FROM fresh WHERE s.id = fresh.id",
+            table), {Param(e.next_index)});
+        m_session.exec(fmt::format("UPDATE pg_temp.vstash_stage s SET idx = t.idx FROM {} t WHERE t.id = s.id", table));
+        highest = m_session.exec("SELECT COALESCE(max(idx), -1) FROM pg_temp.vstash_stage").int_text(0, 0);
+      }
       const Result r = m_session.exec(fmt::format(
           "WITH up AS (INSERT INTO {0} ({1}) SELECT {1} FROM pg_temp.vstash_stage ON CONFLICT (id) DO UPDATE SET "
           "idx = excluded.idx, embedding = excluded.embedding, sample = excluded.sample, label = excluded.label, "

@@ -2,6 +2,8 @@
 // Qdrant envelopes ({"result","status","time"} / {"status":{"error"}}) and status mapping.
 #include "qdrantclient.hpp"
 
+#include <algorithm>
+#include <cstdio>
 #include <fmt/format.h>
 
 #include "../../src/errors.hpp"
@@ -157,6 +159,83 @@ std::pair<int, int> RestClient::version() {
   }
   m_version = {major, minor};
   return *m_version;
+}
+
+bool create_collection(RestClient& client, const std::string& collection, int64_t size, const std::string& distance) {
+  const json body = {{"vectors", {{"size", size}, {"distance", distance}}}};
+  try {
+    client.call({"PUT", collection_path(collection), body.dump()});
+    return true;
+  } catch (const ConflictError&) {
+    return false;
+  } catch (const UsageError& e) {
+    if (std::string_view(e.what()).find("already exists") != std::string_view::npos) {
+      return false;  // servers before 1.8 answer 400
+    }
+    throw;
+  }
+}
+
+void create_payload_index(RestClient& client, const std::string& collection, const std::string& field,
+                          const std::string& schema) {
+  const json body = {{"field_name", field}, {"field_schema", schema}};
+  client.call({"PUT", collection_path(collection) + "/index" + std::string(k_wait), body.dump()});
+}
+
+std::vector<json> scroll_all(RestClient& client, const std::string& collection, json body) {
+  std::vector<json> out;
+  const std::string path = collection_path(collection) + "/points/scroll";
+  for (;;) {
+    json result = client.call({"POST", path, body.dump()});
+    for (auto& p : result.at("points")) {
+      out.push_back(std::move(p));
+    }
+    const json next = result.value("next_page_offset", json());
+    if (next.is_null()) {
+      return out;
+    }
+    body["offset"] = next;
+  }
+}
+
+std::vector<json> retrieve(RestClient& client, const std::string& collection, const std::vector<json>& ids,
+                           const json& with_payload, bool with_vector) {
+  std::vector<Call> calls;
+  for (size_t i = 0; i < ids.size(); i += k_ids_per_request) {
+    const auto end = std::min(ids.size(), i + k_ids_per_request);
+    const json body = {{"ids", json(std::vector<json>(ids.begin() + static_cast<ptrdiff_t>(i),
+                                                      ids.begin() + static_cast<ptrdiff_t>(end)))},
+                       {"with_payload", with_payload},
+                       {"with_vector", with_vector}};
+    calls.push_back({"POST", collection_path(collection) + "/points", body.dump()});
+  }
+  std::vector<json> out;
+  for (auto& result : client.call_all(calls)) {
+    for (auto& r : result) {
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+void upsert_bodies(RestClient& client, const std::string& collection, const std::vector<std::string>& bodies) {
+  std::vector<Call> calls;
+  calls.reserve(bodies.size());
+  for (const auto& b : bodies) {
+    calls.push_back({"PUT", collection_path(collection) + "/points" + std::string(k_wait), b});
+  }
+  client.call_all(calls);
+}
+
+void delete_points(RestClient& client, const std::string& collection, const std::vector<json>& ids) {
+  std::vector<Call> calls;
+  for (size_t i = 0; i < ids.size(); i += k_ids_per_request) {
+    const auto end = std::min(ids.size(), i + k_ids_per_request);
+    const json body = {{"points", json(std::vector<json>(ids.begin() + static_cast<ptrdiff_t>(i),
+                                                         ids.begin() + static_cast<ptrdiff_t>(end)))}};
+    calls.push_back({"POST", collection_path(collection) + "/points/delete" + std::string(k_wait), body.dump()});
+  }
+  client.call_all(calls);
 }
 
 }  // namespace vstash::backends::qdrant

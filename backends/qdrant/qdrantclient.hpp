@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -51,5 +52,30 @@ class RestClient {
 
 // "/collections/<escaped name>"
 std::string collection_path(const std::string& collection);
+
+// --- operations shared by the backend and the checkpoint code --------------------------------
+// Writes wait for the change to be applied (wait=true: the server's default is false, which
+// returns before the points are readable).
+inline constexpr std::string_view k_wait = "?wait=true";
+// Ids per retrieve/delete request: small bodies, replies sized by the caller's payload.
+inline constexpr size_t k_ids_per_request = 1000;
+
+// Creates the collection with one unnamed vector of size and distance. Returns false when it
+// already existed (409, or the 400 "already exists" of servers before 1.8).
+bool create_collection(RestClient& client, const std::string& collection, int64_t size, const std::string& distance);
+// Creates a payload index (schema "keyword", "integer", "float", ...); idempotent.
+void create_payload_index(RestClient& client, const std::string& collection, const std::string& field,
+                          const std::string& schema);
+// Every record matching body (a ScrollRequest; "limit" is the page size), following
+// next_page_offset until it is null.
+std::vector<json> scroll_all(RestClient& client, const std::string& collection, json body);
+// Records by point id, requests of k_ids_per_request sent in parallel; missing ids are left
+// out (match replies by id, not position).
+std::vector<json> retrieve(RestClient& client, const std::string& collection, const std::vector<json>& ids,
+                           const json& with_payload, bool with_vector);
+// Upserts {"points":[...]} bodies in parallel (PUT /points?wait=true).
+void upsert_bodies(RestClient& client, const std::string& collection, const std::vector<std::string>& bodies);
+// Deletes points by id (POST /points/delete?wait=true), chunked.
+void delete_points(RestClient& client, const std::string& collection, const std::vector<json>& ids);
 
 }  // namespace vstash::backends::qdrant

@@ -18,9 +18,14 @@
 # Eventual consistency: a write gets an LSN (x-pinecone-request-lsn) and becomes visible
 # --consistency-delay-ms later; reads report x-pinecone-max-indexed-lsn.
 #
-# Test hooks (no auth): POST /__double__/faults {"path","method","status","count","after",
-#   "retry_after","message","drop"}; DELETE /__double__/faults; GET /__double__/requests (the
-#   request log); DELETE /__double__/requests; POST /__double__/reset; GET /__double__/health.
+# Test hooks (no auth): POST /__double__/faults {"path","method","index","status","count",
+#   "after","retry_after","message","drop","quota"} (a 429 storm is status 429 with a count;
+#   "quota": true gives the Starter plan's monthly-limit 429 that clients must not retry;
+#   "drop" closes the connection without a reply; "index" limits the fault to one index);
+#   DELETE /__double__/faults; GET /__double__/requests[?index=NAME] (the request log);
+#   DELETE /__double__/requests; POST /__double__/config {"index"?, "consistency_delay_ms"}
+#   (per index, so parallel tests with their own index do not disturb each other);
+#   POST /__double__/reset; GET /__double__/health.
 import argparse
 import base64
 import json
@@ -51,6 +56,14 @@ CLOUD_REGIONS = {
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,43}[a-z0-9])?$")
 DEFAULT_NS = "__default__"
 GRPC = {400: 3, 404: 5, 409: 6, 429: 8, 401: 16, 500: 13, 503: 14}
+CONTROL_CODES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+                 409: "ALREADY_EXISTS", 422: "UNPROCESSABLE_ENTITY", 429: "RESOURCE_EXHAUSTED",
+                 500: "INTERNAL", 503: "UNAVAILABLE"}
+# The Starter plan's answer once the month's write units are used up: a 429 like a rate limit,
+# told apart only by its message.
+QUOTA_MESSAGE = ("Request failed. You've reached your write unit limit for the current month (2000000). "
+                 "To continue writing data, upgrade your plan.")
+INDEX_PATH = re.compile(r"^/index/([^/]+)(/.*)$")
 
 
 class HttpError(Exception):
@@ -248,6 +261,7 @@ class Index:
         self.pending = deque()  # (due, lsn, fn)
         self.lsn = 0
         self.applied = 0
+        self.delay_ms = None  # None: the server's --consistency-delay-ms
 
     def ns(self, name, create=False):
         name = "" if name in ("", DEFAULT_NS) else name
@@ -333,12 +347,13 @@ class Handler(BaseHTTPRequestHandler):
         path, _, query = raw_path.partition("?")
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        entry = {"method": method, "path": path, "query": query, "bytes": len(raw),
+        m = INDEX_PATH.match(path)
+        entry = {"method": method, "path": path, "query": query, "bytes": len(raw), "index": m.group(1) if m else None,
                  "api_version": self.headers.get("X-Pinecone-Api-Version"),
                  "content_type": self.headers.get("Content-Type"),
                  "has_api_key": self.headers.get("Api-Key") is not None, "t": time.time()}
         if path.startswith("/__double__/"):
-            return self.hook(method, path, raw)
+            return self.hook(method, path, query, raw)
         if st.args.log_bodies and raw:
             try:
                 entry["body"] = json.loads(raw)
@@ -357,29 +372,38 @@ class Handler(BaseHTTPRequestHandler):
                     pass
                 entry["status"] = 0
                 return
-            status = fault.get("status", 503)
+            status = 429 if fault.get("quota") else fault.get("status", 503)
             headers = {}
             if "retry_after" in fault:
                 headers["Retry-After"] = str(fault["retry_after"])
-            msg = fault.get("message", "Too many requests" if status == 429 else "Service unavailable")
-            entry["status"] = self.reply(status, {"code": GRPC.get(status, 2), "message": msg, "details": []},
-                                         headers=headers)
+            default = "Too many requests. Please retry shortly." if status == 429 else "Service unavailable"
+            msg = fault.get("message", QUOTA_MESSAGE if fault.get("quota") else default)
+            if path == "/indexes" or path.startswith("/indexes/"):
+                payload = {"error": {"code": CONTROL_CODES.get(status, "UNKNOWN"), "message": msg}, "status": status}
+            else:
+                payload = {"code": GRPC.get(status, 2), "message": msg, "details": []}
+            entry["status"] = self.reply(status, payload, headers=headers)
             return
         try:
             entry["status"] = self.route(method, path, query, raw)
         except HttpError as e:
             if e.plane == "control":
-                payload = {"error": {"code": e.code or "INVALID_ARGUMENT", "message": e.message}, "status": e.status}
+                payload = {"error": {"code": e.code or CONTROL_CODES.get(e.status, "UNKNOWN"), "message": e.message},
+                           "status": e.status}
             else:
                 payload = {"code": GRPC.get(e.status, 2), "message": e.message, "details": []}
             entry["status"] = self.reply(e.status, payload)
             entry["error"] = e.message
 
     def take_fault(self, method, path):
+        m = INDEX_PATH.match(path)
+        index = m.group(1) if m else None
         for f in self.server.state.faults:
             if f.get("method") and f["method"] != method:
                 continue
             if f.get("path") and not path.endswith(f["path"]):
+                continue
+            if f.get("index") and f["index"] != index:
                 continue
             if f.get("after", 0) > 0:
                 f["after"] -= 1
@@ -390,13 +414,25 @@ class Handler(BaseHTTPRequestHandler):
             return f
         return None
 
-    def hook(self, method, path, raw):
+    def hook(self, method, path, query, raw):
         st = self.server.state
         with st.lock:
             if path == "/__double__/health":
                 return self.reply(200, {"ok": True, "indexes": sorted(st.indexes)})
             if path == "/__double__/requests" and method == "GET":
-                return self.reply(200, st.log)
+                want = dict(p.partition("=")[::2] for p in query.split("&") if p).get("index")
+                log = st.log if not want else [e for e in st.log if e.get("index") == want]
+                return self.reply(200, log)
+            if path == "/__double__/config" and method == "POST":
+                c = json.loads(raw or b"{}")
+                ms = c.get("consistency_delay_ms")
+                if c.get("index"):
+                    if c["index"] not in st.indexes:
+                        return self.reply(404, text="no such index")
+                    st.indexes[c["index"]].delay_ms = ms
+                else:
+                    st.args.consistency_delay_ms = ms or 0
+                return self.reply(200, {})
             if path == "/__double__/requests" and method == "DELETE":
                 st.log = []
                 return self.reply(200, {})
@@ -415,7 +451,7 @@ class Handler(BaseHTTPRequestHandler):
     def check_headers(self, plane):
         key = self.headers.get("Api-Key")
         if key is None or key != self.server.state.args.api_key:
-            raise HttpError(401, "Unauthorized", plane, "UNAUTHENTICATED")
+            raise HttpError(401, "Invalid API key." if plane == "control" else "Unauthorized", plane, "UNAUTHENTICATED")
         version = self.headers.get("X-Pinecone-Api-Version")
         if version is None:
             raise HttpError(400, "missing X-Pinecone-Api-Version header", plane)
@@ -437,12 +473,8 @@ class Handler(BaseHTTPRequestHandler):
         if len(self.path) > MAX_URL_BYTES:
             return self.reply(414, text="URI Too Long")
         if path == "/indexes" or path.startswith("/indexes/"):
-            try:
-                self.check_headers("control")
-            except HttpError as e:
-                if e.status == 401:
-                    return self.reply(401, text="Unauthorized")
-                raise
+            # The control plane answers 401 with its JSON ErrorResponse ("Invalid API key.").
+            self.check_headers("control")
             return self.control(method, path, raw)
         try:
             self.check_headers("data")
@@ -451,7 +483,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(401, text="Unauthorized")
             raise
         st = self.server.state
-        m = re.match(r"^/index/([^/]+)(/.*)$", path)
+        m = INDEX_PATH.match(path)
         with st.lock:
             if m:
                 idx = st.indexes.get(m.group(1))
@@ -593,8 +625,9 @@ class Handler(BaseHTTPRequestHandler):
             out.setdefault(k, []).append(v)
         return out
 
-    def delay(self):
-        return self.server.state.args.consistency_delay_ms / 1000.0
+    def delay(self, idx=None):
+        ms = idx.delay_ms if idx is not None and idx.delay_ms is not None else None
+        return (self.server.state.args.consistency_delay_ms if ms is None else ms) / 1000.0
 
     def upsert(self, idx, query, raw):
         body = self.json_body(raw, "data")
@@ -620,7 +653,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.server.state.args.sink:
             return self.reply(200, {"upsertedCount": len(vectors)})
         with self.server.state.lock:
-            lsn = idx.write(lambda: idx.ns(ns, True).update(records), self.delay())
+            lsn = idx.write(lambda: idx.ns(ns, True).update(records), self.delay(idx))
         return self.reply(200, {"upsertedCount": len(vectors)}, headers={"x-pinecone-request-lsn": str(lsn)})
 
     def read_headers(self, idx):
@@ -749,7 +782,7 @@ class Handler(BaseHTTPRequestHandler):
                         md.update(setmd or {})
                         live[t] = (body.get("values", values), md)
 
-            lsn = idx.write(apply, self.delay())
+            lsn = idx.write(apply, self.delay(idx))
         return self.reply(200, {"matchedRecords": len(targets)}, headers={"x-pinecone-request-lsn": str(lsn)})
 
     def delete(self, idx, query, raw):
@@ -783,7 +816,7 @@ class Handler(BaseHTTPRequestHandler):
                     del space[r]
 
         with self.server.state.lock:
-            lsn = idx.write(apply, self.delay())
+            lsn = idx.write(apply, self.delay(idx))
         return self.reply(200, {}, headers={"x-pinecone-request-lsn": str(lsn)})
 
     def list_ids(self, idx, query, raw):
@@ -854,7 +887,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise bad(f"namespace {ns} not found", 404)
             if method == "GET":
                 return self.reply(200, {"name": ns, "record_count": len(idx.namespaces[key])})
-            lsn = idx.write(lambda: idx.namespaces.pop(key, None), self.delay())
+            lsn = idx.write(lambda: idx.namespaces.pop(key, None), self.delay(idx))
         return self.reply(200, {}, headers={"x-pinecone-request-lsn": str(lsn)})
 
 
