@@ -188,6 +188,10 @@ Result Session::exec(const std::string& sql, const std::vector<Param>& params, b
   std::vector<int> lengths;
   std::vector<int> formats;
   for (const auto& p : params) {
+    // libpq sends a text parameter as a C string: a NUL would silently cut it short.
+    if (!p.binary && p.value && p.value->find('\0') != std::string::npos) {
+      throw UsageError(fmt::format("{}: a value contains a NUL byte, which PostgreSQL text cannot hold", m_location));
+    }
     values.push_back(p.value ? p.value->data() : nullptr);
     lengths.push_back(p.value ? static_cast<int>(p.value->size()) : 0);
     formats.push_back(p.binary ? 1 : 0);

@@ -145,8 +145,13 @@ void encode_rows(CopyEncoder& enc, const DatasetSpec& spec, const RowBatch& batc
   const bool f32 = batch.data.dtype() == DType::f32;
   const bool keep_sample = spec.dtype != DType::f32;
   std::vector<float> converted;
+  std::string md;
   for (size_t i = 0; i < batch.size(); ++i) {
     const auto r = static_cast<int64_t>(i);
+    if (batch.ids[i].find('\0') != std::string::npos) {
+      throw UsageError(fmt::format("dataset \"{}\": row {}: id contains a NUL byte, which PostgreSQL text cannot hold",
+                                   spec.name, i));
+    }
     enc.row(6);
     enc.text(batch.ids[i]);
     enc.int8(indices[i]);
@@ -169,7 +174,14 @@ void encode_rows(CopyEncoder& enc, const DatasetSpec& spec, const RowBatch& batc
     if (batch.metadata.empty() || batch.metadata[i].is_null()) {
       enc.null();
     } else {
-      enc.jsonb(batch.metadata[i].dump());
+      md = batch.metadata[i].dump();
+      // nlohmann escapes a NUL as \u0000, which jsonb refuses; say so before the server does.
+      if (md.find("\\u0000") != std::string::npos) {
+        throw UsageError(fmt::format("dataset \"{}\": row \"{}\": metadata contains a NUL character, which "
+                                     "PostgreSQL jsonb cannot hold",
+                                     spec.name, batch.ids[i]));
+      }
+      enc.jsonb(md);
     }
   }
 }

@@ -104,10 +104,13 @@ void ensure_schema(Session& s, const Tables& t) {
       if (e.sqlstate().empty() || e.sqlstate().substr(0, 2) == "08") {
         s.run("creating the vector extension", [] { throw; });
       }
-      throw Error(fmt::format("{}: the pgvector extension is not installed in database \"{}\" and cannot be "
-                              "created by this user ({}); as a superuser run: CREATE EXTENSION vector; in "
-                              "database \"{}\"",
-                              s.location(), db, s.scrub(e.what()), db));
+      // Another process created it at the same moment: that is success.
+      const bool raced = e.sqlstate() == "23505" || e.sqlstate() == "42710";
+      if (!raced) {
+        throw Error(fmt::format("{}: the vector extension is not installed in database \"{}\" and this user cannot "
+                                "create it ({}); a superuser must run, in database \"{}\": CREATE EXTENSION vector;",
+                                s.location(), db, s.scrub(e.what()), db));
+      }
     }
   }
   s.transact("creating the vstash tables", [&](pqxx::work&) {

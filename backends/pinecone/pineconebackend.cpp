@@ -12,6 +12,10 @@
 //   a fresh token, so a reader never sees half a checkpoint; latest = highest epoch listed.
 // - progress -> namespace __vstash_progress__, one record per (run, rank).
 // Scores: Pinecone's euclidean score is the squared L2 distance; it is converted to L2.
+// Indexes: `index_name` names one index holding every dataset (a dataset whose dimension or
+// metric differs is refused with ConflictError), or is a template ("vstash-{dimension}-{metric}")
+// giving each (dimension, metric) its own index, created on demand. The catalog, checkpoints and
+// progress live in the "home" index: the template filled with the profile's dimension/metric.
 // Consistency: Pinecone applies writes asynchronously. With profile key `wait` (default true)
 // every write call returns only once its LSN is indexed (polling describe_index_stats), so a
 // read that follows sees it. Other processes' concurrent writes are not coordinated
@@ -62,7 +66,9 @@ json both(const json& a, const json& b) {
 class PineconeBackend final : public Backend {
  public:
   explicit PineconeBackend(const Profile& profile)
-      : m_conn(profile),
+      : m_profile(profile),
+        m_index_template(profile.get_string("index_name", "")),
+        m_conn(profile, home_index_name(profile)),
         m_prefix(profile.get_string("namespace_prefix", "")),
         m_wait(profile.get_bool("wait", true)),
         m_profile_dimension(profile.get_int("dimension", 0)),
@@ -72,11 +78,13 @@ class PineconeBackend final : public Backend {
 
   void create_dataset(const DatasetSpec& spec) override {
     const std::string ns = namespace_of(spec.name);
-    const IndexInfo& info = m_conn.index(IndexRequest{spec.dimension(), spec.metric});
+    Connection& c = conn(spec);
+    const IndexInfo& info = c.index(IndexRequest{spec.dimension(), spec.metric});
     if (info.dimension != spec.dimension() || info.metric != spec.metric) {
       throw ConflictError(fmt::format("{}: index has dimension {} and metric {}; dataset \"{}\" needs dimension {} "
-                                      "and metric {}", m_conn.location(), info.dimension, metric_name(info.metric),
-                                      spec.name, spec.dimension(), metric_name(spec.metric)));
+                                      "and metric {} (use another index, or an index_name template such as "
+                                      "\"vstash-{{dimension}}-{{metric}}\")", c.location(), info.dimension,
+                                      metric_name(info.metric), spec.name, spec.dimension(), metric_name(spec.metric)));
     }
     if (auto existing = load_catalog(spec.name)) {
       if (!compatible(existing->spec, spec)) {
@@ -111,23 +119,28 @@ class PineconeBackend final : public Backend {
     for (int64_t c : counts) {
       info.rows += c;
     }
-    info.extra = {{"namespace", namespace_of(dataset)}, {"index", m_conn.index_name()}};
+    info.extra = {{"namespace", namespace_of(dataset)}, {"index", conn(entry->spec).index_name()}};
     return info;
   }
 
   std::vector<DatasetInfo> list_datasets() override {
     std::vector<DatasetInfo> out;
-    const json counts = namespace_counts();
-    for (const json& md : fetch_all(std::string(k_catalog_ns), "")) {
+    std::map<std::string, json> counts_by_index;
+    for (const json& md : fetch_all(m_conn, catalog_ns(), "")) {
       CatalogEntry e = merge_local(parse_catalog(md.value("metadata", json::object())));
       DatasetInfo info;
       info.spec = e.spec;
       info.next_index = e.next_index;
       std::string ns = namespace_of(e.spec.name);
+      Connection& c = conn(e.spec);
+      if (!counts_by_index.count(c.index_name())) {
+        counts_by_index[c.index_name()] = namespace_counts(c);
+      }
+      const json& counts = counts_by_index[c.index_name()];
       const std::string key = ns.empty() ? "__default__" : ns;
       info.rows = counts.contains(key) ? counts[key].value("vectorCount", int64_t{0})
                                        : (counts.contains(ns) ? counts[ns].value("vectorCount", int64_t{0}) : 0);
-      info.extra = {{"namespace", ns}, {"rows_approximate", true}};
+      info.extra = {{"namespace", ns}, {"index", c.index_name()}, {"rows_approximate", true}};
       out.push_back(std::move(info));
     }
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.spec.name < b.spec.name; });
@@ -140,7 +153,7 @@ class PineconeBackend final : public Backend {
       return false;
     }
     try {
-      m_conn.post("/vectors/delete", json{{"deleteAll", true}, {"namespace", namespace_of(dataset)}}.dump());
+      conn(entry->spec).post("/vectors/delete", json{{"deleteAll", true}, {"namespace", namespace_of(dataset)}}.dump());
     } catch (const NotFoundError&) {
       // Pinecone answers 404 for a namespace that never received a row.
     }
@@ -168,7 +181,7 @@ class PineconeBackend final : public Backend {
       }
     }
     const EncodedRows rows = encode_rows(entry.spec, batch, indices);
-    upsert_records(namespace_of(dataset), rows.records);
+    upsert_records(conn(entry.spec), namespace_of(dataset), rows.records);
     entry.next_index = std::max(entry.next_index, *std::max_element(indices.begin(), indices.end()) + 1);
     entry.row_bytes = std::max(entry.row_bytes, static_cast<int64_t>(rows.max_bytes));
     save_catalog(entry);
@@ -200,7 +213,7 @@ class PineconeBackend final : public Backend {
     for (const auto& id : ids) {
       stored.push_back(stored_id(id));
     }
-    const auto records = fetch_records(namespace_of(dataset), stored, entry.row_bytes);
+    const auto records = fetch_records(conn(entry.spec), namespace_of(dataset), stored, entry.row_bytes);
     std::vector<DecodedRow> rows;
     for (const auto& s : stored) {
       if (auto it = records.find(s); it != records.end()) {
@@ -215,9 +228,10 @@ class PineconeBackend final : public Backend {
     CatalogEntry entry = require(dataset);
     const std::string sid = stored_id(id);
     const std::string ns = namespace_of(dataset);
-    const auto records = fetch_records(ns, {sid}, entry.row_bytes);
+    Connection& c = conn(entry.spec);
+    const auto records = fetch_records(c, ns, {sid}, entry.row_bytes);
     if (records.empty()) {
-      throw NotFoundError(fmt::format("{}: dataset \"{}\": id \"{}\" does not exist", m_conn.location(), dataset, id));
+      throw NotFoundError(fmt::format("{}: dataset \"{}\": id \"{}\" does not exist", c.location(), dataset, id));
     }
     const json& current = records.begin()->second;
     DecodedRow row = decode_row(entry.spec, current);
@@ -265,7 +279,7 @@ class PineconeBackend final : public Backend {
     const bool is_zero = enc.records[0].find("\"_zero\":true") != std::string::npos;
     if (deletes_key || was_zero || is_zero || (sample && keeps_exact_blob(entry.spec))) {
       // setMetadata can only add or overwrite keys: rewrite the whole record instead.
-      upsert_records(ns, enc.records);
+      upsert_records(c, ns, enc.records);
     } else if (sample || !patch.empty()) {
       json body = {{"id", sid}, {"namespace", ns}};
       if (sample) {
@@ -274,7 +288,7 @@ class PineconeBackend final : public Backend {
       if (!patch.empty()) {
         body["setMetadata"] = patch;
       }
-      m_conn.post("/vectors/update", body.dump());
+      c.post("/vectors/update", body.dump());
     }
     wait_visible();
   }
@@ -286,7 +300,8 @@ class PineconeBackend final : public Backend {
     for (const auto& id : ids) {
       stored.push_back(stored_id(id));
     }
-    const auto existing = fetch_records(ns, stored, entry.row_bytes);
+    Connection& c = conn(entry.spec);
+    const auto existing = fetch_records(c, ns, stored, entry.row_bytes);
     std::vector<std::string> gone;
     for (const auto& [sid, record] : existing) {
       gone.push_back(sid);
@@ -297,9 +312,9 @@ class PineconeBackend final : public Backend {
       json body = {{"ids", std::vector<std::string>(gone.begin() + static_cast<ptrdiff_t>(i),
                                                     gone.begin() + static_cast<ptrdiff_t>(end))},
                    {"namespace", ns}};
-      requests.push_back(m_conn.make_post("/vectors/delete", body.dump()));
+      requests.push_back(c.make_post("/vectors/delete", body.dump()));
     }
-    m_conn.send_all(std::move(requests));
+    c.send_all(std::move(requests));
     invalidate(dataset);
     wait_visible();
     return static_cast<int64_t>(gone.size());
@@ -319,7 +334,7 @@ class PineconeBackend final : public Backend {
       } else {
         body["filter"] = f;
       }
-      m_conn.post("/vectors/delete", body.dump());
+      conn(entry.spec).post("/vectors/delete", body.dump());
       invalidate(dataset);
       wait_visible();
     }
@@ -378,7 +393,7 @@ class PineconeBackend final : public Backend {
                {"dimension", info.dimension},
                {"metric", wire_metric(info.metric)},
                {"api_version", k_api_version},
-               {"namespaces", namespace_counts()},
+               {"namespaces", namespace_counts(m_conn)},
                {"http_requests", http_stats.requests},
                {"http_retries", http_stats.retries}};
     return s;
@@ -404,6 +419,37 @@ class PineconeBackend final : public Backend {
 
   int64_t dimension() { return m_conn.index(IndexRequest{m_profile_dimension, m_profile_metric}).dimension; }
 
+  static std::string home_index_name(const Profile& profile) {
+    const std::string name = profile.get_string("index_name", "");
+    if (!is_index_template(name)) {
+      return name;
+    }
+    const int64_t dim = profile.get_int("dimension", 0);
+    if (dim <= 0) {
+      throw UsageError(fmt::format("profile \"{}\" ({}): index_name \"{}\" is a template, so key \"dimension\" "
+                                   "must name the home index's dimension", profile.name(), profile.source(), name));
+    }
+    return expand_index_name(name, dim, parse_metric(profile.get_string("metric", "cosine")));
+  }
+
+  // The connection to the index that holds a dataset of this spec (the home index unless
+  // index_name is a template).
+  Connection& conn(const DatasetSpec& spec) {
+    if (!is_index_template(m_index_template)) {
+      return m_conn;
+    }
+    const std::string name = expand_index_name(m_index_template, spec.dimension(), spec.metric);
+    if (name == m_conn.index_name()) {
+      return m_conn;
+    }
+    std::lock_guard lock(m_conns_mutex);
+    auto& slot = m_conns[name];
+    if (!slot) {
+      slot = std::make_unique<Connection>(m_profile, name);
+    }
+    return *slot;
+  }
+
   CatalogEntry merge_local(CatalogEntry e) {
     std::lock_guard lock(m_mutex);
     if (auto it = m_catalog.find(e.spec.name); it != m_catalog.end()) {
@@ -415,8 +461,13 @@ class PineconeBackend final : public Backend {
 
   std::optional<CatalogEntry> load_catalog(const std::string& dataset) {
     namespace_of(dataset);
-    m_conn.index();
-    const auto records = fetch_records(catalog_ns(), {stored_id(dataset)}, 0);
+    std::map<std::string, json> records;
+    try {
+      m_conn.index();
+    } catch (const NotFoundError&) {
+      return std::nullopt;  // no home index yet: no dataset either (it is created on first write)
+    }
+    records = fetch_records(m_conn, catalog_ns(), {stored_id(dataset)}, 0);
     if (records.empty()) {
       std::lock_guard lock(m_mutex);
       auto it = m_catalog.find(dataset);
@@ -434,7 +485,7 @@ class PineconeBackend final : public Backend {
   }
 
   void save_catalog(const CatalogEntry& entry) {
-    upsert_records(catalog_ns(), {catalog_record(entry, dimension())});
+    upsert_records(m_conn, catalog_ns(), {catalog_record(entry, dimension())});
     std::lock_guard lock(m_mutex);
     m_catalog[entry.spec.name] = entry;
   }
@@ -445,7 +496,7 @@ class PineconeBackend final : public Backend {
   }
 
   // Upserts serialized records, batched by count and by exact bytes, requests in parallel.
-  void upsert_records(const std::string& ns, const std::vector<std::string>& records) {
+  void upsert_records(Connection& c, const std::string& ns, const std::vector<std::string>& records) {
     const std::string head = "{\"namespace\":" + json(ns).dump() + ",\"vectors\":[";
     std::vector<size_t> sizes;
     for (const auto& r : records) {
@@ -462,13 +513,13 @@ class PineconeBackend final : public Backend {
         body += records[i];
       }
       body += "]}";
-      requests.push_back(m_conn.make_post("/vectors/upsert", std::move(body)));
+      requests.push_back(c.make_post("/vectors/upsert", std::move(body)));
     }
-    m_conn.send_all(std::move(requests));
+    c.send_all(std::move(requests));
   }
 
   // Fetches records by stored id: requests cut by URL length, id count and reply size.
-  std::map<std::string, json> fetch_records(const std::string& ns, const std::vector<std::string>& ids,
+  std::map<std::string, json> fetch_records(Connection& c, const std::string& ns, const std::vector<std::string>& ids,
                                             int64_t row_bytes) {
     const size_t per_reply = std::clamp<size_t>(k_response_budget / static_cast<size_t>(std::max<int64_t>(row_bytes, 1)),
                                                 1, k_max_ids_per_request);
@@ -477,7 +528,7 @@ class PineconeBackend final : public Backend {
     size_t url = 0;
     auto flush = [&] {
       if (!chunk.empty()) {
-        requests.push_back(m_conn.make_get(ids_query(ns, chunk)));
+        requests.push_back(c.make_get(ids_query(ns, chunk)));
         chunk.clear();
         url = 0;
       }
@@ -492,7 +543,7 @@ class PineconeBackend final : public Backend {
     }
     flush();
     std::map<std::string, json> out;
-    for (const auto& resp : m_conn.send_all(std::move(requests))) {
+    for (const auto& resp : c.send_all(std::move(requests))) {
       const json j = json::parse(resp.body);
       const json vectors = j.value("vectors", json::object());
       for (const auto& [id, rec] : vectors.items()) {  // named: items() of a temporary dangles
@@ -503,7 +554,7 @@ class PineconeBackend final : public Backend {
   }
 
   // Every record of a namespace whose id starts with prefix (list + fetch).
-  std::vector<json> fetch_all(const std::string& ns, const std::string& prefix, int64_t row_bytes = 0) {
+  std::vector<json> fetch_all(Connection& c, const std::string& ns, const std::string& prefix, int64_t row_bytes = 0) {
     std::vector<std::string> ids;
     std::string token;
     do {
@@ -514,22 +565,24 @@ class PineconeBackend final : public Backend {
       if (!token.empty()) {
         q += "&paginationToken=" + http::url_escape(token);
       }
-      const json j = json::parse(m_conn.get(q).body);
+      const json j = json::parse(c.get(q).body);
       for (const auto& v : j.value("vectors", json::array())) {
         ids.push_back(v.value("id", std::string()));
       }
       token = j.value("pagination", json::object()).value("next", std::string());
     } while (!token.empty());
     std::vector<json> out;
-    for (auto& [id, rec] : fetch_records(ns, ids, row_bytes)) {
+    for (auto& [id, rec] : fetch_records(c, ns, ids, row_bytes)) {
       out.push_back(std::move(rec));
     }
     return out;
   }
 
-  json query_body(const std::string& ns, int64_t top_k, const json& filter, bool values, bool metadata) {
-    json body = {{"namespace", ns}, {"topK", top_k}, {"includeValues", values}, {"includeMetadata", metadata}};
-    std::vector<float> dummy(static_cast<size_t>(dimension()), 0.0F);
+  // A query that selects by filter only: the vector is a fixed placeholder of the index's dimension.
+  json query_body(const CatalogEntry& entry, int64_t top_k, const json& filter, bool values, bool metadata) {
+    json body = {{"namespace", namespace_of(entry.spec.name)}, {"topK", top_k}, {"includeValues", values},
+                 {"includeMetadata", metadata}};
+    std::vector<float> dummy(static_cast<size_t>(std::max<int64_t>(entry.spec.dimension(), 1)), 0.0F);
     dummy[0] = 1.0F;
     body["vector"] = dummy;
     if (!filter.is_null()) {
@@ -540,15 +593,15 @@ class PineconeBackend final : public Backend {
 
   // Live rows per window of 10000 indices, each counted with an ids-only filtered query.
   std::vector<int64_t> window_counts(const CatalogEntry& entry, const json* filter) {
-    const std::string ns = namespace_of(entry.spec.name);
+    Connection& c = conn(entry.spec);
     std::vector<http::Request> requests;
     for (int64_t lo = 0; lo < entry.next_index; lo += k_window) {
       const int64_t hi = std::min(entry.next_index, lo + k_window);
       json f = both(filter ? *filter : json(), idx_range(lo, hi));
-      requests.push_back(m_conn.make_post("/query", query_body(ns, hi - lo, f, false, false).dump()));
+      requests.push_back(c.make_post("/query", query_body(entry, hi - lo, f, false, false).dump()));
     }
     std::vector<int64_t> counts;
-    for (const auto& resp : m_conn.send_all(std::move(requests))) {
+    for (const auto& resp : c.send_all(std::move(requests))) {
       counts.push_back(static_cast<int64_t>(json::parse(resp.body).value("matches", json::array()).size()));
     }
     return counts;
@@ -574,7 +627,7 @@ class PineconeBackend final : public Backend {
     if (auto it = pc.indices.find(w); it != pc.indices.end()) {
       return it->second;
     }
-    const std::string ns = namespace_of(entry.spec.name);
+    Connection& c = conn(entry.spec);
     const int64_t lo = w * k_window;
     const int64_t hi = std::min(entry.next_index, lo + k_window);
     const int64_t step = std::clamp<int64_t>(static_cast<int64_t>(k_response_budget) / std::max<int64_t>(entry.row_bytes, 1),
@@ -582,10 +635,10 @@ class PineconeBackend final : public Backend {
     std::vector<http::Request> requests;
     for (int64_t a = lo; a < hi; a += step) {
       const int64_t b = std::min(hi, a + step);
-      requests.push_back(m_conn.make_post("/query", query_body(ns, b - a, idx_range(a, b), false, true).dump()));
+      requests.push_back(c.make_post("/query", query_body(entry, b - a, idx_range(a, b), false, true).dump()));
     }
     std::vector<int64_t> found;
-    for (const auto& resp : m_conn.send_all(std::move(requests))) {
+    for (const auto& resp : c.send_all(std::move(requests))) {
       for (const auto& m : json::parse(resp.body).value("matches", json::array())) {
         found.push_back(static_cast<int64_t>(m.value("metadata", json::object()).value("_idx", -1.0)));
       }
@@ -615,7 +668,7 @@ class PineconeBackend final : public Backend {
       } else {
         const auto& live = window_indices(entry, pc, w);
         if (r >= static_cast<int64_t>(live.size())) {
-          throw RetryableError(fmt::format("{}: dataset \"{}\" changed while reading; retry", m_conn.location(),
+          throw RetryableError(fmt::format("{}: dataset \"{}\" changed while reading; retry", conn(entry.spec).location(),
                                            entry.spec.name));
         }
         out.push_back(live[static_cast<size_t>(r)]);
@@ -626,7 +679,7 @@ class PineconeBackend final : public Backend {
 
   // The rows with these _idx values, in the order given.
   RowBatch read_indices(const CatalogEntry& entry, const std::vector<int64_t>& indices) {
-    const std::string ns = namespace_of(entry.spec.name);
+    Connection& c = conn(entry.spec);
     const bool values = !keeps_exact_blob(entry.spec);
     const size_t per = std::clamp<size_t>(k_response_budget / static_cast<size_t>(std::max<int64_t>(entry.row_bytes, 1)),
                                           1, k_max_ids_per_request);
@@ -638,11 +691,11 @@ class PineconeBackend final : public Backend {
       const auto end = std::min(unique.size(), i + per);
       json f = {{"_idx", {{"$in", std::vector<int64_t>(unique.begin() + static_cast<ptrdiff_t>(i),
                                                        unique.begin() + static_cast<ptrdiff_t>(end))}}}};
-      requests.push_back(m_conn.make_post(
-          "/query", query_body(ns, static_cast<int64_t>(end - i), f, values, true).dump()));
+      requests.push_back(c.make_post(
+          "/query", query_body(entry, static_cast<int64_t>(end - i), f, values, true).dump()));
     }
     std::map<int64_t, DecodedRow> by_index;
-    for (const auto& resp : m_conn.send_all(std::move(requests))) {
+    for (const auto& resp : c.send_all(std::move(requests))) {
       for (const auto& m : json::parse(resp.body).value("matches", json::array())) {
         DecodedRow row = decode_row(entry.spec, m);
         by_index.insert_or_assign(row.index, std::move(row));
@@ -657,27 +710,50 @@ class PineconeBackend final : public Backend {
     return assemble_rows(entry.spec, rows);
   }
 
-  json namespace_counts() {
-    const auto resp = m_conn.post("/describe_index_stats", "{}");
+  json namespace_counts(Connection& c) {
+    const auto resp = c.post("/describe_index_stats", "{}");
     return json::parse(resp.body).value("namespaces", json::object());
   }
 
-  // Polls describe_index_stats until Pinecone reports our last write's LSN as indexed.
+  // With profile `wait`, polls describe_index_stats of every index we wrote to until it reports
+  // our last write's LSN as indexed (x-pinecone-request-lsn vs x-pinecone-max-indexed-lsn).
   void wait_visible() {
-    const int64_t want = m_conn.last_write_lsn();
-    if (!m_wait || want == 0) {
+    if (!m_wait) {
       return;
     }
+    std::vector<Connection*> all{&m_conn};
+    {
+      std::lock_guard lock(m_conns_mutex);
+      for (auto& [name, c] : m_conns) {
+        all.push_back(c.get());
+      }
+    }
+    for (Connection* c : all) {
+      wait_visible(*c);
+    }
+  }
+
+  void wait_visible(Connection& c) {
+    const int64_t want = c.last_write_lsn();
+    {
+      std::lock_guard lock(m_conns_mutex);
+      if (want == 0 || m_confirmed_lsn[&c] >= want) {
+        return;
+      }
+    }
     const auto deadline = std::chrono::steady_clock::now() + k_wait_deadline;
-    auto pause = std::chrono::milliseconds(20);
+    auto pause = std::chrono::milliseconds(10);
     for (;;) {
-      const auto resp = m_conn.post("/describe_index_stats", "{}");
+      const auto resp = c.post("/describe_index_stats", "{}");
       auto it = resp.headers.find("x-pinecone-max-indexed-lsn");
       if (it == resp.headers.end() || std::atoll(it->second.c_str()) >= want) {
-        return;  // no LSN headers: nothing to compare, the write is acknowledged
+        // No LSN header: nothing to compare, the write is acknowledged.
+        std::lock_guard lock(m_conns_mutex);
+        m_confirmed_lsn[&c] = want;
+        return;
       }
       if (std::chrono::steady_clock::now() > deadline) {
-        throw RetryableError(fmt::format("{}: writes not visible after {} s (eventual consistency)", m_conn.location(),
+        throw RetryableError(fmt::format("{}: writes not visible after {} s (eventual consistency)", c.location(),
                                          k_wait_deadline.count()));
       }
       std::this_thread::sleep_for(pause);
@@ -691,9 +767,9 @@ class PineconeBackend final : public Backend {
     o.ns = ns;
     o.location = m_conn.location();
     o.dimension = dimension();
-    o.upsert = [this, ns](const std::vector<std::string>& records) { upsert_records(ns, records); };
-    o.fetch = [this, ns](const std::vector<std::string>& ids) { return fetch_records(ns, ids, 42000); };
-    o.fetch_prefix = [this, ns](const std::string& prefix) { return fetch_all(ns, prefix, 42000); };
+    o.upsert = [this, ns](const std::vector<std::string>& records) { upsert_records(m_conn, ns, records); };
+    o.fetch = [this, ns](const std::vector<std::string>& ids) { return fetch_records(m_conn, ns, ids, 42000); };
+    o.fetch_prefix = [this, ns](const std::string& prefix) { return fetch_all(m_conn, ns, prefix, 42000); };
     o.remove = [this, ns](const std::vector<std::string>& ids) {
       std::vector<http::Request> requests;
       for (size_t i = 0; i < ids.size(); i += k_max_ids_per_request) {
@@ -709,7 +785,12 @@ class PineconeBackend final : public Backend {
     return o;
   }
 
-  Connection m_conn;
+  Profile m_profile;
+  std::string m_index_template;
+  Connection m_conn;  // the home index: catalog, checkpoints, progress (and every dataset without a template)
+  std::mutex m_conns_mutex;
+  std::map<std::string, std::unique_ptr<Connection>> m_conns;  // other indexes of an index_name template
+  std::map<const Connection*, int64_t> m_confirmed_lsn;        // highest LSN seen indexed, per index
   std::string m_prefix;
   bool m_wait = true;
   int64_t m_profile_dimension = 0;
@@ -747,7 +828,8 @@ std::vector<QueryHit> PineconeBackend::query(const std::string& dataset, const s
   if (!f.is_null()) {
     body["filter"] = f;
   }
-  const json matches = json::parse(m_conn.post("/query", body.dump()).body).value("matches", json::array());
+  Connection& c = conn(entry.spec);
+  const json matches = json::parse(c.post("/query", body.dump()).body).value("matches", json::array());
   std::map<std::string, json> records;
   if (!small) {
     // Big replies would pass the 4 MiB cap: take ids and scores, then fetch in chunks.
@@ -755,7 +837,7 @@ std::vector<QueryHit> PineconeBackend::query(const std::string& dataset, const s
     for (const auto& m : matches) {
       ids.push_back(m.value("id", std::string()));
     }
-    records = fetch_records(ns, ids, entry.row_bytes);
+    records = fetch_records(c, ns, ids, entry.row_bytes);
   }
   std::vector<QueryHit> hits;
   for (const auto& m : matches) {

@@ -77,8 +77,32 @@ std::string data_base_url(const std::string& host, const std::string& control_ba
   return (control_base.rfind("http://", 0) == 0 ? "http://" : "https://") + host;
 }
 
-Connection::Connection(const Profile& profile) {
-  m_index_name = profile.get_string("index_name", profile.get_string("dataset", ""));
+bool is_index_template(const std::string& index_name) {
+  return index_name.find("{dimension}") != std::string::npos || index_name.find("{metric}") != std::string::npos;
+}
+
+std::string expand_index_name(const std::string& index_name, int64_t dimension, Metric metric) {
+  std::string out = index_name;
+  auto fill = [&out](const std::string& key, const std::string& value) {
+    for (auto p = out.find(key); p != std::string::npos; p = out.find(key, p + value.size())) {
+      out.replace(p, key.size(), value);
+    }
+  };
+  fill("{dimension}", std::to_string(dimension));
+  fill("{metric}", std::string(metric_name(metric)));
+  const bool valid_chars = std::all_of(out.begin(), out.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+  if (out.empty() || out.size() > 45 || !valid_chars || out.front() == '-' || out.back() == '-') {
+    throw UsageError(fmt::format("index_name \"{}\" gives \"{}\": pinecone index names are 1 to 45 lowercase "
+                                 "letters, digits or '-', starting and ending with a letter or digit",
+                                 index_name, out));
+  }
+  return out;
+}
+
+Connection::Connection(const Profile& profile, const std::string& index_name) {
+  m_index_name = !index_name.empty() ? index_name : profile.get_string("index_name", profile.get_string("dataset", ""));
   if (m_index_name.empty()) {
     throw UsageError(fmt::format("profile \"{}\" ({}): missing key \"index_name\"", profile.name(), profile.source()));
   }
@@ -96,6 +120,9 @@ Connection::Connection(const Profile& profile) {
     m_control_base.pop_back();
   }
   m_host_override = profile.get_string("host", "");
+  for (auto p = m_host_override.find("{index}"); p != std::string::npos; p = m_host_override.find("{index}", p)) {
+    m_host_override.replace(p, 7, m_index_name);
+  }
   m_cloud = profile.get_string("cloud", "");
   m_region = profile.get_string("region", "");
   m_options.connect_timeout_ms = profile.get_int("connect_timeout_ms", 10'000);

@@ -134,7 +134,9 @@ struct IndexRequest {
 // description fetched once per process and cached.
 class Connection {
  public:
-  explicit Connection(const Profile& profile);
+  // index_name overrides the profile's (an expanded index-name template); "{index}" in the
+  // profile's `host` is replaced by the index name.
+  explicit Connection(const Profile& profile, const std::string& index_name = "");
 
   // The index, described once per process (cached across Backend instances). When it does
   // not exist and `create` is given and the profile has cloud and region, creates a serverless
@@ -171,6 +173,14 @@ class Connection {
   const IndexInfo* m_info = nullptr;
   std::atomic<int64_t> m_last_lsn{0};  // highest x-pinecone-request-lsn of our writes
 };
+
+// Profile `index_name` may be a template holding "{dimension}" and/or "{metric}": each dataset
+// then lives in the index named for its own dimension and metric (created on demand), instead
+// of every dataset sharing one index and failing when its shape does not match.
+bool is_index_template(const std::string& index_name);
+// The template with the placeholders filled ("dot" for the dot metric); throws UsageError when
+// the result is not a valid Pinecone index name (1-45 of [a-z0-9-], alphanumeric at both ends).
+std::string expand_index_name(const std::string& index_name, int64_t dimension, Metric metric);
 
 // "https://" + host unless host already names a scheme; http:// when the control plane itself
 // is plain http (a loopback double).

@@ -47,17 +47,32 @@ void require_npy(const ArrayLocation& loc) {
   }
 }
 
-// "out.npy" + "labels" -> "out.labels.npy"
+// "out.npy" + "labels" -> "out.labels.npy"; a nested HDF5 name "enc/w" -> "out.enc.w.npy".
 std::string npy_sibling(const std::string& target, const std::string& name) {
   std::filesystem::path p(target);
   const std::string stem = p.stem().string();
-  return (p.parent_path() / fmt::format("{}.{}.npy", stem, name)).string();
+  std::string flat = name;
+  std::replace(flat.begin(), flat.end(), '/', '.');
+  return (p.parent_path() / fmt::format("{}.{}.npy", stem, flat)).string();
 }
 
+// Names are relative dataset paths: "data", or "layer1/weight" for an array that came from a
+// group of an HDF5 checkpoint. Empty, absolute, "." and ".." components are refused.
 void check_array_name(const std::string& target, const std::string& name) {
-  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
+  bool ok = !name.empty() && name.front() != '/' && name.back() != '/';
+  for (size_t begin = 0; ok && begin <= name.size();) {
+    const size_t end = std::min(name.find('/', begin), name.size());
+    const std::string_view part(name.data() + begin, end - begin);
+    ok = !part.empty() && part != "." && part != "..";
+    begin = end + 1;
+  }
+  if (!ok) {
     throw UsageError(fmt::format("{}: invalid array name \"{}\"", target, name));
   }
+}
+
+bool is_hdf5_extension(const std::string& ext) {
+  return ext == ".h5" || ext == ".hdf5" || ext == ".hdf" || ext == ".he5";
 }
 
 }  // namespace
@@ -82,11 +97,19 @@ ArrayLocation ArrayLocation::parse(const std::string& spec) {
     }
     return loc;
   }
+  // "data.h5:train" (no leading '/') means "/train", as h5py's f["train"] does.
+  if (colon != std::string::npos && colon + 1 < spec.size() &&
+      is_hdf5_extension(lower_extension(spec.substr(0, colon)))) {
+    loc.file = spec.substr(0, colon);
+    loc.dataset = "/" + spec.substr(colon + 1);
+    loc.is_hdf5 = true;
+    return loc;
+  }
   const std::string ext = lower_extension(loc.file);
   if (ext == ".npy") {
     return loc;
   }
-  if (ext == ".h5" || ext == ".hdf5" || ext == ".hdf" || ext == ".he5") {
+  if (is_hdf5_extension(ext)) {
     loc.is_hdf5 = true;
     return loc;
   }
@@ -180,7 +203,7 @@ void write_arrays(const std::string& target, const std::vector<NamedArray>& arra
     try {
       write_npy_stream(files.back().stream(), arrays[i].array);
     } catch (const Error& e) {
-      throw Error(fmt::format("{}: {}", path, e.what()));
+      throw Error(fmt::format("{}: {}", path, e.what()), e.code());
     }
   }
   if (!ids.empty()) {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Reading and writing arrays by file name, whatever the format:
 //   data.npy                 one NPY array
-//   data.h5:/train           one dataset of an HDF5 file ("FILE.h5:/group/dataset")
+//   data.h5:/train           one dataset of an HDF5 file ("FILE.h5:/group/dataset";
+//                            "data.h5:train" is the same, as in h5py's f["train"])
 //   data.h5                  (reading) the file's only dataset, or an error listing them
 // The extension decides the format (.npy; .h5/.hdf5/.hdf). Readers stream in row blocks, so
 // files larger than memory are ingested in bounded memory.
@@ -58,8 +59,9 @@ void write_strings(const std::string& spec, const std::vector<std::string>& stri
 
 // Several named arrays in one go (a batch's data + labels + ids; a checkpoint's arrays).
 // NPY target "out.npy" with several arrays writes out.npy (the first, "data") plus
-// out.<name>.npy siblings; HDF5 target "out.h5" writes /<name> datasets, strings as
-// variable-length UTF-8, attrs on the root group. All files appear atomically.
+// out.<name>.npy siblings ("enc/w" -> out.enc.w.npy); HDF5 target "out.h5" writes /<name>
+// datasets (names may contain '/': groups are created), strings as variable-length UTF-8,
+// attrs on the root group. All files appear atomically.
 struct NamedArray {
   std::string name;
   Array array;

@@ -457,6 +457,29 @@ struct OpenDataset {
   std::string name;  // "x.h5:/train"
 };
 
+// A dataset compressed with a filter this libhdf5 lacks (h5py's lzf, blosc plugins) would only
+// fail at the first read with "can't read data"; say which filter instead, up front.
+void check_filters(hid_t dataset, const std::string& name) {
+  Hid dcpl = check(H5Dget_create_plist(dataset), name, "cannot get creation properties");
+  const int n = H5Pget_nfilters(dcpl.get());
+  for (int i = 0; i < n; ++i) {
+    unsigned flags = 0;
+    size_t nelmts = 0;
+    char filter_name[64] = {};
+    const H5Z_filter_t id = H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &nelmts, nullptr,
+                                           sizeof(filter_name), filter_name, nullptr);
+    if (id < 0) {
+      throw Error(fmt::format("{}: cannot read filter {}: {}", name, i, hdf5::error_detail()));
+    }
+    if (H5Zfilter_avail(id) <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      throw UsageError(fmt::format("{}: compressed with HDF5 filter {} (\"{}\"), which this HDF5 library "
+                                   "does not have; rewrite it with gzip",
+                                   name, id, filter_name));
+    }
+  }
+}
+
 OpenDataset open_dataset(const std::string& file, const std::string& dataset) {
   OpenDataset d;
   d.file = open_file(file);
@@ -469,6 +492,7 @@ OpenDataset open_dataset(const std::string& file, const std::string& dataset) {
   if (H5Sget_simple_extent_type(d.space.get()) == H5S_NULL) {
     throw UsageError(fmt::format("{}: dataset has no dataspace (H5S_NULL)", d.name));
   }
+  check_filters(d.dataset.get(), d.name);
   return d;
 }
 
@@ -479,6 +503,25 @@ Shape dataset_shape(const OpenDataset& d) {
   }
   std::vector<hsize_t> dims(static_cast<size_t>(nd));
   H5Sget_simple_extent_dims(d.space.get(), dims.data(), nullptr);
+  // Never trust a header: the byte count must fit in memory arithmetic, and a contiguous
+  // dataset's stored bytes must match it (0 = never written, all fill value, which is legal).
+  uint64_t bytes = d.elem.kind == ElemKind::numeric ? dtype_size(d.elem.dtype) : sizeof(char*);
+  for (hsize_t dim : dims) {
+    if (dim > static_cast<hsize_t>(INT64_MAX) || __builtin_mul_overflow(bytes, dim, &bytes) ||
+        bytes > (uint64_t{1} << 62)) {
+      throw UsageError(fmt::format("{}: corrupt: shape {} is too large", d.name,
+                                   fmt::join(dims, " x ")));
+    }
+  }
+  Hid dcpl = check(H5Dget_create_plist(d.dataset.get()), d.name, "cannot get creation properties");
+  if (d.elem.kind == ElemKind::numeric && H5Pget_layout(dcpl.get()) == H5D_CONTIGUOUS &&
+      H5Pget_external_count(dcpl.get()) == 0) {
+    const hsize_t stored = H5Dget_storage_size(d.dataset.get());
+    if (stored != 0 && stored < bytes) {
+      throw UsageError(fmt::format("{}: corrupt: shape {} needs {} bytes, the file holds {}", d.name,
+                                   fmt::join(dims, " x "), bytes, stored));
+    }
+  }
   return Shape(dims.begin(), dims.end());
 }
 

@@ -89,6 +89,10 @@ NpyHeader read_header(int fd, const std::string& path) {
   if (::fstat(fd, &st) != 0) {
     throw Error(fmt::format("{}: cannot stat: {}", path, std::strerror(errno)));
   }
+  if (!S_ISREG(st.st_mode)) {
+    // A directory or a pipe has no size to check the header against.
+    throw UsageError(fmt::format("{}: not a regular file", path));
+  }
   const auto file_size = static_cast<uint64_t>(st.st_size);
   if (file_size == 0) {
     throw UsageError(fmt::format("{}: empty file, not an NPY array", path));
@@ -350,7 +354,7 @@ void write_npy(const std::string& path, const Array& array) {
   try {
     write_npy_stream(file.stream(), array);
   } catch (const Error& e) {
-    throw Error(fmt::format("{}: {}", path, e.what()));
+    throw Error(fmt::format("{}: {}", path, e.what()), e.code());
   }
   file.commit();
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Contract: checkpoints (save, load, latest, list, delete) and training progress.
 #include <algorithm>
+#include <thread>
+#include <vector>
 
 #include "contract.hpp"
 #include "src/errors.hpp"
@@ -107,6 +109,47 @@ TEST_SUITE("contract::Checkpoints") {
     const auto list = b->list_checkpoints(model);
     REQUIRE(list.size() == 1);
     CHECK(list[0].latest);
+  }
+
+  TEST_CASE("four clients saving at once leave every checkpoint whole and latest at the highest epoch") {
+    // Each client has its own connection, as separate training processes would; client t
+    // saves epochs t, t+4, t+8 from the highest down, so every save after a client's first
+    // races against a higher latest and must not move it back (compare-and-set).
+    auto b = make_contract_backend();
+    const auto model = testutil::unique_name("model");
+    ModelCleanup cleanup{*b, model};
+    constexpr int k_clients = 4;
+    std::vector<std::string> errors(k_clients);
+    std::vector<std::thread> clients;
+    for (int t = 0; t < k_clients; ++t) {
+      clients.emplace_back([&, t] {
+        try {
+          auto mine = make_contract_backend();
+          for (int64_t e : {t + 8, t + 4, t}) {
+            mine->save_checkpoint(make_checkpoint(model, e, static_cast<uint32_t>(100 + e)));
+          }
+        } catch (const std::exception& e) {
+          errors[static_cast<size_t>(t)] = e.what();
+        }
+      });
+    }
+    for (auto& c : clients) {
+      c.join();
+    }
+    for (const auto& e : errors) {
+      CHECK_MESSAGE(e.empty(), e);
+    }
+    CHECK(b->load_checkpoint(model + "@latest").epoch == 11);
+    const auto list = b->list_checkpoints(model);
+    REQUIRE(list.size() == 12);
+    for (const auto& info : list) {
+      CAPTURE(info.path);
+      const auto got = b->load_checkpoint(info.path);
+      const auto want = make_checkpoint(model, info.epoch, static_cast<uint32_t>(100 + info.epoch));
+      CHECK(got.arrays.at("parameters") == want.arrays.at("parameters"));
+      CHECK(got.arrays.at("optimizer/m") == want.arrays.at("optimizer/m"));
+      CHECK(info.latest == (info.epoch == 11));
+    }
   }
 
   TEST_CASE("loading a missing checkpoint throws NotFoundError") {

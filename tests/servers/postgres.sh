@@ -7,6 +7,8 @@
 #                       extension and vstash_noext without it, and write
 #                       $VSTASH_TEST_STATE/pgvector.yaml (profile "pg")
 #   postgres.sh stop    pg_ctl stop -m fast
+#   postgres.sh restart pg_ctl restart -m fast, keeping the data (tests restart the server
+#                       in the middle of an ingest)
 #   postgres.sh sql DB SQL   run SQL as the superuser (tests use it to break things)
 # initdb refuses to run as root, so as root the server runs as the "postgres" user (or a
 # "vstashtest" user created for it).
@@ -90,9 +92,15 @@ stop() {
   fi
 }
 
+restart() {
+  running || { echo "postgres.sh: no server running in $data" >&2; exit 1; }
+  "${as_owner[@]}" "$bin/pg_ctl" -D "$data" -l "$log" restart -m fast -w -t 60 >/dev/null
+}
+
 case ${1:-} in
   start) start ;;
   stop) stop ;;
+  restart) restart ;;
   sql) shift; db=$1; shift; psql_super "$db" -tA -c "$*" ;;
-  *) echo "usage: postgres.sh start|stop|sql DB SQL" >&2; exit 2 ;;
+  *) echo "usage: postgres.sh start|stop|restart|sql DB SQL" >&2; exit 2 ;;
 esac

@@ -1,0 +1,201 @@
+# SPDX-License-Identifier: MIT
+# The pgvector backend through the built binary, against the test server (issue 3):
+#   - kill -9 in the middle of a binary-COPY ingest, then `ingest --resume`: no duplicate,
+#     no gap, exact data;
+#   - the server restarted in the middle of an ingest: exit 3 with one line naming
+#     host:port/database, then `--resume` finishes the job;
+#   - connection refused (exit 3), wrong password and missing database (exit 2): one line
+#     each, naming host:port/database, the password never in any output.
+# It restarts the server, so CTest runs it alone (RUN_SERIAL in tests/suites/pgvector.cmake).
+# Run: VSTASH_BIN=build/vstash VSTASH_SOURCE_DIR=. VSTASH_TEST_STATE=... VSTASH_TEST_PG_PORT=55432 \
+#      VSTASH_CONTRACT_CONFIG=$VSTASH_TEST_STATE/pgvector.yaml /usr/bin/python3 tests/integration/pgvector_test.py
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import numpy as np
+
+VSTASH = os.environ.get("VSTASH_BIN", "vstash")
+SOURCE = os.environ.get("VSTASH_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+SERVER = os.path.join(SOURCE, "tests", "servers", "postgres.sh")
+CONFIG = os.environ.get("VSTASH_CONTRACT_CONFIG") or os.path.join(os.environ.get("VSTASH_TEST_STATE", ""),
+                                                                  "pgvector.yaml")
+
+
+def server(*args):
+    p = subprocess.run(["bash", SERVER, *args], capture_output=True, text=True, timeout=180)
+    if p.returncode != 0:
+        raise AssertionError(f"postgres.sh {' '.join(args)} failed: {p.stderr}")
+    return p.stdout.strip()
+
+
+def wait_until(predicate, timeout, what):
+    """Polls predicate() until it is true; fails the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Store:
+    """The test server's profile on a table prefix of its own, written to a scratch file."""
+
+    def __init__(self, root, prefix, **overrides):
+        with open(CONFIG) as f:
+            text = f.read()
+        self.values = dict(re.findall(r"^    (\w+): (.*)$", text, re.M))
+        self.values["table_name"] = prefix
+        self.values.update({k: str(v) for k, v in overrides.items()})
+        self.prefix = prefix
+        self.password = self.values["password"]
+        self.location = f"{self.values['host']}:{self.values['port']}/{self.values['database']}"
+        self.config = os.path.join(root, f"{prefix}.yaml")
+        with open(self.config, "w") as f:
+            f.write("default: pg\nprofiles:\n  pg:\n")
+            for k, v in self.values.items():
+                f.write(f"    {k}: {json.dumps(v) if k in ('password', 'table_name', 'database') else v}\n")
+        self.env = dict(os.environ, VSTASH_CONFIG=self.config, VSTASH_NO_PROGRESS="1")
+        for k in ("VSTASH_PROFILE", "VSTASH_DATASET", "VSTASH_JSON"):
+            self.env.pop(k, None)
+
+    def run(self, *args, check=True):
+        p = subprocess.run([VSTASH, *args], env=self.env, capture_output=True, text=True, timeout=600)
+        if check and p.returncode != 0:
+            raise AssertionError(f"vstash {' '.join(args)} exited {p.returncode}: {p.stderr}")
+        return p
+
+    def popen(self, *args):
+        return subprocess.Popen([VSTASH, *args], env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def rows(self, dataset):
+        """Committed rows, read by the superuser straight from the catalog (0 before it exists)."""
+        try:
+            out = server("sql", self.values["database"],
+                         f"SELECT live_rows FROM \"{self.prefix}_datasets\" WHERE name = '{dataset}'")
+        except AssertionError:  # the catalog does not exist yet
+            return 0
+        return int(out) if out else 0
+
+    def index_facts(self, dataset):
+        """count, distinct ids, distinct indices, min and max index of the rows table."""
+        table = server("sql", self.values["database"],
+                       f"SELECT tbl FROM \"{self.prefix}_datasets\" WHERE name = '{dataset}'")
+        out = server("sql", self.values["database"],
+                     f"SELECT count(*), count(DISTINCT id), count(DISTINCT idx), min(idx), max(idx) FROM \"{table}\"")
+        return [int(x) for x in out.split("|")]
+
+    def export(self, dataset, out):
+        self.run("--dataset", dataset, "export", "-o", out)
+        return np.load(out), np.load(out[:-4] + ".ids.npy", allow_pickle=False)
+
+
+class PgvectorIngestTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="vstash-pg-")
+        self.store = Store(self.tmp.name, f"it{os.getpid()}_{int(time.time() * 1000) % 100000}")
+        rng = np.random.default_rng(11)
+        # Big enough that an ingest in 500-row transactions runs for a few seconds.
+        self.data = rng.standard_normal((200_000, 32)).astype(np.float32)
+        self.path = os.path.join(self.tmp.name, "data.npy")
+        np.save(self.path, self.data)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def start_and_wait_for_rows(self, dataset):
+        s = self.store
+        writer = s.popen("--dataset", dataset, "ingest", self.path, "--batch-size", "500")
+        wait_until(lambda: writer.poll() is not None or s.rows(dataset) >= 1000, 120, "the first committed batches")
+        self.assertIsNone(writer.poll(), "ingest finished before it could be interrupted: make the file bigger")
+        return writer
+
+    def check_resume_completes(self, dataset):
+        s = self.store
+        committed = s.rows(dataset)
+        self.assertGreater(committed, 0)
+        self.assertLess(committed, len(self.data))
+        again = s.run("--dataset", dataset, "ingest", self.path, check=False)
+        self.assertEqual(again.returncode, 5, again.stderr)
+        self.assertIn("--resume", again.stderr)
+        s.run("--dataset", dataset, "ingest", self.path, "--resume", "--batch-size", "5000")
+        n = len(self.data)
+        self.assertEqual(s.index_facts(dataset), [n, n, n, 0, n - 1], "duplicates or gaps after --resume")
+        data, ids = s.export(dataset, os.path.join(self.tmp.name, f"{dataset}.npy"))
+        self.assertEqual(len(set(ids.tolist())), n)
+        np.testing.assert_array_equal(data, self.data)
+
+    def test_kill9_mid_ingest_then_resume_has_no_duplicates_or_gaps(self):
+        writer = self.start_and_wait_for_rows("killed")
+        writer.send_signal(signal.SIGKILL)
+        writer.communicate()
+        self.assertEqual(writer.returncode, -signal.SIGKILL)
+        committed = self.store.rows("killed")
+        self.assertEqual(committed % 500, 0, "a half-written batch is visible after kill -9")
+        data, _ = self.store.export("killed", os.path.join(self.tmp.name, "partial.npy"))
+        np.testing.assert_array_equal(data, self.data[:committed])
+        self.check_resume_completes("killed")
+
+    def test_server_restart_mid_ingest_is_retryable_then_resume_finishes(self):
+        writer = self.start_and_wait_for_rows("restarted")
+        server("restart")
+        _, err = writer.communicate(timeout=300)
+        self.assertEqual(writer.returncode, 3, err)
+        lines = err.strip().splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertIn(self.store.location, lines[0])
+        self.assertNotIn(self.store.password, err)
+        self.check_resume_completes("restarted")
+
+
+class PgvectorErrorTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="vstash-pg-")
+        self.real_password = Store(self.tmp.name, "e").password
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def expect(self, store, code, *needles):
+        p = store.run("stats", check=False)
+        self.assertEqual(p.returncode, code, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertIn(store.location, lines[0])
+        for n in needles:
+            self.assertIn(n, lines[0])
+        for secret in (store.password, self.real_password):
+            self.assertNotIn(secret, p.stdout + p.stderr)
+
+    def test_connection_refused_exits_3(self):
+        self.expect(Store(self.tmp.name, "e1", port=1), 3, "connection refused")
+
+    def test_wrong_password_exits_2(self):
+        self.expect(Store(self.tmp.name, "e2", password="not-the-Pa55word"), 2, "password authentication failed")
+
+    def test_missing_database_exits_2(self):
+        self.expect(Store(self.tmp.name, "e3", database="vstash_missing_db"), 2, "vstash_missing_db")
+
+    def test_missing_extension_names_the_sql(self):
+        self.expect(Store(self.tmp.name, "e4", database="vstash_noext"), 1, "CREATE EXTENSION vector;")
+
+    def test_password_is_never_printed_by_stats_or_profiles(self):
+        s = Store(self.tmp.name, "e5")
+        out = s.run("stats", "--json").stdout + s.run("profiles", "show").stdout + s.run("--json", "profiles", "show").stdout
+        self.assertIn("pgvector", out)
+        self.assertNotIn(s.password, out)
+
+
+if __name__ == "__main__":
+    for var in ("VSTASH_BIN", "VSTASH_TEST_STATE"):
+        if not os.environ.get(var):
+            sys.exit(f"pgvector_test.py: {var} must be set (see the header)")
+    unittest.main(verbosity=2)

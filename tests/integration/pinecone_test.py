@@ -1,0 +1,317 @@
+# SPDX-License-Identifier: MIT
+# The Pinecone backend's own promises (issue 6), through the built binary against the strict
+# double started by tests/servers/pinecone_double.sh (fixture pinecone_double):
+#   - upserts are batched by count (<= 1000) and by bytes (<= 2 MB, filled close to it), at
+#     2048 and 3072 dimensions too, and the double never rejects one;
+#   - describe is called once per index per run and the data-plane host is cached;
+#   - a dataset whose dimension or metric differs from a fixed index is a clear ConflictError;
+#   - metadata the service cannot hold is refused before sending, naming the record id;
+#   - with `wait: true` a write is readable at once under eventual consistency (the double's
+#     delay is real: with `wait: false` it is not);
+#   - 429 (with Retry-After), 503 and dropped connections are retried, losing and duplicating
+#     nothing; a monthly-quota 429 is not retried and says so;
+#   - an ingest interrupted by an error finishes with --resume, without duplicates or gaps;
+#   - ids with spaces round-trip (fetch sends %20, never '+');
+#   - the api key never appears in any output, and X-Pinecone-Api-Version is always 2026-04.
+# Every test uses its own index names, so it runs beside the contract suite on one double.
+# Run: VSTASH_BIN=build/vstash VSTASH_TEST_STATE=... VSTASH_TEST_PINECONE_PORT=... \
+#      /usr/bin/python3 tests/integration/pinecone_test.py
+import json
+import os
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.request
+
+import numpy as np
+
+VSTASH = os.environ.get("VSTASH_BIN", "vstash")
+PORT = int(os.environ.get("VSTASH_TEST_PINECONE_PORT", "56380"))
+STATE = os.environ.get("VSTASH_TEST_STATE", "")
+BASE = f"http://127.0.0.1:{PORT}"
+MAX_BYTES = 2 * 1024 * 1024
+RUN = f"p{os.getpid() % 100000}"
+
+
+def api_key():
+    """The key the double was started with, read from the profile file the start script wrote."""
+    with open(os.path.join(STATE, "pinecone.yaml")) as f:
+        for line in f:
+            if line.strip().startswith("api_key:"):
+                return line.split(":", 1)[1].strip()
+    raise AssertionError("no api_key in pinecone.yaml")
+
+
+def hook(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(BASE + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read() or b"null")
+
+
+def data_log(index):
+    return hook("GET", f"/__double__/requests?index={index}")
+
+
+def describes(index):
+    return [e for e in hook("GET", "/__double__/requests") if e["path"] == f"/indexes/{index}"]
+
+
+def wait_until(predicate, timeout, what):
+    """Polls predicate() until it is true; fails the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class PineconeTest(unittest.TestCase):
+    key = None
+
+    @classmethod
+    def setUpClass(cls):
+        if not STATE or not os.path.exists(os.path.join(STATE, "pinecone.yaml")):
+            raise AssertionError("the Pinecone double is not running (tests/servers/pinecone_double.sh start)")
+        cls.key = api_key()
+        hook("GET", "/__double__/health")
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="vstash-pinecone-")
+        self.outputs = []
+
+    def tearDown(self):
+        # No output of any command of the test may hold the api key.
+        for text in self.outputs:
+            self.assertNotIn(self.key, text)
+        self.tmp.cleanup()
+
+    def profile(self, name, index_name, dimension=8, metric="cosine", wait=True, extra=""):
+        """A profile file of its own; index_name may be a {dimension}/{metric} template."""
+        path = os.path.join(self.tmp.name, f"{name}.yaml")
+        with open(path, "w") as f:
+            f.write(f"""profiles:
+  {name}:
+    type: pinecone
+    api_key: ${{PINECONE_API_KEY}}
+    control_host: http://127.0.0.1:{PORT}
+    index_name: {index_name}
+    dimension: {dimension}
+    metric: {metric}
+    cloud: aws
+    region: us-east-1
+    wait: {"true" if wait else "false"}
+    max_attempts: 4
+{extra}""")
+        return path
+
+    def run_cli(self, config, *args, check=True, env_extra=None):
+        env = dict(os.environ, VSTASH_CONFIG=config, VSTASH_NO_PROGRESS="1", PINECONE_API_KEY=self.key)
+        for k in ("VSTASH_PROFILE", "VSTASH_DATASET", "VSTASH_JSON"):
+            env.pop(k, None)
+        env.update(env_extra or {})
+        p = subprocess.run([VSTASH, *args], env=env, capture_output=True, text=True, timeout=600)
+        self.outputs += [p.stdout, p.stderr]
+        if check and p.returncode != 0:
+            raise AssertionError(f"vstash {' '.join(args)} exited {p.returncode}: {p.stderr}")
+        return p
+
+    def npy(self, name, array):
+        path = os.path.join(self.tmp.name, name)
+        np.save(path, array)
+        return path
+
+    def upserts(self, index):
+        return [e for e in data_log(index) if e["path"].endswith("/vectors/upsert")]
+
+    # --- batching ---------------------------------------------------------------------------
+    def test_upserts_fill_2mb_at_2048_and_3072_dims_and_never_pass_1000_records(self):
+        cfg = self.profile("p", f"{RUN}-batch-{{dimension}}")
+        rng = np.random.default_rng(1)
+        for dim, rows in ((2048, 700), (3072, 500)):
+            data = rng.standard_normal((rows, dim)).astype(np.float32)
+            self.run_cli(cfg, "--dataset", f"b{dim}", "ingest", self.npy(f"d{dim}.npy", data))
+            ups = [e for e in self.upserts(f"{RUN}-batch-{dim}") if e.get("status") == 200]
+            self.assertTrue(ups)
+            self.assertTrue(all(e["status"] == 200 for e in self.upserts(f"{RUN}-batch-{dim}")))
+            self.assertTrue(all(e["bytes"] <= MAX_BYTES for e in ups), [e["bytes"] for e in ups])
+            # Every request but the last of each write is filled to within one record of 2 MB.
+            record = max(e["bytes"] for e in ups) // 2  # generous upper bound of one record's size
+            record = min(record, dim * 14 + 400)
+            full = sorted((e["bytes"] for e in ups), reverse=True)[: len(ups) - 1]
+            self.assertTrue(all(b > MAX_BYTES - record for b in full), (dim, full))
+            got = json.loads(self.run_cli(cfg, "--json", "stats").stdout)
+            rows_of = {d["name"]: d["rows"] for d in got["datasets"]}
+            self.assertEqual(rows_of.get(f"b{dim}"), rows)
+        # Small records: the 1000-record cap decides, not bytes.
+        small = rng.standard_normal((2500, 4)).astype(np.float32)
+        self.run_cli(cfg, "--dataset", "small", "ingest", self.npy("small.npy", small))
+        ups = self.upserts(f"{RUN}-batch-4")
+        self.assertTrue(all(e["status"] == 200 for e in ups))
+        self.assertGreaterEqual(len(ups), 3)
+
+    # --- control plane ----------------------------------------------------------------------
+    def test_describe_once_per_run_and_host_cached(self):
+        index = f"{RUN}-desc"
+        cfg = self.profile("p", index)
+        data = np.random.default_rng(2).standard_normal((50, 8)).astype(np.float32)
+        self.run_cli(cfg, "--dataset", "d", "ingest", self.npy("d.npy", data))
+        before = len(describes(index))
+        calls_before = len(data_log(index))
+        self.run_cli(cfg, "--dataset", "d", "export", "-o", os.path.join(self.tmp.name, "out.npy"))
+        self.run_cli(cfg, "--dataset", "d", "query", json.dumps([0.5] * 8), "-k", "3")
+        self.assertEqual(len(describes(index)) - before, 2)  # one per process, two processes
+        self.assertGreater(len(data_log(index)) - calls_before, 2)  # ... each making many data calls
+
+    def test_dimension_or_metric_mismatch_with_a_fixed_index_is_a_clear_conflict(self):
+        index = f"{RUN}-fixed"
+        cfg = self.profile("p", index, dimension=8, metric="cosine")
+        rng = np.random.default_rng(3)
+        self.run_cli(cfg, "--dataset", "ok", "ingest", self.npy("a.npy", rng.standard_normal((5, 8)).astype(np.float32)))
+        p = self.run_cli(cfg, "--dataset", "wide", "ingest",
+                         self.npy("b.npy", rng.standard_normal((5, 16)).astype(np.float32)), check=False)
+        self.assertEqual(p.returncode, 5, p.stderr)
+        self.assertIn("dimension 8", p.stderr)
+        self.assertIn("16", p.stderr)
+        p = self.run_cli(cfg, "--dataset", "l2", "ingest", "--metric", "euclidean",
+                         self.npy("c.npy", rng.standard_normal((5, 8)).astype(np.float32)), check=False)
+        self.assertEqual(p.returncode, 5, p.stderr)
+        self.assertIn("euclidean", p.stderr)
+
+    # --- metadata ---------------------------------------------------------------------------
+    def test_metadata_pinecone_cannot_hold_is_refused_naming_the_record(self):
+        index = f"{RUN}-meta"
+        cfg = self.profile("p", index)
+        vec = json.dumps([0.1] * 8)
+        self.run_cli(cfg, "--dataset", "m", "insert", "--id", "fine", "--vector", vec, "--metadata", '{"a": 1}')
+        sent = len(self.upserts(index))
+        for rid, md, word in (("row-null-7", '{"a": null}', "null"),
+                              ("row-nested-8", '{"a": {"b": 1}}', "nested"),
+                              ("row-big-9", json.dumps({"text": "x" * 41000}), "40960")):
+            p = self.run_cli(cfg, "--dataset", "m", "insert", "--id", rid, "--vector", vec, "--metadata", md,
+                             check=False)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn(rid, p.stderr)
+            self.assertIn(word, p.stderr)
+        self.assertEqual(len(self.upserts(index)), sent)  # refused before sending
+
+    # --- consistency ------------------------------------------------------------------------
+    def test_wait_polls_until_writes_are_visible(self):
+        index = f"{RUN}-wait"
+        vec = json.dumps([0.3] * 8)
+        waiting = self.profile("w", index, wait=True)
+        lazy = self.profile("l", index, wait=False)
+        self.run_cli(waiting, "--dataset", "c", "insert", "--id", "first", "--vector", vec)
+        hook("POST", "/__double__/config", {"index": index, "consistency_delay_ms": 1500})
+        try:
+            # wait: false returns before the double applies the write: the next read misses it.
+            self.run_cli(lazy, "--dataset", "c", "insert", "--id", "lazy", "--vector", vec)
+            p = self.run_cli(lazy, "--dataset", "c", "get", "lazy", check=False)
+            self.assertEqual(p.returncode, 4, p.stdout + p.stderr)
+            wait_until(lambda: self.run_cli(lazy, "--dataset", "c", "get", "lazy", check=False).returncode == 0,
+                       30, "the unwaited write to become visible")
+            # wait: true polls describe_index_stats until the write's LSN is indexed.
+            polls = len([e for e in data_log(index) if e["path"].endswith("/describe_index_stats")])
+            self.run_cli(waiting, "--dataset", "c", "insert", "--id", "eager", "--vector", vec)
+            self.run_cli(waiting, "--dataset", "c", "get", "eager")
+            after = len([e for e in data_log(index) if e["path"].endswith("/describe_index_stats")])
+            self.assertGreater(after - polls, 1)
+        finally:
+            hook("POST", "/__double__/config", {"index": index, "consistency_delay_ms": None})
+
+    # --- retries ----------------------------------------------------------------------------
+    def test_429_storm_503_and_dropped_connections_are_retried_without_loss_or_duplicates(self):
+        index = f"{RUN}-retry"
+        cfg = self.profile("p", index)
+        data = np.random.default_rng(4).standard_normal((3000, 8)).astype(np.float32)
+        ids = np.array([f"r{i}" for i in range(len(data))])
+        hook("POST", "/__double__/faults", [
+            {"index": index, "path": "/vectors/upsert", "status": 429, "retry_after": 1, "count": 2},
+            {"index": index, "path": "/vectors/upsert", "status": 503, "count": 1, "after": 1},
+            {"index": index, "path": "/vectors/upsert", "drop": True, "count": 1, "after": 2},
+        ])
+        self.run_cli(cfg, "--dataset", "r", "ingest", self.npy("d.npy", data), "--ids", self.npy("ids.npy", ids),
+                     "--batch-size", "1500")
+        ups = self.upserts(index)
+        statuses = [e.get("status") for e in ups]
+        self.assertEqual(statuses.count(429), 2, statuses)
+        self.assertEqual(statuses.count(503), 1, statuses)
+        self.assertEqual(statuses.count(0), 1, statuses)  # the dropped connection
+        out = os.path.join(self.tmp.name, "out.npy")
+        self.run_cli(cfg, "--dataset", "r", "export", "-o", out)
+        got = np.load(out)
+        got_ids = np.load(out[:-4] + ".ids.npy", allow_pickle=False)
+        self.assertEqual(len(got_ids), len(ids))
+        self.assertEqual(len(set(got_ids.tolist())), len(ids))
+        order = {k: i for i, k in enumerate(got_ids.tolist())}
+        np.testing.assert_array_equal(got[[order[k] for k in ids.tolist()]], data)
+
+    def test_quota_429_is_not_retried_and_says_so(self):
+        index = f"{RUN}-quota"
+        cfg = self.profile("p", index)
+        vec = json.dumps([0.2] * 8)
+        self.run_cli(cfg, "--dataset", "q", "insert", "--id", "a", "--vector", vec)
+        before = len(self.upserts(index))
+        hook("POST", "/__double__/faults", {"index": index, "path": "/vectors/upsert", "quota": True, "count": 1})
+        p = self.run_cli(cfg, "--dataset", "q", "insert", "--id", "b", "--vector", vec, check=False)
+        self.assertNotIn(p.returncode, (0, 3), p.stderr)  # not "retry later" either
+        self.assertIn("quota", p.stderr)
+        self.assertIn("not retried", p.stderr)
+        self.assertEqual(len(self.upserts(index)) - before, 1)
+
+    # --- resume -----------------------------------------------------------------------------
+    def test_ingest_interrupted_by_an_error_resumes_without_duplicates_or_gaps(self):
+        index = f"{RUN}-resume"
+        cfg = self.profile("p", index)
+        data = np.random.default_rng(5).standard_normal((5000, 8)).astype(np.float32)
+        path = self.npy("d.npy", data)
+        # The third data upsert fails with a non-retryable 400: the ingest stops part-way.
+        self.run_cli(cfg, "--dataset", "warm", "insert", "--id", "w", "--vector", json.dumps([0.1] * 8))
+        hook("POST", "/__double__/faults", {"index": index, "path": "/vectors/upsert", "status": 400,
+                                            "message": "injected failure", "count": 1, "after": 6})
+        p = self.run_cli(cfg, "--dataset", "res", "ingest", path, "--batch-size", "1000", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("injected failure", p.stderr)
+        self.run_cli(cfg, "--dataset", "res", "ingest", path, "--batch-size", "1000", "--resume")
+        out = os.path.join(self.tmp.name, "out.npy")
+        self.run_cli(cfg, "--dataset", "res", "export", "-o", out)
+        got_ids = np.load(out[:-4] + ".ids.npy", allow_pickle=False)
+        self.assertEqual(sorted(got_ids.tolist(), key=int), [str(i) for i in range(len(data))])
+        np.testing.assert_array_equal(np.load(out), data)
+
+    # --- request mechanics ------------------------------------------------------------------
+    def test_ids_with_spaces_and_plus_signs_round_trip(self):
+        index = f"{RUN}-ids"
+        cfg = self.profile("p", index)
+        for rid in ("doc 1", "a+b", "x#y/z?"):
+            self.run_cli(cfg, "--dataset", "i", "insert", "--id", rid, "--vector", json.dumps([0.4] * 8))
+        got = json.loads(self.run_cli(cfg, "--json", "--dataset", "i", "get", "doc 1", "a+b", "x#y/z?").stdout)
+        self.assertEqual([r["id"] for r in got["rows"]], ["doc 1", "a+b", "x#y/z?"])
+        fetches = [e for e in data_log(index) if e["path"].endswith("/vectors/fetch")]
+        self.assertTrue(any("ids=doc%201" in e["query"] for e in fetches))
+        self.assertFalse(any("doc+1" in e["query"] for e in fetches))
+
+    def test_api_version_pinned_and_key_never_printed(self):
+        index = f"{RUN}-hdr"
+        cfg = self.profile("p", index)
+        self.run_cli(cfg, "--dataset", "h", "insert", "--id", "a", "--vector", json.dumps([0.4] * 8))
+        self.run_cli(cfg, "-v", "-v", "--json", "stats")
+        self.run_cli(cfg, "profiles", "show")
+        self.run_cli(cfg, "--json", "profiles", "show")
+        # A wrong key: the 401 is reported (check api_key), and neither key is printed.
+        wrong = "pcsk-wrong-key-0123456789abcdef"
+        p = self.run_cli(cfg, "-v", "--dataset", "h", "get", "a", check=False, env_extra={"PINECONE_API_KEY": wrong})
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("api_key", p.stderr)
+        self.assertNotIn(wrong, p.stdout + p.stderr)
+        log = [e for e in hook("GET", "/__double__/requests") if e.get("index") == index
+               or e["path"] == f"/indexes/{index}"]
+        self.assertTrue(log)
+        self.assertEqual({e["api_version"] for e in log}, {"2026-04"})
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
