@@ -1,14 +1,20 @@
 // SPDX-License-Identifier: MIT
-// `vstash batch`: one training batch (data, labels, ids) from a dataset into an NPY/HDF5 file.
+// `vstash batch`: training batches (data, labels, ids) from a dataset. One batch into an
+// NPY/HDF5 file, or with --stream a whole epoch (or one rank's shard of it) as a sequence of
+// batch files or as an NPY stream on stdout, prefetched by --workers threads.
+#include <cstdio>
 #include <fmt/format.h>
 #include <memory>
 
+#include "backends/registry.hpp"
 #include "commands.hpp"
 #include "common.hpp"
 #include "src/errors.hpp"
 #include "src/io/arrayfile.hpp"
+#include "src/io/npy.hpp"
 #include "src/output.hpp"
 #include "src/training/dataloader.hpp"
+#include "src/training/sharding.hpp"
 
 namespace vstash::commands {
 
@@ -18,39 +24,181 @@ struct BatchOptions {
   bool shuffle = false;
   uint64_t seed = 0;
   std::string output;
-  // Distributed loading (issue 7) adds its options here: epoch, rank, world_size,
-  // drop_last, workers, stream; register them in register_batch below.
+  int64_t epoch = 0;
+  int64_t rank = 0;
+  int64_t world_size = 1;
+  std::string remainder = "uneven";
+  bool drop_last = false;
+  bool stream = false;
+  int workers = 2;
+  int64_t start_batch = 0;
 };
 
 namespace {
+
+constexpr const char* k_placeholder = "{}";
+
+training::ShardSpec shard_of(const BatchOptions& opt) {
+  training::ShardSpec shard{opt.rank, opt.world_size, training::parse_remainder_policy(opt.remainder)};
+  training::validate_shard(shard);
+  return shard;
+}
+
+nlohmann::json common_json(const BatchOptions& opt, const std::string& dataset) {
+  return {{"dataset", dataset},     {"output", opt.output},         {"shuffle", opt.shuffle},
+          {"seed", opt.seed},       {"epoch", opt.epoch},           {"rank", opt.rank},
+          {"world_size", opt.world_size}, {"remainder", opt.remainder}, {"drop_last", opt.drop_last}};
+}
+
+void write_batch_file(const std::string& target, const backends::RowBatch& rows) {
+  std::vector<io::NamedArray> arrays{{"data", rows.data}};
+  if (rows.labels) {
+    arrays.push_back({"labels", *rows.labels});
+  }
+  io::write_arrays(target, arrays, rows.ids);
+}
+
+// One batch: rows [offset, offset + size) of the rank's shard of the epoch order.
+void run_single(const BatchOptions& opt, Context& ctx) {
+  if (opt.output == "-") {
+    throw UsageError("batch: -o - (stdout) needs --stream");
+  }
+  const std::string dataset = ctx.dataset();
+  auto& backend = ctx.backend();
+  const auto info = require_dataset(backend, dataset);
+  const auto shard = shard_of(opt);
+  backends::RowBatch rows;
+  int64_t available = info.rows;
+  if (opt.world_size == 1) {
+    // The document's load_training_batch: shuffled batches walk one seeded permutation
+    // (sharding.hpp's epoch_order), so consecutive offsets never repeat a row.
+    rows = training::load_training_batch(backend, dataset, opt.size, opt.shuffle, opt.offset, opt.seed, opt.epoch);
+  } else {
+    const auto positions =
+        training::shard_positions(training::epoch_order(info.rows, opt.shuffle, opt.seed, opt.epoch), shard);
+    available = static_cast<int64_t>(positions.size());
+    const int64_t begin = std::min(opt.offset, available);
+    const int64_t end = std::min(begin + opt.size, available);
+    rows = backend.read_positions(dataset, std::vector<int64_t>(positions.begin() + begin, positions.begin() + end));
+  }
+  if (rows.size() == 0) {
+    throw NotFoundError(fmt::format("dataset \"{}\": no rows at offset {} (the {} has {})", dataset, opt.offset,
+                                    opt.world_size == 1 ? "dataset" : "shard", available));
+  }
+  write_batch_file(opt.output, rows);
+  nlohmann::json result = common_json(opt, dataset);
+  result["rows"] = rows.size();
+  result["offset"] = opt.offset;
+  result["labels"] = rows.labels.has_value();
+  if (ctx.json()) {
+    output::print_json(result);
+  } else {
+    output::print_text(fmt::format("wrote {} rows of \"{}\" (offset {}{}{}) to {}\n", rows.size(), dataset, opt.offset,
+                                   opt.shuffle ? fmt::format(", shuffled with seed {} epoch {}", opt.seed, opt.epoch) : "",
+                                   opt.world_size > 1 ? fmt::format(", rank {} of {}", opt.rank, opt.world_size) : "",
+                                   opt.output));
+  }
+}
+
+// "batches/b{}.npy" -> "batches/b000042.npy".
+std::string batch_file_name(const std::string& pattern, int64_t index) {
+  const auto at = pattern.find(k_placeholder);
+  return pattern.substr(0, at) + fmt::format("{:06d}", index) + pattern.substr(at + 2);
+}
+
+// A whole epoch (or shard) through the prefetching data loader.
+void run_stream(const BatchOptions& opt, Context& ctx) {
+  const bool to_stdout = opt.output == "-";
+  if (!to_stdout && opt.output.find(k_placeholder) == std::string::npos) {
+    throw UsageError(fmt::format("batch --stream: -o \"{}\" must be - (an NPY stream on stdout) or a file pattern "
+                                 "with {{}} for the batch number, e.g. batches/b{{}}.npy",
+                                 opt.output));
+  }
+  if (opt.workers < 0) {
+    throw UsageError(fmt::format("batch: --workers {} must not be negative", opt.workers));
+  }
+  const std::string dataset = ctx.dataset();
+  auto& backend = ctx.backend();
+  const auto shard = shard_of(opt);
+  training::LoaderOptions lo;
+  lo.batch_size = opt.size;
+  lo.shuffle = opt.shuffle;
+  lo.num_workers = opt.workers;
+  lo.seed = opt.seed;
+  lo.epoch = opt.epoch;
+  lo.drop_last = opt.drop_last;
+  lo.rank = shard.rank;
+  lo.world_size = shard.world_size;
+  lo.pad_shards = shard.remainder;
+  lo.start_position = opt.start_batch;
+  // Each worker gets its own connection so loads run in parallel, not in turns.
+  const Profile& profile = ctx.profile();
+  lo.connect = [&profile] { return backends::create_backend(profile); };
+  auto loader = training::create_data_loader(backend, dataset, lo);
+
+  int64_t rows = 0;
+  int64_t batches = 0;
+  bool labels = false;
+  while (auto batch = loader->next()) {
+    check_interrupted();
+    const int64_t index = loader->position() - 1;
+    if (to_stdout) {
+      // Each batch is one NPY document for the data, then one for the labels if the dataset
+      // has them: read them back with numpy.lib.format.read_array(stream) in a loop.
+      io::write_npy_stream(stdout, batch->data);
+      if (batch->labels) {
+        io::write_npy_stream(stdout, *batch->labels);
+      }
+      if (std::fflush(stdout) != 0) {
+        throw Error("batch --stream: writing to stdout failed");
+      }
+    } else {
+      write_batch_file(batch_file_name(opt.output, index), *batch);
+    }
+    labels = batch->labels.has_value();
+    rows += static_cast<int64_t>(batch->size());
+    ++batches;
+  }
+  nlohmann::json result = common_json(opt, dataset);
+  result["stream"] = true;
+  result["workers"] = opt.workers;
+  result["batch_size"] = opt.size;
+  result["start_batch"] = opt.start_batch;
+  result["batches"] = batches;
+  result["rows"] = rows;
+  result["shard_rows"] = loader->shard_rows();
+  result["labels"] = labels;
+  const std::string text =
+      fmt::format("wrote {} batches ({} rows) of \"{}\" epoch {}{} to {}", batches, rows, dataset, opt.epoch,
+                  opt.world_size > 1 ? fmt::format(" rank {} of {}", opt.rank, opt.world_size) : "",
+                  to_stdout ? "stdout" : opt.output);
+  if (to_stdout) {
+    // stdout carries the arrays: the summary goes to stderr.
+    ctx.note(ctx.json() ? result.dump() : text);
+  } else if (ctx.json()) {
+    output::print_json(result);
+  } else {
+    output::print_text(text + "\n");
+  }
+}
 
 void run_batch(const BatchOptions& opt, Context& ctx) {
   if (opt.size <= 0 || opt.offset < 0) {
     throw UsageError("batch: --size must be positive and --offset non-negative");
   }
-  const std::string dataset = ctx.dataset();
-  auto& backend = ctx.backend();
-  const auto info = require_dataset(backend, dataset);
-  // The document's load_training_batch: shuffled batches walk one seeded permutation
-  // (sharding.hpp's epoch_order), so consecutive offsets never repeat a row.
-  const auto rows = training::load_training_batch(backend, dataset, opt.size, opt.shuffle, opt.offset, opt.seed);
-  if (rows.size() == 0) {
-    throw NotFoundError(fmt::format("dataset \"{}\": no rows at offset {} (it has {})", dataset, opt.offset, info.rows));
+  if (opt.epoch < 0 || opt.start_batch < 0) {
+    throw UsageError("batch: --epoch and --start-batch must not be negative");
   }
-  std::vector<io::NamedArray> arrays{{"data", rows.data}};
-  if (rows.labels) {
-    arrays.push_back({"labels", *rows.labels});
-  }
-  io::write_arrays(opt.output, arrays, rows.ids);
-  const nlohmann::json result = {{"dataset", dataset},       {"output", opt.output},
-                                 {"rows", rows.size()},      {"offset", opt.offset},
-                                 {"shuffle", opt.shuffle},   {"seed", opt.seed},
-                                 {"labels", rows.labels.has_value()}};
-  if (ctx.json()) {
-    output::print_json(result);
+  if (opt.stream) {
+    if (opt.offset != 0) {
+      throw UsageError("batch: --offset selects one batch; with --stream use --start-batch");
+    }
+    run_stream(opt, ctx);
   } else {
-    output::print_text(fmt::format("wrote {} rows of \"{}\" (offset {}{}) to {}\n", rows.size(), dataset, opt.offset,
-                                   opt.shuffle ? fmt::format(", shuffled with seed {}", opt.seed) : "", opt.output));
+    if (opt.drop_last || opt.start_batch != 0) {
+      throw UsageError("batch: --drop-last and --start-batch need --stream");
+    }
+    run_single(opt, ctx);
   }
 }
 
@@ -58,14 +206,38 @@ void run_batch(const BatchOptions& opt, Context& ctx) {
 
 void register_batch(CLI::App& parent, Context& ctx) {
   auto opt = std::make_shared<BatchOptions>();
-  auto* sub = parent.add_subcommand("batch", "Write one training batch (data, labels, ids) to NPY or HDF5");
-  sub->add_option("--size", opt->size, "Rows in the batch")->required()->envname("VSTASH_BATCH_SIZE");
-  sub->add_option("--offset", opt->offset, "Position of the first row (in shuffled order with --shuffle)")
+  auto* sub = parent.add_subcommand(
+      "batch", "Write training batches (data, labels, ids): one batch, or a whole epoch/shard with --stream");
+  sub->add_option("--size", opt->size, "Rows in a batch")->required()->envname("VSTASH_BATCH_SIZE");
+  sub->add_option("--offset", opt->offset, "Position of the batch's first row in the (shard's) epoch order")
       ->envname("VSTASH_OFFSET");
-  sub->add_flag("--shuffle", opt->shuffle, "Take the batch from a seeded permutation of the dataset")
+  sub->add_flag("--shuffle", opt->shuffle, "Use a permutation seeded by --seed and --epoch (a new one each epoch)")
       ->envname("VSTASH_SHUFFLE");
   sub->add_option("--seed", opt->seed, "Permutation seed (default 0)")->envname("VSTASH_SEED");
-  sub->add_option("-o,--output", opt->output, "OUT.npy (+ OUT.labels.npy, OUT.ids.npy) or OUT.h5 (/data /labels /ids)")
+  sub->add_option("--epoch", opt->epoch, "Epoch number: with --shuffle, each epoch has its own order (default 0)")
+      ->envname("VSTASH_EPOCH");
+  sub->add_option("--rank", opt->rank, "This worker's rank in 0..world-size-1 (default 0)")->envname("VSTASH_RANK");
+  sub->add_option("--world-size", opt->world_size,
+                  "Number of ranks: rank r reads order[r], order[r+W], ... like DistributedSampler (default 1)")
+      ->envname("VSTASH_WORLD_SIZE");
+  sub->add_option("--remainder", opt->remainder,
+                  "When world-size does not divide the rows: uneven (default; the first ranks read one row more, "
+                  "every row exactly once), drop (the order's last rows are skipped) or pad (the order repeats "
+                  "from its start, DistributedSampler's default)")
+      ->check(CLI::IsMember({"uneven", "drop", "pad"}))
+      ->envname("VSTASH_REMAINDER");
+  sub->add_flag("--drop-last", opt->drop_last, "With --stream: skip the shard's last, short batch")
+      ->envname("VSTASH_DROP_LAST");
+  sub->add_flag("--stream", opt->stream, "Write every batch of the epoch (or the rank's shard), in order")
+      ->envname("VSTASH_STREAM");
+  sub->add_option("--workers", opt->workers, "With --stream: threads prefetching batches from the store (default 2)")
+      ->envname("VSTASH_WORKERS");
+  sub->add_option("--start-batch", opt->start_batch, "With --stream: resume at this batch number (default 0)")
+      ->envname("VSTASH_START_BATCH");
+  sub->add_option("-o,--output", opt->output,
+                  "OUT.npy (+ OUT.labels.npy, OUT.ids.npy) or OUT.h5 (/data /labels /ids); with --stream a pattern "
+                  "such as batches/b{}.npy ({} = batch number, 6 digits) or - for an NPY stream on stdout "
+                  "(data, then labels, per batch)")
       ->required();
   sub->callback([opt, &ctx] { run_batch(*opt, ctx); });
 }

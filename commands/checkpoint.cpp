@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: MIT
-// `vstash checkpoint save|load|list`: model state (named arrays, metrics, metadata) by
-// MODEL@EPOCH; MODEL@latest resolves to the highest epoch.
+// `vstash checkpoint save|load|list|prune`: model state (named arrays, metrics, metadata) by
+// MODEL@EPOCH; MODEL@latest resolves to the highest epoch. Saves are atomic and latest only
+// moves forward (the backend's contract); retention (--keep, --keep-best) runs after a save.
 #include <fmt/format.h>
 #include <memory>
+#include <set>
 
 #include "commands.hpp"
 #include "common.hpp"
 #include "src/errors.hpp"
 #include "src/io/arrayfile.hpp"
 #include "src/output.hpp"
+#include "src/training/retention.hpp"
 
 namespace vstash::commands {
 
@@ -18,6 +21,14 @@ struct CheckpointSaveOptions {
   std::string params;
   std::vector<std::string> metrics;
   std::string metadata;
+  int64_t keep = -1;  // -1: not given
+  std::string keep_best;
+};
+struct CheckpointPruneOptions {
+  std::string model;
+  int64_t keep = -1;  // -1: not given
+  std::string keep_best;
+  bool dry_run = false;
 };
 struct CheckpointLoadOptions {
   std::string path;
@@ -37,11 +48,28 @@ std::string metrics_text(const std::map<std::string, double>& metrics) {
   return out.empty() ? "-" : out;
 }
 
+nlohmann::json paths_json(const std::vector<backends::CheckpointInfo>& list) {
+  auto arr = nlohmann::json::array();
+  for (const auto& c : list) {
+    arr.push_back(c.path);
+  }
+  return arr;
+}
+
+training::RetentionPolicy retention_of(int64_t keep, const std::string& keep_best) {
+  if (keep != -1 && keep < 1) {
+    throw UsageError(fmt::format("--keep: must be at least 1, got {}", keep));
+  }
+  return training::RetentionPolicy::parse(keep == -1 ? 0 : keep, keep_best);
+}
+
 void run_checkpoint_save(const CheckpointSaveOptions& opt, Context& ctx) {
   backends::validate_model_name(opt.model);
   if (opt.epoch < 0) {
     throw UsageError(fmt::format("--epoch: must be non-negative, got {}", opt.epoch));
   }
+  // Parsed before saving so a malformed --keep-best fails without writing anything.
+  const auto policy = retention_of(opt.keep, opt.keep_best);
   backends::Checkpoint cp;
   cp.model = opt.model;
   cp.epoch = opt.epoch;
@@ -53,11 +81,48 @@ void run_checkpoint_save(const CheckpointSaveOptions& opt, Context& ctx) {
     cp.arrays.emplace(named.name, std::move(named.array));
   }
   const std::string path = ctx.backend().save_checkpoint(cp);
+  // Retention runs after the save committed: a crash in between only leaves extra epochs.
+  std::vector<backends::CheckpointInfo> removed;
+  if (!policy.empty()) {
+    removed = training::apply_retention(ctx.backend(), opt.model, policy).remove;
+  }
   if (ctx.json()) {
-    output::print_json({{"path", path}});
+    output::print_json({{"path", path}, {"deleted", paths_json(removed)}});
   } else {
     output::print_text(path + "\n");
+    for (const auto& c : removed) {
+      ctx.note(fmt::format("deleted {} (retention)", c.path));
+    }
   }
+}
+
+void run_checkpoint_prune(const CheckpointPruneOptions& opt, Context& ctx) {
+  backends::validate_model_name(opt.model);
+  const auto policy = retention_of(opt.keep, opt.keep_best);
+  if (policy.empty()) {
+    throw UsageError("checkpoint prune: give --keep N and/or --keep-best METRIC:min|max");
+  }
+  training::RetentionPlan plan;
+  if (opt.dry_run) {
+    auto listed = ctx.backend().list_checkpoints(opt.model);
+    std::erase_if(listed, [&](const backends::CheckpointInfo& c) { return c.model != opt.model; });
+    plan = training::plan_retention(listed, policy);
+  } else {
+    plan = training::apply_retention(ctx.backend(), opt.model, policy);
+  }
+  if (ctx.json()) {
+    output::print_json({{"model", opt.model},
+                        {"dry_run", opt.dry_run},
+                        {"kept", paths_json(plan.keep)},
+                        {"deleted", paths_json(plan.remove)}});
+    return;
+  }
+  std::string text;
+  for (const auto& c : plan.remove) {
+    text += fmt::format("{} {}\n", opt.dry_run ? "would delete" : "deleted", c.path);
+  }
+  text += fmt::format("kept {} checkpoint(s) of \"{}\"\n", plan.keep.size(), opt.model);
+  output::print_text(text);
 }
 
 void run_checkpoint_load(const CheckpointLoadOptions& opt, Context& ctx) {
@@ -105,11 +170,31 @@ void run_checkpoint_list(const CheckpointListOptions& opt, Context& ctx) {
     output::print_json({{"checkpoints", arr}});
     return;
   }
-  output::TextTable table({"path", "epoch", "latest", "bytes", "created_at", "metrics"},
-                          {false, true, false, true, false, false});
+  // The metrics history: one column per metric name, one row per kept epoch.
+  std::set<std::string> names;
   for (const auto& c : list) {
-    table.add_row({c.path, std::to_string(c.epoch), c.latest ? "*" : "", output::human_bytes(c.bytes), c.created_at,
-                   metrics_text(c.metrics)});
+    for (const auto& [k, v] : c.metrics) {
+      names.insert(k);
+    }
+  }
+  std::vector<std::string> header{"path", "epoch", "latest"};
+  std::vector<bool> numeric{false, true, false};
+  for (const auto& n : names) {
+    header.push_back(n);
+    numeric.push_back(true);
+  }
+  header.insert(header.end(), {"bytes", "created_at"});
+  numeric.insert(numeric.end(), {true, false});
+  output::TextTable table(header, numeric);
+  for (const auto& c : list) {
+    std::vector<std::string> row{c.path, std::to_string(c.epoch), c.latest ? "*" : ""};
+    for (const auto& n : names) {
+      const auto it = c.metrics.find(n);
+      row.push_back(it == c.metrics.end() ? "-" : output::format_number(it->second));
+    }
+    row.push_back(output::human_bytes(c.bytes));
+    row.push_back(c.created_at);
+    table.add_row(std::move(row));
   }
   output::print_text(table.render());
 }
@@ -127,6 +212,10 @@ void register_checkpoint(CLI::App& parent, Context& ctx) {
   s->add_option("--params", save->params, "FILE.npy (one array) or FILE.h5 (every numeric dataset)")->required();
   s->add_option("--metric", save->metrics, "NAME=NUMBER (repeatable)");
   s->add_option("--metadata", save->metadata, "Metadata JSON object or @FILE.json");
+  s->add_option("--keep", save->keep, "After saving, keep only the N highest epochs (plus --keep-best and latest)")
+      ->envname("VSTASH_KEEP");
+  s->add_option("--keep-best", save->keep_best, "After saving, also keep the best epoch by METRIC:min or METRIC:max")
+      ->envname("VSTASH_KEEP_BEST");
   s->callback([save, &ctx] { run_checkpoint_save(*save, ctx); });
 
   auto load = std::make_shared<CheckpointLoadOptions>();
@@ -139,6 +228,15 @@ void register_checkpoint(CLI::App& parent, Context& ctx) {
   auto* ls = cmd->add_subcommand("list", "List checkpoints");
   ls->add_option("--model", list->model, "Only this model")->envname("VSTASH_MODEL");
   ls->callback([list, &ctx] { run_checkpoint_list(*list, ctx); });
+
+  auto prune = std::make_shared<CheckpointPruneOptions>();
+  auto* p = cmd->add_subcommand("prune", "Apply retention to a model's checkpoints (the latest is always kept)");
+  p->add_option("--model", prune->model, "Model name")->required()->envname("VSTASH_MODEL");
+  p->add_option("--keep", prune->keep, "Keep the N highest epochs")->envname("VSTASH_KEEP");
+  p->add_option("--keep-best", prune->keep_best, "Also keep the best epoch by METRIC:min or METRIC:max")
+      ->envname("VSTASH_KEEP_BEST");
+  p->add_flag("--dry-run", prune->dry_run, "Print what would be deleted and delete nothing");
+  p->callback([prune, &ctx] { run_checkpoint_prune(*prune, ctx); });
 }
 
 }  // namespace vstash::commands

@@ -24,6 +24,10 @@ void register_progress(CLI::App& parent, Context& ctx);
 
 // The global options (--profile, --config, --json, ...) on the root command.
 void register_global_options(CLI::App& app, Context& ctx);
+// Gives every long option that has no VSTASH_* variable yet the name
+// PREFIX_<COMMAND PATH>_<OPTION>, e.g. VSTASH_QUERY_INCLUDE_VALUES, so that every option can
+// come from the environment (flag > environment > profile > default). Call after registering.
+void assign_env_names(CLI::App& app, const std::string& prefix = "VSTASH");
 // "vstash 0.1.0" plus the compiled-in backends.
 std::string version_text();
 

@@ -3,6 +3,7 @@
 #include "context.hpp"
 
 #include <atomic>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <fmt/format.h>
@@ -76,6 +77,29 @@ void register_global_options(CLI::App& app, Context& ctx) {
   app.add_flag("-q,--quiet", g.quiet, "No diagnostics on stderr except errors")->envname("VSTASH_QUIET");
   app.add_flag("-v,--verbose", g.verbose, "More diagnostics on stderr (repeat for more)")->envname("VSTASH_VERBOSE");
   app.add_flag("--no-progress", g.no_progress, "Never draw progress bars")->envname("VSTASH_NO_PROGRESS");
+}
+
+namespace {
+std::string env_part(const std::string& name) {
+  std::string out;
+  for (const char c : name) {
+    out += c == '-' || c == ' ' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+}  // namespace
+
+void assign_env_names(CLI::App& app, const std::string& prefix) {
+  for (CLI::Option* opt : app.get_options()) {
+    if (opt == app.get_help_ptr() || opt == app.get_version_ptr() || opt->get_lnames().empty() ||
+        !opt->get_envname().empty()) {
+      continue;
+    }
+    opt->envname(prefix + "_" + env_part(opt->get_lnames().front()));
+  }
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    assign_env_names(*sub, prefix + "_" + env_part(sub->get_name()));
+  }
 }
 
 void install_interrupt_handler() {

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   commands::register_stats(app, ctx);
   commands::register_profiles(app, ctx);
   commands::register_progress(app, ctx);
+  commands::assign_env_names(app);
   commands::install_interrupt_handler();
 
   try {

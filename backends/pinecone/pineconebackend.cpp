@@ -176,8 +176,21 @@ class PineconeBackend final : public Backend {
     }
     std::vector<int64_t> indices = batch.indices;
     if (indices.empty()) {
+      // An id that exists keeps its index (an upsert replaces the row in place): look the ids up
+      // first, unless the dataset has never held a row. Ingest passes indices and skips this.
+      std::map<std::string, json> existing;
+      if (entry.next_index > 0) {
+        std::vector<std::string> stored;
+        for (const auto& id : batch.ids) {
+          stored.push_back(stored_id(id));
+        }
+        existing = fetch_records(conn(entry.spec), namespace_of(dataset), stored, entry.row_bytes);
+      }
+      int64_t next = entry.next_index;
       for (size_t i = 0; i < batch.size(); ++i) {
-        indices.push_back(entry.next_index + static_cast<int64_t>(i));
+        auto it = existing.find(stored_id(batch.ids[i]));
+        const json md = it == existing.end() ? json() : it->second.value("metadata", json::object());
+        indices.push_back(md.contains("_idx") ? static_cast<int64_t>(md["_idx"].get<double>()) : next++);
       }
     }
     const EncodedRows rows = encode_rows(entry.spec, batch, indices);
@@ -248,6 +261,7 @@ class PineconeBackend final : public Backend {
     }
     json merged = row.metadata.is_object() ? row.metadata : json::object();
     bool deletes_key = false;
+    bool encoded_value = false;  // a value kept in "_json": the record is rewritten whole
     json patch = json::object();
     const json changes = metadata && metadata->is_object() ? *metadata : json::object();
     for (const auto& [k, v] : changes.items()) {  // named: items() of a temporary dangles
@@ -257,6 +271,7 @@ class PineconeBackend final : public Backend {
       } else {
         merged[k] = v;
         patch[k] = v;
+        encoded_value = encoded_value || !is_native_value(v);
       }
     }
     check_user_metadata(merged, dataset, id);
@@ -277,13 +292,14 @@ class PineconeBackend final : public Backend {
     const json& meta_now = current.value("metadata", json::object());
     const bool was_zero = meta_now.value("_zero", false);
     const bool is_zero = enc.records[0].find("\"_zero\":true") != std::string::npos;
-    if (deletes_key || was_zero || is_zero || (sample && keeps_exact_blob(entry.spec))) {
-      // setMetadata can only add or overwrite keys: rewrite the whole record instead.
+    if (deletes_key || encoded_value || meta_now.contains("_json") || was_zero || is_zero ||
+        (sample && keeps_exact_blob(entry.spec))) {
+      // setMetadata can only add or overwrite native keys: rewrite the whole record instead.
       upsert_records(c, ns, enc.records);
     } else if (sample || !patch.empty()) {
       json body = {{"id", sid}, {"namespace", ns}};
       if (sample) {
-        body["values"] = new_sample.row_as_float32(0);
+        body["values"] = one.data.row_as_float32(0);  // the whole row (new_sample is one row, not a batch)
       }
       if (!patch.empty()) {
         body["setMetadata"] = patch;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // vstash filters to Pinecone filter JSON, and the rules Pinecone puts on record metadata.
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 
@@ -50,7 +51,26 @@ json translate_filter(const Filter& filter) {
 size_t metadata_bytes(const json& metadata) { return metadata.dump().size(); }
 
 bool is_reserved_key(std::string_view key) {
-  return key == "_idx" || key == "_label" || key == "_data" || key == "_id" || key == "_zero";
+  return key == "_idx" || key == "_label" || key == "_data" || key == "_id" || key == "_zero" || key == "_json";
+}
+
+bool is_native_value(const json& value) {
+  constexpr double k_exact = 9007199254740992.0;  // 2^53
+  if (value.is_string() || value.is_boolean()) {
+    return true;
+  }
+  if (value.is_number_integer()) {
+    const double d = value.is_number_unsigned() ? static_cast<double>(value.get<uint64_t>())
+                                                : static_cast<double>(value.get<int64_t>());
+    return std::fabs(d) <= k_exact;
+  }
+  if (value.is_number_float()) {
+    return std::isfinite(value.get<double>());
+  }
+  if (value.is_array()) {
+    return std::all_of(value.begin(), value.end(), [](const json& e) { return e.is_string(); });
+  }
+  return false;
 }
 
 void check_user_metadata(const json& metadata, const std::string& dataset, const std::string& id) {
@@ -69,17 +89,6 @@ void check_user_metadata(const json& metadata, const std::string& dataset, const
     }
     if (value.is_null()) {
       fail(fmt::format("metadata key \"{}\" is null; pinecone cannot store null (leave the key out)", key));
-    }
-    if (value.is_object()) {
-      fail(fmt::format("metadata key \"{}\" holds a nested object; pinecone metadata is flat "
-                       "(use keys such as \"{}.field\")", key, key));
-    }
-    if (value.is_array()) {
-      for (const auto& e : value) {
-        if (!e.is_string()) {
-          fail(fmt::format("metadata key \"{}\": pinecone lists hold only strings, got {}", key, e.dump()));
-        }
-      }
     }
   }
   const size_t bytes = metadata_bytes(metadata);

@@ -38,9 +38,14 @@ inline constexpr size_t k_max_url_bytes = 7000;
 json translate_filter(const Filter& filter);
 // Compact serialized size, the measure of the 40960-byte metadata limit.
 size_t metadata_bytes(const json& metadata);
-// Checks user metadata for what Pinecone can hold: flat values that are strings, numbers,
-// bools or lists of strings; no null; no reserved key. Throws UsageError naming the record.
+// Checks user metadata before sending: an object, no null value (leave the key out), no reserved
+// key, at most 40960 bytes. Throws UsageError naming the dataset and the record id.
 void check_user_metadata(const json& metadata, const std::string& dataset, const std::string& id);
+// True for values Pinecone stores as they are: strings, bools, finite numbers (integers within
+// +-2^53, which float64 holds exactly) and lists of strings. Other values (nested objects, lists
+// of numbers or objects, larger integers) are kept exactly, JSON-encoded together in the
+// reserved key "_json"; Pinecone cannot filter on them (README "Pinecone").
+bool is_native_value(const json& value);
 // Pinecone stores numbers as float64 and returns 3 as 3.0; integral values come back as integers.
 json normalize_numbers(json metadata);
 // Keys the backend keeps in each record's metadata.

@@ -5,7 +5,8 @@
 // metadata = user metadata + "_idx" (its index) + "_label" (base64 rowcodec of the label) +
 // "_data" (base64 rowcodec of the exact sample, only when dtype != float32 or the row is not
 // 1-D) + "_id" (the original id when hashed) + "_zero" (an all-zero row: Pinecone refuses
-// all-zero dense vectors, so the smallest normal float stands in for element 0).
+// all-zero dense vectors, so the smallest normal float stands in for element 0) + "_json" (the
+// user values Pinecone cannot hold natively, e.g. nested objects, as one JSON string).
 #include <cstring>
 #include <fmt/format.h>
 #include <limits>
@@ -101,7 +102,16 @@ bool keeps_exact_blob(const DatasetSpec& spec) { return spec.dtype != DType::f32
 
 json row_metadata(const DatasetSpec& spec, const std::string& id, int64_t index, const Array& sample_row,
                   const Array* label_row, const json& user) {
-  json md = user.is_object() ? user : json::object();
+  json md = json::object();
+  json encoded = json::object();
+  if (user.is_object()) {
+    for (const auto& [k, v] : user.items()) {
+      (is_native_value(v) ? md : encoded)[k] = v;
+    }
+  }
+  if (!encoded.empty()) {
+    md["_json"] = encoded.dump();
+  }
   md["_idx"] = index;
   if (label_row != nullptr) {
     md["_label"] = blob(*label_row);
@@ -191,7 +201,11 @@ DecodedRow decode_row(const DatasetSpec& spec, const json& record) {
       user[k] = v;
     }
   }
-  row.metadata = user.empty() ? json() : normalize_numbers(std::move(user));
+  user = normalize_numbers(std::move(user));
+  if (md.contains("_json") && md["_json"].is_string()) {
+    user.update(json::parse(md["_json"].get<std::string>()));
+  }
+  row.metadata = user.empty() ? json() : std::move(user);
   return row;
 }
 

@@ -472,7 +472,8 @@ class QdrantBackend final : public Backend {
       const json config = info->value("config", json::object());
       d.extra["vectors"] = config.value("params", json::object()).value("vectors", json());
       json indexed = json::array();
-      for (const auto& [key, schema] : info->value("payload_schema", json::object()).items()) {
+      const json schema = info->value("payload_schema", json::object());  // named: items() of a temporary dangles
+      for (const auto& [key, field] : schema.items()) {
         indexed.push_back(key);
       }
       d.extra["payload_indexes"] = indexed;

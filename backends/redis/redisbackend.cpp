@@ -124,8 +124,15 @@ class RedisBackend final : public Backend {
         m_conn.append({"HINCRBY", k.manifest(), "gen", "1"});
         m_rows.append_expire_all(k, *snap);
       } else {
-        // A missing or partly expired dataset starts over under a new incarnation.
+        // A missing or partly expired dataset starts over under a new incarnation; what is
+        // left of the old one goes now rather than living on without a ttl.
         m_conn.append({"DEL", k.manifest()});
+        if (snap) {
+          m_conn.append({"UNLINK", k.ids(snap->inc)});
+          for (int64_t n = 0; n < snap->nchunks; ++n) {
+            m_conn.append({"UNLINK", k.rows(snap->inc, n), k.chunk(snap->inc, n), k.labels(snap->inc, n)});
+          }
+        }
         m_conn.append({"HSET", k.manifest(), "spec", text, "inc", inc, "next_index", "0", "nchunks", "0", "gen", "1"});
         m_conn.append({"HSET", k.ids(inc), "", ""});
         m_conn.append({"SADD", datasets_key(), spec.name});

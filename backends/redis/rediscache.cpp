@@ -25,7 +25,10 @@ constexpr int k_max_scan_rounds = 200;
 // and the server-side hit/miss counters.
 constexpr std::string_view k_lookup = R"lua(
 local g = redis.call('GET', KEYS[1])
-if not g then g = ARGV[3]; redis.call('SET', KEYS[1], g) end
+if not g then
+  g = ARGV[3]
+  if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[1], g, 'EX', ARGV[4]) else redis.call('SET', KEYS[1], g) end
+end
 local v = redis.call('GET', ARGV[1] .. g .. ':' .. ARGV[2])
 if v then redis.call('HINCRBY', KEYS[2], 'hits', 1) else redis.call('HINCRBY', KEYS[2], 'misses', 1) end
 return {g, v}
@@ -76,7 +79,8 @@ std::optional<Cache::Lookup> Cache::lookup(const std::string& scope, const std::
     }
     const std::string gen_key = fmt::format("{}gen:{{{}}}", m_prefix, key_escape(scope));
     const std::string token = random_token();
-    auto r = conn->command({"EVAL", k_lookup, "2", gen_key, m_prefix + "stats", value_prefix(scope), key, token});
+    const std::string ttl = std::to_string(m_ttl);
+    auto r = conn->command({"EVAL", k_lookup, "2", gen_key, m_prefix + "stats", value_prefix(scope), key, token, ttl});
     Lookup out;
     out.generation = as_string(element(*r, 0));
     if (array_size(*r) > 1 && !is_nil(element(*r, 1))) {
@@ -116,7 +120,14 @@ void Cache::invalidate(const std::string& scope) {
     if (conn == nullptr) {
       return;
     }
-    conn->command({"SET", fmt::format("{}gen:{{{}}}", m_prefix, key_escape(scope)), random_token()});
+    // The token lives as long as the values under it (a lost token only costs misses).
+    const std::string gen_key = fmt::format("{}gen:{{{}}}", m_prefix, key_escape(scope));
+    if (m_ttl > 0) {
+      const std::string ttl = std::to_string(m_ttl);
+      conn->command({"SET", gen_key, random_token(), "EX", ttl});
+    } else {
+      conn->command({"SET", gen_key, random_token()});
+    }
   } catch (const std::exception&) {
     mark_down();
   }

@@ -21,13 +21,22 @@ namespace vstash::backends::redis {
 
 namespace {
 // Atomic view of a dataset: manifest fields plus HLEN of every rows hash and of the ids
-// hash. A count of 0 means a key (and its sentinel) vanished: the dataset is broken.
+// hash. A count of 0 means a key (and its sentinel) vanished, or that a chunk holding live
+// rows lost its sample (or label) blob: the dataset is broken, whichever key expired first.
 constexpr std::string_view k_snapshot = R"lua(
 local m = redis.call('HMGET', KEYS[1], 'spec', 'inc', 'next_index', 'nchunks', 'gen')
 if not m[1] then return false end
 local base = ARGV[1] .. m[2] .. ':'
+local labels = cjson.decode(m[1])['label_dtype'] ~= nil
 local counts = {}
-for i = 0, tonumber(m[4]) - 1 do counts[i + 1] = redis.call('HLEN', base .. 'rows:' .. i) end
+for i = 0, tonumber(m[4]) - 1 do
+  local c = redis.call('HLEN', base .. 'rows:' .. i)
+  if c > 1 and (redis.call('EXISTS', base .. 'chunk:' .. i) == 0 or
+                (labels and redis.call('EXISTS', base .. 'labels:' .. i) == 0)) then
+    c = 0
+  end
+  counts[i + 1] = c
+end
 return {m[1], m[2], m[3], m[4], m[5], redis.call('HLEN', base .. 'ids'), counts}
 )lua";
 

@@ -8,6 +8,7 @@
 #include <exception>
 #include <fmt/format.h>
 #include <mutex>
+#include <numeric>
 #include <thread>
 #include <vector>
 
@@ -204,14 +205,24 @@ class ThreadedLoader final : public DataLoader {
   RowBatch load(Backend& backend, int64_t index) const {
     const int64_t begin = index * m_options.batch_size;
     const int64_t count = std::min(m_options.batch_size, m_rows - begin);
-    RowBatch batch;
+    std::vector<int64_t> positions;
     if (m_contiguous) {
-      batch = backend.read_rows(m_name, begin, count);
+      positions.resize(static_cast<size_t>(count));
+      std::iota(positions.begin(), positions.end(), begin);
     } else {
       const auto first = m_positions.begin() + begin;
-      batch = backend.read_positions(m_name, std::vector<int64_t>(first, first + count));
+      positions.assign(first, first + count);
     }
+    if (m_options.cache) {
+      if (auto hit = m_options.cache->get(m_info, positions)) {
+        return std::move(*hit);
+      }
+    }
+    RowBatch batch = m_contiguous ? backend.read_rows(m_name, begin, count) : backend.read_positions(m_name, positions);
     check_count(m_name, batch, count, index);
+    if (m_options.cache) {
+      m_options.cache->put(m_info, positions, batch);
+    }
     return batch;
   }
 

@@ -10,7 +10,8 @@
 // - The epoch order is sharding.hpp's epoch_order (reproducible in Python); shards are
 //   strided over it.
 // - Memory: at most `depth` batches are loaded and not yet taken (plus the one the caller
-//   holds), so memory is bounded by depth x batch bytes.
+//   holds), so memory is bounded by depth x batch bytes (plus the optional batch cache's
+//   own byte capacity).
 // - A worker's exception is rethrown by next() when the consumer reaches that batch (batches
 //   before it are still delivered); afterwards next() keeps rethrowing it.
 // - Destroying the loader early stops the workers and joins them; a load in flight finishes
@@ -28,6 +29,7 @@
 #include <string>
 
 #include "../../backends/backend.hpp"
+#include "batchcache.hpp"
 #include "sharding.hpp"
 
 namespace vstash::training {
@@ -47,6 +49,10 @@ struct LoaderOptions {
   // Opens a private backend for one worker (called num_workers times by the constructor,
   // in the caller's thread). Empty: the workers share the backend given to the factory.
   std::function<std::unique_ptr<backends::Backend>()> connect;
+  // Optional memory cache of batches, bounded in bytes (batchcache.hpp), shared by the
+  // workers and possibly by several loaders: a batch whose positions were loaded before is
+  // served from it. Null: every batch comes from the backend.
+  std::shared_ptr<BatchCache> cache;
 };
 
 class DataLoader {

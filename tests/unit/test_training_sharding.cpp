@@ -126,7 +126,9 @@ TEST_SUITE("training::sharding") {
 
   TEST_CASE("shards stride over the order like DistributedSampler") {
     const std::vector<int64_t> order{7, 3, 9, 1, 0, 5, 2};
-    CHECK(shard_positions(order, {1, 3, RemainderPolicy::uneven}) == std::vector<int64_t>{3, 1, 2});
+    // order[r::3]: rank 0 takes indices 0, 3, 6; rank 1 takes 1, 4; rank 2 takes 2, 5.
+    CHECK(shard_positions(order, {0, 3, RemainderPolicy::uneven}) == std::vector<int64_t>{7, 1, 2});
+    CHECK(shard_positions(order, {1, 3, RemainderPolicy::uneven}) == std::vector<int64_t>{3, 0});
     CHECK(shard_positions(order, {2, 3, RemainderPolicy::uneven}) == std::vector<int64_t>{9, 5});
     CHECK(shard_positions(order, {2, 3, RemainderPolicy::pad}) == std::vector<int64_t>{9, 5, 3});
     CHECK(shard_positions(order, {0, 3, RemainderPolicy::drop}) == std::vector<int64_t>{7, 1});

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Redis ingest benchmark (issue "Redis backend", item 7). Starts a private redis-server (no
+# persistence) on a loopback port and, for 100k x 128 and 100k x 768 float32 rows, prints
+# side by side:
+#   vstash   `vstash ingest` into a redis profile (rows/s, from its --json output)
+#   redis-py the same keys and bytes written by bench/redis_py_ingest.py (redis-py + hiredis,
+#            pipelined MULTI/EXEC per 10k-row batch)
+#   limit    redis-benchmark SET throughput with values of one vstash chunk (256 rows), as
+#            rows/s = SET/s x 256: the server's limit for these bytes
+# then batch-load latency (`vstash batch --size 256`, median of 15 runs) from the local store
+# with and without the cache tier (the same server as cache).
+#   bench/redis_bench.sh [BUILD_DIR]      (default /work/build-redis or ./build)
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-${VSTASH_BUILD:-$src/build}}
+bin=$build/vstash
+[[ -x $bin ]] || { echo "redis_bench.sh: no vstash binary at $bin (pass the build dir)" >&2; exit 2; }
+python=/usr/bin/python3
+rows=${BENCH_ROWS:-100000}
+work=$(mktemp -d "${TMPDIR:-/tmp}/vstash-redis-bench.XXXXXX")
+port=$($python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+cleanup() {
+  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+redis-server --bind 127.0.0.1 --port "$port" --dir "$work" --save "" --appendonly no --daemonize yes \
+  --pidfile "$work/redis.pid" --logfile "$work/redis.log" >/dev/null
+for _ in $(seq 1 100); do redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+
+cat >"$work/bench.yaml" <<YAML
+profiles:
+  redis:
+    type: redis
+    host: 127.0.0.1
+    port: $port
+    prefix: "vb:"
+  cache:
+    type: redis
+    host: 127.0.0.1
+    port: $port
+    prefix: "vbc:"
+    ttl: 600
+  local:
+    type: local
+    path: $work/local.db
+  local_cached:
+    type: local
+    path: $work/local.db
+    cache: cache
+YAML
+
+field() { $python -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
+
+echo "rows: $rows"
+printf '%-10s %12s %15s %14s %10s %12s\n' shape vstash_rows/s redis-py_rows/s limit_rows/s vs_py vs_limit
+for dim in 128 768; do
+  data=$work/data_$dim.npy
+  $python -c "import numpy as np; np.save('$data', np.random.default_rng(1).standard_normal(($rows, $dim), dtype=np.float32))"
+  redis-cli -p "$port" flushall >/dev/null
+  v=$("$bin" --config "$work/bench.yaml" --profile redis --json --no-progress --dataset "b$dim" ingest "$data" |
+      field rows_per_second)
+  redis-cli -p "$port" flushall >/dev/null
+  p=$($python "$src/bench/redis_py_ingest.py" "$data" "$port" | field rows_per_second)
+  redis-cli -p "$port" flushall >/dev/null
+  value=$((256 * dim * 4))
+  n=$((2000 * 128 / dim))
+  sets=$(redis-benchmark -p "$port" -t set -d "$value" -n "$n" -P 16 -c 4 -q 2>/dev/null | tr '\r' '\n' |
+         grep -o 'SET: [0-9.]*' | tail -1 | awk '{print $2}')
+  redis-cli -p "$port" flushall >/dev/null
+  $python - "$dim" "$v" "$p" "$sets" <<'PY'
+import sys
+dim, v, p, sets = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+limit = sets * 256
+shape = f"N x {dim}"
+print(f"{shape:<10} {v:12.0f} {p:15.0f} {limit:14.0f} {v / p:9.2f}x {100 * v / limit:11.0f}%")
+PY
+done
+
+# Batch-load latency: the local store alone, and through the cache tier (warm).
+data=$work/data_128.npy
+"$bin" --config "$work/bench.yaml" --profile local --no-progress --dataset lat ingest "$data" >/dev/null
+latency() {  # profile -> median ms of 15 `vstash batch` runs (process start included)
+  local prof=$1
+  for i in $(seq 1 15); do
+    local t0 t1
+    t0=$(date +%s%N)
+    "$bin" --config "$work/bench.yaml" --profile "$prof" --no-progress --dataset lat batch --size 256 \
+      --offset 25600 -o "$work/b.npy" >/dev/null 2>&1
+    t1=$(date +%s%N)
+    echo $(((t1 - t0) / 1000))
+  done | sort -n | sed -n 8p
+}
+"$bin" --config "$work/bench.yaml" --profile local_cached --no-progress --dataset lat batch --size 256 \
+  --offset 25600 -o "$work/b.npy" >/dev/null  # warm the cache
+base=$(latency local)
+cached=$(latency local_cached)
+echo "batch-load latency (256 x 128, median of 15 process runs): local ${base} us, local+redis cache ${cached} us"

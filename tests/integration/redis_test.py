@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# The vstash CLI against redis-server: one-line errors and exit codes (refused, auth, OOM), a
+# server killed mid-ingest and --resume, round trips per ingest, and the cache tier seen from
+# the CLI (stats counters, the cache-down warning). Tests that break a server start a private
+# one (redis-server on a free loopback port, data in the state dir); the rest use the shared
+# test server of tests/servers/redis.sh. Prints "N passed, N failed"; exits 1 on any failure.
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+import numpy as np
+import redis
+
+BIN = os.environ["VSTASH_BIN"]
+STATE = os.environ["VSTASH_TEST_STATE"]
+SHARED_YAML = os.path.join(STATE, "redis.yaml")
+SCRATCH = tempfile.mkdtemp(prefix="redis-cli-", dir=STATE)
+SHARED_PW = "vstash-test-redis-pw-K3m"
+SHARED_PORT = int(os.environ.get("VSTASH_TEST_REDIS_PORT", "56379"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class PrivateServer:
+    """A redis-server of this test alone, so that it can be killed or starved of memory."""
+
+    def __init__(self, name, aof=False):
+        self.port = free_port()
+        self.dir = os.path.join(SCRATCH, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.aof = aof
+        self.proc = None
+        self.start()
+
+    def start(self):
+        args = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", self.dir,
+                "--save", "", "--logfile", os.path.join(self.dir, "redis.log")]
+        if self.aof:
+            args += ["--appendonly", "yes", "--appendfsync", "always"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.client = redis.Redis(host="127.0.0.1", port=self.port)
+
+        def up():
+            try:
+                return self.client.ping()
+            except redis.exceptions.ConnectionError:
+                return False
+            except redis.exceptions.BusyLoadingError:
+                return False
+
+        wait_until(up, 20, f"redis-server on port {self.port}")
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=20)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+
+    def yaml(self, extra=""):
+        path = os.path.join(self.dir, "profiles.yaml")
+        with open(path, "w") as f:
+            f.write(f"profiles:\n  p:\n    type: redis\n    host: 127.0.0.1\n    port: {self.port}\n"
+                    f"    prefix: \"v:\"\n    timeout_ms: 5000\n{extra}")
+        return path
+
+
+def vstash(config, profile, *args, check=None, timeout=300):
+    cmd = [BIN, "--config", config, "--profile", profile, "--no-progress", *args]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check is not None and p.returncode != check:
+        raise AssertionError(f"{' '.join(cmd)}: exit {p.returncode}, want {check}; stderr: {p.stderr.strip()}")
+    return p
+
+
+def one_line_error(stderr):
+    lines = [l for l in stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, f"want one line on stderr, got {len(lines)}: {stderr!r}"
+    assert lines[0].startswith("vstash: error: "), lines[0]
+    return lines[0]
+
+
+def write_npy(name, rows, dim, seed=0):
+    path = os.path.join(SCRATCH, name)
+    np.save(path, np.random.default_rng(seed).standard_normal((rows, dim), dtype=np.float32))
+    return path
+
+
+def write_yaml(name, text):
+    path = os.path.join(SCRATCH, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def unique(prefix):
+    return f"{prefix}_{os.getpid()}_{time.monotonic_ns() % 1000000}"
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+def test_connection_refused_is_retryable_one_line():
+    port = free_port()  # closed again on return: nothing listens
+    cfg = write_yaml("refused.yaml", f"profiles:\n  p:\n    type: redis\n    host: 127.0.0.1\n    port: {port}\n")
+    p = vstash(cfg, "p", "stats", check=3)
+    line = one_line_error(p.stderr)
+    assert f"127.0.0.1:{port}" in line and "refused" in line, line
+
+
+def test_auth_failure_names_no_secret():
+    cfg = write_yaml("wrongpw.yaml", f"profiles:\n  p:\n    type: redis\n    host: 127.0.0.1\n    port: {SHARED_PORT}\n"
+                                     f"    password: wrong-secret-Zq1\n")
+    p = vstash(cfg, "p", "stats", check=2)
+    line = one_line_error(p.stderr)
+    assert "authentication failed" in line, line
+    assert "wrong-secret-Zq1" not in line and SHARED_PW not in line, line
+    cfg2 = write_yaml("nopw.yaml", f"profiles:\n  p:\n    type: redis\n    host: 127.0.0.1\n    port: {SHARED_PORT}\n")
+    p = vstash(cfg2, "p", "stats", check=2)
+    assert "authentication required" in one_line_error(p.stderr)
+
+
+def test_oom_is_one_line_and_leaves_no_partial_batch():
+    srv = PrivateServer("oom")
+    try:
+        cfg = srv.yaml()
+        data = write_npy("oom.npy", 20000, 128)  # ~10 MB of samples
+        srv.client.config_set("maxmemory", "4mb")
+        p = vstash(cfg, "p", "--dataset", "d", "ingest", data, "--batch-size", "2000")
+        assert p.returncode != 0, "ingest past maxmemory succeeded"
+        line = one_line_error(p.stderr)
+        assert "OOM" in line and "maxmemory" in line and f"127.0.0.1:{srv.port}" in line, line
+        # Every batch is one MULTI/EXEC: the rows that are there are whole batches, and the
+        # watermark says how many; --resume after raising the limit finishes without duplicates.
+        st = vstash(cfg, "p", "--json", "stats", check=0)
+        srv.client.config_set("maxmemory", "0")
+        vstash(cfg, "p", "--dataset", "d", "ingest", data, "--batch-size", "2000", "--resume", check=0)
+        check_complete(cfg, "d", 20000, data)
+        assert st.returncode == 0
+    finally:
+        srv.stop()
+
+
+def check_complete(cfg, dataset, n, data_path):
+    import json
+    st = json.loads(vstash(cfg, "p", "--json", "--dataset", dataset, "stats", check=0).stdout)
+    rows = st["datasets"][0]["rows"]
+    assert rows == n, f"{rows} rows after resume, want {n}"
+    out = os.path.join(SCRATCH, unique("all") + ".npy")
+    vstash(cfg, "p", "--dataset", dataset, "batch", "--size", str(n), "-o", out, check=0)
+    got = np.load(out)
+    want = np.load(data_path)
+    assert got.shape == want.shape, (got.shape, want.shape)
+    assert np.array_equal(got, want), "rows read back differ from the file"
+
+
+def test_server_killed_mid_ingest_then_resume():
+    srv = PrivateServer("kill", aof=True)
+    try:
+        cfg = srv.yaml()
+        n = 200000
+        data = write_npy("kill.npy", n, 32, seed=3)
+        cmd = [BIN, "--config", cfg, "--profile", "p", "--no-progress", "--dataset", "k", "ingest", data,
+               "--batch-size", "2000"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def some_rows():
+            try:
+                v = srv.client.hget("v:ds:{k}:manifest", "next_index")
+                return v is not None and int(v) >= 20000
+            except redis.exceptions.RedisError:
+                return False
+
+        wait_until(some_rows, 120, "the ingest to write 20000 rows")
+        srv.kill()
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 3, f"exit {proc.returncode}, stderr {err!r}"
+        line = one_line_error(err)
+        assert f"127.0.0.1:{srv.port}" in line, line
+        srv.start()  # the append-only file brings back a consistent prefix of the batches
+        partial = int(srv.client.hget("v:ds:{k}:manifest", "next_index"))
+        assert 0 < partial < n, partial
+        p = vstash(cfg, "p", "--dataset", "k", "ingest", data, "--batch-size", "2000", "--resume", check=0)
+        assert "resuming at row" in p.stderr, p.stderr
+        check_complete(cfg, "k", n, data)
+    finally:
+        srv.stop()
+
+
+def test_ingest_is_pipelined():
+    # total_writes_processed counts the server's reply writes to clients: one per round trip
+    # of a pipelining client. A fresh private server, so no other client adds to it.
+    srv = PrivateServer("rtt")
+    try:
+        cfg = srv.yaml()
+        rows = 20000
+        data = write_npy("rtt.npy", rows, 128)
+        before = srv.client.info("stats")
+        calls_before = sum(v["calls"] for v in srv.client.info("commandstats").values())
+        vstash(cfg, "p", "--dataset", "r", "ingest", data, "--batch-size", "10000", check=0)
+        after = srv.client.info("stats")
+        calls_after = sum(v["calls"] for v in srv.client.info("commandstats").values())
+        trips = after["total_writes_processed"] - before["total_writes_processed"] - 2  # our two INFOs
+        commands = calls_after - calls_before - 1
+        print(f"  ingest of {rows} rows: {trips} round trips, {commands} commands")
+        assert trips <= 60, f"{trips} round trips for {rows} rows"
+        assert commands <= rows // 20, f"{commands} commands for {rows} rows"
+    finally:
+        srv.stop()
+
+
+def test_cache_tier_from_the_cli():
+    import json
+    ds = unique("cached")
+    data = write_npy("cached.npy", 500, 16)
+    vstash(SHARED_YAML, "local_cached", "--dataset", ds, "ingest", data, check=0)
+    outs = []
+    for i in range(3):
+        out = os.path.join(SCRATCH, f"{ds}_{i}.npy")
+        p = vstash(SHARED_YAML, "local_cached", "--dataset", ds, "batch", "--size", "64", "--offset", "128",
+                   "-o", out, check=0)
+        assert "warning" not in p.stderr, p.stderr
+        outs.append(np.load(out))
+    assert all(np.array_equal(outs[0], o) for o in outs)
+    assert np.array_equal(outs[0], np.load(data)[128:192])
+    st = json.loads(vstash(SHARED_YAML, "local_cached", "--json", "stats", check=0).stdout)
+    cache = st["extra"]["cache"]
+    assert cache["available"] is True, cache
+    assert cache["hits"] >= 2 and cache["misses"] >= 1 and cache["bytes"] > 0, cache
+    # A write through vstash (another process) invalidates: the next batch is fresh.
+    vstash(SHARED_YAML, "local_cached", "--dataset", ds, "delete", "--ids", "128", check=0)
+    out = os.path.join(SCRATCH, f"{ds}_after.npy")
+    vstash(SHARED_YAML, "local_cached", "--dataset", ds, "batch", "--size", "64", "--offset", "128", "-o", out,
+           check=0)
+    assert np.array_equal(np.load(out), np.load(data)[129:193])
+    # The cache down: the command still succeeds, from the primary, with one warning.
+    out = os.path.join(SCRATCH, f"{ds}_down.npy")
+    p = vstash(SHARED_YAML, "local_cache_down", "--dataset", ds, "batch", "--size", "64", "--offset", "128",
+               "-o", out, check=0)
+    warnings = [l for l in p.stderr.splitlines() if "warning" in l]
+    assert len(warnings) == 1 and "unreachable" in warnings[0], p.stderr
+    assert np.array_equal(np.load(out), np.load(data)[129:193])
+
+
+def main():
+    tests = [(name, fn) for name, fn in sorted(globals().items()) if name.startswith("test_") and callable(fn)]
+    only = sys.argv[1:]
+    passed = failed = 0
+    for name, fn in tests:
+        if only and not any(o in name for o in only):
+            continue
+        t0 = time.monotonic()
+        try:
+            fn()
+            passed += 1
+            print(f"PASS {name} ({time.monotonic() - t0:.1f} s)", flush=True)
+        except Exception:  # noqa: BLE001 - report every failure and go on
+            failed += 1
+            print(f"FAIL {name}", flush=True)
+            traceback.print_exc()
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

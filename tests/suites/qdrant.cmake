@@ -1,0 +1,22 @@
+# SPDX-License-Identifier: MIT
+# Qdrant: the protocol double as a fixture, the backend contract suite against it, and the
+# Qdrant-specific tests (point ids, byte-bounded batches, retries, strict mode, the /search
+# fallback, auth, spec conformance of every request the client sent).
+if(VSTASH_WITH_QDRANT)
+  add_test(NAME qdrant_start COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/servers/qdrant_double.sh start)
+  set_tests_properties(qdrant_start PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}" FIXTURES_SETUP qdrant TIMEOUT 60)
+  add_test(NAME qdrant_stop COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/servers/qdrant_double.sh stop)
+  set_tests_properties(qdrant_stop PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}" FIXTURES_CLEANUP qdrant TIMEOUT 60)
+
+  add_test(NAME contract_qdrant COMMAND vstash_contract)
+  set_tests_properties(contract_qdrant PROPERTIES
+    ENVIRONMENT "${VSTASH_TEST_ENV};VSTASH_CONTRACT_CONFIG=${VSTASH_TEST_STATE}/qdrant.yaml;VSTASH_CONTRACT_PROFILE=qdrant"
+    FIXTURES_REQUIRED qdrant TIMEOUT 600)
+
+  # Starts its own private doubles (fault injection, strict mode, small limits, old versions)
+  # on ports next to VSTASH_TEST_QDRANT_PORT, and reads the shared double's spec violations.
+  add_test(NAME qdrant_integration
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/qdrant_test.py)
+  set_tests_properties(qdrant_integration PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}"
+    FIXTURES_REQUIRED qdrant TIMEOUT 900)
+endif()

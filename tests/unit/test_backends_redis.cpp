@@ -1,0 +1,551 @@
+// SPDX-License-Identifier: MIT
+// Redis-specific behaviour against the real test server (tests/servers/redis.sh): TTL on every
+// key, expiry never giving a partial read, hostile names, the cache tier, and error mapping.
+// Runs only when $VSTASH_REDIS_TEST_CONFIG names the server's redis.yaml (the redis_unit
+// CTest entry sets it); the plain `unit` run reports these cases as skipped, never passed.
+#include <arpa/inet.h>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <fstream>
+#include <netinet/in.h>
+#include <set>
+#include <sstream>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#include <hiredis/hiredis.h>
+#pragma GCC diagnostic pop
+
+#include "backends/common/cachedbackend.hpp"
+#include "backends/redis/redisconnection.hpp"
+#include "backends/registry.hpp"
+#include "src/errors.hpp"
+#include "src/filter.hpp"
+#include "src/profile.hpp"
+#include "testutil.hpp"
+
+using namespace vstash;
+using backends::Backend;
+using backends::DatasetSpec;
+using backends::RowBatch;
+using json = nlohmann::json;
+namespace rd = vstash::backends::redis;
+
+namespace {
+
+bool no_server() {
+  const char* c = std::getenv("VSTASH_REDIS_TEST_CONFIG");
+  return c == nullptr || *c == '\0';
+}
+
+const ProfileFile& config() {
+  static const ProfileFile file = load_profile_file(std::getenv("VSTASH_REDIS_TEST_CONFIG"));
+  return file;
+}
+
+// A named profile of the test file with a key prefix of its own, so that scans of "our" keys
+// never see another test's (ctest runs suites in parallel on one server).
+Profile isolated(const std::string& name, const std::string& tag) {
+  Profile p = config().profiles.at(name);
+  p.set("prefix", testutil::unique_name(tag) + ":");
+  return p;
+}
+
+std::unique_ptr<Backend> open(const Profile& p) { return backends::create_backend(p, &config()); }
+
+rd::Connection raw() {
+  const Profile& p = config().profiles.at("redis");
+  return rd::Connection(rd::ConnectOptions::from_profile(p));
+}
+
+std::vector<std::string> keys_under(rd::Connection& c, const std::string& prefix) {
+  std::vector<std::string> out;
+  std::string cursor = "0";
+  do {
+    auto page = c.command({"SCAN", cursor, "MATCH", prefix + "*", "COUNT", "1000"});
+    cursor = rd::as_string(rd::element(*page, 0));
+    const auto& names = rd::element(*page, 1);
+    for (size_t i = 0; i < rd::array_size(names); ++i) {
+      out.push_back(rd::as_string(rd::element(names, i)));
+    }
+  } while (cursor != "0");
+  return out;
+}
+
+DatasetSpec labelled_spec(const std::string& name, int64_t dim) {
+  DatasetSpec s;
+  s.name = name;
+  s.dtype = DType::f32;
+  s.row_shape = {dim};
+  s.label_dtype = DType::i64;
+  s.label_shape = {};
+  return s;
+}
+
+RowBatch rows(const std::vector<std::string>& ids, int64_t dim, uint32_t seed, bool labels) {
+  RowBatch b;
+  b.ids = ids;
+  const auto n = static_cast<int64_t>(ids.size());
+  b.data = testutil::random_f32(n, dim, seed);
+  if (labels) {
+    b.labels = Array(DType::i64, {n});
+    for (int64_t i = 0; i < n; ++i) {
+      b.labels->as<int64_t>()[i] = i * 3 + seed;
+    }
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    b.metadata.push_back(json{{"i", i}, {"tag", i % 2 == 0 ? "even" : "odd"}});
+  }
+  return b;
+}
+
+std::vector<std::string> numbered(const std::string& prefix, int64_t n) {
+  std::vector<std::string> out;
+  for (int64_t i = 0; i < n; ++i) {
+    out.push_back(prefix + std::to_string(i));
+  }
+  return out;
+}
+
+backends::Checkpoint checkpoint(const std::string& model, int64_t epoch, float fill) {
+  backends::Checkpoint c;
+  c.model = model;
+  c.epoch = epoch;
+  Array a(DType::f32, {3, 2});
+  for (int i = 0; i < 6; ++i) {
+    a.as<float>()[i] = fill + static_cast<float>(i);
+  }
+  c.arrays.emplace("parameters", a);
+  c.metrics["loss"] = 0.5;
+  return c;
+}
+
+std::vector<std::string> hit_ids(const std::vector<backends::QueryHit>& hits) {
+  std::vector<std::string> out;
+  for (const auto& h : hits) {
+    out.push_back(h.id);
+  }
+  return out;
+}
+
+bool mentions_expired(const std::exception& e) { return std::string(e.what()).find("expired or not found") != std::string::npos; }
+
+// Runs f until it throws NotFoundError ("expired or not found") or the deadline passes.
+// Returns the number of successful calls seen before; fails if expiry never came.
+template <class F>
+void poll_until_expired(F f, std::chrono::milliseconds deadline) {
+  const auto stop = std::chrono::steady_clock::now() + deadline;
+  while (true) {
+    try {
+      f();
+    } catch (const NotFoundError& e) {
+      CHECK(mentions_expired(e));
+      return;
+    }
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < stop, "keys did not expire in time");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+// Collects what is written to stderr between construction and finish().
+class StderrCapture {
+ public:
+  StderrCapture() : m_path(testutil::scratch_dir("stderr") / "err.txt") {
+    std::fflush(stderr);
+    m_saved = ::dup(2);
+    const int fd = ::open(m_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(fd, 2);
+    ::close(fd);
+  }
+  ~StderrCapture() { restore(); }
+  std::string finish() {
+    restore();
+    std::ifstream in(m_path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+ private:
+  void restore() {
+    if (m_saved >= 0) {
+      std::fflush(stderr);
+      ::dup2(m_saved, 2);
+      ::close(m_saved);
+      m_saved = -1;
+    }
+  }
+  std::filesystem::path m_path;
+  int m_saved = -1;
+};
+
+int count_of(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// A loopback port that accepts TCP connections (the kernel completes the handshake) but whose
+// owner never reads or answers: a "slow" server.
+class SilentListener {
+ public:
+  SilentListener() {
+    m_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    REQUIRE(::bind(m_fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(m_fd, 16) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(m_fd, reinterpret_cast<sockaddr*>(&a), &len);
+    m_port = ntohs(a.sin_port);
+  }
+  ~SilentListener() { ::close(m_fd); }
+  int port() const { return m_port; }
+
+ private:
+  int m_fd = -1;
+  int m_port = 0;
+};
+
+}  // namespace
+
+TEST_SUITE("redis" * doctest::skip(no_server())) {
+  TEST_CASE("every key written carries the profile's ttl, refreshed by later writes") {
+    Profile p = isolated("redis_ttl", "ttl");
+    p.set("ttl", 600);
+    auto b = open(p);
+    const std::string ds = "ds";
+    b->create_dataset(labelled_spec(ds, 8));
+    b->write_rows(ds, rows(numbered("r", 600), 8, 1, true));  // 3 chunks
+    b->update_row(ds, "r5", std::nullopt, json{{"x", 1}});
+    CHECK(b->delete_ids(ds, {"r7", "r300"}) == 2);
+    b->save_checkpoint(checkpoint("m", 1, 0));
+    b->save_checkpoint(checkpoint("m", 2, 0));
+    b->record_progress({"run", 0, 1, 10, {{"loss", 0.1}}, ""});
+
+    auto c = raw();
+    const auto keys = keys_under(c, p.get_string("prefix"));
+    // manifest, ids, 3x(rows, chunk, labels), datasets, 2 epochs, epochs, latest, models,
+    // progress, runs
+    CHECK(keys.size() >= 17);
+    for (const auto& k : keys) {
+      const auto ttl = rd::as_int(*c.command({"TTL", k}));
+      CHECK_MESSAGE((ttl > 0 && ttl <= 600), "key " << k << " has ttl " << ttl);
+    }
+    // A key close to expiry gets the full ttl back on the next write through vstash.
+    const auto ds_keys = keys_under(c, p.get_string("prefix") + "ds:");
+    REQUIRE(ds_keys.size() >= 11);
+    for (const auto& k : ds_keys) {
+      c.command({"EXPIRE", k, "5"});
+    }
+    b->write_rows(ds, rows({"extra"}, 8, 2, true));
+    for (const auto& k : keys_under(c, p.get_string("prefix") + "ds:")) {
+      const auto ttl = rd::as_int(*c.command({"TTL", k}));
+      CHECK_MESSAGE(ttl > 500, "key " << k << " has ttl " << ttl);
+    }
+    b->drop_dataset(ds);
+  }
+
+  TEST_CASE("ttl 0 writes keys without expiry") {
+    Profile p = isolated("redis", "nottl");
+    auto b = open(p);
+    b->create_dataset(labelled_spec("ds", 4));
+    b->write_rows("ds", rows(numbered("r", 10), 4, 1, true));
+    b->save_checkpoint(checkpoint("m", 1, 0));
+    auto c = raw();
+    const auto keys = keys_under(c, p.get_string("prefix"));
+    CHECK(keys.size() >= 6);
+    for (const auto& k : keys) {
+      CHECK(rd::as_int(*c.command({"TTL", k})) == -1);
+    }
+    b->drop_dataset("ds");
+    b->delete_checkpoint("m@1");
+  }
+
+  TEST_CASE("an expired dataset or checkpoint is 'expired or not found', never a partial read") {
+    Profile p = isolated("redis_ttl", "exp");
+    p.set("ttl", 1);
+    auto b = open(p);
+    b->create_dataset(labelled_spec("ds", 4));
+    const auto ids = numbered("r", 700);
+    b->write_rows("ds", rows(ids, 4, 1, true));
+    b->save_checkpoint(checkpoint("m", 1, 0));
+    // Until expiry every read is whole; then every read says "expired or not found".
+    poll_until_expired(
+        [&] {
+          auto got = b->read_rows("ds", 0, 1000);
+          REQUIRE(got.size() == ids.size());
+        },
+        std::chrono::seconds(10));
+    CHECK_THROWS_AS(b->count("ds", nullptr), NotFoundError);
+    CHECK_FALSE(b->dataset_info("ds").has_value());
+    poll_until_expired([&] { CHECK(b->load_checkpoint("m@1").arrays.size() == 1); }, std::chrono::seconds(10));
+    CHECK_THROWS_AS(b->load_checkpoint("m@latest"), NotFoundError);
+  }
+
+  TEST_CASE("one vanished key makes the whole dataset 'expired or not found'") {
+    // Keys written in one MULTI may still expire at different moments; each kind of key is
+    // removed in turn, as an expiry would, and every read must refuse the dataset.
+    Profile p = isolated("redis", "part");
+    auto b = open(p);
+    auto c = raw();
+    const std::string prefix = p.get_string("prefix");
+    for (const std::string kind : {"rows:1", "chunk:1", "labels:2", "chunk:0", "ids"}) {
+      CAPTURE(kind);
+      const std::string ds = "d";
+      b->create_dataset(labelled_spec(ds, 4));
+      b->write_rows(ds, rows(numbered("r", 700), 4, 1, true));
+      std::string victim;
+      for (const auto& k : keys_under(c, prefix + "ds:")) {
+        if (k.size() > kind.size() && k.compare(k.size() - kind.size(), kind.size(), kind) == 0 &&
+            k[k.size() - kind.size() - 1] == ':') {
+          victim = k;
+        }
+      }
+      REQUIRE_MESSAGE(!victim.empty(), "no key ending in " << kind);
+      c.command({"DEL", victim});
+      auto expect_expired = [&](auto f) {
+        try {
+          f();
+          FAIL("read succeeded after key " << victim << " vanished");
+        } catch (const NotFoundError& e) {
+          CHECK(mentions_expired(e));
+        }
+      };
+      expect_expired([&] { b->read_rows(ds, 0, 1000); });
+      expect_expired([&] { b->read_rows(ds, 0, 10); });
+      expect_expired([&] { b->read_positions(ds, {5, 600}); });
+      expect_expired([&] { b->fetch(ds, {"r1", "r650"}); });
+      expect_expired([&] { b->count(ds, nullptr); });
+      expect_expired([&] { b->query(ds, {1, 0, 0, 0}, {}); });
+      CHECK_FALSE(b->dataset_info(ds).has_value());
+      // Creating it again starts a fresh, empty incarnation and removes the remnants.
+      b->create_dataset(labelled_spec(ds, 4));
+      CHECK(b->count(ds, nullptr) == 0);
+      CHECK(b->drop_dataset(ds));
+      CHECK(keys_under(c, prefix + "ds:").empty());
+    }
+    // A checkpoint whose hash vanished while "latest" still points at it.
+    b->save_checkpoint(checkpoint("m", 4, 0));
+    for (const auto& k : keys_under(c, prefix + "ckpt:")) {
+      if (k.size() > 2 && k.compare(k.size() - 2, 2, ":4") == 0) {
+        c.command({"DEL", k});
+      }
+    }
+    try {
+      b->load_checkpoint("m@latest");
+      FAIL("loaded a vanished checkpoint");
+    } catch (const NotFoundError& e) {
+      CHECK(mentions_expired(e));
+    }
+  }
+
+  TEST_CASE("hostile dataset names, ids and metadata round-trip and never collide") {
+    Profile p = isolated("redis", "hostile");
+    auto b = open(p);
+    const std::string bin("b\0\x01\xff\xfe*", 6);
+    const std::vector<std::string> names = {"sp ace", "new\nline", "star*", "x:y", "x%3Ay", "{tag}", bin};
+    const std::vector<std::string> ids = {"a b", "line\nbreak", "*", "?", "[a-z]", "{h}", ":", "%41", "A", bin,
+                                          std::string("\0", 1), "\r\n*1\r\n$4\r\nPING\r\n"};
+    for (size_t d = 0; d < names.size(); ++d) {
+      DatasetSpec s;
+      s.name = names[d];
+      s.row_shape = {2};
+      s.metric = backends::Metric::euclidean;
+      b->create_dataset(s);
+      RowBatch batch;
+      batch.ids = ids;
+      batch.data = Array(DType::f32, {static_cast<int64_t>(ids.size()), 2});
+      for (size_t i = 0; i < ids.size(); ++i) {
+        batch.data.as<float>()[2 * i] = static_cast<float>(d * 100 + i + 1);
+        batch.data.as<float>()[2 * i + 1] = 1;
+        batch.metadata.push_back(json{{"id", ids[i]}, {ids[i], names[d]}, {"k*", "v\nw"}});
+      }
+      b->write_rows(names[d], batch);
+    }
+    std::set<std::string> listed;
+    for (const auto& info : b->list_datasets()) {
+      listed.insert(info.spec.name);
+    }
+    CHECK(listed == std::set<std::string>(names.begin(), names.end()));
+    for (size_t d = 0; d < names.size(); ++d) {
+      CAPTURE(d);
+      const auto all = b->read_rows(names[d], 0, 100);
+      REQUIRE(all.size() == ids.size());
+      for (size_t i = 0; i < ids.size(); ++i) {
+        CHECK(all.ids[i] == ids[i]);
+        CHECK(all.data.as<float>()[2 * i] == static_cast<float>(d * 100 + i + 1));  // no cross-talk
+        CHECK(all.metadata[i].at("id").get<std::string>() == ids[i]);
+        CHECK(all.metadata[i].at(ids[i]).get<std::string>() == names[d]);
+      }
+      const auto got = b->fetch(names[d], {bin, "*", "nope"});
+      REQUIRE(got.size() == 2);
+      CHECK(got.ids[0] == bin);
+      CHECK(got.ids[1] == "*");
+      const auto hits = b->query(names[d], {static_cast<float>(d * 100 + 10), 1}, {3});
+      REQUIRE(hits.size() == 3);
+      CHECK(hits[0].id == ids[9]);
+    }
+    // "*" deletes one row, not every row; a metadata filter with a hostile key matches exactly.
+    CHECK(b->delete_ids("star*", {"*"}) == 1);
+    CHECK(b->count("star*", nullptr) == static_cast<int64_t>(ids.size()) - 1);
+    const Filter f = Filter::from_json(json{{"id", "line\nbreak"}});
+    CHECK(b->count("x:y", &f) == 1);
+    CHECK(b->delete_where("x:y", f) == 1);
+    CHECK(b->count("x%3Ay", nullptr) == static_cast<int64_t>(ids.size()));
+    for (const auto& n : names) {
+      CHECK(b->drop_dataset(n));
+    }
+    auto c = raw();
+    CHECK(keys_under(c, p.get_string("prefix") + "ds:").empty());
+  }
+
+  TEST_CASE("profile errors: connection refused, wrong password, no password, ACL user") {
+    Profile refused = config().profiles.at("cache_down");
+    try {
+      open(refused)->list_datasets();
+      FAIL("connected to a closed port");
+    } catch (const RetryableError& e) {
+      const std::string m = e.what();
+      CHECK(m.find("127.0.0.1:" + std::to_string(refused.get_int("port"))) != std::string::npos);
+      CHECK(m.find("refused") != std::string::npos);
+      CHECK(m.find('\n') == std::string::npos);
+    }
+    Profile wrong = config().profiles.at("redis");
+    wrong.set("password", "not-the-password-zz9");
+    try {
+      open(wrong)->list_datasets();
+      FAIL("authenticated with a wrong password");
+    } catch (const UsageError& e) {
+      const std::string m = e.what();
+      CHECK(m.find("authentication failed") != std::string::npos);
+      CHECK(m.find("not-the-password-zz9") == std::string::npos);
+    }
+    Profile wrong_user = config().profiles.at("redis_acl");
+    wrong_user.set("username", "nobody");
+    CHECK_THROWS_AS(open(wrong_user)->list_datasets(), UsageError);
+    Profile none = config().profiles.at("redis");
+    none.set("password", "");
+    try {
+      open(none)->list_datasets();
+      FAIL("ran a command without auth");
+    } catch (const UsageError& e) {
+      CHECK(std::string(e.what()).find("authentication required") != std::string::npos);
+    }
+    Profile acl = isolated("redis_acl", "acl");
+    auto b = open(acl);
+    b->create_dataset(labelled_spec("ds", 2));
+    b->write_rows("ds", rows(numbered("r", 3), 2, 1, true));
+    CHECK(b->count("ds", nullptr) == 3);
+    CHECK(b->drop_dataset("ds"));
+  }
+
+  TEST_CASE("cache tier: hits, misses, cached bytes, and no stale read after a write") {
+    const auto dir = testutil::scratch_dir("cache");
+    const Profile local("primary", "local", json{{"path", (dir / "local.db").string()}}, "test");
+    const Profile cache = isolated("cache", "cache");
+    auto a = backends::make_cached(backends::create_backend(local), cache, "local:" + dir.string());
+    auto other = backends::make_cached(backends::create_backend(local), cache, "local:" + dir.string());
+    const std::string ds = "train";
+    a->create_dataset(labelled_spec(ds, 4));
+    a->write_rows(ds, rows(numbered("r", 50), 4, 1, true));
+
+    const auto first = a->read_rows(ds, 0, 10);
+    const auto second = a->read_rows(ds, 0, 10);
+    CHECK(first.data == second.data);
+    CHECK(first.ids == second.ids);
+    CHECK(first.labels == second.labels);
+    CHECK(first.metadata == second.metadata);
+    auto st = a->stats().extra.at("cache");
+    CHECK(st.at("available").get<bool>());
+    CHECK(st.at("session_misses").get<int64_t>() == 1);
+    CHECK(st.at("session_hits").get<int64_t>() == 1);
+    CHECK(st.at("hits").get<int64_t>() == 1);
+    CHECK(st.at("misses").get<int64_t>() == 1);
+    CHECK(st.at("bytes").get<int64_t>() >= static_cast<int64_t>(first.data.nbytes()));
+    CHECK(st.at("keys").get<int64_t>() == 1);
+
+    // A write through another process's vstash (another CachedBackend) invalidates.
+    auto changed = rows({"r0"}, 4, 99, true);
+    other->write_rows(ds, changed);
+    const auto third = a->read_rows(ds, 0, 10);
+    CHECK(third.data.slice_rows(0, 1) == changed.data);
+    CHECK(a->stats().extra.at("cache").at("session_misses").get<int64_t>() == 2);
+
+    // update_row, delete_ids and delete_where each invalidate batches and query results.
+    const std::vector<float> q = {1, 1, 1, 1};
+    const auto h1 = a->query(ds, q, {5});
+    CHECK(hit_ids(h1) == hit_ids(a->query(ds, q, {5})));
+    a->update_row(ds, "r1", std::nullopt, json{{"tag", "new"}});
+    CHECK(a->read_rows(ds, 0, 10).metadata[1].at("tag") == "new");
+    a->delete_ids(ds, {h1[0].id});
+    for (const auto& h : a->query(ds, q, {5})) {
+      CHECK(h.id != h1[0].id);
+    }
+    CHECK(a->read_rows(ds, 0, 100).size() == 49);
+    const Filter odd = Filter::from_json(json{{"tag", "odd"}});
+    const auto removed = a->delete_where(ds, odd);
+    CHECK(removed > 0);
+    CHECK(a->read_rows(ds, 0, 100).size() == static_cast<size_t>(49 - removed));
+    const auto pos1 = a->read_positions(ds, {3, 1});
+    CHECK(a->read_positions(ds, {3, 1}).ids == pos1.ids);
+
+    // Checkpoint loads: cached, and a re-save of the same epoch is seen at once.
+    a->save_checkpoint(checkpoint("m", 1, 0));
+    CHECK(a->load_checkpoint("m@latest").arrays.at("parameters").as<float>()[0] == 0);
+    CHECK(a->load_checkpoint("m@1").arrays.at("parameters").as<float>()[0] == 0);
+    other->save_checkpoint(checkpoint("m", 1, 7));
+    CHECK(a->load_checkpoint("m@1").arrays.at("parameters").as<float>()[0] == 7);
+    other->save_checkpoint(checkpoint("m", 2, 9));
+    CHECK(a->load_checkpoint("m@latest").epoch == 2);
+    other->delete_checkpoint("m@2");
+    CHECK(a->load_checkpoint("m@latest").epoch == 1);
+
+    // Dropping the dataset: the cached batches are gone with it.
+    CHECK(other->drop_dataset(ds));
+    CHECK_THROWS_AS(a->read_rows(ds, 0, 10), NotFoundError);
+    const auto end = a->stats().extra.at("cache");
+    CHECK(end.at("hits").get<int64_t>() >= 4);
+  }
+
+  TEST_CASE("cache down or silent: commands succeed from the primary and warn once") {
+    const auto dir = testutil::scratch_dir("cachedown");
+    const Profile local("primary", "local", json{{"path", (dir / "local.db").string()}}, "test");
+    SilentListener silent;
+    Profile slow = config().profiles.at("cache");
+    slow.set("port", silent.port());
+    slow.set("timeout_ms", 200);
+    slow.set("connect_timeout_ms", 200);
+    for (const Profile& cache : {config().profiles.at("cache_down"), slow}) {
+      CAPTURE(cache.get_int("port"));
+      StderrCapture err;
+      const auto t0 = std::chrono::steady_clock::now();
+      auto b = backends::make_cached(backends::create_backend(local), cache, "local:" + dir.string());
+      b->create_dataset(labelled_spec("ds", 2));
+      b->write_rows("ds", rows(numbered("r", 20), 2, 1, true));
+      CHECK(b->read_rows("ds", 0, 20).size() == 20);
+      CHECK(b->read_rows("ds", 0, 20).size() == 20);
+      CHECK(b->query("ds", {1, 0}, {3}).size() == 3);
+      b->save_checkpoint(checkpoint("m", 1, 0));
+      CHECK(b->load_checkpoint("m@1").epoch == 1);
+      const auto st = b->stats().extra.at("cache");
+      CHECK_FALSE(st.at("available").get<bool>());
+      CHECK(b->drop_dataset("ds"));
+      const auto elapsed = std::chrono::steady_clock::now() - t0;
+      const std::string text = err.finish();
+      CHECK(count_of(text, "warning") == 1);
+      CHECK(text.find(std::to_string(cache.get_int("port"))) != std::string::npos);
+      CHECK(elapsed < std::chrono::seconds(5));  // one timeout, not one per command
+    }
+  }
+}
