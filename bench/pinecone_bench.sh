@@ -41,17 +41,19 @@ PY
 "$python" "$root/tests/doubles/pinecone_double.py" --port "$port" --api-key "$key" --sink \
   --no-log-bodies >"$work/double.log" 2>&1 &
 pid=$!
+get() { "$python" -c 'import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=30).read())' "$1"; }
 for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$port/__double__/health" >/dev/null 2>&1 && break
+  get "http://127.0.0.1:$port/__double__/health" >/dev/null 2>&1 && break
   sleep 0.1
 done
-curl -fsS "http://127.0.0.1:$port/__double__/health" >/dev/null
+get "http://127.0.0.1:$port/__double__/health" >/dev/null
 
 echo "pinecone upsert: $rows x $dim float32 against the double on 127.0.0.1:$port (--sink)"
 printf '%-9s %12s %10s %10s %12s\n' parallel rows/s MB/s requests mean_fill
 for p in $parallel; do
   index="bench-$p-{dimension}"
   cat >"$work/p$p.yaml" <<YAML
+default: bench
 profiles:
   bench:
     type: pinecone
@@ -65,14 +67,17 @@ profiles:
     wait: false
     parallel: $p
 YAML
-  out=$(VSTASH_CONFIG=$work/p$p.yaml VSTASH_NO_PROGRESS=1 "$vstash" --json --dataset bench ingest "$work/data.npy")
+  out=$(env -u VSTASH_PROFILE VSTASH_CONFIG="$work/p$p.yaml" VSTASH_NO_PROGRESS=1 \
+    "$vstash" --json --dataset bench ingest "$work/data.npy")
   data_index="bench-$p-$dim"
-  curl -fsS "http://127.0.0.1:$port/__double__/requests?index=$data_index" >"$work/log$p.json"
+  get "http://127.0.0.1:$port/__double__/requests?index=$data_index" >"$work/log$p.json"
   "$python" - "$out" "$work/log$p.json" "$p" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
 log = [e for e in json.load(open(sys.argv[2])) if e["path"].endswith("/vectors/upsert") and e.get("status") == 200]
-fill = sum(e["bytes"] for e in log) / len(log) / (2 * 1024 * 1024) if log else 0.0
+if not log:
+    sys.exit("pinecone_bench.sh: the double saw no upsert (did the profile select pinecone?)")
+fill = sum(e["bytes"] for e in log) / len(log) / (2 * 1024 * 1024)
 print(f"{sys.argv[3]:<9} {r['rows_per_second']:12.0f} {r['mb_per_second']:10.1f} {len(log):10d} {fill:12.3f}")
 PY
 done

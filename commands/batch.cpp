@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fmt/format.h>
 #include <memory>
+#include <unistd.h>
 
 #include "backends/registry.hpp"
 #include "commands.hpp"
@@ -113,6 +114,9 @@ void run_stream(const BatchOptions& opt, Context& ctx) {
     throw UsageError(fmt::format("batch --stream: -o \"{}\" must be - (an NPY stream on stdout) or a file pattern "
                                  "with {{}} for the batch number, e.g. batches/b{{}}.npy",
                                  opt.output));
+  }
+  if (to_stdout && isatty(STDOUT_FILENO)) {
+    throw UsageError("batch --stream -o -: stdout is a terminal; pipe the NPY stream into a program or a file");
   }
   if (opt.workers < 0) {
     throw UsageError(fmt::format("batch: --workers {} must not be negative", opt.workers));

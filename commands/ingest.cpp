@@ -46,10 +46,18 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
     spec.label_dtype = src.labels()->dtype();
     spec.label_shape = src.labels()->row_shape();
   }
-  // Metric precedence: --metric/VSTASH_METRIC > the file's own > profile `metric` > cosine.
-  spec.metric = backends::parse_metric(!opt.metric.empty() ? opt.metric
-                                       : src.metric()      ? std::string(backends::metric_name(*src.metric()))
-                                                           : ctx.profile().get_string("metric", "cosine"));
+  // Metric precedence: --metric/VSTASH_METRIC > the file's own > the existing dataset's (for
+  // --append/--resume) > profile `metric` > cosine.
+  std::string metric = opt.metric;
+  if (metric.empty() && src.metric()) {
+    metric = backends::metric_name(*src.metric());
+  }
+  if (metric.empty() && (opt.append || opt.resume) && !opt.dry_run) {
+    if (auto existing = ctx.backend().dataset_info(dataset)) {
+      metric = backends::metric_name(existing->spec.metric);
+    }
+  }
+  spec.metric = backends::parse_metric(metric.empty() ? ctx.profile().get_string("metric", "cosine") : metric);
   const int64_t total = src.rows();
   src.check_finite_all(opt.batch_size);
 

@@ -2,8 +2,10 @@
 // `vstash progress [show] | record`: training workers report (run, rank, epoch, step,
 // metrics) into the backend; show lists each run's workers with their last step and how
 // long ago each reported, as a table or --json.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fmt/format.h>
 #include <memory>

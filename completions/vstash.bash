@@ -1,20 +1,38 @@
 # SPDX-License-Identifier: MIT
-# Bash completion for vstash: subcommands, every option of each, file names where a file is
-# expected, metric names, and profile names read from `vstash profiles list --json`.
-# Self-contained: works with or without the bash-completion package loaded.
-# Keep in step with `vstash <command> --help` (tests/integration/completions_test.sh checks).
+# Bash completion for vstash. Commands and options are read from `vstash [COMMAND] --help`,
+# so they always match the binary; file names are offered where a file is expected, metric
+# names for --metric, the choices CLI11 prints ({a,b,c}) for options that have them, and
+# profile names from `vstash profiles list --json`. Works with or without bash-completion.
+
+# Lines "NAME<TAB>TYPE" for the Options of `vstash WORDS... --help` (TYPE empty for flags;
+# every spelling of an option, e.g. -k and --top-k, gets its own line), and "NAME<TAB>@cmd"
+# for its Subcommands.
+_vstash_help() {
+  "${COMP_WORDS[0]}" "$@" --help 2>/dev/null | awk '
+    /^Options:/ { sec = "o"; next }
+    /^Subcommands:/ { sec = "s"; next }
+    /^[^ ]/ { sec = "" }
+    sec == "s" && /^  [a-z]/ { print $1 "\t@cmd" }
+    sec == "o" && /^  -/ {
+      type = ($2 ~ /^[A-Z]/) ? $2 : ""
+      n = split($1, names, ",")
+      for (i = 1; i <= n; i++) print names[i] "\t" type
+    }'
+}
 
 _vstash_profiles() {
-  # Profile names of the profile file the current command line would use.
   local -a cfg=()
   local i
   for ((i = 1; i < ${#COMP_WORDS[@]} - 1; i++)); do
-    if [[ ${COMP_WORDS[i]} == --config ]]; then
-      cfg=(--config "${COMP_WORDS[i + 1]}")
-    fi
+    [[ ${COMP_WORDS[i]} == --config ]] && cfg=(--config "${COMP_WORDS[i + 1]}")
   done
   "${COMP_WORDS[0]}" "${cfg[@]}" profiles list --json 2>/dev/null |
     sed -n 's/^ *"name": "\(.*\)",\{0,1\}$/\1/p'
+}
+
+_vstash_files() {
+  compopt -o filenames 2>/dev/null
+  mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 }
 
 _vstash() {
@@ -23,86 +41,56 @@ _vstash() {
   ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
   COMPREPLY=()
 
-  local global_opts="--profile --config --dataset --json -q --quiet -v --verbose --no-progress -h --help"
-  local commands="ingest batch export query insert update get delete checkpoint stats profiles progress"
-
-  # The command (and sub-command) words typed so far, skipping options and their values.
-  local cmd="" sub="" i w
+  # The command path typed so far (e.g. "checkpoint save"), skipping options and the values
+  # of the global options that take one.
+  local -a path=()
+  local i w root_help here_help
+  root_help=$(_vstash_help)
+  here_help=$root_help
   for ((i = 1; i < COMP_CWORD; i++)); do
     w=${COMP_WORDS[i]}
     case $w in
       --profile | --config | --dataset) ((i++)); continue ;;
       -*) continue ;;
     esac
-    if [[ -z $cmd ]]; then
-      cmd=$w
-    elif [[ -z $sub && ($cmd == checkpoint || $cmd == profiles) ]]; then
-      sub=$w
+    if grep -qx "$w	@cmd" <<<"$here_help"; then
+      path+=("$w")
+      here_help=$(_vstash_help "${path[@]}")
     fi
   done
+  local cmd=${path[0]:-}
 
-  # Values of options.
-  case $prev in
-    --profile)
-      mapfile -t COMPREPLY < <(compgen -W "$(_vstash_profiles)" -- "$cur")
-      return ;;
-    --config | --labels | --metadata | --vector-file | --queries | --params | -o | --output)
-      if [[ $prev == --metadata && $cmd != ingest ]]; then
-        return  # a JSON object or @FILE
-      fi
-      compopt -o filenames 2>/dev/null
-      mapfile -t COMPREPLY < <(compgen -f -- "$cur")
-      return ;;
-    --ids)
-      if [[ $cmd == ingest ]]; then
-        compopt -o filenames 2>/dev/null
-        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
-      fi
-      return ;;
-    --metric)
-      [[ $cmd == ingest ]] && mapfile -t COMPREPLY < <(compgen -W "cosine euclidean dot" -- "$cur")
-      return ;;
-    --dataset | --batch-size | --block-rows | --size | --offset | --seed | -k | --top-k | --filter | \
-      --vector | --id | --label | --checkpoint | --model | --epoch | --run)
-      return ;;
-  esac
+  # The value of an option.
+  local prev_type
+  prev_type=$(printf '%s\n%s\n' "$here_help" "$root_help" | awk -F'\t' -v o="$prev" '$1 == o { print $2; exit }')
+  if [[ $prev == -* && -n $prev_type && $prev_type != @cmd ]]; then
+    case $prev in
+      --profile) mapfile -t COMPREPLY < <(compgen -W "$(_vstash_profiles)" -- "$cur") ;;
+      --metric) [[ $cmd == ingest ]] && mapfile -t COMPREPLY < <(compgen -W "cosine euclidean dot" -- "$cur") ;;
+      --config | --labels | --vector-file | --queries | --params | -o | --output) _vstash_files ;;
+      --metadata | --ids) [[ $cmd == ingest ]] && _vstash_files ;;
+      *)
+        if [[ $prev_type =~ \{(.*)\} ]]; then
+          mapfile -t COMPREPLY < <(compgen -W "${BASH_REMATCH[1]//,/ }" -- "$cur")
+        fi ;;
+    esac
+    return
+  fi
 
-  local opts=""
-  case $cmd in
-    "") mapfile -t COMPREPLY < <(compgen -W "$commands $global_opts --version" -- "$cur"); return ;;
-    ingest) opts="--labels --ids --metadata --metric --batch-size --append --resume --dry-run" ;;
-    batch) opts="--size --offset --shuffle --seed -o --output" ;;
-    export) opts="-o --output --block-rows" ;;
-    query) opts="--vector-file --queries -k --top-k --filter --include-values --no-metadata" ;;
-    insert) opts="--id --vector --vector-file --metadata --label --upsert" ;;
-    update) opts="--id --vector --vector-file --metadata" ;;
-    get) opts="--include-values" ;;
-    delete) opts="--ids --id --filter --dataset-all --checkpoint --dry-run -y --yes" ;;
-    stats) opts="" ;;
-    progress) opts="--run" ;;
-    checkpoint)
-      case $sub in
-        "") mapfile -t COMPREPLY < <(compgen -W "save load list $global_opts" -- "$cur"); return ;;
-        save) opts="--model --epoch --params --metric --metadata" ;;
-        load) opts="-o --output" ;;
-        list) opts="--model" ;;
-      esac ;;
-    profiles)
-      case $sub in
-        "") mapfile -t COMPREPLY < <(compgen -W "list show $global_opts" -- "$cur"); return ;;
-        show)
-          if [[ $cur != -* ]]; then
-            mapfile -t COMPREPLY < <(compgen -W "$(_vstash_profiles)" -- "$cur")
-            return
-          fi ;;
-      esac ;;
-  esac
-  if [[ $cur == -* || $cmd == stats ]]; then
-    mapfile -t COMPREPLY < <(compgen -W "$opts $global_opts" -- "$cur")
+  if [[ $cur == -* ]]; then
+    local opts
+    opts=$(printf '%s\n%s\n' "$here_help" "$root_help" | awk -F'\t' '$2 != "@cmd" { print $1 }' | sort -u)
+    mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
+    return
+  fi
+  local subs
+  subs=$(awk -F'\t' '$2 == "@cmd" { print $1 }' <<<"$here_help")
+  if [[ -n $subs ]]; then
+    mapfile -t COMPREPLY < <(compgen -W "$subs" -- "$cur")
   elif [[ $cmd == ingest ]]; then
-    # DATA: an NPY, HDF5 or JSONL file.
-    compopt -o filenames 2>/dev/null
-    mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+    _vstash_files  # DATA: an NPY, HDF5 or JSONL file
+  elif [[ ${path[*]} == "profiles show" ]]; then
+    mapfile -t COMPREPLY < <(compgen -W "$(_vstash_profiles)" -- "$cur")
   fi
 }
 

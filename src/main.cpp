@@ -22,6 +22,28 @@ int report(const std::string& message, vstash::ExitCode code) {
   return static_cast<int>(code);
 }
 
+// The first word that is neither an option nor a global option's value, when it names no
+// command: CLI11 would only say "A subcommand is required", which hides the typo.
+std::string unknown_command(CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--profile" || arg == "--config" || arg == "--dataset") {
+      ++i;
+      continue;
+    }
+    if (arg.empty() || arg[0] == '-') {
+      continue;
+    }
+    try {
+      app.get_subcommand(arg);
+      return "";
+    } catch (const CLI::OptionNotFound&) {
+      return arg;
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -49,6 +71,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) {
       return app.exit(e);  // --help, --version
+    }
+    if (const std::string word = unknown_command(app, argc, argv); !word.empty()) {
+      return report("unknown command \"" + word + "\" (see vstash --help)", ExitCode::usage);
+    }
+    if (argc == 1) {
+      return report("a command is required (see vstash --help)", ExitCode::usage);
     }
     return report(e.what(), ExitCode::usage);
   } catch (const Error& e) {

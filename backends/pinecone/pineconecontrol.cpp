@@ -290,7 +290,7 @@ void Connection::check(const http::Request& request, const http::Response& respo
 }
 
 http::Request Connection::make_post(const std::string& path, std::string body) {
-  return http::Request{"POST", index().host + path, {{"Content-Type", "application/json"}, {"Expect", ""}},
+  return http::Request{"POST", index().host + path, {{"Content-Type", "application/json"}},
                        std::move(body)};
 }
 

@@ -26,7 +26,12 @@
 #include "qdrantbackend.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <thread>
 #include <fmt/format.h>
 #include <map>
 #include <mutex>
@@ -142,10 +147,19 @@ class QdrantBackend final : public Backend {
  public:
   explicit QdrantBackend(const Profile& profile)
       : m_client(client_options(profile), base_url(profile), profile.secrets()),
-        m_max_bytes(profile.get_int("max_request_bytes", k_default_request_bytes)) {
+        m_max_bytes(profile.get_int("max_request_bytes", k_default_request_bytes)),
+        m_parallel(std::clamp<int64_t>(profile.get_int("parallel", 4), 1, 64)) {
     if (m_max_bytes < 4096 || m_max_bytes > k_server_request_bytes) {
       throw UsageError(fmt::format("profile \"{}\" ({}): key \"max_request_bytes\": {} is outside 4096..{}",
                                    profile.name(), profile.source(), m_max_bytes, k_server_request_bytes));
+    }
+  }
+
+  // With VSTASH_QDRANT_TIMINGS set, reports where write_rows spent its time (bench/qdrant_bench.sh).
+  ~QdrantBackend() override {
+    if (std::getenv("VSTASH_QDRANT_TIMINGS") != nullptr && m_rows_sent > 0) {
+      std::fprintf(stderr, "qdrant timings: rows %lld bytes %lld encode_s %.3f send_s %.3f\n",
+                   static_cast<long long>(m_rows_sent), static_cast<long long>(m_bytes_sent), m_encode_s, m_send_s);
     }
   }
 
@@ -258,8 +272,18 @@ class QdrantBackend final : public Backend {
       entry.next_index = next_index;
       save_catalog(entry);  // reserve the indices before any row uses them
     }
-    const auto points = encode_points(entry.spec, batch, indices);
-    upsert_bodies(m_client, dataset, pack_points(points, k_points_per_request, static_cast<size_t>(m_max_bytes)));
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto bodies = pack_points(encode_parallel(entry.spec, batch, indices), k_points_per_request,
+                                    static_cast<size_t>(m_max_bytes));
+    const auto t1 = std::chrono::steady_clock::now();
+    upsert_bodies(m_client, dataset, bodies);
+    const auto t2 = std::chrono::steady_clock::now();
+    m_encode_s += std::chrono::duration<double>(t1 - t0).count();
+    m_send_s += std::chrono::duration<double>(t2 - t1).count();
+    m_rows_sent += static_cast<int64_t>(batch.size());
+    for (const auto& b : bodies) {
+      m_bytes_sent += static_cast<int64_t>(b.size());
+    }
     invalidate(dataset);
   }
 
@@ -655,6 +679,39 @@ class QdrantBackend final : public Backend {
     return cache.indices;
   }
 
+  // Point JSON of a batch, encoded by up to `parallel` threads: float formatting is the main
+  // cost of an ingest (bench/qdrant_bench.sh), and the requests are sent `parallel` at a time.
+  std::vector<std::string> encode_parallel(const DatasetSpec& spec, const RowBatch& batch,
+                                           const std::vector<int64_t>& indices) const {
+    std::vector<std::string> out(batch.size());
+    const size_t workers = std::clamp<size_t>(batch.size() / 256, 1, static_cast<size_t>(m_parallel));
+    if (workers == 1) {
+      encode_points_range(spec, batch, indices, 0, batch.size(), out);
+      return out;
+    }
+    std::vector<std::exception_ptr> errors(workers);
+    std::vector<std::thread> threads;
+    const size_t per = (batch.size() + workers - 1) / workers;
+    for (size_t w = 0; w < workers; ++w) {
+      threads.emplace_back([&, w] {
+        try {
+          encode_points_range(spec, batch, indices, w * per, std::min(batch.size(), (w + 1) * per), out);
+        } catch (...) {
+          errors[w] = std::current_exception();
+        }
+      });
+    }
+    for (auto& t : threads) {
+      t.join();
+    }
+    for (const auto& e : errors) {
+      if (e) {
+        std::rethrow_exception(e);
+      }
+    }
+    return out;
+  }
+
   void invalidate(const std::string& dataset) {
     std::lock_guard lock(m_mutex);
     m_positions.erase(dataset);
@@ -699,6 +756,11 @@ class QdrantBackend final : public Backend {
 
   RestClient m_client;
   int64_t m_max_bytes;
+  int64_t m_parallel;
+  double m_encode_s = 0;  // write_rows: building the JSON bodies
+  double m_send_s = 0;    // write_rows: sending them (network + server)
+  int64_t m_rows_sent = 0;
+  int64_t m_bytes_sent = 0;
   bool m_catalog_ready = false;
   std::mutex m_mutex;
   std::map<std::string, PositionCache> m_positions;

@@ -148,12 +148,18 @@ bool needs_data_blob(const DatasetSpec& spec) { return spec.dtype != DType::f32 
 
 std::vector<std::string> encode_points(const DatasetSpec& spec, const RowBatch& batch,
                                        const std::vector<int64_t>& indices) {
+  std::vector<std::string> out(batch.size());
+  encode_points_range(spec, batch, indices, 0, batch.size(), out);
+  return out;
+}
+
+void encode_points_range(const DatasetSpec& spec, const RowBatch& batch, const std::vector<int64_t>& indices,
+                         size_t begin, size_t end, std::vector<std::string>& out) {
   const bool blob = needs_data_blob(spec);
   const auto dim = static_cast<size_t>(spec.dimension());
   const int64_t label_n = spec.label_dtype ? shape_product(spec.label_shape) : 0;
-  std::vector<std::string> out(batch.size());
   std::vector<float> scratch;
-  for (size_t i = 0; i < batch.size(); ++i) {
+  for (size_t i = begin; i < end; ++i) {
     const auto row = static_cast<int64_t>(i);
     std::string& s = out[i];
     s.reserve(dim * 12 + 128);
@@ -194,7 +200,6 @@ std::vector<std::string> encode_points(const DatasetSpec& spec, const RowBatch& 
     }
     s += "}}";
   }
-  return out;
 }
 
 std::vector<std::string> pack_points(const std::vector<std::string>& points, size_t max_points, size_t max_bytes) {

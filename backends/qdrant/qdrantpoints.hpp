@@ -48,6 +48,10 @@ bool needs_data_blob(const DatasetSpec& spec);
 // The list-form point objects of the rows, one JSON text each (no separators).
 std::vector<std::string> encode_points(const DatasetSpec& spec, const RowBatch& batch,
                                        const std::vector<int64_t>& indices);
+// The same for rows [begin, end) only, into out[begin, end) (out has batch.size() entries), so
+// that several threads can encode one batch.
+void encode_points_range(const DatasetSpec& spec, const RowBatch& batch, const std::vector<int64_t>& indices,
+                         size_t begin, size_t end, std::vector<std::string>& out);
 // Upsert bodies {"points":[...]} of at most max_points points and max_bytes bytes each.
 std::vector<std::string> pack_points(const std::vector<std::string>& points, size_t max_points, size_t max_bytes);
 

@@ -334,6 +334,7 @@ class RedisBackend final : public Backend {
   Stats stats() override {
     std::lock_guard lock(m_mutex);
     Stats s;
+    s.extra["round_trips"] = m_conn.round_trips();  // before this call's own
     s.backend = "redis";
     s.location = m_conn.location();
     s.datasets = list_locked();

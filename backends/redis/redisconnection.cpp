@@ -88,7 +88,8 @@ Connection::Connection(Connection&& o) noexcept
       m_secrets(std::move(o.m_secrets)),
       m_location(std::move(o.m_location)),
       m_ctx(std::exchange(o.m_ctx, nullptr)),
-      m_pending(std::exchange(o.m_pending, 0)) {}
+      m_pending(std::exchange(o.m_pending, 0)),
+      m_round_trips(o.m_round_trips) {}
 
 Connection& Connection::operator=(Connection&& o) noexcept {
   if (this != &o) {
@@ -100,6 +101,7 @@ Connection& Connection::operator=(Connection&& o) noexcept {
     m_location = std::move(o.m_location);
     m_ctx = std::exchange(o.m_ctx, nullptr);
     m_pending = std::exchange(o.m_pending, 0);
+    m_round_trips = o.m_round_trips;
   }
   return *this;
 }
@@ -232,6 +234,9 @@ std::vector<Reply> Connection::flush_unchecked() {
   ensure_connected();
   std::vector<Reply> out;
   out.reserve(m_pending);
+  if (m_pending > 0) {
+    ++m_round_trips;
+  }
   while (m_pending > 0) {
     void* raw = nullptr;
     if (redisGetReply(m_ctx, &raw) != REDIS_OK || raw == nullptr) {

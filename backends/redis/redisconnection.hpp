@@ -60,6 +60,8 @@ class Connection {
   void append(std::span<const std::string_view> args);
   void append(std::initializer_list<std::string_view> args);
   size_t pending() const { return m_pending; }
+  // Pipelines flushed so far (one round trip each), for `stats` and the pipelining tests.
+  uint64_t round_trips() const { return m_round_trips; }
   bool connected() const { return m_ctx != nullptr; }
   // Reads one reply per queued command. Throws RetryableError on a transport failure (the
   // connection is dropped and reopened by the next call) and the mapped error for the first
@@ -89,6 +91,7 @@ class Connection {
   std::string m_location;
   redisContext* m_ctx = nullptr;
   size_t m_pending = 0;
+  uint64_t m_round_trips = 0;
 };
 
 // Reply accessors. as_string is binary safe; the others throw Error on an unexpected type.

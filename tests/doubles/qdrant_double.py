@@ -23,7 +23,7 @@ Fault injection (no api key needed): POST /__admin/faults with a list or one obj
    "drop": true (close the connection without a reply), "delay_ms": 200 (slow reply)}
 and GET /__admin/log (every request: method, path, body bytes, status), POST /__admin/reset.
 Run: qdrant_double.py --port P [--api-key K] [--version 1.19.0] [--max-request-bytes N]
-                      [--apply-delay-ms MS] [--log FILE]
+                      [--apply-delay-ms MS] [--log FILE] [--sink-upserts]
 Only the Python standard library and numpy.
 """
 import argparse
@@ -709,6 +709,9 @@ def reject_constant(name):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "qdrant-double"
+    # Headers and body go out in two writes; without TCP_NODELAY every keep-alive reply would
+    # wait for the client's delayed ACK (40 ms).
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *a):  # quiet; the request log is the record
         pass
@@ -748,7 +751,7 @@ class Handler(BaseHTTPRequestHandler):
         path, query = url.path, parse_qs(url.query, keep_blank_values=True)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        entry = {"method": method, "path": path, "query": url.query, "bytes": length, "status": 0}
+        entry = {"method": method, "path": path, "query": url.query, "bytes": length, "status": 0, "t": time.time()}
 
         if path.startswith("/__admin/"):
             return self.admin(method, path, raw)
@@ -794,6 +797,15 @@ class Handler(BaseHTTPRequestHandler):
                 if key != state.args.api_key and auth != "Bearer " + state.args.api_key:
                     raise ApiError(401, "Invalid API key or JWT", plain=True)
             op = state.spec.find(method, path)
+            if (state.args.sink_upserts and method == "PUT" and path.endswith("/points") and path.count("/") == 3
+                    and not path.startswith("/collections/__")):
+                # Benchmark mode: acknowledge upserts without parsing or storing them (except to
+                # reserved "__..." collections such as vstash's catalog, which reads need).
+                status, text = 200, json.dumps({"result": {"operation_id": 0, "status": "completed"},
+                                                "status": "ok", "time": 0.0, "usage": None})
+                entry["status"] = status
+                self.log(entry)
+                return self.reply(status, text)
             body = None
             if raw:
                 if "json" not in (self.headers.get("Content-Type") or ""):
@@ -883,6 +895,9 @@ def main():
     ap.add_argument("--apply-delay-ms", type=float, default=300.0)
     ap.add_argument("--spec", action="append", default=None)
     ap.add_argument("--log", default="")
+    ap.add_argument("--sink-upserts", action="store_true",
+                    help="benchmark mode: acknowledge PUT /points without parsing or storing them, except in "
+                         "collections named __* (reads of the other collections see nothing)")
     args = ap.parse_args()
     specs = args.spec or [os.path.join(SPEC_DIR, "qdrant-openapi.json"),
                           os.path.join(SPEC_DIR, "qdrant-openapi-v1.18.json")]

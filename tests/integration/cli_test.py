@@ -40,8 +40,8 @@ class CliTest(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix="vstash-cli-")
         self.addCleanup(shutil.rmtree, self.dir, True)
         self.store = os.path.join(self.dir, "store", "local.db")
-        self.config = self.path("vstash.yaml")
-        self.write(self.config, f"profiles:\n  local:\n    type: local\n    path: {self.store}\n")
+        self.config = self.path("test-profiles.yaml")
+        self.write("test-profiles.yaml", f"profiles:\n  local:\n    type: local\n    path: {self.store}\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith("VSTASH_")}
         for var, sub in (("HOME", "home"), ("XDG_CONFIG_HOME", "home/.config"),
                          ("XDG_DATA_HOME", "home/.local/share")):
@@ -101,7 +101,7 @@ class CliTest(unittest.TestCase):
             os.remove(out)
             meta = self.path(f"snap-{d['name']}.metadata.jsonl")
             if os.path.exists(meta):
-                rows[d["name"]]["metadata"] = open(meta).read()
+                rows[d["name"]]["metadata"] = read_text(meta)
                 os.remove(meta)
         return stats, rows
 
@@ -172,7 +172,7 @@ class Ingest(CliTest):
         self.assertEqual(np.load(self.path("out.labels.npy")).tolist(), labels.tolist())
         self.assertEqual(np.load(self.path("out.labels.npy")).dtype, np.int16)
         self.assertEqual(np.load(self.path("out.ids.npy")).tolist(), ids.tolist())
-        meta = [json.loads(line) for line in open(self.path(res["metadata_file"]))]
+        meta = [json.loads(line) for line in read_text(self.path(res["metadata_file"])).splitlines()]
         self.assertEqual(meta, [{"n": i} for i in range(30)])
 
     def test_hdf5_group_paths_round_trip(self):
@@ -509,7 +509,8 @@ class ExitCodesAndErrors(CliTest):
         self.fails(2, "ingest", "obj.npy", "--dataset", "x", contains=["obj.npy"])
         np.save(self.path("c.npy"), np.zeros((4, 2), np.complex64))
         self.fails(2, "ingest", "c.npy", "--dataset", "x", contains=["c.npy"])
-        raw = open(self.path("base.npy"), "rb").read()
+        with open(self.path("base.npy"), "rb") as f:
+            raw = f.read()
         with open(self.path("trunc.npy"), "wb") as f:
             f.write(raw[: len(raw) // 2])
         self.fails(2, "ingest", "trunc.npy", "--dataset", "x", contains=["trunc.npy"])
@@ -581,6 +582,11 @@ class ExitCodesAndErrors(CliTest):
                    contains=[f"127.0.0.1:{port}"])
 
 
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -602,7 +608,7 @@ class NoHalfWrittenOutput(CliTest):
             self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
             self.assertIn(out.split(".")[0], r.stderr)
             self.assertEqual(self.files_in_dir(), before, f"{out}: stray files")
-        self.assertEqual(open(self.path("old.npy")).read(), "previous content")
+        self.assertEqual(read_text(self.path("old.npy")), "previous content")
 
     def test_failed_batch_and_checkpoint_load_write_nothing(self):
         self.make_dataset("e", n=10)

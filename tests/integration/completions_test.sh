@@ -76,7 +76,7 @@ for mode in plain with-bash-completion; do
     done
   done
   got=$(bash_complete "$mode" vstash checkpoint "")
-  [[ $(sort <<<"$got" | grep -v '^-' | tr '\n' ' ') == "list load save " ]] ||
+  [[ $(sort <<<"$got" | tr '\n' ' ') == $(subcommands_of checkpoint | sort | tr '\n' ' ') ]] ||
     fail "bash($mode): checkpoint subcommands: $got"
   got=$(bash_complete "$mode" vstash ingest x.npy --metric "")
   [[ $(sort <<<"$got" | tr '\n' ' ') == "cosine dot euclidean " ]] || fail "bash($mode): --metric values: $got"
@@ -93,15 +93,39 @@ out=$(zsh -fc "fpath=('$src/completions' \$fpath); autoload -Uz compinit; compin
   print -r -- \"\${_comps[vstash]}\"; autoload +X _vstash && print loaded" 2>&1)
 [[ $out == $'_vstash\nloaded' ]] && pass "zsh: compinit binds _vstash" || fail "zsh: compinit: $out"
 zsh -n "$zsh_comp" || fail "zsh -n $zsh_comp"
+# Calls the completion function with the completion builtins replaced by stubs that print the
+# candidates (one per line), as zsh would have offered them.
+cat >"$tmp/zsh_complete.zsh" <<ZSH
+fpath=('$src/completions' \$fpath)
+autoload -Uz compinit; compinit -u -d '$tmp/zcompdump'
+_describe() { local arr=\${@[-1]}; print -rl -- "\${(@P)arr}" | sed 's/\\\\:/@@/g; s/:.*//; s/@@/:/g' }
+compadd() { [[ \$1 == -- ]] && shift; print -rl -- "\$@" }
+_files() { print -r -- '<files>' }
+_message() { print -r -- '<message>' }
+_call_program() { shift; "\$@" }
+words=("\$@"); CURRENT=\$#
+autoload -Uz _vstash
+_vstash
+ZSH
+zsh_complete() { zsh -f "$tmp/zsh_complete.zsh" "$@"; }
+got=$(zsh_complete vstash "")
 for c in "${top_commands[@]}"; do
-  grep -q "'$c:" "$zsh_comp" || fail "zsh: command $c not described"
+  grep -qx -- "$c" <<<"$got" || fail "zsh: command $c not offered"
 done
 for p in "${paths[@]}"; do
   read -ra words <<<"$p"
+  got=$(zsh_complete vstash "${words[@]}" -)
   for o in $(options_of "${words[@]}") "${global_options[@]}"; do
-    grep -qE -- "(^|[^a-z-])$o([^a-z-]|$)" "$zsh_comp" || fail "zsh: vstash $p: option $o not named"
+    grep -qx -- "$o" <<<"$got" || fail "zsh: vstash $p: option $o not offered"
   done
 done
+got=$(zsh_complete vstash ingest x.npy --metric "")
+[[ $(sort <<<"$got" | tr '\n' ' ') == "cosine dot euclidean " ]] || fail "zsh: --metric values: $got"
+got=$(zsh_complete vstash --profile "")
+[[ $(sort <<<"$got" | tr '\n' ' ') == "alpha beta " ]] || fail "zsh: --profile values: $got"
+got=$(zsh_complete vstash ingest --labels "")
+[[ $got == "<files>" ]] || fail "zsh: ingest --labels: $got"
+pass "zsh: ${#paths[@]} command paths checked"
 
 # ---- fish ---------------------------------------------------------------------------------
 fish -n "$fish_comp" || fail "fish -n $fish_comp"

@@ -56,13 +56,14 @@ def reference(entry):
         with h5py.File(f, "r") as h:
             a = h[ds][()]
             a = np.asarray(a)
-    return np.ascontiguousarray(a.astype(a.dtype.newbyteorder("=")))
+    # copy(order="C") rather than ascontiguousarray, which turns a 0-d array into 1-d.
+    return a.astype(a.dtype.newbyteorder("=")).copy(order="C")
 
 
 def same_array(got, want, what):
     check(got.dtype == want.dtype, f"{what}: dtype {got.dtype} != {want.dtype}")
     check(got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}")
-    check(np.ascontiguousarray(got).tobytes() == want.tobytes(), f"{what}: bytes differ")
+    check(got.copy(order="C").tobytes() == want.tobytes(), f"{what}: bytes differ")
 
 
 def read_h5(spec):
@@ -198,7 +199,7 @@ def through_the_binary(manifest, out):
         "float32_be_F_v1.npy", "float16_le_C_v3.npy", "int16_be_C_v2.npy", "uint8_le_F_v1.npy",
         "float64_le_C_v1.npy", "bool_le_C_v1.npy", "uint64_be_F_v3.npy", "wide4d.npy", ":/be/int32",
         ":/deep/group/chunked", ":/le/float16"))]
-    check(len(picked) == 11, f"picked {len(picked)} ingest cases")
+    check(len(picked) >= 11, f"picked {len(picked)} ingest cases")
     for n, e in enumerate(picked):
         want = reference(e)
         rows = want.shape[0]

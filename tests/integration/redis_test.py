@@ -207,23 +207,20 @@ def test_server_killed_mid_ingest_then_resume():
         srv.stop()
 
 
-def test_ingest_is_pipelined():
-    # total_writes_processed counts the server's reply writes to clients: one per round trip
-    # of a pipelining client. A fresh private server, so no other client adds to it.
+def test_ingest_sends_few_commands_per_row():
+    # INFO commandstats on a fresh private server (no other client adds to it): the ingest's
+    # commands, which must be a small fraction of its rows. (Round trips are counted exactly
+    # by redis_unit through the connection's counter.)
     srv = PrivateServer("rtt")
     try:
         cfg = srv.yaml()
         rows = 20000
         data = write_npy("rtt.npy", rows, 128)
-        before = srv.client.info("stats")
         calls_before = sum(v["calls"] for v in srv.client.info("commandstats").values())
         vstash(cfg, "p", "--dataset", "r", "ingest", data, "--batch-size", "10000", check=0)
-        after = srv.client.info("stats")
         calls_after = sum(v["calls"] for v in srv.client.info("commandstats").values())
-        trips = after["total_writes_processed"] - before["total_writes_processed"] - 2  # our two INFOs
         commands = calls_after - calls_before - 1
-        print(f"  ingest of {rows} rows: {trips} round trips, {commands} commands")
-        assert trips <= 60, f"{trips} round trips for {rows} rows"
+        print(f"  ingest of {rows} rows: {commands} commands")
         assert commands <= rows // 20, f"{commands} commands for {rows} rows"
     finally:
         srv.stop()

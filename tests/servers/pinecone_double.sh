@@ -22,6 +22,11 @@ delay_ms=${VSTASH_TEST_PINECONE_DELAY_MS:-30}
 api_key=pcsk-vstash-double-9f27c1e4-not-a-real-key
 
 running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+# The double's health hook answers (asked with python: no extra package needed).
+healthy() {
+  "$python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+    "http://127.0.0.1:$port/__double__/health" >/dev/null 2>&1
+}
 
 stop() {
   if running; then
@@ -47,13 +52,13 @@ start() {
   echo $! >"$pidfile"
   # Bounded wait: 30 s at most.
   for _ in $(seq 1 300); do
-    if curl -fsS "http://127.0.0.1:$port/__double__/health" >/dev/null 2>&1; then
+    if healthy; then
       break
     fi
     running || { echo "pinecone_double.sh: the double exited" >&2; cat "$log" >&2; exit 1; }
     sleep 0.1
   done
-  curl -fsS "http://127.0.0.1:$port/__double__/health" >/dev/null ||
+  healthy ||
     { echo "pinecone_double.sh: double not answering on 127.0.0.1:$port after 30 s" >&2; cat "$log" >&2; exit 1; }
   cat >"$state/pinecone.yaml" <<YAML
 # Written by tests/servers/pinecone_double.sh for the double on 127.0.0.1:$port.

@@ -16,7 +16,13 @@ if(VSTASH_WITH_QDRANT)
   # Starts its own private doubles (fault injection, strict mode, small limits, old versions)
   # on ports next to VSTASH_TEST_QDRANT_PORT, and reads the shared double's spec violations.
   add_test(NAME qdrant_integration
-    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/qdrant_test.py)
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/qdrant_test.py QdrantTest)
   set_tests_properties(qdrant_integration PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}"
     FIXTURES_REQUIRED qdrant TIMEOUT 900)
+  # After the contract run: every request the client sent to the shared double matched an
+  # operation of the OpenAPI spec (method, path, query parameters, required/unknown fields).
+  add_test(NAME qdrant_spec_conformance
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/qdrant_test.py SharedDoubleConformance)
+  set_tests_properties(qdrant_spec_conformance PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}"
+    FIXTURES_REQUIRED qdrant DEPENDS "contract_qdrant;qdrant_integration" TIMEOUT 60)
 endif()

@@ -5,6 +5,8 @@
 //   iotool copy IN OUT               read IN whole (numbers or strings), write OUT
 //   iotool blocks SPEC ROWS OUT      read SPEC in blocks of ROWS, append them, write OUT;
 //                                    prints the row count of every block as a JSON list
+//   iotool scan SPEC ROWS            read SPEC in blocks of ROWS and drop them (bench/: peak
+//                                    memory of a block-wise read); prints {rows, blocks, sum}
 //   iotool strings SPEC              the strings as a JSON list
 //   iotool datasets FILE.h5          the dataset paths as a JSON list
 //   iotool attrs FILE.h5             the root attributes as JSON
@@ -67,6 +69,24 @@ int run(const std::vector<std::string>& args) {
     }
     io::write_array(args[3], all);
     print(sizes);
+    return 0;
+  }
+  if (cmd == "scan") {
+    need(3);
+    auto reader = io::open_array(args[1]);
+    const int64_t block = std::stoll(args[2]);
+    int64_t rows = 0;
+    int64_t blocks = 0;
+    double sum = 0;  // touches every value, so nothing is optimised away
+    for (int64_t first = 0; first < reader->rows(); first += block) {
+      const Array b = reader->read_rows(first, block);
+      rows += b.rows();
+      ++blocks;
+      for (int64_t i = 0; i < b.size(); i += 97) {
+        sum += b.element_as_double(i);
+      }
+    }
+    print({{"rows", rows}, {"blocks", blocks}, {"sum", sum}});
     return 0;
   }
   if (cmd == "strings") {

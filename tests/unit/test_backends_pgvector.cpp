@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <fmt/format.h>
 #include <functional>
+#include <type_traits>
 
 #include "backends/pgvector/pgconnection.hpp"
 #include "backends/registry.hpp"
@@ -51,10 +52,13 @@ std::string error_of(const Profile& p, const std::function<void()>& fn) {
   std::string message = "no error";
   try {
     fn();
-  } catch (const E& e) {
-    message = e.what();
   } catch (const Error& e) {
-    message = fmt::format("wrong error class (exit {}): {}", static_cast<int>(e.code()), e.what());
+    bool expected = true;
+    if constexpr (!std::is_same_v<E, Error>) {
+      expected = dynamic_cast<const E*>(&e) != nullptr;
+    }
+    message = expected ? std::string(e.what())
+                       : fmt::format("wrong error class (exit {}): {}", static_cast<int>(e.code()), e.what());
   }
   CHECK(message.find('\n') == std::string::npos);
   const std::string password = p.get_string("password", "");

@@ -256,6 +256,48 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     b->drop_dataset(ds);
   }
 
+  TEST_CASE("writes, batch reads and queries are a few pipelined round trips, not one per row") {
+    Profile p = isolated("redis", "pipe");
+    auto b = open(p);
+    auto trips = [&] { return b->stats().extra.at("round_trips").get<int64_t>(); };
+    const int64_t t0 = trips();
+    const int64_t stats_cost = trips() - t0;
+    auto since = [&](int64_t& mark) {
+      const int64_t now = trips();
+      const int64_t n = now - mark - stats_cost;
+      mark = now;
+      return n;
+    };
+    int64_t mark = trips();
+    b->create_dataset(labelled_spec("ds", 128));
+    since(mark);
+    const int64_t n = 20000;
+    auto batch = rows(numbered("r", n), 128, 5, true);
+    b->write_rows("ds", batch);
+    const int64_t write_trips = since(mark);
+    batch.indices.resize(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      batch.indices[static_cast<size_t>(i)] = i;  // explicit indices, as ingest --resume sends
+    }
+    b->write_rows("ds", batch);
+    const int64_t rewrite_trips = since(mark);
+    const auto all = b->read_rows("ds", 0, n);
+    const int64_t read_trips = since(mark);
+    CHECK(all.data == batch.data);
+    CHECK(all.labels == batch.labels);
+    const auto hits = b->query("ds", batch.data.row_as_float32(123), {5});
+    const int64_t query_trips = since(mark);
+    REQUIRE(!hits.empty());
+    CHECK(hits[0].id == "r123");
+    MESSAGE("round trips for " << n << " rows: write " << write_trips << ", rewrite " << rewrite_trips << ", read "
+                               << read_trips << ", query " << query_trips);
+    CHECK(write_trips <= 4);
+    CHECK(rewrite_trips <= 5);
+    CHECK(read_trips <= 4);
+    CHECK(query_trips <= 12);  // 79 chunks scanned 16 per round trip
+    b->drop_dataset("ds");
+  }
+
   TEST_CASE("ttl 0 writes keys without expiry") {
     Profile p = isolated("redis", "nottl");
     auto b = open(p);

@@ -332,7 +332,7 @@ TEST_SUITE("io::hdf5") {
     // Writing without a path replaces the file.
     io::write_arrays(file, {{"data", labels}});
     CHECK(io::list_hdf5_datasets(file) == std::vector<std::string>{"/data"});
-    CHECK_THROWS_AS(io::write_arrays(file, {{"a/b", data}}), UsageError);
+    CHECK_THROWS_AS(io::write_arrays(file, {{"../x", data}}), UsageError);
     const auto all = io::read_all_arrays(file);
     REQUIRE(all.size() == 1);
     CHECK(all[0].name == "data");

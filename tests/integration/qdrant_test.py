@@ -1,0 +1,365 @@
+# SPDX-License-Identifier: MIT
+# The Qdrant backend's own promises (issue 5), through the built binary and the protocol double
+# (tests/doubles/qdrant_double.py):
+#   - ids of all three kinds round trip: unsigned decimals stay numeric point ids, UUIDs are
+#     stored lower-case, other strings become uuid5 under the fixed namespace, and every id
+#     comes back to the user exactly as written;
+#   - NaN is refused before anything is sent; upserts never cross the server's byte limit;
+#   - 429 (honouring Retry-After), 503 and dropped connections are retried with nothing lost or
+#     duplicated; other 4xx are never retried; exhausted retries exit 3;
+#   - payload indexes exist after an ingest, so strict-mode servers work, and a filter on an
+#     unindexed metadata key still works on a strict server (scroll + post-filter fallback);
+#   - servers before 1.10 are queried through /points/search;
+#   - stats carries the collection info; a bad api key exits with a clear auth error and no
+#     api key is ever printed; an ingest killed mid-way is finished by --resume;
+#   - every request the client sent matches an operation of the OpenAPI spec (no violations).
+# Most tests start a private double (faults never leak into other tests); the double applies
+# writes sent without wait=true only after 2 s, so a missing wait=true shows up as a failure.
+# Run: VSTASH_BIN=build/vstash VSTASH_TEST_STATE=build/test-state /usr/bin/python3 tests/integration/qdrant_test.py
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+import uuid
+
+import numpy as np
+
+VSTASH = os.environ.get("VSTASH_BIN", "vstash")
+HERE = os.path.dirname(os.path.abspath(__file__))
+DOUBLE = os.path.join(HERE, "..", "doubles", "qdrant_double.py")
+PYTHON = os.environ.get("PYTHON", sys.executable)
+BASE_PORT = int(os.environ.get("VSTASH_TEST_QDRANT_PORT", "56333")) + 100
+STATE = os.environ.get("VSTASH_TEST_STATE", "")
+ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "vstash:qdrant:point-id")
+API_KEY = "it-secret-key-Qd7"
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Double:
+    """A private qdrant double on its own port, with a profile file for it."""
+
+    _next = 0
+
+    def __init__(self, root, *args, profile=None):
+        Double._next += 1
+        self.port = BASE_PORT + Double._next + 10 * (os.getpid() % 50)
+        self.proc = subprocess.Popen([PYTHON, DOUBLE, "--port", str(self.port), "--api-key", API_KEY,
+                                      "--apply-delay-ms", "2000", *args],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_until(self.ready, 20, f"the double on port {self.port}")
+        self.config = os.path.join(root, f"qdrant-{self.port}.yaml")
+        values = {"type": "qdrant", "host": "127.0.0.1", "port": self.port, "api_key": API_KEY,
+                  "collection_name": "vstash", "max_attempts": 5}
+        values.update(profile or {})
+        with open(self.config, "w") as f:
+            f.write("default: q\nprofiles:\n  q:\n")
+            for k, v in values.items():
+                f.write(f"    {k}: {v}\n")
+        self.env = dict(os.environ, VSTASH_CONFIG=self.config, VSTASH_NO_PROGRESS="1")
+        for k in ("VSTASH_PROFILE", "VSTASH_DATASET", "VSTASH_JSON"):
+            self.env.pop(k, None)
+
+    def ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the double exited: {self.proc.stderr.read().decode()}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=1).read()
+            return True
+        except OSError:
+            return False
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stderr.close()
+
+    def api(self, method, path, body=None, admin=False):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if not admin:
+            req.add_header("api-key", API_KEY)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+
+    def faults(self, *specs):
+        self.api("POST", "/__admin/faults", list(specs), admin=True)
+
+    def log(self):
+        return self.api("GET", "/__admin/log", admin=True)
+
+    def violations(self):
+        return self.api("GET", "/__admin/violations", admin=True)
+
+    def run(self, *args, check=True, timeout=300):
+        p = subprocess.run([VSTASH, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"vstash {' '.join(args)} exited {p.returncode}: {p.stderr}")
+        return p
+
+    def popen(self, *args):
+        return subprocess.Popen([VSTASH, *args], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    def count(self, dataset):
+        return self.api("POST", f"/collections/{dataset}/points/count", {"exact": True})["result"]["count"]
+
+
+class QdrantTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="vstash-qdrant-")
+        self.root = self.tmp.name
+        self.doubles = []
+
+    def tearDown(self):
+        try:
+            for d in self.doubles:
+                # Every request of every test matched an operation of the spec.
+                self.assertEqual(d.violations(), [], "requests that do not follow the OpenAPI spec")
+        finally:
+            for d in self.doubles:
+                d.stop()
+            self.tmp.cleanup()
+
+    def double(self, *args, profile=None):
+        d = Double(self.root, *args, profile=profile)
+        self.doubles.append(d)
+        return d
+
+    def npy(self, name, array):
+        path = os.path.join(self.root, name)
+        np.save(path, array)
+        return path
+
+    def vectors(self, n, dim, seed=1):
+        return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+
+    # --------------------------------------------------------------------------------------
+    def test_ids_of_all_three_kinds_round_trip(self):
+        d = self.double()
+        ids = ["doc-1", "42", "5C56C793-69F3-4FBF-87E6-C4BF54C28C26", "x y/ü", "007", "18446744073709551615"]
+        x = self.vectors(len(ids), 4)
+        d.run("--dataset", "ids", "ingest", self.npy("x.npy", x), "--ids", self.npy("ids.npy", np.array(ids)),
+              "--metric", "euclidean")
+        points = d.api("POST", "/collections/ids/points/scroll", {"limit": 100, "with_payload": True})["result"]
+        by_original = {p["payload"]["_id"]: p["id"] for p in points["points"]}
+        self.assertEqual(by_original["42"], 42)
+        self.assertEqual(by_original["18446744073709551615"], 18446744073709551615)
+        self.assertEqual(by_original["5C56C793-69F3-4FBF-87E6-C4BF54C28C26"], "5c56c793-69f3-4fbf-87e6-c4bf54c28c26")
+        self.assertEqual(by_original["doc-1"], str(uuid.uuid5(ID_NAMESPACE, "doc-1")))
+        self.assertEqual(by_original["007"], str(uuid.uuid5(ID_NAMESPACE, "007")))
+        self.assertEqual(by_original["x y/ü"], str(uuid.uuid5(ID_NAMESPACE, "x y/ü")))
+        got = json.loads(d.run("--dataset", "ids", "--json", "get", *ids, "--include-values").stdout)
+        self.assertEqual([r["id"] for r in got["rows"]], ids)
+        self.assertEqual(np.array([r["values"] for r in got["rows"]], dtype=np.float32).tobytes(), x.tobytes())
+        hits = json.loads(d.run("--dataset", "ids", "--json", "query", json.dumps(x[3].tolist()), "-k", "2").stdout)
+        hits = hits.get("hits", hits) if isinstance(hits, dict) else hits
+        self.assertEqual(hits[0]["id"], "x y/ü")
+        # The same UUID in another form names the same point (UUIDs compare lower-case).
+        d.run("--dataset", "ids", "delete", "--id", "5c56c79369f34fbf87e6c4bf54c28c26", "--yes")
+        self.assertEqual(d.count("ids"), len(ids) - 1)
+
+    def test_nan_is_refused_before_anything_is_sent(self):
+        d = self.double()
+        x = self.vectors(10, 4)
+        d.run("--dataset", "nan", "ingest", self.npy("ok.npy", x[:2]), "--metric", "dot")
+        before = [e for e in d.log() if e["method"] == "PUT" and e["path"].endswith("/points")]
+        x[7, 2] = np.nan
+        p = d.run("--dataset", "nan", "ingest", self.npy("nan.npy", x), "--append", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("NaN", p.stderr)
+        after = [e for e in d.log() if e["method"] == "PUT" and e["path"].endswith("/points")]
+        self.assertEqual(len(after), len(before), "an upsert was sent for a batch holding NaN")
+        self.assertEqual(d.count("nan"), 2)
+
+    def test_upserts_never_cross_the_request_limit(self):
+        limit = 65536
+        d = self.double("--max-request-bytes", str(limit), profile={"max_request_bytes": limit, "parallel": 3})
+        n = 2000
+        x = self.vectors(n, 64)
+        d.run("--dataset", "bytes", "ingest", self.npy("x.npy", x), "--metric", "cosine", "--batch-size", "1000")
+        upserts = [e for e in d.log() if e["method"] == "PUT" and e["path"] == "/collections/bytes/points"]
+        self.assertGreater(len(upserts), 2 * n * 64 * 8 // limit // 2)
+        self.assertTrue(all(e["status"] == 200 for e in upserts), upserts[:3])
+        self.assertLessEqual(max(e["bytes"] for e in upserts), limit)
+        self.assertTrue(all("wait=true" in e["query"] for e in upserts))
+        self.assertEqual(d.count("bytes"), n)  # read at once: the writes waited
+
+    def test_429_503_and_dropped_connections_are_retried_without_loss_or_duplicates(self):
+        d = self.double(profile={"parallel": 1, "max_attempts": 6})
+        n = 1500
+        x = self.vectors(n, 16, seed=3)
+        ids = np.array([f"r{i}" for i in range(n)])
+        d.faults({"status": 429, "retry_after": "1", "count": 1, "method": "PUT", "path_contains": "/retry/points"},
+                 {"status": 503, "count": 2, "method": "PUT", "path_contains": "/retry/points"},
+                 {"drop": True, "count": 1, "method": "PUT", "path_contains": "/retry/points"},
+                 {"status": 502, "count": 1, "method": "POST", "path_contains": "/__vstash_catalog/points"})
+        d.run("--dataset", "retry", "ingest", self.npy("x.npy", x), "--ids", self.npy("ids.npy", ids),
+              "--metric", "dot", "--batch-size", "500")
+        log = [e for e in d.log() if e["path"].startswith("/collections/retry/points")]
+        statuses = [e["status"] for e in log if e["method"] == "PUT"]
+        self.assertIn(429, statuses)
+        self.assertEqual(statuses.count(503), 2)
+        self.assertIn("dropped", statuses)
+        self.assertIn(502, [e["status"] for e in d.log() if e["path"].startswith("/collections/__vstash_catalog")])
+        # Retry-After: 1 was honoured: the next upsert came at least ~1 s after the 429.
+        i429 = next(i for i, e in enumerate(log) if e["status"] == 429)
+        later = [e for e in log[i429 + 1:] if e["method"] == "PUT"]
+        self.assertGreaterEqual(later[0]["t"] - log[i429]["t"], 0.9)
+        self.assertEqual(d.count("retry"), n)
+        out = os.path.join(self.root, "out.npy")
+        d.run("--dataset", "retry", "export", "-o", out)
+        self.assertEqual(np.load(out).tobytes(), x.tobytes())
+        self.assertEqual(list(np.load(out[:-4] + ".ids.npy")), list(ids))
+
+    def test_other_4xx_are_never_retried_and_exhausted_retries_exit_3(self):
+        d = self.double(profile={"max_attempts": 3})
+        d.run("--dataset", "noretry", "ingest", self.npy("x.npy", self.vectors(5, 4)), "--metric", "dot")
+        d.faults({"status": 422, "count": 5, "path_contains": "/noretry/points/query"})
+        p = d.run("--dataset", "noretry", "query", "[1,0,0,0]", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(len([e for e in d.log() if e["path"].endswith("/points/query")]), 1)
+        d.api("POST", "/__admin/reset", {}, admin=True)
+        d.faults({"status": 503, "count": 100, "path_contains": "/noretry/points/query"})
+        p = d.run("--dataset", "noretry", "query", "[1,0,0,0]", check=False)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("503 after 3 attempts", p.stderr)
+        self.assertEqual(len([e for e in d.log() if e["path"].endswith("/points/query")]), 3)
+
+    def test_payload_indexes_and_stats_fields(self):
+        d = self.double()
+        x = self.vectors(6, 4)
+        labels = np.arange(6, dtype=np.int64)
+        d.run("--dataset", "idx", "ingest", self.npy("x.npy", x), "--labels", self.npy("y.npy", labels))
+        info = d.api("GET", "/collections/idx")["result"]
+        schema = {k: v["data_type"] for k, v in info["payload_schema"].items()}
+        self.assertEqual(schema, {"_id": "keyword", "_idx": "integer", "label": "integer"})
+        self.assertEqual(info["config"]["params"]["vectors"], {"size": 4, "distance": "Cosine"})
+        stats = json.loads(d.run("--json", "stats").stdout)
+        self.assertEqual(stats["backend"], "qdrant")
+        self.assertEqual(stats["extra"]["server_version"], "1.19.0")
+        ds = next(s for s in stats["datasets"] if s["name"] == "idx")
+        self.assertEqual(ds["rows"], 6)
+        for key in ("status", "segments_count", "points_count", "indexed_vectors_count", "vectors", "payload_indexes"):
+            self.assertIn(key, ds["extra"])
+        self.assertEqual(ds["extra"]["status"], "green")
+        self.assertEqual(ds["extra"]["vectors"], {"size": 4, "distance": "Cosine"})
+
+    def test_strict_mode_server(self):
+        d = self.double()
+        x = self.vectors(8, 4)
+        md = os.path.join(self.root, "md.jsonl")
+        with open(md, "w") as f:
+            for i in range(8):
+                f.write(json.dumps({"even": i % 2 == 0, "n": i}) + "\n")
+        d.run("--dataset", "strict", "ingest", self.npy("x.npy", x), "--metadata", md, "--metric", "dot")
+        d.api("PATCH", "/collections/strict", {"strict_mode_config": {
+            "enabled": True, "unindexed_filtering_retrieve": False, "unindexed_filtering_update": False}})
+        hits = json.loads(d.run("--dataset", "strict", "--json", "query", "[1,1,1,1]", "-k", "10",
+                                "--filter", '{"even": true}').stdout)
+        hits = hits.get("hits", hits) if isinstance(hits, dict) else hits
+        self.assertEqual(sorted(h["id"] for h in hits), ["0", "2", "4", "6"])
+        refused = [e for e in d.log() if e["status"] == 400 and e["path"].endswith("/points/query")]
+        self.assertEqual(len(refused), 1, "the strict server refused the unindexed filter once, then the fallback ran")
+        # Row reads filter on _idx, which is indexed: no refusal.
+        seen = len(d.log())
+        d.run("--dataset", "strict", "export", "-o", os.path.join(self.root, "out.npy"))
+        self.assertFalse([e for e in d.log()[seen:] if e["status"] == 400])
+        d.run("--dataset", "strict", "delete", "--filter", '{"n": {"$gte": 6}}', "--yes")
+        self.assertEqual(d.count("strict"), 6)
+
+    def test_servers_before_1_10_are_queried_through_search(self):
+        d = self.double("--version", "1.9.2")
+        x = self.vectors(5, 4)
+        d.run("--dataset", "old", "ingest", self.npy("x.npy", x), "--metric", "euclidean")
+        hits = json.loads(d.run("--dataset", "old", "--json", "query", json.dumps(x[2].tolist()), "-k", "3").stdout)
+        hits = hits.get("hits", hits) if isinstance(hits, dict) else hits
+        self.assertEqual(hits[0]["id"], "2")
+        self.assertAlmostEqual(hits[0]["score"], 0.0, places=6)
+        paths = [e["path"] for e in d.log()]
+        self.assertIn("/collections/old/points/search", paths)
+        self.assertNotIn("/collections/old/points/query", paths)
+
+    def test_bad_api_key_is_a_clear_auth_error_and_keys_are_never_printed(self):
+        d = self.double()
+        d.run("--dataset", "auth", "ingest", self.npy("x.npy", self.vectors(3, 4)))
+        for key in ("wrong-key-Zq1", ""):
+            with open(d.config) as f:
+                text = f.read().replace(f"api_key: {API_KEY}", f"api_key: {key}" if key else "max_attempts: 2")
+            bad = os.path.join(self.root, f"bad{len(key)}.yaml")
+            with open(bad, "w") as f:
+                f.write(text)
+            p = subprocess.run([VSTASH, "--config", bad, "-vv", "--dataset", "auth", "stats"], capture_output=True,
+                               text=True, env=d.env, timeout=60)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("authentication failed (HTTP 401)", p.stderr)
+            self.assertIn("api_key", p.stderr)
+            if key:
+                self.assertNotIn(key, p.stdout + p.stderr)
+        # The right key never shows up either: not in errors, verbose logs or profile listings.
+        outputs = [d.run("-vv", "--dataset", "auth", "stats"), d.run("profiles", "q", check=False),
+                   d.run("--json", "profiles", "q", check=False),
+                   d.run("--dataset", "missing", "get", "x", check=False)]
+        for p in outputs:
+            self.assertNotIn(API_KEY, p.stdout + p.stderr)
+
+    def test_interrupted_ingest_is_finished_by_resume(self):
+        d = self.double(profile={"parallel": 1})
+        n = 3000
+        x = self.vectors(n, 8, seed=9)
+        data = self.npy("x.npy", x)
+        # Slow every upsert so the kill lands mid-way.
+        d.faults({"delay_ms": 300, "count": 1000, "method": "PUT", "path_contains": "/resume/points"})
+        p = d.popen("--dataset", "resume", "ingest", data, "--metric", "dot", "--batch-size", "250")
+        wait_until(lambda: d.count_or_zero("resume") >= 500, 60, "the first batches")
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        partial = d.count("resume")
+        self.assertLess(partial, n)
+        d.api("POST", "/__admin/reset", {}, admin=True)
+        d.run("--dataset", "resume", "ingest", data, "--metric", "dot", "--batch-size", "250", "--resume")
+        self.assertEqual(d.count("resume"), n)
+        out = os.path.join(self.root, "out.npy")
+        d.run("--dataset", "resume", "export", "-o", out)
+        self.assertEqual(np.load(out).tobytes(), x.tobytes())
+
+
+def _count_or_zero(self, dataset):
+    try:
+        return self.count(dataset)
+    except OSError:
+        return 0
+
+
+Double.count_or_zero = _count_or_zero
+
+
+class SharedDoubleConformance(unittest.TestCase):
+    """The fixture's double (used by contract_qdrant): nothing the client sent broke the spec."""
+
+    def test_shared_double_saw_no_spec_violations(self):
+        with open(os.path.join(STATE, "qdrant.yaml")) as f:
+            port = next(int(line.split(":")[1]) for line in f if line.strip().startswith("port:"))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/__admin/violations", timeout=10) as r:
+            self.assertEqual(json.loads(r.read()), [])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
