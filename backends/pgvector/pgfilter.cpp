@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "../../src/errors.hpp"
+
 namespace vstash::backends::pgvector {
 
 namespace {
@@ -23,9 +25,9 @@ class Translator {
     switch (n.kind) {
       case Kind::and_:
       case Kind::or_: return group(n);
-      case Kind::eq: return fmt::format("COALESCE({} @> {}::jsonb, false)", field(n.key), bind(n.value.dump()));
+      case Kind::eq: return fmt::format("COALESCE({} @> {}::jsonb, false)", field(n.key), bind_json(n.value));
       case Kind::ne:
-        return fmt::format("NOT COALESCE({} @> {}::jsonb, false)", field(n.key), bind(n.value.dump()));
+        return fmt::format("NOT COALESCE({} @> {}::jsonb, false)", field(n.key), bind_json(n.value));
       case Kind::in: return any_of(n);
       case Kind::nin: return "NOT " + any_of(n);
       case Kind::exists: {
@@ -47,6 +49,14 @@ class Translator {
     m_params.push_back(std::move(value));
     return fmt::format("${}", m_next++);
   }
+  // jsonb refuses the \u0000 escape that a NUL character dumps to; say so plainly.
+  std::string bind_json(const nlohmann::json& value) {
+    std::string text = value.dump();
+    if (text.find("\\u0000") != std::string::npos) {
+      throw UsageError("filter: a value contains a NUL character, which PostgreSQL jsonb cannot hold");
+    }
+    return bind(std::move(text));
+  }
   std::string field(const std::string& key) { return fmt::format("({} -> {}::text)", m_column, bind(key)); }
 
   std::string group(const FilterNode& n) {
@@ -66,7 +76,7 @@ class Translator {
   std::string any_of(const FilterNode& n) {
     const std::string f = field(n.key);
     return fmt::format("EXISTS (SELECT 1 FROM jsonb_array_elements({}::jsonb) AS w(v) WHERE {} @> w.v)",
-                       bind(n.value.dump()), f);
+                       bind_json(n.value), f);
   }
 
   std::string compare(const FilterNode& n) {
@@ -74,7 +84,7 @@ class Translator {
     const std::string key = bind(n.key);
     return fmt::format("(CASE WHEN jsonb_typeof({0} -> {1}::text) = 'number' THEN ({0} ->> {1}::text)::numeric {2} "
                        "{3}::numeric ELSE false END)",
-                       m_column, key, op, bind(n.value.dump()));
+                       m_column, key, op, bind_json(n.value));
   }
 
   std::string m_column;

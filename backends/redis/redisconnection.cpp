@@ -19,8 +19,9 @@
 namespace vstash::backends::redis {
 
 namespace {
-// Past this many buffered bytes the pipeline is written out before more is appended.
-constexpr size_t k_max_obuf = 4u << 20;
+// Past this many buffered bytes the pipeline is written out before more is appended. Small
+// enough that hiredis 0.14's memmove of the unsent rest after each partial write stays cheap.
+constexpr size_t k_max_obuf = 1u << 20;
 
 timeval to_timeval(int64_t ms) {
   timeval tv{};

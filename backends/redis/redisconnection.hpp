@@ -46,7 +46,7 @@ using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
 // Connects on construction (AUTH, SELECT) and reconnects lazily after a transport error.
 // Commands are queued with append() and their replies read back in one round trip by
-// flush(): the write buffer is drained whenever it grows past a few MiB, so a pipeline of
+// flush(): the write buffer is drained whenever it grows past 1 MiB, so a pipeline of
 // thousands of commands never makes hiredis 0.14 memmove a huge buffer.
 class Connection {
  public:

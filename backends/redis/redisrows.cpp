@@ -212,8 +212,9 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
     return true;
   }
 
-  // Where each id lives now, and (explicit indices) who holds each target slot.
-  const auto old = lookup_ids(*snap, batch.ids);
+  // Where each id lives now (an empty dataset holds none: a fresh ingest skips the lookup),
+  // and (explicit indices) who holds each target slot.
+  const auto old = snap->rows == 0 ? std::vector<std::optional<int64_t>>(n) : lookup_ids(*snap, batch.ids);
   std::vector<int64_t> target(n);
   int64_t next = snap->next_index;
   for (size_t i = 0; i < n; ++i) {

@@ -243,6 +243,18 @@ class QdrantTest(unittest.TestCase):
         self.assertIn("503 after 3 attempts", p.stderr)
         self.assertEqual(len([e for e in d.log() if e["path"].endswith("/points/query")]), 3)
 
+    def test_a_reply_slower_than_the_timeout_is_retried(self):
+        d = self.double(profile={"timeout_ms": 700, "max_attempts": 3})
+        x = self.vectors(5, 4)
+        d.run("--dataset", "slow", "ingest", self.npy("x.npy", x), "--metric", "dot")
+        d.faults({"delay_ms": 2000, "count": 1, "path_contains": "/slow/points/query"})
+        hits = json.loads(d.run("--dataset", "slow", "--json", "query", json.dumps(x[1].tolist()), "-k", "1").stdout)
+        hits = hits.get("hits", hits) if isinstance(hits, dict) else hits
+        self.assertEqual(len(hits), 1)
+        # The slow attempt is logged once its delay is over.
+        wait_until(lambda: len([e for e in d.log() if e["path"] == "/collections/slow/points/query"]) == 2, 10,
+                   "both query attempts in the log")
+
     def test_payload_indexes_and_stats_fields(self):
         d = self.double()
         x = self.vectors(6, 4)

@@ -6,8 +6,8 @@
 #                        names, cache tier, auth/refused errors (skipped in the plain unit run)
 #   redis_cli            tests/integration/redis_test.py: the CLI's exit codes and one-line
 #                        errors, OOM, a server killed mid-ingest + --resume, round trips per
-#                        ingest, the cache tier's warning; it starts private servers for the
-#                        tests that break one
+#                        ingest; it starts private servers for the tests that break one
+#   redis_cli_cache      the same file's cache-tier test through the CLI
 if(NOT VSTASH_WITH_REDIS)
   return()
 endif()
@@ -30,5 +30,9 @@ add_test(NAME redis_unit COMMAND vstash_unittest --test-suite=redis)
 set_tests_properties(redis_unit PROPERTIES FIXTURES_REQUIRED redis TIMEOUT 300
   ENVIRONMENT "${VSTASH_TEST_ENV};VSTASH_REDIS_TEST_CONFIG=${redis_yaml}")
 
-add_test(NAME redis_cli COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tests/integration/redis_test.py)
+add_test(NAME redis_cli COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tests/integration/redis_test.py -cache_tier)
 set_tests_properties(redis_cli PROPERTIES FIXTURES_REQUIRED redis TIMEOUT 600 ENVIRONMENT "${VSTASH_TEST_ENV}")
+# The cache tier through the CLI (`cache:` in a profile, stats counters, the cache-down
+# warning). Needs the CLI to hand its ProfileFile to create_backend (commands/context.cpp).
+add_test(NAME redis_cli_cache COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tests/integration/redis_test.py cache_tier)
+set_tests_properties(redis_cli_cache PROPERTIES FIXTURES_REQUIRED redis TIMEOUT 300 ENVIRONMENT "${VSTASH_TEST_ENV}")

@@ -228,6 +228,7 @@ TEST_SUITE("backends::pgvector" * doctest::skip()) {
       md.push_back({{"k'; DROP TABLE x; --", "v'); DELETE FROM t; --"},
                     {"back\\slash", "c:\\dir\\"},
                     {"$$", "$1"},
+                    {"d$$", "$$ LANGUAGE sql $$"},
                     {"ü", "ß"},
                     {"n", static_cast<int64_t>(i)}});
     }
@@ -236,7 +237,7 @@ TEST_SUITE("backends::pgvector" * doctest::skip()) {
     const auto got = b->fetch("h", ids);
     CHECK(got.ids == ids);
     CHECK(got.metadata == md);
-    const auto f = Filter::from_json({{"k'; DROP TABLE x; --", "v'); DELETE FROM t; --"}, {"$$", "$1"}});
+    const auto f = Filter::from_json({{"k'; DROP TABLE x; --", "v'); DELETE FROM t; --"}, {"d$$", "$$ LANGUAGE sql $$"}});
     CHECK(b->count("h", &f) == static_cast<int64_t>(ids.size()));
     const auto g = Filter::from_json({{"back\\slash", "c:\\dir\\"}, {"n", {{"$gte", 5}}}});
     CHECK(b->count("h", &g) == 2);
@@ -258,7 +259,7 @@ TEST_SUITE("backends::pgvector" * doctest::skip()) {
     msg = error_of<UsageError>(p, [&] {
       b->write_rows("z", batch_of({"ok"}, testutil::random_f32(1, 2, 3), {json{{"k", std::string("x\0y", 3)}}}));
     });
-    CHECK(contains(msg, "NUL"));
+    CHECK_MESSAGE(contains(msg, "NUL"), msg);
     CHECK(b->count("z", nullptr) == 0);
     const auto f = Filter::from_json({{"k", std::string("x\0y", 3)}});
     msg = error_of<UsageError>(p, [&] { b->count("z", &f); });
