@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <fmt/format.h>
+#include <future>
 #include <set>
 #include <unordered_map>
 
@@ -83,6 +84,17 @@ double score_from_distance(Metric m, double d) {
   return d;
 }
 
+
+// What encode_rows relies on to stay inside the batch's buffers; check_batch says the rest.
+bool well_formed(const DatasetSpec& spec, const RowBatch& b) {
+  const auto n = static_cast<int64_t>(b.size());
+  const bool labels_ok = b.labels.has_value() == spec.label_dtype.has_value() &&
+                         (!b.labels || (b.labels->dtype() == *spec.label_dtype && b.labels->ndim() >= 1 &&
+                                        b.labels->rows() == n && b.labels->row_shape() == spec.label_shape));
+  return b.data.dtype() == spec.dtype && b.data.ndim() >= 1 && b.data.rows() == n &&
+         b.data.row_shape() == spec.row_shape && (b.indices.empty() || b.indices.size() == b.size()) &&
+         (b.metadata.empty() || b.metadata.size() == b.size()) && labels_ok;
+}
 
 constexpr int64_t k_max_dimension = 16000;       // pgvector's vector type
 constexpr int64_t k_max_index_dimension = 2000;  // hnsw and ivfflat on vector
@@ -333,10 +345,24 @@ void PgvectorBackend::write_rows(const std::string& dataset, const RowBatch& bat
   m_session.transact("writing rows to " + ctx(dataset), [&](pqxx::work&) {
     // The catalog row lock serialises writers of one dataset, so counters stay exact.
     const CatalogEntry e = require(dataset, true);
-    check_batch(e.spec, batch);
+    // The full check (every value finite, ids unique, metadata objects) reads the whole
+    // batch; it runs beside the COPY so the server is not idle meanwhile. Only the shape of
+    // the batch, which the encoder relies on, is checked before the first byte is sent; a
+    // failed check aborts the COPY and the transaction, so nothing is written.
+    if (batch.size() == 0 || !well_formed(e.spec, batch)) {
+      check_batch(e.spec, batch);  // throws the shared message
+    }
     if (batch.size() == 0) {
       return;
     }
+    std::future<void> verdict = std::async(std::launch::async, [&] { check_batch(e.spec, batch); });
+    bool verified = false;
+    const auto await_verdict = [&] {
+      if (!verified) {
+        verified = true;
+        verdict.get();
+      }
+    };
     std::vector<int64_t> indices = batch.indices;
     if (indices.empty()) {
       for (size_t i = 0; i < batch.size(); ++i) {
@@ -352,7 +378,10 @@ void PgvectorBackend::write_rows(const std::string& dataset, const RowBatch& bat
       highest = std::max(highest, indices[i]);
     }
     const std::string table = m_session.quote(e.table);
-    const auto produce = [&](CopyEncoder& enc) { encode_rows(enc, e.spec, batch, indices); };
+    const auto produce = [&](CopyEncoder& enc) {
+      encode_rows(enc, e.spec, batch, indices);
+      await_verdict();
+    };
     int64_t fresh = static_cast<int64_t>(batch.size());
     bool direct = true;
     if (e.rows > 0) {

@@ -582,6 +582,18 @@ class ExitCodesAndErrors(CliTest):
                    contains=[f"127.0.0.1:{port}"])
 
 
+def documented_json_keys():
+    """docs/cli.md's table: command -> the top-level keys it documents (outside [...])."""
+    import re
+    src = os.environ.get("VSTASH_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+    out = {}
+    for line in read_text(os.path.join(src, "docs", "cli.md")).splitlines():
+        m = re.match(r"^\| `([^`]+)` \| (.*) \|$", line)
+        if m:
+            out[m.group(1)] = set(re.findall(r"`([a-z_]+)`", re.sub(r"\[[^\]]*\]", "", m.group(2))))
+    return out
+
+
 def read_text(path):
     with open(path) as f:
         return f.read()
@@ -640,10 +652,16 @@ class OutputModes(CliTest):
             ("profiles", "show"),
             ("progress",),
         ]
+        documented = documented_json_keys()
         for c in cmds:
             with self.subTest(cmd=c[0]):
                 r = self.ok(*c, "--json")
-                self.assertIsInstance(json.loads(r.stdout), dict, c)
+                doc = json.loads(r.stdout)
+                self.assertIsInstance(doc, dict, c)
+                name = " ".join(c[:2]) if c[0] in ("checkpoint", "profiles") else c[0]
+                name = "progress [show]" if name == "progress" else name
+                self.assertIn(name, documented, "docs/cli.md has no row for " + name)
+                self.assertLessEqual(set(doc), documented[name], f"{name}: keys missing from docs/cli.md")
                 r2 = self.ok(*c[:1], "--json", *c[1:]) if c[0] in ("stats", "profiles", "progress") else None
                 if r2:
                     json.loads(r2.stdout)

@@ -152,7 +152,7 @@ pass "fish: ${#paths[@]} command paths checked"
 # ---- man page -----------------------------------------------------------------------------
 lint=$(mandoc -Tlint "$man" 2>&1) && [[ -z $lint ]] && pass "mandoc -Tlint clean" || fail "mandoc -Tlint: $lint"
 lint=$(groff -ww -man -z "$man" 2>&1) && [[ -z $lint ]] && pass "groff -ww clean" || fail "groff -ww: $lint"
-text=$(MANWIDTH=200 mandoc -Tutf8 "$man" | col -b)
+text=$(mandoc -Tascii -Owidth=200 "$man" | sed 's/.\x08//g')
 for p in "${paths[@]}"; do
   grep -qE "^ +$p( |$)" <<<"$text" || fail "man: no section for 'vstash $p'"
   read -ra words <<<"$p"

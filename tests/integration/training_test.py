@@ -356,7 +356,7 @@ class Checkpoints(unittest.TestCase):
         big = save_params(model, 2, big_shape)
         size = os.path.getsize(big)
         proc = subprocess.Popen(STORE.cmd("checkpoint", "save", "--model", model, "--epoch", 2, "--params", big,
-                                          dataset=False), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                          dataset=False), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Kill once the process has read the whole parameter file, i.e. while it saves.
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline:
