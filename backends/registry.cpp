@@ -76,7 +76,9 @@ std::unique_ptr<Backend> create_backend(const Profile& profile, const ProfileFil
                                  profile.name(), profile.source(), cache_name, cache.type()));
   }
 #ifdef VSTASH_HAVE_REDIS
-  return make_cached(std::move(primary), cache);
+  // Scoped by the primary's identity (type + location), so two stores sharing one cache
+  // never read each other's entries.
+  return make_cached(std::move(primary), cache, cache_scope(profile));
 #else
   throw UsageError(fmt::format("profile \"{}\": the cache tier needs the redis backend, which is not compiled in",
                                profile.name()));

@@ -8,7 +8,8 @@
 #            pipelined MULTI/EXEC per 10k-row batch)
 #   limit    redis-benchmark SET throughput with values of one vstash chunk (256 rows), as
 #            rows/s = SET/s x 256: the server's limit for these bytes
-# then batch-load latency (`vstash batch --size 256`, median of 15 runs) from the local store
+# plus the CPU seconds of client and server for each (steadier than wall time on a shared
+# machine), then batch-load latency (`vstash batch --size 256`, median of 15 runs) from the local store
 # with and without the cache tier (the same server as cache).
 #   bench/redis_bench.sh [BUILD_DIR]      (default /work/build-redis or ./build)
 set -euo pipefail
@@ -55,6 +56,18 @@ profiles:
 YAML
 
 field() { $python -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
+# CPU seconds (user+sys) of the server so far, and of a command's process tree (to $cpu_file):
+# on a loaded machine wall-clock rates swing, CPU per row does not.
+server_cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$(cat "$work/redis.pid")/stat"; }
+cpu_file=$work/cpu
+with_cpu() {
+  $python -c '
+import resource, subprocess, sys
+p = subprocess.run(sys.argv[2:])
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(f"{r.ru_utime + r.ru_stime:.2f}")
+sys.exit(p.returncode)' "$cpu_file" "$@"
+}
 
 echo "rows: $rows"
 printf '%-10s %12s %15s %14s %10s %12s\n' shape vstash_rows/s redis-py_rows/s limit_rows/s vs_py vs_limit
@@ -62,10 +75,14 @@ for dim in 128 768; do
   data=$work/data_$dim.npy
   $python -c "import numpy as np; np.save('$data', np.random.default_rng(1).standard_normal(($rows, $dim), dtype=np.float32))"
   redis-cli -p "$port" flushall >/dev/null
-  v=$("$bin" --config "$work/bench.yaml" --profile redis --json --no-progress --dataset "b$dim" ingest "$data" |
+  s0=$(server_cpu)
+  v=$(with_cpu "$bin" --config "$work/bench.yaml" --profile redis --json --no-progress --dataset "b$dim" ingest "$data" |
       field rows_per_second)
+  cpu_v="client $(cat "$cpu_file") s, server $(awk -v a="$(server_cpu)" -v b="$s0" 'BEGIN{printf "%.2f", a - b}') s"
   redis-cli -p "$port" flushall >/dev/null
-  p=$($python "$src/bench/redis_py_ingest.py" "$data" "$port" | field rows_per_second)
+  s0=$(server_cpu)
+  p=$(with_cpu $python "$src/bench/redis_py_ingest.py" "$data" "$port" | field rows_per_second)
+  cpu_p="client $(cat "$cpu_file") s, server $(awk -v a="$(server_cpu)" -v b="$s0" 'BEGIN{printf "%.2f", a - b}') s"
   redis-cli -p "$port" flushall >/dev/null
   value=$((256 * dim * 4))
   n=$((2000 * 128 / dim))
@@ -79,6 +96,7 @@ limit = sets * 256
 shape = f"N x {dim}"
 print(f"{shape:<10} {v:12.0f} {p:15.0f} {limit:14.0f} {v / p:9.2f}x {100 * v / limit:11.0f}%")
 PY
+  echo "           cpu for $rows rows: vstash $cpu_v; redis-py $cpu_p"
 done
 
 # Batch-load latency: the local store alone, and through the cache tier (warm).

@@ -23,10 +23,16 @@ volatile std::sig_atomic_t g_interrupted = 0;
 extern "C" void on_sigint(int) { g_interrupted = 1; }
 }  // namespace
 
+const ProfileFile& Context::profile_file() {
+  if (!m_file) {
+    m_file = find_profile_file(global.config);
+  }
+  return *m_file;
+}
+
 const Profile& Context::profile() {
   if (!m_profile) {
-    const ProfileFile file = find_profile_file(global.config);
-    m_profile = select_profile(file, global.profile);
+    m_profile = select_profile(profile_file(), global.profile);
     debug(fmt::format("profile \"{}\" ({}) type {}", m_profile->name(), m_profile->source(), m_profile->type()));
   }
   return *m_profile;
@@ -34,7 +40,7 @@ const Profile& Context::profile() {
 
 backends::Backend& Context::backend() {
   if (!m_backend) {
-    m_backend = backends::create_backend(profile());
+    m_backend = backends::create_backend(profile(), &profile_file());
   }
   return *m_backend;
 }

@@ -30,6 +30,8 @@ class Context {
 
   // The selected profile and the backend it describes (built on first use).
   const Profile& profile();
+  // The file the profile came from (it may name other profiles, e.g. `cache:`).
+  const ProfileFile& profile_file();
   backends::Backend& backend();
   // --dataset if given, else the profile's default dataset.
   std::string dataset();
@@ -45,6 +47,7 @@ class Context {
   void debug(const std::string& message) const;
 
  private:
+  std::optional<ProfileFile> m_file;
   std::optional<Profile> m_profile;
   std::unique_ptr<backends::Backend> m_backend;
 };

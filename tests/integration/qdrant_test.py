@@ -13,12 +13,13 @@
 #   - stats carries the collection info; a bad api key exits with a clear auth error and no
 #     api key is ever printed; an ingest killed mid-way is finished by --resume;
 #   - every request the client sent matches an operation of the OpenAPI spec (no violations).
-# Most tests start a private double (faults never leak into other tests); the double applies
+# Most tests start a private double on a free port (faults never leak into other tests); the double applies
 # writes sent without wait=true only after 2 s, so a missing wait=true shows up as a failure.
 # Run: VSTASH_BIN=build/vstash VSTASH_TEST_STATE=build/test-state /usr/bin/python3 tests/integration/qdrant_test.py
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -33,7 +34,6 @@ VSTASH = os.environ.get("VSTASH_BIN", "vstash")
 HERE = os.path.dirname(os.path.abspath(__file__))
 DOUBLE = os.path.join(HERE, "..", "doubles", "qdrant_double.py")
 PYTHON = os.environ.get("PYTHON", sys.executable)
-BASE_PORT = int(os.environ.get("VSTASH_TEST_QDRANT_PORT", "56333")) + 100
 STATE = os.environ.get("VSTASH_TEST_STATE", "")
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "vstash:qdrant:point-id")
 API_KEY = "it-secret-key-Qd7"
@@ -48,14 +48,18 @@ def wait_until(predicate, timeout, what):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def free_port():
+    """A loopback port nobody listens on now (the kernel's pick), for a private double."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Double:
     """A private qdrant double on its own port, with a profile file for it."""
 
-    _next = 0
-
     def __init__(self, root, *args, profile=None):
-        Double._next += 1
-        self.port = BASE_PORT + Double._next + 10 * (os.getpid() % 50)
+        self.port = free_port()
         self.proc = subprocess.Popen([PYTHON, DOUBLE, "--port", str(self.port), "--api-key", API_KEY,
                                       "--apply-delay-ms", "2000", *args],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

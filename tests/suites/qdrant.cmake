@@ -14,7 +14,7 @@ if(VSTASH_WITH_QDRANT)
     FIXTURES_REQUIRED qdrant TIMEOUT 600)
 
   # Starts its own private doubles (fault injection, strict mode, small limits, old versions)
-  # on ports next to VSTASH_TEST_QDRANT_PORT, and reads the shared double's spec violations.
+  # on free loopback ports.
   add_test(NAME qdrant_integration
     COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/qdrant_test.py QdrantTest)
   set_tests_properties(qdrant_integration PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}"
