@@ -137,7 +137,8 @@ void run_stream(const BatchOptions& opt, Context& ctx) {
   lo.start_position = opt.start_batch;
   // Each worker gets its own connection so loads run in parallel, not in turns.
   const Profile& profile = ctx.profile();
-  lo.connect = [&profile] { return backends::create_backend(profile); };
+  const ProfileFile& file = ctx.profile_file();  // so a `cache:` profile is found by every worker
+  lo.connect = [&profile, &file] { return backends::create_backend(profile, &file); };
   auto loader = training::create_data_loader(backend, dataset, lo);
 
   int64_t rows = 0;

@@ -39,7 +39,9 @@ Array decode_array(std::string_view blob) {
     throw Error("corrupt array blob: bad header");
   }
   Shape shape(ndim);
-  std::memcpy(shape.data(), blob.data() + 6, ndim * 8u);
+  if (ndim > 0) {  // a scalar's empty shape has a null data(): memcpy(nullptr, ..., 0) is UB
+    std::memcpy(shape.data(), blob.data() + 6, ndim * 8u);
+  }
   const auto dtype = static_cast<DType>(dtype_code);
   int64_t count = 1;
   for (int64_t d : shape) {
@@ -54,7 +56,9 @@ Array decode_array(std::string_view blob) {
                             static_cast<uint64_t>(count) * dtype_size(dtype), payload));
   }
   std::vector<std::byte> bytes(payload);
-  std::memcpy(bytes.data(), blob.data() + 6 + ndim * 8u, payload);
+  if (payload > 0) {
+    std::memcpy(bytes.data(), blob.data() + 6 + ndim * 8u, payload);
+  }
   return Array(dtype, std::move(shape), std::move(bytes));
 }
 

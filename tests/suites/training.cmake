@@ -14,3 +14,16 @@ add_test(NAME training_local
 set_tests_properties(training_local PROPERTIES
   ENVIRONMENT "${VSTASH_TEST_ENV};VSTASH_TRAINING_CONFIG=;VSTASH_TRAINING_PROFILE="
   TIMEOUT 900)
+
+# The same test on every server backend, against the server its suite starts.
+function(vstash_training_test backend option fixture profile_file profile)
+  if(${option})
+    add_test(NAME training_${backend}
+             COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tests/integration/training_test.py)
+    set_tests_properties(training_${backend} PROPERTIES FIXTURES_REQUIRED ${fixture} TIMEOUT 1200
+      ENVIRONMENT "${VSTASH_TEST_ENV};VSTASH_TRAINING_CONFIG=${VSTASH_TEST_STATE}/${profile_file};VSTASH_TRAINING_PROFILE=${profile}")
+  endif()
+endfunction()
+vstash_training_test(pgvector VSTASH_WITH_PGVECTOR pg pgvector.yaml pg)
+vstash_training_test(redis VSTASH_WITH_REDIS redis redis.yaml redis)
+vstash_training_test(qdrant VSTASH_WITH_QDRANT qdrant qdrant.yaml qdrant)
