@@ -231,7 +231,8 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
         continue;
       }
       slots.clear();
-      std::vector<std::string_view> args = {"HMGET", k.rows(snap->inc, c)};
+      const std::string key = k.rows(snap->inc, c);  // named: args holds views into it
+      std::vector<std::string_view> args = {"HMGET", key};
       slots.reserve(rows.size());
       for (const auto i : rows) {
         slots.push_back(std::to_string(slot_of(target[i])));

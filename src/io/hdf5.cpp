@@ -17,7 +17,13 @@ namespace hdf5 {
 
 void quiet_errors() {
   static std::once_flag once;
-  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+  std::call_once(once, [] {
+    // No library shutdown at exit: after a failed write (disk full, file too large) HDF5's
+    // atexit handler retries the flush on the dead file id and crashes. Every handle is
+    // closed by its RAII owner before then, so nothing is lost by skipping it.
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  });
 }
 
 std::string error_detail() {
