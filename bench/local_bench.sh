@@ -37,7 +37,7 @@ PY
 }
 now() { date +%s.%N; }
 
-printf '%-10s %12s %10s %18s %16s\n' rows ingest_rows/s MB/s "batch256 shuffled" "query k=10 p50"
+printf '%-10s %12s %10s %18s %16s\n' rows ingest_rows/s MB/s "batch256 shuffled" "query k=10 mean"
 for rows in 100000 1000000; do
   gen "$rows" 128 "$work/d.npy"
   gen 100 128 "$work/q.npy"

@@ -14,6 +14,18 @@ struct StatsOptions {};
 
 namespace {
 
+// The backend's own figures (server and extension versions, index parameters, cache hits,
+// ...) as "a.b: value" lines, so people see in text what scripts get under "extra".
+void flatten_extra(const nlohmann::json& j, const std::string& prefix, std::string& out) {
+  if (j.is_object() && !j.empty()) {
+    for (const auto& [key, value] : j.items()) {
+      flatten_extra(value, prefix.empty() ? key : prefix + "." + key, out);
+    }
+    return;
+  }
+  out += fmt::format("{}: {}\n", prefix, j.is_string() ? j.get<std::string>() : j.dump());
+}
+
 void run_stats(const StatsOptions&, Context& ctx) {
   auto stats = ctx.backend().stats();
   if (ctx.dataset_given()) {
@@ -55,6 +67,11 @@ void run_stats(const StatsOptions&, Context& ctx) {
       table.add_row({model, std::to_string(n)});
     }
     text += "\n" + table.render();
+  }
+  if (stats.extra.is_object() && !stats.extra.empty()) {
+    std::string details;
+    flatten_extra(stats.extra, "", details);
+    text += "\n" + details;
   }
   output::print_text(text);
 }

@@ -101,7 +101,9 @@ ArrayLocation ArrayLocation::parse(const std::string& spec) {
   if (colon != std::string::npos && colon + 1 < spec.size() &&
       is_hdf5_extension(lower_extension(spec.substr(0, colon)))) {
     loc.file = spec.substr(0, colon);
-    loc.dataset = "/" + spec.substr(colon + 1);
+    // Built in place: `"/" + substr(...)` trips a false -Wrestrict in g++ 12 at -O3.
+    loc.dataset.assign(1, '/');
+    loc.dataset.append(spec, colon + 1, std::string::npos);
     loc.is_hdf5 = true;
     return loc;
   }
