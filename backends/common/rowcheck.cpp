@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "rowcheck.hpp"
 
+#include <algorithm>
+
 #include <cmath>
 #include <fmt/format.h>
 #include <unordered_set>
@@ -64,6 +66,20 @@ void check_batch(const DatasetSpec& spec, const RowBatch& b) {
     }
   }
   check_finite(b.data, b.ids, ds);
+}
+
+void check_spec(const DatasetSpec& spec) {
+  if (spec.name.empty()) {
+    throw UsageError("dataset name is empty");
+  }
+  auto positive = [](const Shape& s) { return std::all_of(s.begin(), s.end(), [](int64_t d) { return d > 0; }); };
+  if (!positive(spec.row_shape) || !positive(spec.label_shape)) {
+    throw UsageError(fmt::format("dataset \"{}\": row and label shapes need positive dimensions, got {} and {}",
+                                 spec.name, shape_to_string(spec.row_shape), shape_to_string(spec.label_shape)));
+  }
+  if (!spec.metadata.is_null() && !spec.metadata.is_object()) {
+    throw UsageError(fmt::format("dataset \"{}\": dataset metadata must be a JSON object", spec.name));
+  }
 }
 
 }  // namespace vstash::backends

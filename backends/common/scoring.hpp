@@ -3,6 +3,8 @@
 // checking ANN stores in tests. Score definitions: see QueryHit in backend.hpp.
 #pragma once
 
+#include <algorithm>
+
 #include <cstddef>
 #include <vector>
 
@@ -14,6 +16,12 @@ double exact_score(Metric metric, const float* a, const float* b, size_t dim);
 // True when score a ranks before score b for this metric.
 inline bool ranks_before(Metric metric, double a, double b) {
   return metric == Metric::euclidean ? a < b : a > b;
+}
+// Best first by the metric, ties by row index: the one order every backend returns.
+inline void sort_hits(Metric metric, std::vector<QueryHit>& hits) {
+  std::stable_sort(hits.begin(), hits.end(), [metric](const QueryHit& a, const QueryHit& b) {
+    return a.score != b.score ? ranks_before(metric, a.score, b.score) : a.index < b.index;
+  });
 }
 
 // Keeps the k best (score, index) pairs seen; ties break by lower index.

@@ -58,7 +58,7 @@ class LocalBackend final : public Backend {
   std::string kind() const override { return "local"; }
 
   void create_dataset(const DatasetSpec& spec) override {
-    validate_spec(spec);
+    check_spec(spec);
     write([&](Connection& c) {
       auto existing = find_dataset(c, spec.name);
       if (!existing) {
@@ -358,19 +358,6 @@ class LocalBackend final : public Backend {
     std::unique_ptr<Connection> conn;
   };
 
-  void validate_spec(const DatasetSpec& spec) const {
-    if (spec.name.empty()) {
-      throw UsageError("dataset name is empty");
-    }
-    auto positive = [](const Shape& s) { return std::all_of(s.begin(), s.end(), [](int64_t d) { return d > 0; }); };
-    if (!positive(spec.row_shape) || !positive(spec.label_shape)) {
-      throw UsageError(fmt::format("dataset \"{}\": row and label shapes need positive dimensions, got {} and {}",
-                                   spec.name, shape_to_string(spec.row_shape), shape_to_string(spec.label_shape)));
-    }
-    if (!spec.metadata.is_null() && !spec.metadata.is_object()) {
-      throw UsageError(fmt::format("dataset \"{}\": dataset metadata must be a JSON object", spec.name));
-    }
-  }
 
   // The live indices of a dataset in order, cached per dataset version: a gapped dataset
   // maps positions through it on every batch, and re-reading it each time would cost a

@@ -844,12 +844,7 @@ std::vector<QueryHit> QdrantBackend::query(const std::string& dataset, const std
     }
     hits.push_back(std::move(hit));
   }
-  std::stable_sort(hits.begin(), hits.end(), [&](const QueryHit& a, const QueryHit& b) {
-    if (a.score != b.score) {
-      return ranks_before(entry.spec.metric, a.score, b.score);
-    }
-    return a.index < b.index;
-  });
+  sort_hits(entry.spec.metric, hits);
   return hits;
 }
 

@@ -88,7 +88,7 @@ class RedisBackend final : public Backend {
 
   void create_dataset(const DatasetSpec& spec) override {
     std::lock_guard lock(m_mutex);
-    validate_spec(spec);
+    check_spec(spec);
     const DatasetKeys k(m_cfg, spec.name);
     for (int attempt = 0; attempt < k_attempts; ++attempt) {
       m_conn.append({"WATCH", k.manifest()});
@@ -351,19 +351,6 @@ class RedisBackend final : public Backend {
   }
 
  private:
-  static void validate_spec(const DatasetSpec& spec) {
-    if (spec.name.empty()) {
-      throw UsageError("dataset name is empty");
-    }
-    auto positive = [](const Shape& s) { return std::all_of(s.begin(), s.end(), [](int64_t d) { return d > 0; }); };
-    if (!positive(spec.row_shape) || !positive(spec.label_shape)) {
-      throw UsageError(fmt::format("dataset \"{}\": row and label shapes need positive dimensions, got {} and {}",
-                                   spec.name, shape_to_string(spec.row_shape), shape_to_string(spec.label_shape)));
-    }
-    if (!spec.metadata.is_null() && !spec.metadata.is_object()) {
-      throw UsageError(fmt::format("dataset \"{}\": dataset metadata must be a JSON object", spec.name));
-    }
-  }
 
   static bool compatible(const DatasetSpec& a, const DatasetSpec& b) {
     return a.dtype == b.dtype && a.row_shape == b.row_shape && a.label_dtype == b.label_dtype &&
