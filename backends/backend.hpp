@@ -199,6 +199,12 @@ class Backend {
 
   // --- statistics -----------------------------------------------------------------------
   virtual Stats stats() = 0;
+
+  // --- tuning ---------------------------------------------------------------------------
+  // How many connections `vstash ingest` should write blocks through at once by default:
+  // more than one only where the store takes concurrent writers to one dataset without
+  // serialising them (`--writers` overrides it).
+  virtual int ingest_writers() const { return 1; }
 };
 
 // Parses MODEL@EPOCH / MODEL@latest. Throws UsageError naming the reference.

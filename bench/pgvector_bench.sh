@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # pgvector benchmark (issue 3, item 8). For each size, the same float32 rows go into the same
 # table layout three ways, in the same run, and the rows/s are printed side by side:
-#   vstash    `vstash ingest FILE.npy` (binary COPY from the C++ encoder)
+#   vstash    `vstash ingest FILE.npy` (binary COPY from the C++ encoder; its default two writers)
 #   psql      `psql \copy ... (FORMAT BINARY)` of the rows pre-encoded to a file: the server's limit
 #   psycopg   psycopg3 + numpy, binary COPY with pgvector-python's binary vector dumper
 # Then, at 100k x 128 with the HNSW index: index build time, query latency and recall@10
@@ -57,10 +57,21 @@ sed "s/table_name: .*/table_name: $prefix/" "$profile" >"$VSTASH_CONFIG"
 export VSTASH_PROFILE=pg VSTASH_NO_PROGRESS=1
 sql() { /usr/lib/postgresql/15/bin/psql -X -q -tA -v ON_ERROR_STOP=1 -c "$1"; }
 now() { date +%s.%N; }
+# Each timed load starts with no autovacuum worker busy on an earlier load's table, so that
+# no loader pays for another's cleanup.
+settle() {
+  while [[ $(sql "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'") != 0 ]]; do
+    sleep 0.2
+  done
+}
 rate() { echo "$1 / ($3 - $2)" | bc -l; }
 # The layout of a vstash rows table (backends/pgvector/pgschema.cpp), for the reference loaders.
-make_table() { sql "DROP TABLE IF EXISTS $1; CREATE TABLE $1 (id text PRIMARY KEY, idx bigint NOT NULL UNIQUE,
-  embedding vector($2) NOT NULL, sample bytea, label bytea, metadata jsonb)"; }
+# Vectors of up to 1024 dimensions are stored inline there (k_inline_dimensions), so here too.
+make_table() {
+  sql "DROP TABLE IF EXISTS $1; CREATE TABLE $1 (id text PRIMARY KEY, idx bigint NOT NULL UNIQUE,
+       embedding vector($2) NOT NULL, sample bytea, label bytea, metadata jsonb)"
+  if (($2 <= 1024)); then sql "ALTER TABLE $1 ALTER COLUMN embedding SET STORAGE PLAIN"; fi
+}
 
 gen() {  # gen ROWS DIM FILE SEED
   "$py" - "$@" <<'PY'
@@ -137,12 +148,14 @@ for size in $sizes; do
   encode "$work/d.npy" "$work/d.copy"
   ds=d${rows}x$dim
 
+  settle
   t0=$(now)
   "$vstash" --dataset "$ds" ingest "$work/d.npy" --json >"$work/ingest.json"
   t1=$(now)
   v=$(rate "$rows" "$t0" "$t1")
 
   make_table ref_psql "$dim"
+  settle
   t0=$(now)
   /usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1 \
     -c "\\copy ref_psql (id, idx, embedding, sample, label, metadata) FROM '$work/d.copy' WITH (FORMAT BINARY)"
@@ -150,6 +163,7 @@ for size in $sizes; do
   a=$(rate "$rows" "$t0" "$t1")
 
   make_table ref_psycopg "$dim"
+  settle
   t0=$(now)
   psycopg_load "$work/d.npy" ref_psycopg
   t1=$(now)

@@ -1,17 +1,19 @@
 // SPDX-License-Identifier: MIT
 // `vstash ingest DATA`: stream an array file into a dataset in bounded memory.
 //
-// Resuming: after each block is written, the dataset's metadata key `ingest_watermark` is set
-// to the number of file rows committed (and `ingest_base` to the index of file row 0). A
-// crash between the block and the watermark re-sends that block on --resume; rows are
-// upserted by id, so the re-sent rows replace themselves and no duplicates appear.
+// Resuming: the dataset's metadata key `ingest_watermark` holds the number of file rows known
+// to be committed (and `ingest_base` the index of file row 0); see ingestpipeline.hpp for how
+// it advances when several writers commit blocks out of order. --resume starts there; rows
+// are upserted by id, so re-sent rows replace themselves and no duplicates appear.
 #include <chrono>
 #include <fmt/format.h>
 #include <memory>
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "ingestpipeline.hpp"
 #include "ingestsource.hpp"
+#include "backends/registry.hpp"
 #include "src/errors.hpp"
 #include "src/output.hpp"
 #include "src/progress.hpp"
@@ -22,6 +24,7 @@ struct IngestOptions {
   IngestFiles files;
   std::string metric;
   int64_t batch_size = 10000;
+  int writers = 0;  // 0: the backend's choice
   bool append = false;
   bool resume = false;
   bool dry_run = false;
@@ -32,6 +35,9 @@ namespace {
 void run_ingest(const IngestOptions& opt, Context& ctx) {
   if (opt.batch_size <= 0) {
     throw UsageError("--batch-size: must be positive");
+  }
+  if (opt.writers < 0 || opt.writers > 64) {
+    throw UsageError(fmt::format("--writers: must be between 1 and 64, got {}", opt.writers));
   }
   IngestSource src = IngestSource::open(opt.files);
   if (!src.remark().empty()) {
@@ -107,17 +113,28 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
     ctx.note(fmt::format("resuming at row {} of {}", start, total));
   }
 
+  // One connection per writer; a single writer shares the command's own.
+  const int writers = opt.writers > 0 ? opt.writers : backend.ingest_writers();
+  std::vector<std::unique_ptr<backends::Backend>> own;
+  std::vector<backends::Backend*> connections{&backend};
+  if (writers > 1) {
+    connections.clear();
+    for (int i = 0; i < writers; ++i) {
+      own.push_back(backends::create_backend(ctx.profile(), &ctx.profile_file()));
+      connections.push_back(own.back().get());
+    }
+  }
+  ctx.debug(fmt::format("ingest: {} writer(s), {} rows per write", connections.size(), opt.batch_size));
+
   const auto t0 = std::chrono::steady_clock::now();
   ProgressBar bar("ingest", total - start, ctx.show_progress());
-  for (int64_t first = start; first < total; first += opt.batch_size) {
-    check_interrupted();
-    const auto batch = src.read(first, opt.batch_size, base);
-    backend.write_rows(dataset, batch);
-    backends::DatasetSpec mark = spec;
-    mark.metadata = {{"ingest_watermark", first + static_cast<int64_t>(batch.size())}};
-    backend.create_dataset(mark);
-    bar.update(first + static_cast<int64_t>(batch.size()) - start);
-  }
+  IngestPlan plan;
+  plan.spec = spec;
+  plan.start = start;
+  plan.total = total;
+  plan.batch_size = opt.batch_size;
+  plan.base = base;
+  run_ingest_pipeline(src, plan, connections, [&](int64_t done) { bar.update(done); });
   bar.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int64_t written = total - start;
@@ -150,6 +167,10 @@ void register_ingest(CLI::App& parent, Context& ctx) {
   sub->add_option("--metric", opt->metric, "cosine, euclidean or dot (default: the profile's, else cosine)")
       ->envname("VSTASH_METRIC");
   sub->add_option("--batch-size", opt->batch_size, "Rows per write (default 10000)")->envname("VSTASH_INGEST_BATCH_SIZE");
+  sub->add_option("--writers", opt->writers,
+                  "Blocks written at once, each over its own connection (default: the backend's choice: 2 "
+                  "for pgvector, else 1)")
+      ->envname("VSTASH_INGEST_WRITERS");
   sub->add_flag("--append", opt->append, "Add rows to a non-empty dataset (ids continue from its next index)");
   sub->add_flag("--resume", opt->resume, "Finish an interrupted ingest of the same file");
   sub->add_flag("--dry-run", opt->dry_run, "Validate and show what would be written; write nothing");

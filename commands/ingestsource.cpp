@@ -161,14 +161,8 @@ void IngestSource::check_finite_all(int64_t block_rows) {
   std::vector<int64_t> bad;
   for (int64_t first = 0; first < rows(); first += block_rows) {
     const Array block = m_reader ? m_reader->read_rows(first, block_rows) : m_whole->slice_rows(first, std::min(block_rows, rows() - first));
-    const int64_t per_row = shape_product(block.row_shape());
-    for (int64_t r = 0; r < block.rows(); ++r) {
-      for (int64_t k = 0; k < per_row; ++k) {
-        if (!std::isfinite(block.element_as_double(r * per_row + k))) {
-          bad.push_back(first + r);
-          break;
-        }
-      }
+    for (int64_t r = block.first_nonfinite_row(); r >= 0; r = block.first_nonfinite_row(r + 1)) {
+      bad.push_back(first + r);
     }
   }
   if (!bad.empty()) {

@@ -147,6 +147,40 @@ double Array::element_as_double(int64_t i) const {
   return 0.0;
 }
 
+namespace {
+// True if any of n values of width W has every exponent bit set (NaN or Inf). Branch-free
+// over a row so the compiler can vectorise it.
+template <class Bits>
+bool any_nonfinite(const std::byte* p, int64_t n, Bits exponent) {
+  Bits hit = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    Bits v;
+    std::memcpy(&v, p + static_cast<size_t>(j) * sizeof(Bits), sizeof(Bits));
+    hit |= static_cast<Bits>((v & exponent) == exponent);
+  }
+  return hit != 0;
+}
+}  // namespace
+
+int64_t Array::first_nonfinite_row(int64_t from) const {
+  const int64_t per_row = shape_product(row_shape());
+  const size_t width = row_bytes();
+  for (int64_t r = std::max<int64_t>(from, 0); r < rows(); ++r) {
+    const std::byte* p = m_bytes.data() + static_cast<size_t>(r) * width;
+    bool bad = false;
+    switch (m_dtype) {
+      case DType::f16: bad = any_nonfinite<uint16_t>(p, per_row, 0x7c00u); break;
+      case DType::f32: bad = any_nonfinite<uint32_t>(p, per_row, 0x7f800000u); break;
+      case DType::f64: bad = any_nonfinite<uint64_t>(p, per_row, 0x7ff0000000000000ull); break;
+      default: return -1;
+    }
+    if (bad) {
+      return r;
+    }
+  }
+  return -1;
+}
+
 std::vector<float> Array::row_as_float32(int64_t i) const {
   const int64_t n = shape_product(row_shape());
   std::vector<float> out(static_cast<size_t>(n));

@@ -64,6 +64,9 @@ class Array {
   double element_as_double(int64_t i) const;
   // Row i converted to float32 values (the vector a backend indexes).
   std::vector<float> row_as_float32(int64_t i) const;
+  // The first row holding a NaN or Inf, from row `from` on; -1 if none (or not a float dtype).
+  // Reads the exponent bits directly: the pre-write check of every ingest runs through here.
+  int64_t first_nonfinite_row(int64_t from = 0) const;
   // Whole array converted to float32, same shape.
   Array to_float32() const;
   // Bit-for-bit equality of dtype, shape and bytes.

@@ -262,6 +262,8 @@ class CachedBackend final : public Backend {
   void record_progress(const ProgressRecord& r) override { m_primary->record_progress(r); }
   std::vector<ProgressRecord> list_progress(const std::string& run) override { return m_primary->list_progress(run); }
 
+  int ingest_writers() const override { return m_primary->ingest_writers(); }
+
   Stats stats() override {
     Stats s = m_primary->stats();
     json c = m_cache.stats();

@@ -12,18 +12,17 @@
 namespace vstash::backends {
 
 void check_finite(const Array& data, const std::vector<std::string>& ids, const std::string& dataset) {
-  if (!dtype_is_float(data.dtype())) {
+  const int64_t r = data.first_nonfinite_row();
+  if (r < 0) {
     return;
   }
   const int64_t per_row = shape_product(data.row_shape());
-  for (int64_t r = 0; r < data.rows(); ++r) {
-    for (int64_t j = 0; j < per_row; ++j) {
-      if (!std::isfinite(data.element_as_double(r * per_row + j))) {
-        const std::string id = r < static_cast<int64_t>(ids.size()) ? ids[static_cast<size_t>(r)] : std::to_string(r);
-        throw UsageError(fmt::format("dataset \"{}\": row \"{}\": NaN or Inf at element {}", dataset, id, j));
-      }
-    }
+  int64_t j = 0;
+  while (j < per_row && std::isfinite(data.element_as_double(r * per_row + j))) {
+    ++j;
   }
+  const std::string id = r < static_cast<int64_t>(ids.size()) ? ids[static_cast<size_t>(r)] : std::to_string(r);
+  throw UsageError(fmt::format("dataset \"{}\": row \"{}\": NaN or Inf at element {}", dataset, id, j));
 }
 
 void check_batch(const DatasetSpec& spec, const RowBatch& b) {

@@ -186,6 +186,13 @@ void create_catalog_entry(Session& s, const Tables& t, const DatasetSpec& spec) 
   s.exec(fmt::format("CREATE TABLE {} (id text PRIMARY KEY, idx bigint NOT NULL UNIQUE, embedding vector({}) "
                      "NOT NULL, sample bytea, label bytea, metadata jsonb)",
                      s.quote(table), spec.dimension()));
+  // pgvector's type stores vectors out of line (TOAST) once a row passes ~2 kB, i.e. from
+  // about 500 dimensions: every row then costs a second heap tuple and a TOAST index entry,
+  // and every exact scan a detoast. Up to k_inline_dimensions the vector (4 kB) is kept in
+  // the row instead; the other columns stay TOAST-able, so a row always fits a page.
+  if (spec.dimension() <= k_inline_dimensions) {
+    s.exec(fmt::format("ALTER TABLE {} ALTER COLUMN embedding SET STORAGE PLAIN", s.quote(table)));
+  }
 }
 
 std::string describe_spec(const DatasetSpec& spec) {

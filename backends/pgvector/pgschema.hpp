@@ -21,6 +21,10 @@ namespace vstash::backends::pgvector {
 // by a newer vstash and is refused.
 inline constexpr int k_layout_version = 1;
 
+// Vectors of up to this many dimensions (4 kB) are stored inside the row, not in TOAST. A
+// physical choice only: tables made either way have the same layout version.
+inline constexpr int k_inline_dimensions = 1024;
+
 // Quoted names of the shared tables.
 struct Tables {
   std::string prefix;  // unquoted

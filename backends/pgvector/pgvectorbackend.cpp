@@ -147,6 +147,10 @@ class PgvectorBackend final : public Backend {
     return checkpoints::list_progress(m_session, tables(), run);
   }
   Stats stats() override;
+  // Concurrent COPYs into one table proceed in parallel (explicit indices take the catalog
+  // lock only for the final counter update), so two connections keep both the client's
+  // encoder and a server backend busy.
+  int ingest_writers() const override { return 2; }
 
  private:
   Tables& tables();
@@ -343,8 +347,11 @@ bool PgvectorBackend::drop_dataset(const std::string& dataset) {
 void PgvectorBackend::write_rows(const std::string& dataset, const RowBatch& batch) {
   const Tables& t = tables();
   m_session.transact("writing rows to " + ctx(dataset), [&](pqxx::work&) {
-    // The catalog row lock serialises writers of one dataset, so counters stay exact.
-    const CatalogEntry e = require(dataset, true);
+    // Auto-assigned indices need next_index, so such a write locks the catalog row first and
+    // holds it. With explicit indices (ingest) the lock is taken only by the counter UPDATE at
+    // the end, so concurrent writers' COPYs overlap; the counters stay exact either way.
+    const bool auto_index = batch.indices.empty();
+    const CatalogEntry e = require(dataset, auto_index);
     // The full check (every value finite, ids unique, metadata objects) reads the whole
     // batch; it runs beside the COPY so the server is not idle meanwhile. Only the shape of
     // the batch, which the encoder relies on, is checked before the first byte is sent; a
@@ -384,14 +391,17 @@ void PgvectorBackend::write_rows(const std::string& dataset, const RowBatch& bat
     };
     int64_t fresh = static_cast<int64_t>(batch.size());
     bool direct = true;
-    if (e.rows > 0) {
+    // Without the lock another writer may have added rows since the catalog was read, so
+    // only a locked, empty table can skip the savepoint.
+    const bool may_conflict = e.rows > 0 || !auto_index;
+    if (may_conflict) {
       m_session.exec("SAVEPOINT vstash_copy");
     }
     try {
       copy_in(m_session.raw(), fmt::format("COPY {} ({}) FROM STDIN (FORMAT BINARY)", table, k_row_columns), produce);
     } catch (const ServerError& err) {
       // Only an existing id sends the batch down the upsert path; anything else is an error.
-      if (e.rows == 0 || err.sqlstate() != "23505") {
+      if (!may_conflict || err.sqlstate() != "23505") {
         throw;
       }
       direct = false;

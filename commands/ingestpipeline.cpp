@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: MIT
+#include "ingestpipeline.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "context.hpp"
+
+namespace vstash::commands {
+
+namespace {
+
+struct Block {
+  int64_t first = 0;  // file row
+  backends::RowBatch rows;
+};
+
+// Everything the threads share, behind one mutex: the read-ahead queue, which blocks have
+// committed, the watermark last written, and the first error.
+class Shared {
+ public:
+  Shared(int64_t start, size_t queue_limit) : m_watermark(start), m_written_mark(start), m_limit(queue_limit) {}
+
+  // Reader side: waits for room; false once the pipeline is stopping.
+  bool push(Block block) {
+    std::unique_lock lock(m_mutex);
+    m_room.wait(lock, [&] { return m_stop || m_queue.size() < m_limit; });
+    if (m_stop) {
+      return false;
+    }
+    m_queue.push_back(std::move(block));
+    m_ready.notify_one();
+    return true;
+  }
+  void close() {
+    std::lock_guard lock(m_mutex);
+    m_closed = true;
+    m_ready.notify_all();
+  }
+  // Writer side: the next block, or nullopt when the queue is closed and empty or stopping.
+  std::optional<Block> pop() {
+    std::unique_lock lock(m_mutex);
+    m_ready.wait(lock, [&] { return m_stop || m_closed || !m_queue.empty(); });
+    if (m_stop || m_queue.empty()) {
+      return std::nullopt;
+    }
+    Block b = std::move(m_queue.front());
+    m_queue.pop_front();
+    m_room.notify_one();
+    return b;
+  }
+
+  // Records a committed block [first, end); returns the new watermark if it moved.
+  std::optional<int64_t> committed(int64_t first, int64_t end) {
+    std::lock_guard lock(m_mutex);
+    m_rows_done += end - first;
+    m_done.emplace(first, end);
+    const int64_t before = m_watermark;
+    while (!m_done.empty() && m_done.begin()->first == m_watermark) {
+      m_watermark = m_done.begin()->second;
+      m_done.erase(m_done.begin());
+    }
+    m_changed.notify_all();
+    return m_watermark != before ? std::optional<int64_t>(m_watermark) : std::nullopt;
+  }
+
+  void fail(std::exception_ptr error) {
+    std::lock_guard lock(m_mutex);
+    if (!m_error) {
+      m_error = std::move(error);
+    }
+    stop_locked();
+  }
+  void stop() {
+    std::lock_guard lock(m_mutex);
+    stop_locked();
+  }
+  std::exception_ptr error() {
+    std::lock_guard lock(m_mutex);
+    return m_error;
+  }
+
+  // Waits up to `period` for progress; returns rows committed so far.
+  int64_t wait_progress(std::chrono::milliseconds period) {
+    std::unique_lock lock(m_mutex);
+    m_changed.wait_for(lock, period);
+    return m_rows_done;
+  }
+
+  // Serialises watermark writes so that they reach the store in increasing order.
+  std::mutex& mark_mutex() { return m_mark_mutex; }
+  // True if `mark` is later than every watermark written so far (call under mark_mutex).
+  bool claim_mark(int64_t mark) {
+    if (mark <= m_written_mark) {
+      return false;
+    }
+    m_written_mark = mark;
+    return true;
+  }
+
+ private:
+  void stop_locked() {
+    m_stop = true;
+    m_room.notify_all();
+    m_ready.notify_all();
+    m_changed.notify_all();
+  }
+
+  std::mutex m_mutex;
+  std::condition_variable m_room, m_ready, m_changed;
+  std::deque<Block> m_queue;
+  std::set<std::pair<int64_t, int64_t>> m_done;  // committed blocks past the watermark
+  int64_t m_watermark;
+  int64_t m_rows_done = 0;
+  bool m_stop = false;
+  bool m_closed = false;
+  std::exception_ptr m_error;
+  std::mutex m_mark_mutex;
+  int64_t m_written_mark;  // guarded by m_mark_mutex
+  size_t m_limit;
+};
+
+void write_watermark(backends::Backend& backend, const IngestPlan& plan, Shared& shared, int64_t mark) {
+  std::lock_guard lock(shared.mark_mutex());
+  if (!shared.claim_mark(mark)) {
+    return;  // another writer already recorded a later point
+  }
+  backends::DatasetSpec spec = plan.spec;
+  spec.metadata = {{"ingest_watermark", mark}};
+  backend.create_dataset(spec);
+}
+
+}  // namespace
+
+void run_ingest_pipeline(IngestSource& source, const IngestPlan& plan, const std::vector<backends::Backend*>& writers,
+                         const std::function<void(int64_t)>& progress) {
+  // Up to one queued block per writer, plus one being read and one in each writer: memory
+  // stays at about 2 x writers + 1 blocks however large the file is.
+  Shared shared(plan.start, std::max<size_t>(writers.size(), 1));
+  std::thread reader([&] {
+    try {
+      for (int64_t first = plan.start; first < plan.total; first += plan.batch_size) {
+        if (!shared.push(Block{first, source.read(first, plan.batch_size, plan.base)})) {
+          break;
+        }
+      }
+    } catch (...) {
+      shared.fail(std::current_exception());
+    }
+    shared.close();
+  });
+  std::vector<std::thread> threads;
+  threads.reserve(writers.size());
+  for (backends::Backend* backend : writers) {
+    threads.emplace_back([&, backend] {
+      try {
+        while (auto block = shared.pop()) {
+          const auto end = block->first + static_cast<int64_t>(block->rows.size());
+          backend->write_rows(plan.spec.name, block->rows);
+          if (auto mark = shared.committed(block->first, end)) {
+            write_watermark(*backend, plan, shared, *mark);
+          }
+        }
+      } catch (...) {
+        shared.fail(std::current_exception());
+      }
+    });
+  }
+  // This thread reports progress and answers Ctrl-C until every row is committed or a
+  // thread has failed; the others then stop after their current block.
+  const int64_t goal = plan.total - plan.start;
+  int64_t reported = -1;
+  try {
+    for (int64_t done = 0; done < goal && !shared.error();) {
+      done = shared.wait_progress(std::chrono::milliseconds(100));
+      if (done != reported) {
+        progress(done);
+        reported = done;
+      }
+      check_interrupted();
+    }
+  } catch (...) {
+    shared.fail(std::current_exception());
+  }
+  reader.join();
+  for (auto& t : threads) {
+    t.join();
+  }
+  if (auto error = shared.error()) {
+    std::rethrow_exception(error);
+  }
+}
+
+}  // namespace vstash::commands

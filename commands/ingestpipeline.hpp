@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: MIT
+// The write phase of `vstash ingest`: blocks of the file are read ahead on one thread and
+// written by one or more writer threads, each through its own backend connection, while the
+// resume point advances over the committed blocks.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "backends/backend.hpp"
+#include "ingestsource.hpp"
+
+namespace vstash::commands {
+
+struct IngestPlan {
+  backends::DatasetSpec spec;  // the dataset; its metadata is replaced by the watermark
+  int64_t start = 0;           // first file row to write (after --resume)
+  int64_t total = 0;           // file rows
+  int64_t batch_size = 10000;  // rows per write_rows call (one transaction where supported)
+  int64_t base = 0;            // index of file row 0
+};
+
+// Writes file rows [plan.start, plan.total) with one thread per entry of `writers` (each
+// call to write_rows is atomic, so blocks commit whole, possibly out of order). After a
+// block commits, `ingest_watermark` is set to the end of the longest run of committed
+// blocks from plan.start: a crash at any point leaves a watermark no later than the
+// committed rows, and --resume re-sends at most the blocks that were in flight (rows are
+// upserted by id, so re-sent rows replace themselves). `progress` gets the number of rows
+// committed so far, on the calling thread, which also answers Ctrl-C. The first error any
+// thread meets stops the others after their current block and is rethrown here.
+void run_ingest_pipeline(IngestSource& source, const IngestPlan& plan, const std::vector<backends::Backend*>& writers,
+                         const std::function<void(int64_t)>& progress);
+
+}  // namespace vstash::commands
