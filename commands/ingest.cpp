@@ -2,7 +2,7 @@
 // `vstash ingest DATA`: stream an array file into a dataset in bounded memory.
 //
 // Resuming: the dataset's metadata key `ingest_watermark` holds the number of file rows known
-// to be committed (and `ingest_base` the index of file row 0); see ingestpipeline.hpp for how
+// to be committed (and `ingest_base` the index of file row 0); see src/ingest/pipeline.hpp for how
 // it advances when several writers commit blocks out of order. --resume starts there; rows
 // are upserted by id, so re-sent rows replace themselves and no duplicates appear.
 #include <chrono>
@@ -11,9 +11,9 @@
 
 #include "commands.hpp"
 #include "common.hpp"
-#include "ingestpipeline.hpp"
 #include "ingestsource.hpp"
 #include "backends/registry.hpp"
+#include "src/ingest/pipeline.hpp"
 #include "src/errors.hpp"
 #include "src/output.hpp"
 #include "src/progress.hpp"
@@ -128,19 +128,24 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
 
   const auto t0 = std::chrono::steady_clock::now();
   ProgressBar bar("ingest", total - start, ctx.show_progress());
-  IngestPlan plan;
+  ingest::IngestPlan plan;
   plan.spec = spec;
   plan.start = start;
   plan.total = total;
   plan.batch_size = opt.batch_size;
   plan.base = base;
-  run_ingest_pipeline(src, plan, connections, [&](int64_t done) { bar.update(done); });
+  ingest::run_pipeline([&](int64_t first, int64_t count) { return src.read(first, count, base); }, plan, connections,
+                       [&](int64_t done) {
+                         bar.update(done);
+                         check_interrupted();
+                       });
   bar.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int64_t written = total - start;
   const double written_bytes = static_cast<double>(bytes) * static_cast<double>(written) / static_cast<double>(total);
   result["rows"] = written;
   result["skipped_rows"] = start;
+  result["writers"] = connections.size();
   result["bytes"] = static_cast<int64_t>(written_bytes);
   result["seconds"] = secs;
   result["rows_per_second"] = secs > 0 ? static_cast<double>(written) / secs : 0.0;

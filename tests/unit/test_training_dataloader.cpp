@@ -14,6 +14,7 @@
 #include "src/errors.hpp"
 #include "src/profile.hpp"
 #include "src/training/dataloader.hpp"
+#include "forwardingbackend.hpp"
 #include "testutil.hpp"
 
 using namespace vstash;
@@ -98,18 +99,12 @@ LoaderOptions options_with(int workers, bool shuffle, int64_t epoch = 0) {
 }
 
 // Forwards to another backend; hooks observe or fail the row reads.
-class ProbeBackend final : public Backend {
+class ProbeBackend final : public testutil::ForwardingBackend {
  public:
-  explicit ProbeBackend(Backend& inner) : m_inner(inner) {}
+  explicit ProbeBackend(Backend& inner) : ForwardingBackend(inner) {}
   std::function<void(const std::vector<int64_t>&)> before_read;
   std::function<void()> after_read;
 
-  std::string kind() const override { return m_inner.kind(); }
-  void create_dataset(const backends::DatasetSpec& s) override { m_inner.create_dataset(s); }
-  std::optional<backends::DatasetInfo> dataset_info(const std::string& d) override { return m_inner.dataset_info(d); }
-  std::vector<backends::DatasetInfo> list_datasets() override { return m_inner.list_datasets(); }
-  bool drop_dataset(const std::string& d) override { return m_inner.drop_dataset(d); }
-  void write_rows(const std::string& d, const RowBatch& b) override { m_inner.write_rows(d, b); }
   RowBatch read_rows(const std::string& d, int64_t offset, int64_t count) override {
     std::vector<int64_t> positions(static_cast<size_t>(count));
     std::iota(positions.begin(), positions.end(), offset);
@@ -118,29 +113,6 @@ class ProbeBackend final : public Backend {
   RowBatch read_positions(const std::string& d, const std::vector<int64_t>& p) override {
     return observed(p, [&] { return m_inner.read_positions(d, p); });
   }
-  RowBatch fetch(const std::string& d, const std::vector<std::string>& ids) override { return m_inner.fetch(d, ids); }
-  void update_row(const std::string& d, const std::string& id, const std::optional<Array>& s,
-                  const std::optional<backends::json>& m) override {
-    m_inner.update_row(d, id, s, m);
-  }
-  int64_t delete_ids(const std::string& d, const std::vector<std::string>& ids) override {
-    return m_inner.delete_ids(d, ids);
-  }
-  int64_t delete_where(const std::string& d, const Filter& f) override { return m_inner.delete_where(d, f); }
-  int64_t count(const std::string& d, const Filter* f) override { return m_inner.count(d, f); }
-  std::vector<backends::QueryHit> query(const std::string& d, const std::vector<float>& v,
-                                        const backends::QueryOptions& o) override {
-    return m_inner.query(d, v, o);
-  }
-  std::string save_checkpoint(const backends::Checkpoint& c) override { return m_inner.save_checkpoint(c); }
-  backends::Checkpoint load_checkpoint(const std::string& p) override { return m_inner.load_checkpoint(p); }
-  std::vector<backends::CheckpointInfo> list_checkpoints(const std::string& m) override {
-    return m_inner.list_checkpoints(m);
-  }
-  bool delete_checkpoint(const std::string& p) override { return m_inner.delete_checkpoint(p); }
-  void record_progress(const backends::ProgressRecord& r) override { m_inner.record_progress(r); }
-  std::vector<backends::ProgressRecord> list_progress(const std::string& r) override { return m_inner.list_progress(r); }
-  backends::Stats stats() override { return m_inner.stats(); }
 
  private:
   RowBatch observed(const std::vector<int64_t>& positions, const std::function<RowBatch()>& read) {
@@ -153,7 +125,6 @@ class ProbeBackend final : public Backend {
     }
     return batch;
   }
-  Backend& m_inner;
 };
 
 template <class Pred>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "ingestpipeline.hpp"
+#include "pipeline.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -11,9 +11,8 @@
 #include <set>
 #include <thread>
 
-#include "context.hpp"
 
-namespace vstash::commands {
+namespace vstash::ingest {
 
 namespace {
 
@@ -139,15 +138,15 @@ void write_watermark(backends::Backend& backend, const IngestPlan& plan, Shared&
 
 }  // namespace
 
-void run_ingest_pipeline(IngestSource& source, const IngestPlan& plan, const std::vector<backends::Backend*>& writers,
-                         const std::function<void(int64_t)>& progress) {
+void run_pipeline(const ReadBlock& read, const IngestPlan& plan, const std::vector<backends::Backend*>& writers,
+                  const std::function<void(int64_t)>& progress) {
   // Up to one queued block per writer, plus one being read and one in each writer: memory
   // stays at about 2 x writers + 1 blocks however large the file is.
   Shared shared(plan.start, std::max<size_t>(writers.size(), 1));
   std::thread reader([&] {
     try {
       for (int64_t first = plan.start; first < plan.total; first += plan.batch_size) {
-        if (!shared.push(Block{first, source.read(first, plan.batch_size, plan.base)})) {
+        if (!shared.push(Block{first, read(first, std::min(plan.batch_size, plan.total - first))})) {
           break;
         }
       }
@@ -173,18 +172,13 @@ void run_ingest_pipeline(IngestSource& source, const IngestPlan& plan, const std
       }
     });
   }
-  // This thread reports progress and answers Ctrl-C until every row is committed or a
+  // This thread reports progress (which answers Ctrl-C) until every row is committed or a
   // thread has failed; the others then stop after their current block.
   const int64_t goal = plan.total - plan.start;
-  int64_t reported = -1;
   try {
     for (int64_t done = 0; done < goal && !shared.error();) {
       done = shared.wait_progress(std::chrono::milliseconds(100));
-      if (done != reported) {
-        progress(done);
-        reported = done;
-      }
-      check_interrupted();
+      progress(done);
     }
   } catch (...) {
     shared.fail(std::current_exception());
@@ -198,4 +192,4 @@ void run_ingest_pipeline(IngestSource& source, const IngestPlan& plan, const std
   }
 }
 
-}  // namespace vstash::commands
+}  // namespace vstash::ingest

@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: MIT
 // The write phase of `vstash ingest`: blocks of the file are read ahead on one thread and
 // written by one or more writer threads, each through its own backend connection, while the
-// resume point advances over the committed blocks.
+// resume point advances over the committed blocks. Independent of the CLI (it takes a block
+// reader and a progress callback), so the ordering rules are unit-tested directly.
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <vector>
 
 #include "backends/backend.hpp"
-#include "ingestsource.hpp"
 
-namespace vstash::commands {
+namespace vstash::ingest {
+
+// File rows [first, first + count) as a batch with explicit indices (called on one thread).
+using ReadBlock = std::function<backends::RowBatch(int64_t first, int64_t count)>;
 
 struct IngestPlan {
   backends::DatasetSpec spec;  // the dataset; its metadata is replaced by the watermark
@@ -26,9 +29,10 @@ struct IngestPlan {
 // blocks from plan.start: a crash at any point leaves a watermark no later than the
 // committed rows, and --resume re-sends at most the blocks that were in flight (rows are
 // upserted by id, so re-sent rows replace themselves). `progress` gets the number of rows
-// committed so far, on the calling thread, which also answers Ctrl-C. The first error any
-// thread meets stops the others after their current block and is rethrown here.
-void run_ingest_pipeline(IngestSource& source, const IngestPlan& plan, const std::vector<backends::Backend*>& writers,
-                         const std::function<void(int64_t)>& progress);
+// committed so far, on the calling thread, at least every 100 ms; if it throws (Ctrl-C),
+// that error is the pipeline's. The first error any thread meets stops the others after
+// their current block and is rethrown here.
+void run_pipeline(const ReadBlock& read, const IngestPlan& plan, const std::vector<backends::Backend*>& writers,
+                  const std::function<void(int64_t)>& progress);
 
-}  // namespace vstash::commands
+}  // namespace vstash::ingest

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+// A backend that forwards every call to another one: tests derive from it and override the
+// calls they want to observe, delay or fail.
+#pragma once
+
+#include "backends/backend.hpp"
+
+namespace vstash::testutil {
+
+class ForwardingBackend : public backends::Backend {
+ public:
+  explicit ForwardingBackend(backends::Backend& inner) : m_inner(inner) {}
+
+  std::string kind() const override { return m_inner.kind(); }
+  void create_dataset(const backends::DatasetSpec& s) override { m_inner.create_dataset(s); }
+  std::optional<backends::DatasetInfo> dataset_info(const std::string& d) override { return m_inner.dataset_info(d); }
+  std::vector<backends::DatasetInfo> list_datasets() override { return m_inner.list_datasets(); }
+  bool drop_dataset(const std::string& d) override { return m_inner.drop_dataset(d); }
+  void write_rows(const std::string& d, const backends::RowBatch& b) override { m_inner.write_rows(d, b); }
+  backends::RowBatch read_rows(const std::string& d, int64_t offset, int64_t count) override {
+    return m_inner.read_rows(d, offset, count);
+  }
+  backends::RowBatch read_positions(const std::string& d, const std::vector<int64_t>& p) override {
+    return m_inner.read_positions(d, p);
+  }
+  backends::RowBatch fetch(const std::string& d, const std::vector<std::string>& ids) override {
+    return m_inner.fetch(d, ids);
+  }
+  void update_row(const std::string& d, const std::string& id, const std::optional<Array>& s,
+                  const std::optional<backends::json>& m) override {
+    m_inner.update_row(d, id, s, m);
+  }
+  int64_t delete_ids(const std::string& d, const std::vector<std::string>& ids) override {
+    return m_inner.delete_ids(d, ids);
+  }
+  int64_t delete_where(const std::string& d, const Filter& f) override { return m_inner.delete_where(d, f); }
+  int64_t count(const std::string& d, const Filter* f) override { return m_inner.count(d, f); }
+  std::vector<backends::QueryHit> query(const std::string& d, const std::vector<float>& v,
+                                        const backends::QueryOptions& o) override {
+    return m_inner.query(d, v, o);
+  }
+  std::string save_checkpoint(const backends::Checkpoint& c) override { return m_inner.save_checkpoint(c); }
+  backends::Checkpoint load_checkpoint(const std::string& p) override { return m_inner.load_checkpoint(p); }
+  std::vector<backends::CheckpointInfo> list_checkpoints(const std::string& m) override {
+    return m_inner.list_checkpoints(m);
+  }
+  bool delete_checkpoint(const std::string& p) override { return m_inner.delete_checkpoint(p); }
+  void record_progress(const backends::ProgressRecord& r) override { m_inner.record_progress(r); }
+  std::vector<backends::ProgressRecord> list_progress(const std::string& r) override {
+    return m_inner.list_progress(r);
+  }
+  backends::Stats stats() override { return m_inner.stats(); }
+  int ingest_writers() const override { return m_inner.ingest_writers(); }
+
+ protected:
+  backends::Backend& m_inner;
+};
+
+}  // namespace vstash::testutil
