@@ -200,6 +200,13 @@ class Backend {
   // --- statistics -----------------------------------------------------------------------
   virtual Stats stats() = 0;
 
+  // --- bulk loads -----------------------------------------------------------------------
+  // Called by `vstash ingest` after every block is written (unless --no-index): a store that
+  // builds its search structure after a bulk load, as pgvector's docs advise for its ANN
+  // index, does it here rather than in the first query. Returns one line saying what was
+  // built, or "" if nothing was needed.
+  virtual std::string finish_ingest(const std::string& /*dataset*/) { return {}; }
+
   // --- tuning ---------------------------------------------------------------------------
   // How many connections `vstash ingest` should write blocks through at once by default:
   // more than one only where the store takes concurrent writers to one dataset without

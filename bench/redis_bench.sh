@@ -74,18 +74,26 @@ printf '%-10s %12s %15s %14s %10s %12s\n' shape vstash_rows/s redis-py_rows/s li
 for dim in 128 768; do
   data=$work/data_$dim.npy
   $python -c "import numpy as np; np.save('$data', np.random.default_rng(1).standard_normal(($rows, $dim), dtype=np.float32))"
-  redis-cli -p "$port" flushall >/dev/null
-  s0=$(server_cpu)
-  v=$(with_cpu "$bin" --config "$work/bench.yaml" --profile redis --json --no-progress --dataset "b$dim" ingest "$data" |
-      field rows_per_second)
-  cpu_v="client $(cat "$cpu_file") s, server $(awk -v a="$(server_cpu)" -v b="$s0" 'BEGIN{printf "%.2f", a - b}') s"
-  redis-cli -p "$port" flushall >/dev/null
-  s0=$(server_cpu)
-  p=$(with_cpu $python "$src/bench/redis_py_ingest.py" "$data" "$port" | field rows_per_second)
-  cpu_p="client $(cat "$cpu_file") s, server $(awk -v a="$(server_cpu)" -v b="$s0" 'BEGIN{printf "%.2f", a - b}') s"
+  # Three runs of each loader, alternating, after an empty server each time; the median
+  # rows/s is reported (single runs on a shared machine swing by a third).
+  vs=() ps=()
+  for rep in 1 2 3; do
+    redis-cli -p "$port" flushall >/dev/null
+    s0=$(server_cpu)
+    vs+=("$(with_cpu "$bin" --config "$work/bench.yaml" --profile redis --json --no-progress --dataset "b$dim" \
+            ingest "$data" | field rows_per_second)")
+    cpu_v="client $(cat "$cpu_file") s, server $(awk -v a="$(server_cpu)" -v b="$s0" 'BEGIN{printf "%.2f", a - b}') s"
+    redis-cli -p "$port" flushall >/dev/null
+    s0=$(server_cpu)
+    ps+=("$(with_cpu $python "$src/bench/redis_py_ingest.py" "$data" "$port" | field rows_per_second)")
+    cpu_p="client $(cat "$cpu_file") s, server $(awk -v a="$(server_cpu)" -v b="$s0" 'BEGIN{printf "%.2f", a - b}') s"
+  done
+  median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+  v=$(median "${vs[@]}")
+  p=$(median "${ps[@]}")
   redis-cli -p "$port" flushall >/dev/null
   value=$((256 * dim * 4))
-  n=$((2000 * 128 / dim))
+  n=$((20000 * 128 / dim))  # about 2.5 GB of values: long enough to be a steady figure
   sets=$(redis-benchmark -p "$port" -t set -d "$value" -n "$n" -P 16 -c 4 -q 2>/dev/null | tr '\r' '\n' |
          grep -o 'SET: [0-9.]*' | tail -1 | awk '{print $2}')
   redis-cli -p "$port" flushall >/dev/null
@@ -96,7 +104,8 @@ limit = sets * 256
 shape = f"N x {dim}"
 print(f"{shape:<10} {v:12.0f} {p:15.0f} {limit:14.0f} {v / p:9.2f}x {100 * v / limit:11.0f}%")
 PY
-  echo "           cpu for $rows rows: vstash $cpu_v; redis-py $cpu_p"
+  echo "           runs: vstash ${vs[*]}; redis-py ${ps[*]}"
+  echo "           cpu for $rows rows (last run): vstash $cpu_v; redis-py $cpu_p"
 done
 
 # Batch-load latency: the local store alone, and through the cache tier (warm).

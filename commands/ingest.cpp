@@ -25,6 +25,7 @@ struct IngestOptions {
   std::string metric;
   int64_t batch_size = 10000;
   int writers = 0;  // 0: the backend's choice
+  bool no_index = false;
   bool append = false;
   bool resume = false;
   bool dry_run = false;
@@ -141,6 +142,15 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
                        });
   bar.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // The search index is built once the rows are in (rows/s above is the load alone).
+  std::string index_note;
+  if (!opt.no_index) {
+    index_note = backend.finish_ingest(dataset);
+    if (!index_note.empty() && !ctx.json()) {
+      ctx.note(index_note);
+    }
+  }
+  result["index"] = index_note.empty() ? nlohmann::json(nullptr) : nlohmann::json(index_note);
   const int64_t written = total - start;
   const double written_bytes = static_cast<double>(bytes) * static_cast<double>(written) / static_cast<double>(total);
   result["rows"] = written;
@@ -176,6 +186,9 @@ void register_ingest(CLI::App& parent, Context& ctx) {
                   "Blocks written at once, each over its own connection (default: the backend's choice: 2 "
                   "for pgvector, else 1)")
       ->envname("VSTASH_INGEST_WRITERS");
+  sub->add_flag("--no-index", opt->no_index,
+                "Do not build the search index after the load (pgvector: the first query builds it)")
+      ->envname("VSTASH_INGEST_NO_INDEX");
   sub->add_flag("--append", opt->append, "Add rows to a non-empty dataset (ids continue from its next index)");
   sub->add_flag("--resume", opt->resume, "Finish an interrupted ingest of the same file");
   sub->add_flag("--dry-run", opt->dry_run, "Validate and show what would be written; write nothing");

@@ -12,6 +12,7 @@
 // and then kept: later writes update it in place. Smaller datasets are searched exactly.
 #include "pgvectorbackend.hpp"
 
+#include <chrono>
 #include <cmath>
 #include <fmt/format.h>
 #include <future>
@@ -151,6 +152,7 @@ class PgvectorBackend final : public Backend {
   // lock only for the final counter update), so two connections keep both the client's
   // encoder and a server backend busy.
   int ingest_writers() const override { return 2; }
+  std::string finish_ingest(const std::string& dataset) override;
 
  private:
   Tables& tables();
@@ -160,7 +162,9 @@ class PgvectorBackend final : public Backend {
   RowBatch decode_rows(const CatalogEntry& e, const Result& r, int first_col) const;
   int64_t delete_matching(const std::string& dataset, const std::string& what,
                           const std::function<std::pair<std::string, std::vector<Param>>()>& where);
-  bool ensure_index(const CatalogEntry& e);
+  // True if the dataset has an ANN index to use (building it now if it is due); `built` is
+  // set when this call built it.
+  bool ensure_index(const CatalogEntry& e, bool* built = nullptr);
   void build_index(const CatalogEntry& e);
   int64_t lists_for(int64_t rows) const;
 
@@ -318,7 +322,8 @@ DatasetInfo PgvectorBackend::info_of(const CatalogEntry& e) {
     if (m_index.kind != IndexKind::none) {
       info.extra["index_pending"] = e.spec.dimension() > k_max_index_dimension
                                         ? "never: more than 2000 dimensions, searched exactly"
-                                        : fmt::format("built by the first query once the dataset has {} rows",
+                                        : fmt::format("built at the end of an ingest (or by the first query) "
+                                                      "once the dataset has {} rows",
                                                       k_index_min_rows);
     }
   }
@@ -701,7 +706,22 @@ int64_t PgvectorBackend::count(const std::string& dataset, const Filter* filter)
 
 // --- query ------------------------------------------------------------------------------
 
-bool PgvectorBackend::ensure_index(const CatalogEntry& e) {
+std::string PgvectorBackend::finish_ingest(const std::string& dataset) {
+  tables();
+  CatalogEntry e;
+  m_session.transact("reading " + ctx(dataset), [&](pqxx::work&) { e = require(dataset); });
+  const auto t0 = std::chrono::steady_clock::now();
+  bool built = false;
+  ensure_index(e, &built);
+  if (!built) {
+    return {};  // none configured, too few rows, or kept from before (pgvector updates it per row)
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return fmt::format("built the {} index of dataset \"{}\" ({} rows) in {:.1f} s",
+                     index_kind_name(m_index.kind), dataset, e.rows, secs);
+}
+
+bool PgvectorBackend::ensure_index(const CatalogEntry& e, bool* built) {
   if (m_index.kind == IndexKind::none || e.spec.dimension() > k_max_index_dimension) {
     return false;
   }
@@ -718,6 +738,9 @@ bool PgvectorBackend::ensure_index(const CatalogEntry& e) {
   }
   if (!exists) {
     build_index(e);
+    if (built != nullptr) {
+      *built = true;
+    }
   }
   m_indexed.insert(e.table);
   return true;

@@ -336,6 +336,26 @@ TEST_SUITE("backends::pgvector" * doctest::skip()) {
     b->write_rows("ann", batch_of({"appended"}, extra));
     CHECK(b->query("ann", row_vector(extra, 0), {.top_k = 1})[0].id == "appended");
     CHECK(b->dataset_info("ann")->extra.value("index_built", false) == true);
+    CHECK(b->finish_ingest("ann").empty());  // nothing to build: the index is kept
+  }
+
+  TEST_CASE("the end of an ingest builds the index, once, and only with enough rows") {
+    Profile p = fresh_profile();
+    p.set("index", "hnsw");
+    auto b = create_backend(p);
+    b->create_dataset(spec_of("small", 8, Metric::cosine));
+    b->write_rows("small", batch_of(numbered("s", 10), testutil::random_f32(10, 8, 3)));
+    CHECK(b->finish_ingest("small").empty());
+    CHECK(b->dataset_info("small")->extra.value("index_built", true) == false);
+
+    b->create_dataset(spec_of("big", 8, Metric::cosine));
+    b->write_rows("big", batch_of(numbered("b", 1500), testutil::random_f32(1500, 8, 4)));
+    const std::string note = b->finish_ingest("big");
+    CHECK(contains(note, "built the hnsw index"));
+    CHECK(contains(note, "1500 rows"));
+    // Another connection (the next command) sees it and builds nothing.
+    CHECK(create_backend(p)->dataset_info("big")->extra.value("index_built", false) == true);
+    CHECK(create_backend(p)->finish_ingest("big").empty());
   }
 
   TEST_CASE("the ivfflat index takes lists from the profile and probes at query time") {
