@@ -9,6 +9,7 @@
 # against exact search (numpy).
 #   bench/pgvector_bench.sh [BUILD_DIR]     (default build/release; builds vstash if missing)
 # Environment: BENCH_SIZES (default "100000x128 100000x768 1000000x128"), BENCH_QUERIES (1000),
+# BENCH_REPEAT (3 rounds per size, medians reported),
 # VSTASH_TEST_STATE / VSTASH_TEST_PG_PORT (default build/bench-pg, 55432): a server started
 # there by tests/servers/postgres.sh is reused, otherwise one is started and stopped at the end.
 # Wall-clock seconds of each whole command (connection and process start included).
@@ -25,6 +26,7 @@ vstash=$build/vstash
 py=/usr/bin/python3
 sizes=${BENCH_SIZES:-100000x128 100000x768 1000000x128}
 nq=${BENCH_QUERIES:-1000}
+repeat=${BENCH_REPEAT:-3}
 export VSTASH_TEST_STATE=${VSTASH_TEST_STATE:-$root/build/bench-pg}
 export VSTASH_TEST_PG_PORT=${VSTASH_TEST_PG_PORT:-55432}
 server=$root/tests/servers/postgres.sh
@@ -65,6 +67,7 @@ settle() {
   done
 }
 rate() { echo "$1 / ($3 - $2)" | bc -l; }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 # The layout of a vstash rows table (backends/pgvector/pgschema.cpp), for the reference loaders.
 # Vectors of up to 1024 dimensions are stored inline there (k_inline_dimensions), so here too.
 make_table() {
@@ -148,26 +151,35 @@ for size in $sizes; do
   encode "$work/d.npy" "$work/d.copy"
   ds=d${rows}x$dim
 
-  settle
-  t0=$(now)
-  "$vstash" --dataset "$ds" ingest "$work/d.npy" --no-index --json >"$work/ingest.json"  # the references build none
-  t1=$(now)
-  v=$(rate "$rows" "$t0" "$t1")
+  # BENCH_REPEAT rounds (default 3) of the three loaders in turn, each into an empty table;
+  # the median rows/s of each is reported (single runs of a few seconds swing by a fifth).
+  vs=() as=() bs=()
+  for round in $(seq 1 "$repeat"); do
+    "$vstash" --dataset "$ds" delete --dataset-all --yes >/dev/null 2>&1 || true
+    settle
+    t0=$(now)
+    "$vstash" --dataset "$ds" ingest "$work/d.npy" --no-index --json >"$work/ingest.json"  # the references build none
+    t1=$(now)
+    vs+=("$(rate "$rows" "$t0" "$t1")")
 
-  make_table ref_psql "$dim"
-  settle
-  t0=$(now)
-  /usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1 \
-    -c "\\copy ref_psql (id, idx, embedding, sample, label, metadata) FROM '$work/d.copy' WITH (FORMAT BINARY)"
-  t1=$(now)
-  a=$(rate "$rows" "$t0" "$t1")
+    make_table ref_psql "$dim"
+    settle
+    t0=$(now)
+    /usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1 \
+      -c "\\copy ref_psql (id, idx, embedding, sample, label, metadata) FROM '$work/d.copy' WITH (FORMAT BINARY)"
+    t1=$(now)
+    as+=("$(rate "$rows" "$t0" "$t1")")
 
-  make_table ref_psycopg "$dim"
-  settle
-  t0=$(now)
-  psycopg_load "$work/d.npy" ref_psycopg
-  t1=$(now)
-  b=$(rate "$rows" "$t0" "$t1")
+    make_table ref_psycopg "$dim"
+    settle
+    t0=$(now)
+    psycopg_load "$work/d.npy" ref_psycopg
+    t1=$(now)
+    bs+=("$(rate "$rows" "$t0" "$t1")")
+  done
+  v=$(median "${vs[@]}")
+  a=$(median "${as[@]}")
+  b=$(median "${bs[@]}")
 
   # Same row count everywhere, or the figures mean nothing.
   for t in ref_psql ref_psycopg; do
@@ -175,6 +187,7 @@ for size in $sizes; do
   done
   printf '%-12s %14.0f %14.0f %14.0f %9.1f%% %9.2fx\n' "$size" "$v" "$a" "$b" "$(echo "100 * $v / $a" | bc -l)" \
     "$(echo "$v / $b" | bc -l)"
+  echo "             runs (rows/s): vstash $(printf '%.0f ' "${vs[@]}")| psql $(printf '%.0f ' "${as[@]}")| psycopg $(printf '%.0f ' "${bs[@]}")"
   sql "DROP TABLE ref_psql; DROP TABLE ref_psycopg"
   if [[ $size != 100000x128 ]]; then
     "$vstash" --dataset "$ds" delete --dataset-all --yes >/dev/null
