@@ -5,6 +5,7 @@
 #include <cctype>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <fmt/format.h>
 
@@ -70,6 +71,24 @@ std::string CheckpointRef::to_string() const {
 }
 
 std::string checkpoint_path(const std::string& model, int64_t epoch) { return fmt::format("{}@{}", model, epoch); }
+
+json metrics_to_json(const std::map<std::string, double>& metrics) {
+  json out = json::object();
+  for (const auto& [k, v] : metrics) {
+    out[k] = std::isfinite(v) ? json(v) : json(nullptr);
+  }
+  return out;
+}
+
+std::map<std::string, double> metrics_from_json(const json& j) {
+  std::map<std::string, double> out;
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) {
+      out[k] = v.is_number() ? v.get<double>() : std::nan("");
+    }
+  }
+  return out;
+}
 
 std::string now_rfc3339() {
   using namespace std::chrono;

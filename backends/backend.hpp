@@ -226,5 +226,9 @@ std::string checkpoint_path(const std::string& model, int64_t epoch);
 void validate_model_name(const std::string& model);
 // RFC 3339 UTC "now", e.g. 2026-11-25T12:00:00.123Z.
 std::string now_rfc3339();
+// Checkpoint and progress metrics as JSON, the way every store keeps them: JSON has no NaN or
+// infinity, so a diverged run's non-finite values are stored as null and read back as NaN.
+json metrics_to_json(const std::map<std::string, double>& metrics);
+std::map<std::string, double> metrics_from_json(const json& j);
 
 }  // namespace vstash::backends

@@ -20,22 +20,7 @@ namespace {
 // SQLite refuses blobs over 1 GB, so large arrays are stored in chunks.
 constexpr size_t k_chunk_bytes = size_t{256} << 20;
 
-json metrics_to_json(const std::map<std::string, double>& metrics) {
-  json j = json::object();
-  for (const auto& [k, v] : metrics) {
-    j[k] = std::isfinite(v) ? json(v) : json(nullptr);  // JSON has no NaN; null reads back as NaN
-  }
-  return j;
-}
-
-std::map<std::string, double> metrics_from_json(const std::string& text) {
-  std::map<std::string, double> out;
-  const json parsed = json::parse(text);  // named: items() of a temporary dangles in a range-for
-  for (const auto& [k, v] : parsed.items()) {
-    out[k] = v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN();
-  }
-  return out;
-}
+std::map<std::string, double> metrics_from_text(const std::string& text) { return metrics_from_json(json::parse(text)); }
 
 std::optional<int64_t> latest_epoch(Connection& conn, const std::string& model) {
   auto s = conn.prepare("SELECT max(epoch) FROM checkpoints WHERE model = ?1");
@@ -115,7 +100,7 @@ Checkpoint load_checkpoint(Connection& conn, const CheckpointRef& ref) {
       throw NotFoundError(fmt::format("{}: checkpoint \"{}\" does not exist", conn.path(), ref.to_string()));
     }
     cp.created_at = s.text_at(0);
-    cp.metrics = metrics_from_json(s.text_at(1));
+    cp.metrics = metrics_from_text(s.text_at(1));
     cp.metadata = json::parse(s.text_at(2));
   }
   auto s = conn.prepare(
@@ -159,7 +144,7 @@ std::vector<CheckpointInfo> list_checkpoints(Connection& conn, const std::string
     i.model = s.text_at(0);
     i.epoch = s.int_at(1);
     i.path = checkpoint_path(i.model, i.epoch);
-    i.metrics = metrics_from_json(s.text_at(2));
+    i.metrics = metrics_from_text(s.text_at(2));
     i.bytes = s.int_at(3);
     i.created_at = s.text_at(4);
     i.latest = s.int_at(5) != 0;
@@ -213,7 +198,7 @@ std::vector<ProgressRecord> list_progress(Connection& conn, const std::string& r
     r.rank = s.int_at(1);
     r.epoch = s.int_at(2);
     r.step = s.int_at(3);
-    r.metrics = metrics_from_json(s.text_at(4));
+    r.metrics = metrics_from_text(s.text_at(4));
     r.updated_at = s.text_at(5);
     out.push_back(std::move(r));
   }

@@ -16,24 +16,7 @@ namespace vstash::backends::pgvector::checkpoints {
 namespace {
 using json = nlohmann::json;
 
-json metrics_json(const std::map<std::string, double>& m) {
-  json out = json::object();
-  for (const auto& [k, v] : m) {
-    out[k] = v;
-  }
-  return out;
-}
-
-std::map<std::string, double> metrics_from(std::string_view text) {
-  std::map<std::string, double> out;
-  const json parsed = json::parse(text);  // named: items() of a temporary dangles in a range-for
-  for (const auto& [k, v] : parsed.items()) {
-    if (v.is_number()) {
-      out[k] = v.get<double>();
-    }
-  }
-  return out;
-}
+std::map<std::string, double> metrics_from(std::string_view text) { return metrics_from_json(json::parse(text)); }
 
 std::string where(const std::string& path) { return fmt::format("checkpoint \"{}\"", path); }
 
@@ -68,7 +51,7 @@ std::string save(Session& s, const Tables& t, const Checkpoint& c) {
                        "excluded.metrics, metadata = excluded.metadata, created_at = excluded.created_at, bytes = "
                        "excluded.bytes",
                        t.checkpoints),
-           {model, epoch, Param(metrics_json(c.metrics).dump()),
+           {model, epoch, Param(metrics_to_json(c.metrics).dump()),
             Param(c.metadata.is_object() ? c.metadata.dump() : std::string("{}")), Param(now_rfc3339()),
             Param(bytes)});
     s.exec(fmt::format("DELETE FROM {} WHERE model = $1 AND epoch = $2::bigint", t.arrays), {model, epoch});
@@ -185,7 +168,7 @@ void record_progress(Session& s, const Tables& t, const ProgressRecord& r) {
                        "$3::bigint, $4::bigint, $5::jsonb, $6) ON CONFLICT (run, rank) DO UPDATE SET epoch = "
                        "excluded.epoch, step = excluded.step, metrics = excluded.metrics, updated_at = excluded.updated_at",
                        t.progress),
-           {Param(r.run), Param(r.rank), Param(r.epoch), Param(r.step), Param(metrics_json(r.metrics).dump()),
+           {Param(r.run), Param(r.rank), Param(r.epoch), Param(r.step), Param(metrics_to_json(r.metrics).dump()),
             Param(now_rfc3339())});
   });
 }

@@ -67,7 +67,7 @@ std::string save_checkpoint(Connection& conn, const StoreConfig& cfg, const Chec
     throw UsageError(fmt::format("checkpoint \"{}\": negative epoch", ck.model));
   }
   const ModelKeys k(cfg, ck.model);
-  json manifest = {{"model", ck.model}, {"epoch", ck.epoch}, {"metrics", ck.metrics},
+  json manifest = {{"model", ck.model}, {"epoch", ck.epoch}, {"metrics", metrics_to_json(ck.metrics)},
                    {"metadata", ck.metadata}, {"created_at", now_rfc3339()}};
   std::vector<std::string> blobs;
   json names = json::array();
@@ -139,7 +139,7 @@ Checkpoint load_checkpoint(Connection& conn, const StoreConfig& cfg, const Check
   Checkpoint ck;
   ck.model = ref.model;
   ck.epoch = epoch;
-  ck.metrics = manifest.at("metrics").get<std::map<std::string, double>>();
+  ck.metrics = metrics_from_json(manifest.at("metrics"));
   ck.metadata = manifest.at("metadata");
   ck.created_at = manifest.at("created_at").get<std::string>();
   for (const auto& name : manifest.at("arrays")) {
@@ -191,7 +191,7 @@ std::vector<CheckpointInfo> list_checkpoints(Connection& conn, const StoreConfig
     info.model = wanted[i].first;
     info.epoch = wanted[i].second;
     info.path = checkpoint_path(info.model, info.epoch);
-    info.metrics = m.at("metrics").get<std::map<std::string, double>>();
+    info.metrics = metrics_from_json(m.at("metrics"));
     info.bytes = m.value("bytes", int64_t{0});
     info.created_at = m.value("created_at", "");
     const auto mi = static_cast<size_t>(std::find(models.begin(), models.end(), info.model) - models.begin());
@@ -233,7 +233,10 @@ void record_progress(Connection& conn, const StoreConfig& cfg, const ProgressRec
   if (rec.run.empty()) {
     throw UsageError("progress: run name is empty");
   }
-  const json j = {{"epoch", rec.epoch}, {"step", rec.step}, {"metrics", rec.metrics}, {"updated_at", now_rfc3339()}};
+  const json j = {{"epoch", rec.epoch},
+                  {"step", rec.step},
+                  {"metrics", metrics_to_json(rec.metrics)},
+                  {"updated_at", now_rfc3339()}};
   const std::string key = progress_key(cfg, rec.run);
   const std::string rank = std::to_string(rec.rank);
   const std::string text = j.dump();
@@ -269,7 +272,7 @@ std::vector<ProgressRecord> list_progress(Connection& conn, const StoreConfig& c
       p.rank = as_int(element(all, f));
       p.epoch = j.at("epoch").get<int64_t>();
       p.step = j.at("step").get<int64_t>();
-      p.metrics = j.at("metrics").get<std::map<std::string, double>>();
+      p.metrics = metrics_from_json(j.at("metrics"));
       p.updated_at = j.at("updated_at").get<std::string>();
       recs.push_back(std::move(p));
     }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Contract: checkpoints (save, load, latest, list, delete) and training progress.
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -150,6 +152,25 @@ TEST_SUITE("contract::Checkpoints") {
       CHECK(got.arrays.at("optimizer/m") == want.arrays.at("optimizer/m"));
       CHECK(info.latest == (info.epoch == 11));
     }
+  }
+
+  TEST_CASE("a NaN or infinite metric (a diverged run) comes back as NaN in load and list") {
+    auto b = make_contract_backend();
+    const auto model = testutil::unique_name("model");
+    ModelCleanup cleanup{*b, model};
+    auto cp = make_checkpoint(model, 2, 20);
+    cp.metrics["loss"] = std::numeric_limits<double>::quiet_NaN();
+    cp.metrics["grad_norm"] = std::numeric_limits<double>::infinity();
+    b->save_checkpoint(cp);
+    const auto got = b->load_checkpoint(model + "@2");
+    REQUIRE(got.metrics.size() == 3);
+    CHECK(std::isnan(got.metrics.at("loss")));
+    CHECK(std::isnan(got.metrics.at("grad_norm")));  // JSON has no infinity: stored as null
+    CHECK(got.metrics.at("accuracy") == 0.9);
+    const auto listed = b->list_checkpoints(model);
+    REQUIRE(listed.size() == 1);
+    CHECK(std::isnan(listed[0].metrics.at("loss")));
+    CHECK(got.arrays == cp.arrays);
   }
 
   TEST_CASE("loading a missing checkpoint throws NotFoundError") {
