@@ -363,8 +363,16 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
     }
     m_conn.append(args);
   }
+  // Sentinels for new chunks this batch leaves empty (a gap below an explicit index); the
+  // chunks it writes got theirs in their own HSET above.
+  std::set<int64_t> written_chunks;
+  for (size_t i = 0; i < n; ++i) {
+    written_chunks.insert(chunk_of(target[i]));
+  }
   for (int64_t c = snap->nchunks; c < new_nchunks; ++c) {
-    m_conn.append({"HSET", k.rows(snap->inc, c), "_", ""});  // sentinel for chunks in a gap
+    if (written_chunks.count(c) == 0) {
+      m_conn.append({"HSET", k.rows(snap->inc, c), "_", ""});
+    }
   }
   const std::string next_text = std::to_string(new_next);
   const std::string nchunks_text = std::to_string(new_nchunks);

@@ -134,6 +134,25 @@ TEST_SUITE("contract::Rows") {
     CHECK(b->dataset_info(ds.name())->rows == 8);
   }
 
+  TEST_CASE("explicit indices far apart leave gaps that read as nothing, in any write order") {
+    // Blocks of one ingest may commit out of order (several writers), so a later block can
+    // land before the rows below it exist; stores that group rows into chunks must cope.
+    auto b = make_contract_backend();
+    TempDataset ds(*b, vector_spec(4));
+    const Array data = sample_array(DType::f32, {3, 4}, 12);
+    b->write_rows(ds.name(), make_batch({"far"}, data.slice_rows(0, 1), {}, {}, {5000}));
+    CHECK(b->dataset_info(ds.name())->rows == 1);
+    CHECK(b->read_rows(ds.name(), 0, 10).ids == std::vector<std::string>{"far"});
+    b->write_rows(ds.name(), make_batch({"mid", "low"}, data.slice_rows(1, 2), {}, {}, {1000, 0}));
+    const auto all = b->read_rows(ds.name(), 0, 10);
+    CHECK(all.ids == std::vector<std::string>{"low", "mid", "far"});
+    CHECK(all.indices == std::vector<int64_t>{0, 1000, 5000});
+    CHECK(all.data.row(2)[0] == data.row(0)[0]);
+    CHECK(b->read_positions(ds.name(), {2, 0}).ids == std::vector<std::string>{"far", "low"});
+    CHECK(b->dataset_info(ds.name())->next_index == 5001);
+    CHECK(b->count(ds.name(), nullptr) == 3);
+  }
+
   TEST_CASE("fetch returns rows in the order asked and leaves out missing ids") {
     auto b = make_contract_backend();
     TempDataset ds(*b, vector_spec(4));
