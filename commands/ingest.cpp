@@ -23,8 +23,9 @@ namespace vstash::commands {
 struct IngestOptions {
   IngestFiles files;
   std::string metric;
-  int64_t batch_size = 10000;
+  int64_t batch_size = 0;  // 0: by row size (see block_rows)
   int writers = 0;  // 0: the backend's choice
+  bool batch_size_given = false;
   bool no_index = false;
   bool append = false;
   bool resume = false;
@@ -33,8 +34,20 @@ struct IngestOptions {
 
 namespace {
 
+// Rows per block when --batch-size is not given: 10000, or fewer so that a block stays under
+// 16 MiB; the pipeline holds about 2 x writers + 1 blocks, so memory stays bounded for wide rows.
+int64_t block_rows(const backends::DatasetSpec& spec) {
+  constexpr int64_t k_default_rows = 10000;
+  constexpr int64_t k_block_bytes = int64_t{16} << 20;
+  int64_t row_bytes = static_cast<int64_t>(dtype_size(spec.dtype)) * spec.dimension();
+  if (spec.label_dtype) {
+    row_bytes += static_cast<int64_t>(dtype_size(*spec.label_dtype)) * shape_product(spec.label_shape);
+  }
+  return std::clamp<int64_t>(k_block_bytes / std::max<int64_t>(row_bytes, 1), 1, k_default_rows);
+}
+
 void run_ingest(const IngestOptions& opt, Context& ctx) {
-  if (opt.batch_size <= 0) {
+  if (opt.batch_size < 0 || (opt.batch_size == 0 && opt.batch_size_given)) {
     throw UsageError("--batch-size: must be positive");
   }
   if (opt.writers < 0 || opt.writers > 64) {
@@ -66,7 +79,8 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
   }
   spec.metric = backends::parse_metric(metric.empty() ? ctx.profile().get_string("metric", "cosine") : metric);
   const int64_t total = src.rows();
-  src.check_finite_all(opt.batch_size);
+  const int64_t batch_size = opt.batch_size > 0 ? opt.batch_size : block_rows(spec);
+  src.check_finite_all(batch_size);
 
   const int64_t bytes = total * static_cast<int64_t>(dtype_size(spec.dtype)) * spec.dimension();
   nlohmann::json result = {{"dataset", dataset},
@@ -125,7 +139,7 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
       connections.push_back(own.back().get());
     }
   }
-  ctx.debug(fmt::format("ingest: {} writer(s), {} rows per write", connections.size(), opt.batch_size));
+  ctx.debug(fmt::format("ingest: {} writer(s), {} rows per write", connections.size(), batch_size));
 
   const auto t0 = std::chrono::steady_clock::now();
   ProgressBar bar("ingest", total - start, ctx.show_progress());
@@ -133,7 +147,7 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
   plan.spec = spec;
   plan.start = start;
   plan.total = total;
-  plan.batch_size = opt.batch_size;
+  plan.batch_size = batch_size;
   plan.base = base;
   ingest::run_pipeline([&](int64_t first, int64_t count) { return src.read(first, count, base); }, plan, connections,
                        [&](int64_t done) {
@@ -142,15 +156,6 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
                        });
   bar.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  // The search index is built once the rows are in (rows/s above is the load alone).
-  std::string index_note;
-  if (!opt.no_index) {
-    index_note = backend.finish_ingest(dataset);
-    if (!index_note.empty() && !ctx.json()) {
-      ctx.note(index_note);
-    }
-  }
-  result["index"] = index_note.empty() ? nlohmann::json(nullptr) : nlohmann::json(index_note);
   const int64_t written = total - start;
   const double written_bytes = static_cast<double>(bytes) * static_cast<double>(written) / static_cast<double>(total);
   result["rows"] = written;
@@ -160,12 +165,23 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
   result["seconds"] = secs;
   result["rows_per_second"] = secs > 0 ? static_cast<double>(written) / secs : 0.0;
   result["mb_per_second"] = secs > 0 ? written_bytes / 1e6 / secs : 0.0;
-  if (ctx.json()) {
-    output::print_json(result);
-  } else {
+  if (!ctx.json()) {
+    // Said before the index build, which can take minutes on a large dataset.
     output::print_text(fmt::format("ingested {} rows into \"{}\" in {:.2f} s ({:.0f} rows/s, {:.1f} MB/s)\n", written,
                                    dataset, secs, result["rows_per_second"].get<double>(),
                                    result["mb_per_second"].get<double>()));
+  }
+  // The search index is built once the rows are in (the figures above are the load alone).
+  std::string index_note;
+  if (!opt.no_index) {
+    index_note = backend.finish_ingest(dataset);
+    if (!index_note.empty() && !ctx.json()) {
+      ctx.note(index_note);
+    }
+  }
+  if (ctx.json()) {
+    result["index"] = index_note.empty() ? nlohmann::json(nullptr) : nlohmann::json(index_note);
+    output::print_json(result);
   }
 }
 
@@ -181,7 +197,10 @@ void register_ingest(CLI::App& parent, Context& ctx) {
   sub->add_option("--metadata", opt->files.metadata, "JSONL file with one metadata object per row");
   sub->add_option("--metric", opt->metric, "cosine, euclidean or dot (default: the profile's, else cosine)")
       ->envname("VSTASH_METRIC");
-  sub->add_option("--batch-size", opt->batch_size, "Rows per write (default 10000)")->envname("VSTASH_INGEST_BATCH_SIZE");
+  sub->add_option("--batch-size", opt->batch_size,
+                  "Rows per write (default 10000, fewer for rows over 1.6 kB so a block stays under 16 MiB)")
+      ->envname("VSTASH_INGEST_BATCH_SIZE")
+      ->each([opt](const std::string&) { opt->batch_size_given = true; });
   sub->add_option("--writers", opt->writers,
                   "Blocks written at once, each over its own connection (default: the backend's choice: 2 "
                   "for pgvector, else 1)")
