@@ -212,6 +212,9 @@ class Backend {
   // more than one only where the store takes concurrent writers to one dataset without
   // serialising them (`--writers` overrides it).
   virtual int ingest_writers() const { return 1; }
+  // The most writers one dataset takes at once without losing its counters (`--writers` above
+  // this is refused).
+  virtual int max_ingest_writers() const { return 64; }
 };
 
 // Parses MODEL@EPOCH / MODEL@latest. Throws UsageError naming the reference.

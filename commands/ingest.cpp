@@ -107,6 +107,11 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
   }
 
   auto& backend = ctx.backend();
+  if (opt.writers > backend.max_ingest_writers()) {
+    throw UsageError(fmt::format("--writers: the {} backend takes at most {} writer(s) per dataset; its profile's "
+                                 "`parallel` sets how many requests one writer sends at once",
+                                 backend.kind(), backend.max_ingest_writers()));
+  }
   int64_t start = 0;
   int64_t base = 0;
   if (auto info = backend.dataset_info(dataset); info && info->rows > 0) {

@@ -263,6 +263,7 @@ class CachedBackend final : public Backend {
   std::vector<ProgressRecord> list_progress(const std::string& run) override { return m_primary->list_progress(run); }
 
   int ingest_writers() const override { return m_primary->ingest_writers(); }
+  int max_ingest_writers() const override { return m_primary->max_ingest_writers(); }
   std::string finish_ingest(const std::string& dataset) override { return m_primary->finish_ingest(dataset); }
 
   Stats stats() override {

@@ -395,6 +395,10 @@ class PineconeBackend final : public Backend {
     return checkpoints::list_progress(o, run);
   }
 
+  // next_index lives in a catalog record updated by read-modify-write: one writer per dataset
+  // (requests within a write already run `parallel` at once).
+  int max_ingest_writers() const override { return 1; }
+
   Stats stats() override {
     Stats s;
     s.backend = "pinecone";

@@ -475,6 +475,10 @@ class QdrantBackend final : public Backend {
   }
 
   // --- statistics -----------------------------------------------------------------------
+  // next_index lives in a catalog point updated by read-modify-write: one writer per dataset
+  // (requests within a write already run `parallel` at once).
+  int max_ingest_writers() const override { return 1; }
+
   Stats stats() override {
     Stats s;
     s.backend = "qdrant";

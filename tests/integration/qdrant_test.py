@@ -193,6 +193,17 @@ class QdrantTest(unittest.TestCase):
         self.assertEqual(len(after), len(before), "an upsert was sent for a batch holding NaN")
         self.assertEqual(d.count("nan"), 2)
 
+    def test_more_than_one_ingest_writer_is_refused_before_anything_is_sent(self):
+        # next_index is kept by read-modify-write, so two writers could move it backwards.
+        d = self.double()
+        p = d.run("--dataset", "two", "ingest", self.npy("two.npy", self.vectors(10, 4)), "--writers", "2",
+                  check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertIn("--writers", lines[0])
+        self.assertFalse([e for e in d.log() if e["method"] == "PUT"], "something was written")
+
     def test_upserts_never_cross_the_request_limit(self):
         limit = 65536
         d = self.double("--max-request-bytes", str(limit), profile={"max_request_bytes": limit, "parallel": 3})
