@@ -26,6 +26,8 @@ trap stop_servers EXIT INT TERM
 
 # A server that cannot start fails its fixture and every test that needs it: nothing is skipped.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp}
+# print_suppressions=0: a matched suppression must not add lines to the one-line errors the
+# tests assert on.
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ctest --test-dir "$build" --output-on-failure -j"$jobs" --timeout 1200 "$@"
