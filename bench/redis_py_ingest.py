@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # The baseline of bench/redis_bench.sh: redis-py (with the hiredis parser) writing the same
 # keys and bytes as `vstash ingest` into a redis profile: per 256-row chunk one sample blob
-# (SET), one rows hash (slot -> u32 id length + id), the ids hash (id -> index) and a manifest,
-# pipelined per batch. Prints one JSON line: rows, seconds, rows_per_second.
+# (SET) and one records value (SET: "R", u16 count, then per row u8 slot, u32 length and the
+# record, u32 id length + id), plus the ids hash (id -> index) and a manifest, pipelined
+# per batch. Prints one JSON line: rows, seconds, rows_per_second.
 #   redis_py_ingest.py FILE.npy PORT [BATCH_ROWS]
 import json
 import struct
@@ -26,26 +27,32 @@ def main():
     base = "py:ds:{bench}:inc0:"
     t0 = time.perf_counter()
     r.hset("py:ds:{bench}:manifest", mapping={"spec": json.dumps({"dtype": "float32", "row_shape": [dim]}),
-                                               "inc": "inc0", "next_index": 0, "nchunks": 0, "gen": 1})
+                                               "inc": "inc0", "next_index": 0, "nchunks": 0, "gen": 1, "layout": "2"})
+    parts = {}  # chunk -> its entries so far, for a chunk a batch ends inside
     for first in range(0, n, batch_rows):
         last = min(n, first + batch_rows)
         block = np.ascontiguousarray(data[first:last])
         pipe = r.pipeline(transaction=True)  # MULTI/EXEC, as vstash writes a batch atomically
         ids = {}
-        for c0 in range(first, last, CHUNK):
-            c1 = min(last, (c0 // CHUNK + 1) * CHUNK)
+        c1 = first
+        while c1 < last:  # chunk by chunk: a batch may start and end inside one
+            c0, c1 = c1, min(last, (c1 // CHUNK + 1) * CHUNK)
             chunk = c0 // CHUNK
             blob = block[c0 - first:c1 - first].tobytes()
             if c1 - c0 == CHUNK:
                 pipe.set(f"{base}chunk:{chunk}", blob)
             else:
                 pipe.setrange(f"{base}chunk:{chunk}", (c0 % CHUNK) * dim * 4, blob)
-            records = {"_": ""}
+            # A chunk split across two batches gets its records in two parts, as vstash reads
+            # the first part back and rewrites the value whole.
+            entries = [] if c0 % CHUNK == 0 else parts.pop(chunk)
             for i in range(c0, c1):
                 sid = str(i).encode()
-                records[str(i % CHUNK)] = struct.pack("<I", len(sid)) + sid
+                entries.append(struct.pack("<BII", i % CHUNK, 4 + len(sid), len(sid)) + sid)
                 ids[sid] = i
-            pipe.hset(f"{base}rows:{chunk}", mapping=records)
+            if c1 % CHUNK != 0:
+                parts[chunk] = entries
+            pipe.set(f"{base}rows:{chunk}", b"R" + struct.pack("<H", len(entries)) + b"".join(entries))
         items = list(ids.items())
         for k in range(0, len(items), 1024):
             pipe.hset(f"{base}ids", mapping=dict(items[k:k + 1024]))

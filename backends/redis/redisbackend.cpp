@@ -5,20 +5,26 @@
 // random incarnation token, new on every create, so remnants of an expired or dropped
 // dataset are never read as part of a new one; C = 256 rows per chunk):
 //   P datasets                      set of dataset names
-//   P ds:{NAME}:manifest            hash: spec (JSON), inc, next_index, nchunks, gen
+//   P ds:{NAME}:manifest            hash: spec (JSON), inc, next_index, nchunks, gen, layout
 //   P ds:{NAME}:INC:ids             hash: id -> index, plus the sentinel field ""
-//   P ds:{NAME}:INC:rows:N          hash: slot -> record (id + metadata JSON), sentinel "_"
+//   P ds:{NAME}:INC:rows:N          string: the chunk's live slots and their records (id +
+//                                   metadata as MessagePack), see encode_chunk_records
 //   P ds:{NAME}:INC:chunk:N         string: C fixed-size slots of sample bytes
 //   P ds:{NAME}:INC:labels:N        string: C fixed-size slots of label bytes
-// Row i lives in chunk i / C, slot i % C; a live row is a field in its rows hash, so a
-// delete is two HDELs and a batch of consecutive rows is a handful of keys.
+// Row i lives in chunk i / C, slot i % C; a live row has a record in its chunk's records,
+// so a batch of consecutive rows is a handful of keys, and writing a whole chunk is three
+// SETs plus its ids (one value per chunk rather than a hash field per row: a fraction of
+// the server's work). Every chunk below nchunks has a records key, empty or not.
+//
+// Writes from one process take turns on a dataset (commit_turn), so ingest writers never
+// abort one another's WATCH.
 //
 // Consistency: every write is WATCH manifest + MULTI/EXEC that also bumps gen and, with a
 // ttl, refreshes the TTL of every key of the dataset. Reads take a snapshot (a Lua script,
 // atomic) and read rows in a MULTI that re-reads gen: a changed gen means a concurrent
 // write, and the read is retried. Keys set in one MULTI can still expire at different
 // moments, so the sentinels make a vanished key visible: a snapshot or read that finds a
-// rows hash, the ids hash or a needed blob missing reports the whole dataset as "expired or
+// chunk's records, the ids hash or a needed blob missing reports the whole dataset as "expired or
 // not found" (NotFoundError), never a partial result.
 //
 // Queries are an exact scan (Redis has no vector index here): chunks are read 16 per
@@ -90,6 +96,7 @@ class RedisBackend final : public Backend {
     std::lock_guard lock(m_mutex);
     check_spec(spec);
     const DatasetKeys k(m_cfg, spec.name);
+    const std::lock_guard turn(commit_turn(m_conn.location(), k.manifest()));
     for (int attempt = 0; attempt < k_attempts; ++attempt) {
       m_conn.append({"WATCH", k.manifest()});
       m_rows.append_snapshot(k);
@@ -133,7 +140,8 @@ class RedisBackend final : public Backend {
             m_conn.append({"UNLINK", k.rows(snap->inc, n), k.chunk(snap->inc, n), k.labels(snap->inc, n)});
           }
         }
-        m_conn.append({"HSET", k.manifest(), "spec", text, "inc", inc, "next_index", "0", "nchunks", "0", "gen", "1"});
+        m_conn.append({"HSET", k.manifest(), "spec", text, "inc", inc, "next_index", "0", "nchunks", "0", "gen", "1",
+                       "layout", k_layout});
         m_conn.append({"HSET", k.ids(inc), "", ""});
         m_conn.append({"SADD", datasets_key(), spec.name});
         append_expire(m_conn, m_cfg, k.manifest());

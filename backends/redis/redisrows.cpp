@@ -6,6 +6,9 @@
 #include <cstring>
 #include <deque>
 #include <fmt/format.h>
+#include <limits>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <unordered_map>
 
@@ -20,17 +23,24 @@
 namespace vstash::backends::redis {
 
 namespace {
-// Atomic view of a dataset: manifest fields plus HLEN of every rows hash and of the ids
-// hash. A count of 0 means a key (and its sentinel) vanished, or that a chunk holding live
-// rows lost its sample (or label) blob: the dataset is broken, whichever key expired first.
+// Atomic view of a dataset: manifest fields, each chunk's live count + 1 (from its records
+// header; 0 when the key is gone) and HLEN of the ids hash (its sentinel included). A 0
+// means a key vanished, or that a chunk holding live rows lost its sample (or label) blob:
+// the dataset is broken, whichever key expired first. {'layout'} for a dataset stored in
+// another layout than k_layout.
 constexpr std::string_view k_snapshot = R"lua(
-local m = redis.call('HMGET', KEYS[1], 'spec', 'inc', 'next_index', 'nchunks', 'gen')
+local m = redis.call('HMGET', KEYS[1], 'spec', 'inc', 'next_index', 'nchunks', 'gen', 'layout')
 if not m[1] then return false end
+if m[6] ~= ARGV[2] then return {'layout'} end
 local base = ARGV[1] .. m[2] .. ':'
 local labels = cjson.decode(m[1])['label_dtype'] ~= nil
 local counts = {}
 for i = 0, tonumber(m[4]) - 1 do
-  local c = redis.call('HLEN', base .. 'rows:' .. i)
+  local head = redis.call('GETRANGE', base .. 'rows:' .. i, 0, 2)
+  local c = 0
+  if #head == 3 and string.byte(head, 1) == 82 then
+    c = string.byte(head, 2) + 256 * string.byte(head, 3) + 1
+  end
   if c > 1 and (redis.call('EXISTS', base .. 'chunk:' .. i) == 0 or
                 (labels and redis.call('EXISTS', base .. 'labels:' .. i) == 0)) then
     c = 0
@@ -40,7 +50,6 @@ end
 return {m[1], m[2], m[3], m[4], m[5], redis.call('HLEN', base .. 'ids'), counts}
 )lua";
 
-constexpr size_t k_fields_per_command = 1024;
 
 // Clears a WATCH left behind when a mutation stops before its MULTI.
 class Unwatch {
@@ -63,24 +72,8 @@ class Unwatch {
   bool m_armed = true;
 };
 
-int64_t chunk_of(int64_t index) { return index / k_chunk_rows; }
-int64_t slot_of(int64_t index) { return index % k_chunk_rows; }
-
-// Slots of a rows hash reply (HKEYS: every element a field; HGETALL: every other one).
-std::map<int64_t, std::string> parse_rows_hash(const redisReply& r, bool with_values) {
-  std::map<int64_t, std::string> out;
-  const size_t step = with_values ? 2 : 1;
-  for (size_t i = 0; i + step - 1 < array_size(r); i += step) {
-    const auto field = as_view(element(r, i));
-    if (field == "_") {
-      continue;
-    }
-    out.emplace(as_int(element(r, i)), with_values ? as_string(element(r, i + 1)) : std::string());
-  }
-  return out;
-}
-
 bool exec_ok(const std::vector<Reply>& replies) { return !is_nil(*replies.back()); }
+
 }  // namespace
 
 DatasetKeys::DatasetKeys(const StoreConfig& cfg, const std::string& dataset)
@@ -136,13 +129,79 @@ std::pair<std::string, json> decode_record(std::string_view r) {
   return {std::move(id), meta.empty() ? json() : json::from_msgpack(meta.begin(), meta.end())};
 }
 
+std::string encode_chunk_records(const std::vector<std::pair<int64_t, std::string_view>>& records) {
+  size_t size = 3;
+  for (const auto& [slot, record] : records) {
+    size += 5 + record.size();
+  }
+  std::string out;
+  out.reserve(size);
+  const auto count = static_cast<uint16_t>(records.size());
+  out.push_back('R');
+  out.push_back(static_cast<char>(count & 0xff));
+  out.push_back(static_cast<char>(count >> 8));
+  for (const auto& [slot, record] : records) {
+    const auto n = static_cast<uint32_t>(record.size());
+    out.push_back(static_cast<char>(slot));
+    out.append(reinterpret_cast<const char*>(&n), sizeof n);
+    out.append(record);
+  }
+  return out;
+}
+
+ChunkRecords decode_chunk_records(std::string_view blob) {
+  if (blob.size() < 3 || blob[0] != 'R') {
+    throw Error("redis: corrupt chunk records (bad header)");
+  }
+  const auto count = static_cast<size_t>(static_cast<unsigned char>(blob[1])) |
+                     static_cast<size_t>(static_cast<unsigned char>(blob[2])) << 8;
+  ChunkRecords out;
+  size_t at = 3;
+  for (size_t i = 0; i < count; ++i) {
+    uint32_t n = 0;
+    if (blob.size() < at + 5) {
+      throw Error("redis: corrupt chunk records (truncated)");
+    }
+    const auto slot = static_cast<int64_t>(static_cast<unsigned char>(blob[at]));
+    std::memcpy(&n, blob.data() + at + 1, sizeof n);
+    at += 5;
+    if (blob.size() < at + n) {
+      throw Error("redis: corrupt chunk records (record overruns the value)");
+    }
+    out.emplace(slot, std::string(blob.substr(at, n)));
+    at += n;
+  }
+  return out;
+}
+
+std::string encode_chunk_records(const ChunkRecords& records) {
+  std::vector<std::pair<int64_t, std::string_view>> list(records.begin(), records.end());
+  return encode_chunk_records(list);
+}
+
 void RowStore::append_snapshot(const DatasetKeys& keys) {
-  m_conn.append({"EVAL", k_snapshot, "1", keys.manifest(), keys.base});
+  m_conn.append({"EVAL", k_snapshot, "1", keys.manifest(), keys.base, k_layout});
+}
+
+std::mutex& commit_turn(const std::string& location, const std::string& manifest) {
+  static std::mutex guard;
+  static std::map<std::string, std::unique_ptr<std::mutex>> turns;
+  const std::lock_guard lock(guard);
+  auto& turn = turns[location + '\n' + manifest];
+  if (!turn) {
+    turn = std::make_unique<std::mutex>();
+  }
+  return *turn;
 }
 
 std::optional<Snapshot> RowStore::parse_snapshot(const std::string& dataset, const redisReply& r) const {
   if (is_nil(r)) {
     return std::nullopt;
+  }
+  if (array_size(r) == 1) {
+    throw Error(fmt::format("redis {}: dataset \"{}\" was stored by an older vstash in another layout; remove its "
+                            "keys ({}*) and ingest it again",
+                            m_conn.location(), dataset, DatasetKeys(m_cfg, dataset).base));
   }
   Snapshot s{DatasetKeys(m_cfg, dataset), {}, {}, 0, 0, 0, 0, {}, true, 0, 0};
   s.spec = spec_from_json(dataset, json::parse(as_view(element(r, 0))));
@@ -198,6 +257,7 @@ void RowStore::append_expire_all(const DatasetKeys& k, const Snapshot& snap, int
 
 bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
   const DatasetKeys k(m_cfg, dataset);
+  const std::lock_guard turn(commit_turn(m_conn.location(), k.manifest()));
   m_conn.append({"WATCH", k.manifest()});
   append_snapshot(k);
   Unwatch unwatch(m_conn);
@@ -212,166 +272,109 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
     return true;
   }
 
-  // Where each id lives now (an empty dataset holds none: a fresh ingest skips the lookup),
-  // and (explicit indices) who holds each target slot.
+  // Where each id lives now (an empty dataset holds none: a fresh ingest skips the lookup).
   const auto old = snap->rows == 0 ? std::vector<std::optional<int64_t>>(n) : lookup_ids(*snap, batch.ids);
   std::vector<int64_t> target(n);
   int64_t next = snap->next_index;
   for (size_t i = 0; i < n; ++i) {
     target[i] = !batch.indices.empty() ? batch.indices[i] : old[i] ? *old[i] : next++;
   }
-  if (!batch.indices.empty()) {
-    std::map<int64_t, std::vector<size_t>> by_chunk;
-    for (size_t i = 0; i < n; ++i) {
-      by_chunk[chunk_of(target[i])].push_back(i);
+  const auto order = order_by_target(dataset, target);
+  const int64_t new_next = std::max(snap->next_index, target[order.back()] + 1);
+  const int64_t new_nchunks = (new_next + k_chunk_rows - 1) / k_chunk_rows;
+
+  // The records of every existing chunk this batch changes (rows written or moved away),
+  // read under the WATCH; chunks past the end start empty.
+  std::set<int64_t> touched;
+  for (size_t i = 0; i < n; ++i) {
+    touched.insert(chunk_of(target[i]));
+    if (old[i] && *old[i] != target[i]) {
+      touched.insert(chunk_of(*old[i]));
     }
-    std::vector<std::string> slots;
-    for (const auto& [c, rows] : by_chunk) {
-      if (c >= snap->nchunks) {
-        continue;
-      }
-      slots.clear();
-      const std::string key = k.rows(snap->inc, c);  // named: args holds views into it
-      std::vector<std::string_view> args = {"HMGET", key};
-      slots.reserve(rows.size());
-      for (const auto i : rows) {
-        slots.push_back(std::to_string(slot_of(target[i])));
-      }
-      args.insert(args.end(), slots.begin(), slots.end());
-      m_conn.append(args);
+  }
+  std::map<int64_t, ChunkRecords> existing;
+  for (const auto c : touched) {
+    if (c < snap->nchunks) {
+      m_conn.append({"GET", k.rows(snap->inc, c)});
     }
+  }
+  if (!touched.empty() && *touched.begin() < snap->nchunks) {
     auto replies = m_conn.flush();
     size_t r = 0;
-    for (const auto& [c, rows] : by_chunk) {
-      if (c >= snap->nchunks) {
+    for (const auto c : touched) {
+      if (c < snap->nchunks) {
+        const auto& reply = *replies[r++];
+        if (is_nil(reply)) {
+          throw_expired(dataset);
+        }
+        existing.emplace(c, decode_chunk_records(as_view(reply)));
+      }
+    }
+  }
+  // With explicit indices a slot may only be taken over from the same id (a rewrite).
+  if (!batch.indices.empty()) {
+    for (size_t i = 0; i < n; ++i) {
+      const auto chunk = existing.find(chunk_of(target[i]));
+      if (chunk == existing.end()) {
         continue;
       }
-      for (size_t j = 0; j < rows.size(); ++j) {
-        const auto& occupant = element(*replies[r], j);
-        if (!is_nil(occupant)) {
-          auto holder = decode_record(as_view(occupant)).first;
-          if (holder != batch.ids[rows[j]]) {
-            throw ConflictError(fmt::format("redis {}: dataset \"{}\": index {} is held by id \"{}\", not \"{}\"",
-                                            m_conn.location(), dataset, target[rows[j]], holder, batch.ids[rows[j]]));
-          }
+      const auto occupant = chunk->second.find(slot_of(target[i]));
+      if (occupant != chunk->second.end()) {
+        auto holder = decode_record(occupant->second).first;
+        if (holder != batch.ids[i]) {
+          throw ConflictError(fmt::format("redis {}: dataset \"{}\": index {} is held by id \"{}\", not \"{}\"",
+                                          m_conn.location(), dataset, target[i], holder, batch.ids[i]));
         }
       }
-      ++r;
     }
   }
-
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i) {
-    order[i] = i;
-  }
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return target[a] < target[b]; });
-  for (size_t j = 1; j < n; ++j) {
-    if (target[order[j]] == target[order[j - 1]]) {
-      throw UsageError(fmt::format("dataset \"{}\": index {} appears twice in one batch", dataset, target[order[j]]));
-    }
-  }
-  const int64_t new_next = std::max(snap->next_index, n > 0 ? target[order.back()] + 1 : 0);
-  const int64_t new_nchunks = (new_next + k_chunk_rows - 1) / k_chunk_rows;
 
   m_conn.append({"MULTI"});
   unwatch.disarm();  // EXEC (or its abort) ends the WATCH from here on
-  // Deletes first: a moved row leaves its old slot; the HSETs below then win over any HDEL
-  // of a slot this batch also writes.
+  const auto plan = plan_row_writes(k, snap->inc, snap->row_bytes, snap->label_bytes, batch, order, target);
+  for (const auto& command : plan.commands) {
+    m_conn.append(command);
+  }
+  // Records: a moved row leaves its old slot, then every row takes its target slot. A chunk
+  // no existing row shares (an ingest's new chunks) is encoded straight from the batch.
   for (size_t i = 0; i < n; ++i) {
     if (old[i] && *old[i] != target[i]) {
-      const std::string slot = std::to_string(slot_of(*old[i]));
-      m_conn.append({"HDEL", k.rows(snap->inc, chunk_of(*old[i])), slot});
+      existing.at(chunk_of(*old[i])).erase(slot_of(*old[i]));
     }
   }
-  std::deque<std::string> scratch;  // owns bytes that are not views of the batch
-  auto blob = [&](const Array& a, size_t width, size_t first, size_t count) -> std::string_view {
-    bool contiguous = true;
-    for (size_t j = 1; j < count && contiguous; ++j) {
-      contiguous = order[first + j] == order[first] + j;
-    }
-    if (contiguous) {
-      return {reinterpret_cast<const char*>(a.data()) + order[first] * width, count * width};
-    }
-    std::string& s = scratch.emplace_back();
-    s.reserve(count * width);
-    for (size_t j = 0; j < count; ++j) {
-      s.append(reinterpret_cast<const char*>(a.data()) + order[first + j] * width, width);
-    }
-    return s;
-  };
-  std::vector<std::string> records;
-  std::vector<std::string> slot_names;
+  std::vector<std::pair<int64_t, std::string_view>> fresh;
+  std::deque<std::string> records;
   for (size_t begin = 0; begin < n;) {
     const int64_t c = chunk_of(target[order[begin]]);
     size_t end = begin;
     while (end < n && chunk_of(target[order[end]]) == c) {
       ++end;
     }
-    // Runs of consecutive indices inside the chunk: one SETRANGE each (SET for a whole chunk).
-    for (size_t run = begin; run < end;) {
-      size_t stop = run + 1;
-      while (stop < end && target[order[stop]] == target[order[stop - 1]] + 1) {
-        ++stop;
-      }
-      const auto count = stop - run;
-      const bool whole = count == static_cast<size_t>(k_chunk_rows);
-      const std::string offset = std::to_string(static_cast<size_t>(slot_of(target[order[run]])) * snap->row_bytes);
-      const auto data = blob(batch.data, snap->row_bytes, run, count);
-      const std::string ck = k.chunk(snap->inc, c);
-      if (whole) {
-        m_conn.append({"SET", ck, data});
-      } else {
-        m_conn.append({"SETRANGE", ck, offset, data});
-      }
-      if (batch.labels) {
-        const auto labels = blob(*batch.labels, snap->label_bytes, run, count);
-        const std::string lk = k.labels(snap->inc, c);
-        const std::string loff = std::to_string(static_cast<size_t>(slot_of(target[order[run]])) * snap->label_bytes);
-        if (whole) {
-          m_conn.append({"SET", lk, labels});
-        } else {
-          m_conn.append({"SETRANGE", lk, loff, labels});
-        }
-      }
-      scratch.clear();
-      run = stop;
-    }
-    records.clear();
-    slot_names.clear();
-    const std::string rk = k.rows(snap->inc, c);
-    std::vector<std::string_view> args = {"HSET", rk, "_", ""};
+    const auto found = existing.find(c);
+    fresh.clear();
     for (size_t j = begin; j < end; ++j) {
       const size_t i = order[j];
-      slot_names.push_back(std::to_string(slot_of(target[i])));
-      records.push_back(encode_record(batch.ids[i], batch.metadata.empty() ? json() : batch.metadata[i]));
+      auto& record = records.emplace_back(encode_record(batch.ids[i], batch.metadata.empty() ? json() : batch.metadata[i]));
+      if (found != existing.end()) {
+        found->second[slot_of(target[i])] = std::move(record);
+      } else {
+        fresh.emplace_back(slot_of(target[i]), record);
+      }
     }
-    for (size_t j = 0; j < records.size(); ++j) {
-      args.push_back(slot_names[j]);
-      args.push_back(records[j]);
+    if (found == existing.end()) {
+      m_conn.append({"SET", k.rows(snap->inc, c), encode_chunk_records(fresh)});
     }
-    m_conn.append(args);
     begin = end;
   }
-  std::vector<std::string> index_text(n);
-  const std::string ids_key = k.ids(snap->inc);
-  for (size_t begin = 0; begin < n; begin += k_fields_per_command) {
-    std::vector<std::string_view> args = {"HSET", ids_key};
-    for (size_t i = begin; i < std::min(n, begin + k_fields_per_command); ++i) {
-      index_text[i] = std::to_string(target[i]);
-      args.push_back(batch.ids[i]);
-      args.push_back(index_text[i]);
-    }
-    m_conn.append(args);
+  for (const auto& [c, chunk] : existing) {
+    m_conn.append({"SET", k.rows(snap->inc, c), encode_chunk_records(chunk)});
   }
-  // Sentinels for new chunks this batch leaves empty (a gap below an explicit index); the
-  // chunks it writes got theirs in their own HSET above.
-  std::set<int64_t> written_chunks;
-  for (size_t i = 0; i < n; ++i) {
-    written_chunks.insert(chunk_of(target[i]));
-  }
+  // Empty records for new chunks this batch leaves empty (a gap below an explicit index):
+  // every chunk below nchunks has its records key, so a vanished one is visible.
+  const std::string no_records = encode_chunk_records(ChunkRecords());
   for (int64_t c = snap->nchunks; c < new_nchunks; ++c) {
-    if (written_chunks.count(c) == 0) {
-      m_conn.append({"HSET", k.rows(snap->inc, c), "_", ""});
+    if (touched.count(c) == 0) {
+      m_conn.append({"SET", k.rows(snap->inc, c), no_records});
     }
   }
   const std::string next_text = std::to_string(new_next);
@@ -391,6 +394,30 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
   return true;
 }
 
+void RowStore::append_id_lookups(const std::string& ids_key, const std::vector<std::string>& ids) {
+  for (size_t begin = 0; begin < ids.size(); begin += k_fields_per_command) {
+    std::vector<std::string_view> args = {"HMGET", ids_key};
+    for (size_t i = begin; i < std::min(ids.size(), begin + k_fields_per_command); ++i) {
+      args.push_back(ids[i]);
+    }
+    m_conn.append(args);
+  }
+}
+
+std::vector<std::optional<int64_t>> RowStore::parse_id_lookups(const std::vector<Reply>& replies, size_t& r,
+                                                               size_t count) {
+  std::vector<std::optional<int64_t>> out;
+  out.reserve(count);
+  while (out.size() < count) {
+    const auto& reply = *replies.at(r++);
+    for (size_t i = 0; i < array_size(reply); ++i) {
+      const auto& e = element(reply, i);
+      out.push_back(is_nil(e) ? std::nullopt : std::optional<int64_t>(as_int(e)));
+    }
+  }
+  return out;
+}
+
 bool RowStore::update(const std::string& dataset, const std::string& id, const std::optional<Array>& sample,
                       const std::optional<json>& metadata) {
   const DatasetKeys k(m_cfg, dataset);
@@ -407,12 +434,16 @@ bool RowStore::update(const std::string& dataset, const std::string& id, const s
     throw NotFoundError(fmt::format("redis {}: dataset \"{}\": id \"{}\" does not exist", m_conn.location(), dataset, id));
   }
   const int64_t c = chunk_of(*where);
-  const std::string slot = std::to_string(slot_of(*where));
-  auto rec = m_conn.command({"HGET", k.rows(snap->inc, c), slot});
-  if (is_nil(*rec)) {
+  auto blob = m_conn.command({"GET", k.rows(snap->inc, c)});
+  if (is_nil(*blob)) {
     throw_expired(dataset);
   }
-  auto [rec_id, meta] = decode_record(as_view(*rec));
+  auto records = decode_chunk_records(as_view(*blob));
+  const auto rec = records.find(slot_of(*where));
+  if (rec == records.end()) {
+    throw_expired(dataset);  // the ids hash names a slot its chunk does not hold
+  }
+  auto [rec_id, meta] = decode_record(rec->second);
   std::optional<Array> row;
   if (sample) {
     Shape batch_shape = {1};
@@ -440,7 +471,8 @@ bool RowStore::update(const std::string& dataset, const std::string& id, const s
       }
     }
   }
-  const std::string record = encode_record(rec_id, meta);
+  rec->second = encode_record(rec_id, meta);
+  const std::string value = encode_chunk_records(records);
   m_conn.append({"MULTI"});
   unwatch.disarm();
   if (row) {
@@ -448,7 +480,7 @@ bool RowStore::update(const std::string& dataset, const std::string& id, const s
     m_conn.append({"SETRANGE", k.chunk(snap->inc, c), offset,
                    std::string_view(reinterpret_cast<const char*>(row->data()), row->nbytes())});
   }
-  m_conn.append({"HSET", k.rows(snap->inc, c), slot, record});
+  m_conn.append({"SET", k.rows(snap->inc, c), value});
   m_conn.append({"HINCRBY", k.manifest(), "gen", "1"});
   append_expire_all(k, *snap);
   m_conn.append({"EXEC"});
@@ -473,19 +505,33 @@ std::optional<int64_t> RowStore::remove(const std::string& dataset, const Select
   }
   const std::vector<int64_t> indices(victims.begin(), victims.end());
   // Plain reads, not load(): its EXEC would end the WATCH this delete relies on.
-  std::vector<std::string> ids;
-  for (size_t begin = 0; begin < indices.size(); begin += k_fields_per_command) {
-    const auto end = std::min(indices.size(), begin + k_fields_per_command);
-    for (size_t i = begin; i < end; ++i) {
-      const std::string slot = std::to_string(slot_of(indices[i]));
-      m_conn.append({"HGET", k.rows(snap->inc, chunk_of(indices[i])), slot});
-    }
-    for (const auto& r : m_conn.flush()) {
-      if (is_nil(*r)) {
+  std::map<int64_t, ChunkRecords> chunks;
+  for (const auto idx : indices) {
+    chunks.emplace(chunk_of(idx), ChunkRecords());
+  }
+  for (const auto& [c, unused] : chunks) {
+    m_conn.append({"GET", k.rows(snap->inc, c)});
+  }
+  if (!chunks.empty()) {
+    auto replies = m_conn.flush();
+    size_t r = 0;
+    for (auto& [c, records] : chunks) {
+      const auto& reply = *replies[r++];
+      if (is_nil(reply)) {
         throw_expired(dataset);
       }
-      ids.push_back(decode_record(as_view(*r)).first);
+      records = decode_chunk_records(as_view(reply));
     }
+  }
+  std::vector<std::string> ids;
+  for (const auto idx : indices) {
+    auto& records = chunks.at(chunk_of(idx));
+    const auto rec = records.find(slot_of(idx));
+    if (rec == records.end()) {
+      throw_expired(dataset);
+    }
+    ids.push_back(decode_record(rec->second).first);
+    records.erase(rec);
   }
   m_conn.append({"MULTI"});
   unwatch.disarm();
@@ -497,9 +543,8 @@ std::optional<int64_t> RowStore::remove(const std::string& dataset, const Select
     }
     m_conn.append(args);
   }
-  for (const auto idx : indices) {
-    const std::string slot = std::to_string(slot_of(idx));
-    m_conn.append({"HDEL", k.rows(snap->inc, chunk_of(idx)), slot});
+  for (const auto& [c, records] : chunks) {
+    m_conn.append({"SET", k.rows(snap->inc, c), encode_chunk_records(records)});
   }
   m_conn.append({"HINCRBY", k.manifest(), "gen", "1"});
   append_expire_all(k, *snap);
@@ -511,22 +556,9 @@ std::optional<int64_t> RowStore::remove(const std::string& dataset, const Select
 }
 
 std::vector<std::optional<int64_t>> RowStore::lookup_ids(const Snapshot& snap, const std::vector<std::string>& ids) {
-  const std::string key = snap.keys.ids(snap.inc);
-  for (size_t begin = 0; begin < ids.size(); begin += k_fields_per_command) {
-    std::vector<std::string_view> args = {"HMGET", key};
-    for (size_t i = begin; i < std::min(ids.size(), begin + k_fields_per_command); ++i) {
-      args.push_back(ids[i]);
-    }
-    m_conn.append(args);
-  }
-  std::vector<std::optional<int64_t>> out;
-  for (const auto& r : m_conn.flush()) {
-    for (size_t i = 0; i < array_size(*r); ++i) {
-      const auto& e = element(*r, i);
-      out.push_back(is_nil(e) ? std::nullopt : std::optional<int64_t>(as_int(e)));
-    }
-  }
-  return out;
+  append_id_lookups(snap.keys.ids(snap.inc), ids);
+  size_t r = 0;
+  return parse_id_lookups(m_conn.flush(), r, ids.size());
 }
 
 std::optional<RowBatch> RowStore::read_positions(const Snapshot& snap, const std::vector<int64_t>& positions) {
@@ -544,14 +576,15 @@ std::optional<RowBatch> RowStore::read_positions(const Snapshot& snap, const std
     chunks.insert(c);
   }
   for (const auto c : chunks) {
-    m_conn.append({"HKEYS", snap.keys.rows(snap.inc, c)});
+    m_conn.append({"GET", snap.keys.rows(snap.inc, c)});
   }
   auto replies = m_conn.flush();
   std::unordered_map<int64_t, std::vector<int64_t>> slots;
   size_t r = 0;
   for (const auto c : chunks) {
-    auto parsed = parse_rows_hash(*replies[r++], false);
-    if (static_cast<int64_t>(parsed.size()) != snap.live[static_cast<size_t>(c)]) {
+    const auto& reply = *replies[r++];
+    const auto parsed = is_nil(reply) ? ChunkRecords() : decode_chunk_records(as_view(reply));
+    if (is_nil(reply) || static_cast<int64_t>(parsed.size()) != snap.live[static_cast<size_t>(c)]) {
       return std::nullopt;  // changed (or vanished) since the snapshot; load() decides which
     }
     auto& v = slots[c];
@@ -576,19 +609,11 @@ std::optional<RowBatch> RowStore::load(const Snapshot& snap, const std::vector<i
     std::sort(v.begin(), v.end());
     v.erase(std::unique(v.begin(), v.end()), v.end());
   }
-  // One MULTI: gen, the records, then one GETRANGE per run of consecutive slots.
+  // One MULTI: gen, the chunks' records, then one GETRANGE per run of consecutive slots.
   m_conn.append({"MULTI"});
   m_conn.append({"HGET", snap.keys.manifest(), "gen"});
-  std::vector<std::string> slot_text;
   for (const auto& [c, v] : by_chunk) {
-    slot_text.clear();
-    for (const auto s : v) {
-      slot_text.push_back(std::to_string(s));
-    }
-    const std::string rk = snap.keys.rows(snap.inc, c);
-    std::vector<std::string_view> args = {"HMGET", rk};
-    args.insert(args.end(), slot_text.begin(), slot_text.end());
-    m_conn.append(args);
+    m_conn.append({"GET", snap.keys.rows(snap.inc, c)});
   }
   struct Run {
     int64_t chunk, first, count;
@@ -633,14 +658,19 @@ std::optional<RowBatch> RowStore::load(const Snapshot& snap, const std::vector<i
     std::string_view record, sample, label;
   };
   std::map<int64_t, Cell> cells;
+  std::deque<ChunkRecords> chunk_records;  // owns what cells' records view
   for (const auto& [c, v] : by_chunk) {
     const auto& r = element(exec, e++);
-    for (size_t j = 0; j < v.size(); ++j) {
-      const auto& rec = element(r, j);
-      if (is_nil(rec)) {
+    if (is_nil(r)) {
+      throw_expired(snap.keys.name);
+    }
+    const auto& records = chunk_records.emplace_back(decode_chunk_records(as_view(r)));
+    for (const auto slot : v) {
+      const auto rec = records.find(slot);
+      if (rec == records.end()) {
         throw_expired(snap.keys.name);  // gen unchanged, so the row did not go through vstash
       }
-      cells[c * k_chunk_rows + v[j]].record = as_view(rec);
+      cells[c * k_chunk_rows + slot].record = rec->second;
     }
   }
   for (const auto& run : runs) {
@@ -688,7 +718,7 @@ std::optional<RowBatch> RowStore::load(const Snapshot& snap, const std::vector<i
 std::vector<ChunkData> RowStore::read_chunks(const Snapshot& snap, int64_t first, int64_t last, bool records,
                                              bool samples) {
   for (int64_t c = first; c < last; ++c) {
-    m_conn.append({records ? "HGETALL" : "HKEYS", snap.keys.rows(snap.inc, c)});
+    m_conn.append({"GET", snap.keys.rows(snap.inc, c)});
     if (samples) {
       m_conn.append({"GET", snap.keys.chunk(snap.inc, c)});
     }
@@ -700,10 +730,15 @@ std::vector<ChunkData> RowStore::read_chunks(const Snapshot& snap, int64_t first
     ChunkData d;
     d.n = c;
     const auto& rows = *replies[r++];
-    if (array_size(rows) == 0) {
-      throw_expired(snap.keys.name);  // not even the sentinel
+    if (is_nil(rows)) {
+      throw_expired(snap.keys.name);
     }
-    d.records = parse_rows_hash(rows, records);
+    d.records = decode_chunk_records(as_view(rows));
+    if (!records) {
+      for (auto& [slot, record] : d.records) {
+        record.clear();
+      }
+    }
     if (samples) {
       const auto& blob = *replies[r++];
       d.samples = as_string(blob);

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -18,6 +20,14 @@
 namespace vstash::backends::redis {
 
 constexpr int64_t k_chunk_rows = 256;
+// The manifest's "layout" field: datasets stored otherwise are refused, not misread.
+// 2: chunk records in one string value (1, with no field, kept them in a hash per chunk).
+constexpr std::string_view k_layout = "2";
+// Fields per HSET/HMGET of many ids or slots: large enough to be few commands, small enough
+// for Lua's unpack() limit when the append script repeats them.
+constexpr size_t k_fields_per_command = 1024;
+constexpr int64_t chunk_of(int64_t index) { return index / k_chunk_rows; }
+constexpr int64_t slot_of(int64_t index) { return index % k_chunk_rows; }
 
 struct DatasetKeys {
   DatasetKeys(const StoreConfig& cfg, const std::string& dataset);
@@ -40,23 +50,51 @@ struct Snapshot {
   int64_t gen = 0;
   int64_t rows = 0;
   std::vector<int64_t> live;  // live rows per chunk
-  bool intact = true;         // false when a rows hash or the ids hash has vanished
+  bool intact = true;         // false when a chunk's records or the ids hash have vanished
   size_t row_bytes = 0;
   size_t label_bytes = 0;
 };
 
+using ChunkRecords = std::map<int64_t, std::string>;  // slot -> record
+
 struct ChunkData {
   int64_t n = 0;
-  std::map<int64_t, std::string> records;  // slot -> record (empty when only slots were read)
+  ChunkRecords records;  // slot -> record (empty strings when only slots were read)
   std::string samples;
 };
 
+// The commands that put a batch's rows at their target indices: sample and label bytes
+// (SET for a whole chunk, SETRANGE for a run inside one) and the ids hash entries; the
+// chunks' records are written by RowStore::write. Views point into the batch or `owned`.
+struct RowWrites {
+  std::deque<std::string> owned;
+  std::vector<std::vector<std::string_view>> commands;
+};
+RowWrites plan_row_writes(const DatasetKeys& keys, const std::string& inc, size_t row_bytes, size_t label_bytes,
+                          const RowBatch& batch, const std::vector<size_t>& order, const std::vector<int64_t>& target);
+// Batch positions sorted by target index; UsageError if two rows target one index.
+std::vector<size_t> order_by_target(const std::string& dataset, const std::vector<int64_t>& target);
+
+// Mutations of one dataset from one process take turns from WATCH to EXEC: two WATCHes
+// open at once would abort each other's EXEC and both would retry. With turns, and with
+// write() formatting before its WATCH, one ingest writer formats its next batch while
+// another commits.
+std::mutex& commit_turn(const std::string& location, const std::string& manifest);
+
 json spec_to_json(const DatasetSpec& spec);
 DatasetSpec spec_from_json(const std::string& name, const json& j);
-// A row's record in its rows hash: u32 id length, id bytes, metadata as MessagePack
+// A row's record in its chunk's records: u32 id length, id bytes, metadata as MessagePack
 // (nothing for null).
 std::string encode_record(std::string_view id, const json& metadata);
 std::pair<std::string, json> decode_record(std::string_view record);
+// A chunk's records, one string value (rows:N): 'R', the live count (u16), then per live
+// slot in slot order: slot (u8), record length (u32), record. One value instead of a hash
+// field per row: writing a chunk's records is one SET, which costs the server a fraction
+// of 256 hash fields; changing one row rewrites the value, which deletes and updates read
+// anyway under their WATCH.
+std::string encode_chunk_records(const std::vector<std::pair<int64_t, std::string_view>>& records);
+std::string encode_chunk_records(const ChunkRecords& records);
+ChunkRecords decode_chunk_records(std::string_view blob);
 
 class RowStore {
  public:
@@ -90,6 +128,10 @@ class RowStore {
   void row_as_float(const Snapshot& snap, const std::string& samples, int64_t slot, std::vector<float>& out) const;
 
  private:
+  void append_id_lookups(const std::string& ids_key, const std::vector<std::string>& ids);
+  // The positions of `count` ids from the HMGET replies starting at replies[r]; advances r.
+  static std::vector<std::optional<int64_t>> parse_id_lookups(const std::vector<Reply>& replies, size_t& r,
+                                                              size_t count);
   Connection& m_conn;
   const StoreConfig& m_cfg;
 };

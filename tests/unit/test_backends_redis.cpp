@@ -10,6 +10,8 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <netinet/in.h>
 #include <set>
 #include <sstream>
@@ -24,6 +26,7 @@
 
 #include "backends/common/cachedbackend.hpp"
 #include "backends/redis/redisconnection.hpp"
+#include "backends/redis/redisrows.hpp"
 #include "backends/registry.hpp"
 #include "src/errors.hpp"
 #include "src/filter.hpp"
@@ -218,6 +221,23 @@ class SilentListener {
 };
 
 }  // namespace
+
+TEST_CASE("a chunk's records survive encoding, and a damaged value is an error, not a misread") {
+  const std::string bin("\0\xff\r\n", 4);
+  const rd::ChunkRecords records = {{0, rd::encode_record("a", json())},
+                                    {7, rd::encode_record(bin, json{{"k", bin}})},
+                                    {255, rd::encode_record("last", json{{"n", 1}})}};
+  const std::string value = rd::encode_chunk_records(records);
+  CHECK(rd::decode_chunk_records(value) == records);
+  CHECK(rd::decode_record(rd::decode_chunk_records(value).at(7)).second == json{{"k", bin}});
+  CHECK(rd::decode_chunk_records(rd::encode_chunk_records(rd::ChunkRecords())).empty());
+  CHECK_THROWS_AS(rd::decode_chunk_records(""), Error);
+  CHECK_THROWS_AS(rd::decode_chunk_records("X\x01\x00"), Error);  // not a records value
+  CHECK_THROWS_AS(rd::decode_chunk_records(value.substr(0, value.size() - 1)), Error);
+  std::string more = value;
+  more[1] = static_cast<char>(4);  // claims a fourth record it does not have
+  CHECK_THROWS_AS(rd::decode_chunk_records(more), Error);
+}
 
 TEST_SUITE("redis" * doctest::skip(no_server())) {
   TEST_CASE("every key written carries the profile's ttl, refreshed by later writes") {
@@ -594,5 +614,67 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
       CHECK(text.find(std::to_string(cache.get_int("port"))) != std::string::npos);
       CHECK(elapsed < std::chrono::seconds(5));  // one timeout, not one per command
     }
+  }
+
+  TEST_CASE("a dataset stored in the older layout is refused with a clear error, not misread") {
+    Profile p = isolated("redis", "layout");
+    auto b = open(p);
+    auto c = raw();
+    const std::string manifest = p.get_string("prefix") + "ds:{old}:manifest";
+    c.command({"HSET", manifest, "spec", R"({"dtype":"float32","row_shape":[2],"metric":"cosine"})", "inc", "i1",
+               "next_index", "1", "nchunks", "1", "gen", "3"});
+    c.command({"HSET", p.get_string("prefix") + "ds:{old}:i1:rows:0", "_", "", "0", std::string("\1\0\0\0a", 5)});
+    for (const auto& read : std::vector<std::function<void()>>{[&] { b->dataset_info("old"); },
+                                                               [&] { b->read_rows("old", 0, 1); },
+                                                               [&] {
+                                                                 b->write_rows("old", rows({"x"}, 2, 1, false));
+                                                               }}) {
+      try {
+        read();
+        FAIL("an old-layout dataset was read or written");
+      } catch (const NotFoundError&) {
+        FAIL("an old-layout dataset was reported as missing");
+      } catch (const Error& e) {
+        CHECK(std::string(e.what()).find("older vstash") != std::string::npos);
+        CHECK(std::string(e.what()).find("ds:{old}:") != std::string::npos);
+      }
+    }
+    CHECK(keys_under(c, p.get_string("prefix") + "ds:{old}:").size() == 2);  // untouched
+    c.command({"DEL", manifest, p.get_string("prefix") + "ds:{old}:i1:rows:0"});
+  }
+
+  TEST_CASE("rows written into a chunk that already holds rows keep their neighbours") {
+    // Blocks end inside a chunk; the next block (or an upsert that moves a row) rewrites
+    // that chunk's records value, which must keep every record already there.
+    Profile p = isolated("redis", "merge");
+    auto b = open(p);
+    b->create_dataset(labelled_spec("ds", 4));
+    auto first = rows(numbered("r", 300), 4, 1, true);
+    b->write_rows("ds", first);
+    auto second = rows(numbered("s", 100), 4, 2, true);
+    second.indices.resize(100);
+    for (int64_t i = 0; i < 100; ++i) {
+      second.indices[static_cast<size_t>(i)] = 300 + i;  // chunk 1 (slots 44..143) is shared
+    }
+    b->write_rows("ds", second);
+    auto moved = rows({"r5"}, 4, 3, true);  // r5 leaves chunk 0 for index 450 (chunk 1)
+    moved.indices = {450};
+    b->write_rows("ds", moved);
+    const auto all = b->read_rows("ds", 0, 1000);
+    REQUIRE(all.size() == 400);
+    std::map<std::string, int64_t> where;
+    for (size_t i = 0; i < all.size(); ++i) {
+      where[all.ids[i]] = all.indices[i];
+    }
+    CHECK(where.at("r0") == 0);
+    CHECK(where.at("r299") == 299);
+    CHECK(where.at("s0") == 300);
+    CHECK(where.at("s99") == 399);
+    CHECK(where.at("r5") == 450);
+    CHECK(b->fetch("ds", {"r4", "r6", "r5"}).size() == 3);
+    CHECK(b->delete_ids("ds", {"r4", "s50"}) == 2);
+    CHECK(b->count("ds", nullptr) == 398);
+    CHECK(b->fetch("ds", {"r3", "r5", "s49", "s51"}).size() == 4);
+    b->drop_dataset("ds");
   }
 }
