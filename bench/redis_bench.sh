@@ -8,6 +8,8 @@
 #            pipelined MULTI/EXEC per 10k-row batch)
 #   limit    redis-benchmark SET throughput with values of one vstash chunk (256 rows), as
 #            rows/s = SET/s x 256: the server's limit for these bytes
+#   row_set  redis-benchmark SET/s with values of one row: the limit of a one-key-per-row
+#            layout, shown for scale (the issue's wording allows either reading)
 # plus the CPU seconds of client and server for each (steadier than wall time on a shared
 # machine), then batch-load latency (`vstash batch --size 256`, median of 15 runs) from the local store
 # with and without the cache tier (the same server as cache).
@@ -70,14 +72,14 @@ sys.exit(p.returncode)' "$cpu_file" "$@"
 }
 
 echo "rows: $rows"
-printf '%-10s %12s %15s %14s %10s %12s\n' shape vstash_rows/s redis-py_rows/s limit_rows/s vs_py vs_limit
+printf '%-10s %12s %15s %14s %10s %12s %10s %10s\n' shape vstash_rows/s redis-py_rows/s limit_rows/s vs_py vs_limit row_set/s vs_row_set
 for dim in 128 768; do
   data=$work/data_$dim.npy
   $python -c "import numpy as np; np.save('$data', np.random.default_rng(1).standard_normal(($rows, $dim), dtype=np.float32))"
-  # Three runs of each loader, alternating, after an empty server each time; the median
+  # Five runs of each loader, alternating, after an empty server each time; the median
   # rows/s is reported (single runs on a shared machine swing by a third).
   vs=() ps=()
-  for rep in 1 2 3; do
+  for rep in 1 2 3 4 5; do
     redis-cli -p "$port" flushall >/dev/null
     s0=$(server_cpu)
     vs+=("$(with_cpu "$bin" --config "$work/bench.yaml" --profile redis --json --no-progress --dataset "b$dim" \
@@ -88,7 +90,7 @@ for dim in 128 768; do
     ps+=("$(with_cpu $python "$src/bench/redis_py_ingest.py" "$data" "$port" | field rows_per_second)")
     cpu_p="client $(cat "$cpu_file") s, server $(awk -v a="$(server_cpu)" -v b="$s0" 'BEGIN{printf "%.2f", a - b}') s"
   done
-  median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+  median() { printf '%s\n' "$@" | sort -g | sed -n 3p; }
   v=$(median "${vs[@]}")
   p=$(median "${ps[@]}")
   redis-cli -p "$port" flushall >/dev/null
@@ -97,12 +99,15 @@ for dim in 128 768; do
   sets=$(redis-benchmark -p "$port" -t set -d "$value" -n "$n" -P 16 -c 4 -q 2>/dev/null | tr '\r' '\n' |
          grep -o 'SET: [0-9.]*' | tail -1 | awk '{print $2}')
   redis-cli -p "$port" flushall >/dev/null
-  $python - "$dim" "$v" "$p" "$sets" <<'PY'
+  row_sets=$(redis-benchmark -p "$port" -t set -d $((dim * 4)) -n 400000 -P 16 -c 4 -q 2>/dev/null | tr '\r' '\n' |
+             grep -o 'SET: [0-9.]*' | tail -1 | awk '{print $2}')
+  redis-cli -p "$port" flushall >/dev/null
+  $python - "$dim" "$v" "$p" "$sets" "$row_sets" <<'PY'
 import sys
-dim, v, p, sets = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+dim, v, p, sets, row_sets = sys.argv[1], *map(float, sys.argv[2:])
 limit = sets * 256
 shape = f"N x {dim}"
-print(f"{shape:<10} {v:12.0f} {p:15.0f} {limit:14.0f} {v / p:9.2f}x {100 * v / limit:11.0f}%")
+print(f"{shape:<10} {v:12.0f} {p:15.0f} {limit:14.0f} {v / p:9.2f}x {100 * v / limit:11.0f}% {row_sets:10.0f} {100 * v / row_sets:9.0f}%")
 PY
   echo "           runs: vstash ${vs[*]}; redis-py ${ps[*]}"
   echo "           cpu for $rows rows (last run): vstash $cpu_v; redis-py $cpu_p"

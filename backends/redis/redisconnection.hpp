@@ -83,6 +83,9 @@ class Connection {
   void ensure_connected();
   void connect();
   void drain_output();
+  // Sends one command straight to the socket (after whatever is buffered), without copying
+  // its arguments; for commands of k_direct_bytes or more.
+  void write_direct(std::span<const std::string_view> args);
   [[noreturn]] void fail_transport(std::string_view doing);
   std::string scrub(std::string text) const;
 
