@@ -34,16 +34,20 @@ struct IngestOptions {
 
 namespace {
 
-// Rows per block when --batch-size is not given: 10000, or fewer so that a block stays under
+// Rows per block when --batch-size is not given: 10240, or fewer so that a block stays under
 // 16 MiB; the pipeline holds about 2 x writers + 1 blocks, so memory stays bounded for wide rows.
+// A multiple of 256 rows where possible: stores that keep rows in chunks of 256 (Redis) then
+// write whole chunks, never half of one to be completed by the next block.
 int64_t block_rows(const backends::DatasetSpec& spec) {
-  constexpr int64_t k_default_rows = 10000;
+  constexpr int64_t k_default_rows = 10240;
+  constexpr int64_t k_chunk_multiple = 256;
   constexpr int64_t k_block_bytes = int64_t{16} << 20;
   int64_t row_bytes = static_cast<int64_t>(dtype_size(spec.dtype)) * spec.dimension();
   if (spec.label_dtype) {
     row_bytes += static_cast<int64_t>(dtype_size(*spec.label_dtype)) * shape_product(spec.label_shape);
   }
-  return std::clamp<int64_t>(k_block_bytes / std::max<int64_t>(row_bytes, 1), 1, k_default_rows);
+  const int64_t rows = std::clamp<int64_t>(k_block_bytes / std::max<int64_t>(row_bytes, 1), 1, k_default_rows);
+  return rows >= k_chunk_multiple ? rows / k_chunk_multiple * k_chunk_multiple : rows;
 }
 
 void run_ingest(const IngestOptions& opt, Context& ctx) {
@@ -203,7 +207,7 @@ void register_ingest(CLI::App& parent, Context& ctx) {
   sub->add_option("--metric", opt->metric, "cosine, euclidean or dot (default: the profile's, else cosine)")
       ->envname("VSTASH_METRIC");
   sub->add_option("--batch-size", opt->batch_size,
-                  "Rows per write (default 10000, fewer for rows over 1.6 kB so a block stays under 16 MiB)")
+                  "Rows per write (default 10240, fewer for rows over 1.6 kB so a block stays under 16 MiB)")
       ->envname("VSTASH_INGEST_BATCH_SIZE")
       ->each([opt](const std::string&) { opt->batch_size_given = true; });
   sub->add_option("--writers", opt->writers,
