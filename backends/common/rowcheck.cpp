@@ -2,7 +2,6 @@
 #include "rowcheck.hpp"
 
 #include <algorithm>
-
 #include <cmath>
 #include <fmt/format.h>
 #include <unordered_set>

@@ -358,7 +358,6 @@ class LocalBackend final : public Backend {
     std::unique_ptr<Connection> conn;
   };
 
-
   // The live indices of a dataset in order, cached per dataset version: a gapped dataset
   // maps positions through it on every batch, and re-reading it each time would cost a
   // full index scan per batch.

@@ -474,11 +474,11 @@ class QdrantBackend final : public Backend {
     return checkpoints::list_progress(m_client, run);
   }
 
-  // --- statistics -----------------------------------------------------------------------
   // next_index lives in a catalog point updated by read-modify-write: one writer per dataset
   // (requests within a write already run `parallel` at once).
   int max_ingest_writers() const override { return 1; }
 
+  // --- statistics -----------------------------------------------------------------------
   Stats stats() override {
     Stats s;
     s.backend = "qdrant";

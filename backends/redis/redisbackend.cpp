@@ -359,7 +359,6 @@ class RedisBackend final : public Backend {
   }
 
  private:
-
   static bool compatible(const DatasetSpec& a, const DatasetSpec& b) {
     return a.dtype == b.dtype && a.row_shape == b.row_shape && a.label_dtype == b.label_dtype &&
            (!a.label_dtype || a.label_shape == b.label_shape) && a.metric == b.metric;

@@ -6,9 +6,6 @@
 #include <cstring>
 #include <deque>
 #include <fmt/format.h>
-#include <limits>
-#include <memory>
-#include <mutex>
 #include <set>
 #include <unordered_map>
 
@@ -50,29 +47,6 @@ end
 return {m[1], m[2], m[3], m[4], m[5], redis.call('HLEN', base .. 'ids'), counts}
 )lua";
 
-
-// Clears a WATCH left behind when a mutation stops before its MULTI.
-class Unwatch {
- public:
-  explicit Unwatch(Connection& conn) : m_conn(conn) {}
-  ~Unwatch() {
-    if (m_armed && m_conn.connected()) {
-      try {
-        m_conn.command({"UNWATCH"});
-      } catch (...) {  // NOLINT(bugprone-empty-catch): the connection is reset on its next use
-      }
-    }
-  }
-  Unwatch(const Unwatch&) = delete;
-  Unwatch& operator=(const Unwatch&) = delete;
-  void disarm() { m_armed = false; }
-
- private:
-  Connection& m_conn;
-  bool m_armed = true;
-};
-
-bool exec_ok(const std::vector<Reply>& replies) { return !is_nil(*replies.back()); }
 
 }  // namespace
 
@@ -183,17 +157,6 @@ void RowStore::append_snapshot(const DatasetKeys& keys) {
   m_conn.append({"EVAL", k_snapshot, "1", keys.manifest(), keys.base, k_layout});
 }
 
-std::mutex& commit_turn(const std::string& location, const std::string& manifest) {
-  static std::mutex guard;
-  static std::map<std::string, std::unique_ptr<std::mutex>> turns;
-  const std::lock_guard lock(guard);
-  auto& turn = turns[location + '\n' + manifest];
-  if (!turn) {
-    turn = std::make_unique<std::mutex>();
-  }
-  return *turn;
-}
-
 std::optional<Snapshot> RowStore::parse_snapshot(const std::string& dataset, const redisReply& r) const {
   if (is_nil(r)) {
     return std::nullopt;
@@ -226,6 +189,16 @@ std::optional<Snapshot> RowStore::parse_snapshot(const std::string& dataset, con
   return s;
 }
 
+RowStore::Watched::Watched(RowStore& store, const DatasetKeys& k)
+    : m_turn(commit_turn(store.m_conn.location(), k.manifest())), m_unwatch(store.m_conn) {
+  store.m_conn.append({"WATCH", k.manifest()});
+  store.append_snapshot(k);
+  m_snap = store.parse_snapshot(k.name, *store.m_conn.flush()[1]);
+  if (!m_snap || !m_snap->intact) {
+    store.throw_expired(k.name);
+  }
+}
+
 void RowStore::throw_expired(const std::string& dataset) const {
   throw NotFoundError(fmt::format("redis {}: dataset \"{}\": expired or not found", m_conn.location(), dataset));
 }
@@ -255,186 +228,17 @@ void RowStore::append_expire_all(const DatasetKeys& k, const Snapshot& snap, int
   }
 }
 
-bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
-  const DatasetKeys k(m_cfg, dataset);
-  const std::lock_guard turn(commit_turn(m_conn.location(), k.manifest()));
-  m_conn.append({"WATCH", k.manifest()});
-  append_snapshot(k);
-  Unwatch unwatch(m_conn);
-  auto head = m_conn.flush();
-  auto snap = parse_snapshot(dataset, *head[1]);
-  if (!snap || !snap->intact) {
-    throw_expired(dataset);
-  }
-  check_batch(snap->spec, batch);
-  const size_t n = batch.size();
-  if (n == 0) {
-    return true;
-  }
-
-  // Where each id lives now (an empty dataset holds none: a fresh ingest skips the lookup).
-  const auto old = snap->rows == 0 ? std::vector<std::optional<int64_t>>(n) : lookup_ids(*snap, batch.ids);
-  std::vector<int64_t> target(n);
-  int64_t next = snap->next_index;
-  for (size_t i = 0; i < n; ++i) {
-    target[i] = !batch.indices.empty() ? batch.indices[i] : old[i] ? *old[i] : next++;
-  }
-  const auto order = order_by_target(dataset, target);
-  const int64_t new_next = std::max(snap->next_index, target[order.back()] + 1);
-  const int64_t new_nchunks = (new_next + k_chunk_rows - 1) / k_chunk_rows;
-
-  // The records of every existing chunk this batch changes (rows written or moved away),
-  // read under the WATCH; chunks past the end start empty.
-  std::set<int64_t> touched;
-  for (size_t i = 0; i < n; ++i) {
-    touched.insert(chunk_of(target[i]));
-    if (old[i] && *old[i] != target[i]) {
-      touched.insert(chunk_of(*old[i]));
-    }
-  }
-  std::map<int64_t, ChunkRecords> existing;
-  for (const auto c : touched) {
-    if (c < snap->nchunks) {
-      m_conn.append({"GET", k.rows(snap->inc, c)});
-    }
-  }
-  if (!touched.empty() && *touched.begin() < snap->nchunks) {
-    auto replies = m_conn.flush();
-    size_t r = 0;
-    for (const auto c : touched) {
-      if (c < snap->nchunks) {
-        const auto& reply = *replies[r++];
-        if (is_nil(reply)) {
-          throw_expired(dataset);
-        }
-        existing.emplace(c, decode_chunk_records(as_view(reply)));
-      }
-    }
-  }
-  // With explicit indices a slot may only be taken over from the same id (a rewrite).
-  if (!batch.indices.empty()) {
-    for (size_t i = 0; i < n; ++i) {
-      const auto chunk = existing.find(chunk_of(target[i]));
-      if (chunk == existing.end()) {
-        continue;
-      }
-      const auto occupant = chunk->second.find(slot_of(target[i]));
-      if (occupant != chunk->second.end()) {
-        auto holder = decode_record(occupant->second).first;
-        if (holder != batch.ids[i]) {
-          throw ConflictError(fmt::format("redis {}: dataset \"{}\": index {} is held by id \"{}\", not \"{}\"",
-                                          m_conn.location(), dataset, target[i], holder, batch.ids[i]));
-        }
-      }
-    }
-  }
-
-  m_conn.append({"MULTI"});
-  unwatch.disarm();  // EXEC (or its abort) ends the WATCH from here on
-  const auto plan = plan_row_writes(k, snap->inc, snap->row_bytes, snap->label_bytes, batch, order, target);
-  for (const auto& command : plan.commands) {
-    m_conn.append(command);
-  }
-  // Records: a moved row leaves its old slot, then every row takes its target slot. A chunk
-  // no existing row shares (an ingest's new chunks) is encoded straight from the batch.
-  for (size_t i = 0; i < n; ++i) {
-    if (old[i] && *old[i] != target[i]) {
-      existing.at(chunk_of(*old[i])).erase(slot_of(*old[i]));
-    }
-  }
-  std::vector<std::pair<int64_t, std::string_view>> fresh;
-  std::deque<std::string> records;
-  for (size_t begin = 0; begin < n;) {
-    const int64_t c = chunk_of(target[order[begin]]);
-    size_t end = begin;
-    while (end < n && chunk_of(target[order[end]]) == c) {
-      ++end;
-    }
-    const auto found = existing.find(c);
-    fresh.clear();
-    for (size_t j = begin; j < end; ++j) {
-      const size_t i = order[j];
-      auto& record = records.emplace_back(encode_record(batch.ids[i], batch.metadata.empty() ? json() : batch.metadata[i]));
-      if (found != existing.end()) {
-        found->second[slot_of(target[i])] = std::move(record);
-      } else {
-        fresh.emplace_back(slot_of(target[i]), record);
-      }
-    }
-    if (found == existing.end()) {
-      m_conn.append({"SET", k.rows(snap->inc, c), encode_chunk_records(fresh)});
-    }
-    begin = end;
-  }
-  for (const auto& [c, chunk] : existing) {
-    m_conn.append({"SET", k.rows(snap->inc, c), encode_chunk_records(chunk)});
-  }
-  // Empty records for new chunks this batch leaves empty (a gap below an explicit index):
-  // every chunk below nchunks has its records key, so a vanished one is visible.
-  const std::string no_records = encode_chunk_records(ChunkRecords());
-  for (int64_t c = snap->nchunks; c < new_nchunks; ++c) {
-    if (touched.count(c) == 0) {
-      m_conn.append({"SET", k.rows(snap->inc, c), no_records});
-    }
-  }
-  const std::string next_text = std::to_string(new_next);
-  const std::string nchunks_text = std::to_string(new_nchunks);
-  m_conn.append({"HSET", k.manifest(), "next_index", next_text, "nchunks", nchunks_text});
-  m_conn.append({"HINCRBY", k.manifest(), "gen", "1"});
-  m_conn.append({"SADD", m_cfg.prefix + "datasets", dataset});
-  append_expire_all(k, *snap, new_nchunks);
-  m_conn.append({"EXEC"});
-  auto replies = m_conn.flush();
-  if (!exec_ok(replies)) {
-    return false;
-  }
-  for (size_t i = 0; i < array_size(*replies.back()); ++i) {
-    m_conn.check(element(*replies.back(), i));
-  }
-  return true;
-}
-
-void RowStore::append_id_lookups(const std::string& ids_key, const std::vector<std::string>& ids) {
-  for (size_t begin = 0; begin < ids.size(); begin += k_fields_per_command) {
-    std::vector<std::string_view> args = {"HMGET", ids_key};
-    for (size_t i = begin; i < std::min(ids.size(), begin + k_fields_per_command); ++i) {
-      args.push_back(ids[i]);
-    }
-    m_conn.append(args);
-  }
-}
-
-std::vector<std::optional<int64_t>> RowStore::parse_id_lookups(const std::vector<Reply>& replies, size_t& r,
-                                                               size_t count) {
-  std::vector<std::optional<int64_t>> out;
-  out.reserve(count);
-  while (out.size() < count) {
-    const auto& reply = *replies.at(r++);
-    for (size_t i = 0; i < array_size(reply); ++i) {
-      const auto& e = element(reply, i);
-      out.push_back(is_nil(e) ? std::nullopt : std::optional<int64_t>(as_int(e)));
-    }
-  }
-  return out;
-}
-
 bool RowStore::update(const std::string& dataset, const std::string& id, const std::optional<Array>& sample,
                       const std::optional<json>& metadata) {
   const DatasetKeys k(m_cfg, dataset);
-  m_conn.append({"WATCH", k.manifest()});
-  append_snapshot(k);
-  Unwatch unwatch(m_conn);
-  auto head = m_conn.flush();
-  auto snap = parse_snapshot(dataset, *head[1]);
-  if (!snap || !snap->intact) {
-    throw_expired(dataset);
-  }
-  const auto where = lookup_ids(*snap, {id}).front();
+  Watched watched(*this, k);
+  Snapshot& snap = watched.snap();
+  const auto where = lookup_ids(snap, {id}).front();
   if (!where) {
     throw NotFoundError(fmt::format("redis {}: dataset \"{}\": id \"{}\" does not exist", m_conn.location(), dataset, id));
   }
   const int64_t c = chunk_of(*where);
-  auto blob = m_conn.command({"GET", k.rows(snap->inc, c)});
+  auto blob = m_conn.command({"GET", k.rows(snap.inc, c)});
   if (is_nil(*blob)) {
     throw_expired(dataset);
   }
@@ -447,10 +251,10 @@ bool RowStore::update(const std::string& dataset, const std::string& id, const s
   std::optional<Array> row;
   if (sample) {
     Shape batch_shape = {1};
-    batch_shape.insert(batch_shape.end(), snap->spec.row_shape.begin(), snap->spec.row_shape.end());
-    if (sample->dtype() != snap->spec.dtype || (sample->shape() != snap->spec.row_shape && sample->shape() != batch_shape)) {
+    batch_shape.insert(batch_shape.end(), snap.spec.row_shape.begin(), snap.spec.row_shape.end());
+    if (sample->dtype() != snap.spec.dtype || (sample->shape() != snap.spec.row_shape && sample->shape() != batch_shape)) {
       throw UsageError(fmt::format("dataset \"{}\": holds {} rows of shape {}, got {} of shape {}", dataset,
-                                   dtype_name(snap->spec.dtype), shape_to_string(snap->spec.row_shape),
+                                   dtype_name(snap.spec.dtype), shape_to_string(snap.spec.row_shape),
                                    dtype_name(sample->dtype()), shape_to_string(sample->shape())));
     }
     row = Array(sample->dtype(), batch_shape, std::vector<std::byte>(sample->bytes().begin(), sample->bytes().end()));
@@ -474,31 +278,25 @@ bool RowStore::update(const std::string& dataset, const std::string& id, const s
   rec->second = encode_record(rec_id, meta);
   const std::string value = encode_chunk_records(records);
   m_conn.append({"MULTI"});
-  unwatch.disarm();
+  watched.disarm();
   if (row) {
-    const std::string offset = std::to_string(static_cast<size_t>(slot_of(*where)) * snap->row_bytes);
-    m_conn.append({"SETRANGE", k.chunk(snap->inc, c), offset,
+    const std::string offset = std::to_string(static_cast<size_t>(slot_of(*where)) * snap.row_bytes);
+    m_conn.append({"SETRANGE", k.chunk(snap.inc, c), offset,
                    std::string_view(reinterpret_cast<const char*>(row->data()), row->nbytes())});
   }
-  m_conn.append({"SET", k.rows(snap->inc, c), value});
+  m_conn.append({"SET", k.rows(snap.inc, c), value});
   m_conn.append({"HINCRBY", k.manifest(), "gen", "1"});
-  append_expire_all(k, *snap);
+  append_expire_all(k, snap);
   m_conn.append({"EXEC"});
   return exec_ok(m_conn.flush());
 }
 
 std::optional<int64_t> RowStore::remove(const std::string& dataset, const Selector& select) {
   const DatasetKeys k(m_cfg, dataset);
-  m_conn.append({"WATCH", k.manifest()});
-  append_snapshot(k);
-  Unwatch unwatch(m_conn);
-  auto head = m_conn.flush();
-  auto snap = parse_snapshot(dataset, *head[1]);
-  if (!snap || !snap->intact) {
-    throw_expired(dataset);
-  }
+  Watched watched(*this, k);
+  Snapshot& snap = watched.snap();
   std::set<int64_t> victims;
-  for (const auto& i : select(*snap)) {
+  for (const auto& i : select(snap)) {
     if (i) {
       victims.insert(*i);
     }
@@ -510,7 +308,7 @@ std::optional<int64_t> RowStore::remove(const std::string& dataset, const Select
     chunks.emplace(chunk_of(idx), ChunkRecords());
   }
   for (const auto& [c, unused] : chunks) {
-    m_conn.append({"GET", k.rows(snap->inc, c)});
+    m_conn.append({"GET", k.rows(snap.inc, c)});
   }
   if (!chunks.empty()) {
     auto replies = m_conn.flush();
@@ -534,8 +332,8 @@ std::optional<int64_t> RowStore::remove(const std::string& dataset, const Select
     records.erase(rec);
   }
   m_conn.append({"MULTI"});
-  unwatch.disarm();
-  const std::string ids_key = k.ids(snap->inc);
+  watched.disarm();
+  const std::string ids_key = k.ids(snap.inc);
   for (size_t begin = 0; begin < ids.size(); begin += k_fields_per_command) {
     std::vector<std::string_view> args = {"HDEL", ids_key};
     for (size_t i = begin; i < std::min(ids.size(), begin + k_fields_per_command); ++i) {
@@ -544,10 +342,10 @@ std::optional<int64_t> RowStore::remove(const std::string& dataset, const Select
     m_conn.append(args);
   }
   for (const auto& [c, records] : chunks) {
-    m_conn.append({"SET", k.rows(snap->inc, c), encode_chunk_records(records)});
+    m_conn.append({"SET", k.rows(snap.inc, c), encode_chunk_records(records)});
   }
   m_conn.append({"HINCRBY", k.manifest(), "gen", "1"});
-  append_expire_all(k, *snap);
+  append_expire_all(k, snap);
   m_conn.append({"EXEC"});
   if (!exec_ok(m_conn.flush())) {
     return std::nullopt;
@@ -556,9 +354,22 @@ std::optional<int64_t> RowStore::remove(const std::string& dataset, const Select
 }
 
 std::vector<std::optional<int64_t>> RowStore::lookup_ids(const Snapshot& snap, const std::vector<std::string>& ids) {
-  append_id_lookups(snap.keys.ids(snap.inc), ids);
-  size_t r = 0;
-  return parse_id_lookups(m_conn.flush(), r, ids.size());
+  const std::string key = snap.keys.ids(snap.inc);
+  for (size_t begin = 0; begin < ids.size(); begin += k_fields_per_command) {
+    std::vector<std::string_view> args = {"HMGET", key};
+    for (size_t i = begin; i < std::min(ids.size(), begin + k_fields_per_command); ++i) {
+      args.push_back(ids[i]);
+    }
+    m_conn.append(args);
+  }
+  std::vector<std::optional<int64_t>> out;
+  for (const auto& r : m_conn.flush()) {
+    for (size_t i = 0; i < array_size(*r); ++i) {
+      const auto& e = element(*r, i);
+      out.push_back(is_nil(e) ? std::nullopt : std::optional<int64_t>(as_int(e)));
+    }
+  }
+  return out;
 }
 
 std::optional<RowBatch> RowStore::read_positions(const Snapshot& snap, const std::vector<int64_t>& positions) {

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -23,8 +22,7 @@ constexpr int64_t k_chunk_rows = 256;
 // The manifest's "layout" field: datasets stored otherwise are refused, not misread.
 // 2: chunk records in one string value (1, with no field, kept them in a hash per chunk).
 constexpr std::string_view k_layout = "2";
-// Fields per HSET/HMGET of many ids or slots: large enough to be few commands, small enough
-// for Lua's unpack() limit when the append script repeats them.
+// Fields per HSET/HMGET of many ids: few commands, none of them huge.
 constexpr size_t k_fields_per_command = 1024;
 constexpr int64_t chunk_of(int64_t index) { return index / k_chunk_rows; }
 constexpr int64_t slot_of(int64_t index) { return index % k_chunk_rows; }
@@ -63,23 +61,33 @@ struct ChunkData {
   std::string samples;
 };
 
-// The commands that put a batch's rows at their target indices: sample and label bytes
-// (SET for a whole chunk, SETRANGE for a run inside one) and the ids hash entries; the
-// chunks' records are written by RowStore::write. Views point into the batch or `owned`.
-struct RowWrites {
-  std::deque<std::string> owned;
-  std::vector<std::vector<std::string_view>> commands;
-};
-RowWrites plan_row_writes(const DatasetKeys& keys, const std::string& inc, size_t row_bytes, size_t label_bytes,
-                          const RowBatch& batch, const std::vector<size_t>& order, const std::vector<int64_t>& target);
-// Batch positions sorted by target index; UsageError if two rows target one index.
-std::vector<size_t> order_by_target(const std::string& dataset, const std::vector<int64_t>& target);
-
 // Mutations of one dataset from one process take turns from WATCH to EXEC: two WATCHes
-// open at once would abort each other's EXEC and both would retry. With turns, and with
-// write() formatting before its WATCH, one ingest writer formats its next batch while
-// another commits.
+// open at once (ingest's writers, its watermark) would abort each other's EXEC and retry.
 std::mutex& commit_turn(const std::string& location, const std::string& manifest);
+
+// Clears a WATCH left behind when a mutation stops before its MULTI.
+class Unwatch {
+ public:
+  explicit Unwatch(Connection& conn) : m_conn(conn) {}
+  ~Unwatch() {
+    if (m_armed && m_conn.connected()) {
+      try {
+        m_conn.command({"UNWATCH"});
+      } catch (...) {  // NOLINT(bugprone-empty-catch): the connection is reset on its next use
+      }
+    }
+  }
+  Unwatch(const Unwatch&) = delete;
+  Unwatch& operator=(const Unwatch&) = delete;
+  void disarm() { m_armed = false; }
+
+ private:
+  Connection& m_conn;
+  bool m_armed = true;
+};
+
+// False when a WATCH fired and EXEC ran nothing.
+inline bool exec_ok(const std::vector<Reply>& replies) { return !is_nil(*replies.back()); }
 
 json spec_to_json(const DatasetSpec& spec);
 DatasetSpec spec_from_json(const std::string& name, const json& j);
@@ -128,10 +136,25 @@ class RowStore {
   void row_as_float(const Snapshot& snap, const std::string& samples, int64_t slot, std::vector<float>& out) const;
 
  private:
-  void append_id_lookups(const std::string& ids_key, const std::vector<std::string>& ids);
-  // The positions of `count` ids from the HMGET replies starting at replies[r]; advances r.
-  static std::vector<std::optional<int64_t>> parse_id_lookups(const std::vector<Reply>& replies, size_t& r,
-                                                              size_t count);
+  // The start of every mutation of a dataset: takes its turn (commit_turn), WATCHes its
+  // manifest and reads its snapshot, throwing "expired or not found" unless it is intact.
+  // Leaving scope before disarm() (called once MULTI is queued) clears the WATCH.
+  class Watched {
+   public:
+    Watched(RowStore& store, const DatasetKeys& keys);
+    Snapshot& snap() { return *m_snap; }
+    void disarm() { m_unwatch.disarm(); }
+
+   private:
+    std::lock_guard<std::mutex> m_turn;
+    Unwatch m_unwatch;
+    std::optional<Snapshot> m_snap;
+  };
+
+  // Queues one SET (a whole chunk) or SETRANGE (a run inside one) per run of consecutive
+  // target indices, for the samples and the labels.
+  void append_sample_writes(const DatasetKeys& keys, const Snapshot& snap, const RowBatch& batch,
+                            const std::vector<size_t>& order, const std::vector<int64_t>& target);
   Connection& m_conn;
   const StoreConfig& m_cfg;
 };

@@ -1,15 +1,22 @@
 // SPDX-License-Identifier: MIT
-// The commands that write a batch's samples, labels and ids into the chunked layout
-// (RowStore::write sends them inside its WATCH + MULTI/EXEC, with the chunks' records).
+// Writing a batch of rows into the chunked layout (see redisbackend.cpp): WATCH + snapshot,
+// the lookups an upsert needs, then one MULTI/EXEC with the samples, labels, ids and the
+// chunks' records.
 #include <algorithm>
+#include <deque>
 #include <fmt/format.h>
+#include <memory>
+#include <mutex>
+#include <set>
 
 #include "../../src/errors.hpp"
+#include "../common/rowcheck.hpp"
 #include "redisrows.hpp"
 
 namespace vstash::backends::redis {
 
-
+namespace {
+// Batch positions sorted by target index; UsageError if two rows target one index.
 std::vector<size_t> order_by_target(const std::string& dataset, const std::vector<int64_t>& target) {
   std::vector<size_t> order(target.size());
   for (size_t i = 0; i < order.size(); ++i) {
@@ -23,13 +30,166 @@ std::vector<size_t> order_by_target(const std::string& dataset, const std::vecto
   }
   return order;
 }
+}  // namespace
 
-RowWrites plan_row_writes(const DatasetKeys& k, const std::string& inc, size_t row_bytes, size_t label_bytes,
-                          const RowBatch& batch, const std::vector<size_t>& order, const std::vector<int64_t>& target) {
-  RowWrites plan;
-  auto own = [&](std::string s) -> std::string_view { return plan.owned.emplace_back(std::move(s)); };
+std::mutex& commit_turn(const std::string& location, const std::string& manifest) {
+  static std::mutex guard;
+  static std::map<std::string, std::unique_ptr<std::mutex>> turns;
+  const std::lock_guard lock(guard);
+  auto& turn = turns[location + '\n' + manifest];
+  if (!turn) {
+    turn = std::make_unique<std::mutex>();
+  }
+  return *turn;
+}
+
+bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
+  const DatasetKeys k(m_cfg, dataset);
+  Watched watched(*this, k);
+  Snapshot& snap = watched.snap();
+  check_batch(snap.spec, batch);
+  const size_t n = batch.size();
+  if (n == 0) {
+    return true;
+  }
+
+  // Where each id lives now (an empty dataset holds none: a fresh ingest skips the lookup).
+  const auto old = snap.rows == 0 ? std::vector<std::optional<int64_t>>(n) : lookup_ids(snap, batch.ids);
+  std::vector<int64_t> target(n);
+  int64_t next = snap.next_index;
+  for (size_t i = 0; i < n; ++i) {
+    target[i] = !batch.indices.empty() ? batch.indices[i] : old[i] ? *old[i] : next++;
+  }
+  const auto order = order_by_target(dataset, target);
+  const int64_t new_next = std::max(snap.next_index, target[order.back()] + 1);
+  const int64_t new_nchunks = (new_next + k_chunk_rows - 1) / k_chunk_rows;
+
+  // The records of every existing chunk this batch changes (rows written or moved away),
+  // read under the WATCH; chunks past the end start empty.
+  std::set<int64_t> touched;
+  for (size_t i = 0; i < n; ++i) {
+    touched.insert(chunk_of(target[i]));
+    if (old[i] && *old[i] != target[i]) {
+      touched.insert(chunk_of(*old[i]));
+    }
+  }
+  std::map<int64_t, ChunkRecords> existing;
+  size_t reads = 0;
+  for (const auto c : touched) {
+    if (c < snap.nchunks) {
+      m_conn.append({"GET", k.rows(snap.inc, c)});
+      ++reads;
+    }
+  }
+  if (reads > 0) {
+    auto replies = m_conn.flush();
+    size_t r = 0;
+    for (const auto c : touched) {
+      if (c < snap.nchunks) {
+        const auto& reply = *replies[r++];
+        if (is_nil(reply)) {
+          throw_expired(dataset);
+        }
+        existing.emplace(c, decode_chunk_records(as_view(reply)));
+      }
+    }
+  }
+  // With explicit indices a slot may only be taken over from the same id (a rewrite).
+  if (!batch.indices.empty()) {
+    for (size_t i = 0; i < n; ++i) {
+      const auto chunk = existing.find(chunk_of(target[i]));
+      if (chunk == existing.end()) {
+        continue;
+      }
+      const auto occupant = chunk->second.find(slot_of(target[i]));
+      if (occupant != chunk->second.end()) {
+        auto holder = decode_record(occupant->second).first;
+        if (holder != batch.ids[i]) {
+          throw ConflictError(fmt::format("redis {}: dataset \"{}\": index {} is held by id \"{}\", not \"{}\"",
+                                          m_conn.location(), dataset, target[i], holder, batch.ids[i]));
+        }
+      }
+    }
+  }
+
+  m_conn.append({"MULTI"});
+  watched.disarm();  // EXEC (or its abort) ends the WATCH from here on
+  append_sample_writes(k, snap, batch, order, target);
+  std::vector<std::string> index_text(n);
+  const std::string ids_key = k.ids(snap.inc);
+  for (size_t begin = 0; begin < n; begin += k_fields_per_command) {
+    std::vector<std::string_view> args = {"HSET", ids_key};
+    for (size_t i = begin; i < std::min(n, begin + k_fields_per_command); ++i) {
+      index_text[i] = std::to_string(target[i]);
+      args.push_back(batch.ids[i]);
+      args.push_back(index_text[i]);
+    }
+    m_conn.append(args);
+  }
+  // Records: a moved row leaves its old slot, then every row takes its target slot. A chunk
+  // no existing row shares (an ingest's new chunks) is encoded straight from the batch.
+  for (size_t i = 0; i < n; ++i) {
+    if (old[i] && *old[i] != target[i]) {
+      existing.at(chunk_of(*old[i])).erase(slot_of(*old[i]));
+    }
+  }
+  std::vector<std::pair<int64_t, std::string_view>> fresh;
+  std::deque<std::string> records;
+  for (size_t begin = 0; begin < n;) {
+    const int64_t c = chunk_of(target[order[begin]]);
+    size_t end = begin;
+    while (end < n && chunk_of(target[order[end]]) == c) {
+      ++end;
+    }
+    const auto found = existing.find(c);
+    fresh.clear();
+    for (size_t j = begin; j < end; ++j) {
+      const size_t i = order[j];
+      auto& record = records.emplace_back(encode_record(batch.ids[i], batch.metadata.empty() ? json() : batch.metadata[i]));
+      if (found != existing.end()) {
+        found->second[slot_of(target[i])] = std::move(record);
+      } else {
+        fresh.emplace_back(slot_of(target[i]), record);
+      }
+    }
+    if (found == existing.end()) {
+      m_conn.append({"SET", k.rows(snap.inc, c), encode_chunk_records(fresh)});
+    }
+    begin = end;
+  }
+  for (const auto& [c, chunk] : existing) {
+    m_conn.append({"SET", k.rows(snap.inc, c), encode_chunk_records(chunk)});
+  }
+  // Empty records for new chunks this batch leaves empty (a gap below an explicit index):
+  // every chunk below nchunks has its records key, so a vanished one is visible.
+  const std::string no_records = encode_chunk_records(ChunkRecords());
+  for (int64_t c = snap.nchunks; c < new_nchunks; ++c) {
+    if (touched.count(c) == 0) {
+      m_conn.append({"SET", k.rows(snap.inc, c), no_records});
+    }
+  }
+  const std::string next_text = std::to_string(new_next);
+  const std::string nchunks_text = std::to_string(new_nchunks);
+  m_conn.append({"HSET", k.manifest(), "next_index", next_text, "nchunks", nchunks_text});
+  m_conn.append({"HINCRBY", k.manifest(), "gen", "1"});
+  m_conn.append({"SADD", m_cfg.prefix + "datasets", dataset});
+  append_expire_all(k, snap, new_nchunks);
+  m_conn.append({"EXEC"});
+  auto replies = m_conn.flush();
+  if (!exec_ok(replies)) {
+    return false;
+  }
+  for (size_t i = 0; i < array_size(*replies.back()); ++i) {
+    m_conn.check(element(*replies.back(), i));
+  }
+  return true;
+}
+
+void RowStore::append_sample_writes(const DatasetKeys& k, const Snapshot& snap, const RowBatch& batch,
+                                    const std::vector<size_t>& order, const std::vector<int64_t>& target) {
+  std::string scratch;  // rows that are not consecutive in the batch, copied together
   // The bytes of rows order[first .. first+count) of a: a view when they are consecutive in
-  // the batch (an ingest block always is), else a copy.
+  // the batch (an ingest block always is), else a copy in scratch.
   auto blob = [&](const Array& a, size_t width, size_t first, size_t count) -> std::string_view {
     bool contiguous = true;
     for (size_t j = 1; j < count && contiguous; ++j) {
@@ -38,12 +198,11 @@ RowWrites plan_row_writes(const DatasetKeys& k, const std::string& inc, size_t r
     if (contiguous) {
       return {reinterpret_cast<const char*>(a.data()) + order[first] * width, count * width};
     }
-    std::string s;
-    s.reserve(count * width);
+    scratch.clear();
     for (size_t j = 0; j < count; ++j) {
-      s.append(reinterpret_cast<const char*>(a.data()) + order[first + j] * width, width);
+      scratch.append(reinterpret_cast<const char*>(a.data()) + order[first + j] * width, width);
     }
-    return own(std::move(s));
+    return scratch;
   };
   const size_t n = order.size();
   for (size_t begin = 0; begin < n;) {
@@ -52,9 +211,8 @@ RowWrites plan_row_writes(const DatasetKeys& k, const std::string& inc, size_t r
     while (end < n && chunk_of(target[order[end]]) == c) {
       ++end;
     }
-    // Runs of consecutive indices inside the chunk: one SETRANGE each (SET for a whole chunk).
-    const auto ck = own(k.chunk(inc, c));
-    const auto lk = batch.labels ? own(k.labels(inc, c)) : std::string_view();
+    const std::string ck = k.chunk(snap.inc, c);
+    const std::string lk = k.labels(snap.inc, c);
     for (size_t run = begin; run < end;) {
       size_t stop = run + 1;
       while (stop < end && target[order[stop]] == target[order[stop - 1]] + 1) {
@@ -63,33 +221,24 @@ RowWrites plan_row_writes(const DatasetKeys& k, const std::string& inc, size_t r
       const auto count = stop - run;
       const bool whole = count == static_cast<size_t>(k_chunk_rows);
       const auto slot = static_cast<size_t>(slot_of(target[order[run]]));
-      const auto data = blob(batch.data, row_bytes, run, count);
-      if (whole) {
-        plan.commands.push_back({"SET", ck, data});
-      } else {
-        plan.commands.push_back({"SETRANGE", ck, own(std::to_string(slot * row_bytes)), data});
-      }
-      if (batch.labels) {
-        const auto labels = blob(*batch.labels, label_bytes, run, count);
+      for (const bool label : {false, true}) {
+        if (label && !batch.labels) {
+          continue;
+        }
+        const size_t width = label ? snap.label_bytes : snap.row_bytes;
+        const auto bytes = blob(label ? *batch.labels : batch.data, width, run, count);
+        const std::string& key = label ? lk : ck;
         if (whole) {
-          plan.commands.push_back({"SET", lk, labels});
+          m_conn.append({"SET", key, bytes});
         } else {
-          plan.commands.push_back({"SETRANGE", lk, own(std::to_string(slot * label_bytes)), labels});
+          const std::string offset = std::to_string(slot * width);
+          m_conn.append({"SETRANGE", key, offset, bytes});
         }
       }
       run = stop;
     }
     begin = end;
   }
-  const auto ids_key = own(k.ids(inc));
-  for (size_t begin = 0; begin < n; begin += k_fields_per_command) {
-    auto& args = plan.commands.emplace_back(std::vector<std::string_view>{"HSET", ids_key});
-    for (size_t i = begin; i < std::min(n, begin + k_fields_per_command); ++i) {
-      args.push_back(batch.ids[i]);
-      args.push_back(own(std::to_string(target[i])));
-    }
-  }
-  return plan;
 }
 
 }  // namespace vstash::backends::redis

@@ -11,7 +11,6 @@
 #include <set>
 #include <thread>
 
-
 namespace vstash::ingest {
 
 namespace {
