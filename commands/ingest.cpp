@@ -212,7 +212,7 @@ void register_ingest(CLI::App& parent, Context& ctx) {
       ->each([opt](const std::string&) { opt->batch_size_given = true; });
   sub->add_option("--writers", opt->writers,
                   "Blocks written at once, each over its own connection (default: the backend's choice: 2 "
-                  "for pgvector, else 1)")
+                  "for pgvector, 3 for Redis, else 1)")
       ->envname("VSTASH_INGEST_WRITERS");
   sub->add_flag("--no-index", opt->no_index,
                 "Do not build the search index after the load (pgvector: the first query builds it)")

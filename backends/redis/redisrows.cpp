@@ -189,11 +189,18 @@ std::optional<Snapshot> RowStore::parse_snapshot(const std::string& dataset, con
   return s;
 }
 
-RowStore::Watched::Watched(RowStore& store, const DatasetKeys& k)
-    : m_turn(commit_turn(store.m_conn.location(), k.manifest())), m_unwatch(store.m_conn) {
+RowStore::Watched::Watched(RowStore& store, const DatasetKeys& k, StagedChunks* staged)
+    : m_turn(commit_turn(store.m_conn.location(), k.manifest())), m_lock(m_turn.mutex), m_unwatch(store.m_conn) {
   store.m_conn.append({"WATCH", k.manifest()});
   store.append_snapshot(k);
-  m_snap = store.parse_snapshot(k.name, *store.m_conn.flush()[1]);
+  if (staged != nullptr) {
+    staged->append_watch();
+  }
+  const auto replies = store.m_conn.flush();
+  if (staged != nullptr && staged->staged()) {
+    staged->check_watched(*replies.back());
+  }
+  m_snap = store.parse_snapshot(k.name, *replies[1]);
   if (!m_snap || !m_snap->intact) {
     store.throw_expired(k.name);
   }
@@ -288,7 +295,11 @@ bool RowStore::update(const std::string& dataset, const std::string& id, const s
   m_conn.append({"HINCRBY", k.manifest(), "gen", "1"});
   append_expire_all(k, snap);
   m_conn.append({"EXEC"});
-  return exec_ok(m_conn.flush());
+  if (!exec_ok(m_conn.flush())) {
+    return false;
+  }
+  watched.turn().ids_unchanged(snap.inc, snap.gen);
+  return true;
 }
 
 std::optional<int64_t> RowStore::remove(const std::string& dataset, const Selector& select) {
@@ -349,6 +360,12 @@ std::optional<int64_t> RowStore::remove(const std::string& dataset, const Select
   m_conn.append({"EXEC"});
   if (!exec_ok(m_conn.flush())) {
     return std::nullopt;
+  }
+  if (KnownIds* known = watched.turn().known_at(snap.inc, snap.gen)) {
+    for (const auto& id : ids) {
+      known->index.erase(id);
+    }
+    known->gen = snap.gen + 1;
   }
   return static_cast<int64_t>(indices.size());
 }

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -61,9 +62,32 @@ struct ChunkData {
   std::string samples;
 };
 
+// Every id a dataset holds and its index, as of the manifest's (inc, gen), gathered by this
+// process's own writes since the dataset was empty. While the manifest still shows that
+// (inc, gen), no one else has changed the dataset, so a write looks its ids up here instead
+// of sending an HMGET of every id (a fresh ingest's largest server cost after the writes).
+struct KnownIds {
+  std::string inc;
+  int64_t gen = 0;
+  std::unordered_map<std::string, int64_t> index;
+};
+// Beyond this many ids the map is dropped and writes look ids up on the server: memory
+// stays bounded (about 80 MB at most) however large the dataset grows.
+constexpr size_t k_known_ids_max = size_t{1} << 20;
+
 // Mutations of one dataset from one process take turns from WATCH to EXEC: two WATCHes
 // open at once (ingest's writers, its watermark) would abort each other's EXEC and retry.
-std::mutex& commit_turn(const std::string& location, const std::string& manifest);
+// The turn also keeps the dataset's KnownIds; touch it only while holding the mutex.
+struct CommitTurn {
+  std::mutex mutex;
+  std::optional<KnownIds> known;
+  // The KnownIds if they are as of the manifest's (inc, gen), else nullptr (and they are dropped).
+  KnownIds* known_at(const std::string& inc, int64_t gen);
+  // After a committed mutation that moved the manifest from `gen` to gen + 1 and left the
+  // ids as they were (a metadata change, an update).
+  void ids_unchanged(const std::string& inc, int64_t gen);
+};
+CommitTurn& commit_turn(const std::string& location, const std::string& manifest);
 
 // Clears a WATCH left behind when a mutation stops before its MULTI.
 class Unwatch {
@@ -88,6 +112,37 @@ class Unwatch {
 
 // False when a WATCH fired and EXEC ran nothing.
 inline bool exec_ok(const std::vector<Reply>& replies) { return !is_nil(*replies.back()); }
+
+// The samples of the whole chunks in a batch of consecutive indices, sent before the commit
+// turn under keys of their own (P ds:{NAME}:stage:TOKEN:N) and RENAMEd into place inside the
+// commit, which is O(1) on the server. With two writers, one writer's bytes cross the socket
+// while the other commits, instead of the server idling while each block is prepared.
+class StagedChunks {
+ public:
+  StagedChunks(Connection& conn, const DatasetKeys& keys, const RowBatch& batch);
+  // Unlinks the staged keys unless renamed(): a failed or aborted commit leaves nothing.
+  ~StagedChunks();
+  StagedChunks(const StagedChunks&) = delete;
+  StagedChunks& operator=(const StagedChunks&) = delete;
+  // In the turn, after the manifest's WATCH: queues WATCH and EXISTS of the staged keys (if
+  // any), so that an eviction or expiry before EXEC aborts it instead of a RENAME failing
+  // inside it. check_watched takes the EXISTS reply: if one is gone already, find()
+  // answers nullptr for every chunk and the commit sends the bytes itself.
+  bool staged() const { return !m_keys.empty(); }
+  void append_watch();
+  void check_watched(const redisReply& exists);
+  // The staged key holding chunk N's samples, or nullptr.
+  const std::string* find(int64_t chunk) const;
+  void renamed() { m_keys.clear(); }
+
+ private:
+  Connection& m_conn;
+  std::map<int64_t, std::string> m_keys;  // chunk -> staged key
+  bool m_unusable = false;
+};
+// A staged key's own expiry, for a writer that dies before its commit; the commit renames
+// it long before.
+constexpr int64_t k_stage_ttl_ms = 3600 * 1000;
 
 json spec_to_json(const DatasetSpec& spec);
 DatasetSpec spec_from_json(const std::string& name, const json& j);
@@ -137,24 +192,27 @@ class RowStore {
 
  private:
   // The start of every mutation of a dataset: takes its turn (commit_turn), WATCHes its
-  // manifest and reads its snapshot, throwing "expired or not found" unless it is intact.
+  // manifest (and the staged keys, in the same round trip) and reads its snapshot, throwing "expired or not found" unless it is intact.
   // Leaving scope before disarm() (called once MULTI is queued) clears the WATCH.
   class Watched {
    public:
-    Watched(RowStore& store, const DatasetKeys& keys);
+    Watched(RowStore& store, const DatasetKeys& keys, StagedChunks* staged = nullptr);
     Snapshot& snap() { return *m_snap; }
+    CommitTurn& turn() { return m_turn; }
     void disarm() { m_unwatch.disarm(); }
 
    private:
-    std::lock_guard<std::mutex> m_turn;
+    CommitTurn& m_turn;
+    std::lock_guard<std::mutex> m_lock;
     Unwatch m_unwatch;
     std::optional<Snapshot> m_snap;
   };
 
-  // Queues one SET (a whole chunk) or SETRANGE (a run inside one) per run of consecutive
-  // target indices, for the samples and the labels.
+  // Queues one SET (a whole chunk), RENAME (a whole chunk staged) or SETRANGE (a run inside
+  // one) per run of consecutive target indices, for the samples and the labels.
   void append_sample_writes(const DatasetKeys& keys, const Snapshot& snap, const RowBatch& batch,
-                            const std::vector<size_t>& order, const std::vector<int64_t>& target);
+                            const std::vector<size_t>& order, const std::vector<int64_t>& target,
+                            const StagedChunks& staged);
   Connection& m_conn;
   const StoreConfig& m_cfg;
 };

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <set>
 
 #include "../../src/errors.hpp"
@@ -32,20 +33,101 @@ std::vector<size_t> order_by_target(const std::string& dataset, const std::vecto
 }
 }  // namespace
 
-std::mutex& commit_turn(const std::string& location, const std::string& manifest) {
+StagedChunks::StagedChunks(Connection& conn, const DatasetKeys& k, const RowBatch& batch) : m_conn(conn) {
+  const size_t n = batch.size();
+  if (batch.indices.empty() || n < static_cast<size_t>(k_chunk_rows)) {
+    return;
+  }
+  for (size_t i = 1; i < n; ++i) {
+    if (batch.indices[i] != batch.indices[0] + static_cast<int64_t>(i)) {
+      return;  // only a run of consecutive indices fills whole chunks from consecutive bytes
+    }
+  }
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  const std::string token = fmt::format("{:016x}", rng());
+  const int64_t first = batch.indices.front();
+  const int64_t end = first + static_cast<int64_t>(n);
+  const size_t row_bytes = batch.data.nbytes() / n;
+  const std::string ttl = std::to_string(k_stage_ttl_ms);
+  for (int64_t c = (first + k_chunk_rows - 1) / k_chunk_rows; (c + 1) * k_chunk_rows <= end; ++c) {
+    const auto row = static_cast<size_t>(c * k_chunk_rows - first);
+    const std::string_view bytes(reinterpret_cast<const char*>(batch.data.data()) + row * row_bytes,
+                                 k_chunk_rows * row_bytes);
+    const std::string& key = m_keys.emplace(c, fmt::format("{}stage:{}:{}", k.base, token, c)).first->second;
+    m_conn.append({"SET", key, bytes, "PX", ttl});
+  }
+  if (!m_keys.empty()) {
+    m_conn.flush();
+  }
+}
+
+StagedChunks::~StagedChunks() {
+  if (m_keys.empty() || !m_conn.connected()) {
+    return;  // renamed into place, or left to their own expiry
+  }
+  try {
+    std::vector<std::string_view> args = {"UNLINK"};
+    for (const auto& [c, key] : m_keys) {
+      args.push_back(key);
+    }
+    m_conn.append(args);
+    m_conn.flush();
+  } catch (...) {  // NOLINT(bugprone-empty-catch): they expire after k_stage_ttl_ms
+  }
+}
+
+void StagedChunks::append_watch() {
+  if (m_keys.empty()) {
+    return;
+  }
+  std::vector<std::string_view> args = {"WATCH"};
+  for (const auto& [c, key] : m_keys) {
+    args.push_back(key);
+  }
+  m_conn.append(args);
+  args.front() = "EXISTS";
+  m_conn.append(args);
+}
+
+void StagedChunks::check_watched(const redisReply& exists) {
+  if (as_int(exists) != static_cast<int64_t>(m_keys.size())) {
+    m_unusable = true;  // one was evicted or expired: the commit sends the bytes itself
+  }
+}
+
+const std::string* StagedChunks::find(int64_t chunk) const {
+  const auto at = m_keys.find(chunk);
+  return m_unusable || at == m_keys.end() ? nullptr : &at->second;
+}
+
+CommitTurn& commit_turn(const std::string& location, const std::string& manifest) {
   static std::mutex guard;
-  static std::map<std::string, std::unique_ptr<std::mutex>> turns;
+  static std::map<std::string, std::unique_ptr<CommitTurn>> turns;
   const std::lock_guard lock(guard);
   auto& turn = turns[location + '\n' + manifest];
   if (!turn) {
-    turn = std::make_unique<std::mutex>();
+    turn = std::make_unique<CommitTurn>();
   }
   return *turn;
 }
 
+KnownIds* CommitTurn::known_at(const std::string& inc, int64_t gen) {
+  if (known && (known->inc != inc || known->gen != gen)) {
+    known.reset();
+  }
+  return known ? &*known : nullptr;
+}
+
+void CommitTurn::ids_unchanged(const std::string& inc, int64_t gen) {
+  if (KnownIds* ids = known_at(inc, gen)) {
+    ids->gen = gen + 1;
+  }
+}
+
 bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
   const DatasetKeys k(m_cfg, dataset);
-  Watched watched(*this, k);
+  StagedChunks staged(m_conn, k, batch);
+  Watched watched(*this, k, &staged);
   Snapshot& snap = watched.snap();
   check_batch(snap.spec, batch);
   const size_t n = batch.size();
@@ -53,8 +135,25 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
     return true;
   }
 
-  // Where each id lives now (an empty dataset holds none: a fresh ingest skips the lookup).
-  const auto old = snap.rows == 0 ? std::vector<std::optional<int64_t>>(n) : lookup_ids(snap, batch.ids);
+  // Where each id lives now: an empty dataset holds none, and after this process's own
+  // writes into it the ids are known here (an ingest's blocks); otherwise ask the server.
+  CommitTurn& turn = watched.turn();
+  KnownIds* known = turn.known_at(snap.inc, snap.gen);
+  if (!known && snap.rows == 0) {
+    turn.known = KnownIds{snap.inc, snap.gen, {}};
+    known = &*turn.known;
+  }
+  std::vector<std::optional<int64_t>> old(n);
+  if (known) {
+    for (size_t i = 0; i < n; ++i) {
+      const auto at = known->index.find(batch.ids[i]);
+      if (at != known->index.end()) {
+        old[i] = at->second;
+      }
+    }
+  } else {
+    old = lookup_ids(snap, batch.ids);
+  }
   std::vector<int64_t> target(n);
   int64_t next = snap.next_index;
   for (size_t i = 0; i < n; ++i) {
@@ -114,7 +213,7 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
 
   m_conn.append({"MULTI"});
   watched.disarm();  // EXEC (or its abort) ends the WATCH from here on
-  append_sample_writes(k, snap, batch, order, target);
+  append_sample_writes(k, snap, batch, order, target, staged);
   std::vector<std::string> index_text(n);
   const std::string ids_key = k.ids(snap.inc);
   for (size_t begin = 0; begin < n; begin += k_fields_per_command) {
@@ -179,14 +278,27 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
   if (!exec_ok(replies)) {
     return false;
   }
+  staged.renamed();
   for (size_t i = 0; i < array_size(*replies.back()); ++i) {
     m_conn.check(element(*replies.back(), i));
+  }
+  // Only now, with every command of the EXEC known to have succeeded, may the ids advance.
+  if (known && turn.known_at(snap.inc, snap.gen) == known) {
+    if (known->index.size() + n > k_known_ids_max) {
+      turn.known.reset();
+    } else {
+      for (size_t i = 0; i < n; ++i) {
+        known->index[batch.ids[i]] = target[i];
+      }
+      known->gen = snap.gen + 1;
+    }
   }
   return true;
 }
 
 void RowStore::append_sample_writes(const DatasetKeys& k, const Snapshot& snap, const RowBatch& batch,
-                                    const std::vector<size_t>& order, const std::vector<int64_t>& target) {
+                                    const std::vector<size_t>& order, const std::vector<int64_t>& target,
+                                    const StagedChunks& staged) {
   std::string scratch;  // rows that are not consecutive in the batch, copied together
   // The bytes of rows order[first .. first+count) of a: a view when they are consecutive in
   // the batch (an ingest block always is), else a copy in scratch.
@@ -223,6 +335,14 @@ void RowStore::append_sample_writes(const DatasetKeys& k, const Snapshot& snap, 
       const auto slot = static_cast<size_t>(slot_of(target[order[run]]));
       for (const bool label : {false, true}) {
         if (label && !batch.labels) {
+          continue;
+        }
+        const std::string* stage = whole && !label ? staged.find(c) : nullptr;
+        if (stage != nullptr) {
+          m_conn.append({"RENAME", *stage, ck});
+          if (m_cfg.ttl <= 0) {
+            m_conn.append({"PERSIST", ck});  // else append_expire_all gives it the dataset's ttl
+          }
           continue;
         }
         const size_t width = label ? snap.label_bytes : snap.row_bytes;

@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
@@ -641,6 +642,101 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     }
     CHECK(keys_under(c, p.get_string("prefix") + "ds:{old}:").size() == 2);  // untouched
     c.command({"DEL", manifest, p.get_string("prefix") + "ds:{old}:i1:rows:0"});
+  }
+
+  TEST_CASE("whole chunks of consecutive indices are staged, then renamed into place with the dataset's ttl") {
+    for (const int64_t ttl : {int64_t{0}, int64_t{600}}) {
+      CAPTURE(ttl);
+      Profile p = isolated(ttl > 0 ? "redis_ttl" : "redis", "stage");
+      p.set("ttl", ttl);
+      auto b = open(p);
+      b->create_dataset(labelled_spec("ds", 4));
+      // Indices 100..899: chunks 1 and 2 are whole (staged), 0 and 3 are partly written.
+      auto batch = rows(numbered("r", 800), 4, 7, true);
+      for (int64_t i = 0; i < 800; ++i) {
+        batch.indices.push_back(100 + i);
+      }
+      b->write_rows("ds", batch);
+      auto c = raw();
+      const std::string prefix = p.get_string("prefix");
+      CHECK(keys_under(c, prefix + "ds:{ds}:stage:").empty());
+      for (const auto& k : keys_under(c, prefix + "ds:")) {
+        const auto left = rd::as_int(*c.command({"TTL", k}));
+        CHECK_MESSAGE((ttl > 0 ? left > 0 && left <= ttl : left == -1), "key " << k << " has ttl " << left);
+      }
+      const auto back = b->read_rows("ds", 0, 1000);
+      REQUIRE(back.size() == 800);
+      CHECK(back.indices.front() == 100);
+      CHECK(back.ids[500] == "r500");
+      CHECK(std::equal(back.data.bytes().begin(), back.data.bytes().end(), batch.data.bytes().begin()));
+      CHECK(back.labels->as<int64_t>()[799] == batch.labels->as<int64_t>()[799]);
+      b->drop_dataset("ds");
+    }
+  }
+
+  TEST_CASE("a staged chunk that vanishes before the commit is sent again; nothing staged is left behind") {
+    Profile p = isolated("redis", "vanish");
+    auto b = open(p);
+    b->create_dataset(labelled_spec("ds", 4));
+    auto c = raw();
+    const rd::DatasetKeys k(rd::StoreConfig{p.get_string("prefix")}, "ds");
+    auto batch = rows(numbered("r", 512), 4, 3, false);
+    for (int64_t i = 0; i < 512; ++i) {
+      batch.indices.push_back(i);
+    }
+    {
+      rd::StagedChunks staged(c, k, batch);
+      const auto keys = keys_under(c, k.base + "stage:");
+      REQUIRE(keys.size() == 2);
+      CHECK(rd::as_int(*c.command({"PTTL", keys.front()})) > 0);  // a dead writer's leftovers expire
+      REQUIRE(staged.find(0) != nullptr);
+      c.command({"DEL", keys.front()});
+      staged.append_watch();
+      staged.check_watched(*c.flush().back());
+      c.command({"UNWATCH"});
+      CHECK(staged.find(0) == nullptr);
+      CHECK(staged.find(1) == nullptr);
+    }
+    CHECK(keys_under(c, k.base + "stage:").empty());
+    b->drop_dataset("ds");
+  }
+
+  TEST_CASE("ids another process changed are looked up again, not taken from this process's memory") {
+    Profile p = isolated("redis", "known");
+    auto b = open(p);
+    b->create_dataset(labelled_spec("ds", 4));
+    b->write_rows("ds", rows({"a", "b"}, 4, 1, true));  // this process now knows a=0, b=1
+    // Another process deletes "a" and adds "c" (at index 2).
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      int code = 1;
+      try {
+        auto other = open(p);
+        code = other->delete_ids("ds", {"a"}) == 1 ? 0 : 2;
+        other->write_rows("ds", rows({"c"}, 4, 2, true));
+      } catch (...) {
+        code = 3;
+      }
+      _exit(code);
+    }
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    REQUIRE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    // "c" must replace itself and "a" come back as a new row: three rows, no duplicate.
+    b->write_rows("ds", rows({"c", "a"}, 4, 3, true));
+    CHECK(b->count("ds", nullptr) == 3);
+    const auto all = b->read_rows("ds", 0, 10);
+    REQUIRE(all.size() == 3);
+    std::map<std::string, int64_t> where;
+    for (size_t i = 0; i < all.size(); ++i) {
+      where[all.ids[i]] = all.indices[i];
+    }
+    CHECK(where.size() == 3);
+    CHECK(where.at("b") == 1);
+    CHECK(where.at("c") == 2);
+    CHECK(where.at("a") == 3);
+    b->drop_dataset("ds");
   }
 
   TEST_CASE("rows written into a chunk that already holds rows keep their neighbours") {
