@@ -191,6 +191,7 @@ std::optional<Snapshot> RowStore::parse_snapshot(const std::string& dataset, con
 
 RowStore::Watched::Watched(RowStore& store, const DatasetKeys& k, StagedChunks* staged)
     : m_turn(commit_turn(store.m_conn.location(), k.manifest())), m_lock(m_turn.mutex), m_unwatch(store.m_conn) {
+  const size_t first = store.m_conn.pending();  // the staged SETs' replies come first
   store.m_conn.append({"WATCH", k.manifest()});
   store.append_snapshot(k);
   if (staged != nullptr) {
@@ -200,7 +201,7 @@ RowStore::Watched::Watched(RowStore& store, const DatasetKeys& k, StagedChunks* 
   if (staged != nullptr && staged->staged()) {
     staged->check_watched(*replies.back());
   }
-  m_snap = store.parse_snapshot(k.name, *replies[1]);
+  m_snap = store.parse_snapshot(k.name, *replies[first + 1]);
   if (!m_snap || !m_snap->intact) {
     store.throw_expired(k.name);
   }
@@ -361,12 +362,8 @@ std::optional<int64_t> RowStore::remove(const std::string& dataset, const Select
   if (!exec_ok(m_conn.flush())) {
     return std::nullopt;
   }
-  if (KnownIds* known = watched.turn().known_at(snap.inc, snap.gen)) {
-    for (const auto& id : ids) {
-      known->index.erase(id);
-    }
-    known->gen = snap.gen + 1;
-  }
+  // The deleted ids stay in KnownIds: a "maybe" there only costs a lookup.
+  watched.turn().ids_unchanged(snap.inc, snap.gen);
   return static_cast<int64_t>(indices.size());
 }
 

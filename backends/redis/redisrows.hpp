@@ -9,7 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -62,18 +62,31 @@ struct ChunkData {
   std::string samples;
 };
 
-// Every id a dataset holds and its index, as of the manifest's (inc, gen), gathered by this
-// process's own writes since the dataset was empty. While the manifest still shows that
-// (inc, gen), no one else has changed the dataset, so a write looks its ids up here instead
-// of sending an HMGET of every id (a fresh ingest's largest server cost after the writes).
-struct KnownIds {
+// The ids this process wrote into a dataset since it found it empty, as of the manifest's
+// (inc, gen): while the manifest still shows that (inc, gen), no one else has changed the
+// dataset, so an id not in here is not in it, and a write needs no server lookup for it
+// (an HMGET of every id was a fresh ingest's largest server cost after the bytes). Only
+// 64-bit hashes are kept, in an open-addressing table: an id whose hash is present (written
+// before, deleted since, or a rare collision) is looked up on the server as before, so a
+// false "maybe" costs a lookup and never a wrong answer.
+class KnownIds {
+ public:
+  KnownIds(std::string incarnation, int64_t generation) : inc(std::move(incarnation)), gen(generation) {}
+  bool may_hold(std::string_view id) const;
+  void add(std::string_view id);
+  size_t size() const { return m_size; }
+
   std::string inc;
-  int64_t gen = 0;
-  std::unordered_map<std::string, int64_t> index;
+  int64_t gen;
+
+ private:
+  static uint64_t hash_of(std::string_view id);
+  std::vector<uint64_t> m_slots;  // 0: empty; a power of two, at most half full
+  size_t m_size = 0;
 };
-// Beyond this many ids the map is dropped and writes look ids up on the server: memory
-// stays bounded (about 80 MB at most) however large the dataset grows.
-constexpr size_t k_known_ids_max = size_t{1} << 20;
+// Beyond this many ids the table (16 bytes per id at most) is dropped and writes look their
+// ids up on the server: memory stays bounded however large the dataset grows.
+constexpr size_t k_known_ids_max = size_t{1} << 22;
 
 // Mutations of one dataset from one process take turns from WATCH to EXEC: two WATCHes
 // open at once (ingest's writers, its watermark) would abort each other's EXEC and retry.
@@ -83,8 +96,8 @@ struct CommitTurn {
   std::optional<KnownIds> known;
   // The KnownIds if they are as of the manifest's (inc, gen), else nullptr (and they are dropped).
   KnownIds* known_at(const std::string& inc, int64_t gen);
-  // After a committed mutation that moved the manifest from `gen` to gen + 1 and left the
-  // ids as they were (a metadata change, an update).
+  // After a committed mutation that moved the manifest from `gen` to gen + 1 and wrote no
+  // new id (a metadata change, an update, a delete).
   void ids_unchanged(const std::string& inc, int64_t gen);
 };
 CommitTurn& commit_turn(const std::string& location, const std::string& manifest);
@@ -115,7 +128,8 @@ inline bool exec_ok(const std::vector<Reply>& replies) { return !is_nil(*replies
 
 // The samples of the whole chunks in a batch of consecutive indices, sent before the commit
 // turn under keys of their own (P ds:{NAME}:stage:TOKEN:N) and RENAMEd into place inside the
-// commit, which is O(1) on the server. With two writers, one writer's bytes cross the socket
+// commit, which is O(1) on the server. Their replies are read with the first flush in the
+// turn (no round trip of their own). With two writers, one writer's bytes cross the socket
 // while the other commits, instead of the server idling while each block is prepared.
 class StagedChunks {
  public:

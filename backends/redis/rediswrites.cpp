@@ -54,10 +54,7 @@ StagedChunks::StagedChunks(Connection& conn, const DatasetKeys& k, const RowBatc
     const std::string_view bytes(reinterpret_cast<const char*>(batch.data.data()) + row * row_bytes,
                                  k_chunk_rows * row_bytes);
     const std::string& key = m_keys.emplace(c, fmt::format("{}stage:{}:{}", k.base, token, c)).first->second;
-    m_conn.append({"SET", key, bytes, "PX", ttl});
-  }
-  if (!m_keys.empty()) {
-    m_conn.flush();
+    m_conn.append({"SET", key, bytes, "PX", ttl});  // sent now; the replies are read with the WATCH's
   }
 }
 
@@ -111,6 +108,57 @@ CommitTurn& commit_turn(const std::string& location, const std::string& manifest
   return *turn;
 }
 
+uint64_t KnownIds::hash_of(std::string_view id) {
+  const uint64_t h = std::hash<std::string_view>{}(id);
+  return h == 0 ? 1 : h;
+}
+
+bool KnownIds::may_hold(std::string_view id) const {
+  if (m_slots.empty()) {
+    return false;
+  }
+  const uint64_t h = hash_of(id);
+  const size_t mask = m_slots.size() - 1;
+  for (size_t at = h & mask;; at = (at + 1) & mask) {
+    if (m_slots[at] == h) {
+      return true;
+    }
+    if (m_slots[at] == 0) {
+      return false;
+    }
+  }
+}
+
+void KnownIds::add(std::string_view id) {
+  if (2 * (m_size + 1) > m_slots.size()) {
+    std::vector<uint64_t> old(std::max<size_t>(1024, 2 * m_slots.size()), 0);
+    old.swap(m_slots);
+    m_size = 0;
+    const size_t mask = m_slots.size() - 1;
+    for (const uint64_t h : old) {
+      if (h != 0) {
+        size_t at = h & mask;
+        while (m_slots[at] != 0) {
+          at = (at + 1) & mask;
+        }
+        m_slots[at] = h;
+        ++m_size;
+      }
+    }
+  }
+  const uint64_t h = hash_of(id);
+  const size_t mask = m_slots.size() - 1;
+  size_t at = h & mask;
+  while (m_slots[at] != 0) {
+    if (m_slots[at] == h) {
+      return;
+    }
+    at = (at + 1) & mask;
+  }
+  m_slots[at] = h;
+  ++m_size;
+}
+
 KnownIds* CommitTurn::known_at(const std::string& inc, int64_t gen) {
   if (known && (known->inc != inc || known->gen != gen)) {
     known.reset();
@@ -135,20 +183,28 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
     return true;
   }
 
-  // Where each id lives now: an empty dataset holds none, and after this process's own
-  // writes into it the ids are known here (an ingest's blocks); otherwise ask the server.
+  // Where each id lives now. An empty dataset holds none; after this process's own writes
+  // into it (an ingest's earlier blocks) only ids it may have written need asking the server.
   CommitTurn& turn = watched.turn();
   KnownIds* known = turn.known_at(snap.inc, snap.gen);
   if (!known && snap.rows == 0) {
-    turn.known = KnownIds{snap.inc, snap.gen, {}};
+    turn.known.emplace(snap.inc, snap.gen);
     known = &*turn.known;
   }
   std::vector<std::optional<int64_t>> old(n);
   if (known) {
+    std::vector<size_t> asked;
+    std::vector<std::string> ask;
     for (size_t i = 0; i < n; ++i) {
-      const auto at = known->index.find(batch.ids[i]);
-      if (at != known->index.end()) {
-        old[i] = at->second;
+      if (known->may_hold(batch.ids[i])) {
+        asked.push_back(i);
+        ask.push_back(batch.ids[i]);
+      }
+    }
+    if (!ask.empty()) {
+      const auto found = lookup_ids(snap, ask);
+      for (size_t j = 0; j < asked.size(); ++j) {
+        old[asked[j]] = found[j];
       }
     }
   } else {
@@ -284,11 +340,11 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
   }
   // Only now, with every command of the EXEC known to have succeeded, may the ids advance.
   if (known && turn.known_at(snap.inc, snap.gen) == known) {
-    if (known->index.size() + n > k_known_ids_max) {
+    if (known->size() + n > k_known_ids_max) {
       turn.known.reset();
     } else {
-      for (size_t i = 0; i < n; ++i) {
-        known->index[batch.ids[i]] = target[i];
+      for (const auto& id : batch.ids) {
+        known->add(id);
       }
       known->gen = snap.gen + 1;
     }

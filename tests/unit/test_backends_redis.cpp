@@ -686,6 +686,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     }
     {
       rd::StagedChunks staged(c, k, batch);
+      c.flush();  // the staged SETs' replies, which a write reads with its WATCH
       const auto keys = keys_under(c, k.base + "stage:");
       REQUIRE(keys.size() == 2);
       CHECK(rd::as_int(*c.command({"PTTL", keys.front()})) > 0);  // a dead writer's leftovers expire
