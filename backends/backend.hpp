@@ -163,8 +163,13 @@ class Backend {
   virtual RowBatch read_rows(const std::string& dataset, int64_t offset, int64_t count) = 0;
   // The rows at the given positions, in the order given (a shuffled batch).
   virtual RowBatch read_positions(const std::string& dataset, const std::vector<int64_t>& positions) = 0;
-  // The rows with these ids, in the order given; missing ids are left out.
+  // The rows with these ids, in the order given; missing ids are left out. Rows carry their
+  // stored ids, which may be spelled otherwise than asked (see id_key).
   virtual RowBatch fetch(const std::string& dataset, const std::vector<std::string>& ids) = 0;
+  // The form under which the store tells ids apart: ids with one key name one row. Qdrant
+  // makes a UUID id its point id, so "ABC..." and "abc..." are the same row there; callers
+  // that match asked ids against fetched ones compare keys.
+  virtual std::string id_key(const std::string& id) const { return id; }
   // Replaces the vector and/or merges metadata keys of one row (a null value deletes a key).
   // Throws NotFoundError if the id does not exist.
   virtual void update_row(const std::string& dataset, const std::string& id,

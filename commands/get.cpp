@@ -24,10 +24,13 @@ void run_get(const GetOptions& opt, Context& ctx) {
   auto& backend = ctx.backend();
   require_dataset(backend, dataset);
   const auto rows = backend.fetch(dataset, opt.ids);
-  const std::set<std::string> found(rows.ids.begin(), rows.ids.end());
+  std::set<std::string> found;
+  for (const auto& id : rows.ids) {
+    found.insert(backend.id_key(id));
+  }
   std::vector<std::string> missing;
   for (const auto& id : opt.ids) {
-    if (!found.count(id)) {
+    if (!found.count(backend.id_key(id))) {
       missing.push_back(id);
     }
   }

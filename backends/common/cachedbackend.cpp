@@ -262,6 +262,7 @@ class CachedBackend final : public Backend {
   void record_progress(const ProgressRecord& r) override { m_primary->record_progress(r); }
   std::vector<ProgressRecord> list_progress(const std::string& run) override { return m_primary->list_progress(run); }
 
+  std::string id_key(const std::string& id) const override { return m_primary->id_key(id); }
   int ingest_writers() const override { return m_primary->ingest_writers(); }
   int max_ingest_writers() const override { return m_primary->max_ingest_writers(); }
   std::string finish_ingest(const std::string& dataset) override { return m_primary->finish_ingest(dataset); }

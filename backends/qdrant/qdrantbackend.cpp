@@ -346,6 +346,8 @@ class QdrantBackend final : public Backend {
     return decode_records(entry.spec, ordered, true);
   }
 
+  std::string id_key(const std::string& id) const override { return point_key(point_id(id)); }
+
   void update_row(const std::string& dataset, const std::string& id, const std::optional<Array>& sample,
                   const std::optional<json>& metadata) override {
     const CatalogEntry entry = require(dataset);

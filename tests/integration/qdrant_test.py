@@ -176,7 +176,11 @@ class QdrantTest(unittest.TestCase):
         hits = json.loads(d.run("--dataset", "ids", "--json", "query", json.dumps(x[3].tolist()), "-k", "2").stdout)
         hits = hits.get("hits", hits) if isinstance(hits, dict) else hits
         self.assertEqual(hits[0]["id"], "x y/ü")
-        # The same UUID in another form names the same point (UUIDs compare lower-case).
+        # The same UUID in another form names the same point (UUIDs compare lower-case): get
+        # finds it under its stored spelling and does not report it missing (exit 0).
+        got = json.loads(d.run("--dataset", "ids", "--json", "get", "5c56c793-69f3-4fbf-87e6-c4bf54c28c26").stdout)
+        self.assertEqual([r["id"] for r in got["rows"]], ["5C56C793-69F3-4FBF-87E6-C4BF54C28C26"])
+        self.assertEqual(got["missing"], [])
         d.run("--dataset", "ids", "delete", "--id", "5c56c79369f34fbf87e6c4bf54c28c26", "--yes")
         self.assertEqual(d.count("ids"), len(ids) - 1)
 
