@@ -159,10 +159,11 @@ void IngestSource::check_finite_all(int64_t block_rows) {
     return;
   }
   std::vector<int64_t> bad;
-  for (int64_t first = 0; first < rows(); first += block_rows) {
-    const Array block = m_reader ? m_reader->read_rows(first, block_rows) : m_whole->slice_rows(first, std::min(block_rows, rows() - first));
-    for (int64_t r = block.first_nonfinite_row(); r >= 0; r = block.first_nonfinite_row(r + 1)) {
-      bad.push_back(first + r);
+  if (m_reader) {
+    bad = m_reader->nonfinite_rows(block_rows);
+  } else {
+    for (int64_t r = m_whole->first_nonfinite_row(); r >= 0; r = m_whole->first_nonfinite_row(r + 1)) {
+      bad.push_back(r);
     }
   }
   if (!bad.empty()) {

@@ -162,16 +162,15 @@ bool any_nonfinite(const std::byte* p, int64_t n, Bits exponent) {
 }
 }  // namespace
 
-int64_t Array::first_nonfinite_row(int64_t from) const {
-  const int64_t per_row = shape_product(row_shape());
-  const size_t width = row_bytes();
-  for (int64_t r = std::max<int64_t>(from, 0); r < rows(); ++r) {
-    const std::byte* p = m_bytes.data() + static_cast<size_t>(r) * width;
+int64_t first_nonfinite_row(DType dtype, const std::byte* data, int64_t rows, int64_t row_items, int64_t from) {
+  const size_t width = static_cast<size_t>(row_items) * dtype_size(dtype);
+  for (int64_t r = std::max<int64_t>(from, 0); r < rows; ++r) {
+    const std::byte* p = data + static_cast<size_t>(r) * width;
     bool bad = false;
-    switch (m_dtype) {
-      case DType::f16: bad = any_nonfinite<uint16_t>(p, per_row, 0x7c00u); break;
-      case DType::f32: bad = any_nonfinite<uint32_t>(p, per_row, 0x7f800000u); break;
-      case DType::f64: bad = any_nonfinite<uint64_t>(p, per_row, 0x7ff0000000000000ull); break;
+    switch (dtype) {
+      case DType::f16: bad = any_nonfinite<uint16_t>(p, row_items, 0x7c00u); break;
+      case DType::f32: bad = any_nonfinite<uint32_t>(p, row_items, 0x7f800000u); break;
+      case DType::f64: bad = any_nonfinite<uint64_t>(p, row_items, 0x7ff0000000000000ull); break;
       default: return -1;
     }
     if (bad) {

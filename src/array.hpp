@@ -27,6 +27,11 @@ bool dtype_is_float(DType t);
 int64_t shape_product(std::span<const int64_t> shape);
 std::string shape_to_string(std::span<const int64_t> shape);  // "(3, 4)"
 
+// The first of `rows` rows of row_items elements each (C order, native byte order, starting at
+// data) holding a NaN or Inf, from row `from` on; -1 if none (or not a float dtype). Reads
+// the exponent bits directly: every ingest's pre-write check runs through here.
+int64_t first_nonfinite_row(DType dtype, const std::byte* data, int64_t rows, int64_t row_items, int64_t from = 0);
+
 class Array {
  public:
   Array() = default;
@@ -65,8 +70,9 @@ class Array {
   // Row i converted to float32 values (the vector a backend indexes).
   std::vector<float> row_as_float32(int64_t i) const;
   // The first row holding a NaN or Inf, from row `from` on; -1 if none (or not a float dtype).
-  // Reads the exponent bits directly: the pre-write check of every ingest runs through here.
-  int64_t first_nonfinite_row(int64_t from = 0) const;
+  int64_t first_nonfinite_row(int64_t from = 0) const {
+    return vstash::first_nonfinite_row(m_dtype, m_bytes.data(), rows(), shape_product(row_shape()), from);
+  }
   // Whole array converted to float32, same shape.
   Array to_float32() const;
   // Bit-for-bit equality of dtype, shape and bytes.

@@ -127,6 +127,20 @@ std::string ArrayLocation::to_string() const {
   return dataset.empty() ? file : fmt::format("{}:{}", file, dataset);
 }
 
+std::vector<int64_t> ArrayReader::nonfinite_rows(int64_t block_rows) {
+  std::vector<int64_t> bad;
+  if (!dtype_is_float(dtype())) {
+    return bad;
+  }
+  for (int64_t first = 0; first < rows(); first += block_rows) {
+    const Array block = read_rows(first, block_rows);
+    for (int64_t r = block.first_nonfinite_row(); r >= 0; r = block.first_nonfinite_row(r + 1)) {
+      bad.push_back(first + r);
+    }
+  }
+  return bad;
+}
+
 std::unique_ptr<ArrayReader> open_array(const std::string& spec) {
   const auto loc = ArrayLocation::parse(spec);
   if (loc.is_hdf5) {

@@ -39,6 +39,9 @@ class ArrayReader {
   virtual Array read_rows(int64_t first, int64_t max_rows) = 0;
   // HDF5 attributes of the dataset (strings/numbers as JSON); NPY: empty.
   virtual nlohmann::json attributes() const { return nlohmann::json::object(); }
+  // Every row holding a NaN or Inf, in order, read block_rows rows at a time (the whole-file
+  // check before an ingest writes anything). NPY scans the file mapped, without copies.
+  virtual std::vector<int64_t> nonfinite_rows(int64_t block_rows);
 };
 
 std::unique_ptr<ArrayReader> open_array(const std::string& spec);

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <optional>
 #include <fmt/format.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <utility>
@@ -134,13 +135,13 @@ class NpyReader final : public ArrayReader {
     } else {
       out_shape[0] = n;
     }
-    const auto row_items = static_cast<size_t>(m_h.shape.empty() ? 1 : shape_product(std::span(m_h.shape).subspan(1)));
-    std::vector<std::byte> bytes(static_cast<size_t>(n) * row_items * item);
+    const size_t items = row_items();
+    std::vector<std::byte> bytes(static_cast<size_t>(n) * items * item);
     if (m_h.fortran && m_h.shape.size() >= 2) {
-      read_fortran(first, n, row_items, bytes);
+      read_fortran(first, n, items, bytes);
     } else if (!bytes.empty()) {
       pread_exact(m_fd.get(), m_path, bytes.data(), bytes.size(),
-                  m_h.data_offset + static_cast<uint64_t>(first) * row_items * item);
+                  m_h.data_offset + static_cast<uint64_t>(first) * items * item);
     }
     if (m_h.descr.swap) {
       byteswap_elements(bytes.data(), bytes.size() / item, item);
@@ -148,7 +149,38 @@ class NpyReader final : public ArrayReader {
     return Array(dtype(), std::move(out_shape), std::move(bytes));
   }
 
+  std::vector<int64_t> nonfinite_rows(int64_t block_rows) override {
+    const size_t length = static_cast<size_t>(rows()) * row_items() * m_h.descr.itemsize;
+    if (!dtype_is_float(dtype()) || m_h.descr.swap || (m_h.fortran && m_h.shape.size() >= 2) || length == 0) {
+      return ArrayReader::nonfinite_rows(block_rows);
+    }
+    // The mapping starts at a page boundary; the data at data_offset within it. (The size was
+    // checked against the header at open; a file truncated by someone else meanwhile would
+    // fault here, as it would corrupt any reader.)
+    const auto page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    const uint64_t start = m_h.data_offset / page * page;
+    const size_t span = length + static_cast<size_t>(m_h.data_offset - start);
+    void* map = mmap(nullptr, span, PROT_READ, MAP_PRIVATE, m_fd.get(), static_cast<off_t>(start));
+    if (map == MAP_FAILED) {
+      return ArrayReader::nonfinite_rows(block_rows);
+    }
+    madvise(map, span, MADV_SEQUENTIAL);
+    const auto* data = static_cast<const std::byte*>(map) + (m_h.data_offset - start);
+    const auto n = static_cast<int64_t>(row_items());
+    std::vector<int64_t> bad;
+    for (int64_t r = first_nonfinite_row(dtype(), data, rows(), n); r >= 0;
+         r = first_nonfinite_row(dtype(), data, rows(), n, r + 1)) {
+      bad.push_back(r);
+    }
+    munmap(map, span);
+    return bad;
+  }
+
  private:
+  size_t row_items() const {
+    return static_cast<size_t>(m_h.shape.empty() ? 1 : shape_product(std::span(m_h.shape).subspan(1)));
+  }
+
   // Fortran order keeps the first axis fastest: for rows [first, first+n) each of the
   // row_items trailing positions is one contiguous run of n items. Reading run by run keeps
   // memory bounded by the block, at one pread per trailing position (one in total when the

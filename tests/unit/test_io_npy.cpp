@@ -8,6 +8,7 @@
 #include <functional>
 #include <fmt/format.h>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -282,6 +283,32 @@ TEST_SUITE("io::npy") {
     CHECK_THROWS_AS(reader->read_rows(11, 1), Error);
     CHECK_THROWS_AS(reader->read_rows(-1, 1), Error);
     CHECK(reader->attributes() == nlohmann::json::object());
+  }
+
+  TEST_CASE("nonfinite_rows finds every NaN/Inf row, mapped or read, in any byte order and layout") {
+    const auto dir = testutil::scratch_dir("npy-nonfinite");
+    // 3000 rows x 7 float32: the data spans pages and starts mid-page (after the header).
+    Array a = testutil::random_f32(3000, 7, 5);
+    const std::vector<int64_t> bad = {0, 1023, 1024, 2999};
+    a.as<float>()[0 * 7 + 6] = std::numeric_limits<float>::quiet_NaN();
+    a.as<float>()[1023 * 7 + 0] = std::numeric_limits<float>::infinity();
+    a.as<float>()[1024 * 7 + 3] = -std::numeric_limits<float>::infinity();
+    a.as<float>()[2999 * 7 + 6] = std::numeric_limits<float>::quiet_NaN();
+    const auto c_order = (dir / "c.npy").string();
+    io::write_npy(c_order, a);
+    CHECK(io::open_array(c_order)->nonfinite_rows(1000) == bad);  // mapped
+    const auto big = dir / "be.npy";  // byte-swapped: read block by block
+    spit(big, raw_npy(1, dict_for(">f4", false, a.shape()), swapped_bytes(a)));
+    CHECK(io::open_array(big.string())->nonfinite_rows(1000) == bad);
+    const std::string fb = fortran_bytes(a);
+    const auto fortran = dir / "f.npy";  // Fortran order: read block by block
+    spit(fortran, raw_npy(1, dict_for("<f4", true, a.shape()), fb));
+    CHECK(io::open_array(fortran.string())->nonfinite_rows(700) == bad);
+    // A finite file, and integers (never NaN), hold none.
+    io::write_npy(c_order, testutil::random_f32(10, 3, 1));
+    CHECK(io::open_array(c_order)->nonfinite_rows(4).empty());
+    io::write_npy(c_order, patterned(DType::i32, {4, 2}));
+    CHECK(io::open_array(c_order)->nonfinite_rows(4).empty());
   }
 
   TEST_CASE("object (pickled) arrays are refused with a clear message") {
