@@ -19,7 +19,7 @@ struct IngestPlan {
   backends::DatasetSpec spec;  // the dataset; its metadata is replaced by the watermark
   int64_t start = 0;           // first file row to write (after --resume)
   int64_t total = 0;           // file rows
-  int64_t batch_size = 10000;  // rows per write_rows call (one transaction where supported)
+  int64_t batch_size = 10240;  // rows per write_rows call (one transaction where supported); the CLI sizes it by row
   int64_t base = 0;            // index of file row 0
 };
 
