@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -136,6 +137,15 @@ struct Stats {
   json extra = json::object();  // server version, cache hits/misses, ...
 };
 
+// How far an index build has got: the server's phase name and its units (tuples or blocks;
+// total 0 when the phase has no count).
+struct IndexProgress {
+  std::string phase;
+  int64_t done = 0;
+  int64_t total = 0;
+};
+using IndexProgressFn = std::function<void(const IndexProgress&)>;
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -208,9 +218,12 @@ class Backend {
   // --- bulk loads -----------------------------------------------------------------------
   // Called by `vstash ingest` after every block is written (unless --no-index): a store that
   // builds its search structure after a bulk load, as pgvector's docs advise for its ANN
-  // index, does it here rather than in the first query. Returns one line saying what was
-  // built, or "" if nothing was needed.
-  virtual std::string finish_ingest(const std::string& /*dataset*/) { return {}; }
+  // index, does it here rather than in the first query. progress (if set) hears how the
+  // build goes, from another thread, ending with phase "done". Returns one line saying what
+  // was built, or "" if nothing was needed.
+  virtual std::string finish_ingest(const std::string& /*dataset*/, const IndexProgressFn& /*progress*/ = {}) {
+    return {};
+  }
 
   // --- tuning ---------------------------------------------------------------------------
   // How many connections `vstash ingest` should write blocks through at once by default:

@@ -23,6 +23,13 @@ ProgressBar::~ProgressBar() {
 }
 
 void ProgressBar::update(int64_t done) {
+  if (!m_updated) {
+    // The rate counts from the first update: work done before the bar existed (an index
+    // build already under way) would otherwise show as done in no time.
+    m_updated = true;
+    m_base = done;
+    m_start = std::chrono::steady_clock::now();
+  }
   m_done = done;
   draw(false);
 }
@@ -51,10 +58,12 @@ void ProgressBar::draw(bool force) {
   const double frac = m_total > 0 ? std::min(1.0, static_cast<double>(m_done) / static_cast<double>(m_total)) : 1.0;
   const int filled = static_cast<int>(frac * k_width);
   const double secs = std::chrono::duration<double>(now - m_start).count();
-  const double rate = secs > 0 ? static_cast<double>(m_done) / secs : 0.0;
+  // No rate until there is enough time behind it to mean something.
+  const std::string rate =
+      secs >= 0.5 ? fmt::format("{:.0f}/s ", static_cast<double>(m_done - m_base) / secs) : std::string("      ");
   std::string bar(static_cast<size_t>(filled), '#');
   bar.resize(k_width, '.');
-  std::fputs(fmt::format("\r{} [{}] {:5.1f}% {}/{} {:.0f}/s ", m_label, bar, frac * 100, m_done, m_total, rate).c_str(),
+  std::fputs(fmt::format("\r{} [{}] {:5.1f}% {}/{} {}", m_label, bar, frac * 100, m_done, m_total, rate).c_str(),
              stderr);
   std::fflush(stderr);
 }

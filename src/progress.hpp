@@ -27,6 +27,8 @@ class ProgressBar {
   std::string m_label;
   int64_t m_total;
   int64_t m_done = 0;
+  int64_t m_base = 0;  // done at the first update, where the rate starts
+  bool m_updated = false;
   bool m_enabled;
   bool m_finished = false;
   std::chrono::steady_clock::time_point m_start;

@@ -52,7 +52,9 @@ class ForwardingBackend : public backends::Backend {
   backends::Stats stats() override { return m_inner.stats(); }
   int ingest_writers() const override { return m_inner.ingest_writers(); }
   int max_ingest_writers() const override { return m_inner.max_ingest_writers(); }
-  std::string finish_ingest(const std::string& d) override { return m_inner.finish_ingest(d); }
+  std::string finish_ingest(const std::string& d, const backends::IndexProgressFn& p) override {
+    return m_inner.finish_ingest(d, p);
+  }
 
  protected:
   backends::Backend& m_inner;

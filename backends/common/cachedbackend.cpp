@@ -265,7 +265,9 @@ class CachedBackend final : public Backend {
   std::string id_key(const std::string& id) const override { return m_primary->id_key(id); }
   int ingest_writers() const override { return m_primary->ingest_writers(); }
   int max_ingest_writers() const override { return m_primary->max_ingest_writers(); }
-  std::string finish_ingest(const std::string& dataset) override { return m_primary->finish_ingest(dataset); }
+  std::string finish_ingest(const std::string& dataset, const IndexProgressFn& progress) override {
+    return m_primary->finish_ingest(dataset, progress);
+  }
 
   Stats stats() override {
     Stats s = m_primary->stats();

@@ -25,6 +25,7 @@
 #include "pgcheckpoints.hpp"
 #include "pgcopy.hpp"
 #include "pgfilter.hpp"
+#include "pgindexprogress.hpp"
 
 namespace vstash::backends::pgvector {
 
@@ -152,7 +153,7 @@ class PgvectorBackend final : public Backend {
   // lock only for the final counter update), so two connections keep both the client's
   // encoder and a server backend busy.
   int ingest_writers() const override { return 2; }
-  std::string finish_ingest(const std::string& dataset) override;
+  std::string finish_ingest(const std::string& dataset, const IndexProgressFn& progress) override;
 
  private:
   Tables& tables();
@@ -164,8 +165,8 @@ class PgvectorBackend final : public Backend {
                           const std::function<std::pair<std::string, std::vector<Param>>()>& where);
   // True if the dataset has an ANN index to use (building it now if it is due); `built` is
   // set when this call built it.
-  bool ensure_index(const CatalogEntry& e, bool* built = nullptr);
-  void build_index(const CatalogEntry& e);
+  bool ensure_index(const CatalogEntry& e, bool* built = nullptr, const IndexProgressFn& progress = {});
+  void build_index(const CatalogEntry& e, const IndexProgressFn& progress);
   int64_t lists_for(int64_t rows) const;
 
   Session m_session;
@@ -706,13 +707,13 @@ int64_t PgvectorBackend::count(const std::string& dataset, const Filter* filter)
 
 // --- query ------------------------------------------------------------------------------
 
-std::string PgvectorBackend::finish_ingest(const std::string& dataset) {
+std::string PgvectorBackend::finish_ingest(const std::string& dataset, const IndexProgressFn& progress) {
   tables();
   CatalogEntry e;
   m_session.transact("reading " + ctx(dataset), [&](pqxx::work&) { e = require(dataset); });
   const auto t0 = std::chrono::steady_clock::now();
   bool built = false;
-  ensure_index(e, &built);
+  ensure_index(e, &built, progress);
   if (!built) {
     return {};  // none configured, too few rows, or kept from before (pgvector updates it per row)
   }
@@ -721,7 +722,7 @@ std::string PgvectorBackend::finish_ingest(const std::string& dataset) {
                      index_kind_name(m_index.kind), dataset, e.rows, secs);
 }
 
-bool PgvectorBackend::ensure_index(const CatalogEntry& e, bool* built) {
+bool PgvectorBackend::ensure_index(const CatalogEntry& e, bool* built, const IndexProgressFn& progress) {
   if (m_index.kind == IndexKind::none || e.spec.dimension() > k_max_index_dimension) {
     return false;
   }
@@ -737,7 +738,7 @@ bool PgvectorBackend::ensure_index(const CatalogEntry& e, bool* built) {
     return false;
   }
   if (!exists) {
-    build_index(e);
+    build_index(e, progress);
     if (built != nullptr) {
       *built = true;
     }
@@ -746,7 +747,7 @@ bool PgvectorBackend::ensure_index(const CatalogEntry& e, bool* built) {
   return true;
 }
 
-void PgvectorBackend::build_index(const CatalogEntry& e) {
+void PgvectorBackend::build_index(const CatalogEntry& e, const IndexProgressFn& progress) {
   std::string with;
   if (m_index.kind == IndexKind::hnsw) {
     with = fmt::format("m = {}, ef_construction = {}", m_index.m, m_index.ef_construction);
@@ -760,9 +761,17 @@ void PgvectorBackend::build_index(const CatalogEntry& e) {
                        // A maintenance step, not a query: not bound by statement_timeout_ms.
                        m_session.exec("SET LOCAL statement_timeout = 0");
                        m_session.exec("SET LOCAL maintenance_work_mem = '1GB'");
+                       std::optional<IndexBuildWatcher> watcher;
+                       if (progress) {
+                         const int pid = PQbackendPID(m_session.raw());
+                         watcher.emplace(m_session.settings(), pid, progress);
+                       }
                        m_session.exec(fmt::format("CREATE INDEX IF NOT EXISTS {} ON {} USING {} (embedding {}) WITH ({})",
                                                   m_session.quote(ann_index_name(e.table)), m_session.quote(e.table),
                                                   index_kind_name(m_index.kind), operator_class(e.spec.metric), with));
+                       if (watcher) {
+                         watcher->finished();
+                       }
                      });
 }
 

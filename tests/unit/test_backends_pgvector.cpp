@@ -358,6 +358,30 @@ TEST_SUITE("backends::pgvector" * doctest::skip()) {
     CHECK(create_backend(p)->finish_ingest("big").empty());
   }
 
+  TEST_CASE("an index build reports its progress, sane at every step and ending with \"done\"") {
+    Profile p = fresh_profile();
+    p.set("index", "hnsw");
+    auto b = create_backend(p);
+    b->create_dataset(spec_of("watched", 32, Metric::euclidean));
+    const int64_t n = 20000;
+    b->write_rows("watched", batch_of(numbered("w", n), testutil::random_f32(n, 32, 9)));
+    std::vector<backends::IndexProgress> seen;  // the watcher's thread, then this one: never at once
+    const std::string note = b->finish_ingest("watched", [&](const backends::IndexProgress& step) { seen.push_back(step); });
+    CHECK(contains(note, "built the hnsw index"));
+    REQUIRE(!seen.empty());
+    CHECK(seen.back().phase == "done");
+    for (const auto& step : seen) {
+      CAPTURE(step.phase);
+      CHECK(!step.phase.empty());
+      CHECK(step.done >= 0);
+      CHECK((step.total == 0 || step.done <= step.total));
+    }
+    // A build not asked to report says nothing and still builds.
+    b->create_dataset(spec_of("quiet", 8, Metric::cosine));
+    b->write_rows("quiet", batch_of(numbered("q", 1500), testutil::random_f32(1500, 8, 4)));
+    CHECK(contains(b->finish_ingest("quiet"), "built the hnsw index"));
+  }
+
   TEST_CASE("the ivfflat index takes lists from the profile and probes at query time") {
     Profile p = fresh_profile();
     p.set("index", "ivfflat");
