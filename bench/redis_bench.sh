@@ -76,10 +76,10 @@ printf '%-10s %12s %15s %14s %10s %12s %10s %10s\n' shape vstash_rows/s redis-py
 for dim in 128 768; do
   data=$work/data_$dim.npy
   $python -c "import numpy as np; np.save('$data', np.random.default_rng(1).standard_normal(($rows, $dim), dtype=np.float32))"
-  # Five runs of each loader, alternating, after an empty server each time; the median
+  # Seven runs of each loader, alternating, after an empty server each time; the median
   # rows/s is reported (single runs on a shared machine swing by a third).
   vs=() ps=()
-  for rep in 1 2 3 4 5; do
+  for rep in 1 2 3 4 5 6 7; do
     redis-cli -p "$port" flushall >/dev/null
     s0=$(server_cpu)
     vs+=("$(with_cpu "$bin" --config "$work/bench.yaml" --profile redis --json --no-progress --dataset "b$dim" \
@@ -90,7 +90,7 @@ for dim in 128 768; do
     ps+=("$(with_cpu $python "$src/bench/redis_py_ingest.py" "$data" "$port" | field rows_per_second)")
     cpu_p="client $(cat "$cpu_file") s, server $(awk -v a="$(server_cpu)" -v b="$s0" 'BEGIN{printf "%.2f", a - b}') s"
   done
-  median() { printf '%s\n' "$@" | sort -g | sed -n 3p; }
+  median() { printf '%s\n' "$@" | sort -g | sed -n 4p; }
   v=$(median "${vs[@]}")
   p=$(median "${ps[@]}")
   redis-cli -p "$port" flushall >/dev/null
