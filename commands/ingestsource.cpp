@@ -162,9 +162,7 @@ void IngestSource::check_finite_all(int64_t block_rows) {
   if (m_reader) {
     bad = m_reader->nonfinite_rows(block_rows);
   } else {
-    for (int64_t r = m_whole->first_nonfinite_row(); r >= 0; r = m_whole->first_nonfinite_row(r + 1)) {
-      bad.push_back(r);
-    }
+    m_whole->append_nonfinite_rows(0, bad);
   }
   if (!bad.empty()) {
     std::string rows_text;

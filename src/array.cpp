@@ -180,6 +180,14 @@ int64_t first_nonfinite_row(DType dtype, const std::byte* data, int64_t rows, in
   return -1;
 }
 
+void append_nonfinite_rows(DType dtype, const std::byte* data, int64_t rows, int64_t row_items, int64_t base,
+                           std::vector<int64_t>& out) {
+  for (int64_t r = first_nonfinite_row(dtype, data, rows, row_items); r >= 0;
+       r = first_nonfinite_row(dtype, data, rows, row_items, r + 1)) {
+    out.push_back(base + r);
+  }
+}
+
 std::vector<float> Array::row_as_float32(int64_t i) const {
   const int64_t n = shape_product(row_shape());
   std::vector<float> out(static_cast<size_t>(n));

@@ -31,6 +31,9 @@ std::string shape_to_string(std::span<const int64_t> shape);  // "(3, 4)"
 // data) holding a NaN or Inf, from row `from` on; -1 if none (or not a float dtype). Reads
 // the exponent bits directly: every ingest's pre-write check runs through here.
 int64_t first_nonfinite_row(DType dtype, const std::byte* data, int64_t rows, int64_t row_items, int64_t from = 0);
+// Appends base + r to out for every such row r, in order.
+void append_nonfinite_rows(DType dtype, const std::byte* data, int64_t rows, int64_t row_items, int64_t base,
+                           std::vector<int64_t>& out);
 
 class Array {
  public:
@@ -72,6 +75,9 @@ class Array {
   // The first row holding a NaN or Inf, from row `from` on; -1 if none (or not a float dtype).
   int64_t first_nonfinite_row(int64_t from = 0) const {
     return vstash::first_nonfinite_row(m_dtype, m_bytes.data(), rows(), shape_product(row_shape()), from);
+  }
+  void append_nonfinite_rows(int64_t base, std::vector<int64_t>& out) const {
+    vstash::append_nonfinite_rows(m_dtype, m_bytes.data(), rows(), shape_product(row_shape()), base, out);
   }
   // Whole array converted to float32, same shape.
   Array to_float32() const;

@@ -386,8 +386,6 @@ class RedisBackend final : public Backend {
 
   std::string datasets_key() const { return m_cfg.prefix + "datasets"; }
 
-  static bool exec_ok(const std::vector<Reply>& replies) { return !is_nil(*replies.back()); }
-
   ConflictError too_busy(const std::string& dataset) const {
     return ConflictError(fmt::format("redis {}: dataset \"{}\": gave up after {} attempts: concurrent writers keep "
                                      "changing it",

@@ -206,8 +206,9 @@ class RowStore {
 
  private:
   // The start of every mutation of a dataset: takes its turn (commit_turn), WATCHes its
-  // manifest (and the staged keys, in the same round trip) and reads its snapshot, throwing "expired or not found" unless it is intact.
-  // Leaving scope before disarm() (called once MULTI is queued) clears the WATCH.
+  // manifest (and the staged keys, in the same round trip) and reads its snapshot,
+  // throwing "expired or not found" unless it is intact. Leaving scope before disarm()
+  // (called once MULTI is queued) clears the WATCH.
   class Watched {
    public:
     Watched(RowStore& store, const DatasetKeys& keys, StagedChunks* staged = nullptr);

@@ -338,8 +338,9 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
   for (size_t i = 0; i < array_size(*replies.back()); ++i) {
     m_conn.check(element(*replies.back(), i));
   }
-  // Only now, with every command of the EXEC known to have succeeded, may the ids advance.
-  if (known && turn.known_at(snap.inc, snap.gen) == known) {
+  // Only now, with every command of the EXEC known to have succeeded, may the ids advance
+  // (still ours: the turn is held until this write returns).
+  if (known) {
     if (known->size() + n > k_known_ids_max) {
       turn.known.reset();
     } else {

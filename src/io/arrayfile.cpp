@@ -133,10 +133,7 @@ std::vector<int64_t> ArrayReader::nonfinite_rows(int64_t block_rows) {
     return bad;
   }
   for (int64_t first = 0; first < rows(); first += block_rows) {
-    const Array block = read_rows(first, block_rows);
-    for (int64_t r = block.first_nonfinite_row(); r >= 0; r = block.first_nonfinite_row(r + 1)) {
-      bad.push_back(first + r);
-    }
+    read_rows(first, block_rows).append_nonfinite_rows(first, bad);
   }
   return bad;
 }

@@ -166,12 +166,8 @@ class NpyReader final : public ArrayReader {
     }
     madvise(map, span, MADV_SEQUENTIAL);
     const auto* data = static_cast<const std::byte*>(map) + (m_h.data_offset - start);
-    const auto n = static_cast<int64_t>(row_items());
     std::vector<int64_t> bad;
-    for (int64_t r = first_nonfinite_row(dtype(), data, rows(), n); r >= 0;
-         r = first_nonfinite_row(dtype(), data, rows(), n, r + 1)) {
-      bad.push_back(r);
-    }
+    append_nonfinite_rows(dtype(), data, rows(), static_cast<int64_t>(row_items()), 0, bad);
     munmap(map, span);
     return bad;
   }
