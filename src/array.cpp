@@ -75,6 +75,39 @@ Array::Array(DType dtype, Shape shape, std::vector<std::byte> bytes)
   }
 }
 
+Array Array::view(DType dtype, Shape shape, std::span<const std::byte> bytes, std::shared_ptr<const void> owner) {
+  Array a;
+  a.m_dtype = dtype;
+  a.m_shape = std::move(shape);
+  const size_t want = static_cast<size_t>(shape_product(a.m_shape)) * dtype_size(dtype);
+  if (bytes.size() != want) {
+    throw Error(fmt::format("array of {} {} needs {} bytes, got {}", dtype_name(dtype),
+                            shape_to_string(a.m_shape), want, bytes.size()));
+  }
+  if (!bytes.empty()) {  // an empty view is just an empty array
+    a.m_view = bytes.data();
+    a.m_view_size = bytes.size();
+    a.m_owner = std::move(owner);
+  }
+  return a;
+}
+
+std::vector<std::byte>& Array::own() {
+  if (m_view != nullptr) {
+    m_bytes.assign(m_view, m_view + m_view_size);
+    m_view = nullptr;
+    m_view_size = 0;
+    m_owner.reset();
+  }
+  return m_bytes;
+}
+
+bool Array::operator==(const Array& other) const {
+  const auto a = bytes();
+  const auto b = other.bytes();
+  return m_dtype == other.m_dtype && m_shape == other.m_shape && std::equal(a.begin(), a.end(), b.begin(), b.end());
+}
+
 Shape Array::row_shape() const {
   return m_shape.empty() ? Shape{} : Shape(m_shape.begin() + 1, m_shape.end());
 }
@@ -86,11 +119,11 @@ size_t Array::row_bytes() const {
 
 std::span<const std::byte> Array::row(int64_t i) const {
   const size_t rb = row_bytes();
-  return {m_bytes.data() + static_cast<size_t>(i) * rb, rb};
+  return {data() + static_cast<size_t>(i) * rb, rb};
 }
 std::span<std::byte> Array::row(int64_t i) {
   const size_t rb = row_bytes();
-  return {m_bytes.data() + static_cast<size_t>(i) * rb, rb};
+  return {data() + static_cast<size_t>(i) * rb, rb};
 }
 
 Array Array::slice_rows(int64_t begin, int64_t count) const {
@@ -100,13 +133,13 @@ Array Array::slice_rows(int64_t begin, int64_t count) const {
   }
   s[0] = count;
   const size_t rb = row_bytes();
-  std::vector<std::byte> b(m_bytes.begin() + static_cast<ptrdiff_t>(begin * rb),
-                           m_bytes.begin() + static_cast<ptrdiff_t>((begin + count) * rb));
+  const std::byte* from = data() + static_cast<size_t>(begin) * rb;
+  std::vector<std::byte> b(from, from + static_cast<size_t>(count) * rb);
   return Array(m_dtype, std::move(s), std::move(b));
 }
 
 void Array::append_rows(const Array& other) {
-  if (m_shape.empty() && m_bytes.empty()) {
+  if (m_shape.empty() && nbytes() == 0) {
     *this = other;
     return;
   }
@@ -115,12 +148,19 @@ void Array::append_rows(const Array& other) {
                                  dtype_name(other.dtype()), shape_to_string(other.row_shape()),
                                  dtype_name(m_dtype), shape_to_string(row_shape())));
   }
-  m_bytes.insert(m_bytes.end(), other.m_bytes.begin(), other.m_bytes.end());
+  if (&other == this) {
+    const Array copy = other;
+    append_rows(copy);
+    return;
+  }
+  own();
+  const auto more = other.bytes();
+  m_bytes.insert(m_bytes.end(), more.begin(), more.end());
   m_shape[0] += other.rows();
 }
 
 double Array::element_as_double(int64_t i) const {
-  const std::byte* p = m_bytes.data() + static_cast<size_t>(i) * dtype_size(m_dtype);
+  const std::byte* p = data() + static_cast<size_t>(i) * dtype_size(m_dtype);
   auto load = [p]<class T>(T) {
     T v;
     std::memcpy(&v, p, sizeof(T));

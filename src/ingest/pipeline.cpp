@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -27,7 +28,7 @@ class Shared {
   Shared(int64_t start, size_t queue_limit) : m_watermark(start), m_written_mark(start), m_limit(queue_limit) {}
 
   // Reader side: waits for room; false once the pipeline is stopping.
-  bool push(Block block) {
+  bool push(std::unique_ptr<Block> block) {
     std::unique_lock lock(m_mutex);
     m_room.wait(lock, [&] { return m_stop || m_queue.size() < m_limit; });
     if (m_stop) {
@@ -42,14 +43,14 @@ class Shared {
     m_closed = true;
     m_ready.notify_all();
   }
-  // Writer side: the next block, or nullopt when the queue is closed and empty or stopping.
-  std::optional<Block> pop() {
+  // Writer side: the next block, or null when the queue is closed and empty or stopping.
+  std::unique_ptr<Block> pop() {
     std::unique_lock lock(m_mutex);
     m_ready.wait(lock, [&] { return m_stop || m_closed || !m_queue.empty(); });
     if (m_stop || m_queue.empty()) {
-      return std::nullopt;
+      return nullptr;
     }
-    Block b = std::move(m_queue.front());
+    std::unique_ptr<Block> b = std::move(m_queue.front());
     m_queue.pop_front();
     m_room.notify_one();
     return b;
@@ -113,7 +114,7 @@ class Shared {
 
   std::mutex m_mutex;
   std::condition_variable m_room, m_ready, m_changed;
-  std::deque<Block> m_queue;
+  std::deque<std::unique_ptr<Block>> m_queue;
   std::set<std::pair<int64_t, int64_t>> m_done;  // committed blocks past the watermark
   int64_t m_watermark;
   int64_t m_rows_done = 0;
@@ -145,7 +146,8 @@ void run_pipeline(const ReadBlock& read, const IngestPlan& plan, const std::vect
   std::thread reader([&] {
     try {
       for (int64_t first = plan.start; first < plan.total; first += plan.batch_size) {
-        if (!shared.push(Block{first, read(first, std::min(plan.batch_size, plan.total - first))})) {
+        auto block = std::make_unique<Block>(Block{first, read(first, std::min(plan.batch_size, plan.total - first))});
+        if (!shared.push(std::move(block))) {
           break;
         }
       }

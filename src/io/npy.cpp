@@ -7,15 +7,16 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <mutex>
 #include <optional>
 #include <fmt/format.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <utility>
 
 #include "../errors.hpp"
 #include "atomicfile.hpp"
+#include "mappedfile.hpp"
 #include "npyheader.hpp"
 
 namespace vstash::io {
@@ -136,6 +137,12 @@ class NpyReader final : public ArrayReader {
       out_shape[0] = n;
     }
     const size_t items = row_items();
+    if (const MappedFile* file = mapped(); file != nullptr) {
+      const size_t row_size = items * item;
+      return Array::view(dtype(), std::move(out_shape),
+                         file->bytes().subspan(static_cast<size_t>(first) * row_size, static_cast<size_t>(n) * row_size),
+                         m_mapped);
+    }
     std::vector<std::byte> bytes(static_cast<size_t>(n) * items * item);
     if (m_h.fortran && m_h.shape.size() >= 2) {
       read_fortran(first, n, items, bytes);
@@ -150,31 +157,32 @@ class NpyReader final : public ArrayReader {
   }
 
   std::vector<int64_t> nonfinite_rows(int64_t block_rows) override {
-    const size_t length = static_cast<size_t>(rows()) * row_items() * m_h.descr.itemsize;
-    if (!dtype_is_float(dtype()) || m_h.descr.swap || (m_h.fortran && m_h.shape.size() >= 2) || length == 0) {
+    const MappedFile* file = dtype_is_float(dtype()) ? mapped() : nullptr;
+    if (file == nullptr) {
       return ArrayReader::nonfinite_rows(block_rows);
     }
-    // The mapping starts at a page boundary; the data at data_offset within it. (The size was
-    // checked against the header at open; a file truncated by someone else meanwhile would
-    // fault here, as it would corrupt any reader.)
-    const auto page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-    const uint64_t start = m_h.data_offset / page * page;
-    const size_t span = length + static_cast<size_t>(m_h.data_offset - start);
-    void* map = mmap(nullptr, span, PROT_READ, MAP_PRIVATE, m_fd.get(), static_cast<off_t>(start));
-    if (map == MAP_FAILED) {
-      return ArrayReader::nonfinite_rows(block_rows);
-    }
-    madvise(map, span, MADV_SEQUENTIAL);
-    const auto* data = static_cast<const std::byte*>(map) + (m_h.data_offset - start);
     std::vector<int64_t> bad;
-    append_nonfinite_rows(dtype(), data, rows(), static_cast<int64_t>(row_items()), 0, bad);
-    munmap(map, span);
+    append_nonfinite_rows(dtype(), file->bytes().data(), rows(), static_cast<int64_t>(row_items()), 0, bad);
     return bad;
   }
 
  private:
   size_t row_items() const {
     return static_cast<size_t>(m_h.shape.empty() ? 1 : shape_product(std::span(m_h.shape).subspan(1)));
+  }
+
+  // The whole data region mapped, for a file already in native C order: its blocks are then
+  // views (Array::view) instead of copies, and the NaN check before an ingest reads the same
+  // pages the writers send. Null for byte-swapped or Fortran-order data (those are converted
+  // block by block), an empty array, or if mmap fails (pread is the fallback).
+  const MappedFile* mapped() {
+    std::call_once(m_map_once, [&] {
+      const size_t length = static_cast<size_t>(rows()) * row_items() * m_h.descr.itemsize;
+      if (!m_h.descr.swap && !(m_h.fortran && m_h.shape.size() >= 2) && length > 0) {
+        m_mapped = MappedFile::map(m_fd.get(), m_path, m_h.data_offset, length);
+      }
+    });
+    return m_mapped.get();
   }
 
   // Fortran order keeps the first axis fastest: for rows [first, first+n) each of the
@@ -223,6 +231,8 @@ class NpyReader final : public ArrayReader {
   std::string m_path;
   Fd m_fd;
   NpyHeader m_h;
+  std::once_flag m_map_once;
+  std::shared_ptr<const MappedFile> m_mapped;
 };
 
 void put_utf8(std::string& out, uint32_t cp) {
