@@ -3,8 +3,10 @@
 # The baseline of bench/redis_bench.sh: redis-py (with the hiredis parser) writing the same
 # keys and bytes as `vstash ingest` into a redis profile: per 256-row chunk one sample blob
 # (SET) and one records value (SET: "R", u16 count, then per row u8 slot, u32 length and the
-# record, u32 id length + id), plus the ids hash (id -> index) and a manifest, pipelined
-# per batch. Prints one JSON line: rows, seconds, rows_per_second.
+# record, u32 id length + id), plus the ids hash's sentinel and a manifest with ids_from 0,
+# pipelined per batch. Like vstash, it writes no id -> index field per row: vstash adds those
+# at the first lookup by id, which an ingest into a new dataset does not make (see "Lazy ids
+# index" in backends/redis/redisbackend.cpp). Prints one JSON line: rows, seconds, rows_per_second.
 #   redis_py_ingest.py FILE.npy PORT [BATCH_ROWS]
 import json
 import struct
@@ -27,13 +29,14 @@ def main():
     base = "py:ds:{bench}:inc0:"
     t0 = time.perf_counter()
     r.hset("py:ds:{bench}:manifest", mapping={"spec": json.dumps({"dtype": "float32", "row_shape": [dim]}),
-                                               "inc": "inc0", "next_index": 0, "nchunks": 0, "gen": 1, "layout": "2"})
+                                               "inc": "inc0", "next_index": 0, "nchunks": 0, "gen": 1, "layout": "2",
+                                               "ids_from": 0})
+    r.hset(f"{base}ids", "", "")
     parts = {}  # chunk -> its entries so far, for a chunk a batch ends inside
     for first in range(0, n, batch_rows):
         last = min(n, first + batch_rows)
         block = np.ascontiguousarray(data[first:last])
         pipe = r.pipeline(transaction=True)  # MULTI/EXEC, as vstash writes a batch atomically
-        ids = {}
         c1 = first
         while c1 < last:  # chunk by chunk: a batch may start and end inside one
             c0, c1 = c1, min(last, (c1 // CHUNK + 1) * CHUNK)
@@ -49,13 +52,9 @@ def main():
             for i in range(c0, c1):
                 sid = str(i).encode()
                 entries.append(struct.pack("<BII", i % CHUNK, 4 + len(sid), len(sid)) + sid)
-                ids[sid] = i
             if c1 % CHUNK != 0:
                 parts[chunk] = entries
             pipe.set(f"{base}rows:{chunk}", b"R" + struct.pack("<H", len(entries)) + b"".join(entries))
-        items = list(ids.items())
-        for k in range(0, len(items), 1024):
-            pipe.hset(f"{base}ids", mapping=dict(items[k:k + 1024]))
         nchunks = (last + CHUNK - 1) // CHUNK
         pipe.hset("py:ds:{bench}:manifest", mapping={"next_index": last, "nchunks": nchunks})
         pipe.hincrby("py:ds:{bench}:manifest", "gen", 1)

@@ -5,8 +5,10 @@
 // random incarnation token, new on every create, so remnants of an expired or dropped
 // dataset are never read as part of a new one; C = 256 rows per chunk):
 //   P datasets                      set of dataset names
-//   P ds:{NAME}:manifest            hash: spec (JSON), inc, next_index, nchunks, gen, layout
-//   P ds:{NAME}:INC:ids             hash: id -> index, plus the sentinel field ""
+//   P ds:{NAME}:manifest            hash: spec (JSON), inc, next_index, nchunks, gen, layout,
+//                                   ids_from
+//   P ds:{NAME}:INC:ids             hash: id -> index (see "Lazy ids index"), plus the
+//                                   sentinel field ""
 //   P ds:{NAME}:INC:rows:N          string: the chunk's live slots and their records (id +
 //                                   metadata as MessagePack), see encode_chunk_records
 //   P ds:{NAME}:INC:chunk:N         string: C fixed-size slots of sample bytes
@@ -17,6 +19,15 @@
 // so a batch of consecutive rows is a handful of keys, and writing a whole chunk is three
 // SETs plus its ids (one value per chunk rather than a hash field per row: a fraction of
 // the server's work). Every chunk below nchunks has a records key, empty or not.
+//
+// Lazy ids index: a hash field per row was the largest server cost of an ingest after the
+// bytes themselves (85 ms of 360 per 100k rows of 768 floats), paid for lookups by id that
+// a training set may never see. So the hash holds the ids of the rows in chunks below the
+// manifest's ids_from, and a write adds a field only for a row below it (or an id the hash
+// already holds). The first lookup by id (an upsert, update, delete or fetch) reads the
+// records of the chunks from ids_from on, answers from them, and adds their ids to the hash
+// in the same MULTI that moves ids_from to nchunks. A new dataset starts at ids_from 0, one
+// written before the field existed has every id in the hash.
 //
 // Writes from one process take turns on a dataset (commit_turn), so ingest writers never
 // abort one another's WATCH. An ingest block's whole chunks are staged before the turn, so
@@ -147,7 +158,7 @@ class RedisBackend final : public Backend {
           }
         }
         m_conn.append({"HSET", k.manifest(), "spec", text, "inc", inc, "next_index", "0", "nchunks", "0", "gen", "1",
-                       "layout", k_layout});
+                       "layout", k_layout, "ids_from", "0"});
         m_conn.append({"HSET", k.ids(inc), "", ""});
         m_conn.append({"SADD", datasets_key(), spec.name});
         append_expire(m_conn, m_cfg, k.manifest());
@@ -250,7 +261,16 @@ class RedisBackend final : public Backend {
 
   RowBatch fetch(const std::string& dataset, const std::vector<std::string>& ids) override {
     std::lock_guard lock(m_mutex);
+    bool indexed = false;
     return retry_read(dataset, [&](const Snapshot& snap) -> std::optional<RowBatch> {
+      if (snap.ids_from < snap.nchunks && !indexed) {
+        // The first lookup after an ingest adds its ids to the hash once, rather than every
+        // fetch reading the records of the chunks past ids_from. Best effort: if a
+        // concurrent write wins, the lookup reads those records instead.
+        indexed = true;
+        m_rows.index_ids(dataset);
+        return std::nullopt;  // read again, with the new snapshot
+      }
       const auto found = m_rows.lookup_ids(snap, ids);
       std::vector<int64_t> indices;
       for (const auto& f : found) {
@@ -276,7 +296,8 @@ class RedisBackend final : public Backend {
   int64_t delete_ids(const std::string& dataset, const std::vector<std::string>& ids) override {
     std::lock_guard lock(m_mutex);
     for (int attempt = 0; attempt < k_attempts; ++attempt) {
-      if (auto n = m_rows.remove(dataset, [&](const Snapshot& snap) { return m_rows.lookup_ids(snap, ids); })) {
+      if (auto n = m_rows.remove(
+              dataset, [&](const Snapshot& snap, IdsCatchUp& catch_up) { return m_rows.lookup_ids(snap, ids, &catch_up); })) {
         return *n;
       }
     }
@@ -286,7 +307,7 @@ class RedisBackend final : public Backend {
   int64_t delete_where(const std::string& dataset, const Filter& filter) override {
     std::lock_guard lock(m_mutex);
     for (int attempt = 0; attempt < k_attempts; ++attempt) {
-      auto n = m_rows.remove(dataset, [&](const Snapshot& snap) {
+      auto n = m_rows.remove(dataset, [&](const Snapshot& snap, IdsCatchUp&) {
         std::vector<std::optional<int64_t>> out;
         for (const auto i : m_rows.matching(snap, filter)) {
           out.emplace_back(i);

@@ -21,12 +21,12 @@ namespace vstash::backends::redis {
 
 namespace {
 // Atomic view of a dataset: manifest fields, each chunk's live count + 1 (from its records
-// header; 0 when the key is gone) and HLEN of the ids hash (its sentinel included). A 0
-// means a key vanished, or that a chunk holding live rows lost its sample (or label) blob:
+// header; 0 when the key is gone), HLEN of the ids hash (its sentinel included) and ids_from
+// (nil for a dataset written before it existed). A 0 means a key vanished, or that a chunk holding live rows lost its sample (or label) blob:
 // the dataset is broken, whichever key expired first. {'layout'} for a dataset stored in
 // another layout than k_layout.
 constexpr std::string_view k_snapshot = R"lua(
-local m = redis.call('HMGET', KEYS[1], 'spec', 'inc', 'next_index', 'nchunks', 'gen', 'layout')
+local m = redis.call('HMGET', KEYS[1], 'spec', 'inc', 'next_index', 'nchunks', 'gen', 'layout', 'ids_from')
 if not m[1] then return false end
 if m[6] ~= ARGV[2] then return {'layout'} end
 local base = ARGV[1] .. m[2] .. ':'
@@ -44,7 +44,7 @@ for i = 0, tonumber(m[4]) - 1 do
   end
   counts[i + 1] = c
 end
-return {m[1], m[2], m[3], m[4], m[5], redis.call('HLEN', base .. 'ids'), counts}
+return {m[1], m[2], m[3], m[4], m[5], redis.call('HLEN', base .. 'ids'), counts, m[7]}
 )lua";
 
 
@@ -172,14 +172,16 @@ std::optional<Snapshot> RowStore::parse_snapshot(const std::string& dataset, con
   s.next_index = as_int(element(r, 2));
   s.nchunks = as_int(element(r, 3));
   s.gen = as_int(element(r, 4));
-  const int64_t ids = as_int(element(r, 5));
-  s.intact = ids >= 1;
-  s.rows = std::max<int64_t>(ids - 1, 0);
+  s.intact = as_int(element(r, 5)) >= 1;  // the ids hash's sentinel
   const auto& counts = element(r, 6);
   for (size_t i = 0; i < array_size(counts); ++i) {
     const int64_t c = as_int(element(counts, i));
     s.intact = s.intact && c >= 1;
     s.live.push_back(std::max<int64_t>(c - 1, 0));
+    s.rows += s.live.back();
+  }
+  if (array_size(r) > 7 && !is_nil(element(r, 7))) {
+    s.ids_from = as_int(element(r, 7));
   }
   s.intact = s.intact && static_cast<int64_t>(s.live.size()) == s.nchunks;
   s.row_bytes = static_cast<size_t>(s.spec.dimension()) * dtype_size(s.spec.dtype);
@@ -241,7 +243,8 @@ bool RowStore::update(const std::string& dataset, const std::string& id, const s
   const DatasetKeys k(m_cfg, dataset);
   Watched watched(*this, k);
   Snapshot& snap = watched.snap();
-  const auto where = lookup_ids(snap, {id}).front();
+  IdsCatchUp catch_up;
+  const auto where = lookup_ids(snap, {id}, &catch_up).front();
   if (!where) {
     throw NotFoundError(fmt::format("redis {}: dataset \"{}\": id \"{}\" does not exist", m_conn.location(), dataset, id));
   }
@@ -293,6 +296,7 @@ bool RowStore::update(const std::string& dataset, const std::string& id, const s
                    std::string_view(reinterpret_cast<const char*>(row->data()), row->nbytes())});
   }
   m_conn.append({"SET", k.rows(snap.inc, c), value});
+  append_ids_catch_up(k, snap, catch_up);
   m_conn.append({"HINCRBY", k.manifest(), "gen", "1"});
   append_expire_all(k, snap);
   m_conn.append({"EXEC"});
@@ -308,7 +312,8 @@ std::optional<int64_t> RowStore::remove(const std::string& dataset, const Select
   Watched watched(*this, k);
   Snapshot& snap = watched.snap();
   std::set<int64_t> victims;
-  for (const auto& i : select(snap)) {
+  IdsCatchUp catch_up;
+  for (const auto& i : select(snap, catch_up)) {
     if (i) {
       victims.insert(*i);
     }
@@ -345,6 +350,7 @@ std::optional<int64_t> RowStore::remove(const std::string& dataset, const Select
   }
   m_conn.append({"MULTI"});
   watched.disarm();
+  append_ids_catch_up(k, snap, catch_up);  // first: the HDELs below apply to it
   const std::string ids_key = k.ids(snap.inc);
   for (size_t begin = 0; begin < ids.size(); begin += k_fields_per_command) {
     std::vector<std::string_view> args = {"HDEL", ids_key};
@@ -367,7 +373,8 @@ std::optional<int64_t> RowStore::remove(const std::string& dataset, const Select
   return static_cast<int64_t>(indices.size());
 }
 
-std::vector<std::optional<int64_t>> RowStore::lookup_ids(const Snapshot& snap, const std::vector<std::string>& ids) {
+std::vector<std::optional<int64_t>> RowStore::lookup_ids(const Snapshot& snap, const std::vector<std::string>& ids,
+                                                         IdsCatchUp* catch_up) {
   const std::string key = snap.keys.ids(snap.inc);
   for (size_t begin = 0; begin < ids.size(); begin += k_fields_per_command) {
     std::vector<std::string_view> args = {"HMGET", key};
@@ -376,14 +383,86 @@ std::vector<std::optional<int64_t>> RowStore::lookup_ids(const Snapshot& snap, c
     }
     m_conn.append(args);
   }
+  // The chunks whose ids the hash may lack are read in the same round trip.
+  const int64_t from = std::min(snap.ids_from, snap.nchunks);
+  for (int64_t c = from; c < snap.nchunks; ++c) {
+    m_conn.append({"GET", snap.keys.rows(snap.inc, c)});
+  }
+  const auto replies = m_conn.flush();
   std::vector<std::optional<int64_t>> out;
-  for (const auto& r : m_conn.flush()) {
-    for (size_t i = 0; i < array_size(*r); ++i) {
-      const auto& e = element(*r, i);
+  out.reserve(ids.size());
+  const size_t hash_replies = (ids.size() + k_fields_per_command - 1) / k_fields_per_command;
+  for (size_t r = 0; r < hash_replies; ++r) {
+    for (size_t i = 0; i < array_size(*replies[r]); ++i) {
+      const auto& e = element(*replies[r], i);
       out.push_back(is_nil(e) ? std::nullopt : std::optional<int64_t>(as_int(e)));
     }
   }
+  if (from == snap.nchunks) {
+    return out;
+  }
+  IdsCatchUp read;
+  read.upto = snap.nchunks;
+  for (int64_t c = from; c < snap.nchunks; ++c) {
+    const auto& reply = *replies[hash_replies + static_cast<size_t>(c - from)];
+    if (is_nil(reply)) {
+      throw_expired(snap.keys.name);
+    }
+    for (const auto& [slot, record] : decode_chunk_records(as_view(reply))) {
+      read.entries.emplace_back(decode_record(record).first, c * k_chunk_rows + slot);
+    }
+  }
+  std::unordered_map<std::string_view, int64_t> where;
+  where.reserve(read.entries.size());
+  for (const auto& [id, index] : read.entries) {
+    where.emplace(id, index);
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!out[i]) {
+      if (const auto it = where.find(ids[i]); it != where.end()) {
+        out[i] = it->second;
+      }
+    }
+  }
+  if (catch_up != nullptr) {
+    *catch_up = std::move(read);
+  }
   return out;
+}
+
+void RowStore::append_ids_catch_up(const DatasetKeys& k, const Snapshot& snap, const IdsCatchUp& catch_up) {
+  if (catch_up.upto < 0) {
+    return;
+  }
+  const std::string ids_key = k.ids(snap.inc);
+  std::vector<std::string> index_text(catch_up.entries.size());
+  for (size_t begin = 0; begin < catch_up.entries.size(); begin += k_fields_per_command) {
+    std::vector<std::string_view> args = {"HSET", ids_key};
+    for (size_t i = begin; i < std::min(catch_up.entries.size(), begin + k_fields_per_command); ++i) {
+      index_text[i] = std::to_string(catch_up.entries[i].second);
+      args.push_back(catch_up.entries[i].first);
+      args.push_back(index_text[i]);
+    }
+    m_conn.append(args);
+  }
+  m_conn.append({"HSET", k.manifest(), "ids_from", std::to_string(catch_up.upto)});
+}
+
+bool RowStore::index_ids(const std::string& dataset) {
+  const DatasetKeys k(m_cfg, dataset);
+  Watched watched(*this, k);
+  Snapshot& snap = watched.snap();
+  if (snap.ids_from >= snap.nchunks) {
+    return true;  // Unwatch clears the WATCH
+  }
+  IdsCatchUp catch_up;
+  lookup_ids(snap, {}, &catch_up);
+  m_conn.append({"MULTI"});
+  watched.disarm();
+  append_ids_catch_up(k, snap, catch_up);
+  m_conn.append({"EXEC"});
+  // gen stays: no row changed, so readers' snapshots and this process's KnownIds hold.
+  return exec_ok(m_conn.flush());
 }
 
 std::optional<RowBatch> RowStore::read_positions(const Snapshot& snap, const std::vector<int64_t>& positions) {

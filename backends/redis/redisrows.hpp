@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -52,6 +53,18 @@ struct Snapshot {
   bool intact = true;         // false when a chunk's records or the ids hash have vanished
   size_t row_bytes = 0;
   size_t label_bytes = 0;
+  // The manifest's ids_from: the ids of every live row in a chunk below it are in the ids
+  // hash; rows in chunks from it on may not be (see "Lazy ids index" in redisbackend.cpp).
+  // A dataset written before the field existed has every id in the hash.
+  int64_t ids_from = std::numeric_limits<int64_t>::max();
+};
+
+// What a lookup found by reading the records of chunks past ids_from: their ids, for the
+// mutation that asked to add to the ids hash in its MULTI, so the next lookup need not read
+// them again (ids_from then moves to upto).
+struct IdsCatchUp {
+  std::vector<std::pair<std::string, int64_t>> entries;  // id -> index
+  int64_t upto = -1;                                     // -1: nothing read
 };
 
 using ChunkRecords = std::map<int64_t, std::string>;  // slot -> record
@@ -190,11 +203,19 @@ class RowStore {
   bool write(const std::string& dataset, const RowBatch& batch);
   bool update(const std::string& dataset, const std::string& id, const std::optional<Array>& sample,
               const std::optional<json>& metadata);
-  using Selector = std::function<std::vector<std::optional<int64_t>>(const Snapshot&)>;
+  using Selector = std::function<std::vector<std::optional<int64_t>>(const Snapshot&, IdsCatchUp&)>;
   std::optional<int64_t> remove(const std::string& dataset, const Selector& select);
+  // Adds the ids of the chunks past ids_from to the ids hash (the first lookup after an
+  // ingest); false when a concurrent write fired the WATCH.
+  bool index_ids(const std::string& dataset);
 
-  // Reads: nullopt when gen moved during the read (retry with a new snapshot).
-  std::vector<std::optional<int64_t>> lookup_ids(const Snapshot& snap, const std::vector<std::string>& ids);
+  // Where each id lives (nullopt: absent): the ids hash, plus the records of the chunks past
+  // snap.ids_from. A mutation passes catch_up to add what was read to the hash in its MULTI
+  // (append_ids_catch_up). Reads: nullopt when gen moved during the read (retry with a new snapshot).
+  std::vector<std::optional<int64_t>> lookup_ids(const Snapshot& snap, const std::vector<std::string>& ids,
+                                                 IdsCatchUp* catch_up = nullptr);
+  // Inside a MULTI, before the mutation's own changes to the ids hash.
+  void append_ids_catch_up(const DatasetKeys& keys, const Snapshot& snap, const IdsCatchUp& catch_up);
   std::optional<RowBatch> read_positions(const Snapshot& snap, const std::vector<int64_t>& positions);
   // The live rows at these indices, in the order given; values=false skips samples/labels.
   std::optional<RowBatch> load(const Snapshot& snap, const std::vector<int64_t>& indices, bool values);

@@ -192,6 +192,7 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
     known = &*turn.known;
   }
   std::vector<std::optional<int64_t>> old(n);
+  IdsCatchUp catch_up;
   if (known) {
     std::vector<size_t> asked;
     std::vector<std::string> ask;
@@ -202,13 +203,13 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
       }
     }
     if (!ask.empty()) {
-      const auto found = lookup_ids(snap, ask);
+      const auto found = lookup_ids(snap, ask, &catch_up);
       for (size_t j = 0; j < asked.size(); ++j) {
         old[asked[j]] = found[j];
       }
     }
   } else {
-    old = lookup_ids(snap, batch.ids);
+    old = lookup_ids(snap, batch.ids, &catch_up);
   }
   std::vector<int64_t> target(n);
   int64_t next = snap.next_index;
@@ -270,15 +271,27 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
   m_conn.append({"MULTI"});
   watched.disarm();  // EXEC (or its abort) ends the WATCH from here on
   append_sample_writes(k, snap, batch, order, target, staged);
+  // The ids hash: what the lookup read past ids_from first, then this batch's ids, but only
+  // where the hash must hold them: rows in chunks below ids_from, and ids it already holds
+  // (their index may have moved). A fresh ingest's rows all lie past ids_from (0) and cost
+  // the server no hash field each; the first lookup adds them (lookup_ids).
+  append_ids_catch_up(k, snap, catch_up);
+  const int64_t ids_from = catch_up.upto >= 0 ? catch_up.upto : snap.ids_from;
   std::vector<std::string> index_text(n);
   const std::string ids_key = k.ids(snap.inc);
-  for (size_t begin = 0; begin < n; begin += k_fields_per_command) {
-    std::vector<std::string_view> args = {"HSET", ids_key};
-    for (size_t i = begin; i < std::min(n, begin + k_fields_per_command); ++i) {
+  std::vector<std::string_view> args = {"HSET", ids_key};
+  for (size_t i = 0; i < n; ++i) {
+    if (chunk_of(target[i]) < ids_from || old[i]) {
       index_text[i] = std::to_string(target[i]);
       args.push_back(batch.ids[i]);
       args.push_back(index_text[i]);
+      if (args.size() >= 2 + 2 * k_fields_per_command) {
+        m_conn.append(args);
+        args.resize(2);
+      }
     }
+  }
+  if (args.size() > 2) {
     m_conn.append(args);
   }
   // Records: a moved row leaves its old slot, then every row takes its target slot. A chunk

@@ -740,6 +740,87 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     b->drop_dataset("ds");
   }
 
+  TEST_CASE("an ingest adds no id to the ids hash; the first lookup adds them all, and upserts never duplicate") {
+    Profile p = isolated("redis", "lazyids");
+    auto b = open(p);
+    b->create_dataset(labelled_spec("ds", 4));
+    auto c = raw();
+    const std::string prefix = p.get_string("prefix");
+    auto manifest = [&](const std::string& field) {
+      auto r = c.command({"HGET", prefix + "ds:{ds}:manifest", field});
+      return rd::is_nil(*r) ? std::string("nil") : rd::as_string(*r);
+    };
+    auto hash_len = [&] {
+      const auto keys = keys_under(c, prefix + "ds:{ds}:");
+      for (const auto& k : keys) {
+        if (k.size() > 4 && k.compare(k.size() - 4, 4, ":ids") == 0) {
+          return rd::as_int(*c.command({"HLEN", k}));
+        }
+      }
+      return int64_t{-1};
+    };
+    b->write_rows("ds", rows(numbered("r", 600), 4, 1, true));  // chunks 0-2
+    CHECK(manifest("ids_from") == "0");
+    CHECK(hash_len() == 1);  // the sentinel only: no field per row
+    CHECK(b->count("ds", nullptr) == 600);
+
+    // The first lookup answers from the chunks' records and adds their ids.
+    const auto got = b->fetch("ds", {"r599", "r0", "nope", "r300"});
+    REQUIRE(got.size() == 3);
+    CHECK(got.indices == std::vector<int64_t>{599, 0, 300});
+    CHECK(manifest("ids_from") == "3");
+    CHECK(hash_len() == 601);
+
+    // Rows appended past ids_from get no field; rows below it (the partial chunk 2) do.
+    b->write_rows("ds", rows(numbered("s", 400), 4, 2, true));  // indices 600-999: chunks 2-3
+    CHECK(hash_len() == 601 + (768 - 600));
+    // An id the hash holds that moves past ids_from keeps a correct field.
+    auto moved = rows({"r5"}, 4, 3, true);
+    moved.indices = {1500};
+    b->write_rows("ds", moved);
+    CHECK(b->delete_ids("ds", {"r5"}) == 1);  // a lookup by a write, with no fetch before it
+    CHECK(b->fetch("ds", {"r5"}).size() == 0);
+
+    // Another process (no memory of these writes) upserts ids past ids_from, deletes and
+    // updates one there: found by reading records, so no duplicate and no stale field.
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      int code = 1;
+      try {
+        auto other = open(p);
+        other->write_rows("ds", rows({"s399", "s100", "t0"}, 4, 4, true));
+        code = other->delete_ids("ds", {"s200", "s201"}) == 2 ? 0 : 2;
+        other->update_row("ds", "s300", std::nullopt, json{{"seen", true}});
+      } catch (...) {
+        code = 3;
+      }
+      _exit(code);
+    }
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    REQUIRE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    CHECK(b->count("ds", nullptr) == 600 + 400 - 1 - 2 + 1);
+    const auto all = b->read_rows("ds", 0, 2000);
+    std::map<std::string, int64_t> where;
+    for (size_t i = 0; i < all.size(); ++i) {
+      CHECK_MESSAGE(where.emplace(all.ids[i], all.indices[i]).second, "duplicate id " << all.ids[i]);
+    }
+    CHECK(where.at("s399") == 999);
+    CHECK(where.at("s100") == 700);
+    CHECK(where.count("s200") == 0);
+    CHECK(b->fetch("ds", {"s300"}).metadata.at(0).at("seen") == true);
+    CHECK(b->fetch("ds", {"s200", "t0"}).ids == std::vector<std::string>{"t0"});
+    CHECK(hash_len() == static_cast<int64_t>(where.size()) + 1);  // every id now, and no stale one
+
+    // A dataset stored before ids_from existed has every id in its hash: writes keep adding them.
+    c.command({"HDEL", prefix + "ds:{ds}:manifest", "ids_from"});
+    b->write_rows("ds", rows({"u0", "u1"}, 4, 5, true));
+    CHECK(hash_len() == static_cast<int64_t>(where.size()) + 3);
+    CHECK(b->fetch("ds", {"u1", "r0"}).size() == 2);
+    b->drop_dataset("ds");
+  }
+
   TEST_CASE("rows written into a chunk that already holds rows keep their neighbours") {
     // Blocks end inside a chunk; the next block (or an upsert that moves a row) rewrites
     // that chunk's records value, which must keep every record already there.
