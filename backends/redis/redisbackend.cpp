@@ -115,10 +115,19 @@ class RedisBackend final : public Backend {
     CommitTurn& turn = commit_turn(m_conn.location(), k.manifest());
     const std::lock_guard turn_lock(turn.mutex);
     for (int attempt = 0; attempt < k_attempts; ++attempt) {
+      // Light when this process kept the dataset whole since it last saw it so (an ingest's
+      // watermark after each block), else every chunk is checked.
       m_conn.append({"WATCH", k.manifest()});
-      m_rows.append_snapshot(k);
+      m_rows.append_snapshot(k, /*light=*/true);
       auto replies = m_conn.flush();
       auto snap = m_rows.parse_snapshot(spec.name, *replies[1]);
+      if (snap && snap->intact && !RowStore::light_enough(turn, *snap)) {
+        m_rows.append_snapshot(k);
+        snap = m_rows.parse_snapshot(spec.name, *m_conn.flush().front());
+        if (snap && snap->intact) {
+          RowStore::light_enough(turn, *snap);
+        }
+      }
       json stored_spec;
       std::string inc;
       if (snap && snap->intact) {
@@ -169,6 +178,8 @@ class RedisBackend final : public Backend {
       if (exec_ok(m_conn.flush())) {
         if (snap && snap->intact) {
           turn.ids_unchanged(snap->inc, snap->gen);
+        } else {
+          turn.saw_whole(inc, 1);  // the new, empty incarnation
         }
         return;
       }
@@ -182,6 +193,7 @@ class RedisBackend final : public Backend {
     m_rows.append_snapshot(k);
     auto snap = m_rows.parse_snapshot(dataset, *m_conn.flush().front());
     if (!snap || !snap->intact) {
+      commit_turn(m_conn.location(), k.manifest()).forget_whole();
       return std::nullopt;
     }
     return info_of(*snap);

@@ -48,6 +48,21 @@ return {m[1], m[2], m[3], m[4], m[5], redis.call('HLEN', base .. 'ids'), counts,
 )lua";
 
 
+// What a write in a dataset this process has kept whole needs, in O(1): the manifest, the
+// ids hash's HLEN and whether the last chunk's records exist (every key's ttl was set by the
+// same EXEC, so if one key has expired the last chunk's has too). The empty table stands for
+// the per-chunk counts, the last element marks the reply as light.
+constexpr std::string_view k_light_snapshot = R"lua(
+local m = redis.call('HMGET', KEYS[1], 'spec', 'inc', 'next_index', 'nchunks', 'gen', 'layout', 'ids_from')
+if not m[1] then return false end
+if m[6] ~= ARGV[2] then return {'layout'} end
+local base = ARGV[1] .. m[2] .. ':'
+local n = tonumber(m[4])
+local last = 1
+if n > 0 then last = redis.call('EXISTS', base .. 'rows:' .. (n - 1)) end
+return {m[1], m[2], m[3], m[4], m[5], redis.call('HLEN', base .. 'ids'), {}, m[7], last}
+)lua";
+
 }  // namespace
 
 DatasetKeys::DatasetKeys(const StoreConfig& cfg, const std::string& dataset)
@@ -153,8 +168,16 @@ std::string encode_chunk_records(const ChunkRecords& records) {
   return encode_chunk_records(list);
 }
 
-void RowStore::append_snapshot(const DatasetKeys& keys) {
-  m_conn.append({"EVAL", k_snapshot, "1", keys.manifest(), keys.base, k_layout});
+void RowStore::append_snapshot(const DatasetKeys& keys, bool light) {
+  m_conn.append({"EVAL", light ? k_light_snapshot : k_snapshot, "1", keys.manifest(), keys.base, k_layout});
+}
+
+bool RowStore::light_enough(CommitTurn& turn, const Snapshot& snap) {
+  if (snap.intact && (!snap.light || snap.nchunks == 0)) {
+    turn.saw_whole(snap.inc, snap.gen);
+    return true;
+  }
+  return snap.light && snap.intact && turn.whole_at(snap.inc, snap.gen);
 }
 
 std::optional<Snapshot> RowStore::parse_snapshot(const std::string& dataset, const redisReply& r) const {
@@ -173,6 +196,11 @@ std::optional<Snapshot> RowStore::parse_snapshot(const std::string& dataset, con
   s.nchunks = as_int(element(r, 3));
   s.gen = as_int(element(r, 4));
   s.intact = as_int(element(r, 5)) >= 1;  // the ids hash's sentinel
+  if (array_size(r) > 8) {
+    s.light = true;
+    s.rows = s.nchunks == 0 ? 0 : -1;
+    s.intact = s.intact && as_int(element(r, 8)) == 1;
+  }
   const auto& counts = element(r, 6);
   for (size_t i = 0; i < array_size(counts); ++i) {
     const int64_t c = as_int(element(counts, i));
@@ -183,7 +211,7 @@ std::optional<Snapshot> RowStore::parse_snapshot(const std::string& dataset, con
   if (array_size(r) > 7 && !is_nil(element(r, 7))) {
     s.ids_from = as_int(element(r, 7));
   }
-  s.intact = s.intact && static_cast<int64_t>(s.live.size()) == s.nchunks;
+  s.intact = s.intact && (s.light || static_cast<int64_t>(s.live.size()) == s.nchunks);
   s.row_bytes = static_cast<size_t>(s.spec.dimension()) * dtype_size(s.spec.dtype);
   s.label_bytes = s.spec.label_dtype ? static_cast<size_t>(shape_product(s.spec.label_shape)) *
                                            dtype_size(*s.spec.label_dtype)
@@ -191,11 +219,11 @@ std::optional<Snapshot> RowStore::parse_snapshot(const std::string& dataset, con
   return s;
 }
 
-RowStore::Watched::Watched(RowStore& store, const DatasetKeys& k, StagedChunks* staged)
+RowStore::Watched::Watched(RowStore& store, const DatasetKeys& k, StagedChunks* staged, bool light)
     : m_turn(commit_turn(store.m_conn.location(), k.manifest())), m_lock(m_turn.mutex), m_unwatch(store.m_conn) {
   const size_t first = store.m_conn.pending();  // the staged SETs' replies come first
   store.m_conn.append({"WATCH", k.manifest()});
-  store.append_snapshot(k);
+  store.append_snapshot(k, light);
   if (staged != nullptr) {
     staged->append_watch();
   }
@@ -204,12 +232,22 @@ RowStore::Watched::Watched(RowStore& store, const DatasetKeys& k, StagedChunks* 
     staged->check_watched(*replies.back());
   }
   m_snap = store.parse_snapshot(k.name, *replies[first + 1]);
+  if (m_snap && m_snap->intact && !light_enough(m_turn, *m_snap)) {
+    // Someone else has written since this process last saw the dataset whole: check every
+    // chunk (still under the WATCH).
+    store.append_snapshot(k);
+    m_snap = store.parse_snapshot(k.name, *store.m_conn.flush().front());
+    if (m_snap && m_snap->intact) {
+      light_enough(m_turn, *m_snap);
+    }
+  }
   if (!m_snap || !m_snap->intact) {
     store.throw_expired(k.name);
   }
 }
 
 void RowStore::throw_expired(const std::string& dataset) const {
+  commit_turn(m_conn.location(), DatasetKeys(m_cfg, dataset).manifest()).forget_whole();
   throw NotFoundError(fmt::format("redis {}: dataset \"{}\": expired or not found", m_conn.location(), dataset));
 }
 

@@ -3,6 +3,7 @@
 // and the pipelined reads and MULTI/EXEC writes over it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -57,6 +58,9 @@ struct Snapshot {
   // hash; rows in chunks from it on may not be (see "Lazy ids index" in redisbackend.cpp).
   // A dataset written before the field existed has every id in the hash.
   int64_t ids_from = std::numeric_limits<int64_t>::max();
+  // A light snapshot (append_snapshot(keys, true)) checked only the manifest, the ids hash
+  // and the last chunk's records, in O(1): live is empty and rows is -1 (unknown).
+  bool light = false;
 };
 
 // What a lookup found by reading the records of chunks past ids_from: their ids, for the
@@ -112,6 +116,29 @@ struct CommitTurn {
   // After a committed mutation that moved the manifest from `gen` to gen + 1 and wrote no
   // new id (a metadata change, an update, a delete).
   void ids_unchanged(const std::string& inc, int64_t gen);
+
+  // Where this process last saw the dataset whole (a full snapshot, or an empty dataset),
+  // advanced by each of its own commits. While the manifest still shows it, every change
+  // since came from here, each refreshing every key's ttl in one EXEC, so a light snapshot
+  // (O(1), instead of a check of every chunk) is enough for the next write: a full one per
+  // block made a long ingest quadratic.
+  // Any read or write that finds a key missing forgets it (forget_whole, without the turn:
+  // an eviction or a DEL by hand is what the light snapshot cannot see).
+  bool whole_at(const std::string& inc, int64_t gen) const { return whole_gen.load() == gen && whole_inc == inc; }
+  void saw_whole(const std::string& inc, int64_t gen) {
+    whole_inc = inc;
+    whole_gen.store(gen);
+  }
+  // After a committed mutation that moved the manifest from `gen` to gen + 1.
+  void advanced(const std::string& inc, int64_t gen) {
+    int64_t expected = gen;
+    if (whole_inc == inc) {
+      whole_gen.compare_exchange_strong(expected, gen + 1);
+    }
+  }
+  void forget_whole() { whole_gen.store(-1); }
+  std::string whole_inc;
+  std::atomic<int64_t> whole_gen{-1};
 };
 CommitTurn& commit_turn(const std::string& location, const std::string& manifest);
 
@@ -190,7 +217,10 @@ class RowStore {
  public:
   RowStore(Connection& conn, const StoreConfig& cfg) : m_conn(conn), m_cfg(cfg) {}
 
-  void append_snapshot(const DatasetKeys& keys);
+  void append_snapshot(const DatasetKeys& keys, bool light = false);
+  // Whether a light snapshot can stand for a full one (see CommitTurn::whole_at); records
+  // a full or empty one as seen whole. Call with the turn held.
+  static bool light_enough(CommitTurn& turn, const Snapshot& snap);
   // nullopt when the manifest does not exist.
   std::optional<Snapshot> parse_snapshot(const std::string& dataset, const redisReply& reply) const;
   // An intact snapshot, or NotFoundError "expired or not found".
@@ -232,7 +262,8 @@ class RowStore {
   // (called once MULTI is queued) clears the WATCH.
   class Watched {
    public:
-    Watched(RowStore& store, const DatasetKeys& keys, StagedChunks* staged = nullptr);
+    // light: a light snapshot when light_enough, else a full one (a second round trip).
+    Watched(RowStore& store, const DatasetKeys& keys, StagedChunks* staged = nullptr, bool light = false);
     Snapshot& snap() { return *m_snap; }
     CommitTurn& turn() { return m_turn; }
     void disarm() { m_unwatch.disarm(); }

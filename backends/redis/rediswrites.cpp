@@ -170,12 +170,13 @@ void CommitTurn::ids_unchanged(const std::string& inc, int64_t gen) {
   if (KnownIds* ids = known_at(inc, gen)) {
     ids->gen = gen + 1;
   }
+  advanced(inc, gen);
 }
 
 bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
   const DatasetKeys k(m_cfg, dataset);
   StagedChunks staged(m_conn, k, batch);
-  Watched watched(*this, k, &staged);
+  Watched watched(*this, k, &staged, /*light=*/true);
   Snapshot& snap = watched.snap();
   check_batch(snap.spec, batch);
   const size_t n = batch.size();
@@ -187,7 +188,7 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
   // into it (an ingest's earlier blocks) only ids it may have written need asking the server.
   CommitTurn& turn = watched.turn();
   KnownIds* known = turn.known_at(snap.inc, snap.gen);
-  if (!known && snap.rows == 0) {
+  if (!known && snap.rows == 0) {  // (a light snapshot knows rows only when there is no chunk)
     turn.known.emplace(snap.inc, snap.gen);
     known = &*turn.known;
   }
@@ -353,6 +354,7 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
   }
   // Only now, with every command of the EXEC known to have succeeded, may the ids advance
   // (still ours: the turn is held until this write returns).
+  turn.advanced(snap.inc, snap.gen);
   if (known) {
     if (known->size() + n > k_known_ids_max) {
       turn.known.reset();

@@ -740,6 +740,43 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     b->drop_dataset("ds");
   }
 
+  TEST_CASE("a write checks every chunk unless this process kept the dataset whole; a lost key is never written over") {
+    Profile p = isolated("redis", "light");
+    auto b = open(p);
+    auto c = raw();
+    const std::string prefix = p.get_string("prefix");
+    const std::string manifest = prefix + "ds:{ds}:manifest";
+    auto key_of = [&](const std::string& tail) {
+      for (const auto& k : keys_under(c, prefix + "ds:{ds}:")) {
+        if (k.size() > tail.size() && k.compare(k.size() - tail.size(), tail.size(), tail) == 0) {
+          return k;
+        }
+      }
+      return std::string();
+    };
+    b->create_dataset(labelled_spec("ds", 4));
+    b->write_rows("ds", rows(numbered("r", 700), 4, 1, true));  // chunks 0-2
+    b->write_rows("ds", rows(numbered("s", 10), 4, 2, true));   // light: still this process's own
+
+    // The last chunk's records gone (what an expiry leaves: every key's ttl is set by one
+    // EXEC): even the light check sees it.
+    c.command({"DEL", key_of(":rows:2")});
+    CHECK_THROWS_AS(b->write_rows("ds", rows({"t0"}, 4, 3, true)), NotFoundError);
+    b->drop_dataset("ds");
+
+    // A middle key gone, and the dataset changed since by someone else (gen moved): the next
+    // write checks every chunk and refuses.
+    b->create_dataset(labelled_spec("ds", 4));
+    b->write_rows("ds", rows(numbered("r", 700), 4, 1, true));
+    c.command({"DEL", key_of(":chunk:0")});
+    c.command({"HINCRBY", manifest, "gen", "1"});
+    CHECK_THROWS_AS(b->write_rows("ds", rows({"t1"}, 4, 4, true)), NotFoundError);
+    // So does the watermark's create_dataset: it starts the dataset over instead.
+    b->create_dataset(labelled_spec("ds", 4));
+    CHECK(b->count("ds", nullptr) == 0);
+    b->drop_dataset("ds");
+  }
+
   TEST_CASE("an ingest adds no id to the ids hash; the first lookup adds them all, and upserts never duplicate") {
     Profile p = isolated("redis", "lazyids");
     auto b = open(p);
