@@ -24,11 +24,12 @@ struct IngestPlan {
 };
 
 // Writes file rows [plan.start, plan.total) with one thread per entry of `writers` (each
-// call to write_rows is atomic, so blocks commit whole, possibly out of order). After a
-// block commits, `ingest_watermark` is set to the end of the longest run of committed
-// blocks from plan.start: a crash at any point leaves a watermark no later than the
-// committed rows, and --resume re-sends at most the blocks that were in flight (rows are
-// upserted by id, so re-sent rows replace themselves). `progress` gets the number of rows
+// call to write_rows is atomic, so blocks commit whole, possibly out of order). Once the
+// longest run of committed blocks from plan.start has grown by four blocks since the last
+// mark, and when it reaches plan.total, `ingest_watermark` is set to its end: a crash at any
+// point leaves a watermark no later than the committed rows, and --resume re-sends at most
+// four committed blocks besides those that were in flight (rows are upserted by id, so
+// re-sent rows replace themselves). `progress` gets the number of rows
 // committed so far, on the calling thread, at least every 100 ms; if it throws (Ctrl-C),
 // that error is the pipeline's. The first error any thread meets stops the others after
 // their current block and is rethrown here.

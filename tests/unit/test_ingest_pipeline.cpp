@@ -162,6 +162,18 @@ TEST_SUITE("ingest::pipeline") {
     fx.check_rows(k_rows);
   }
 
+  TEST_CASE("the resume point is written every four blocks and at the end, not after every block") {
+    Fixture fx(1);  // one writer: blocks commit in order, so the marks are exact
+    fx.run(0);
+    std::vector<int64_t> written;
+    for (const auto& [mark, prefix] : fx.journal.marks) {
+      written.push_back(mark);
+    }
+    CHECK(written == std::vector<int64_t>{4 * k_block, 8 * k_block, k_rows});
+    CHECK(fx.stored_watermark() == k_rows);
+    fx.check_rows(k_rows);
+  }
+
   TEST_CASE("a failing block stops the ingest behind it and a resume finishes without duplicates") {
     Fixture fx(2);
     for (auto& w : fx.writers) {
