@@ -10,6 +10,10 @@
 #            rows/s = SET/s x 256: the server's limit for these bytes
 #   row_set  redis-benchmark SET/s with values of one row: the limit of a one-key-per-row
 #            layout, shown for scale (the issue's wording allows either reading)
+#   new-key  redis-benchmark SET of chunk-sized values to random keys (-r), as many as the
+#            ingest's chunks: the same bytes stored as new keys, as an ingest stores them.
+#            The limit above overwrites one key, so the server reuses the same memory; new
+#            keys cost it page faults and allocation, which no client can avoid
 # plus the CPU seconds of client and server for each (steadier than wall time on a shared
 # machine), then batch-load latency (`vstash batch --size 256`, median of 15 runs) from the local store
 # with and without the cache tier (the same server as cache).
@@ -101,13 +105,23 @@ for dim in 128 768; do
   redis-cli -p "$port" flushall >/dev/null
   row_sets=$(redis-benchmark -p "$port" -t set -d $((dim * 4)) -n 400000 -P 16 -c 4 -q 2>/dev/null | tr '\r' '\n' |
              grep -o 'SET: [0-9.]*' | tail -1 | awk '{print $2}')
+  chunks=$(((rows + 255) / 256))
+  fresh=()
+  for rep in 1 2 3; do
+    redis-cli -p "$port" flushall >/dev/null
+    fresh+=("$(redis-benchmark -p "$port" -t set -d "$value" -n "$chunks" -r 1000000000 -P 16 -c 4 -q 2>/dev/null |
+               tr '\r' '\n' | grep -o 'SET: [0-9.]*' | tail -1 | awk '{print $2}')")
+  done
+  fresh_sets=$(printf '%s\n' "${fresh[@]}" | sort -g | sed -n 2p)
   redis-cli -p "$port" flushall >/dev/null
-  $python - "$dim" "$v" "$p" "$sets" "$row_sets" <<'PY'
+  $python - "$dim" "$v" "$p" "$sets" "$row_sets" "$fresh_sets" "$chunks" <<'PY'
 import sys
-dim, v, p, sets, row_sets = sys.argv[1], *map(float, sys.argv[2:])
+dim, v, p, sets, row_sets, fresh_sets, chunks = sys.argv[1], *map(float, sys.argv[2:])
 limit = sets * 256
 shape = f"N x {dim}"
 print(f"{shape:<10} {v:12.0f} {p:15.0f} {limit:14.0f} {v / p:9.2f}x {100 * v / limit:11.0f}% {row_sets:10.0f} {100 * v / row_sets:9.0f}%")
+print(f"           new-key limit ({chunks:.0f} SETs of 256 rows to new keys, median of 3): {fresh_sets * 256:.0f} rows/s;"
+      f" vstash at {100 * v / (fresh_sets * 256):.0f}%")
 PY
   echo "           runs: vstash ${vs[*]}; redis-py ${ps[*]}"
   echo "           cpu for $rows rows (last run): vstash $cpu_v; redis-py $cpu_p"
