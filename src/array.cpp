@@ -66,24 +66,26 @@ Array::Array(DType dtype, Shape shape) : m_dtype(dtype), m_shape(std::move(shape
   m_bytes.resize(static_cast<size_t>(shape_product(m_shape)) * dtype_size(dtype));
 }
 
+namespace {
+void check_byte_count(DType dtype, const Shape& shape, size_t have) {
+  const size_t want = static_cast<size_t>(shape_product(shape)) * dtype_size(dtype);
+  if (have != want) {
+    throw Error(fmt::format("array of {} {} needs {} bytes, got {}", dtype_name(dtype), shape_to_string(shape),
+                            want, have));
+  }
+}
+}  // namespace
+
 Array::Array(DType dtype, Shape shape, std::vector<std::byte> bytes)
     : m_dtype(dtype), m_shape(std::move(shape)), m_bytes(std::move(bytes)) {
-  const size_t want = static_cast<size_t>(shape_product(m_shape)) * dtype_size(dtype);
-  if (m_bytes.size() != want) {
-    throw Error(fmt::format("array of {} {} needs {} bytes, got {}", dtype_name(dtype),
-                            shape_to_string(m_shape), want, m_bytes.size()));
-  }
+  check_byte_count(m_dtype, m_shape, m_bytes.size());
 }
 
 Array Array::view(DType dtype, Shape shape, std::span<const std::byte> bytes, std::shared_ptr<const void> owner) {
   Array a;
   a.m_dtype = dtype;
   a.m_shape = std::move(shape);
-  const size_t want = static_cast<size_t>(shape_product(a.m_shape)) * dtype_size(dtype);
-  if (bytes.size() != want) {
-    throw Error(fmt::format("array of {} {} needs {} bytes, got {}", dtype_name(dtype),
-                            shape_to_string(a.m_shape), want, bytes.size()));
-  }
+  check_byte_count(a.m_dtype, a.m_shape, bytes.size());
   if (!bytes.empty()) {  // an empty view is just an empty array
     a.m_view = bytes.data();
     a.m_view_size = bytes.size();

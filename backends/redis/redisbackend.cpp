@@ -121,13 +121,7 @@ class RedisBackend final : public Backend {
       m_rows.append_snapshot(k, /*light=*/true);
       auto replies = m_conn.flush();
       auto snap = m_rows.parse_snapshot(spec.name, *replies[1]);
-      if (snap && snap->intact && !RowStore::light_enough(turn, *snap)) {
-        m_rows.append_snapshot(k);
-        snap = m_rows.parse_snapshot(spec.name, *m_conn.flush().front());
-        if (snap && snap->intact) {
-          RowStore::light_enough(turn, *snap);
-        }
-      }
+      m_rows.settle_snapshot(turn, k, snap);
       json stored_spec;
       std::string inc;
       if (snap && snap->intact) {

@@ -22,17 +22,26 @@ namespace vstash::backends::redis {
 namespace {
 // Atomic view of a dataset: manifest fields, each chunk's live count + 1 (from its records
 // header; 0 when the key is gone), HLEN of the ids hash (its sentinel included) and ids_from
-// (nil for a dataset written before it existed). A 0 means a key vanished, or that a chunk holding live rows lost its sample (or label) blob:
-// the dataset is broken, whichever key expired first. {'layout'} for a dataset stored in
-// another layout than k_layout.
+// (nil for a dataset written before it existed). A 0 means a key vanished, or that a chunk
+// holding live rows lost its sample (or label) blob: the dataset is broken, whichever key
+// expired first. {'layout'} for a dataset stored in another layout than k_layout.
+// With ARGV[3] "light", in O(1) for a writer that kept the dataset whole: no counts (an empty
+// table), and a last element saying whether the last chunk's records exist (every key's ttl
+// was set by the same EXEC, so if one key has expired the last chunk's has too).
 constexpr std::string_view k_snapshot = R"lua(
 local m = redis.call('HMGET', KEYS[1], 'spec', 'inc', 'next_index', 'nchunks', 'gen', 'layout', 'ids_from')
 if not m[1] then return false end
 if m[6] ~= ARGV[2] then return {'layout'} end
 local base = ARGV[1] .. m[2] .. ':'
+local n = tonumber(m[4])
+if ARGV[3] == 'light' then
+  local last = 1
+  if n > 0 then last = redis.call('EXISTS', base .. 'rows:' .. (n - 1)) end
+  return {m[1], m[2], m[3], m[4], m[5], redis.call('HLEN', base .. 'ids'), {}, m[7], last}
+end
 local labels = cjson.decode(m[1])['label_dtype'] ~= nil
 local counts = {}
-for i = 0, tonumber(m[4]) - 1 do
+for i = 0, n - 1 do
   local head = redis.call('GETRANGE', base .. 'rows:' .. i, 0, 2)
   local c = 0
   if #head == 3 and string.byte(head, 1) == 82 then
@@ -45,22 +54,6 @@ for i = 0, tonumber(m[4]) - 1 do
   counts[i + 1] = c
 end
 return {m[1], m[2], m[3], m[4], m[5], redis.call('HLEN', base .. 'ids'), counts, m[7]}
-)lua";
-
-
-// What a write in a dataset this process has kept whole needs, in O(1): the manifest, the
-// ids hash's HLEN and whether the last chunk's records exist (every key's ttl was set by the
-// same EXEC, so if one key has expired the last chunk's has too). The empty table stands for
-// the per-chunk counts, the last element marks the reply as light.
-constexpr std::string_view k_light_snapshot = R"lua(
-local m = redis.call('HMGET', KEYS[1], 'spec', 'inc', 'next_index', 'nchunks', 'gen', 'layout', 'ids_from')
-if not m[1] then return false end
-if m[6] ~= ARGV[2] then return {'layout'} end
-local base = ARGV[1] .. m[2] .. ':'
-local n = tonumber(m[4])
-local last = 1
-if n > 0 then last = redis.call('EXISTS', base .. 'rows:' .. (n - 1)) end
-return {m[1], m[2], m[3], m[4], m[5], redis.call('HLEN', base .. 'ids'), {}, m[7], last}
 )lua";
 
 }  // namespace
@@ -169,15 +162,25 @@ std::string encode_chunk_records(const ChunkRecords& records) {
 }
 
 void RowStore::append_snapshot(const DatasetKeys& keys, bool light) {
-  m_conn.append({"EVAL", light ? k_light_snapshot : k_snapshot, "1", keys.manifest(), keys.base, k_layout});
+  m_conn.append({"EVAL", k_snapshot, "1", keys.manifest(), keys.base, k_layout, light ? "light" : "full"});
 }
 
-bool RowStore::light_enough(CommitTurn& turn, const Snapshot& snap) {
-  if (snap.intact && (!snap.light || snap.nchunks == 0)) {
-    turn.saw_whole(snap.inc, snap.gen);
-    return true;
+void RowStore::settle_snapshot(CommitTurn& turn, const DatasetKeys& keys, std::optional<Snapshot>& snap) {
+  auto trusted = [&] {
+    if (!snap || !snap->intact) {
+      return true;  // nothing to trust or distrust: the caller acts on "broken"
+    }
+    if (!snap->light || snap->nchunks == 0) {
+      turn.saw_whole(snap->inc, snap->gen);
+      return true;
+    }
+    return turn.whole_at(snap->inc, snap->gen);
+  };
+  if (!trusted()) {
+    append_snapshot(keys);
+    snap = parse_snapshot(keys.name, *m_conn.flush().front());
+    trusted();
   }
-  return snap.light && snap.intact && turn.whole_at(snap.inc, snap.gen);
 }
 
 std::optional<Snapshot> RowStore::parse_snapshot(const std::string& dataset, const redisReply& r) const {
@@ -232,15 +235,7 @@ RowStore::Watched::Watched(RowStore& store, const DatasetKeys& k, StagedChunks* 
     staged->check_watched(*replies.back());
   }
   m_snap = store.parse_snapshot(k.name, *replies[first + 1]);
-  if (m_snap && m_snap->intact && !light_enough(m_turn, *m_snap)) {
-    // Someone else has written since this process last saw the dataset whole: check every
-    // chunk (still under the WATCH).
-    store.append_snapshot(k);
-    m_snap = store.parse_snapshot(k.name, *store.m_conn.flush().front());
-    if (m_snap && m_snap->intact) {
-      light_enough(m_turn, *m_snap);
-    }
-  }
+  store.settle_snapshot(m_turn, k, m_snap);
   if (!m_snap || !m_snap->intact) {
     store.throw_expired(k.name);
   }
@@ -468,21 +463,28 @@ std::vector<std::optional<int64_t>> RowStore::lookup_ids(const Snapshot& snap, c
   return out;
 }
 
+void RowStore::append_index_fields(const DatasetKeys& k, const Snapshot& snap,
+                                   const std::vector<std::pair<std::string_view, int64_t>>& fields) {
+  const std::string ids_key = k.ids(snap.inc);
+  std::vector<std::string> index_text;
+  for (size_t begin = 0; begin < fields.size(); begin += k_fields_per_command) {
+    const size_t end = std::min(fields.size(), begin + k_fields_per_command);
+    index_text.assign(end - begin, {});  // views below point into it until the append
+    std::vector<std::string_view> args = {"HSET", ids_key};
+    for (size_t i = begin; i < end; ++i) {
+      index_text[i - begin] = std::to_string(fields[i].second);
+      args.push_back(fields[i].first);
+      args.push_back(index_text[i - begin]);
+    }
+    m_conn.append(args);
+  }
+}
+
 void RowStore::append_ids_catch_up(const DatasetKeys& k, const Snapshot& snap, const IdsCatchUp& catch_up) {
   if (catch_up.upto < 0) {
     return;
   }
-  const std::string ids_key = k.ids(snap.inc);
-  std::vector<std::string> index_text(catch_up.entries.size());
-  for (size_t begin = 0; begin < catch_up.entries.size(); begin += k_fields_per_command) {
-    std::vector<std::string_view> args = {"HSET", ids_key};
-    for (size_t i = begin; i < std::min(catch_up.entries.size(), begin + k_fields_per_command); ++i) {
-      index_text[i] = std::to_string(catch_up.entries[i].second);
-      args.push_back(catch_up.entries[i].first);
-      args.push_back(index_text[i]);
-    }
-    m_conn.append(args);
-  }
+  append_index_fields(k, snap, {catch_up.entries.begin(), catch_up.entries.end()});
   m_conn.append({"HSET", k.manifest(), "ids_from", std::to_string(catch_up.upto)});
 }
 

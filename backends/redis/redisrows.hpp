@@ -218,9 +218,10 @@ class RowStore {
   RowStore(Connection& conn, const StoreConfig& cfg) : m_conn(conn), m_cfg(cfg) {}
 
   void append_snapshot(const DatasetKeys& keys, bool light = false);
-  // Whether a light snapshot can stand for a full one (see CommitTurn::whole_at); records
-  // a full or empty one as seen whole. Call with the turn held.
-  static bool light_enough(CommitTurn& turn, const Snapshot& snap);
+  // With the turn held and the manifest WATCHed: replaces a light snapshot the turn cannot
+  // vouch for (CommitTurn::whole_at) by a full one, and records a full or empty intact one
+  // as seen whole.
+  void settle_snapshot(CommitTurn& turn, const DatasetKeys& keys, std::optional<Snapshot>& snap);
   // nullopt when the manifest does not exist.
   std::optional<Snapshot> parse_snapshot(const std::string& dataset, const redisReply& reply) const;
   // An intact snapshot, or NotFoundError "expired or not found".
@@ -246,6 +247,9 @@ class RowStore {
                                                  IdsCatchUp* catch_up = nullptr);
   // Inside a MULTI, before the mutation's own changes to the ids hash.
   void append_ids_catch_up(const DatasetKeys& keys, const Snapshot& snap, const IdsCatchUp& catch_up);
+  // HSETs of id -> index fields, k_fields_per_command per command.
+  void append_index_fields(const DatasetKeys& keys, const Snapshot& snap,
+                           const std::vector<std::pair<std::string_view, int64_t>>& fields);
   std::optional<RowBatch> read_positions(const Snapshot& snap, const std::vector<int64_t>& positions);
   // The live rows at these indices, in the order given; values=false skips samples/labels.
   std::optional<RowBatch> load(const Snapshot& snap, const std::vector<int64_t>& indices, bool values);
@@ -262,7 +266,8 @@ class RowStore {
   // (called once MULTI is queued) clears the WATCH.
   class Watched {
    public:
-    // light: a light snapshot when light_enough, else a full one (a second round trip).
+    // light: a light snapshot when settle_snapshot trusts it, else a full one (a second
+    // round trip).
     Watched(RowStore& store, const DatasetKeys& keys, StagedChunks* staged = nullptr, bool light = false);
     Snapshot& snap() { return *m_snap; }
     CommitTurn& turn() { return m_turn; }

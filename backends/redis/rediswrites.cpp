@@ -278,23 +278,13 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
   // the server no hash field each; the first lookup adds them (lookup_ids).
   append_ids_catch_up(k, snap, catch_up);
   const int64_t ids_from = catch_up.upto >= 0 ? catch_up.upto : snap.ids_from;
-  std::vector<std::string> index_text(n);
-  const std::string ids_key = k.ids(snap.inc);
-  std::vector<std::string_view> args = {"HSET", ids_key};
+  std::vector<std::pair<std::string_view, int64_t>> fields;
   for (size_t i = 0; i < n; ++i) {
     if (chunk_of(target[i]) < ids_from || old[i]) {
-      index_text[i] = std::to_string(target[i]);
-      args.push_back(batch.ids[i]);
-      args.push_back(index_text[i]);
-      if (args.size() >= 2 + 2 * k_fields_per_command) {
-        m_conn.append(args);
-        args.resize(2);
-      }
+      fields.emplace_back(batch.ids[i], target[i]);
     }
   }
-  if (args.size() > 2) {
-    m_conn.append(args);
-  }
+  append_index_fields(k, snap, fields);
   // Records: a moved row leaves its old slot, then every row takes its target slot. A chunk
   // no existing row shares (an ingest's new chunks) is encoded straight from the batch.
   for (size_t i = 0; i < n; ++i) {

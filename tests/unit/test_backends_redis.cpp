@@ -82,6 +82,16 @@ std::vector<std::string> keys_under(rd::Connection& c, const std::string& prefix
   return out;
 }
 
+// The key under prefix whose name ends in tail (":rows:2", ":ids"), or "" if none.
+std::string key_ending(rd::Connection& c, const std::string& prefix, const std::string& tail) {
+  for (const auto& k : keys_under(c, prefix)) {
+    if (k.size() > tail.size() && k.compare(k.size() - tail.size(), tail.size(), tail) == 0) {
+      return k;
+    }
+  }
+  return {};
+}
+
 DatasetSpec labelled_spec(const std::string& name, int64_t dim) {
   DatasetSpec s;
   s.name = name;
@@ -373,13 +383,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
       const std::string ds = "d";
       b->create_dataset(labelled_spec(ds, 4));
       b->write_rows(ds, rows(numbered("r", 700), 4, 1, true));
-      std::string victim;
-      for (const auto& k : keys_under(c, prefix + "ds:")) {
-        if (k.size() > kind.size() && k.compare(k.size() - kind.size(), kind.size(), kind) == 0 &&
-            k[k.size() - kind.size() - 1] == ':') {
-          victim = k;
-        }
-      }
+      const std::string victim = key_ending(c, prefix + "ds:", ":" + kind);
       REQUIRE_MESSAGE(!victim.empty(), "no key ending in " << kind);
       c.command({"DEL", victim});
       auto expect_expired = [&](auto f) {
@@ -746,14 +750,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     auto c = raw();
     const std::string prefix = p.get_string("prefix");
     const std::string manifest = prefix + "ds:{ds}:manifest";
-    auto key_of = [&](const std::string& tail) {
-      for (const auto& k : keys_under(c, prefix + "ds:{ds}:")) {
-        if (k.size() > tail.size() && k.compare(k.size() - tail.size(), tail.size(), tail) == 0) {
-          return k;
-        }
-      }
-      return std::string();
-    };
+    auto key_of = [&](const std::string& tail) { return key_ending(c, prefix + "ds:{ds}:", tail); };
     b->create_dataset(labelled_spec("ds", 4));
     b->write_rows("ds", rows(numbered("r", 700), 4, 1, true));  // chunks 0-2
     b->write_rows("ds", rows(numbered("s", 10), 4, 2, true));   // light: still this process's own
@@ -787,15 +784,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
       auto r = c.command({"HGET", prefix + "ds:{ds}:manifest", field});
       return rd::is_nil(*r) ? std::string("nil") : rd::as_string(*r);
     };
-    auto hash_len = [&] {
-      const auto keys = keys_under(c, prefix + "ds:{ds}:");
-      for (const auto& k : keys) {
-        if (k.size() > 4 && k.compare(k.size() - 4, 4, ":ids") == 0) {
-          return rd::as_int(*c.command({"HLEN", k}));
-        }
-      }
-      return int64_t{-1};
-    };
+    auto hash_len = [&] { return rd::as_int(*c.command({"HLEN", key_ending(c, prefix + "ds:{ds}:", ":ids")})); };
     b->write_rows("ds", rows(numbered("r", 600), 4, 1, true));  // chunks 0-2
     CHECK(manifest("ids_from") == "0");
     CHECK(hash_len() == 1);  // the sentinel only: no field per row
