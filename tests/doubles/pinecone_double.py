@@ -8,7 +8,8 @@
 # Describe returns host "127.0.0.1:PORT/index/NAME", so data-plane paths carry the index as a
 # prefix (/index/NAME/query); a path without the prefix is served when one index exists.
 #
-# Strictness follows tests/doubles/specs/pinecone-db-{data,control}.oas.yaml: Api-Key and
+# Strictness follows shared/specs/pinecone-db-{data,control}.oas.yaml (written out by hand
+# here: the double reads no file outside the repository): Api-Key and
 # X-Pinecone-Api-Version required, unknown fields and wrong types rejected, 2 MiB per request
 # and 1000 vectors per upsert, metadata at most 40960 bytes serialized (no null, no nested
 # objects, lists of strings only), ids 1..512 characters, topK 1..10000, a 4 MiB query

@@ -3,7 +3,8 @@
 """A strict protocol double of the Qdrant REST API (the subset vstash uses), for tests.
 
 It follows shared/specs/qdrant-openapi.json (v1.19; /points/search from the v1.18 document) and
-shared/specs/README.md field by field:
+shared/specs/README.md field by field; the operations it checks are read from qdrant_spec.json,
+extracted from those documents by make_qdrant_spec.py, so it runs without ../shared:
   * every request is matched against the spec's operations: an unknown path is 404, a known path
     with another method 405, a query parameter the operation does not declare, a missing required
     body field or an unknown top-level body field is 400 ("Format error in JSON body: ..."), and
@@ -40,7 +41,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 
-SPEC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "specs")
+# What the double checks, extracted from the official spec by make_qdrant_spec.py (committed).
+SPEC_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "qdrant_spec.json")
 DEFAULT_LIMIT = 32 * 1024 * 1024
 DISTANCES = ("Cosine", "Euclid", "Dot", "Manhattan")
 FIELD_SCHEMAS = ("keyword", "integer", "float", "bool", "geo", "text", "datetime", "uuid")
@@ -60,21 +62,15 @@ def bad(message):
 # The spec: operations, parameters and top-level body fields.
 
 class Spec:
-    def __init__(self, paths):
-        self.docs = []
-        for p in paths:
-            with open(p, encoding="utf-8") as f:
-                self.docs.append(json.load(f))
-        self.ops = []  # (regex, template, method, operation, doc)
-        seen = set()
-        for doc in self.docs:
-            for template, item in doc["paths"].items():
-                rx = re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", template) + "$")
-                for method, op in item.items():
-                    if (template, method) in seen or method not in ("get", "put", "post", "patch", "delete"):
-                        continue
-                    seen.add((template, method))
-                    self.ops.append((rx, template, method.upper(), op, doc))
+    """The operations of qdrant_spec.json (written by make_qdrant_spec.py from the official spec)."""
+
+    def __init__(self, path):
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+        self.ops = []  # (regex, template, method, operation)
+        for op in doc["operations"]:
+            rx = re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", op["path"]) + "$")
+            self.ops.append((rx, op["path"], op["method"], op))
 
     def find(self, method, path):
         """The operation for method+path, or raises 404/405 like the server."""
@@ -88,51 +84,31 @@ class Spec:
                 return o
         raise ApiError(405, "Method Not Allowed", plain=True)
 
-    def resolve(self, doc, schema):
-        while isinstance(schema, dict) and "$ref" in schema:
-            name = schema["$ref"].rsplit("/", 1)[-1]
-            schema = doc["components"]["schemas"][name]
-        return schema
-
-    def alternatives(self, doc, schema):
-        """Object schemas a body may match: anyOf/oneOf expanded."""
-        schema = self.resolve(doc, schema)
-        out = []
-        for key in ("anyOf", "oneOf"):
-            if key in schema:
-                for s in schema[key]:
-                    out.extend(self.alternatives(doc, s))
-                return out
-        return [schema] if schema.get("type") == "object" or "properties" in schema else []
-
     def check(self, op, query, body):
         """Violations of the operation's declared parameters and body fields (list of text)."""
-        _, template, method, operation, doc = op
+        _, template, method, operation = op
         problems = []
-        declared = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
+        declared = set(operation["query"])
         for name in query:
             if name not in declared:
                 problems.append(f"query parameter `{name}` is not declared by {method} {template}")
-        rb = operation.get("requestBody")
+        rb = operation.get("body")
         if rb is None:
             return problems
-        schema = rb.get("content", {}).get("application/json", {}).get("schema")
-        if schema is None:
-            return problems
         if body is None:
-            if rb.get("required"):
+            if rb["required"]:
                 problems.append("missing body")
             return problems
-        alts = self.alternatives(doc, schema)
+        alts = rb["alternatives"]
         if not alts or not isinstance(body, dict):
             return problems
         best = None
         for alt in alts:
             p = []
-            for r in alt.get("required", []):
+            for r in alt["required"]:
                 if r not in body:
                     p.append(f"missing field `{r}`")
-            props = alt.get("properties", {})
+            props = alt["properties"]
             for k in body:
                 if props and k not in props:
                     p.append(f"unknown field `{k}`")
@@ -893,17 +869,15 @@ def main():
     ap.add_argument("--version", default="1.19.0")
     ap.add_argument("--max-request-bytes", type=int, default=DEFAULT_LIMIT)
     ap.add_argument("--apply-delay-ms", type=float, default=300.0)
-    ap.add_argument("--spec", action="append", default=None)
+    ap.add_argument("--spec", default=SPEC_FILE, help="operations file written by make_qdrant_spec.py")
     ap.add_argument("--log", default="")
     ap.add_argument("--sink-upserts", action="store_true",
                     help="benchmark mode: acknowledge PUT /points without parsing or storing them, except in "
                          "collections named __* (reads of the other collections see nothing)")
     args = ap.parse_args()
-    specs = args.spec or [os.path.join(SPEC_DIR, "qdrant-openapi.json"),
-                          os.path.join(SPEC_DIR, "qdrant-openapi-v1.18.json")]
     major_minor = tuple(int(x) for x in args.version.split(".")[:2])
     state = State(args)
-    state.spec = Spec(specs)
+    state.spec = Spec(args.spec)
     if major_minor < (1, 10):
         # Before 1.10 there is no universal query endpoint.
         state.spec.ops = [o for o in state.spec.ops if "/points/query" not in o[1]]
