@@ -16,7 +16,7 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVSTASH_SANITIZE=ON -D
   -DVSTASH_BUILD_TESTS=ON >/dev/null
 cmake --build "$build" -j"$jobs"
 
-state=$build/tests/test-state
+state=$build/test-state  # VSTASH_TEST_STATE of tests/CMakeLists.txt
 stop_servers() {
   for s in tests/servers/*.sh; do
     VSTASH_TEST_STATE=$state bash "$s" stop >/dev/null 2>&1 || true

@@ -41,6 +41,8 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
+from doublenet import add_listen_args, listening
+
 API_VERSIONS = {"2025-10", "2026-04"}
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
@@ -909,7 +911,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--port-file", help="write the bound port here once listening")
+    add_listen_args(ap)
     ap.add_argument("--api-key", default=os.environ.get("PINECONE_DOUBLE_API_KEY", "pcsk_test_double_key"))
     ap.add_argument("--consistency-delay-ms", type=float, default=0)
     ap.add_argument("--index-ready-ms", type=float, default=0, help="time from create to status.ready")
@@ -920,12 +922,7 @@ def main():
     args = ap.parse_args()
     srv = Server((args.host, args.port), Handler)
     srv.state = State(args)
-    port = srv.server_address[1]
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(str(port))
-        os.replace(tmp, args.port_file)
+    listening(srv, args)
     try:
         srv.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

@@ -25,6 +25,8 @@ Fault injection (no api key needed): POST /__admin/faults with a list or one obj
 and GET /__admin/log (every request: method, path, body bytes, status), POST /__admin/reset.
 Run: qdrant_double.py --port P [--api-key K] [--version 1.19.0] [--max-request-bytes N]
                       [--apply-delay-ms MS] [--log FILE] [--sink-upserts]
+                      [--port-file F] [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
+     (--port 0: the kernel picks; see doublenet.py)
 Only the Python standard library and numpy.
 """
 import argparse
@@ -40,6 +42,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
+
+from doublenet import add_listen_args, listening
 
 # What the double checks, extracted from the official spec by make_qdrant_spec.py (committed).
 SPEC_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "qdrant_spec.json")
@@ -871,6 +875,7 @@ def main():
     ap.add_argument("--apply-delay-ms", type=float, default=300.0)
     ap.add_argument("--spec", default=SPEC_FILE, help="operations file written by make_qdrant_spec.py")
     ap.add_argument("--log", default="")
+    add_listen_args(ap)
     ap.add_argument("--sink-upserts", action="store_true",
                     help="benchmark mode: acknowledge PUT /points without parsing or storing them, except in "
                          "collections named __* (reads of the other collections see nothing)")
@@ -885,7 +890,8 @@ def main():
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     server.state = state
-    print(f"qdrant double {args.version} on {args.host}:{args.port}", flush=True)
+    listening(server, args)
+    print(f"qdrant double {args.version} on {args.host}:{server.server_address[1]}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -28,8 +28,10 @@ import urllib.request
 import numpy as np
 
 VSTASH = os.environ.get("VSTASH_BIN", "vstash")
-PORT = int(os.environ.get("VSTASH_TEST_PINECONE_PORT", "56380"))
 STATE = os.environ.get("VSTASH_TEST_STATE", "")
+# The port tests/servers/pinecone_double.sh chose (the configured one may have been taken).
+with open(os.path.join(STATE, "pinecone.port")) as _f:
+    PORT = int(_f.read())
 BASE = f"http://127.0.0.1:{PORT}"
 MAX_BYTES = 2 * 1024 * 1024
 RUN = f"p{os.getpid() % 100000}"

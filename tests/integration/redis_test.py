@@ -22,7 +22,9 @@ STATE = os.environ["VSTASH_TEST_STATE"]
 SHARED_YAML = os.path.join(STATE, "redis.yaml")
 SCRATCH = tempfile.mkdtemp(prefix="redis-cli-", dir=STATE)
 SHARED_PW = "vstash-test-redis-pw-K3m"
-SHARED_PORT = int(os.environ.get("VSTASH_TEST_REDIS_PORT", "56379"))
+# The port tests/servers/redis.sh chose (the configured one may have been taken).
+with open(os.path.join(STATE, "redis.port")) as _f:
+    SHARED_PORT = int(_f.read())
 
 
 def free_port():

@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: MIT
 # The strict Pinecone protocol double (tests/doubles/pinecone_double.py) for the tests and the
 # benchmark.
-#   pinecone_double.sh start   (re)start the double on 127.0.0.1:$VSTASH_TEST_PINECONE_PORT, state
-#                              and log in $VSTASH_TEST_STATE/pinecone, poll until it answers, and
+#   pinecone_double.sh start   (re)start the double on 127.0.0.1:$VSTASH_TEST_PINECONE_PORT, or on a
+#                              port the kernel picks when that one is taken (published in
+#                              $VSTASH_TEST_STATE/pinecone.port), state and log in
+#                              $VSTASH_TEST_STATE/pinecone, poll until it answers, and
 #                              write $VSTASH_TEST_STATE/pinecone.yaml (profile "pinecone")
 #   pinecone_double.sh stop    stop it (by the pid in its pidfile)
 # Writes become visible $VSTASH_TEST_PINECONE_DELAY_MS (default 30) after they are acknowledged,
@@ -11,9 +13,10 @@
 set -euo pipefail
 
 state=${VSTASH_TEST_STATE:?VSTASH_TEST_STATE must be set}
-port=${VSTASH_TEST_PINECONE_PORT:-56380}
 python=${PYTHON:-/usr/bin/python3}
 src=${VSTASH_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+source "$src/tests/servers/ports.sh"
+port=$(published_port pinecone "${VSTASH_TEST_PINECONE_PORT:-56380}")
 dir=$state/pinecone
 pidfile=$dir/double.pid
 log=$dir/double.log
@@ -44,12 +47,12 @@ stop() {
 
 start() {
   stop
-  rm -rf "$dir" "$state/pinecone.yaml"
+  rm -rf "$dir" "$state/pinecone.yaml" "$state/pinecone.port"
   mkdir -p "$dir"
-  "$python" "$src/tests/doubles/pinecone_double.py" --host 127.0.0.1 --port "$port" \
+  start_double "${VSTASH_TEST_PINECONE_PORT:-56380}" "$log" "$pidfile" "$dir/port" \
+    "$python" "$src/tests/doubles/pinecone_double.py" --host 127.0.0.1 \
     --api-key "$api_key" --consistency-delay-ms "$delay_ms" --index-ready-ms 300 \
-    --no-log-bodies >"$log" 2>&1 &
-  echo $! >"$pidfile"
+    --no-log-bodies || exit 1
   # Bounded wait: 30 s at most.
   for _ in $(seq 1 300); do
     if healthy; then
@@ -58,6 +61,7 @@ start() {
     running || { echo "pinecone_double.sh: the double exited" >&2; cat "$log" >&2; exit 1; }
     sleep 0.1
   done
+  publish_port pinecone "$port"
   healthy ||
     { echo "pinecone_double.sh: double not answering on 127.0.0.1:$port after 30 s" >&2; cat "$log" >&2; exit 1; }
   cat >"$state/pinecone.yaml" <<YAML

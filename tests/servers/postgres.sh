@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 # A throwaway PostgreSQL 15 + pgvector cluster for the tests and the benchmark.
 #   postgres.sh start   initdb a fresh cluster in $VSTASH_TEST_STATE/pg, listen on
-#                       127.0.0.1:$VSTASH_TEST_PG_PORT (socket in the state dir), create the
+#                       127.0.0.1:$VSTASH_TEST_PG_PORT if free, else on another free port
+#                       (tests/servers/ports.sh; published in $VSTASH_TEST_STATE/pg.port),
+#                       socket in the state dir, create the
 #                       password (scram) user "vstash", database vstash_test with the vector
 #                       extension and vstash_noext without it, and write
 #                       $VSTASH_TEST_STATE/pgvector.yaml (profile "pg")
@@ -16,7 +18,9 @@ set -euo pipefail
 
 bin=/usr/lib/postgresql/15/bin
 state=${VSTASH_TEST_STATE:?VSTASH_TEST_STATE must be set}
-port=${VSTASH_TEST_PG_PORT:-55432}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$here/ports.sh"
+port=$(published_port pg "${VSTASH_TEST_PG_PORT:-55432}")
 data=$state/pg
 sock=$state/pg-run
 log=$sock/postgres.log  # in a directory the server user owns
@@ -45,7 +49,7 @@ start() {
   if running; then
     "${as_owner[@]}" "$bin/pg_ctl" -D "$data" stop -m immediate >/dev/null 2>&1 || true
   fi
-  rm -rf "$data" "$sock" "$state/pgvector.yaml"
+  rm -rf "$data" "$sock" "$state/pgvector.yaml" "$state/pg.port"
   mkdir -p "$state" "$data" "$sock"
   if [[ ${#as_owner[@]} -gt 0 ]]; then
     chown "$owner" "$data" "$sock"
@@ -53,9 +57,21 @@ start() {
   fi
   "${as_owner[@]}" "$bin/initdb" -D "$data" -U "$superuser" --auth-local=trust --auth-host=scram-sha-256 \
     -E UTF8 --locale=C.UTF-8 >"$state/initdb.log" 2>&1 || { cat "$state/initdb.log" >&2; exit 1; }
-  "${as_owner[@]}" "$bin/pg_ctl" -D "$data" -l "$log" -o \
-    "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$sock -c fsync=off -c max_connections=50" \
-    start >/dev/null || { cat "$log" >&2; exit 1; }
+  # The server binds the port itself: a port another process holds fails the start with
+  # "Address already in use" and the next candidate is tried.
+  local candidate started=0
+  for candidate in $(candidate_ports "${VSTASH_TEST_PG_PORT:-55432}"); do
+    port=$candidate
+    rm -f "$log"
+    if "${as_owner[@]}" "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 -o \
+      "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$sock -c fsync=off -c max_connections=50" \
+      start >/dev/null 2>&1; then
+      started=1
+      break
+    fi
+    grep -q "Address already in use" "$log" 2>/dev/null || { cat "$log" >&2; exit 1; }
+  done
+  [[ $started -eq 1 ]] || { echo "postgres.sh: no free loopback port found" >&2; exit 1; }
   # Bounded wait: 60 s at most.
   for _ in $(seq 1 120); do
     if "$bin/pg_isready" -q -h "$sock" -p "$port"; then
@@ -64,6 +80,7 @@ start() {
     sleep 0.5
   done
   "$bin/pg_isready" -q -h "$sock" -p "$port" || { echo "postgres.sh: server not ready after 60 s" >&2; tail -20 "$log" >&2; exit 1; }
+  publish_port pg "$port"
   psql_super postgres <<SQL
 CREATE ROLE vstash LOGIN PASSWORD '$password';
 CREATE DATABASE vstash_test OWNER vstash;

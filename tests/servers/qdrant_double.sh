@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The Qdrant protocol double (tests/doubles/qdrant_double.py) for the tests and the benchmark.
-#   qdrant_double.sh start   start it on 127.0.0.1:$VSTASH_TEST_QDRANT_PORT (state, log and pidfile
-#                            in $VSTASH_TEST_STATE/qdrant), wait until GET / answers, and write
+#   qdrant_double.sh start   start it on 127.0.0.1:$VSTASH_TEST_QDRANT_PORT, or on a port the kernel
+#                            picks when that one is taken (published in
+#                            $VSTASH_TEST_STATE/qdrant.port; state, log and pidfile in
+#                            $VSTASH_TEST_STATE/qdrant), wait until GET / answers, and write
 #                            $VSTASH_TEST_STATE/qdrant.yaml with the profiles
 #                              qdrant         api key set (the contract suite's profile)
 #                              qdrant_badkey  the same server with a wrong api key
@@ -12,8 +14,8 @@
 set -euo pipefail
 
 state=${VSTASH_TEST_STATE:?VSTASH_TEST_STATE must be set}
-port=${VSTASH_TEST_QDRANT_PORT:-56333}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$here/ports.sh"
 python=${PYTHON:-/usr/bin/python3}
 dir=$state/qdrant
 pidfile=$dir/qdrant_double.pid
@@ -37,24 +39,20 @@ stop() {
 
 start() {
   stop
-  rm -rf "$dir" "$state/qdrant.yaml"
+  rm -rf "$dir" "$state/qdrant.yaml" "$state/qdrant.port"
   mkdir -p "$dir"
-  "$python" "$here/../doubles/qdrant_double.py" --port "$port" --api-key "$api_key" \
-    >"$dir/double.log" 2>&1 </dev/null &
-  echo $! >"$pidfile"
+  local port
+  start_double "${VSTASH_TEST_QDRANT_PORT:-56333}" "$dir/double.log" "$pidfile" "$dir/port" \
+    "$python" "$here/../doubles/qdrant_double.py" --api-key "$api_key" || exit 1
   # Bounded wait: 20 s at most.
   for _ in $(seq 1 200); do
-    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-      echo "qdrant_double.sh: the double exited:" >&2
-      cat "$dir/double.log" >&2
-      exit 1
-    fi
-    if curl -sf "http://127.0.0.1:$port/" >/dev/null 2>&1; then
+    if curl -sf --max-time 2 "http://127.0.0.1:$port/" >/dev/null 2>&1; then
       break
     fi
     sleep 0.1
   done
-  curl -sf "http://127.0.0.1:$port/" >/dev/null || { echo "qdrant_double.sh: not ready after 20 s" >&2; exit 1; }
+  curl -sf --max-time 2 "http://127.0.0.1:$port/" >/dev/null || { echo "qdrant_double.sh: not ready after 20 s" >&2; exit 1; }
+  publish_port qdrant "$port"
   cat >"$state/qdrant.yaml" <<YAML
 # Written by tests/servers/qdrant_double.sh for the Qdrant double on 127.0.0.1:$port.
 profiles:

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # A throwaway redis-server (Debian's package) for the tests and the benchmark.
-#   redis.sh start   start a fresh server on 127.0.0.1:$VSTASH_TEST_REDIS_PORT, daemonized,
-#                    data and pidfile in $VSTASH_TEST_STATE/redis, no persistence; the
+#   redis.sh start   start a fresh server on 127.0.0.1, on $VSTASH_TEST_REDIS_PORT if free, else
+#                    on another free port (tests/servers/ports.sh; the port is published in
+#                    $VSTASH_TEST_STATE/redis.port), in the background, data and pidfile in
+#                    $VSTASH_TEST_STATE/redis, no persistence; the
 #                    default user needs a password and an ACL user "vstash" exists, so that
 #                    auth can be tested. Writes $VSTASH_TEST_STATE/redis.yaml with profiles:
 #                      redis      the store, no expiry (the contract suite's profile)
@@ -11,24 +13,62 @@
 #                      cache      a redis profile used as a cache (ttl 600, own prefix)
 #                      local      a local store, and local_cached = local + `cache: cache`
 #                      cache_down a cache profile pointing at a closed port
-#   redis.sh stop    redis-cli shutdown nosave (then waits for the pid to go)
+#   redis.sh stop    SIGTERM to the server start started (by its pid; never a server found on
+#                    the port), then waits for the pid to go
 #   redis.sh cli ARGS...   redis-cli as the default user (tests use it to inspect or break)
 #   redis.sh pid     the server's pid (tests kill it to simulate a crash)
 set -euo pipefail
 
 state=${VSTASH_TEST_STATE:?VSTASH_TEST_STATE must be set}
-port=${VSTASH_TEST_REDIS_PORT:-56379}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$here/ports.sh"
+port=$(published_port redis "${VSTASH_TEST_REDIS_PORT:-56379}")
 dir=$state/redis
 pidfile=$dir/redis.pid
 log=$dir/redis.log
 password=vstash-test-redis-pw-K3m
 acl_password=vstash-acl-pw-T8q
-# A loopback port nothing listens on: the "cache is down" profile points here.
-closed_port=$((port + 7))
 
 cli() { REDISCLI_AUTH=$password redis-cli -h 127.0.0.1 -p "$port" --no-auth-warning "$@"; }
 
-running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+# Our server is running: the pid in the pidfile is alive and is a redis-server.
+running() {
+  [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null &&
+    grep -q redis-server "/proc/$(cat "$pidfile")/cmdline" 2>/dev/null
+}
+
+# The pid of the redis-server answering on $port with our password ("" if none does).
+answering_pid() { cli info server 2>/dev/null | sed -n 's/^process_id:\([0-9]*\).*/\1/p'; }
+
+# start_on PORT: start a server on PORT. 0: it is up and answering is our own process;
+# 1: PORT is taken (the server could not bind it); anything else is fatal.
+start_on() {
+  port=$1
+  rm -f "$log"
+  # Persistence off (save "", appendonly no): tests start from nothing and CONFIG SET
+  # maxmemory to provoke OOM; stop-writes-on-bgsave-error stays at its default.
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --daemonize no \
+    --logfile "$log" --save "" --appendonly no --protected-mode yes \
+    --requirepass "$password" \
+    --maxmemory-policy noeviction \
+    </dev/null >/dev/null 2>&1 &
+  local pid=$!
+  echo "$pid" >"$pidfile"
+  # Bounded wait: 20 s at most.
+  for _ in $(seq 1 200); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      grep -q "Address already in use" "$log" 2>/dev/null && return 1
+      echo "redis.sh: redis-server exited on 127.0.0.1:$port:" >&2
+      tail -20 "$log" >&2 || true
+      return 2
+    fi
+    [[ $(answering_pid) == "$pid" ]] && return 0
+    sleep 0.1
+  done
+  echo "redis.sh: server not ready on 127.0.0.1:$port after 20 s" >&2
+  tail -20 "$log" >&2 || true
+  return 2
+}
 
 wait_gone() {  # bounded: 20 s
   local pid=$1
@@ -41,35 +81,21 @@ wait_gone() {  # bounded: 20 s
 }
 
 start() {
-  if running; then
-    local pid
-    pid=$(cat "$pidfile")
-    cli shutdown nosave >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
-    wait_gone "$pid"
-  fi
-  rm -rf "$dir" "$state/redis.yaml"
+  stop
+  rm -rf "$dir" "$state/redis.yaml" "$state/redis.port"
   mkdir -p "$dir"
-  # Persistence off (save "", appendonly no): tests start from nothing and CONFIG SET
-  # maxmemory to provoke OOM; stop-writes-on-bgsave-error stays at its default.
-  redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --daemonize yes --pidfile "$pidfile" \
-    --logfile "$log" --save "" --appendonly no --protected-mode yes \
-    --requirepass "$password" \
-    --maxmemory-policy noeviction \
-    >/dev/null
-  # Bounded wait: 20 s at most.
-  local ok=0
-  for _ in $(seq 1 200); do
-    if cli ping 2>/dev/null | grep -q PONG; then
-      ok=1
-      break
-    fi
-    sleep 0.1
+  local candidate rc=1
+  for candidate in $(candidate_ports "${VSTASH_TEST_REDIS_PORT:-56379}"); do
+    start_on "$candidate" && rc=0 || rc=$?
+    [[ $rc -eq 1 ]] || break
   done
-  if [[ $ok -ne 1 ]]; then
-    echo "redis.sh: server not ready on 127.0.0.1:$port after 20 s" >&2
-    tail -20 "$log" >&2 || true
-    exit 1
-  fi
+  [[ $rc -eq 0 ]] || { [[ $rc -eq 1 ]] && echo "redis.sh: no free loopback port found" >&2; exit 1; }
+  publish_port redis "$port"
+  # A loopback port nothing listens on: the "cache is down" profile points here.
+  local closed_port
+  for closed_port in $(candidate_ports $((port + 7))); do
+    port_refused "$closed_port" && break
+  done
   cli ACL SETUSER vstash on ">$acl_password" '~*' '&*' '+@all' >/dev/null
   cat >"$state/redis.yaml" <<YAML
 # Written by tests/servers/redis.sh for the test server on 127.0.0.1:$port.
@@ -129,9 +155,10 @@ stop() {
   if running; then
     local pid
     pid=$(cat "$pidfile")
-    cli shutdown nosave >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
+    kill "$pid" 2>/dev/null || true
     wait_gone "$pid"
   fi
+  rm -f "$pidfile"
 }
 
 case ${1:-} in

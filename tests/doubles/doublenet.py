@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: MIT
+"""How the protocol doubles listen: the port file and https (shared by both doubles).
+
+  add_listen_args(ap)      --port-file FILE, --tls-cert PEM, --tls-key PEM, --tls-client-ca PEM
+  listening(server, args)  after the server has bound its port: serve https when --tls-cert is
+                           given (client certificates required when --tls-client-ca is), then
+                           write the bound port to --port-file (atomically), so a start script
+                           that passed --port 0 learns the port the kernel chose
+Standard library only.
+"""
+import os
+import ssl
+
+
+def add_listen_args(ap):
+    ap.add_argument("--port-file", help="write the bound port here once listening")
+    ap.add_argument("--tls-cert", help="serve https with this certificate (PEM)")
+    ap.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    ap.add_argument("--tls-client-ca", help="require client certificates signed by this CA (PEM)")
+
+
+def listening(server, args):
+    if args.tls_cert:
+        _serve_tls(server, args.tls_cert, args.tls_key, args.tls_client_ca)
+    if args.port_file:
+        tmp = args.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(server.server_address[1]))
+        os.replace(tmp, args.port_file)
+
+
+def _serve_tls(server, cert, key, client_ca):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    if client_ca:
+        ctx.load_verify_locations(client_ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    plain = server.finish_request
+
+    def finish_request(request, client_address):
+        # The handshake runs in the request's own thread, so a client that stalls or refuses
+        # the certificate never blocks the accept loop.
+        try:
+            tls = ctx.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # the client refused our certificate or sent none we accept: nothing to serve
+        try:
+            plain(tls, client_address)
+        finally:
+            tls.close()
+
+    server.finish_request = finish_request
