@@ -72,6 +72,11 @@ std::string CheckpointRef::to_string() const {
 
 std::string checkpoint_path(const std::string& model, int64_t epoch) { return fmt::format("{}@{}", model, epoch); }
 
+void throw_checkpoint_exists(const std::string& location, const std::string& path) {
+  throw ConflictError(
+      fmt::format("{}: checkpoint \"{}\" already exists (use --overwrite to replace it)", location, path));
+}
+
 json metrics_to_json(const std::map<std::string, double>& metrics) {
   json out = json::object();
   for (const auto& [k, v] : metrics) {

@@ -106,6 +106,7 @@ struct Checkpoint {
   std::map<std::string, double> metrics;
   json metadata = json::object();
   std::string created_at;                 // RFC 3339 UTC, set by the backend on save
+  bool overwrite = false;                 // save only: replace an existing MODEL@EPOCH
 };
 
 struct CheckpointInfo {
@@ -195,9 +196,11 @@ class Backend {
                                       const QueryOptions& options) = 0;
 
   // --- checkpoints ----------------------------------------------------------------------
-  // Saves atomically (readers see all of it or none) and returns MODEL@EPOCH. Saving an
-  // existing epoch replaces it. MODEL@latest moves only forward in epoch, even when several
-  // processes save at once.
+  // Saves atomically (readers see all of it or none) and returns MODEL@EPOCH. An existing
+  // epoch is replaced only when checkpoint.overwrite is set; otherwise the save throws
+  // ConflictError and leaves the stored checkpoint (arrays, metrics) as it was. Of several
+  // processes saving the same new epoch at once without overwrite, exactly one succeeds.
+  // MODEL@latest moves only forward in epoch, even when several processes save at once.
   virtual std::string save_checkpoint(const Checkpoint& checkpoint) = 0;
   // Accepts MODEL@EPOCH or MODEL@latest. Throws NotFoundError.
   virtual Checkpoint load_checkpoint(const std::string& path) = 0;
@@ -243,6 +246,9 @@ struct CheckpointRef {
   std::string to_string() const;
 };
 std::string checkpoint_path(const std::string& model, int64_t epoch);
+// Throws the ConflictError of a save without overwrite that found MODEL@EPOCH stored:
+// "LOCATION: checkpoint "M@E" already exists (use --overwrite to replace it)".
+[[noreturn]] void throw_checkpoint_exists(const std::string& location, const std::string& path);
 // Model names: 1..128 of [A-Za-z0-9._-]. Throws UsageError.
 void validate_model_name(const std::string& model);
 // RFC 3339 UTC "now", e.g. 2026-11-25T12:00:00.123Z.

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // `vstash checkpoint save|load|list|prune`: model state (named arrays, metrics, metadata) by
-// MODEL@EPOCH; MODEL@latest resolves to the highest epoch. Saves are atomic and latest only
-// moves forward (the backend's contract); retention (--keep, --keep-best) runs after a save.
+// MODEL@EPOCH; MODEL@latest resolves to the highest epoch. Saves are atomic, an existing epoch
+// is replaced only with --overwrite, and latest only moves forward (the backend's contract);
+// retention (--keep, --keep-best) runs after a save.
 #include <fmt/format.h>
 #include <memory>
 #include <set>
@@ -23,6 +24,7 @@ struct CheckpointSaveOptions {
   std::string metadata;
   int64_t keep = -1;  // -1: not given
   std::string keep_best;
+  bool overwrite = false;
 };
 struct CheckpointPruneOptions {
   std::string model;
@@ -74,6 +76,7 @@ void run_checkpoint_save(const CheckpointSaveOptions& opt, Context& ctx) {
   cp.model = opt.model;
   cp.epoch = opt.epoch;
   cp.metrics = parse_metric_pairs(opt.metrics);
+  cp.overwrite = opt.overwrite;
   if (!opt.metadata.empty()) {
     cp.metadata = parse_object_arg(opt.metadata, "--metadata");
   }
@@ -212,6 +215,7 @@ void register_checkpoint(CLI::App& parent, Context& ctx) {
   s->add_option("--params", save->params, "FILE.npy (one array) or FILE.h5 (every numeric dataset)")->required();
   s->add_option("--metric", save->metrics, "NAME=NUMBER (repeatable)");
   s->add_option("--metadata", save->metadata, "Metadata JSON object or @FILE.json");
+  s->add_flag("--overwrite", save->overwrite, "Replace MODEL@EPOCH if it exists (otherwise that is a conflict, exit 5)");
   s->add_option("--keep", save->keep, "After saving, keep only the N highest epochs (plus --keep-best and latest)")
       ->envname("VSTASH_KEEP");
   s->add_option("--keep-best", save->keep_best, "After saving, also keep the best epoch by METRIC:min or METRIC:max")

@@ -2,10 +2,12 @@
 #include "chunkedcheckpoints.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <fmt/format.h>
 #include <random>
 #include <span>
+#include <thread>
 
 #include "../../src/errors.hpp"
 #include "../../src/util/base64.hpp"
@@ -90,6 +92,117 @@ std::optional<json> resolve(RecordStore& store, const std::string& path) {
   return it == found.end() ? std::nullopt : std::optional(it->second);
 }
 
+using Clock = std::chrono::steady_clock;
+
+constexpr int64_t k_claim_stale_ms = 10 * 60 * 1000;   // a claim not renewed this long is a crashed saver's
+constexpr auto k_claim_renew = std::chrono::seconds(60);
+constexpr auto k_choosing_wait = std::chrono::seconds(30);  // how long a rival may take to pick its ticket
+constexpr size_t k_records_per_put = 32;
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string claim_key(const std::string& model, int64_t epoch, const std::string& token) {
+  return fmt::format("k:{}@{}:{}", model, epoch, token);
+}
+
+// One saver's claim on MODEL@EPOCH (the header's bakery protocol); removed when it ends.
+class Claim {
+ public:
+  Claim(RecordStore& store, const Checkpoint& cp, std::string token)
+      : m_store(store), m_cp(cp), m_token(std::move(token)), m_key(claim_key(cp.model, cp.epoch, m_token)) {}
+  Claim(const Claim&) = delete;
+  Claim& operator=(const Claim&) = delete;
+  ~Claim() {
+    if (!m_written) {
+      return;
+    }
+    try {
+      m_store.remove({m_key});
+    } catch (const std::exception&) {
+      // A claim left behind is ignored once stale; the save's own outcome stands.
+    }
+  }
+
+  // Takes a ticket and waits for rivals still choosing theirs. Returns false when a rival
+  // holds a lower ticket; throws RetryableError when one stays choosing too long.
+  bool win() {
+    write(0);
+    int64_t highest = 0;
+    for (const auto& c : rivals()) {
+      highest = std::max(highest, integer(c, "ticket"));
+    }
+    m_ticket = highest + 1;
+    write(m_ticket);
+    const auto deadline = Clock::now() + k_choosing_wait;
+    auto pause = std::chrono::milliseconds(10);
+    for (;;) {
+      bool choosing = false;
+      for (const auto& c : rivals()) {
+        const int64_t t = integer(c, "ticket");
+        if (t != 0 && std::pair(t, c.value("token", std::string())) < std::pair(m_ticket, m_token)) {
+          return false;
+        }
+        choosing = choosing || t == 0;
+      }
+      if (!choosing) {
+        return true;
+      }
+      if (Clock::now() > deadline) {
+        throw RetryableError(fmt::format("{}: saving checkpoint \"{}\": another process has been claiming it for "
+                                         "{} s; retry",
+                                         m_store.location, checkpoint_path(m_cp.model, m_cp.epoch),
+                                         std::chrono::duration_cast<std::chrono::seconds>(k_choosing_wait).count()));
+      }
+      std::this_thread::sleep_for(pause);  // polling the rivals' claims, bounded by the deadline
+      pause = std::min(pause * 2, std::chrono::milliseconds(200));
+    }
+  }
+
+  // Renews the claim's time when it is due, so a long upload is not taken for a crash.
+  void renew() {
+    if (Clock::now() - m_renewed >= k_claim_renew) {
+      write(m_ticket);
+    }
+  }
+
+ private:
+  void write(int64_t ticket) {
+    m_written = true;
+    m_store.put({{m_key, json{{"kind", "claim"},
+                              {"model", m_cp.model},
+                              {"epoch", m_cp.epoch},
+                              {"token", m_token},
+                              {"ticket", ticket},
+                              {"at", wall_ms()}}}});
+    m_store.settle();
+    m_renewed = Clock::now();
+  }
+
+  // The other live claims on the same epoch.
+  std::vector<json> rivals() {
+    std::vector<json> out;
+    const int64_t oldest = wall_ms() - k_claim_stale_ms;
+    for (auto& c : m_store.claims(m_cp.model)) {
+      if (integer(c, "epoch") == m_cp.epoch && c.value("token", std::string()) != m_token &&
+          integer(c, "at") >= oldest) {
+        out.push_back(std::move(c));
+      }
+    }
+    return out;
+  }
+
+  RecordStore& m_store;
+  const Checkpoint& m_cp;
+  std::string m_token;
+  std::string m_key;
+  int64_t m_ticket = 0;
+  bool m_written = false;
+  Clock::time_point m_renewed = Clock::now();
+};
+
 }  // namespace
 
 std::string manifest_key(const std::string& model, int64_t epoch) { return fmt::format("m:{}@{}", model, epoch); }
@@ -128,8 +241,32 @@ std::string save(RecordStore& store, const Checkpoint& cp) {
                          {"metadata", (cp.metadata.is_null() ? json::object() : cp.metadata).dump()},
                          {"created_at", now_rfc3339()},
                          {"bytes", bytes}};
-  const auto old = store.get({key});
-  store.put(chunks);
+  const std::string path = checkpoint_path(cp.model, cp.epoch);
+  auto old = store.get({key});
+  std::optional<Claim> claim;
+  if (!cp.overwrite) {
+    if (old.count(key) != 0) {
+      throw_checkpoint_exists(store.location, path);
+    }
+    claim.emplace(store, cp, token);
+    if (!claim->win()) {
+      throw ConflictError(fmt::format("{}: checkpoint \"{}\" is being saved by another process (use --overwrite to "
+                                      "replace it)",
+                                      store.location, path));
+    }
+    // Read after the claims: a winner removes its claim only once its manifest is stored.
+    old = store.get({key});
+    if (old.count(key) != 0) {
+      throw_checkpoint_exists(store.location, path);
+    }
+  }
+  for (size_t i = 0; i < chunks.size(); i += k_records_per_put) {
+    const auto first = chunks.begin() + static_cast<std::ptrdiff_t>(i);
+    store.put({first, first + static_cast<std::ptrdiff_t>(std::min(k_records_per_put, chunks.size() - i))});
+    if (claim) {
+      claim->renew();
+    }
+  }
   store.put({{key, manifest}});
   if (const auto it = old.find(key); it != old.end() && it->second.value("token", std::string()) != token) {
     // The replaced checkpoint's chunks: unreachable now that the manifest names the new token.
@@ -138,7 +275,7 @@ std::string save(RecordStore& store, const Checkpoint& cp) {
     }
   }
   store.settle();
-  return checkpoint_path(cp.model, cp.epoch);
+  return path;
 }
 
 Checkpoint load(RecordStore& store, const std::string& path) {

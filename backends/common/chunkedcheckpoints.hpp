@@ -10,6 +10,17 @@
 // MODEL@latest is the highest epoch among the model's manifests at read time, so it only
 // moves forward however many processes save at once. Record fields are flat (Pinecone
 // metadata holds nothing deeper), so arrays, metrics and metadata are kept as JSON text.
+//
+// A save without overwrite must not replace a stored MODEL@EPOCH, and of several processes
+// saving a new one at once exactly one may win; neither store has a conditional write that
+// both support, so savers take tickets as in Lamport's bakery algorithm, in claim records
+// "k:MODEL@EPOCH:TOKEN" (model, epoch, token, ticket, at): a saver writes its claim with
+// ticket 0 ("choosing"), reads the other claims, writes ticket 1 + the highest it saw, waits
+// (bounded) until no other claim is choosing, then reads the claims and after them the
+// manifest: it wins if the manifest is absent and no claim has a lower (ticket, token). The
+// winner writes chunks and manifest, then removes its claim; losers remove theirs. The
+// winner renews its claim's time while it writes; a claim not renewed for ten minutes is a
+// crashed saver's and is ignored.
 #pragma once
 
 #include <functional>
@@ -33,11 +44,15 @@ struct RecordStore {
   std::function<std::map<std::string, json>(const std::vector<std::string>& keys)> get;
   // The fields of every manifest of `model` (of all models when empty), in any order.
   std::function<std::vector<json>(const std::string& model)> manifests;
+  // The fields of every claim record of `model`, in any order.
+  std::function<std::vector<json>(const std::string& model)> claims;
   std::function<void(const std::vector<std::string>& keys)> remove;
   // Waits until this process's writes are visible to readers (eventually consistent stores).
   std::function<void()> settle = [] {};
 };
 
+// Throws ConflictError when MODEL@EPOCH exists (or another process wins the race to save
+// it) unless checkpoint.overwrite.
 std::string save(RecordStore& store, const Checkpoint& checkpoint);
 Checkpoint load(RecordStore& store, const std::string& path);
 std::vector<CheckpointInfo> list(RecordStore& store, const std::string& model);

@@ -48,6 +48,15 @@ std::string save_checkpoint(Connection& conn, const Checkpoint& cp) {
   if (cp.epoch < 0) {
     throw UsageError(fmt::format("checkpoint \"{}\": epoch must be non-negative", path));
   }
+  // The caller's write transaction (BEGIN IMMEDIATE) makes this check and the insert one
+  // step for every other process: of two savers of a new epoch, the second finds the first's.
+  if (!cp.overwrite) {
+    auto s = conn.prepare("SELECT 1 FROM checkpoints WHERE model = ?1 AND epoch = ?2");
+    s.bind(1, cp.model).bind(2, cp.epoch);
+    if (s.step()) {
+      throw_checkpoint_exists(conn.path(), path);
+    }
+  }
   delete_epoch(conn, cp.model, cp.epoch);
   int64_t bytes = 0;
   auto ins = conn.prepare(

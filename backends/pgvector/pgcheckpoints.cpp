@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Checkpoints (metadata row + one bytea row per array) and progress records.
 //
+// A save without overwrite inserts the metadata row with ON CONFLICT DO NOTHING: the
+// primary key lets exactly one of several concurrent savers of an epoch in.
 // MODEL@latest lives in its own table and moves only forward: the upsert's WHERE refuses a
 // lower epoch, and the row lock it takes orders concurrent savers. Deleting the latest
 // checkpoint moves the pointer down under SELECT ... FOR UPDATE.
@@ -46,14 +48,21 @@ std::string save(Session& s, const Tables& t, const Checkpoint& c) {
   s.transact("saving " + where(path), [&](pqxx::work&) {
     const Param model(c.model);
     const Param epoch(c.epoch);
-    s.exec(fmt::format("INSERT INTO {} (model, epoch, metrics, metadata, created_at, bytes) VALUES ($1, $2::bigint, "
-                       "$3::jsonb, $4::jsonb, $5, $6::bigint) ON CONFLICT (model, epoch) DO UPDATE SET metrics = "
-                       "excluded.metrics, metadata = excluded.metadata, created_at = excluded.created_at, bytes = "
-                       "excluded.bytes",
-                       t.checkpoints),
-           {model, epoch, Param(metrics_to_json(c.metrics).dump()),
-            Param(c.metadata.is_object() ? c.metadata.dump() : std::string("{}")), Param(now_rfc3339()),
-            Param(bytes)});
+    // Without overwrite the primary key decides: a concurrent saver of the same epoch waits
+    // for the first one's commit and then inserts nothing.
+    const Result head = s.exec(
+        fmt::format("INSERT INTO {} (model, epoch, metrics, metadata, created_at, bytes) VALUES ($1, $2::bigint, "
+                    "$3::jsonb, $4::jsonb, $5, $6::bigint) ON CONFLICT (model, epoch) {} RETURNING 1",
+                    t.checkpoints,
+                    c.overwrite ? "DO UPDATE SET metrics = excluded.metrics, metadata = excluded.metadata, "
+                                  "created_at = excluded.created_at, bytes = excluded.bytes"
+                                : "DO NOTHING"),
+        {model, epoch, Param(metrics_to_json(c.metrics).dump()),
+         Param(c.metadata.is_object() ? c.metadata.dump() : std::string("{}")), Param(now_rfc3339()),
+         Param(bytes)});
+    if (head.rows() == 0) {
+      throw_checkpoint_exists(s.location(), path);
+    }
     s.exec(fmt::format("DELETE FROM {} WHERE model = $1 AND epoch = $2::bigint", t.arrays), {model, epoch});
     for (const auto& [name, a] : c.arrays) {
       s.exec(fmt::format("INSERT INTO {} (model, epoch, name, dtype, shape, data) VALUES ($1, $2::bigint, $3, $4, "

@@ -54,6 +54,13 @@ chunked::RecordStore record_store(RecordOps& ops) {
     }
     return out;
   };
+  s.claims = [&ops](const std::string& model) {
+    std::vector<json> out;
+    for (auto& rec : ops.fetch_prefix("k:" + model + "@")) {  // '@' ends a model name
+      out.push_back(rec.value("metadata", json::object()));
+    }
+    return out;
+  };
   s.remove = [&ops](const std::vector<std::string>& keys) { ops.remove(keys); };
   s.settle = [&ops] { ops.settle(); };
   return s;

@@ -3,7 +3,8 @@
 //
 // Collection __vstash_checkpoints (vector size 1, Dot; every point's vector is [1]) holds the
 // records of backends/common/chunkedcheckpoints (manifest + chunks of at most 2 MiB); record
-// key K is point id uuid5("checkpoint:" + K) and its fields are the point's payload.
+// key K is point id uuid5("checkpoint:" + K) and its fields are the point's payload (also
+// the claims of a save without overwrite).
 // Collection __vstash_progress: one point per (run, rank), id uuid5("progress:RUN#RANK").
 // kind, model and run carry keyword payload indexes, so strict-mode servers accept the filters.
 #include "qdrantcheckpoints.hpp"
@@ -114,6 +115,13 @@ chunked::RecordStore record_store(RestClient& client) {
     }
     std::vector<json> out;
     for (auto& rec : scroll_or_empty(client, ckpt(), json{{"must", must}})) {
+      out.push_back(rec.value("payload", json::object()));
+    }
+    return out;
+  };
+  s.claims = [&client](const std::string& model) {
+    std::vector<json> out;
+    for (auto& rec : scroll_or_empty(client, ckpt(), json{{"must", {match("kind", "claim"), match("model", model)}}})) {
       out.push_back(rec.value("payload", json::object()));
     }
     return out;

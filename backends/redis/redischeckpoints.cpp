@@ -95,22 +95,43 @@ std::string save_checkpoint(Connection& conn, const StoreConfig& cfg, const Chec
     hset.push_back(fields[i]);
     hset.push_back(blobs[i]);
   }
-  conn.append({"MULTI"});
-  conn.append({"DEL", key});
-  conn.append(hset);
-  append_expire(conn, cfg, key);
-  conn.append({"ZADD", k.epochs(), epoch, epoch});
-  append_expire(conn, cfg, k.epochs());
-  conn.append({"SADD", models_key(cfg), ck.model});
-  append_expire(conn, cfg, models_key(cfg));
-  conn.append({"EVAL", k_cas_latest, "1", k.latest(), epoch, ttl});
-  conn.append({"EXEC"});
-  auto replies = conn.flush();
-  const auto& exec = *replies.back();
-  for (size_t i = 0; i < array_size(exec); ++i) {
-    conn.check(element(exec, i));
+  // Without overwrite the epoch's key is WATCHed from the existence check to the EXEC: a
+  // concurrent saver's (or deleter's) write aborts this EXEC, and the check runs again, so
+  // of two savers of a new epoch exactly one gets in.
+  const std::string path = checkpoint_path(ck.model, ck.epoch);
+  constexpr int k_attempts = 16;
+  for (int attempt = 0; attempt < k_attempts; ++attempt) {
+    if (!ck.overwrite) {
+      conn.append({"WATCH", key});
+      conn.append({"EXISTS", key});
+      if (as_int(*conn.flush().back()) != 0) {
+        conn.command({"UNWATCH"});
+        throw_checkpoint_exists("redis " + conn.location(), path);
+      }
+    }
+    conn.append({"MULTI"});
+    conn.append({"DEL", key});
+    conn.append(hset);
+    append_expire(conn, cfg, key);
+    conn.append({"ZADD", k.epochs(), epoch, epoch});
+    append_expire(conn, cfg, k.epochs());
+    conn.append({"SADD", models_key(cfg), ck.model});
+    append_expire(conn, cfg, models_key(cfg));
+    conn.append({"EVAL", k_cas_latest, "1", k.latest(), epoch, ttl});
+    conn.append({"EXEC"});
+    auto replies = conn.flush();
+    const auto& exec = *replies.back();
+    if (is_nil(exec)) {
+      continue;  // the WATCHed key changed: check again
+    }
+    for (size_t i = 0; i < array_size(exec); ++i) {
+      conn.check(element(exec, i));
+    }
+    return path;
   }
-  return checkpoint_path(ck.model, ck.epoch);
+  throw RetryableError(fmt::format("redis {}: saving checkpoint \"{}\": the epoch's key kept changing under {} "
+                                   "attempts; retry",
+                                   conn.location(), path, k_attempts));
 }
 
 Checkpoint load_checkpoint(Connection& conn, const StoreConfig& cfg, const CheckpointRef& ref) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -73,7 +74,7 @@ TEST_SUITE("contract::Checkpoints") {
     }
   }
 
-  TEST_CASE("latest only moves forward, re-saving an epoch replaces it, and list marks latest") {
+  TEST_CASE("latest only moves forward, re-saving an epoch with overwrite replaces it, and list marks latest") {
     auto b = make_contract_backend();
     const auto model = testutil::unique_name("model");
     ModelCleanup cleanup{*b, model};
@@ -81,9 +82,13 @@ TEST_SUITE("contract::Checkpoints") {
     b->save_checkpoint(make_checkpoint(model, 3, 61));
     CHECK(b->load_checkpoint(model + "@latest").epoch == 5);
 
-    const auto replacement = make_checkpoint(model, 3, 62);
+    auto replacement = make_checkpoint(model, 3, 62);
+    replacement.overwrite = true;
+    replacement.metrics["loss"] = 9.5;
     b->save_checkpoint(replacement);
-    CHECK(b->load_checkpoint(model + "@3").arrays.at("parameters") == replacement.arrays.at("parameters"));
+    const auto replaced = b->load_checkpoint(model + "@3");
+    CHECK(replaced.arrays.at("parameters") == replacement.arrays.at("parameters"));
+    CHECK(replaced.metrics.at("loss") == 9.5);
 
     const auto list = b->list_checkpoints(model);
     REQUIRE(list.size() == 2);
@@ -94,6 +99,78 @@ TEST_SUITE("contract::Checkpoints") {
     CHECK(list[1].latest);
     CHECK(list[1].metrics.at("loss") == doctest::Approx(1.25));
     CHECK(list[1].model == model);
+  }
+
+  TEST_CASE("re-saving an epoch without overwrite is a conflict that leaves the saved one whole") {
+    auto b = make_contract_backend();
+    const auto model = testutil::unique_name("model");
+    ModelCleanup cleanup{*b, model};
+    const auto first = make_checkpoint(model, 2, 63);
+    b->save_checkpoint(first);
+    b->save_checkpoint(make_checkpoint(model, 4, 64));
+    auto second = make_checkpoint(model, 2, 65);
+    second.metrics = {{"loss", 7.0}};
+    second.metadata = {{"arch", "other"}};
+    second.arrays.erase("mask");
+    try {
+      b->save_checkpoint(second);
+      FAIL("saving " << model << "@2 again did not throw");
+    } catch (const ConflictError& e) {
+      const std::string text = e.what();
+      CHECK_MESSAGE(text.find("checkpoint \"" + model + "@2\" already exists") != std::string::npos, text);
+      CHECK_MESSAGE(text.find("--overwrite") != std::string::npos, text);
+    }
+    const auto got = b->load_checkpoint(model + "@2");
+    CHECK(got.metrics == first.metrics);
+    CHECK(got.metadata == first.metadata);
+    CHECK(got.arrays == first.arrays);
+    const auto list = b->list_checkpoints(model);
+    REQUIRE(list.size() == 2);
+    CHECK(list[0].metrics == first.metrics);
+    CHECK(list[1].latest);
+    CHECK(b->load_checkpoint(model + "@latest").epoch == 4);
+  }
+
+  TEST_CASE("of four clients saving the same new epoch at once, exactly one wins and the rest conflict") {
+    // Separate connections, as separate training processes would have; three rounds, each on
+    // a new epoch, so the race is run more than once.
+    auto b = make_contract_backend();
+    const auto model = testutil::unique_name("model");
+    ModelCleanup cleanup{*b, model};
+    constexpr int k_clients = 4;
+    std::vector<std::unique_ptr<backends::Backend>> backends_of;
+    for (int t = 0; t < k_clients; ++t) {
+      backends_of.push_back(make_contract_backend());
+    }
+    for (int64_t epoch : {1, 2, 3}) {
+      CAPTURE(epoch);
+      std::vector<std::string> outcome(k_clients);
+      std::vector<std::thread> clients;
+      for (int t = 0; t < k_clients; ++t) {
+        clients.emplace_back([&, t] {
+          const auto slot = static_cast<size_t>(t);
+          try {
+            backends_of[slot]->save_checkpoint(make_checkpoint(model, epoch, static_cast<uint32_t>(200 + t)));
+            outcome[slot] = "won";
+          } catch (const ConflictError&) {
+            outcome[slot] = "conflict";
+          } catch (const std::exception& e) {
+            outcome[slot] = e.what();
+          }
+        });
+      }
+      for (auto& c : clients) {
+        c.join();
+      }
+      REQUIRE_MESSAGE(std::count(outcome.begin(), outcome.end(), "won") == 1,
+                      outcome[0] << " | " << outcome[1] << " | " << outcome[2] << " | " << outcome[3]);
+      CHECK(std::count(outcome.begin(), outcome.end(), "conflict") == k_clients - 1);
+      const auto winner = static_cast<uint32_t>(std::find(outcome.begin(), outcome.end(), "won") - outcome.begin());
+      const auto got = b->load_checkpoint(model + "@" + std::to_string(epoch));
+      CHECK(got.arrays == make_checkpoint(model, epoch, 200 + winner).arrays);
+      CHECK(b->load_checkpoint(model + "@latest").epoch == epoch);
+    }
+    CHECK(b->list_checkpoints(model).size() == 3);
   }
 
   TEST_CASE("deleting the latest checkpoint moves latest to the next lower epoch") {
