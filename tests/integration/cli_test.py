@@ -402,6 +402,23 @@ class Rows(CliTest):
         self.ok("delete", "--checkpoint", "net@latest")
         self.assertEqual(self.ok_json("checkpoint", "list")["checkpoints"], [])
 
+    def test_saving_an_epoch_again_is_a_conflict_unless_overwrite(self):
+        np.save(self.path("p1.npy"), np.arange(6, dtype=np.float32))
+        np.save(self.path("p2.npy"), np.arange(6, dtype=np.float32) * 2)
+        self.ok("checkpoint", "save", "--model", "net", "--epoch", "3", "--params", "p1.npy", "--metric", "loss=0.5")
+        line = self.fails(5, "checkpoint", "save", "--model", "net", "--epoch", "3", "--params", "p2.npy",
+                          "--metric", "loss=0.9", contains=['checkpoint "net@3" already exists', "--overwrite"])
+        self.assertIn(self.store, line)
+        res = self.ok_json("checkpoint", "load", "net@3", "-o", "back.npy")
+        self.assertEqual(res["metrics"], {"loss": 0.5})  # the first save's metrics are kept
+        np.testing.assert_array_equal(np.load(self.path("back.npy")), np.arange(6, dtype=np.float32))
+        res = self.ok_json("checkpoint", "save", "--model", "net", "--epoch", "3", "--params", "p2.npy",
+                           "--metric", "loss=0.9", "--overwrite", "--keep", "1")
+        self.assertEqual((res["path"], res["deleted"]), ("net@3", []))
+        res = self.ok_json("checkpoint", "load", "net@latest", "-o", "back.npy")
+        self.assertEqual((res["epoch"], res["metrics"]), (3, {"loss": 0.9}))
+        np.testing.assert_array_equal(np.load(self.path("back.npy")), np.arange(6, dtype=np.float32) * 2)
+
 
 class Stats(CliTest):
     def test_text_and_json(self):
