@@ -3,7 +3,8 @@
 # README's second command: install everything, build once (ASan + UBSan, warnings as errors)
 # and run every test suite through CTest. Servers (PostgreSQL + pgvector, redis-server, the
 # Qdrant and Pinecone protocol doubles) are started by CTest fixtures on loopback ports with
-# their data under the build tree, and stopped at the end, also when interrupted.
+# their data under the build tree, and stopped at the end, also when interrupted. Then the
+# parsers are fuzzed for a bounded time (tests/fuzz/run.sh, a separate small clang build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -30,4 +31,10 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 # tests assert on.
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-ctest --test-dir "$build" --output-on-failure -j"$jobs" --timeout 1200 "$@"
+status=0
+ctest --test-dir "$build" --output-on-failure -j"$jobs" --timeout 1200 "$@" || status=$?
+
+# Fuzzing: a small clang build of the parsers, each fuzz target for VSTASH_FUZZ_SECONDS (20;
+# 0 = replay the seeds and regressions only). It prints the executions per target.
+tests/fuzz/run.sh "$build-fuzz" || status=1
+exit "$status"
