@@ -45,6 +45,22 @@ void validate_model_name(const std::string& model) {
   }
 }
 
+void check_dataset_name(const std::string& name) {
+  if (name.empty()) {
+    throw UsageError("dataset name must not be empty");
+  }
+  if (name.size() > k_max_dataset_name_bytes) {
+    throw UsageError(fmt::format("dataset name \"{}...\" is {} bytes long (at most {})", name.substr(0, 32),
+                                 name.size(), k_max_dataset_name_bytes));
+  }
+  for (size_t i = 0; i < name.size(); ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    if (c < 0x20 || c == 0x7f) {
+      throw UsageError(fmt::format("dataset name has a control character (byte {} is 0x{:02x})", i, c));
+    }
+  }
+}
+
 CheckpointRef CheckpointRef::parse(const std::string& path) {
   const auto at = path.rfind('@');
   CheckpointRef ref;

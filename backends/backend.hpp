@@ -42,6 +42,13 @@ namespace vstash::backends {
 using json = nlohmann::json;
 
 enum class Metric { cosine, euclidean, dot };
+
+// What a command means to do with the store it opens. A command that only reads opens it
+// read_only: the store is never created or written, so a store in a read-only file or
+// directory can be read, and one that does not exist is NotFoundError naming where it was
+// looked for (a mistyped path is not a new empty store). Stores whose connections do not
+// differ (the servers) ignore it.
+enum class Access { read_write, read_only };
 std::string_view metric_name(Metric m);  // "cosine", "euclidean", "dot"
 Metric parse_metric(std::string_view s);  // also accepts "l2", "euclid", "dotproduct", "ip"
 
@@ -251,6 +258,10 @@ std::string checkpoint_path(const std::string& model, int64_t epoch);
 [[noreturn]] void throw_checkpoint_exists(const std::string& location, const std::string& path);
 // Model names: 1..128 of [A-Za-z0-9._-]. Throws UsageError.
 void validate_model_name(const std::string& model);
+// Every store takes any dataset name of 1 to k_max_dataset_name_bytes bytes without control
+// characters (which would corrupt `stats` tables and log lines). Throws UsageError.
+constexpr size_t k_max_dataset_name_bytes = 255;
+void check_dataset_name(const std::string& name);
 // RFC 3339 UTC "now", e.g. 2026-11-25T12:00:00.123Z.
 std::string now_rfc3339();
 // Checkpoint and progress metrics as JSON, the way every store keeps them: JSON has no NaN or

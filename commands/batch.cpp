@@ -38,8 +38,12 @@ struct BatchOptions {
 namespace {
 
 constexpr const char* k_placeholder = "{}";
+// Limits documented in man/vstash.1: each worker is a thread with its own connection.
+constexpr int64_t k_max_workers = 64;
+constexpr int64_t k_max_batch_rows = int64_t{1} << 24;
 
 training::ShardSpec shard_of(const BatchOptions& opt) {
+  check_range("--size", opt.size, 1, k_max_batch_rows);
   training::ShardSpec shard{opt.rank, opt.world_size, training::parse_remainder_policy(opt.remainder)};
   training::validate_shard(shard);
   return shard;
@@ -118,9 +122,7 @@ void run_stream(const BatchOptions& opt, Context& ctx) {
   if (to_stdout && isatty(STDOUT_FILENO)) {
     throw UsageError("batch --stream -o -: stdout is a terminal; pipe the NPY stream into a program or a file");
   }
-  if (opt.workers < 0) {
-    throw UsageError(fmt::format("batch: --workers {} must not be negative", opt.workers));
-  }
+  check_range("--workers", opt.workers, 0, k_max_workers);
   const std::string dataset = ctx.dataset();
   auto& backend = ctx.backend();
   const auto shard = shard_of(opt);
@@ -138,7 +140,7 @@ void run_stream(const BatchOptions& opt, Context& ctx) {
   // Each worker gets its own connection so loads run in parallel, not in turns.
   const Profile& profile = ctx.profile();
   const ProfileFile& file = ctx.profile_file();  // so a `cache:` profile is found by every worker
-  lo.connect = [&profile, &file] { return backends::create_backend(profile, &file); };
+  lo.connect = [&profile, &file] { return backends::create_backend(profile, &file, backends::Access::read_only); };
   auto loader = training::create_data_loader(backend, dataset, lo);
 
   int64_t rows = 0;
@@ -154,9 +156,7 @@ void run_stream(const BatchOptions& opt, Context& ctx) {
       if (batch->labels) {
         io::write_npy_stream(stdout, *batch->labels);
       }
-      if (std::fflush(stdout) != 0) {
-        throw Error("batch --stream: writing to stdout failed");
-      }
+      output::flush_stdout();
     } else {
       write_batch_file(batch_file_name(opt.output, index), *batch);
     }
@@ -188,6 +188,7 @@ void run_stream(const BatchOptions& opt, Context& ctx) {
 }
 
 void run_batch(const BatchOptions& opt, Context& ctx) {
+  ctx.only_reads();
   if (opt.size <= 0 || opt.offset < 0) {
     throw UsageError("batch: --size must be positive and --offset non-negative");
   }

@@ -5,48 +5,23 @@
 #include <cmath>
 #include <cstring>
 #include <fmt/format.h>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <unistd.h>
 
 #include "src/errors.hpp"
 #include "src/io/arrayfile.hpp"
+#include "src/io/untrusted.hpp"
 
 namespace vstash::commands {
 
-namespace {
-std::string first_line(std::string s) {
-  const auto nl = s.find('\n');
-  return nl == std::string::npos ? s : s.substr(0, nl);
-}
-}  // namespace
-
 json parse_json_arg(const std::string& text, const std::string& what) {
-  std::string body = text;
-  std::string where = what;
   if (!text.empty() && text[0] == '@') {
     const std::string path = text.substr(1);
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      throw UsageError(fmt::format("{}: cannot read \"{}\": {}", what, path, std::strerror(errno)));
-    }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    body = ss.str();
-    where = fmt::format("{} {}", what, path);
+    const std::string body = io::read_small_file(path, io::k_max_small_input_bytes, what);
+    return io::parse_untrusted_json(body, fmt::format("{} {}", what, path));
   }
-  try {
-    return json::parse(body);
-  } catch (const json::parse_error& e) {
-    // nlohmann's message starts with "[json.exception.parse_error.101] "; keep what follows.
-    std::string msg = e.what();
-    const auto close = msg.find("] ");
-    if (close != std::string::npos) {
-      msg = msg.substr(close + 2);
-    }
-    throw UsageError(fmt::format("{}: invalid JSON: {}", where, first_line(msg)));
-  }
+  return io::parse_untrusted_json(text, what);
 }
 
 json parse_object_arg(const std::string& text, const std::string& what) {
@@ -138,6 +113,12 @@ std::map<std::string, double> parse_metric_pairs(const std::vector<std::string>&
     out[p.substr(0, eq)] = v;
   }
   return out;
+}
+
+void check_range(const std::string& flag, int64_t value, int64_t lo, int64_t hi) {
+  if (value < lo || value > hi) {
+    throw UsageError(fmt::format("{}: must be between {} and {}, got {}", flag, lo, hi, value));
+  }
 }
 
 std::vector<std::string> split_list(const std::string& text) {

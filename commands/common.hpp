@@ -30,6 +30,9 @@ std::vector<double> read_vector_file(const std::string& spec);
 Array make_array(DType dtype, Shape shape, const std::vector<double>& values);
 // --metric k=v pairs; throws UsageError naming the bad pair.
 std::map<std::string, double> parse_metric_pairs(const std::vector<std::string>& pairs);
+// Throws UsageError "FLAG: must be between LO and HI, got V": numbers that size threads,
+// buffers or requests are bounded where they enter (a typo of 2000000000 must not allocate).
+void check_range(const std::string& flag, int64_t value, int64_t lo, int64_t hi);
 // "a,b,,c" -> {"a","b","c"}.
 std::vector<std::string> split_list(const std::string& text);
 

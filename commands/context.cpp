@@ -40,12 +40,16 @@ const Profile& Context::profile() {
 
 backends::Backend& Context::backend() {
   if (!m_backend) {
-    m_backend = backends::create_backend(profile(), &profile_file());
+    m_backend = backends::create_backend(profile(), &profile_file(), m_access);
   }
   return *m_backend;
 }
 
-std::string Context::dataset() { return dataset_given() ? global.dataset : profile().default_dataset(); }
+std::string Context::dataset() {
+  std::string name = dataset_given() ? global.dataset : profile().default_dataset();
+  backends::check_dataset_name(name);
+  return name;
+}
 
 bool Context::show_progress() const {
   return stderr_is_tty() && !global.quiet && !global.json && !global.no_progress;

@@ -2,7 +2,9 @@
 // `vstash delete`: rows by id or filter, a whole dataset, or a checkpoint. Bulk deletes
 // (several ids, a filter, a dataset) are confirmed: --yes, or a prompt on a terminal.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <memory>
+#include <set>
 
 #include "commands.hpp"
 #include "common.hpp"
@@ -19,9 +21,26 @@ struct DeleteOptions {
   std::string checkpoint;
   bool dry_run = false;
   bool yes = false;
+  bool ignore_missing = false;
 };
 
 namespace {
+
+// The given ids that name no row (compared by the store's id_key, as `get` does).
+std::vector<std::string> missing_ids(backends::Backend& backend, const std::vector<std::string>& ids,
+                                     const backends::RowBatch& found_rows) {
+  std::set<std::string> found;
+  for (const auto& id : found_rows.ids) {
+    found.insert(backend.id_key(id));
+  }
+  std::vector<std::string> missing;
+  for (const auto& id : ids) {
+    if (!found.count(backend.id_key(id))) {
+      missing.push_back(id);
+    }
+  }
+  return missing;
+}
 
 void run_delete(const DeleteOptions& opt, Context& ctx) {
   std::vector<std::string> ids = split_list(opt.ids);
@@ -39,6 +58,7 @@ void run_delete(const DeleteOptions& opt, Context& ctx) {
   std::string what;
   int64_t matched = 0;
   bool bulk = false;
+  std::vector<std::string> missing;
   if (!opt.checkpoint.empty()) {
     const auto ref = backends::CheckpointRef::parse(opt.checkpoint);
     std::string path;
@@ -73,7 +93,10 @@ void run_delete(const DeleteOptions& opt, Context& ctx) {
       what = fmt::format("{} rows of \"{}\" matching the filter", matched, dataset);
     } else {
       result["target"] = "ids";
-      matched = static_cast<int64_t>(backend.fetch(dataset, ids).size());
+      const auto found = backend.fetch(dataset, ids);
+      matched = static_cast<int64_t>(found.size());
+      missing = missing_ids(backend, ids, found);
+      result["missing"] = missing;
       bulk = ids.size() > 1;
       what = fmt::format("{} of {} given ids from \"{}\"", matched, ids.size(), dataset);
     }
@@ -97,6 +120,12 @@ void run_delete(const DeleteOptions& opt, Context& ctx) {
   } else {
     output::print_text(fmt::format("{} {}\n", opt.dry_run ? "dry run: would delete" : "deleted", what));
   }
+  // The same rule as `get` and `update`: an id that names no row is exit 4 (after the others
+  // are deleted), unless the caller says that is fine, as `rm -f` does.
+  if (!missing.empty() && !opt.ignore_missing) {
+    throw NotFoundError(fmt::format("dataset \"{}\": no row with id \"{}\" (--ignore-missing accepts that)",
+                                    ctx.dataset(), fmt::join(missing, "\", \"")));
+  }
 }
 
 }  // namespace
@@ -109,6 +138,9 @@ void register_delete(CLI::App& parent, Context& ctx) {
   sub->add_option("--filter", opt->filter, "Delete rows whose metadata match (JSON or @FILE.json)");
   sub->add_flag("--dataset-all", opt->dataset_all, "Drop the whole dataset");
   sub->add_option("--checkpoint", opt->checkpoint, "Delete checkpoint MODEL@EPOCH or MODEL@latest");
+  sub->add_flag("--ignore-missing", opt->ignore_missing,
+                "With --id/--ids: ids that name no row are not an error (otherwise exit 4, after the others are "
+                "deleted)");
   sub->add_flag("--dry-run", opt->dry_run, "Show what would be deleted; delete nothing");
   sub->add_flag("-y,--yes", opt->yes, "Confirm a bulk delete without a prompt")->envname("VSTASH_YES");
   sub->callback([opt, &ctx] { run_delete(*opt, ctx); });

@@ -32,9 +32,8 @@ std::string metadata_path(const std::string& output) {
 }
 
 void run_export(const ExportOptions& opt, Context& ctx) {
-  if (opt.block_rows <= 0) {
-    throw UsageError("export: --block-rows must be positive");
-  }
+  ctx.only_reads();
+  check_range("--block-rows", opt.block_rows, 1, int64_t{1} << 24);
   const std::string dataset = ctx.dataset();
   auto& backend = ctx.backend();
   const auto info = require_dataset(backend, dataset);
@@ -64,7 +63,17 @@ void run_export(const ExportOptions& opt, Context& ctx) {
   }
   bar.finish();
   if (all.size() == 0) {
-    throw NotFoundError(fmt::format("dataset \"{}\" has no rows to export", dataset));
+    // An empty dataset exports as empty arrays of its spec: (0, row shape...), so that an
+    // empty file round-trips through ingest and export.
+    const auto& spec = info.spec;
+    Shape shape{0};
+    shape.insert(shape.end(), spec.row_shape.begin(), spec.row_shape.end());
+    all.data = Array(spec.dtype, shape);
+    if (spec.label_dtype) {
+      Shape label_shape{0};
+      label_shape.insert(label_shape.end(), spec.label_shape.begin(), spec.label_shape.end());
+      all.labels = Array(*spec.label_dtype, label_shape);
+    }
   }
   std::vector<io::NamedArray> arrays{{"data", all.data}};
   if (all.labels) {

@@ -54,11 +54,11 @@ int64_t block_rows(const backends::DatasetSpec& spec) {
 }
 
 void run_ingest(const IngestOptions& opt, Context& ctx) {
-  if (opt.batch_size < 0 || (opt.batch_size == 0 && opt.batch_size_given)) {
-    throw UsageError("--batch-size: must be positive");
+  if (opt.batch_size_given || opt.batch_size != 0) {
+    check_range("--batch-size", opt.batch_size, 1, int64_t{1} << 24);
   }
-  if (opt.writers < 0 || opt.writers > 64) {
-    throw UsageError(fmt::format("--writers: must be between 1 and 64, got {}", opt.writers));
+  if (opt.writers != 0) {
+    check_range("--writers", opt.writers, 1, 64);
   }
   IngestSource src = IngestSource::open(opt.files);
   if (!src.remark().empty()) {
@@ -169,7 +169,8 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
   bar.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int64_t written = total - start;
-  const double written_bytes = static_cast<double>(bytes) * static_cast<double>(written) / static_cast<double>(total);
+  const double written_bytes =
+      total > 0 ? static_cast<double>(bytes) * static_cast<double>(written) / static_cast<double>(total) : 0.0;
   result["rows"] = written;
   result["skipped_rows"] = start;
   result["writers"] = connections.size();

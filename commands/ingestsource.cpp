@@ -81,8 +81,9 @@ IngestSource IngestSource::open(const IngestFiles& files) {
     load_jsonl(files.data, src.m_whole, src.m_labels, src.m_ids, src.m_metadata);
   } else {
     auto loc = io::ArrayLocation::parse(files.data);
-    if (loc.is_hdf5 && loc.dataset.empty()) {
-      // An ann-benchmarks file: /train, /test, /neighbors and a root `distance` attribute.
+    if (loc.is_hdf5) {
+      // An ann-benchmarks file: /train, /test, /neighbors and a root `distance` attribute. Its
+      // distance is the metric whether the path is named (FILE.h5:/train) or not (FILE.h5).
       const auto attrs = io::read_hdf5_file_attributes(loc.file);
       const auto sets = io::list_hdf5_datasets(loc.file);
       if (attrs.contains("distance") && std::find(sets.begin(), sets.end(), "/train") != sets.end()) {
@@ -91,10 +92,12 @@ IngestSource IngestSource::open(const IngestFiles& files) {
           throw UsageError(fmt::format("{}: ann-benchmarks distance \"{}\" is not supported (angular or euclidean)",
                                        loc.file, distance));
         }
+        if (loc.dataset.empty()) {
+          loc.dataset = "/train";
+        }
         src.m_metric = backends::parse_metric(distance);
-        src.m_remark = fmt::format("{}: ann-benchmarks file: ingesting /train with metric {} (distance \"{}\")",
-                                   loc.file, backends::metric_name(*src.m_metric), distance);
-        loc.dataset = "/train";
+        src.m_remark = fmt::format("{}: ann-benchmarks file: ingesting {} with metric {} (distance \"{}\")", loc.file,
+                                   loc.dataset, backends::metric_name(*src.m_metric), distance);
         src.m_name = loc.to_string();
       }
     }

@@ -53,13 +53,13 @@ std::vector<float> to_query(const std::vector<double>& values, const backends::D
 }
 
 void run_query(const QueryOptions& opt, Context& ctx) {
+  ctx.only_reads();
   const int given = !opt.vector.empty() + !opt.vector_file.empty() + !opt.queries.empty();
   if (given != 1) {
     throw UsageError("query: give exactly one of VECTOR, --vector-file or --queries");
   }
-  if (opt.k <= 0) {
-    throw UsageError(fmt::format("-k: must be positive, got {}", opt.k));
-  }
+  // Documented in man/vstash.1; hits are held in memory, and no server returns more.
+  check_range("-k", opt.k, 1, 100000);
   std::optional<Filter> filter;
   if (!opt.filter.empty()) {
     filter = parse_filter_arg(opt.filter);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "errors.hpp"
+#include "io/untrusted.hpp"
 
 namespace vstash {
 
@@ -33,7 +34,7 @@ std::string describe(const json& v) {
 
 bool is_scalar(const json& v) { return v.is_string() || v.is_number() || v.is_boolean(); }
 
-FilterNode parse_object(const json& j, const std::string& path);
+FilterNode parse_object(const json& j, const std::string& path, int depth);
 
 FilterNode parse_operator(const std::string& key, const std::string& op, const json& v,
                           const std::string& path) {
@@ -110,7 +111,12 @@ FilterNode parse_field(const std::string& key, const json& v, const std::string&
   return all;
 }
 
-FilterNode parse_object(const json& j, const std::string& path) {
+// depth counts $and/$or levels: a filter built in memory (not parsed from text, which
+// untrusted.hpp bounds) must not recurse without limit either.
+FilterNode parse_object(const json& j, const std::string& path, int depth) {
+  if (depth > io::k_max_json_depth) {
+    throw UsageError(fmt::format("filter: nested deeper than {} levels (the limit)", io::k_max_json_depth));
+  }
   if (!j.is_object()) {
     fail(path, fmt::format("expects an object, got {}", describe(j)));
   }
@@ -126,7 +132,7 @@ FilterNode parse_object(const json& j, const std::string& path) {
       group.kind = key == "$and" ? Kind::and_ : Kind::or_;
       size_t i = 0;
       for (const auto& sub : v) {
-        group.children.push_back(parse_object(sub, fmt::format("{}[{}]", p, i++)));
+        group.children.push_back(parse_object(sub, fmt::format("{}[{}]", p, i++), depth + 1));
       }
       all.children.push_back(std::move(group));
     } else if (!key.empty() && key[0] == '$') {
@@ -237,18 +243,12 @@ std::string_view filter_op_name(Kind k) {
 }
 
 Filter Filter::parse(const std::string& text) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw UsageError(fmt::format("filter: not valid JSON: {}", e.what()));
-  }
-  return from_json(j);
+  return from_json(io::parse_untrusted_json(text, "filter"));
 }
 
 Filter Filter::from_json(const json& j) {
   Filter f;
-  f.m_root = parse_object(j, "$");
+  f.m_root = parse_object(j, "$", 0);
   return f;
 }
 

@@ -2,12 +2,14 @@
 // vstash entry point: builds the command tree, parses, and maps every failure to one line on
 // stderr and an exit code (src/errors.hpp). This is the only catch in the program.
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <string>
 
 #include "commands/commands.hpp"
 #include "src/errors.hpp"
+#include "src/output.hpp"
 
 namespace {
 
@@ -65,9 +67,14 @@ int main(int argc, char** argv) {
   commands::register_progress(app, ctx);
   commands::assign_env_names(app);
   commands::install_interrupt_handler();
+  // A server that closes its socket while we write must be an error we report (exit 3), not
+  // a silent death; a reader that closes our stdout still ends us quietly
+  // (output::stdout_write_failed).
+  std::signal(SIGPIPE, SIG_IGN);
 
   try {
     app.parse(argc, argv);
+    vstash::output::flush_stdout();
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) {
       return app.exit(e);  // --help, --version

@@ -3,8 +3,13 @@
 #include "output.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
 #include <fmt/format.h>
 #include <iostream>
+
+#include "errors.hpp"
 
 namespace vstash::output {
 
@@ -56,14 +61,23 @@ std::string TextTable::render() const {
 }
 
 void print_json(const nlohmann::json& value) {
-  std::cout << value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n' << std::flush;
+  errno = 0;
+  std::cout << value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  flush_stdout();
 }
 
 void print_ndjson(const nlohmann::json& value) {
-  std::cout << value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n' << std::flush;
+  errno = 0;
+  std::cout << value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  // A stream stops at the first failed line rather than computing the rest for nobody.
+  flush_stdout();
 }
 
-void print_text(const std::string& text) { std::cout << text << std::flush; }
+void print_text(const std::string& text) {
+  errno = 0;
+  std::cout << text;
+  flush_stdout();
+}
 
 std::string human_bytes(int64_t bytes) {
   static constexpr const char* k_units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -89,5 +103,22 @@ std::string cell_json(const nlohmann::json& value, size_t max_width) {
 }
 
 std::string format_number(double value) { return fmt::format("{}", value); }
+
+void stdout_write_failed(int err) {
+  if (err == EPIPE) {
+    std::signal(SIGPIPE, SIG_DFL);
+    std::raise(SIGPIPE);
+  }
+  throw Error(fmt::format("stdout: write failed: {}", std::strerror(err)));
+}
+
+void flush_stdout() {
+  // std::cout shares stdout's buffer (sync_with_stdio). The print functions clear errno
+  // before they write, so that it still names the cause when a write within them failed.
+  std::cout.flush();
+  if (std::fflush(stdout) != 0 || std::ferror(stdout) || !std::cout) {
+    stdout_write_failed(errno != 0 ? errno : EIO);
+  }
+}
 
 }  // namespace vstash::output

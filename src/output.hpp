@@ -32,6 +32,15 @@ void print_ndjson(const nlohmann::json& value);
 // Text on stdout as is.
 void print_text(const std::string& text);
 
+// Flushes stdout and checks that every write to it succeeded. A failed write (disk full,
+// I/O error) is an Error naming stdout; see stdout_write_failed for a reader that went away.
+void flush_stdout();
+// A write to stdout failed with errno err. A reader that went away (EPIPE) ends the process
+// quietly, as SIGPIPE ends other Unix tools (status 141): main() ignores SIGPIPE so that a
+// server closing its socket is an error vstash reports, not a silent death. Anything else
+// is an Error "stdout: write failed: ...".
+[[noreturn]] void stdout_write_failed(int err);
+
 // "1.5 MiB", "312 B": byte counts for people.
 std::string human_bytes(int64_t bytes);
 // Compact JSON for table cells, cut to max_width with "...".

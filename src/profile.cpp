@@ -5,9 +5,11 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include "errors.hpp"
+#include "io/untrusted.hpp"
 
 namespace vstash {
 
@@ -62,6 +64,12 @@ const std::vector<KeyInfo> k_keys = {
     {"username", KeyType::string, {"redis"}},
     {"prefix", KeyType::string, {"redis"}},
     {"socket", KeyType::string, {"redis"}},
+    // TLS (docs/backends.md "TLS"): CA bundle, client certificate and its key, PEM files.
+    // Redis accepts them (and `tls`) only to refuse them with a clear message.
+    {"tls_ca", KeyType::string, {"pgvector", "redis", "qdrant", "pinecone"}},
+    {"tls_cert", KeyType::string, {"pgvector", "redis", "qdrant", "pinecone"}},
+    {"tls_key", KeyType::string, {"pgvector", "redis", "qdrant", "pinecone"}},
+    {"tls", KeyType::boolean, {"redis"}},
     // shared by the network backends
     {"timeout_ms", KeyType::integer, {"redis", "qdrant", "pinecone"}},
     {"connect_timeout_ms", KeyType::integer, {"redis", "qdrant", "pinecone"}},
@@ -312,6 +320,10 @@ ProfileFile parse_profile_text(const std::string& text, const std::string& origi
   YAML::Node root;
   try {
     root = YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own guard against a stack overflow; its message would only say "bad file".
+    throw UsageError(fmt::format("{}:{}: YAML nested deeper than {} levels (the limit)", origin, e.mark.line + 1,
+                                 e.depth() - 1));
   } catch (const YAML::Exception& e) {
     // yaml-cpp's what() repeats the position; build one clean line from mark + msg.
     throw UsageError(fmt::format("{}:{}: malformed YAML: {}", origin, e.mark.line + 1, e.msg));
@@ -353,19 +365,10 @@ ProfileFile parse_profile_text(const std::string& text, const std::string& origi
 ProfileFile load_profile_file(const std::string& path) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) {
-    throw UsageError(fmt::format("{}: config file not found", path));
+    throw UsageError(fmt::format("{}: {}", path,
+                                 fs::exists(path, ec) ? "config file is not a regular file" : "config file not found"));
   }
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) {
-    throw UsageError(fmt::format("{}: cannot read config file", path));
-  }
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
-    text.append(buf, n);
-  }
-  std::fclose(f);
+  const std::string text = io::read_small_file(path, io::k_max_small_input_bytes, "config file");
   return parse_profile_text(text, path);
 }
 

@@ -7,15 +7,20 @@
 #include <fmt/format.h>
 #include <fstream>
 #include <iostream>
+#include <vector>
 
 #include "../errors.hpp"
+#include "untrusted.hpp"
 
 namespace vstash::io {
 
 namespace {
 
+std::string display_name(const std::string& path) { return path == "-" ? "<stdin>" : path; }
+
 // Calls fn(line_number, text) for each line; "-" reads standard input. A UTF-8 byte order
-// mark and Windows line ends are tolerated.
+// mark and Windows line ends are tolerated. A line longer than k_max_jsonl_line_bytes is an
+// error (a file that is a link to /dev/zero has no line end at all).
 template <class Fn>
 void for_each_line(const std::string& path, Fn&& fn) {
   std::ifstream file;
@@ -29,7 +34,7 @@ void for_each_line(const std::string& path, Fn&& fn) {
   }
   std::string line;
   size_t number = 0;
-  while (std::getline(*in, line)) {
+  auto emit = [&] {
     ++number;
     if (number == 1 && line.rfind("\xef\xbb\xbf", 0) == 0) {
       line.erase(0, 3);
@@ -38,9 +43,32 @@ void for_each_line(const std::string& path, Fn&& fn) {
       line.pop_back();
     }
     fn(number, line);
+    line.clear();
+  };
+  std::vector<char> buf(size_t{1} << 16);
+  while (in->read(buf.data(), static_cast<std::streamsize>(buf.size())) || in->gcount() > 0) {
+    const size_t got = static_cast<size_t>(in->gcount());
+    size_t from = 0;
+    while (from < got) {
+      const char* nl = static_cast<const char*>(std::memchr(buf.data() + from, '\n', got - from));
+      const size_t to = nl ? static_cast<size_t>(nl - buf.data()) : got;
+      if (line.size() + (to - from) > k_max_jsonl_line_bytes) {
+        throw UsageError(fmt::format("{}:{}: line longer than {} MiB (the limit for one JSONL line)",
+                                     display_name(path), number + 1, k_max_jsonl_line_bytes >> 20));
+      }
+      line.append(buf.data() + from, to - from);
+      from = to;
+      if (nl) {
+        emit();
+        ++from;
+      }
+    }
   }
   if (in->bad()) {
     throw Error(fmt::format("{}: read failed", path));
+  }
+  if (!line.empty()) {
+    emit();
   }
 }
 
@@ -48,18 +76,8 @@ bool is_blank(const std::string& line) {
   return line.find_first_not_of(" \t") == std::string::npos;
 }
 
-std::string display_name(const std::string& path) { return path == "-" ? "<stdin>" : path; }
-
 nlohmann::json parse_object(const std::string& where, const std::string& line) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
-    // nlohmann's message starts with "[json.exception.parse_error.101] parse error at ..."
-    std::string what = e.what();
-    const auto pos = what.find("] ");
-    throw UsageError(fmt::format("{}: invalid JSON: {}", where, pos == std::string::npos ? what : what.substr(pos + 2)));
-  }
+  nlohmann::json j = parse_untrusted_json(line, where);
   if (!j.is_object()) {
     throw UsageError(fmt::format("{}: expected a JSON object, got {}", where, j.type_name()));
   }

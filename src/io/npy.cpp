@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "../errors.hpp"
+#include "../output.hpp"
 #include "atomicfile.hpp"
 #include "mappedfile.hpp"
 #include "npyheader.hpp"
@@ -284,6 +285,9 @@ std::optional<std::vector<uint32_t>> decode_utf8(std::string_view s) {
 
 void write_all(std::FILE* out, const void* data, size_t size) {
   if (size > 0 && std::fwrite(data, 1, size, out) != size) {
+    if (out == stdout) {
+      output::stdout_write_failed(errno);
+    }
     throw Error(fmt::format("write failed: {}", std::strerror(errno)));
   }
 }

@@ -10,6 +10,11 @@ foreach(cls IN LISTS cli_test_classes)
   set_tests_properties(cli_${cls} PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}" TIMEOUT 600 LABELS cli)
 endforeach()
 
+# Hostile input (issue 14): deep JSON, /dev/zero, bounded numbers, stdout errors, names.
+add_test(NAME cli_hostile_input
+  COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tests/integration/hostile_input_test.py -v)
+set_tests_properties(cli_hostile_input PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}" TIMEOUT 600 LABELS cli)
+
 add_test(NAME cli_completions_and_man
   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/completions_test.sh)
 set_tests_properties(cli_completions_and_man PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}" TIMEOUT 300 LABELS cli)

@@ -55,7 +55,7 @@ TEST_SUITE("filter::Filter") {
     CHECK(msg(R"({"a": {"$foo": 1}})").find("unknown operator \"$foo\"") != std::string::npos);
     CHECK(msg(R"({"$or": {}})").find("$.$or") != std::string::npos);
     CHECK(msg("[1]").find("expects an object") != std::string::npos);
-    CHECK(msg("{").find("not valid JSON") != std::string::npos);
+    CHECK(msg("{").find("filter: invalid JSON") != std::string::npos);
     CHECK(msg(R"({"a": {"$in": []}})").find("non-empty array") != std::string::npos);
   }
   TEST_CASE("canonical JSON round-trips") {
