@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "src/errors.hpp"
+#include "src/profile.hpp"
 
 namespace vstash::backends::http {
 
@@ -84,6 +85,38 @@ std::string describe_curl(CURLcode code) {
       return "could not resolve host";
     default:
       return curl_easy_strerror(code);
+  }
+}
+
+// A certificate or TLS file problem, as "tls: <which>" (empty when code is something else):
+// configuration, reported as such and never retried. A server that refuses our client
+// certificate (or wants one) says so with a TLS alert, which libcurl reports as a handshake or
+// receive error (TLS 1.3 sends it after the handshake): told apart by the alert's text.
+std::string tls_problem(CURLcode code, const std::string& message, const ClientOptions& o) {
+  if ((code == CURLE_SSL_CONNECT_ERROR || code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR) &&
+      (message.find("alert certificate required") != std::string::npos ||
+       message.find("alert bad certificate") != std::string::npos ||
+       message.find("alert unknown ca") != std::string::npos)) {
+    return o.tls_cert.empty() ? "tls: the server wants a client certificate (set tls_cert and tls_key)"
+                              : fmt::format("tls: the server refused the client certificate tls_cert \"{}\"", o.tls_cert);
+  }
+  const std::string ca = o.tls_ca.empty() ? "the system CA bundle" : fmt::format("tls_ca \"{}\"", o.tls_ca);
+  switch (code) {
+    case CURLE_PEER_FAILED_VERIFICATION:  // also CURLE_SSL_CACERT: wrong host name or wrong CA
+      if (message.find("host name") != std::string::npos || message.find("subject name") != std::string::npos) {
+        return "tls: the server's certificate does not name the host";
+      }
+      return fmt::format("tls: the server's certificate does not verify against {}", ca);
+    case CURLE_SSL_CACERT_BADFILE:
+      return fmt::format("tls: cannot use {}", ca);
+    case CURLE_SSL_CERTPROBLEM:
+      return fmt::format("tls: cannot use the client certificate tls_cert \"{}\" with tls_key \"{}\"", o.tls_cert,
+                         o.tls_key);
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+      return "tls: the server's certificate was refused";
+    default:
+      return "";
   }
 }
 
@@ -281,6 +314,13 @@ Attempt perform_once(CURL* curl, const ClientOptions& options, const Request& re
   curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  if (!options.tls_ca.empty()) {
+    curl_easy_setopt(curl, CURLOPT_CAINFO, options.tls_ca.c_str());
+  }
+  if (!options.tls_cert.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSLCERT, options.tls_cert.c_str());
+    curl_easy_setopt(curl, CURLOPT_SSLKEY, options.tls_key.c_str());
+  }
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &on_body);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &attempt.response.body);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &on_header);
@@ -338,6 +378,9 @@ Response Client::send(const Request& request) {
         last_problem += ": " + message;
       }
       retry_after = parse_retry_after(attempt.response);
+    } else if (std::string tls = tls_problem(attempt.code, attempt.curl_message, m_options); !tls.empty()) {
+      throw UsageError(fmt::format("{}: {} ({})", m_options.server, tls,
+                                   server_message(attempt.curl_message, m_options.default_headers)));
     } else if (is_retryable_curl(attempt.code)) {
       last_problem = describe_curl(attempt.code);
     } else {
@@ -464,6 +507,16 @@ std::vector<std::pair<size_t, size_t>> plan_batches(const std::vector<size_t>& i
     plan.emplace_back(begin, item_bytes.size());
   }
   return plan;
+}
+
+void set_tls_files(ClientOptions& options, const Profile& profile) {
+  options.tls_ca = profile.get_string("tls_ca", "");
+  options.tls_cert = profile.get_string("tls_cert", "");
+  options.tls_key = profile.get_string("tls_key", "");
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    throw UsageError(fmt::format("profile \"{}\" ({}): tls_cert and tls_key go together: set both or neither",
+                                 profile.name(), profile.source()));
+  }
 }
 
 }  // namespace vstash::backends::http

@@ -17,6 +17,10 @@
 #include <utility>
 #include <vector>
 
+namespace vstash {
+class Profile;
+}
+
 namespace vstash::backends::http {
 
 struct Request {
@@ -46,7 +50,17 @@ struct ClientOptions {
   std::function<bool(const Response&)> is_retryable;
   // Headers sent with every request (e.g. api keys). Their values are never logged.
   std::vector<std::pair<std::string, std::string>> default_headers;
+  // TLS files (PEM paths; empty: libcurl's default CA bundle, no client certificate). A
+  // certificate that does not verify, or a file that cannot be used, is a UsageError naming
+  // which (a configuration problem: exit 2), never retried.
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
 };
+
+// Reads the profile's tls_ca / tls_cert / tls_key into options (tls_cert and tls_key go
+// together: UsageError naming the profile otherwise).
+void set_tls_files(ClientOptions& options, const Profile& profile);
 
 struct ClientStats {
   int64_t requests = 0;   // attempts made, retries included

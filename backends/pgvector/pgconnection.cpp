@@ -57,6 +57,34 @@ bool contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
 }
 
+// A certificate or TLS file problem in libpq's connect error, as "tls: <which>" (empty when
+// the failure is something else): configuration, so exit 2 and never retried. A TLS session
+// cut short ("SSL SYSCALL error", "SSL connection has been closed") is not one of these.
+std::string tls_problem(const std::string& msg, const ConnectionSettings& s) {
+  const std::string ca = s.tls_ca.empty() ? "libpq's root.crt" : fmt::format("tls_ca \"{}\"", s.tls_ca);
+  if (contains(msg, "does not match host name")) {
+    return fmt::format("tls: the server's certificate does not name host \"{}\"", s.host);
+  }
+  if (contains(msg, "certificate verify failed")) {
+    return fmt::format("tls: the server's certificate does not verify against {}", ca);
+  }
+  if (contains(msg, "root certificate file") || contains(msg, "could not read root certificate")) {
+    return fmt::format("tls: cannot use {}", ca);
+  }
+  if (contains(msg, "certificate file") || contains(msg, "private key")) {
+    return fmt::format("tls: cannot use the client certificate tls_cert \"{}\" with tls_key \"{}\"", s.tls_cert,
+                       s.tls_key);
+  }
+  if (contains(msg, "alert certificate required") || contains(msg, "alert bad certificate") ||
+      contains(msg, "alert unknown ca")) {
+    return "tls: the server refused the client certificate (tls_cert)";
+  }
+  if (contains(msg, "server does not support SSL")) {
+    return "tls: the server does not offer TLS but sslmode requires it";
+  }
+  return "";
+}
+
 }  // namespace
 
 struct Session::Impl {
@@ -74,8 +102,15 @@ std::string build_conninfo(const ConnectionSettings& s) {
   if (!s.password.empty()) {
     ci += " password=" + quote_conninfo(s.password);
   }
-  if (!s.sslmode.empty()) {
-    ci += " sslmode=" + quote_conninfo(s.sslmode);
+  // A CA given means the server is to be verified: verify-full unless sslmode says otherwise.
+  const std::string sslmode = !s.sslmode.empty() || s.tls_ca.empty() ? s.sslmode : "verify-full";
+  if (!sslmode.empty()) {
+    ci += " sslmode=" + quote_conninfo(sslmode);
+  }
+  for (const auto& [key, value] : {std::pair{"sslrootcert", &s.tls_ca}, {"sslcert", &s.tls_cert}, {"sslkey", &s.tls_key}}) {
+    if (!value->empty()) {
+      ci += fmt::format(" {}={}", key, quote_conninfo(*value));
+    }
   }
   // Passed at connect time so a reconnected session keeps the limit.
   if (s.statement_timeout_ms > 0) {
@@ -150,6 +185,9 @@ void Session::connect() {
       msg = msg.substr(at + 9);
     }
     const std::string head = fmt::format("{}: cannot connect: ", m_location);
+    if (const std::string tls = tls_problem(msg, m_settings); !tls.empty()) {
+      throw UsageError(head + tls + " (" + msg + ")");
+    }
     if (contains(msg, "password authentication failed") || contains(msg, "no password supplied") ||
         contains(msg, "pg_hba.conf") || contains(msg, "authentication failed") ||
         contains(msg, "does not exist") || contains(msg, "could not translate host name") ||

@@ -22,7 +22,10 @@ struct ConnectionSettings {
   std::string database = "postgres";
   std::string user;      // empty: libpq's default
   std::string password;  // never printed
-  std::string sslmode;   // empty: libpq's default
+  std::string sslmode;   // empty: libpq's default ("prefer"), or verify-full when tls_ca is set
+  std::string tls_ca;    // PEM files: sslrootcert, sslcert, sslkey (empty: libpq's defaults)
+  std::string tls_cert;
+  std::string tls_key;
   int64_t connect_timeout_s = 10;
   int64_t statement_timeout_ms = 0;  // 0: no limit
 };

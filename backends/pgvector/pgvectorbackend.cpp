@@ -187,6 +187,9 @@ PgvectorBackend::PgvectorBackend(const Profile& p)
             s.user = p.get_string("user", "");
             s.password = p.get_string("password", "");
             s.sslmode = p.get_string("sslmode", "");
+            s.tls_ca = p.get_string("tls_ca", "");
+            s.tls_cert = p.get_string("tls_cert", "");
+            s.tls_key = p.get_string("tls_key", "");
             s.connect_timeout_s = p.get_int("connect_timeout", 10);
             s.statement_timeout_ms = p.get_int("statement_timeout_ms", 0);
             return s;

@@ -137,6 +137,7 @@ Connection::Connection(const Profile& profile, const std::string& index_name) {
     return r.status == 408 || r.status == 429 || r.status == 500 || r.status == 502 || r.status == 503 ||
            r.status == 504;
   };
+  http::set_tls_files(m_options, profile);
   http::ClientOptions control_options = m_options;
   control_options.server = m_control_base;
   m_control = std::make_unique<http::Client>(control_options);

@@ -132,6 +132,7 @@ http::ClientOptions client_options(const Profile& p) {
   o.connect_timeout_ms = p.get_int("connect_timeout_ms", 10'000);
   o.parallel = static_cast<int>(std::clamp<int64_t>(p.get_int("parallel", 4), 1, 64));
   o.max_attempts = static_cast<int>(std::clamp<int64_t>(p.get_int("max_attempts", 5), 1, 100));
+  http::set_tls_files(o, p);
   if (p.has("api_key") && !p.get_string("api_key").empty()) {
     o.default_headers.emplace_back("api-key", p.get_string("api_key"));
   }

@@ -50,7 +50,18 @@ void ReplyDeleter::operator()(redisReply* r) const noexcept { freeReplyObject(r)
 ConnectOptions ConnectOptions::from_profile(const Profile& p, int64_t default_timeout_ms,
                                             int64_t default_connect_timeout_ms) {
   ConnectOptions o;
-  o.host = p.get_string("host", "127.0.0.1");
+  // hiredis 0.14 (Debian 12) has no TLS: a TLS profile is refused rather than sent in clear
+  // (docs/backends.md "TLS" gives the tunnel to use instead).
+  const std::string host = p.get_string("host", "127.0.0.1");
+  const bool tls_host = host.rfind("rediss://", 0) == 0;
+  for (const char* key : {"tls", "tls_ca", "tls_cert", "tls_key"}) {
+    if (tls_host || (p.has(key) && (std::string_view(key) != "tls" || p.get_bool(key, false)))) {
+      throw UsageError(fmt::format("profile \"{}\" ({}): key \"{}\": this build's Redis client (hiredis 0.14) has "
+                                   "no TLS; reach the server through a TLS tunnel (stunnel, ssh -L) on a local port",
+                                   p.name(), p.source(), tls_host ? "host" : key));
+    }
+  }
+  o.host = host;
   o.port = p.get_int("port", 6379);
   o.socket = p.get_string("socket", "");
   o.db = p.get_int("db", 0);

@@ -9,6 +9,7 @@
 Standard library only.
 """
 import os
+import socket
 import ssl
 
 
@@ -40,13 +41,31 @@ def _serve_tls(server, cert, key, client_ca):
     def finish_request(request, client_address):
         # The handshake runs in the request's own thread, so a client that stalls or refuses
         # the certificate never blocks the accept loop.
+        tls = ctx.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
         try:
-            tls = ctx.wrap_socket(request, server_side=True)
+            tls.do_handshake()
         except (ssl.SSLError, OSError):
-            return  # the client refused our certificate or sent none we accept: nothing to serve
+            # The client refused our certificate or sent none we accept. Like a real server,
+            # close gently: with TLS 1.3 the client may already have sent its request, and
+            # closing with it unread would reset the connection before the client reads the
+            # alert that says why.
+            _linger_close(tls)
+            return
         try:
             plain(tls, client_address)
         finally:
             tls.close()
 
     server.finish_request = finish_request
+
+
+def _linger_close(sock):
+    try:
+        sock.settimeout(2)
+        socket.socket.shutdown(sock, socket.SHUT_WR)  # the raw socket: the alert is already sent
+        while socket.socket.recv(sock, 65536):
+            pass
+    except OSError:
+        pass
+    finally:
+        sock.close()

@@ -7,7 +7,11 @@
 #                       socket in the state dir, create the
 #                       password (scram) user "vstash", database vstash_test with the vector
 #                       extension and vstash_noext without it, and write
-#                       $VSTASH_TEST_STATE/pgvector.yaml (profile "pg")
+#                       $VSTASH_TEST_STATE/pgvector.yaml (profile "pg", sslmode disable) and
+#                       pgvector-tls.yaml (profile "pg_tls", sslmode verify-full against the
+#                       test CA). The server has ssl=on with
+#                       the certificates of tests/servers/tls.sh (made in $VSTASH_TEST_STATE/tls;
+#                       server.* and wronghost.* are copied into the socket dir for the server)
 #   postgres.sh stop    pg_ctl stop -m fast
 #   postgres.sh restart pg_ctl restart -m fast, keeping the data (tests restart the server
 #                       in the middle of an ingest)
@@ -49,14 +53,23 @@ start() {
   if running; then
     "${as_owner[@]}" "$bin/pg_ctl" -D "$data" stop -m immediate >/dev/null 2>&1 || true
   fi
-  rm -rf "$data" "$sock" "$state/pgvector.yaml" "$state/pg.port"
+  rm -rf "$data" "$sock" "$state/pgvector.yaml" "$state/pgvector-tls.yaml" "$state/pg.port"
   mkdir -p "$state" "$data" "$sock"
   if [[ ${#as_owner[@]} -gt 0 ]]; then
     chown "$owner" "$data" "$sock"
     chmod 700 "$data"
   fi
+  bash "$here/tls.sh" make "$state/tls"
+  cp "$state/tls/server.pem" "$state/tls/server.key" "$state/tls/wronghost.pem" "$state/tls/wronghost.key" "$sock/"
+  if [[ ${#as_owner[@]} -gt 0 ]]; then
+    chown "$owner" "$sock"/*.pem "$sock"/*.key
+  fi
   "${as_owner[@]}" "$bin/initdb" -D "$data" -U "$superuser" --auth-local=trust --auth-host=scram-sha-256 \
     -E UTF8 --locale=C.UTF-8 >"$state/initdb.log" 2>&1 || { cat "$state/initdb.log" >&2; exit 1; }
+  # In the config file, not on the command line, so that a test can ALTER SYSTEM another
+  # certificate and reload (tls_test.py's wrong host name).
+  printf "ssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\n" "$sock/server.pem" "$sock/server.key" \
+    >>"$data/postgresql.conf"
   # The server binds the port itself: a port another process holds fails the start with
   # "Address already in use" and the next candidate is tried.
   local candidate started=0
@@ -99,6 +112,22 @@ profiles:
     password: $password
     table_name: vstash
     connect_timeout: 5
+    sslmode: disable
+YAML
+  cat >"$state/pgvector-tls.yaml" <<YAML
+# Written by tests/servers/postgres.sh: the test cluster over TLS, verified against the test CA.
+profiles:
+  pg_tls:
+    type: pgvector
+    host: 127.0.0.1
+    port: $port
+    database: vstash_test
+    user: vstash
+    password: $password
+    table_name: vstash
+    connect_timeout: 5
+    sslmode: verify-full
+    tls_ca: $state/tls/ca.pem
 YAML
   echo "postgres.sh: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') with pgvector on 127.0.0.1:$port"
 }
