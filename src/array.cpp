@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstring>
 #include <fmt/format.h>
+#include <limits>
 
 #include "errors.hpp"
 
@@ -48,9 +49,14 @@ DType parse_dtype_name(std::string_view name) {
 }
 
 int64_t shape_product(std::span<const int64_t> shape) {
+  // Shapes come from files and server replies: a product that overflows (or whose bytes
+  // would, at the widest dtype) is refused rather than wrapped into a small wrong size.
+  constexpr int64_t k_max_elements = std::numeric_limits<int64_t>::max() / 16;
   int64_t n = 1;
   for (auto d : shape) {
-    n *= d;
+    if (d < 0 || __builtin_mul_overflow(n, d, &n) || n > k_max_elements) {
+      throw UsageError(fmt::format("array shape {} is negative or too large", shape_to_string(shape)));
+    }
   }
   return n;
 }

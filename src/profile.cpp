@@ -102,6 +102,16 @@ std::string where(const std::string& origin, const YAML::Node& node) {
   return mark.line >= 0 ? fmt::format("{}:{}", origin, mark.line + 1) : origin;
 }
 
+// A mapping key as text. YAML allows any node as a key (`[a, b]: 1`, `? {x: 1}`); a profile
+// file's keys are names, so anything else is refused (converting it would throw yaml-cpp's
+// TypedBadConversion, which names nothing).
+std::string key_text(const std::string& origin, const YAML::Node& key) {
+  if (!key.IsScalar()) {
+    throw UsageError(fmt::format("{}: a key must be a plain name, not a list or mapping", where(origin, key)));
+  }
+  return key.Scalar();
+}
+
 // Expands ${VAR} from the environment. An unset variable is an error: a silently empty
 // password or host is worse than a clear message.
 std::string expand_env(const std::string& value, const std::string& at, const std::string& key) {
@@ -190,7 +200,7 @@ Profile parse_profile(const std::string& name, const YAML::Node& node, const std
   }
   json values = json::object();
   for (const auto& kv : node) {
-    const std::string key = kv.first.as<std::string>();
+    const std::string key = key_text(origin, kv.first);
     const std::string kat = where(origin, kv.first);
     const KeyInfo* info = find_key(key);
     if (!info) {
@@ -337,7 +347,7 @@ ProfileFile parse_profile_text(const std::string& text, const std::string& origi
     throw UsageError(fmt::format("{}: expected a mapping with \"profiles:\"", where(origin, root)));
   }
   for (const auto& kv : root) {
-    const std::string key = kv.first.as<std::string>();
+    const std::string key = key_text(origin, kv.first);
     if (key == "default") {
       if (!kv.second.IsScalar()) {
         throw UsageError(fmt::format("{}: \"default\" must name a profile", where(origin, kv.second)));
@@ -348,7 +358,7 @@ ProfileFile parse_profile_text(const std::string& text, const std::string& origi
         throw UsageError(fmt::format("{}: \"profiles\" must be a mapping of name: settings", where(origin, kv.second)));
       }
       for (const auto& p : kv.second) {
-        const std::string name = p.first.as<std::string>();
+        const std::string name = key_text(origin, p.first);
         file.profiles.insert_or_assign(name, parse_profile(name, p.second, origin));
       }
     } else {
