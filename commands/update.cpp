@@ -38,10 +38,8 @@ void run_update(const UpdateOptions& opt, Context& ctx) {
     const auto values =
         opt.vector.empty() ? read_vector_file(opt.vector_file) : parse_vector_arg(opt.vector, "--vector");
     check_dimension(info.spec, values.size(), opt.vector.empty() ? opt.vector_file : "--vector");
-    // One row, shaped like a RowBatch's data.
-    Shape shape{1};
-    shape.insert(shape.end(), info.spec.row_shape.begin(), info.spec.row_shape.end());
-    sample = make_array(info.spec.dtype, shape, values);
+    // One row of the dataset's row shape, as Backend::update_row takes it (not a 1-row batch).
+    sample = make_array(info.spec.dtype, info.spec.row_shape, values);
   }
   backend.update_row(dataset, opt.id, sample, metadata);
   if (ctx.json()) {

@@ -41,20 +41,6 @@ void ensure_global_init() {
   });
 }
 
-bool default_is_retryable(const Response& response) {
-  switch (response.status) {
-    case 408:
-    case 429:
-    case 500:
-    case 502:
-    case 503:
-    case 504:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // The transport failures worth another attempt: the server was down, slow, or dropped us.
 bool is_retryable_curl(CURLcode code) {
   switch (code) {
@@ -63,6 +49,7 @@ bool is_retryable_curl(CURLcode code) {
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:  // the server closed before the whole body arrived
       return true;
     default:
       return false;
@@ -81,6 +68,8 @@ std::string describe_curl(CURLcode code) {
       return "connection reset while receiving";
     case CURLE_GOT_NOTHING:
       return "empty reply from server";
+    case CURLE_PARTIAL_FILE:
+      return "reply cut short";
     case CURLE_COULDNT_RESOLVE_HOST:
       return "could not resolve host";
     default:
@@ -159,18 +148,74 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
   return size * count;
 }
 
-// Whole seconds only; an HTTP-date Retry-After falls back to the computed backoff.
-std::optional<double> parse_retry_after(const Response& response) {
-  auto it = response.headers.find("retry-after");
-  if (it == response.headers.end() || it->second.empty() || it->second.size() > 9) {
+// The leading digits of s as a number (at most max_digits of them); advances s.
+std::optional<int> take_number(std::string_view& s, size_t min_digits, size_t max_digits) {
+  size_t n = 0;
+  int value = 0;
+  while (n < s.size() && n < max_digits && std::isdigit(static_cast<unsigned char>(s[n]))) {
+    value = value * 10 + (s[n] - '0');
+    ++n;
+  }
+  if (n < min_digits) {
     return std::nullopt;
   }
-  for (char c : it->second) {
-    if (!std::isdigit(static_cast<unsigned char>(c))) {
-      return std::nullopt;
-    }
+  s.remove_prefix(n);
+  return value;
+}
+
+bool take(std::string_view& s, std::string_view literal) {
+  if (s.substr(0, literal.size()) != literal) {
+    return false;
   }
-  return std::stod(it->second);
+  s.remove_prefix(literal.size());
+  return true;
+}
+
+// IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") as seconds since the epoch.
+std::optional<double> parse_imf_fixdate(std::string_view s) {
+  static constexpr std::string_view k_days[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+  static constexpr std::string_view k_months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  if (s.size() != 29 || std::find(std::begin(k_days), std::end(k_days), s.substr(0, 3)) == std::end(k_days)) {
+    return std::nullopt;
+  }
+  s.remove_prefix(3);
+  if (!take(s, ", ")) {
+    return std::nullopt;
+  }
+  const auto day = take_number(s, 2, 2);
+  if (!day || !take(s, " ")) {
+    return std::nullopt;
+  }
+  const auto month = std::find(std::begin(k_months), std::end(k_months), s.substr(0, 3)) - std::begin(k_months);
+  if (month >= 12) {
+    return std::nullopt;
+  }
+  s.remove_prefix(3);
+  std::optional<int> year, hour, minute, second;
+  if (!take(s, " ") || !(year = take_number(s, 4, 4)) || !take(s, " ") || !(hour = take_number(s, 2, 2)) ||
+      !take(s, ":") || !(minute = take_number(s, 2, 2)) || !take(s, ":") || !(second = take_number(s, 2, 2)) ||
+      s != " GMT" || *day < 1 || *day > 31 || *hour > 23 || *minute > 59 || *second > 60) {
+    return std::nullopt;
+  }
+  // Days from 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+  const int y = *year - (month < 2 ? 1 : 0);
+  const int era = y / 400;
+  const int yoe = y - era * 400;
+  const int m = static_cast<int>(month) + 1;
+  const int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + *day - 1;
+  const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const double days = static_cast<double>(era) * 146097 + doe - 719468;
+  return days * 86400 + *hour * 3600 + *minute * 60 + *second;
+}
+
+std::optional<double> retry_after_of(const Response& response) {
+  auto it = response.headers.find("retry-after");
+  if (it == response.headers.end()) {
+    return std::nullopt;
+  }
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return parse_retry_after(it->second, now);
 }
 
 struct Attempt {
@@ -264,8 +309,10 @@ struct Client::Impl {
 
 Client::Client(ClientOptions options) : m_options(std::move(options)), m_impl(std::make_unique<Impl>()) {
   ensure_global_init();
-  if (!m_options.is_retryable) {
-    m_options.is_retryable = default_is_retryable;
+  const bool has_agent = std::any_of(m_options.default_headers.begin(), m_options.default_headers.end(),
+                                     [](const auto& h) { return lower(h.first) == "user-agent"; });
+  if (!has_agent) {
+    m_options.default_headers.emplace_back("User-Agent", "vstash/" VSTASH_VERSION);
   }
   m_options.max_attempts = std::max(1, m_options.max_attempts);
   m_options.parallel = std::max(1, m_options.parallel);
@@ -361,6 +408,7 @@ Response Client::send(const Request& request) {
   } returner{*m_impl, curl};
 
   std::string last_problem;
+  int bad_replies = 0;
   for (int attempt_no = 1;; ++attempt_no) {
     ++m_impl->requests;
     m_impl->bytes_sent += static_cast<int64_t>(request.body.size());
@@ -369,15 +417,29 @@ Response Client::send(const Request& request) {
     std::optional<double> retry_after;
     if (attempt.code == CURLE_OK) {
       attempt.response.attempts = attempt_no;
-      if (!m_options.is_retryable(attempt.response)) {
-        return std::move(attempt.response);
+      if (!is_retryable_status(attempt.response)) {
+        const long status = attempt.response.status;
+        if (!request.check || status < 200 || status >= 300) {
+          return std::move(attempt.response);
+        }
+        std::string problem = check_reply(request, attempt.response);
+        if (problem.empty()) {
+          return std::move(attempt.response);
+        }
+        // A reply that cannot be understood is sent once more (a proxy or server hiccup),
+        // then reported naming the request.
+        if (++bad_replies > 1 || attempt_no >= m_options.max_attempts) {
+          throw Error(fmt::format("{}: {}: unexpected reply: {}", service_name(), request_name(request), problem));
+        }
+        ++m_impl->retries;
+        continue;
       }
       std::string message = server_message(attempt.response.body, m_options.default_headers);
       last_problem = fmt::format("HTTP {}", attempt.response.status);
       if (!message.empty()) {
         last_problem += ": " + message;
       }
-      retry_after = parse_retry_after(attempt.response);
+      retry_after = retry_after_of(attempt.response);
     } else if (std::string tls = tls_problem(attempt.code, attempt.curl_message, m_options); !tls.empty()) {
       throw UsageError(fmt::format("{}: {} ({})", m_options.server, tls,
                                    server_message(attempt.curl_message, m_options.default_headers)));
@@ -407,6 +469,37 @@ Response Client::send(const Request& request) {
       delay_s = m_impl->uniform(std::max(0.0, ceiling));
     }
     std::this_thread::sleep_for(std::chrono::duration<double>(delay_s));
+  }
+}
+
+std::string Client::service_name() const {
+  return m_options.service.empty() ? m_options.server : m_options.service + " " + m_options.server;
+}
+
+std::string Client::request_name(const Request& request) {
+  // "POST /vectors/upsert": the path without scheme, host and query string.
+  std::string_view url = request.url;
+  if (auto scheme = url.find("://"); scheme != std::string_view::npos) {
+    url.remove_prefix(scheme + 3);
+    auto slash = url.find('/');
+    url.remove_prefix(slash == std::string_view::npos ? url.size() : slash);
+  }
+  url = url.substr(0, url.find('?'));
+  return request.method + " " + std::string(url.empty() ? "/" : url);
+}
+
+std::string Client::check_reply(const Request& request, Response& response) const {
+  try {
+    request.check(response);
+    return "";
+  } catch (const BadReply& e) {
+    return server_message(e.what(), m_options.default_headers);
+  } catch (const nlohmann::json::parse_error&) {
+    std::string head = response.body.substr(0, 80);
+    return fmt::format("not JSON ({} bytes: {})", response.body.size(), server_message(head, m_options.default_headers));
+  } catch (const nlohmann::json::exception&) {
+    return fmt::format("fields missing or of the wrong type ({})",
+                       server_message(response.body.substr(0, 120), m_options.default_headers));
   }
 }
 
@@ -466,6 +559,69 @@ ClientStats Client::stats() const {
   s.retries = m_impl->retries.load();
   s.bytes_sent = m_impl->bytes_sent.load();
   return s;
+}
+
+bool is_quota_exhausted(const Response& r) {
+  if (r.status != 429) {
+    return false;
+  }
+  const std::string body = lower(r.body);
+  return body.find("month") != std::string::npos || body.find("quota") != std::string::npos;
+}
+
+bool is_retryable_status(const Response& r) {
+  switch (r.status) {
+    case 429:
+      return !is_quota_exhausted(r);
+    case 408:
+    case 500:
+    case 502:
+    case 503:
+    case 504:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void raise_for_status(const Response& r, const std::string& context, const std::string& message,
+                      std::string_view auth_key) {
+  const std::string text = fmt::format("{}: HTTP {}: {}", context, r.status, message);
+  if (r.status == 401 || r.status == 403) {
+    throw UsageError(fmt::format("{}: authentication failed (HTTP {}): check {}: {}", context, r.status, auth_key,
+                                 message));
+  }
+  if (r.status == 404) {
+    throw NotFoundError(text);
+  }
+  if (r.status == 409) {
+    throw ConflictError(text);
+  }
+  if (is_quota_exhausted(r)) {
+    throw Error(fmt::format("{} (quota used up: not retried; wait for it to renew or raise the plan)", text));
+  }
+  if (is_retryable_status(r)) {
+    throw RetryableError(text);
+  }
+  if (r.status >= 400 && r.status < 500) {
+    throw UsageError(text);
+  }
+  throw Error(text);
+}
+
+std::optional<double> parse_retry_after(std::string_view value, double now_unix) {
+  const std::string v = trim(value);
+  if (v.empty()) {
+    return std::nullopt;
+  }
+  if (std::all_of(v.begin(), v.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    return v.size() > 9 ? std::nullopt : std::optional<double>(std::stod(v));
+  }
+  const auto at = parse_imf_fixdate(v);
+  if (!at) {
+    return std::nullopt;
+  }
+  return std::max(0.0, *at - now_unix);
 }
 
 std::string url_escape(std::string_view s) {

@@ -1,21 +1,29 @@
 // SPDX-License-Identifier: MIT
 // The HTTP layer shared by the REST backends (Qdrant, Pinecone): libcurl with connection
-// reuse, concurrent requests, timeouts, and one retry policy:
-//   - retried: connection refused/reset, timeouts, empty replies, and the statuses for
-//     which ClientOptions::is_retryable says yes (default 408, 429, 500, 502, 503, 504);
-//   - exponential backoff with full jitter (base * 2^attempt, capped), and a Retry-After
-//     header (whole seconds) is honoured instead when present;
-//   - never retried: any other 4xx, which is returned to the caller to report.
+// reuse, concurrent requests, timeouts, and the one retry policy of both stores:
+//   - retried: connection refused/reset, timeouts, empty or cut-short replies, and the
+//     statuses is_retryable_status says yes to (408, 429, 500, 502, 503, 504; not a 429 that
+//     says a quota is used up);
+//   - exponential backoff with full jitter (base * 2^attempt, capped); a Retry-After header
+//     (whole seconds or an HTTP date) is honoured instead when present, up to retry_after_cap_s;
+//   - a 2xx reply that a request's check cannot understand is sent once more, then it is an
+//     Error naming the request ("...: POST /vectors/upsert: unexpected reply: ...");
+//   - never retried: any other 4xx, which is returned to the caller to report (raise_for_status).
+// Every request carries User-Agent: vstash/VERSION.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace vstash {
 class Profile;
@@ -23,11 +31,16 @@ class Profile;
 
 namespace vstash::backends::http {
 
+struct Response;
+
 struct Request {
   std::string method = "GET";  // GET, POST, PUT, DELETE, PATCH
   std::string url;             // full URL, already percent-encoded
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // Checks the shape of a 2xx reply and may keep what it parsed in response.parsed. Throws
+  // BadReply (or a nlohmann::json exception) when the reply cannot be understood.
+  std::function<void(Response&)> check;
 };
 
 struct Response {
@@ -35,7 +48,29 @@ struct Response {
   std::string body;
   std::map<std::string, std::string> headers;  // names lower-cased
   int attempts = 1;
+  nlohmann::json parsed;  // filled by the request's check, if it has one
 };
+
+// What a request's check throws: the reply, though 2xx, is not what the API promises.
+class BadReply : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The one rule of both stores: whether a completed reply's status is worth another attempt.
+bool is_retryable_status(const Response& response);
+// A 429 whose message says a quota (e.g. a month's write units) is used up: not transient.
+bool is_quota_exhausted(const Response& response);
+// Throws the vstash error for a final non-2xx reply, "<context>: HTTP <status>: <message>":
+// 401/403 UsageError naming the profile key auth_key (an auth failure is a configuration
+// problem), 404 NotFoundError, 409 ConflictError, a retryable status RetryableError (a used-up
+// quota: Error, not retried), any other 4xx UsageError, anything else Error.
+[[noreturn]] void raise_for_status(const Response& response, const std::string& context, const std::string& message,
+                                   std::string_view auth_key);
+// Seconds to wait from a Retry-After value: whole seconds or an HTTP date (RFC 7231
+// IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT") relative to now_unix; nullopt when
+// malformed. A date in the past gives 0.
+std::optional<double> parse_retry_after(std::string_view value, double now_unix);
 
 struct ClientOptions {
   std::string server;               // "host:port" for messages
@@ -46,9 +81,10 @@ struct ClientOptions {
   double backoff_base_s = 0.5;
   double backoff_cap_s = 30.0;
   double retry_after_cap_s = 60.0;
-  // Decides whether a completed response should be retried. Default: 408/429/5xx listed above.
-  std::function<bool(const Response&)> is_retryable;
-  // Headers sent with every request (e.g. api keys). Their values are never logged.
+  // "qdrant", "pinecone": names the store in the messages of replies it cannot understand.
+  std::string service;
+  // Headers sent with every request (e.g. api keys; User-Agent is added). Their values are
+  // never logged.
   std::vector<std::pair<std::string, std::string>> default_headers;
   // TLS files (PEM paths; empty: libcurl's default CA bundle, no client certificate). A
   // certificate that does not verify, or a file that cannot be used, is a UsageError naming
@@ -88,6 +124,11 @@ class Client {
 
  private:
   struct Impl;
+  std::string service_name() const;
+  static std::string request_name(const Request& request);
+  // "" when the request's check accepts the reply, else what is wrong (one line, no secrets).
+  std::string check_reply(const Request& request, Response& response) const;
+
   ClientOptions m_options;
   std::unique_ptr<Impl> m_impl;
 };

@@ -115,10 +115,8 @@ class PineconeBackend final : public Backend {
     DatasetInfo info;
     info.spec = entry->spec;
     info.next_index = entry->next_index;
-    const auto counts = window_counts(*entry, nullptr);
-    for (int64_t c : counts) {
-      info.rows += c;
-    }
+    // One describe_index_stats, not a query per 10,000 rows: every command starts here.
+    info.rows = namespace_rows(namespace_counts(conn(entry->spec)), namespace_of(dataset));
     info.extra = {{"namespace", namespace_of(dataset)}, {"index", conn(entry->spec).index_name()}};
     return info;
   }
@@ -136,10 +134,7 @@ class PineconeBackend final : public Backend {
       if (!counts_by_index.count(c.index_name())) {
         counts_by_index[c.index_name()] = namespace_counts(c);
       }
-      const json& counts = counts_by_index[c.index_name()];
-      const std::string key = ns.empty() ? "__default__" : ns;
-      info.rows = counts.contains(key) ? counts[key].value("vectorCount", int64_t{0})
-                                       : (counts.contains(ns) ? counts[ns].value("vectorCount", int64_t{0}) : 0);
+      info.rows = namespace_rows(counts_by_index[c.index_name()], ns);
       info.extra = {{"namespace", ns}, {"index", c.index_name()}, {"rows_approximate", true}};
       out.push_back(std::move(info));
     }
@@ -248,8 +243,10 @@ class PineconeBackend final : public Backend {
     }
     const json& current = records.begin()->second;
     DecodedRow row = decode_row(entry.spec, current);
+    Shape batch_shape{1};  // a one-row batch is accepted too, as on every store
+    batch_shape.insert(batch_shape.end(), entry.spec.row_shape.begin(), entry.spec.row_shape.end());
     if (sample) {
-      if (sample->dtype() != entry.spec.dtype || sample->shape() != entry.spec.row_shape) {
+      if (sample->dtype() != entry.spec.dtype || (sample->shape() != entry.spec.row_shape && sample->shape() != batch_shape)) {
         throw UsageError(fmt::format("dataset \"{}\": row \"{}\": sample must be {} of shape {}, got {} of shape {}",
                                      dataset, id, dtype_name(entry.spec.dtype), shape_to_string(entry.spec.row_shape),
                                      dtype_name(sample->dtype()), shape_to_string(sample->shape())));
@@ -339,8 +336,8 @@ class PineconeBackend final : public Backend {
   int64_t delete_where(const std::string& dataset, const Filter& filter) override {
     CatalogEntry entry = require(dataset);
     const json f = translate_filter(filter);
-    int64_t n = 0;
-    for (int64_t c : window_counts(entry, f.is_null() ? nullptr : &f)) {
+    int64_t n = f.is_null() ? count(dataset, nullptr) : 0;
+    for (int64_t c : f.is_null() ? std::vector<int64_t>() : window_counts(entry, &f)) {
       n += c;
     }
     if (n > 0) {
@@ -360,8 +357,11 @@ class PineconeBackend final : public Backend {
   int64_t count(const std::string& dataset, const Filter* filter) override {
     CatalogEntry entry = require(dataset);
     const json f = filter ? translate_filter(*filter) : json();
+    if (f.is_null()) {
+      return namespace_rows(namespace_counts(conn(entry.spec)), namespace_of(dataset));
+    }
     int64_t n = 0;
-    for (int64_t c : f.is_null() ? position_cache(entry).counts : window_counts(entry, &f)) {
+    for (int64_t c : window_counts(entry, &f)) {
       n += c;
     }
     return n;
@@ -533,7 +533,16 @@ class PineconeBackend final : public Backend {
         body += records[i];
       }
       body += "]}";
-      requests.push_back(c.make_post("/vectors/upsert", std::move(body)));
+      http::Request request = c.make_post("/vectors/upsert", std::move(body));
+      // A 200 that does not count every record sent is not an upsert of them all.
+      request.check = [sent = e - b, check = std::move(request.check)](http::Response& response) {
+        check(response);
+        const auto got = response.parsed["upsertedCount"].get<uint64_t>();
+        if (got != sent) {
+          throw http::BadReply(fmt::format("upsertedCount {} for {} records sent", got, sent));
+        }
+      };
+      requests.push_back(std::move(request));
     }
     c.send_all(std::move(requests));
   }
@@ -564,7 +573,7 @@ class PineconeBackend final : public Backend {
     flush();
     std::map<std::string, json> out;
     for (const auto& resp : c.send_all(std::move(requests))) {
-      const json j = json::parse(resp.body);
+      const json& j = resp.parsed;
       const json vectors = j.value("vectors", json::object());
       for (const auto& [id, rec] : vectors.items()) {  // named: items() of a temporary dangles
         out[id] = rec;
@@ -585,7 +594,7 @@ class PineconeBackend final : public Backend {
       if (!token.empty()) {
         q += "&paginationToken=" + http::url_escape(token);
       }
-      const json j = json::parse(c.get(q).body);
+      const json j = c.get(q).parsed;
       for (const auto& v : j.value("vectors", json::array())) {
         ids.push_back(v.value("id", std::string()));
       }
@@ -622,7 +631,7 @@ class PineconeBackend final : public Backend {
     }
     std::vector<int64_t> counts;
     for (const auto& resp : c.send_all(std::move(requests))) {
-      counts.push_back(static_cast<int64_t>(json::parse(resp.body).value("matches", json::array()).size()));
+      counts.push_back(static_cast<int64_t>(resp.parsed["matches"].size()));
     }
     return counts;
   }
@@ -659,7 +668,7 @@ class PineconeBackend final : public Backend {
     }
     std::vector<int64_t> found;
     for (const auto& resp : c.send_all(std::move(requests))) {
-      for (const auto& m : json::parse(resp.body).value("matches", json::array())) {
+      for (const auto& m : resp.parsed["matches"]) {
         found.push_back(static_cast<int64_t>(m.value("metadata", json::object()).value("_idx", -1.0)));
       }
     }
@@ -716,7 +725,7 @@ class PineconeBackend final : public Backend {
     }
     std::map<int64_t, DecodedRow> by_index;
     for (const auto& resp : c.send_all(std::move(requests))) {
-      for (const auto& m : json::parse(resp.body).value("matches", json::array())) {
+      for (const auto& m : resp.parsed["matches"]) {
         DecodedRow row = decode_row(entry.spec, m);
         by_index.insert_or_assign(row.index, std::move(row));
       }
@@ -732,7 +741,18 @@ class PineconeBackend final : public Backend {
 
   json namespace_counts(Connection& c) {
     const auto resp = c.post("/describe_index_stats", "{}");
-    return json::parse(resp.body).value("namespaces", json::object());
+    return resp.parsed.value("namespaces", json::object());
+  }
+
+  // A namespace's vectorCount in describe_index_stats ("" is listed as "__default__" or "").
+  static int64_t namespace_rows(const json& counts, const std::string& ns) {
+    for (const std::string& key : {ns.empty() ? std::string("__default__") : ns, ns}) {
+      if (counts.contains(key) && counts[key].is_object()) {
+        const json n = counts[key].value("vectorCount", json(0));
+        return n.is_number_integer() ? n.get<int64_t>() : 0;
+      }
+    }
+    return 0;
   }
 
   // With profile `wait`, polls describe_index_stats of every index we wrote to until it reports
@@ -849,7 +869,7 @@ std::vector<QueryHit> PineconeBackend::query(const std::string& dataset, const s
     body["filter"] = f;
   }
   Connection& c = conn(entry.spec);
-  const json matches = json::parse(c.post("/query", body.dump()).body).value("matches", json::array());
+  const json matches = c.post("/query", body.dump()).parsed["matches"];
   std::map<std::string, json> records;
   if (!small) {
     // Big replies would pass the 4 MiB cap: take ids and scores, then fetch in chunks.

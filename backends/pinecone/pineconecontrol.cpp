@@ -21,19 +21,45 @@ constexpr auto k_ready_deadline = std::chrono::seconds(300);
 
 bool has_scheme(const std::string& s) { return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0; }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
+bool ends_with(std::string_view s, std::string_view tail) {
+  return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
 }
 
-// Pinecone's Starter plan answers 429 both for per-second rate limits (transient) and for an
-// exhausted monthly read/write unit allowance (not transient); only the message tells them apart.
-bool is_quota_exhausted(const http::Response& r) {
-  if (r.status != 429) {
-    return false;
+void require(bool ok, const char* what) {
+  if (!ok) {
+    throw http::BadReply(what);
   }
-  const std::string body = lower(r.body);
-  return body.find("month") != std::string::npos || body.find("quota") != std::string::npos;
+}
+
+// The shape the data-plane spec promises for the 2xx replies vstash reads (the upsert count is
+// checked by the caller, which knows how many records it sent).
+void check_data_reply(std::string_view path, http::Response& r) {
+  r.parsed = json::parse(r.body);
+  require(r.parsed.is_object(), "reply is not a JSON object");
+  const json& j = r.parsed;
+  if (ends_with(path, "/query")) {
+    require(j.contains("matches") && j["matches"].is_array(), "no \"matches\" array");
+    for (const auto& m : j["matches"]) {
+      require(m.is_object() && m.value("id", json()).is_string() && m.value("score", json()).is_number(),
+              "a match without a string \"id\" and a numeric \"score\"");
+    }
+  } else if (ends_with(path, "/vectors/fetch")) {
+    const json vectors = j.value("vectors", json::object());  // named: items() of a temporary dangles
+    require(vectors.is_object(), "\"vectors\" is not an object");
+    for (const auto& [id, rec] : vectors.items()) {
+      require(rec.is_object(), "a fetched vector is not an object");
+    }
+  } else if (ends_with(path, "/vectors/list")) {
+    const json vectors = j.value("vectors", json::array());
+    require(vectors.is_array(), "\"vectors\" is not an array");
+    for (const auto& v : vectors) {
+      require(v.is_object() && v.value("id", json()).is_string(), "a listed vector without a string \"id\"");
+    }
+  } else if (ends_with(path, "/describe_index_stats")) {
+    require(j.value("namespaces", json::object()).is_object(), "\"namespaces\" is not an object");
+  } else if (ends_with(path, "/vectors/upsert")) {
+    require(j.value("upsertedCount", json()).is_number_unsigned(), "no \"upsertedCount\"");
+  }
 }
 
 std::string server_message(const std::string& body) {
@@ -125,18 +151,12 @@ Connection::Connection(const Profile& profile, const std::string& index_name) {
   }
   m_cloud = profile.get_string("cloud", "");
   m_region = profile.get_string("region", "");
-  m_options.connect_timeout_ms = profile.get_int("connect_timeout_ms", 10'000);
-  m_options.timeout_ms = profile.get_int("timeout_ms", 120'000);
+  m_options.connect_timeout_ms = profile.get_int("connect_timeout_ms", m_options.connect_timeout_ms);
+  m_options.timeout_ms = profile.get_int("timeout_ms", m_options.timeout_ms);
   m_options.parallel = static_cast<int>(std::clamp<int64_t>(profile.get_int("parallel", 4), 1, 64));
   m_options.max_attempts = static_cast<int>(std::clamp<int64_t>(profile.get_int("max_attempts", 5), 1, 100));
   m_options.default_headers = {{"Api-Key", key}, {"X-Pinecone-Api-Version", std::string(k_api_version)}};
-  m_options.is_retryable = [](const http::Response& r) {
-    if (is_quota_exhausted(r)) {
-      return false;
-    }
-    return r.status == 408 || r.status == 429 || r.status == 500 || r.status == 502 || r.status == 503 ||
-           r.status == 504;
-  };
+  m_options.service = "pinecone";
   http::set_tls_files(m_options, profile);
   http::ClientOptions control_options = m_options;
   control_options.server = m_control_base;
@@ -261,42 +281,20 @@ void Connection::check(const http::Request& request, const http::Response& respo
       }
     }
   }
-  const std::string text = fmt::format("{}: {} {}: HTTP {}: {}", location(), request.method, what,
-                                       response.status, message);
-  if (is_quota_exhausted(response)) {
-    throw Error(fmt::format("{} (monthly quota exhausted: not retried; wait for the next billing period "
-                            "or upgrade the plan)", text));
-  }
-  switch (response.status) {
-    case 401:
-    case 403:
-      throw UsageError(fmt::format("{} (check api_key)", text));
-    case 404:
-      throw NotFoundError(text);
-    case 409:
-      throw ConflictError(text);
-    case 408:
-    case 429:
-    case 500:
-    case 502:
-    case 503:
-    case 504:
-      throw RetryableError(text);
-    default:
-      if (response.status >= 400 && response.status < 500) {
-        throw UsageError(text);
-      }
-      throw Error(text);
-  }
+  http::raise_for_status(response, fmt::format("{}: {} {}", location(), request.method, what), message, "api_key");
 }
 
 http::Request Connection::make_post(const std::string& path, std::string body) {
-  return http::Request{"POST", index().host + path, {{"Content-Type", "application/json"}},
-                       std::move(body)};
+  http::Request r{"POST", index().host + path, {{"Content-Type", "application/json"}}, std::move(body), {}};
+  r.check = [path](http::Response& response) { check_data_reply(path, response); };
+  return r;
 }
 
 http::Request Connection::make_get(const std::string& path_and_query) {
-  return http::Request{"GET", index().host + path_and_query, {}, {}};
+  const std::string path = path_and_query.substr(0, path_and_query.find('?'));
+  http::Request r{"GET", index().host + path_and_query, {}, {}, {}};
+  r.check = [path](http::Response& response) { check_data_reply(path, response); };
+  return r;
 }
 
 http::Response Connection::post(const std::string& path, const std::string& body) {

@@ -55,14 +55,17 @@ bool is_reserved_key(std::string_view key) {
 }
 
 bool is_native_value(const json& value) {
-  constexpr double k_exact = 9007199254740992.0;  // 2^53
   if (value.is_string() || value.is_boolean()) {
     return true;
   }
   if (value.is_number_integer()) {
-    const double d = value.is_number_unsigned() ? static_cast<double>(value.get<uint64_t>())
-                                                : static_cast<double>(value.get<int64_t>());
-    return std::fabs(d) <= k_exact;
+    // Compared as integers: converted to double first, 2^53 + 1 would round to 2^53 and pass.
+    constexpr uint64_t k_exact_int = uint64_t{1} << 53;
+    if (value.is_number_unsigned()) {
+      return value.get<uint64_t>() <= k_exact_int;
+    }
+    const int64_t i = value.get<int64_t>();
+    return i >= -static_cast<int64_t>(k_exact_int) && i <= static_cast<int64_t>(k_exact_int);
   }
   if (value.is_number_float()) {
     return std::isfinite(value.get<double>());

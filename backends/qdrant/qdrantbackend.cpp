@@ -128,8 +128,9 @@ http::ClientOptions client_options(const Profile& p) {
     throw UsageError(fmt::format("profile \"{}\" ({}): key \"port\": {} is not a TCP port", p.name(), p.source(), port));
   }
   o.server = fmt::format("{}:{}", host, port);
-  o.timeout_ms = p.get_int("timeout_ms", 120'000);
-  o.connect_timeout_ms = p.get_int("connect_timeout_ms", 10'000);
+  o.service = "qdrant";
+  o.timeout_ms = p.get_int("timeout_ms", o.timeout_ms);
+  o.connect_timeout_ms = p.get_int("connect_timeout_ms", o.connect_timeout_ms);
   o.parallel = static_cast<int>(std::clamp<int64_t>(p.get_int("parallel", 4), 1, 64));
   o.max_attempts = static_cast<int>(std::clamp<int64_t>(p.get_int("max_attempts", 5), 1, 100));
   http::set_tls_files(o, p);

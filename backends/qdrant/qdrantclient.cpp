@@ -49,6 +49,54 @@ std::string operation(const Call& call) {
   return call.method + " " + call.path.substr(0, call.path.find('?'));
 }
 
+bool ends_with(std::string_view s, std::string_view tail) {
+  return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
+}
+
+void require_points(const json& points, bool scored) {
+  if (!points.is_array()) {
+    throw http::BadReply("\"points\" is not an array");
+  }
+  for (const auto& p : points) {
+    if (!p.is_object() || !p.contains("id") || !(p["id"].is_string() || p["id"].is_number_unsigned())) {
+      throw http::BadReply("a point without a valid \"id\"");
+    }
+    if (scored && !p.value("score", json()).is_number()) {
+      throw http::BadReply("a scored point without a numeric \"score\"");
+    }
+  }
+}
+
+// The shape the spec promises for a 2xx "result" of the operations vstash reads replies of.
+void check_result(const Call& call, const json& result) {
+  const std::string_view path = std::string_view(call.path).substr(0, call.path.find('?'));
+  const bool points_op = path.find("/points") != std::string_view::npos;
+  if (call.method == "POST" && ends_with(path, "/points/scroll")) {
+    if (!result.is_object() || !result.contains("next_page_offset")) {
+      throw http::BadReply("scroll result without \"points\" and \"next_page_offset\"");
+    }
+    require_points(result.value("points", json()), false);
+  } else if (call.method == "POST" && ends_with(path, "/points/count")) {
+    if (!result.is_object() || !result.value("count", json()).is_number_unsigned()) {
+      throw http::BadReply("count result without a non-negative integer \"count\"");
+    }
+  } else if (call.method == "POST" && ends_with(path, "/points/query")) {
+    if (!result.is_object()) {
+      throw http::BadReply("query result is not an object");
+    }
+    require_points(result.value("points", json()), true);
+  } else if (call.method == "POST" && ends_with(path, "/points/search")) {
+    require_points(result, true);
+  } else if (call.method == "POST" && ends_with(path, "/points")) {
+    require_points(result, false);
+  } else if (points_op && (call.method == "PUT" || call.method == "POST")) {
+    // Writes: an UpdateResult.
+    if (!result.is_object() || !result.value("status", json()).is_string()) {
+      throw http::BadReply("write result without an UpdateResult \"status\"");
+    }
+  }
+}
+
 }  // namespace
 
 std::string collection_path(const std::string& collection) {
@@ -61,52 +109,38 @@ RestClient::RestClient(http::ClientOptions options, std::string base_url, std::v
       m_location("qdrant " + m_http.options().server),
       m_secrets(std::move(secrets)) {}
 
-json RestClient::unwrap(const Call& call, const http::Response& r, bool allow_missing, bool* missing) const {
-  if (r.status >= 200 && r.status < 300) {
-    try {
-      auto j = json::parse(r.body);
-      if (!j.is_object() || !j.contains("result")) {
-        throw Error(fmt::format("{}: {}: reply has no \"result\"", m_location, operation(call)));
-      }
-      return std::move(j["result"]);
-    } catch (const json::parse_error&) {
-      throw Error(fmt::format("{}: {}: reply is not JSON", m_location, operation(call)));
+http::Request RestClient::request(const Call& c) const {
+  http::Request r{c.method, m_base_url + c.path, {}, c.body, {}};
+  // Every 2xx reply is an envelope {"result": ...} whose result has the operation's shape.
+  r.check = [c](http::Response& response) {
+    response.parsed = json::parse(response.body);
+    if (!response.parsed.is_object() || !response.parsed.contains("result")) {
+      throw http::BadReply("no \"result\" in the reply");
     }
+    check_result(c, response.parsed["result"]);
+  };
+  return r;
+}
+
+json RestClient::unwrap(const Call& call, http::Response& r, bool allow_missing, bool* missing) const {
+  if (r.status >= 200 && r.status < 300) {
+    return std::move(r.parsed["result"]);  // checked by the request's check
   }
-  const std::string message = one_line(error_text(r.body), m_secrets);
-  const std::string context = fmt::format("{}: {}: HTTP {}: {}", m_location, operation(call), r.status, message);
-  switch (r.status) {
-    case 401:
-    case 403:
-      throw Error(fmt::format("{}: {}: authentication failed (HTTP {}): check api_key: {}", m_location,
-                              operation(call), r.status, message));
-    case 404:
-      if (allow_missing) {
-        *missing = true;
-        return json();
-      }
-      throw NotFoundError(context);
-    case 409:
-      throw ConflictError(context);
-    case 400:
-    case 413:
-    case 422:
-      throw UsageError(context);
-    default:
-      if (r.status == 408 || r.status == 429 || r.status >= 500) {
-        throw RetryableError(context);
-      }
-      throw Error(context);
+  if (r.status == 404 && allow_missing) {
+    *missing = true;
+    return json();
   }
+  http::raise_for_status(r, fmt::format("{}: {}", m_location, operation(call)), one_line(error_text(r.body), m_secrets),
+                         "api_key");
 }
 
 json RestClient::call(const Call& c) {
-  auto r = m_http.send({c.method, m_base_url + c.path, {}, c.body});
+  auto r = m_http.send(request(c));
   return unwrap(c, r, false, nullptr);
 }
 
 std::optional<json> RestClient::call_or_missing(const Call& c) {
-  auto r = m_http.send({c.method, m_base_url + c.path, {}, c.body});
+  auto r = m_http.send(request(c));
   bool missing = false;
   json result = unwrap(c, r, true, &missing);
   if (missing) {
@@ -119,7 +153,7 @@ std::vector<json> RestClient::call_all(const std::vector<Call>& calls) {
   std::vector<http::Request> requests;
   requests.reserve(calls.size());
   for (const auto& c : calls) {
-    requests.push_back({c.method, m_base_url + c.path, {}, c.body});
+    requests.push_back(request(c));
   }
   auto responses = m_http.send_all(requests);
   std::vector<json> results;
@@ -140,19 +174,22 @@ std::pair<int, int> RestClient::version() {
     return *m_version;
   }
   Call c{"GET", "/", ""};
-  auto r = m_http.send({c.method, m_base_url + c.path, {}, ""});
+  http::Request req{c.method, m_base_url + c.path, {}, "", {}};
+  req.check = [](http::Response& response) {
+    response.parsed = json::parse(response.body);
+    if (!response.parsed.is_object() || !response.parsed.value("version", json()).is_string()) {
+      throw http::BadReply("no \"version\" in the reply of GET /");
+    }
+  };
+  auto r = m_http.send(req);
   if (r.status < 200 || r.status >= 300) {
     unwrap(c, r, false, nullptr);
   }
   int major = 0;
   int minor = 0;
-  try {
-    auto j = json::parse(r.body);
-    m_version_text = j.value("version", "");
-    if (std::sscanf(m_version_text.c_str(), "%d.%d", &major, &minor) != 2) {
-      major = 0;
-    }
-  } catch (const json::exception&) {
+  m_version_text = r.parsed["version"].get<std::string>();
+  if (std::sscanf(m_version_text.c_str(), "%d.%d", &major, &minor) != 2) {
+    major = 0;
   }
   if (major == 0 && minor == 0) {
     throw Error(fmt::format("{}: GET /: not a qdrant server (no version in the reply)", m_location));

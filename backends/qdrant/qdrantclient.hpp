@@ -26,9 +26,10 @@ class RestClient {
 
   // "qdrant host:port" for messages.
   const std::string& location() const { return m_location; }
-  // Sends one call and returns the envelope's "result". Throws NotFoundError (404),
-  // ConflictError (409), UsageError (400/413/422), Error for auth failures and anything else,
-  // RetryableError once the retry policy gives up.
+  // Sends one call and returns the envelope's "result", whose shape is checked for the
+  // operations vstash reads (scroll, count, retrieve, query, search, writes). Non-2xx replies
+  // are thrown by http::raise_for_status (auth failures: UsageError naming api_key); a reply
+  // that cannot be understood twice is an Error naming the call.
   json call(const Call& call);
   // Like call, but a 404 gives nullopt.
   std::optional<json> call_or_missing(const Call& call);
@@ -40,7 +41,9 @@ class RestClient {
   http::ClientStats stats() const { return m_http.stats(); }
 
  private:
-  json unwrap(const Call& call, const http::Response& response, bool allow_missing, bool* missing) const;
+  // The HTTP request of a call, with the check of its 2xx reply's envelope and shape.
+  http::Request request(const Call& call) const;
+  json unwrap(const Call& call, http::Response& response, bool allow_missing, bool* missing) const;
 
   http::Client m_http;
   std::string m_base_url;

@@ -12,9 +12,10 @@
 # here: the double reads no file outside the repository): Api-Key and
 # X-Pinecone-Api-Version required, unknown fields and wrong types rejected, 2 MiB per request
 # and 1000 vectors per upsert, metadata at most 40960 bytes serialized (no null, no nested
-# objects, lists of strings only), ids 1..512 characters, topK 1..10000, a 4 MiB query
-# response cap, URLs at most 8192 bytes. Scores: cosine similarity, dot product, and for
-# euclidean the SQUARED L2 distance (what Pinecone returns; lower is closer).
+# objects, lists of strings only; numbers kept as float64, as Pinecone does), ids 1..512
+# characters, topK 1..10000, a 4 MiB query response cap, URLs at most 8192 bytes. Scores:
+# cosine similarity, dot product, and for euclidean the SQUARED L2 distance (what Pinecone
+# returns; lower is closer).
 #
 # Eventual consistency: a write gets an LSN (x-pinecone-request-lsn) and becomes visible
 # --consistency-delay-ms later; reads report x-pinecone-max-indexed-lsn.
@@ -22,13 +23,17 @@
 # Test hooks (no auth): POST /__double__/faults {"path","method","index","status","count",
 #   "after","retry_after","message","drop","quota"} (a 429 storm is status 429 with a count;
 #   "quota": true gives the Starter plan's monthly-limit 429 that clients must not retry;
-#   "drop" closes the connection without a reply; "index" limits the fault to one index);
+#   "drop" closes the connection without a reply; "index" limits the fault to one index;
+#   "truncate": true sends a 200 whose Content-Length is larger than its body, then closes;
+#   "malformed": VALUE answers 200 with VALUE as the JSON body, the request not applied;
+#   "retry_after_date": N sends Retry-After as an HTTP date N seconds ahead);
 #   DELETE /__double__/faults; GET /__double__/requests[?index=NAME] (the request log);
 #   DELETE /__double__/requests; POST /__double__/config {"index"?, "consistency_delay_ms"}
 #   (per index, so parallel tests with their own index do not disturb each other);
 #   POST /__double__/reset; GET /__double__/health.
 import argparse
 import base64
+import email.utils
 import json
 import math
 import os
@@ -160,6 +165,11 @@ def check_metadata(md, where, record_id):
     size = metadata_size(md)
     if size > MAX_METADATA_BYTES:
         raise bad(f"Metadata size is {size} bytes, which exceeds the limit of {MAX_METADATA_BYTES} bytes per vector")
+
+
+def as_stored(md):
+    """Metadata as Pinecone keeps it: every number a float64 (2**53 + 1 comes back as 2**53)."""
+    return {k: float(v) if kind(v) == "num" else v for k, v in md.items()}
 
 
 def check_id(rid, where):
@@ -360,7 +370,8 @@ class Handler(BaseHTTPRequestHandler):
         entry = {"method": method, "path": path, "query": query, "bytes": len(raw), "index": m.group(1) if m else None,
                  "api_version": self.headers.get("X-Pinecone-Api-Version"),
                  "content_type": self.headers.get("Content-Type"),
-                 "has_api_key": self.headers.get("Api-Key") is not None, "t": time.time()}
+                 "has_api_key": self.headers.get("Api-Key") is not None,
+                 "user_agent": self.headers.get("User-Agent"), "t": time.time()}
         if path.startswith("/__double__/"):
             return self.hook(method, path, query, raw)
         if st.args.log_bodies and raw:
@@ -381,10 +392,31 @@ class Handler(BaseHTTPRequestHandler):
                     pass
                 entry["status"] = 0
                 return
+            if fault.get("truncate"):
+                body = b'{"matches":[],"namespace":"","usage":{"readUnits":1}}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body) + 100))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                entry["status"] = "truncated"
+                return
+            if "malformed" in fault:
+                entry["status"] = self.reply(200, fault["malformed"])
+                entry["malformed"] = True
+                return
             status = 429 if fault.get("quota") else fault.get("status", 503)
             headers = {}
             if "retry_after" in fault:
                 headers["Retry-After"] = str(fault["retry_after"])
+            if "retry_after_date" in fault:
+                headers["Retry-After"] = email.utils.formatdate(time.time() + fault["retry_after_date"], usegmt=True)
             default = "Too many requests. Please retry shortly." if status == 429 else "Service unavailable"
             msg = fault.get("message", QUOTA_MESSAGE if fault.get("quota") else default)
             if path == "/indexes" or path.startswith("/indexes/"):
@@ -659,7 +691,7 @@ class Handler(BaseHTTPRequestHandler):
                 check_sparse(v["sparseValues"], f"vectors[{i}].sparseValues")
             md = v.get("metadata", {})
             check_metadata(md, f"vectors[{i}].metadata", v["id"])
-            records[v["id"]] = (v["values"], md)
+            records[v["id"]] = (v["values"], as_stored(md))
         if self.server.state.args.sink:
             return self.reply(200, {"upsertedCount": len(vectors)})
         with self.server.state.lock:
@@ -789,7 +821,7 @@ class Handler(BaseHTTPRequestHandler):
                     if t in live:
                         values, md = live[t]
                         md = dict(md)
-                        md.update(setmd or {})
+                        md.update(as_stored(setmd or {}))
                         live[t] = (body.get("values", values), md)
 
             lsn = idx.write(apply, self.delay(idx))

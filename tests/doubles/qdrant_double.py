@@ -21,7 +21,10 @@ extracted from those documents by make_qdrant_spec.py, so it runs without ../sha
   * exact scoring (float32 storage; Cosine normalises on insert; Euclid is the L2 distance).
 Fault injection (no api key needed): POST /__admin/faults with a list or one object of
   {"status": 503|429|..., "retry_after": "0", "count": N, "path_contains": "...", "method": "PUT",
-   "drop": true (close the connection without a reply), "delay_ms": 200 (slow reply)}
+   "drop": true (close the connection without a reply), "delay_ms": 200 (slow reply),
+   "truncate": true (a 200 whose Content-Length is larger than its body, then close),
+   "malformed": VALUE (a 200 with VALUE as the whole JSON body; the request is not applied),
+   "retry_after_date": N (with a status: Retry-After as an HTTP date N seconds ahead)}
 and GET /__admin/log (every request: method, path, body bytes, status), POST /__admin/reset.
 Run: qdrant_double.py --port P [--api-key K] [--version 1.19.0] [--max-request-bytes N]
                       [--apply-delay-ms MS] [--log FILE] [--sink-upserts]
@@ -30,6 +33,7 @@ Run: qdrant_double.py --port P [--api-key K] [--version 1.19.0] [--max-request-b
 Only the Python standard library and numpy.
 """
 import argparse
+import email.utils
 import json
 import math
 import os
@@ -731,7 +735,10 @@ class Handler(BaseHTTPRequestHandler):
         path, query = url.path, parse_qs(url.query, keep_blank_values=True)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        entry = {"method": method, "path": path, "query": url.query, "bytes": length, "status": 0, "t": time.time()}
+        entry = {"method": method, "path": path, "query": url.query, "bytes": length, "status": 0, "t": time.time(),
+                 "user_agent": self.headers.get("User-Agent")}
+        if state.args.log_bodies and raw:
+            entry["body"] = raw[:4096].decode("utf-8", errors="replace")
 
         if path.startswith("/__admin/"):
             return self.admin(method, path, raw)
@@ -750,10 +757,34 @@ class Handler(BaseHTTPRequestHandler):
                 except OSError:
                     pass
                 return
+            if fault.get("truncate"):
+                body = b'{"result":{"points":[],"next_page_offset":null},"status":"ok","time":0.0}'
+                entry["status"] = "truncated"
+                self.log(entry)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body) + 100))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(2)
+                except OSError:
+                    pass
+                return
+            if "malformed" in fault:
+                entry["status"] = 200
+                entry["malformed"] = True
+                self.log(entry)
+                return self.reply(200, json.dumps(fault["malformed"]))
             if fault.get("status"):
                 headers = {}
                 if fault.get("retry_after") is not None:
                     headers["Retry-After"] = str(fault["retry_after"])
+                if fault.get("retry_after_date") is not None:
+                    headers["Retry-After"] = email.utils.formatdate(time.time() + fault["retry_after_date"],
+                                                                    usegmt=True)
                 msg = {429: "Rate limiting exceeded: Write rate limit exceeded, retry later",
                        503: "Service unavailable: shard is temporarily unavailable"}.get(
                     fault["status"], f"Service internal error: injected fault {fault['status']}")
@@ -875,6 +906,7 @@ def main():
     ap.add_argument("--apply-delay-ms", type=float, default=300.0)
     ap.add_argument("--spec", default=SPEC_FILE, help="operations file written by make_qdrant_spec.py")
     ap.add_argument("--log", default="")
+    ap.add_argument("--log-bodies", action="store_true", help="keep the first 4 KiB of each request body in the log")
     add_listen_args(ap)
     ap.add_argument("--sink-upserts", action="store_true",
                     help="benchmark mode: acknowledge PUT /points without parsing or storing them, except in "

@@ -13,7 +13,11 @@
 #     nothing; a monthly-quota 429 is not retried and says so;
 #   - an ingest interrupted by an error finishes with --resume, without duplicates or gaps;
 #   - ids with spaces round-trip (fetch sends %20, never '+');
-#   - the api key never appears in any output, and X-Pinecone-Api-Version is always 2026-04.
+#   - the api key never appears in any output, X-Pinecone-Api-Version is always 2026-04 and
+#     User-Agent vstash/VERSION;
+#   - a reply cut short is retried, Retry-After as an HTTP date is honoured, and a 200 of the
+#     wrong shape (an upsertedCount short of what was sent, a match without a score) is sent
+#     once more, then reported naming the request.
 # Every test uses its own index names, so it runs beside the contract suite on one double.
 # Run: VSTASH_BIN=build/vstash VSTASH_TEST_STATE=... VSTASH_TEST_PINECONE_PORT=... \
 #      /usr/bin/python3 tests/integration/pinecone_test.py
@@ -207,6 +211,61 @@ profiles:
         got = json.loads(self.run_cli(cfg, "--json", "--dataset", "m", "get", "deep").stdout)
         self.assertEqual(got["rows"][0]["metadata"], deep)
 
+    def test_integers_beyond_2_53_are_kept_exactly(self):
+        index = f"{RUN}-bigint"
+        cfg = self.profile("p", index)
+        md = {"over": 2**53 + 1, "under": -(2**53 + 1), "edge": 2**53, "u64": 2**64 - 1, "small": 7, "f": 0.5}
+        self.run_cli(cfg, "--dataset", "b", "insert", "--id", "a", "--vector", json.dumps([0.1] * 8),
+                     "--metadata", json.dumps(md))
+        got = json.loads(self.run_cli(cfg, "--json", "--dataset", "b", "get", "a").stdout)
+        self.assertEqual(got["rows"][0]["metadata"], md)
+        self.run_cli(cfg, "--dataset", "b", "update", "--id", "a", "--metadata", json.dumps({"small": 2**53 + 3}))
+        got = json.loads(self.run_cli(cfg, "--json", "--dataset", "b", "get", "a").stdout)
+        self.assertEqual(got["rows"][0]["metadata"], dict(md, small=2**53 + 3))
+
+    # --- update -----------------------------------------------------------------------------
+    def test_update_vector_through_the_cli_on_pinecone_and_the_local_store(self):
+        local = os.path.join(self.tmp.name, "local.yaml")
+        with open(local, "w") as f:
+            f.write(f"default: l\nprofiles:\n  l:\n    type: local\n    path: {self.tmp.name}/local.db\n")
+        for cfg in (self.profile("p", f"{RUN}-update"), local):
+            vec, new = [0.1 * (i + 1) for i in range(8)], [1.0 - 0.1 * i for i in range(8)]
+            self.run_cli(cfg, "--dataset", "u", "insert", "--id", "a", "--vector", json.dumps(vec),
+                         "--metadata", '{"k": 1}')
+            self.run_cli(cfg, "--dataset", "u", "update", "--id", "a", "--vector", json.dumps(new))
+            got = json.loads(self.run_cli(cfg, "--json", "--dataset", "u", "get", "a", "--include-values").stdout)
+            np.testing.assert_allclose(got["rows"][0]["values"], new, rtol=1e-6)
+            self.assertEqual(got["rows"][0]["metadata"], {"k": 1})
+            path = self.npy("new.npy", np.array(vec, dtype=np.float32))
+            self.run_cli(cfg, "--dataset", "u", "update", "--id", "a", "--vector-file", path, "--metadata", '{"k": 2}')
+            got = json.loads(self.run_cli(cfg, "--json", "--dataset", "u", "get", "a", "--include-values").stdout)
+            np.testing.assert_allclose(got["rows"][0]["values"], vec, rtol=1e-6)
+            self.assertEqual(got["rows"][0]["metadata"], {"k": 2})
+            p = self.run_cli(cfg, "--dataset", "u", "update", "--id", "a", "--vector", "[1, 2]", check=False)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn("dimension", p.stderr)
+
+    # --- counting ---------------------------------------------------------------------------
+    def test_commands_do_not_count_rows_with_queries(self):
+        index = f"{RUN}-count"
+        cfg = self.profile("p", index)
+        data = np.random.default_rng(6).standard_normal((300, 8)).astype(np.float32)
+        self.run_cli(cfg, "--dataset", "c", "ingest", self.npy("d.npy", data))
+
+        def queries():
+            return len([e for e in data_log(index) if e["path"].endswith("/query")])
+
+        before = queries()
+        got = json.loads(self.run_cli(cfg, "--json", "--dataset", "c", "get", "7").stdout)
+        self.assertEqual([r["id"] for r in got["rows"]], ["7"])
+        self.run_cli(cfg, "--dataset", "c", "update", "--id", "7", "--metadata", '{"seen": true}')
+        self.run_cli(cfg, "--dataset", "c", "insert", "--id", "new", "--vector", json.dumps([0.2] * 8))
+        self.run_cli(cfg, "--dataset", "c", "delete", "--id", "8", "--yes")
+        stats = json.loads(self.run_cli(cfg, "--json", "stats").stdout)
+        self.assertEqual(queries(), before, "a /query was sent to count rows")
+        self.assertEqual({d["name"]: d["rows"] for d in stats["datasets"]}["c"], 300)
+        self.assertGreater(len([e for e in data_log(index) if e["path"].endswith("/describe_index_stats")]), 0)
+
     # --- consistency ------------------------------------------------------------------------
     def test_wait_polls_until_writes_are_visible(self):
         index = f"{RUN}-wait"
@@ -257,6 +316,42 @@ profiles:
         self.assertEqual(len(set(got_ids.tolist())), len(ids))
         order = {k: i for i, k in enumerate(got_ids.tolist())}
         np.testing.assert_array_equal(got[[order[k] for k in ids.tolist()]], data)
+
+    def test_cut_short_replies_http_date_retry_after_and_malformed_200s(self):
+        index = f"{RUN}-wire"
+        cfg = self.profile("p", index)
+        data = np.random.default_rng(8).standard_normal((3000, 8)).astype(np.float32)
+        # A 200 that counts fewer records than were sent is not taken for an upsert of them all:
+        # it is sent once more (the double applied nothing), and every row arrives.
+        hook("POST", "/__double__/faults", [
+            {"index": index, "path": "/vectors/upsert", "malformed": {"upsertedCount": 0}, "count": 1},
+            {"index": index, "path": "/vectors/upsert", "status": 429, "retry_after_date": 2, "count": 1},
+        ])
+        self.run_cli(cfg, "--dataset", "w", "ingest", self.npy("d.npy", data), "--batch-size", "1000")
+        ups = self.upserts(index)
+        self.assertTrue(any(e.get("malformed") for e in ups))
+        i429 = next(i for i, e in enumerate(ups) if e.get("status") == 429)
+        self.assertGreaterEqual(ups[i429 + 1]["t"] - ups[i429]["t"], 0.9)  # Retry-After as an HTTP date
+        got = json.loads(self.run_cli(cfg, "--json", "stats").stdout)
+        self.assertEqual({d["name"]: d["rows"] for d in got["datasets"]}.get("w"), 3000)
+        # A reply cut short (Content-Length larger than the body) is retried.
+        hook("POST", "/__double__/faults", {"index": index, "path": "/query", "truncate": True, "count": 1})
+        hits = json.loads(self.run_cli(cfg, "--json", "--dataset", "w", "query", json.dumps(data[7].tolist()),
+                                       "-k", "1").stdout)["hits"]
+        self.assertEqual([h["id"] for h in hits], ["7"])
+        self.assertIn("truncated", [e.get("status") for e in data_log(index)])
+        # Twice a reply that cannot be understood: exit 1 naming the request, no parser text.
+        for path, wrong, args in (
+                ("/query", {"matches": [{"id": "7"}]}, ("query", json.dumps(data[7].tolist()), "-k", "1")),
+                ("/vectors/upsert", {"upsertedCount": 0}, ("insert", "--id", "n", "--vector", json.dumps([0.5] * 8)))):
+            hook("POST", "/__double__/faults", {"index": index, "path": path, "malformed": wrong, "count": 2})
+            p = self.run_cli(cfg, "--dataset", "w", *args, check=False)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn(f"pinecone ", p.stderr)
+            self.assertIn(f"POST /index/{index}{path}: unexpected reply:", p.stderr)
+            self.assertNotIn("json.exception", p.stderr)
+            self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        self.assertIn("upsertedCount 0 for 1 records sent", p.stderr)
 
     def test_quota_429_is_not_retried_and_says_so(self):
         index = f"{RUN}-quota"
@@ -320,6 +415,8 @@ profiles:
                or e["path"] == f"/indexes/{index}"]
         self.assertTrue(log)
         self.assertEqual({e["api_version"] for e in log}, {"2026-04"})
+        version = self.run_cli(cfg, "--version").stdout.split()[1]
+        self.assertEqual({e["user_agent"] for e in log}, {f"vstash/{version}"})
 
 
 if __name__ == "__main__":

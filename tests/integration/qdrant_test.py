@@ -10,8 +10,10 @@
 #   - payload indexes exist after an ingest, so strict-mode servers work, and a filter on an
 #     unindexed metadata key still works on a strict server (scroll + post-filter fallback);
 #   - servers before 1.10 are queried through /points/search;
-#   - stats carries the collection info; a bad api key exits with a clear auth error and no
+#   - stats carries the collection info; a bad api key exits 2 with a clear auth error and no
 #     api key is ever printed; an ingest killed mid-way is finished by --resume;
+#   - a reply cut short is retried, Retry-After as an HTTP date is honoured, a 200 of the wrong
+#     shape is sent once more and then reported naming the request; User-Agent is vstash/VERSION;
 #   - every request the client sent matches an operation of the OpenAPI spec (no violations).
 # Most tests start a private double on a free port (faults never leak into other tests); the double applies
 # writes sent without wait=true only after 2 s, so a missing wait=true shows up as a failure.
@@ -262,6 +264,48 @@ class QdrantTest(unittest.TestCase):
         self.assertIn("503 after 3 attempts", p.stderr)
         self.assertEqual(len([e for e in d.log() if e["path"].endswith("/points/query")]), 3)
 
+    def test_cut_short_replies_http_date_retry_after_and_malformed_200s(self):
+        d = self.double(profile={"max_attempts": 4})
+        x = self.vectors(5, 4)
+        d.run("--dataset", "wire", "ingest", self.npy("x.npy", x), "--metric", "dot")
+        query = ("--dataset", "wire", "--json", "query", json.dumps(x[1].tolist()), "-k", "1")
+
+        def attempts():
+            return [e for e in d.log() if e["path"] == "/collections/wire/points/query"]
+
+        # A body shorter than its Content-Length (CURLE_PARTIAL_FILE) is retried, not exit 1.
+        d.faults({"truncate": True, "count": 1, "path_contains": "/wire/points/query"})
+        hits = json.loads(d.run(*query).stdout)["hits"]
+        self.assertEqual([h["id"] for h in hits], ["1"])
+        self.assertEqual([e["status"] for e in attempts()], ["truncated", 200])
+        # Retry-After as an HTTP date (2 s ahead: at least 1 s at whole-second resolution).
+        d.api("POST", "/__admin/reset", {}, admin=True)
+        d.faults({"status": 503, "retry_after_date": 2, "count": 1, "path_contains": "/wire/points/query"})
+        d.run(*query)
+        first, second = attempts()
+        self.assertEqual((first["status"], second["status"]), (503, 200))
+        self.assertGreaterEqual(second["t"] - first["t"], 0.9)
+        # A 200 of the wrong shape is sent once more; twice is an error naming the request.
+        d.api("POST", "/__admin/reset", {}, admin=True)
+        wrong = {"result": {"points": [{"id": 1}]}, "status": "ok", "time": 0.0}  # no score
+        d.faults({"malformed": wrong, "count": 1, "path_contains": "/wire/points/query"})
+        self.assertEqual([h["id"] for h in json.loads(d.run(*query).stdout)["hits"]], ["1"])
+        d.faults({"malformed": wrong, "count": 2, "path_contains": "/wire/points/query"})
+        p = d.run(*query, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("qdrant 127.0.0.1:", p.stderr)
+        self.assertIn("POST /collections/wire/points/query: unexpected reply:", p.stderr)
+        self.assertNotIn("json.exception", p.stderr)
+        d.faults({"malformed": {"result": {"count": -3}}, "count": 2, "path_contains": "/wire/points/count"})
+        p = d.run("--dataset", "wire", "--json", "stats", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("POST /collections/wire/points/count: unexpected reply:", p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        # Every request vstash sent said who it is.
+        version = d.run("--version").stdout.split()[1]
+        agents = {e["user_agent"] for e in d.log()}
+        self.assertEqual(agents, {f"vstash/{version}"})
+
     def test_a_reply_slower_than_the_timeout_is_retried(self):
         d = self.double(profile={"timeout_ms": 700, "max_attempts": 3})
         x = self.vectors(5, 4)
@@ -339,7 +383,8 @@ class QdrantTest(unittest.TestCase):
                 f.write(text)
             p = subprocess.run([VSTASH, "--config", bad, "-vv", "--dataset", "auth", "stats"], capture_output=True,
                                text=True, env=d.env, timeout=60)
-            self.assertEqual(p.returncode, 1, p.stderr)
+            # An auth failure is a configuration problem: exit 2, as on Pinecone.
+            self.assertEqual(p.returncode, 2, p.stderr)
             self.assertIn("authentication failed (HTTP 401)", p.stderr)
             self.assertIn("api_key", p.stderr)
             if key:

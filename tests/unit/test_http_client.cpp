@@ -8,19 +8,22 @@
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <deque>
 #include <mutex>
 #include <thread>
 
 #include "backends/http/httpclient.hpp"
 #include "src/errors.hpp"
+#include "src/profile.hpp"
 
 namespace http = vstash::backends::http;
 
 namespace {
 
 // A scripted HTTP/1.1 server on a loopback port: each request takes the next scripted
-// reply (or 200 "{}" when the script is empty); "drop" closes the connection unanswered.
+// reply (or 200 "{}" when the script is empty); "drop" closes the connection unanswered,
+// "truncate" announces 100 bytes more than it sends and then closes.
 class ScriptedServer {
  public:
   struct Reply {
@@ -28,6 +31,7 @@ class ScriptedServer {
     std::string body = "{}";
     std::string extra_headers;
     bool drop = false;
+    bool truncate = false;
   };
 
   ScriptedServer() {
@@ -139,9 +143,13 @@ class ScriptedServer {
         return;
       }
       std::string out = "HTTP/1.1 " + std::to_string(reply.status) + " X\r\nContent-Type: application/json\r\n" +
-                        reply.extra_headers + "Content-Length: " + std::to_string(reply.body.size()) + "\r\n\r\n" +
-                        reply.body;
+                        reply.extra_headers + "Content-Length: " +
+                        std::to_string(reply.body.size() + (reply.truncate ? 100 : 0)) + "\r\n\r\n" + reply.body;
       ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+      if (reply.truncate) {
+        close_connection(fd);
+        return;
+      }
     }
   }
 
@@ -278,6 +286,123 @@ TEST_SUITE("http::Client") {
     } catch (const vstash::RetryableError& e) {
       CHECK(std::string(e.what()).find("s3cr3t") == std::string::npos);
       CHECK(std::string(e.what()).find("echo ***") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("a reply cut short (body shorter than Content-Length) is retried") {
+    ScriptedServer server;
+    server.script({200, "{\"result\":", "", false, true});
+    http::Client client(fast_options());
+    auto r = client.send({"GET", server.url("/"), {}, ""});
+    CHECK(r.status == 200);
+    CHECK(r.body == "{}");
+    CHECK(r.attempts == 2);
+
+    for (int i = 0; i < 4; ++i) {
+      server.script({200, "{\"a\":", "", false, true});
+    }
+    try {
+      client.send({"GET", server.url("/"), {}, ""});
+      FAIL("expected RetryableError");
+    } catch (const vstash::RetryableError& e) {
+      CHECK(std::string(e.what()) == "test:1: reply cut short after 4 attempts");
+    }
+  }
+  TEST_CASE("retry-after as an HTTP date is honoured like the seconds form") {
+    CHECK(http::parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784111777.0 - 5) == doctest::Approx(5.0));
+    CHECK(http::parse_retry_after("Thu, 29 Feb 2024 23:59:60 GMT", 1709251200.0) == doctest::Approx(0.0));
+    CHECK(http::parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784111777.0 + 60) == doctest::Approx(0.0));
+    CHECK(http::parse_retry_after(" 7 ", 0) == doctest::Approx(7.0));
+    CHECK_FALSE(http::parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", 0).has_value());
+    CHECK_FALSE(http::parse_retry_after("Sun, 06 Nov 1994 08:49:37 UTC", 0).has_value());
+    CHECK_FALSE(http::parse_retry_after("soon", 0).has_value());
+
+    // A date 2 s ahead (whole seconds: at least 1 s from now) delays the next attempt.
+    char date[64];
+    const std::time_t at = std::time(nullptr) + 2;
+    std::tm tm{};
+    gmtime_r(&at, &tm);
+    std::strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    ScriptedServer server;
+    server.script({503, "{}", std::string("Retry-After: ") + date + "\r\n", false});
+    http::Client client(fast_options());
+    const auto start = std::chrono::steady_clock::now();
+    auto r = client.send({"GET", server.url("/"), {}, ""});
+    CHECK(r.status == 200);
+    CHECK(r.attempts == 2);
+    CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(900));
+  }
+  TEST_CASE("a reply its check cannot understand is sent once more, then an error naming the request") {
+    ScriptedServer server;
+    auto options = fast_options();
+    options.service = "pinecone";
+    http::Client client(options);
+    http::Request request{"POST", server.url("/vectors/upsert?x=1"), {}, "{}", {}};
+    request.check = [](http::Response& r) {
+      r.parsed = nlohmann::json::parse(r.body);
+      if (r.parsed.value("upsertedCount", 0) != 3) {
+        throw http::BadReply("upsertedCount is not 3");
+      }
+    };
+    server.script({200, "{\"upsertedCount\":2}", "", false});
+    server.script({200, "{\"upsertedCount\":3}", "", false});
+    auto r = client.send(request);
+    CHECK(r.attempts == 2);
+    CHECK(r.parsed["upsertedCount"] == 3);
+
+    server.script({200, "{\"upsertedCount\":2}", "", false});
+    server.script({200, "not json at all", "", false});
+    try {
+      client.send(request);
+      FAIL("expected Error");
+    } catch (const vstash::RetryableError&) {
+      FAIL("a reply that cannot be understood is not retryable");
+    } catch (const vstash::Error& e) {
+      const std::string what = e.what();
+      CHECK(what.rfind("pinecone test:1: POST /vectors/upsert: unexpected reply: not JSON", 0) == 0);
+      CHECK(what.find("json.exception") == std::string::npos);
+    }
+    CHECK(server.requests().size() == 4);
+  }
+  TEST_CASE("one retry rule for every store: statuses, and a used-up quota is final") {
+    auto status = [](long s, std::string body = "{}") {
+      http::Response r;
+      r.status = s;
+      r.body = std::move(body);
+      return r;
+    };
+    for (long s : {408L, 429L, 500L, 502L, 503L, 504L}) {
+      CHECK(http::is_retryable_status(status(s)));
+    }
+    for (long s : {200L, 400L, 401L, 403L, 404L, 409L, 422L, 501L, 507L}) {
+      CHECK_FALSE(http::is_retryable_status(status(s)));
+    }
+    CHECK_FALSE(http::is_retryable_status(status(429, "You've reached your write unit limit for the current month")));
+    CHECK_THROWS_AS(http::raise_for_status(status(401), "qdrant x: GET /", "no", "api_key"), vstash::UsageError);
+    CHECK_THROWS_WITH(http::raise_for_status(status(403), "s: GET /", "forbidden", "api_key"),
+                      "s: GET /: authentication failed (HTTP 403): check api_key: forbidden");
+    CHECK_THROWS_AS(http::raise_for_status(status(503), "s", "m", "api_key"), vstash::RetryableError);
+    CHECK_THROWS_AS(http::raise_for_status(status(404), "s", "m", "api_key"), vstash::NotFoundError);
+    CHECK_THROWS_AS(http::raise_for_status(status(409), "s", "m", "api_key"), vstash::ConflictError);
+    CHECK_THROWS_AS(http::raise_for_status(status(422), "s", "m", "api_key"), vstash::UsageError);
+  }
+  TEST_CASE("every request says who it is: User-Agent vstash/VERSION") {
+    ScriptedServer server;
+    http::Client client(fast_options());
+    client.send({"GET", server.url("/"), {}, ""});
+    REQUIRE(server.requests().size() == 1);
+    CHECK(server.requests()[0].find("User-Agent: vstash/" VSTASH_VERSION "\r\n") != std::string::npos);
+  }
+  TEST_CASE("the example REST profiles show the client's default timeout") {
+    ::setenv("QDRANT_API_KEY", "k", 1);
+    ::setenv("PINECONE_API_KEY", "k", 1);
+    const char* src = std::getenv("VSTASH_SOURCE_DIR");
+    REQUIRE(src != nullptr);
+    for (const char* name : {"qdrant", "pinecone"}) {
+      const auto file = vstash::load_profile_file(std::string(src) + "/configs/" + name + ".yaml");
+      REQUIRE(file.profiles.count(name) == 1);
+      CAPTURE(name);
+      CHECK(file.profiles.at(name).get_int("timeout_ms", 0) == http::ClientOptions{}.timeout_ms);
     }
   }
 }
