@@ -27,11 +27,13 @@ namespace {
 struct Entry {
   const char* type;
   std::unique_ptr<Backend> (*create)(const Profile&);
+  // For Access::read_only, where the store opens otherwise; null: create serves both.
+  std::unique_ptr<Backend> (*open_read_only)(const Profile&) = nullptr;
 };
 // The compiled-in stores. One explicit table: easy to grep, and nothing depends on static
 // initialisers surviving the linker.
 const Entry k_backends[] = {
-    {"local", &local::create},
+    {"local", &local::create, &local::open_read_only},
 #ifdef VSTASH_HAVE_PGVECTOR
     {"pgvector", &pgvector::create},
 #endif
@@ -48,10 +50,10 @@ const Entry k_backends[] = {
 }  // namespace
 
 namespace {
-std::unique_ptr<Backend> create_plain(const Profile& profile) {
+std::unique_ptr<Backend> create_plain(const Profile& profile, Access access) {
   for (const auto& e : k_backends) {
     if (profile.type() == e.type) {
-      return e.create(profile);
+      return access == Access::read_only && e.open_read_only ? e.open_read_only(profile) : e.create(profile);
     }
   }
   throw UsageError(fmt::format("profile \"{}\" ({}): backend type \"{}\" is not compiled in (have: {})",
@@ -60,8 +62,8 @@ std::unique_ptr<Backend> create_plain(const Profile& profile) {
 }
 }  // namespace
 
-std::unique_ptr<Backend> create_backend(const Profile& profile, const ProfileFile* file) {
-  auto primary = create_plain(profile);
+std::unique_ptr<Backend> create_backend(const Profile& profile, const ProfileFile* file, Access access) {
+  auto primary = create_plain(profile, access);
   if (!profile.has("cache")) {
     return primary;
   }

@@ -17,7 +17,9 @@ namespace vstash::backends {
 // Throws UsageError for an unknown or not-compiled-in type. If the profile names
 // `cache: <redis profile>`, that profile is looked up in `file` and the primary is wrapped in
 // the cache tier (common/cachedbackend.hpp); without a file the cache key is an error.
-std::unique_ptr<Backend> create_backend(const Profile& profile, const ProfileFile* file = nullptr);
+// access: see Access in backend.hpp.
+std::unique_ptr<Backend> create_backend(const Profile& profile, const ProfileFile* file = nullptr,
+                                        Access access = Access::read_write);
 // Types compiled into this binary ("local", "pgvector", ...), for `vstash --version`.
 std::vector<std::string> compiled_backends();
 

@@ -107,6 +107,7 @@ void run_checkpoint_prune(const CheckpointPruneOptions& opt, Context& ctx) {
   }
   training::RetentionPlan plan;
   if (opt.dry_run) {
+    ctx.only_reads();
     auto listed = ctx.backend().list_checkpoints(opt.model);
     std::erase_if(listed, [&](const backends::CheckpointInfo& c) { return c.model != opt.model; });
     plan = training::plan_retention(listed, policy);
@@ -129,6 +130,7 @@ void run_checkpoint_prune(const CheckpointPruneOptions& opt, Context& ctx) {
 }
 
 void run_checkpoint_load(const CheckpointLoadOptions& opt, Context& ctx) {
+  ctx.only_reads();
   backends::CheckpointRef::parse(opt.path);
   const auto cp = ctx.backend().load_checkpoint(opt.path);
   const std::string path = backends::checkpoint_path(cp.model, cp.epoch);
@@ -164,6 +166,7 @@ void run_checkpoint_load(const CheckpointLoadOptions& opt, Context& ctx) {
 }
 
 void run_checkpoint_list(const CheckpointListOptions& opt, Context& ctx) {
+  ctx.only_reads();
   const auto list = ctx.backend().list_checkpoints(opt.model);
   if (ctx.json()) {
     auto arr = nlohmann::json::array();

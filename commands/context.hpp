@@ -33,6 +33,9 @@ class Context {
   // The file the profile came from (it may name other profiles, e.g. `cache:`).
   const ProfileFile& profile_file();
   backends::Backend& backend();
+  // Declares that the command only reads (call before backend()): the store is opened
+  // read-only and never created (backends::Access::read_only).
+  void only_reads() { m_access = backends::Access::read_only; }
   // --dataset if given, else the profile's default dataset.
   std::string dataset();
   // True when --dataset (or VSTASH_DATASET) was given explicitly.
@@ -50,6 +53,7 @@ class Context {
   std::optional<ProfileFile> m_file;
   std::optional<Profile> m_profile;
   std::unique_ptr<backends::Backend> m_backend;
+  backends::Access m_access = backends::Access::read_write;
 };
 
 // SIGINT handling: the handler only sets a flag; long commands call check_interrupted()

@@ -20,6 +20,7 @@ struct GetOptions {
 namespace {
 
 void run_get(const GetOptions& opt, Context& ctx) {
+  ctx.only_reads();
   const std::string dataset = ctx.dataset();
   auto& backend = ctx.backend();
   require_dataset(backend, dataset);

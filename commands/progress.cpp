@@ -71,6 +71,7 @@ std::string ago_text(std::optional<double> seconds) {
 }
 
 void run_progress_show(const ProgressShowOptions& opt, Context& ctx) {
+  ctx.only_reads();
   const auto records = ctx.backend().list_progress(opt.run);
   if (ctx.json()) {
     auto arr = nlohmann::json::array();

@@ -27,6 +27,7 @@ void flatten_extra(const nlohmann::json& j, const std::string& prefix, std::stri
 }
 
 void run_stats(const StatsOptions&, Context& ctx) {
+  ctx.only_reads();
   auto stats = ctx.backend().stats();
   if (ctx.dataset_given()) {
     const std::string only = ctx.dataset();

@@ -48,9 +48,51 @@ constexpr const char* k_row_columns = "idx, id, data, label, metadata";
 // Readers kept open for reuse; more may exist while many threads read at once.
 constexpr size_t k_max_idle_readers = 8;
 
+// Whether the store's -wal file holds frames (a writer is active, or one crashed).
+bool wal_has_content(const std::string& path) {
+  std::error_code ec;
+  const auto n = std::filesystem::file_size(path + "-wal", ec);
+  return !ec && n > 0;
+}
+
+// The first connection of a read-only backend; sets the mode later readers open with.
+// SQLite reads a WAL store read-only through its -shm file, which it must create when the
+// last writer closed cleanly and removed it; in a directory this process may not write it
+// cannot. With no -wal content there is nothing for those files to add, so the store is
+// then read as immutable.
+std::unique_ptr<Connection> open_for_reading(const std::string& path, OpenMode& mode) {
+  const char* probe = "SELECT count(*) FROM sqlite_master";
+  mode = OpenMode::read_only;
+  auto conn = std::make_unique<Connection>(path, mode);
+  int rc = sqlite3_exec(conn->handle(), probe, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK && ((rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_READONLY) &&
+      !wal_has_content(path)) {
+    mode = OpenMode::immutable;
+    conn = std::make_unique<Connection>(path, mode);
+    rc = sqlite3_exec(conn->handle(), probe, nullptr, nullptr, nullptr);
+  }
+  if (rc != SQLITE_OK) {
+    conn->fail(rc, "opening the store read-only");
+  }
+  configure_connection(*conn);
+  auto meta = conn->prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
+  if (!meta.step() || meta.int_at(0) != 1) {
+    throw Error(fmt::format("{}: not a vstash local store (no meta table)", path));
+  }
+  if (const int64_t v = read_layout_version(*conn); v > k_layout_version) {
+    throw Error(fmt::format("{}: store layout version {} is newer than this vstash supports ({}); upgrade vstash",
+                            path, v, k_layout_version));
+  }
+  return conn;
+}
+
 class LocalBackend final : public Backend {
  public:
-  explicit LocalBackend(std::string path) : m_path(std::move(path)) {
+  LocalBackend(std::string path, Access access) : m_path(std::move(path)) {
+    if (access == Access::read_only) {
+      m_readers.push_back(open_for_reading(m_path, m_read_mode));
+      return;
+    }
     m_writer = std::make_unique<Connection>(m_path);
     ensure_schema(*m_writer);
   }
@@ -248,6 +290,7 @@ class LocalBackend final : public Backend {
 
   std::string save_checkpoint(const Checkpoint& checkpoint) override {
     std::lock_guard lock(m_write_mutex);
+    require_writer();
     // A checkpoint is what training resumes from: make its commit survive power loss too.
     m_writer->exec("PRAGMA synchronous=FULL");
     try {
@@ -307,10 +350,17 @@ class LocalBackend final : public Backend {
   }
 
  private:
+  void require_writer() const {
+    if (!m_writer) {
+      throw Error(fmt::format("{}: the store was opened read-only for a command that only reads", m_path));
+    }
+  }
+
   // Runs f in a write transaction on the writer connection.
   template <class F>
   std::invoke_result_t<F&, Connection&> write(F&& f) {
     std::lock_guard lock(m_write_mutex);
+    require_writer();
     Transaction txn(*m_writer, true);
     if constexpr (std::is_void_v<decltype(f(*m_writer))>) {
       f(*m_writer);
@@ -342,7 +392,7 @@ class LocalBackend final : public Backend {
         }
       }
       if (!conn) {
-        conn = std::make_unique<Connection>(owner.m_path);
+        conn = std::make_unique<Connection>(owner.m_path, owner.m_read_mode);
         configure_connection(*conn);
       }
     }
@@ -392,7 +442,8 @@ class LocalBackend final : public Backend {
 
   std::string m_path;
   std::mutex m_write_mutex;
-  std::unique_ptr<Connection> m_writer;
+  std::unique_ptr<Connection> m_writer;  // null when opened read-only
+  OpenMode m_read_mode = OpenMode::read_write;  // how reader connections open
   std::mutex m_pool_mutex;
   std::vector<std::unique_ptr<Connection>> m_readers;
   std::mutex m_cache_mutex;
@@ -409,15 +460,21 @@ std::string expand_home(std::string path) {
   return path;
 }
 
+// The profile's `path` (default: default_local_path()), ~ expanded.
+std::string store_path(const Profile& profile) {
+  const std::string path = expand_home(profile.get_string("path", default_local_path()));
+  if (path.empty()) {
+    throw UsageError(fmt::format("profile \"{}\" ({}): key \"path\" is empty", profile.name(), profile.source()));
+  }
+  return path;
+}
+
 }  // namespace
 
 // The store is opened eagerly: a bad path, a foreign file or a newer layout is reported by
 // the command that names the profile, before any work starts.
 std::unique_ptr<Backend> create(const Profile& profile) {
-  const std::string path = expand_home(profile.get_string("path", default_local_path()));
-  if (path.empty()) {
-    throw UsageError(fmt::format("profile \"{}\" ({}): key \"path\" is empty", profile.name(), profile.source()));
-  }
+  const std::string path = store_path(profile);
   const auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) {
     std::error_code ec;
@@ -426,7 +483,16 @@ std::unique_ptr<Backend> create(const Profile& profile) {
       throw Error(fmt::format("{}: cannot create directory \"{}\": {}", path, parent.string(), ec.message()));
     }
   }
-  return std::make_unique<LocalBackend>(path);
+  return std::make_unique<LocalBackend>(path, Access::read_write);
+}
+
+std::unique_ptr<Backend> open_read_only(const Profile& profile) {
+  const std::string path = store_path(profile);
+  std::error_code ec;
+  if (std::filesystem::status(path, ec).type() == std::filesystem::file_type::not_found) {
+    throw NotFoundError(fmt::format("{}: no local store here (check the profile's path)", path));
+  }
+  return std::make_unique<LocalBackend>(path, Access::read_only);
 }
 
 }  // namespace vstash::backends::local

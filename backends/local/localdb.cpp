@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // RAII over the SQLite C API for the local store, and the mapping of SQLite errors to
 // vstash errors.
+#include <cctype>
+#include <filesystem>
 #include <fmt/format.h>
 
 #include "../../src/errors.hpp"
@@ -90,11 +92,30 @@ std::span<const std::byte> Stmt::blob_at(int col) const {
   return p ? std::span<const std::byte>(p, static_cast<size_t>(n)) : std::span<const std::byte>();
 }
 
-Connection::Connection(const std::string& path) : m_path(path), m_db(nullptr, &sqlite3_close_v2) {
+namespace {
+// "file:/ABS/PATH?mode=ro[&immutable=1]", every byte but unreserved ones and '/' escaped.
+std::string read_only_uri(const std::string& path, bool immutable) {
+  std::string uri = "file:";
+  for (const unsigned char c : std::filesystem::absolute(path).string()) {
+    if (std::isalnum(c) || c == '/' || c == '.' || c == '_' || c == '-' || c == '~') {
+      uri += static_cast<char>(c);
+    } else {
+      uri += fmt::format("%{:02X}", c);
+    }
+  }
+  return uri + (immutable ? "?mode=ro&immutable=1" : "?mode=ro");
+}
+}  // namespace
+
+Connection::Connection(const std::string& path, OpenMode mode) : m_path(path), m_db(nullptr, &sqlite3_close_v2) {
   sqlite3* db = nullptr;
   // NOMUTEX: the backend hands each connection to one thread at a time.
-  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc =
+      mode == OpenMode::read_write
+          ? sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                            nullptr)
+          : sqlite3_open_v2(read_only_uri(path, mode == OpenMode::immutable).c_str(), &db,
+                            SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
   m_db.reset(db);
   if (rc != SQLITE_OK) {
     throw Error(fmt::format("{}: cannot open local store: {}", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));

@@ -65,11 +65,17 @@ class Stmt {
   Connection* m_conn;
 };
 
+// How a connection opens the file: to read and write (created when missing), only to read
+// (never created), or only to read a file that nothing writes meanwhile (SQLite's
+// `immutable`: no -shm or -wal file is needed, for a WAL store in a directory this process
+// may not write).
+enum class OpenMode { read_write, read_only, immutable };
+
 // One SQLite connection with its statement cache. Used by one thread at a time (the
 // backend's mutex or reader pool guarantees that), so it is opened without SQLite's mutex.
 class Connection {
  public:
-  explicit Connection(const std::string& path);
+  explicit Connection(const std::string& path, OpenMode mode = OpenMode::read_write);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 

@@ -43,7 +43,12 @@ class Store:
                                 stderr=subprocess.PIPE, text=True)
 
     def rows(self, dataset):
-        stats = json.loads(self.run("stats", "--json").stdout)
+        p = self.run("stats", "--json", check=False)
+        if p.returncode == 4:  # no store yet: read commands never create one
+            return 0
+        if p.returncode != 0:
+            raise AssertionError(f"vstash stats exited {p.returncode}: {p.stderr}")
+        stats = json.loads(p.stdout)
         for d in stats["datasets"]:
             if d["name"] == dataset:
                 return d["rows"]

@@ -3,3 +3,7 @@
 # refused ingests change nothing), through the built binary.
 add_test(NAME local_store COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/local_store_test.py)
 set_tests_properties(local_store PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}" TIMEOUT 900)
+# Read commands open the store read-only: a store in a read-only file and directory can be
+# read (as user nobody under root), and a mistyped path is exit 4, never a new store.
+add_test(NAME local_readonly COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/local_readonly_test.py)
+set_tests_properties(local_readonly PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}" TIMEOUT 300)

@@ -1,0 +1,138 @@
+# SPDX-License-Identifier: MIT
+# Read commands on the local store never write it and never create it (issue 14, line 4):
+#   - stats, query, batch (also --stream), export, get, checkpoint load/list, progress show
+#     and prune --dry-run work on a store whose file AND directory the user may not write,
+#     after a clean close (no -wal/-shm files) and while a writer holds it open, and leave
+#     the directory as it was;
+#   - a mistyped path is exit 4 naming the path, and nothing is created there; a write
+#     command (ingest) still creates the store.
+# Root may write anything, so under root the read commands run as user "nobody" (setpriv);
+# under another user, chmod alone makes the store read-only.
+# Run: VSTASH_BIN=build/vstash /usr/bin/python3 tests/integration/local_readonly_test.py
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import unittest
+
+import numpy as np
+
+VSTASH = os.path.abspath(os.environ.get("VSTASH_BIN", "vstash"))
+AS_READER = (["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] if os.geteuid() == 0 else [])
+READ_COMMANDS = [
+    ("stats",),
+    ("--dataset", "ds", "query", "[1, 0, 0, 0]", "-k", "3"),
+    ("--dataset", "ds", "batch", "--size", "8", "--offset", "4", "-o", "{out}/batch.npy"),
+    ("--dataset", "ds", "batch", "--size", "8", "--stream", "--workers", "2", "-o", "{out}/stream{{}}.npy"),
+    ("--dataset", "ds", "export", "-o", "{out}/export.npy"),
+    ("--dataset", "ds", "get", "3"),
+    ("checkpoint", "load", "net@latest", "-o", "{out}/ckpt.npy"),
+    ("checkpoint", "list"),
+    ("checkpoint", "prune", "--model", "net", "--keep", "1", "--dry-run"),
+    ("progress", "show"),
+]
+
+
+class ReadOnlyStore(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="vstash-ro-")
+        self.addCleanup(self.cleanup)
+        os.chmod(self.root, 0o755)
+        self.store_dir = os.path.join(self.root, "store")
+        self.store = os.path.join(self.store_dir, "local.db")
+        self.out = os.path.join(self.root, "out")  # where the reader writes its files
+        os.makedirs(self.out)
+        os.chmod(self.out, 0o777)
+        self.config = os.path.join(self.root, "vstash.yaml")
+        with open(self.config, "w") as f:
+            f.write(f"default: local\nprofiles:\n  local:\n    type: local\n    path: {self.store}\n"
+                    f"  typo:\n    type: local\n    path: {self.root}/stroe/local.db\n")
+        os.chmod(self.config, 0o644)
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("VSTASH_")}
+        self.env.update(VSTASH_CONFIG=self.config, VSTASH_NO_PROGRESS="1", HOME=self.root)
+
+    def cleanup(self):
+        for d, _, _ in os.walk(self.root):
+            os.chmod(d, 0o755)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def vstash(self, *args, reader=False):
+        return subprocess.run([*(AS_READER if reader else []), VSTASH, *args], env=self.env, capture_output=True,
+                              text=True, timeout=300, cwd=self.root)
+
+    def ok(self, *args, reader=False):
+        p = self.vstash(*args, reader=reader)
+        self.assertEqual(p.returncode, 0, f"vstash {' '.join(args)}: {p.stderr}")
+        return p
+
+    def fill(self):
+        self.data = np.random.default_rng(1).random((40, 4), dtype=np.float32)
+        np.save(os.path.join(self.root, "d.npy"), self.data)
+        np.save(os.path.join(self.root, "p.npy"), np.arange(6, dtype=np.float32))
+        self.ok("ingest", os.path.join(self.root, "d.npy"), "--dataset", "ds")
+        self.ok("checkpoint", "save", "--model", "net", "--epoch", "2", "--params", os.path.join(self.root, "p.npy"))
+        self.ok("progress", "record", "--run", "r", "--rank", "0", "--epoch", "1", "--step", "5")
+
+    def make_read_only(self):
+        os.chmod(self.store, 0o444)
+        os.chmod(self.store_dir, 0o555)
+        if not AS_READER:
+            return
+        probe = subprocess.run([*AS_READER, VSTASH, "--version"], capture_output=True, text=True)
+        self.assertEqual(probe.returncode, 0, f"user nobody cannot run {VSTASH}: {probe.stderr}")
+
+    def listing(self):
+        return sorted((n, os.stat(os.path.join(self.store_dir, n)).st_mtime_ns) for n in os.listdir(self.store_dir))
+
+    def check_reads(self):
+        before = self.listing()
+        for args in READ_COMMANDS:
+            with self.subTest(command=" ".join(args)):
+                p = self.ok(*[a.format(out=self.out) for a in args], reader=True)
+                if args[0] == "stats":
+                    self.assertRegex(p.stdout, r"(?m)^ds\s+40\s")
+        np.testing.assert_array_equal(np.load(os.path.join(self.out, "batch.npy")), self.data[4:12])
+        np.testing.assert_array_equal(np.load(os.path.join(self.out, "export.npy")), self.data)
+        np.testing.assert_array_equal(np.load(os.path.join(self.out, "ckpt.npy")), np.arange(6, dtype=np.float32))
+        np.testing.assert_array_equal(np.load(os.path.join(self.out, "stream000004.npy")), self.data[32:40])
+        self.assertEqual(self.listing(), before, "a read command changed the store's directory")
+
+    def test_reads_of_a_cleanly_closed_store_in_a_read_only_directory(self):
+        self.fill()
+        self.assertEqual(os.listdir(self.store_dir), ["local.db"])  # no -wal/-shm after a clean close
+        self.make_read_only()
+        self.check_reads()
+        # A write is refused by the file system, in one line, and changes nothing.
+        p = self.vstash("--dataset", "ds", "delete", "--id", "1", reader=True)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+
+    def test_reads_while_a_writer_holds_the_store_open(self):
+        self.fill()
+        writer = sqlite3.connect(self.store)  # leaves -wal and -shm beside the store
+        self.addCleanup(writer.close)
+        writer.execute("SELECT count(*) FROM rows").fetchall()
+        self.assertTrue(os.path.exists(self.store + "-shm"))
+        self.make_read_only()
+        self.check_reads()
+
+    def test_a_mistyped_path_is_not_found_and_creates_nothing(self):
+        for args in (("stats",), ("--dataset", "ds", "query", "[1, 0]"), ("checkpoint", "list"),
+                     ("--dataset", "ds", "batch", "--size", "2", "-o", "b.npy")):
+            with self.subTest(command=" ".join(args)):
+                p = self.vstash("--profile", "typo", *args)
+                self.assertEqual(p.returncode, 4, p.stderr)
+                self.assertEqual(p.stderr.strip(), f"vstash: error: {self.root}/stroe/local.db: no local store here "
+                                                   "(check the profile's path)")
+                self.assertFalse(os.path.exists(os.path.join(self.root, "stroe")))
+        # Writes still create the store.
+        np.save(os.path.join(self.root, "d.npy"), np.ones((3, 2), np.float32))
+        self.ok("--profile", "typo", "ingest", os.path.join(self.root, "d.npy"), "--dataset", "ds")
+        stats = json.loads(self.ok("--profile", "typo", "stats", "--json").stdout)
+        self.assertEqual([d["rows"] for d in stats["datasets"]], [3])
+
+
+if __name__ == "__main__":
+    unittest.main()
