@@ -50,6 +50,10 @@ bool is_retryable_curl(CURLcode code) {
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE:  // the server closed before the whole body arrived
+    // A name that does not resolve now may resolve later (a resolver outage, a service whose
+    // DNS record is not up yet): retryable like a refused connection, exit 3 when it stays.
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
       return true;
     default:
       return false;

@@ -2,8 +2,10 @@
 // PostgreSQL session: connecting, raw libpq access and error classification.
 #include "pgconnection.hpp"
 
+#include <chrono>
 #include <charconv>
 #include <cstring>
+#include <thread>
 #include <fmt/format.h>
 
 #include "../../src/errors.hpp"
@@ -190,8 +192,7 @@ void Session::connect() {
     }
     if (contains(msg, "password authentication failed") || contains(msg, "no password supplied") ||
         contains(msg, "pg_hba.conf") || contains(msg, "authentication failed") ||
-        contains(msg, "does not exist") || contains(msg, "could not translate host name") ||
-        contains(msg, "invalid ")) {
+        contains(msg, "does not exist") || contains(msg, "invalid ")) {
       throw UsageError(head + msg);
     }
     if (contains(msg, "Connection refused")) {
@@ -252,6 +253,32 @@ void Session::transact(const std::string& what, const std::function<void(pqxx::w
   } catch (...) {
     rethrow(what);
   }
+}
+
+void Session::read(const std::string& what, const std::function<void(pqxx::work&)>& fn) {
+  try {
+    transact(what, fn);
+    return;
+  } catch (const RetryableError&) {
+    if (m_impl->conn) {
+      throw;  // still connected: a timeout or a conflict, not a lost connection
+    }
+  }
+  // The server went away: poll until it accepts connections again (bounded), then once more.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(std::max<int64_t>(m_settings.connect_timeout_s, 1));
+  for (auto pause = std::chrono::milliseconds(50);; pause = std::min(pause * 2, std::chrono::milliseconds(1000))) {
+    try {
+      connect();
+      break;
+    } catch (const RetryableError&) {
+      if (std::chrono::steady_clock::now() + pause >= deadline) {
+        throw;
+      }
+      std::this_thread::sleep_for(pause);
+    }
+  }
+  transact(what, fn);
 }
 
 void Session::run(const std::string& what, const std::function<void()>& fn) {

@@ -198,5 +198,34 @@ class NamesEmptyFilesAndMissingIds(CliTest):
         self.assertEqual((res["deleted"], res["missing"]), (1, ["nope"]))
 
 
+class UnresolvableHost(CliTest):
+    def test_a_name_that_does_not_resolve_is_retryable_like_a_refused_connection(self):
+        # .invalid never resolves (RFC 2606); the answer comes from the local resolver at once.
+        host = "no-such-host.invalid"
+        self.write("dns.yaml", f"""profiles:
+  pg:
+    type: pgvector
+    host: {host}
+    database: x
+    user: x
+    password: hunter2-S3CRET-pw
+  redis:
+    type: redis
+    host: {host}
+  qdrant:
+    type: qdrant
+    host: {host}
+    max_attempts: 2
+  pinecone:
+    type: pinecone
+    api_key: hunter2-S3CRET-pw
+    control_host: https://{host}
+    index_name: x
+    max_attempts: 2
+""")
+        for profile in ("pg", "redis", "qdrant", "pinecone"):
+            self.fails(3, "--config", "dns.yaml", "--profile", profile, "stats", contains=[host])
+
+
 if __name__ == "__main__":
     unittest.main()
