@@ -577,6 +577,10 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     a->save_checkpoint(checkpoint("m", 1, 0));
     CHECK(a->load_checkpoint("m@latest").arrays.at("parameters").as<float>()[0] == 0);
     CHECK(a->load_checkpoint("m@1").arrays.at("parameters").as<float>()[0] == 0);
+    auto clash = checkpoint("m", 1, 5);
+    clash.overwrite = false;  // refused: the cached load still gives the saved checkpoint
+    CHECK_THROWS_AS(other->save_checkpoint(clash), ConflictError);
+    CHECK(a->load_checkpoint("m@1").arrays.at("parameters").as<float>()[0] == 0);
     other->save_checkpoint(checkpoint("m", 1, 7));
     CHECK(a->load_checkpoint("m@1").arrays.at("parameters").as<float>()[0] == 7);
     other->save_checkpoint(checkpoint("m", 2, 9));
