@@ -29,7 +29,8 @@ void append_expire(Connection& conn, const StoreConfig& cfg, const std::string& 
 
 // Checkpoints: one hash per MODEL@EPOCH (manifest + every array, so readers see all of it
 // or none, even under expiry), a sorted set of epochs and a "latest" string moved forward
-// only by a Lua compare-and-set, all written in one MULTI/EXEC.
+// only by a Lua compare-and-set, all written in one MULTI/EXEC; without overwrite the epoch's
+// key is WATCHed from the existence check to the EXEC.
 std::string save_checkpoint(Connection& conn, const StoreConfig& cfg, const Checkpoint& checkpoint);
 Checkpoint load_checkpoint(Connection& conn, const StoreConfig& cfg, const CheckpointRef& ref);
 std::vector<CheckpointInfo> list_checkpoints(Connection& conn, const StoreConfig& cfg, const std::string& model);
