@@ -31,8 +31,8 @@ void require(bool ok, const char* what) {
   }
 }
 
-// The shape the data-plane spec promises for the 2xx replies vstash reads (the upsert count is
-// checked by the caller, which knows how many records it sent).
+}  // namespace
+
 void check_data_reply(std::string_view path, http::Response& r) {
   r.parsed = json::parse(r.body);
   require(r.parsed.is_object(), "reply is not a JSON object");
@@ -61,6 +61,8 @@ void check_data_reply(std::string_view path, http::Response& r) {
     require(j.value("upsertedCount", json()).is_number_unsigned(), "no \"upsertedCount\"");
   }
 }
+
+namespace {
 
 std::string server_message(const std::string& body) {
   try {

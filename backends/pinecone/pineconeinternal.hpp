@@ -120,6 +120,10 @@ std::vector<ProgressRecord> list_progress(RecordOps& ops, const std::string& run
 }  // namespace checkpoints
 
 // --- pineconecontrol.cpp --------------------------------------------------------------------
+// The shape the data-plane spec promises for a 2xx reply to path ("/query", "/vectors/fetch",
+// ...; the upsert count is checked by the caller, which knows how many records it sent). Keeps
+// the parsed body in r.parsed; throws http::BadReply or a nlohmann exception (fuzzed: tests/fuzz).
+void check_data_reply(std::string_view path, http::Response& r);
 struct IndexInfo {
   std::string name;
   std::string host;       // data-plane base URL with scheme

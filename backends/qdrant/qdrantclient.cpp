@@ -67,7 +67,8 @@ void require_points(const json& points, bool scored) {
   }
 }
 
-// The shape the spec promises for a 2xx "result" of the operations vstash reads replies of.
+}  // namespace
+
 void check_result(const Call& call, const json& result) {
   const std::string_view path = std::string_view(call.path).substr(0, call.path.find('?'));
   const bool points_op = path.find("/points") != std::string_view::npos;
@@ -96,8 +97,6 @@ void check_result(const Call& call, const json& result) {
     }
   }
 }
-
-}  // namespace
 
 std::string collection_path(const std::string& collection) {
   return "/collections/" + http::url_escape(collection);

@@ -55,6 +55,9 @@ class RestClient {
 
 // "/collections/<escaped name>"
 std::string collection_path(const std::string& collection);
+// The shape the spec promises for a 2xx "result" of the operations vstash reads replies of
+// (scroll, count, retrieve, query, search, writes); throws http::BadReply (fuzzed: tests/fuzz).
+void check_result(const Call& call, const json& result);
 
 // --- operations shared by the backend and the checkpoint code --------------------------------
 // Writes wait for the change to be applied (wait=true: the server's default is false, which

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
-// Pinecone replies (backends/pinecone/pineconeinternal.hpp): byte 0 picks the dataset
-// (replyspecs.hpp), the rest is a reply body: a query reply ({"matches": [...]}) or a fetch
-// reply ({"vectors": {id: record}}). Each record is decoded as a row and the rows assembled
-// into a batch; a catalog record's metadata is parsed as a dataset entry whose spec then
-// decodes the same records.
+// Pinecone replies, as the backend reads them: byte 0 picks the dataset (bits 0-1,
+// replyspecs.hpp) and the request (bit 2: /query, /vectors/fetch), the rest is the reply body.
+// A body that fails the request's shape check (check_data_reply, pineconeinternal.hpp) is the
+// HTTP layer's to refuse; the records of one that passes (query matches, fetched vectors) are
+// decoded as rows and assembled into a batch. A catalog record's metadata is parsed as a
+// dataset entry whose spec then decodes the same records.
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -32,25 +33,32 @@ int fuzz_pinecone(const uint8_t* data, size_t size) {
     return 0;
   }
   const std::string_view input = as_text(data, size);
-  const DatasetSpec& spec = reply_spec(data[0]);
-  const json body = json::parse(input.substr(1), nullptr, false);
-  if (!body.is_object()) {
+  const DatasetSpec& spec = reply_spec(data[0] & 3);
+  const bool fetch = (data[0] & 4) != 0;
+  backends::http::Response reply;
+  reply.status = 200;
+  reply.body = input.substr(1);
+  try {
+    pc::check_data_reply(fetch ? "/vectors/fetch" : "/query", reply);
+  } catch (const backends::http::BadReply&) {
     return 0;
+  } catch (const json::exception&) {
+    return 0;  // the HTTP layer treats these as a bad reply too
   }
+  const json& body = reply.parsed;
   std::vector<const json*> records;
-  if (auto m = body.find("matches"); m != body.end() && m->is_array()) {
-    for (const auto& r : *m) {
+  if (!fetch) {
+    for (const auto& r : body.at("matches")) {
       records.push_back(&r);
     }
-  }
-  if (auto v = body.find("vectors"); v != body.end() && v->is_object()) {
+  } else if (auto v = body.find("vectors"); v != body.end()) {
     for (const auto& [id, r] : v->items()) {
       records.push_back(&r);
     }
   }
   std::vector<DatasetSpec> catalog_specs;
   for (const json* r : records) {
-    auto md = r->is_object() ? r->find("metadata") : r->end();
+    auto md = r->find("metadata");
     if (md == r->end() || !md->is_object()) {
       continue;
     }

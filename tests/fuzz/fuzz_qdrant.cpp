@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
-// Qdrant replies (backends/qdrant/qdrantpoints.hpp): byte 0 picks the dataset (replyspecs.hpp),
-// the rest is a reply body as the server sends it. The envelope is opened as RestClient does
-// ({"result": ...}); the points of a scroll or query result ({"points": [...]}) or of a
-// retrieve or search result ([...]) are decoded as rows, with and without samples; a catalog
-// point's spec (payload "spec") is decoded and then used to decode the same row points.
+// Qdrant replies, as the backend reads them: byte 0 picks the dataset (bits 0-1, replyspecs.hpp)
+// and the operation (bits 2-3: scroll, query, search, retrieve), the rest is the reply body.
+// A body that is no {"result": ...} envelope, or whose result fails the operation's shape check
+// (check_result, qdrantclient.hpp), is the HTTP layer's to refuse; what passes is decoded
+// (qdrantpoints.hpp) as rows, with and without samples. A catalog point's spec (payload "spec")
+// is decoded too and then used to decode the same row points.
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "backends/qdrant/qdrantclient.hpp"
 #include "backends/qdrant/qdrantpoints.hpp"
 #include "fuzz.hpp"
 #include "replyspecs.hpp"
@@ -14,6 +16,20 @@
 namespace vstash::fuzz {
 
 namespace {
+
+namespace qd = backends::qdrant;
+
+struct Operation {
+  qd::Call call;
+  const char* points;  // the member of the result holding the points; nullptr: the result itself
+};
+
+const Operation k_operations[] = {
+    {{"POST", "/collections/c/points/scroll", ""}, "points"},
+    {{"POST", "/collections/c/points/query", ""}, "points"},
+    {{"POST", "/collections/c/points/search", ""}, nullptr},
+    {{"POST", "/collections/c/points", ""}, nullptr},
+};
 
 const json* member(const json& j, const char* key) {
   if (!j.is_object()) {
@@ -24,8 +40,8 @@ const json* member(const json& j, const char* key) {
 }
 
 void decode_all(std::string_view input, const DatasetSpec& spec, const std::vector<const json*>& records) {
-  expect_error_or_success(input, [&] { (void)backends::qdrant::decode_records(spec, records, true); });
-  expect_error_or_success(input, [&] { (void)backends::qdrant::decode_records(spec, records, false); });
+  expect_error_or_success(input, [&] { (void)qd::decode_records(spec, records, true); });
+  expect_error_or_success(input, [&] { (void)qd::decode_records(spec, records, false); });
 }
 
 }  // namespace
@@ -35,29 +51,32 @@ int fuzz_qdrant(const uint8_t* data, size_t size) {
     return 0;
   }
   const std::string_view input = as_text(data, size);
-  const DatasetSpec& spec = reply_spec(data[0]);
+  const DatasetSpec& spec = reply_spec(data[0] & 3);
+  const Operation& op = k_operations[(data[0] >> 2) & 3];
   const json body = json::parse(input.substr(1), nullptr, false);
   const json* result = member(body, "result");
   if (result == nullptr) {
-    return 0;  // RestClient::unwrap refuses it
-  }
-  const json* points = result->is_array() ? result : member(*result, "points");
-  if (points == nullptr || !points->is_array()) {
     return 0;
   }
+  try {
+    qd::check_result(op.call, *result);
+  } catch (const backends::http::BadReply&) {
+    return 0;
+  } catch (const json::exception&) {
+    return 0;  // the HTTP layer treats these as a bad reply too
+  }
+  const json* points = op.points ? member(*result, op.points) : result;
   std::vector<const json*> records;
   std::vector<DatasetSpec> catalog_specs;
   for (const auto& p : *points) {
-    if (const json* id = member(p, "id")) {
-      expect_error_or_success(input, [&] { (void)backends::qdrant::point_key(*id); });
-    }
+    expect_error_or_success(input, [&] { (void)qd::point_key(p.at("id")); });
     const json* payload = member(p, "payload");
     if (const json* s = payload ? member(*payload, "spec") : nullptr) {  // a catalog point
-      expect_error_or_success(input, [&] { catalog_specs.push_back(backends::qdrant::spec_from_json("fuzz", *s)); });
+      expect_error_or_success(input, [&] { catalog_specs.push_back(qd::spec_from_json("fuzz", *s)); });
       continue;
     }
     records.push_back(&p);
-    expect_error_or_success(input, [&] { (void)backends::qdrant::record_values(spec, p); });
+    expect_error_or_success(input, [&] { (void)qd::record_values(spec, p); });
   }
   decode_all(input, spec, records);
   for (const auto& s : catalog_specs) {

@@ -151,9 +151,13 @@ def jsonl_seeds():
 
 
 def qdrant_seeds():
-    # Byte 0 picks the dataset (replyspecs.hpp): 0 f32 (3,) dot, 1 f32 (4,) cosine + i64 labels,
-    # 2 u8 (2, 2) euclidean + f32 (3,) labels, 3 f16 (2,) euclidean + bool labels.
-    def reply(selector, result):
+    # Byte 0, bits 0-1 pick the dataset (replyspecs.hpp): 0 f32 (3,) dot, 1 f32 (4,) cosine + i64
+    # labels, 2 u8 (2, 2) euclidean + f32 (3,) labels, 3 f16 (2,) euclidean + bool labels;
+    # bits 2-3 the operation (fuzz_qdrant.cpp).
+    ops = {"scroll": 0, "query": 1, "search": 2, "retrieve": 3}
+
+    def reply(spec, op, result):
+        selector = spec | ops[op] << 2
         return bytes([selector]) + json.dumps({"result": result, "status": "ok", "time": 0.001}).encode()
 
     p0 = {"id": 0, "vector": [1, 2, 3], "payload": {"_id": "0", "_idx": 0, "metadata": {"genre": "drama"}}}
@@ -169,34 +173,39 @@ def qdrant_seeds():
     huge = {"id": 1, "payload": {"name": "h", "spec": {"dtype": "float64", "row_shape": [2**40, 2**40],
                                                         "label_dtype": None, "label_shape": [], "metric": "dot"}}}
     return {
-        "scroll.bin": reply(0, {"points": [p0], "next_page_offset": None}),
-        "query.bin": reply(1, {"points": [p1]}),
-        "search.bin": reply(1, [p1]),
-        "retrieve_u8.bin": reply(2, [p2]),
-        "catalog.bin": reply(1, [catalog, p1]),
+        "scroll.bin": reply(0, "scroll", {"points": [p0], "next_page_offset": None}),
+        "query.bin": reply(1, "query", {"points": [p1]}),
+        "search.bin": reply(1, "search", [p1]),
+        "retrieve_u8.bin": reply(2, "retrieve", [p2]),
+        "catalog.bin": reply(1, "retrieve", [catalog, p1]),
         "no_result.bin": b"\x00" + b'{"status": {"error": "x"}}',
-        "bad_blob.bin": reply(3, [{"id": 1, "payload": {"_id": "a", "_idx": 0, "label": 1, "_data": "VlNBMQ=="}}]),
+        "bad_shape.bin": reply(0, "query", [p0]),
+        "bad_blob.bin": reply(3, "retrieve", [{"id": 1, "payload": {"_id": "a", "_idx": 0, "label": 1,
+                                                                    "_data": "VlNBMQ=="}}]),
     }, {
         # qdrantpoints.cpp spec_from_json accepts any row_shape: shape_product (src/array.cpp)
         # overflows int64 (UB) and the Array size wraps.
-        "catalog_huge_shape.bin": reply(0, [huge, p0]),
+        "catalog_huge_shape.bin": reply(0, "retrieve", [huge, p0]),
         # decode_records puts nlohmann's "[json.exception.type_error.302] ..." in its message.
-        "wrong_types.bin": reply(0, {"points": [{"id": -1, "vector": ["x"], "payload": {"_id": 1, "_idx": "0"}}]}),
-        "bool_label_true.bin": reply(3, [{"id": 1, "payload": {"_id": "a", "_idx": 0, "label": True}}]),
+        "wrong_types.bin": reply(0, "scroll", {"points": [{"id": 1, "vector": ["x"], "payload": {"_id": 1, "_idx": "0"}}],
+                                               "next_page_offset": None}),
+        "bool_label_true.bin": reply(3, "retrieve", [{"id": 1, "payload": {"_id": "a", "_idx": 0, "label": True}}]),
+        "missing_payload_id.bin": reply(0, "query", {"points": [{"id": 1, "score": 0.5, "payload": {"_idx": 0}}]}),
     }
 
 
 def pinecone_seeds():
-    def body(selector, doc):
-        return bytes([selector]) + json.dumps(doc).encode()
+    # Byte 0, bits 0-1 pick the dataset (as for Qdrant), bit 2 the request: /query or /vectors/fetch.
+    def body(spec, doc):
+        return bytes([spec | (4 if "vectors" in doc else 0)]) + json.dumps(doc).encode()
 
     row = {"id": "a", "score": 0.5, "values": [1, 2, 3], "metadata": {"_idx": 0, "genre": "drama", "n": 3.0,
                                                                    "_json": json.dumps({"nested": {"x": [1]}})}}
-    labelled = {"id": "b", "values": [1, 0, 0, 0], "metadata": {"_idx": 1, "_label": vsa1(6, [], struct.pack("<q", 3))}}
+    labelled = {"id": "b", "score": 0.25, "values": [1, 0, 0, 0], "metadata": {"_idx": 1, "_label": vsa1(6, [], struct.pack("<q", 3))}}
     exact = {"id": "vstash-sha1:00", "values": [1, 0, 0, 0],
              "metadata": {"_idx": 2, "_id": "x" * 600, "_data": vsa1(7, [2, 2], b"\x01\x02\x03\x04"),
                           "_label": vsa1(1, [3], struct.pack("<3f", 1, 2, 3))}}
-    zero = {"id": "z", "values": [1.1754943508222875e-38, 0, 0], "metadata": {"_idx": 3, "_zero": True}}
+    zero = {"id": "z", "score": 0.0, "values": [1.1754943508222875e-38, 0, 0], "metadata": {"_idx": 3, "_zero": True}}
     catalog = {"id": "mnist", "values": [1, 0, 0, 0],
                "metadata": {"kind": "dataset", "dataset": "mnist", "dtype": "float32", "shape": "[4]",
                             "metric": "cosine", "metadata": "{}", "next_index": 10.0, "row_bytes": 200.0,
@@ -209,15 +218,19 @@ def pinecone_seeds():
         "fetch_exact.bin": body(2, {"vectors": {"vstash-sha1:00": exact}, "namespace": "ds"}),
         "fetch_catalog.bin": body(1, {"vectors": {"mnist": catalog, "b": labelled}}),
         "no_matches.bin": body(3, {"matches": [], "namespace": ""}),
+        "match_without_score.bin": body(0, {"matches": [{"id": "a", "values": [1, 2, 3]}]}),
     }, {
         # parse_catalog accepts any shape: shape_product (src/array.cpp) overflows int64 (UB).
         "catalog_huge_shape.bin": body(0, {"vectors": {"h": huge, "a": row}}),
         # decode_row lets nlohmann exceptions escape (type_error, out_of_range, parse_error of
         # "_json") and casts a huge "_idx" double to int64 (UB).
-        "wrong_types.bin": body(0, {"matches": [{"id": 5, "values": ["x"], "metadata": {"_idx": "0", "_label": 1}}]}),
-        "big_index.bin": body(0, {"matches": [{"id": "a", "values": [1, 2, 3], "metadata": {"_idx": 1e300}}]}),
-        "bad_json_metadata.bin": body(0, {"matches": [{"id": "a", "values": [1, 2, 3], "metadata": {"_json": "{"}}]}),
-        "missing_id.bin": body(0, {"matches": [{"values": [1, 2, 3], "metadata": {"_idx": 0}}]}),
+        "wrong_types.bin": body(0, {"matches": [{"id": "a", "score": 1, "values": ["x"],
+                                                 "metadata": {"_idx": "0", "_label": 1}}]}),
+        "big_index.bin": body(0, {"matches": [{"id": "a", "score": 1, "values": [1, 2, 3], "metadata": {"_idx": 1e300}}]}),
+        "bad_json_metadata.bin": body(0, {"matches": [{"id": "a", "score": 1, "values": [1, 2, 3],
+                                                       "metadata": {"_json": "{"}}]}),
+        "fetch_missing_id.bin": body(0, {"vectors": {"a": {"values": [1, 2, 3], "metadata": {"_idx": 0}}}}),
+        "fetch_id_not_string.bin": body(0, {"vectors": {"a": {"id": 5, "values": [1, 2, 3]}}}),
     }
 
 

@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::printf("%s: %zu inputs replayed\n", t.name, count);
+    std::fflush(stdout);
   }
   return 0;
 }
