@@ -12,6 +12,8 @@ namespace vstash::commands {
 void register_ingest(CLI::App& parent, Context& ctx);
 void register_batch(CLI::App& parent, Context& ctx);
 void register_export(CLI::App& parent, Context& ctx);
+void register_copy(CLI::App& parent, Context& ctx);
+void register_check(CLI::App& parent, Context& ctx);
 void register_query(CLI::App& parent, Context& ctx);
 void register_insert(CLI::App& parent, Context& ctx);
 void register_update(CLI::App& parent, Context& ctx);

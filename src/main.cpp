@@ -56,6 +56,8 @@ int main(int argc, char** argv) {
   commands::register_ingest(app, ctx);
   commands::register_batch(app, ctx);
   commands::register_export(app, ctx);
+  commands::register_copy(app, ctx);
+  commands::register_check(app, ctx);
   commands::register_query(app, ctx);
   commands::register_insert(app, ctx);
   commands::register_update(app, ctx);

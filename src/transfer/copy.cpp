@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: MIT
+#include "copy.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+#include "src/errors.hpp"
+#include "src/ingest/pipeline.hpp"
+#include "src/util/uuid.hpp"
+
+namespace vstash::transfer {
+
+namespace {
+
+using backends::DatasetSpec;
+using backends::RowBatch;
+
+std::string spec_text(const DatasetSpec& s) {
+  std::string out = fmt::format("{} {} {}", dtype_name(s.dtype), shape_to_string(s.row_shape), backends::metric_name(s.metric));
+  if (s.label_dtype) {
+    out += fmt::format(", labels {} {}", dtype_name(*s.label_dtype), shape_to_string(s.label_shape));
+  }
+  return out;
+}
+
+bool compatible(const DatasetSpec& a, const DatasetSpec& b) {
+  return a.dtype == b.dtype && a.row_shape == b.row_shape && a.label_dtype == b.label_dtype &&
+         (!a.label_dtype || a.label_shape == b.label_shape) && a.metric == b.metric;
+}
+
+// Pinecone keeps a record's metadata, the label and (unless the sample is a float32 vector)
+// the exact sample in at most 40 KiB of metadata (backends/pinecone/pineconerecords.cpp);
+// this is a lower bound of that record's size, so a row refused here is refused there too.
+constexpr size_t k_pinecone_metadata_bytes = 40960;
+
+size_t base64_size(size_t n) { return (n + 2) / 3 * 4; }
+
+// What one row cannot keep in a store of this kind: "" if nothing. metadata_only is set when
+// dropping the row's metadata would make it fit.
+std::string inexact_row(const std::string& kind, const DatasetSpec& spec, const RowBatch& b, size_t i,
+                        bool& metadata_only) {
+  metadata_only = false;
+  const std::string& id = b.ids[i];
+  const nlohmann::json& md = i < b.metadata.size() ? b.metadata[i] : nlohmann::json();
+  if (kind == "pgvector") {
+    if (id.find('\0') != std::string::npos) {
+      return "id: PostgreSQL text cannot hold a NUL character";
+    }
+    if (!md.is_null() && md.dump().find("\\u0000") != std::string::npos) {
+      metadata_only = true;
+      return "metadata: PostgreSQL jsonb cannot hold a NUL character";
+    }
+  } else if (kind == "qdrant") {
+    // Qdrant makes a UUID id its point id, lower-case: "ABC..." would read back as "abc...".
+    if (auto u = util::canonical_uuid(id); u && *u != id) {
+      return fmt::format("id: qdrant keeps a UUID id in lower case (it would read back as \"{}\")", *u);
+    }
+  } else if (kind == "pinecone") {
+    const size_t sample = spec.dtype != DType::f32 || spec.row_shape.size() != 1 ? base64_size(b.data.row_bytes()) : 0;
+    const size_t label = b.labels ? base64_size(b.labels->row_bytes()) : 0;
+    const size_t user = md.is_object() && !md.empty() ? md.dump().size() : 0;
+    if (sample + label + user > k_pinecone_metadata_bytes) {
+      metadata_only = sample + label <= k_pinecone_metadata_bytes;
+      return fmt::format("metadata: the record needs at least {} bytes of pinecone metadata (metadata, label and "
+                         "exact sample), over its {}-byte limit",
+                         sample + label + user, k_pinecone_metadata_bytes);
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+int64_t block_rows(const DatasetSpec& spec) {
+  constexpr int64_t k_default_rows = 10240;
+  constexpr int64_t k_chunk_multiple = 256;
+  constexpr int64_t k_block_bytes = int64_t{16} << 20;
+  int64_t row_bytes = static_cast<int64_t>(dtype_size(spec.dtype)) * spec.dimension();
+  if (spec.label_dtype) {
+    row_bytes += static_cast<int64_t>(dtype_size(*spec.label_dtype)) * shape_product(spec.label_shape);
+  }
+  const int64_t rows = std::clamp<int64_t>(k_block_bytes / std::max<int64_t>(row_bytes, 1), 1, k_default_rows);
+  return rows >= k_chunk_multiple ? rows / k_chunk_multiple * k_chunk_multiple : rows;
+}
+
+bool is_bookkeeping_key(const std::string& key) {
+  return key == "ingest_watermark" || key == "ingest_base" || key.rfind("copy_", 0) == 0;
+}
+
+CopyPlan plan_copy(const backends::DatasetInfo& src, const std::optional<backends::DatasetInfo>& dst,
+                   const CopyRequest& request) {
+  if (int(request.append) + int(request.replace) + int(request.resume) > 1) {
+    throw UsageError("copy: --append, --replace and --resume exclude each other");
+  }
+  CopyPlan plan;
+  plan.total = src.rows;
+  plan.block_rows = request.block_rows > 0 ? request.block_rows : block_rows(src.spec);
+  plan.spec = src.spec;
+  plan.spec.name = request.dst_dataset;
+  plan.spec.metadata = nlohmann::json::object();
+  if (src.spec.metadata.is_object()) {
+    for (const auto& [k, v] : src.spec.metadata.items()) {
+      if (!is_bookkeeping_key(k)) {
+        plan.spec.metadata[k] = v;
+      }
+    }
+  }
+  const std::string dst_name = fmt::format("destination dataset \"{}\"", request.dst_dataset);
+  if (dst && request.replace) {
+    plan.drop_first = true;
+  } else if (dst) {
+    plan.exists = true;
+    if (!compatible(dst->spec, src.spec)) {
+      throw ConflictError(fmt::format("{} is {}, the source is {} (use --replace to replace it)", dst_name,
+                                      spec_text(dst->spec), spec_text(src.spec)));
+    }
+    const auto& meta = dst->spec.metadata;
+    if (request.resume) {
+      const std::string recorded = meta.is_object() ? meta.value("copy_source", std::string()) : std::string();
+      if (recorded != request.src_address) {
+        throw ConflictError(fmt::format("{} is not an interrupted copy of \"{}\"{} (--resume continues only that)",
+                                        dst_name, request.src_address,
+                                        recorded.empty() ? "" : fmt::format(" but of \"{}\"", recorded)));
+      }
+      const int64_t rows_then = meta.value("copy_source_rows", int64_t{-1});
+      if (rows_then != src.rows) {
+        throw ConflictError(fmt::format("source \"{}\" has {} rows, {} when the copy began: it changed, so the resume "
+                                        "point no longer holds (use --replace to copy again)",
+                                        request.src_address, src.rows, rows_then));
+      }
+      plan.start = std::clamp<int64_t>(meta.value("ingest_watermark", int64_t{0}), 0, src.rows);
+      plan.base = meta.value("copy_base", int64_t{0});
+    } else if (request.append) {
+      plan.base = dst->next_index;
+    } else if (dst->rows > 0) {
+      throw ConflictError(fmt::format("{} already has {} rows: pass --append to add the source's rows after them, "
+                                      "--replace to replace it, or --resume to finish an interrupted copy",
+                                      dst_name, dst->rows));
+    }
+  }
+  plan.spec.metadata["copy_source"] = request.src_address;
+  plan.spec.metadata["copy_source_rows"] = src.rows;
+  plan.spec.metadata["copy_base"] = plan.base;
+  plan.spec.metadata["ingest_watermark"] = plan.start;
+  return plan;
+}
+
+std::optional<std::string> make_exact(const std::string& dst_kind, const std::string& dataset, RowBatch& batch,
+                                      bool lossy_metadata, int64_t* lossy_rows) {
+  if (dst_kind == "local" || dst_kind == "redis") {
+    return std::nullopt;  // exact blobs and JSON text: anything goes
+  }
+  DatasetSpec spec;
+  spec.dtype = batch.data.dtype();
+  const Shape rs = batch.data.row_shape();
+  spec.row_shape = rs;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    bool metadata_only = false;
+    const std::string what = inexact_row(dst_kind, spec, batch, i, metadata_only);
+    if (what.empty()) {
+      continue;
+    }
+    if (lossy_metadata && metadata_only) {
+      batch.metadata[i] = nullptr;
+      if (lossy_rows != nullptr) {
+        ++*lossy_rows;
+      }
+      continue;
+    }
+    return fmt::format("dataset \"{}\": row \"{}\" (index {}): {} cannot keep it exactly: {}{}", dataset,
+                       batch.ids[i].substr(0, 80), i < batch.indices.size() ? batch.indices[i] : -1, dst_kind, what,
+                       metadata_only ? " (--allow-lossy metadata copies such rows without their metadata)" : "");
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// Source positions [first, first + count) with their indices shifted by plan.base, checked
+// for the destination.
+RowBatch read_block(backends::Backend& src, const CopyPlan& plan, const CopyRequest& request, int64_t first,
+                    int64_t count, int64_t* lossy_rows) {
+  RowBatch b = src.read_rows(request.src_dataset, first, count);
+  if (static_cast<int64_t>(b.size()) != count) {
+    throw Error(fmt::format("source \"{}\": {} rows at position {} read back as {}: the dataset changed during the copy "
+                            "(run it again with --resume once it is stable)",
+                            request.src_address, count, first, b.size()));
+  }
+  for (auto& index : b.indices) {
+    index += plan.base;
+  }
+  if (b.metadata.size() != b.size()) {
+    b.metadata.resize(b.size());
+  }
+  if (auto problem = make_exact(request.dst_kind, request.dst_dataset, b, request.lossy_metadata, lossy_rows)) {
+    throw UsageError(*problem);
+  }
+  return b;
+}
+
+int64_t batch_bytes(const RowBatch& b) {
+  return static_cast<int64_t>(b.data.nbytes() + (b.labels ? b.labels->nbytes() : 0));
+}
+
+}  // namespace
+
+CopyStats run_copy(backends::Backend& src, backends::Backend& dst, const std::vector<backends::Backend*>& writers,
+                   const CopyPlan& plan, const CopyRequest& request, const std::function<void(int64_t)>& progress) {
+  if (plan.drop_first) {
+    dst.drop_dataset(plan.spec.name);
+  }
+  dst.create_dataset(plan.spec);
+  ingest::IngestPlan ip;
+  ip.spec = plan.spec;
+  ip.start = plan.start;
+  ip.total = plan.total;
+  ip.batch_size = plan.block_rows;
+  ip.base = plan.base;
+  CopyStats stats;
+  // Only the pipeline's reader thread touches these.
+  int64_t bytes = 0;
+  int64_t lossy = 0;
+  ingest::run_pipeline(
+      [&](int64_t first, int64_t count) {
+        RowBatch b = read_block(src, plan, request, first, count, &lossy);
+        bytes += batch_bytes(b);
+        return b;
+      },
+      ip, writers, progress);
+  stats.rows = plan.total - plan.start;
+  stats.bytes = bytes;
+  stats.lossy_rows = lossy;
+  return stats;
+}
+
+std::optional<std::string> scan_exactness(backends::Backend& src, const CopyPlan& plan, const CopyRequest& request,
+                                          const std::function<void(int64_t)>& progress) {
+  int64_t lossy = 0;
+  for (int64_t first = plan.start; first < plan.total; first += plan.block_rows) {
+    const int64_t count = std::min(plan.block_rows, plan.total - first);
+    try {
+      read_block(src, plan, request, first, count, &lossy);
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    progress(first + count - plan.start);
+  }
+  return std::nullopt;
+}
+
+}  // namespace vstash::transfer
