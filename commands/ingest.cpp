@@ -26,7 +26,7 @@ namespace vstash::commands {
 struct IngestOptions {
   IngestFiles files;
   std::string metric;
-  int64_t batch_size = 0;  // 0: by row size (see block_rows)
+  int64_t batch_size = 0;  // 0: by row size (ingest::default_block_rows)
   int writers = 0;  // 0: the backend's choice
   bool batch_size_given = false;
   bool no_index = false;
@@ -36,22 +36,6 @@ struct IngestOptions {
 };
 
 namespace {
-
-// Rows per block when --batch-size is not given: 10240, or fewer so that a block stays under
-// 16 MiB; the pipeline holds about 2 x writers + 1 blocks, so memory stays bounded for wide rows.
-// A multiple of 256 rows where possible: stores that keep rows in chunks of 256 (Redis) then
-// write whole chunks, never half of one to be completed by the next block.
-int64_t block_rows(const backends::DatasetSpec& spec) {
-  constexpr int64_t k_default_rows = 10240;
-  constexpr int64_t k_chunk_multiple = 256;
-  constexpr int64_t k_block_bytes = int64_t{16} << 20;
-  int64_t row_bytes = static_cast<int64_t>(dtype_size(spec.dtype)) * spec.dimension();
-  if (spec.label_dtype) {
-    row_bytes += static_cast<int64_t>(dtype_size(*spec.label_dtype)) * shape_product(spec.label_shape);
-  }
-  const int64_t rows = std::clamp<int64_t>(k_block_bytes / std::max<int64_t>(row_bytes, 1), 1, k_default_rows);
-  return rows >= k_chunk_multiple ? rows / k_chunk_multiple * k_chunk_multiple : rows;
-}
 
 void run_ingest(const IngestOptions& opt, Context& ctx) {
   if (opt.batch_size_given || opt.batch_size != 0) {
@@ -86,7 +70,7 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
   }
   spec.metric = backends::parse_metric(metric.empty() ? ctx.profile().get_string("metric", "cosine") : metric);
   const int64_t total = src.rows();
-  const int64_t batch_size = opt.batch_size > 0 ? opt.batch_size : block_rows(spec);
+  const int64_t batch_size = opt.batch_size > 0 ? opt.batch_size : ingest::default_block_rows(spec);
   src.check_finite_all(batch_size);
 
   const int64_t bytes = total * static_cast<int64_t>(dtype_size(spec.dtype)) * spec.dimension();

@@ -372,6 +372,21 @@ ProfileFile parse_profile_text(const std::string& text, const std::string& origi
   return file;
 }
 
+Profile profile_from_json(const std::string& name, const json& values, const std::string& origin) {
+  if (!values.is_object()) {
+    throw UsageError(fmt::format("{}: profile \"{}\": expected a mapping of keys", origin, name));
+  }
+  // Rendered as the YAML scalars they stand for, then checked by parse_profile itself.
+  YAML::Node node(YAML::NodeType::Map);
+  for (const auto& [key, value] : values.items()) {
+    if (value.is_object() || value.is_array() || value.is_null()) {
+      throw UsageError(fmt::format("{}: profile \"{}\": key \"{}\" must be a single value", origin, name, key));
+    }
+    node[key] = value.is_string() ? value.get<std::string>() : value.dump();
+  }
+  return parse_profile(name, node, origin);
+}
+
 ProfileFile load_profile_file(const std::string& path) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) {

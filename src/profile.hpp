@@ -79,6 +79,10 @@ struct ProfileFile {
 ProfileFile load_profile_file(const std::string& path);
 // Parses YAML text as if it came from `origin` (tests).
 ProfileFile parse_profile_text(const std::string& text, const std::string& origin);
+// One profile from a JSON object of the same keys as a YAML profile (the Python API's
+// config dict), checked against the same table with the same messages; `origin` names it
+// in them (e.g. "<dict>"). Values that are objects, arrays or null are refused.
+Profile profile_from_json(const std::string& name, const nlohmann::json& values, const std::string& origin);
 // Applies the lookup order above; explicit_path is --config (may be empty).
 ProfileFile find_profile_file(const std::string& explicit_path);
 // Applies the selection order above. Throws NotFoundError listing the known profiles.

@@ -200,4 +200,16 @@ void run_pipeline(const ReadBlock& read, const IngestPlan& plan, const std::vect
   }
 }
 
+int64_t default_block_rows(const backends::DatasetSpec& spec) {
+  constexpr int64_t k_default_rows = 10240;
+  constexpr int64_t k_chunk_multiple = 256;
+  constexpr int64_t k_block_bytes = int64_t{16} << 20;
+  int64_t row_bytes = static_cast<int64_t>(dtype_size(spec.dtype)) * spec.dimension();
+  if (spec.label_dtype) {
+    row_bytes += static_cast<int64_t>(dtype_size(*spec.label_dtype)) * shape_product(spec.label_shape);
+  }
+  const int64_t rows = std::clamp<int64_t>(k_block_bytes / std::max<int64_t>(row_bytes, 1), 1, k_default_rows);
+  return rows >= k_chunk_multiple ? rows / k_chunk_multiple * k_chunk_multiple : rows;
+}
+
 }  // namespace vstash::ingest

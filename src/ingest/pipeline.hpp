@@ -23,6 +23,12 @@ struct IngestPlan {
   int64_t base = 0;            // index of file row 0
 };
 
+// Rows per write when the caller does not choose: 10240, or fewer so that a block stays under
+// 16 MiB (the pipeline holds about 2 x writers + 1 blocks, so memory stays bounded for wide
+// rows); a multiple of 256 where possible, so stores that keep rows in chunks of 256 (Redis)
+// write whole chunks.
+int64_t default_block_rows(const backends::DatasetSpec& spec);
+
 // Writes file rows [plan.start, plan.total) with one thread per entry of `writers` (each
 // call to write_rows is atomic, so blocks commit whole, possibly out of order). Once the
 // longest run of committed blocks from plan.start has grown by four blocks since the last
