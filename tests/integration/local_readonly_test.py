@@ -6,7 +6,8 @@
 #     the directory as it was;
 #   - a mistyped path is exit 4 naming the path, and nothing is created there; a write
 #     command (ingest) still creates the store.
-# Root may write anything, so under root the read commands run as user "nobody" (setpriv);
+# Root may write anything, so under root the read commands run as user "nobody" (setpriv),
+# from a copy of the binary that nobody can reach (the build tree may be under /root);
 # under another user, chmod alone makes the store read-only.
 # Run: VSTASH_BIN=build/vstash /usr/bin/python3 tests/integration/local_readonly_test.py
 import json
@@ -35,6 +36,21 @@ READ_COMMANDS = [
 ]
 
 
+def setUpModule():
+    global READER_VSTASH
+    READER_VSTASH = VSTASH
+    if AS_READER:
+        bin_dir = tempfile.mkdtemp(prefix="vstash-ro-bin-")
+        os.chmod(bin_dir, 0o755)
+        READER_VSTASH = shutil.copy(VSTASH, os.path.join(bin_dir, "vstash"))
+        os.chmod(READER_VSTASH, 0o755)
+
+
+def tearDownModule():
+    if READER_VSTASH != VSTASH:
+        shutil.rmtree(os.path.dirname(READER_VSTASH), ignore_errors=True)
+
+
 class ReadOnlyStore(unittest.TestCase):
     def setUp(self):
         self.root = tempfile.mkdtemp(prefix="vstash-ro-")
@@ -59,8 +75,9 @@ class ReadOnlyStore(unittest.TestCase):
         shutil.rmtree(self.root, ignore_errors=True)
 
     def vstash(self, *args, reader=False):
-        return subprocess.run([*(AS_READER if reader else []), VSTASH, *args], env=self.env, capture_output=True,
-                              text=True, timeout=300, cwd=self.root)
+        cmd = [*AS_READER, READER_VSTASH] if reader else [VSTASH]
+        return subprocess.run([*cmd, *args], env=self.env, capture_output=True, text=True, timeout=300,
+                              cwd=self.root)
 
     def ok(self, *args, reader=False):
         p = self.vstash(*args, reader=reader)
@@ -80,8 +97,8 @@ class ReadOnlyStore(unittest.TestCase):
         os.chmod(self.store_dir, 0o555)
         if not AS_READER:
             return
-        probe = subprocess.run([*AS_READER, VSTASH, "--version"], capture_output=True, text=True)
-        self.assertEqual(probe.returncode, 0, f"user nobody cannot run {VSTASH}: {probe.stderr}")
+        probe = subprocess.run([*AS_READER, READER_VSTASH, "--version"], capture_output=True, text=True)
+        self.assertEqual(probe.returncode, 0, f"user nobody cannot run {READER_VSTASH}: {probe.stderr}")
 
     def listing(self):
         return sorted((n, os.stat(os.path.join(self.store_dir, n)).st_mtime_ns) for n in os.listdir(self.store_dir))
