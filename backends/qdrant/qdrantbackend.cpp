@@ -18,9 +18,11 @@
 // - reads by position: when the dataset has no gaps (live rows == next_index) position p is
 //   index p and rows are scrolled by an _idx range; otherwise the sorted live indices are
 //   scrolled once and cached until the row count or next_index changes.
-// - filters: qdrantfilter.cpp translates them; where that is only a superset, or a strict-mode
-//   server refuses a filter on an unindexed metadata key (400 "Index required"), the matching
-//   points are found by scrolling and Filter::matches, and queried with has_id.
+// - filters: qdrantfilter.cpp translates them into Qdrant conditions that the server evaluates
+//   exactly (rows carry _keys and _num for $exists and ranges; the catalog's filter_aids says
+//   so). Only where that is impossible (a key holding '"', a dataset written before the aids)
+//   or a strict-mode server refuses a filter on an unindexed metadata key (400 "Index
+//   required"), the matching points are found by scrolling and Filter::matches.
 // - query: POST /points/query on servers >= 1.10, POST /points/search before. Qdrant's scores
 //   already are vstash's (cosine similarity, dot product, L2 distance).
 #include "qdrantbackend.hpp"
@@ -63,6 +65,9 @@ constexpr int64_t k_scroll_page = 10000;
 struct CatalogEntry {
   DatasetSpec spec;
   int64_t next_index = 0;
+  // Every row carries _keys and _num (qdrantpoints.hpp): true for datasets created since they
+  // exist; $exists and range filters are then exact on the server.
+  bool filter_aids = false;
 };
 
 std::string describe_spec(const DatasetSpec& s) {
@@ -189,7 +194,7 @@ class QdrantBackend final : public Backend {
       return;
     }
     ensure_collection(spec);
-    save_catalog(CatalogEntry{spec, 0});
+    save_catalog(CatalogEntry{spec, 0, true});
   }
 
   std::optional<DatasetInfo> dataset_info(const std::string& dataset) override {
@@ -230,6 +235,7 @@ class QdrantBackend final : public Backend {
     // Also removes a collection left behind by an interrupted drop. 200 with false if absent.
     m_client.call({"DELETE", collection_path(dataset), ""});
     invalidate(dataset);
+    forget_collection(dataset);
     return existed;
   }
 
@@ -374,8 +380,11 @@ class QdrantBackend final : public Backend {
       row.metadata[0] = std::move(merged);
     }
     if (!sample) {
-      // Metadata only: set-payload merges top-level keys, so this replaces "metadata" whole.
-      const json body = {{"payload", {{"metadata", row.metadata[0]}}}, {"points", json::array({pid})}};
+      // Metadata only: set-payload merges top-level keys, so this replaces "metadata" (and its
+      // filter aids) whole.
+      json payload = {{"metadata", row.metadata[0]}, {"_keys", json::array()}, {"_num", json::object()}};
+      payload.update(filter_aids(row.metadata[0]));
+      const json body = {{"payload", payload}, {"points", json::array({pid})}};
       m_client.call({"POST", collection_path(dataset) + "/points/payload" + std::string(k_wait), body.dump()});
       invalidate(dataset);
       return;
@@ -416,8 +425,7 @@ class QdrantBackend final : public Backend {
   }
 
   int64_t delete_where(const std::string& dataset, const Filter& filter) override {
-    require(dataset);
-    const TranslatedFilter tf = translate_filter(&filter);
+    const TranslatedFilter tf = translate_filter(&filter, require(dataset).filter_aids);
     int64_t n = 0;
     bool done = false;
     if (tf.exact) {
@@ -446,11 +454,11 @@ class QdrantBackend final : public Backend {
   }
 
   int64_t count(const std::string& dataset, const Filter* filter) override {
-    require(dataset);
+    const bool aids = require(dataset).filter_aids;
     if (filter == nullptr || filter->empty()) {
       return count_all(dataset);
     }
-    const TranslatedFilter tf = translate_filter(filter);
+    const TranslatedFilter tf = translate_filter(filter, aids);
     if (tf.exact) {
       try {
         return m_client.call(count_call(dataset, tf.filter)).at("count").get<int64_t>();
@@ -536,6 +544,7 @@ class QdrantBackend final : public Backend {
     const std::string name = p.value("name", std::string());
     e.spec = spec_from_json(name, p.value("spec", json::object()));
     e.next_index = p.value("next_index", int64_t{0});
+    e.filter_aids = p.value("filter_aids", false);
     return e;
   }
 
@@ -566,7 +575,11 @@ class QdrantBackend final : public Backend {
     ensure_catalog();
     const json point = {{"id", catalog_point_id(e.spec.name)},
                         {"vector", {1.0}},
-                        {"payload", {{"name", e.spec.name}, {"spec", spec_to_json(e.spec)}, {"next_index", e.next_index}}}};
+                        {"payload",
+                         {{"name", e.spec.name},
+                          {"spec", spec_to_json(e.spec)},
+                          {"next_index", e.next_index},
+                          {"filter_aids", e.filter_aids}}}};
     upsert_bodies(m_client, std::string(k_catalog), {json{{"points", json::array({point})}}.dump()});
   }
 
@@ -578,23 +591,44 @@ class QdrantBackend final : public Backend {
     return *entry;
   }
 
-  // Creates the collection (or checks the one found) and its payload indexes.
+  // Creates the collection (or checks the one found) and its payload indexes, once per process
+  // and dataset: an ingest calls create_dataset at every resume point. A collection that exists
+  // costs one GET (its info lists the payload indexes already there), a new one the create and
+  // the index PUTs.
   void ensure_collection(const DatasetSpec& spec) {
+    {
+      std::lock_guard lock(m_mutex);
+      if (m_ensured.count(spec.name) != 0) {
+        return;
+      }
+    }
     const std::string distance = distance_name(spec.metric);
-    if (!create_collection(m_client, spec.name, spec.dimension(), distance)) {
-      const json info = m_client.call({"GET", collection_path(spec.name), ""});
-      const json vectors = info.value("config", json::object()).value("params", json::object()).value("vectors", json());
+    const Call get{"GET", collection_path(spec.name), ""};
+    auto info = m_client.call_or_missing(get);
+    if (!info && !create_collection(m_client, spec.name, spec.dimension(), distance)) {
+      info = m_client.call(get);  // created meanwhile by another process: check it as found
+    }
+    json schema = json::object();
+    if (info) {
+      const json vectors = info->value("config", json::object()).value("params", json::object()).value("vectors", json());
       if (!vectors.is_object() || vectors.value("size", int64_t{0}) != spec.dimension() ||
           vectors.value("distance", std::string()) != distance) {
         throw ConflictError(fmt::format("{}: collection \"{}\" exists with vectors {}; dataset needs size {} distance {}",
                                         m_client.location(), spec.name, vectors.dump(), spec.dimension(), distance));
       }
+      schema = info->value("payload_schema", json::object());
     }
-    create_payload_index(m_client, spec.name, "_id", "keyword");
-    create_payload_index(m_client, spec.name, "_idx", "integer");
+    std::vector<std::pair<std::string, std::string>> indexes{{"_id", "keyword"}, {"_idx", "integer"}, {"_keys", "keyword"}};
     if (spec.label_dtype && spec.label_shape.empty()) {
-      create_payload_index(m_client, spec.name, "label", label_index_schema(*spec.label_dtype));
+      indexes.emplace_back("label", label_index_schema(*spec.label_dtype));
     }
+    for (const auto& [field, type] : indexes) {
+      if (!schema.is_object() || !schema.contains(field)) {
+        create_payload_index(m_client, spec.name, field, type);
+      }
+    }
+    std::lock_guard lock(m_mutex);
+    m_ensured.insert(spec.name);
   }
 
   // --- reads ------------------------------------------------------------------------------
@@ -725,6 +759,11 @@ class QdrantBackend final : public Backend {
     m_positions.erase(dataset);
   }
 
+  void forget_collection(const std::string& dataset) {
+    std::lock_guard lock(m_mutex);
+    m_ensured.erase(dataset);
+  }
+
   // Point ids of the rows matching filter, by scrolling (with the translated superset filter
   // when the server accepts it) and checking each row's metadata with Filter::matches.
   std::vector<json> matching_ids(const std::string& dataset, const Filter& filter, const TranslatedFilter& tf) {
@@ -772,6 +811,7 @@ class QdrantBackend final : public Backend {
   bool m_catalog_ready = false;
   std::mutex m_mutex;
   std::map<std::string, PositionCache> m_positions;
+  std::set<std::string> m_ensured;  // collections this process has created or checked
 };
 
 std::vector<QueryHit> QdrantBackend::query(const std::string& dataset, const std::vector<float>& vector,
@@ -811,7 +851,7 @@ std::vector<QueryHit> QdrantBackend::query(const std::string& dataset, const std
 
   json points;
   const bool filtered = options.filter != nullptr && !options.filter->empty();
-  const TranslatedFilter tf = translate_filter(options.filter);
+  const TranslatedFilter tf = translate_filter(options.filter, entry.filter_aids);
   bool done = false;
   if (!filtered || tf.exact) {
     try {

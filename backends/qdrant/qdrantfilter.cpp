@@ -1,20 +1,22 @@
 // SPDX-License-Identifier: MIT
-// Filter -> Qdrant filter. Exact where Qdrant's semantics equal src/filter.hpp's, a superset
-// (post-filtered by the caller with Filter::matches) where they differ:
-//   $eq string/bool    match.value                      exact (array fields: any element)
-//   $eq number         range gte=lte=x                  exact: Qdrant's match.value on an
-//                                                       integer never equals a float payload,
-//                                                       range compares both numerically
-//   $in / $nin         should of the $eq conditions / must_not of it    exact
-//   $ne                must_not of the $eq condition    exact (a missing field matches)
-//   $gt..$lte          range                            superset: Qdrant's range also matches
-//                                                       an element of a numeric array field
-//   $exists false      is_empty                         superset: is_empty also holds for []
-//   $exists true       (no condition)                   superset: must_not is_empty would
-//                                                       drop [] fields, which exist
-//   a key that is not a plain Qdrant path segment      (no condition)   superset
-// A superset child of $or makes the whole $or unconstrained; negations are only built from
-// exact conditions, so the result is always a superset.
+// Filter -> Qdrant filter, evaluated by the server. Keys are payload paths under "metadata"
+// (a key that is not a plain path segment is quoted: metadata."a.b" names the key "a.b",
+// since vstash keys are literal; a key holding '"' or empty cannot be written):
+//   $eq string/bool    match.value                      (array fields: any element, as in vstash)
+//   $eq number         range gte=lte=x                  Qdrant's match.value on an integer never
+//                                                       equals a float payload; range compares
+//                                                       both numerically (1 equals 1.0)
+//   $in / $nin         should of the $eq conditions / must_not of it
+//   $ne                must_not of the $eq condition    (a missing field matches, as in vstash)
+// With the rows' filter aids (qdrantpoints.hpp: datasets whose catalog says filter_aids):
+//   $gt..$lte          range on _num.<key>              _num holds only single numbers, so an
+//                                                       array field never matches, as in vstash
+//   $exists            _keys match.value <key> (or must_not of it): null counts as absent
+// Without them (datasets written before the aids), and for keys that cannot be written as a
+// path, the translation is a superset (range and is_empty on metadata.<key>, or no condition)
+// and the caller post-filters with Filter::matches. A superset child of $or makes the whole $or
+// unconstrained; negations are only built from exact conditions, so the result is always a
+// superset.
 #include "qdrantfilter.hpp"
 
 #include <algorithm>
@@ -60,12 +62,24 @@ json in_condition(const std::string& path, const json& values) {
   return json{{"should", should}};
 }
 
-Part translate(const FilterNode& n) {
+// A payload path: prefix + the key, quoted unless it is a plain segment; empty when the key
+// cannot be written (empty, or holding a '"', which Qdrant's quoted keys cannot contain).
+std::string key_path(std::string_view prefix, const std::string& key) {
+  if (key.empty() || key.find('"') != std::string::npos) {
+    return "";
+  }
+  const bool plain = std::all_of(key.begin(), key.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+  return std::string(prefix) + (plain ? key : "\"" + key + "\"");
+}
+
+Part translate(const FilterNode& n, bool aids) {
   if (n.kind == Kind::and_) {
     json must = json::array();
     bool exact = true;
     for (const auto& c : n.children) {
-      Part p = translate(c);
+      Part p = translate(c, aids);
       exact = exact && p.exact;
       if (p.condition) {
         must.push_back(std::move(*p.condition));
@@ -80,7 +94,7 @@ Part translate(const FilterNode& n) {
     json should = json::array();
     bool exact = true;
     for (const auto& c : n.children) {
-      Part p = translate(c);
+      Part p = translate(c, aids);
       exact = exact && p.exact;
       if (!p.condition) {
         return {std::nullopt, false};
@@ -107,13 +121,21 @@ Part translate(const FilterNode& n) {
     case Kind::lt:
     case Kind::lte: {
       const char* op = n.kind == Kind::gt ? "gt" : n.kind == Kind::gte ? "gte" : n.kind == Kind::lt ? "lt" : "lte";
+      if (aids) {
+        return {json{{"key", key_path("_num.", n.key)}, {"range", {{op, n.value.get<double>()}}}}, true};
+      }
       return {json{{"key", path}, {"range", {{op, n.value.get<double>()}}}}, false};
     }
-    case Kind::exists:
+    case Kind::exists: {
+      if (aids) {
+        const json has = {{"key", "_keys"}, {"match", {{"value", n.key}}}};
+        return {n.value.get<bool>() ? has : json{{"must_not", json::array({has})}}, true};
+      }
       if (n.value.get<bool>()) {
         return {std::nullopt, false};
       }
       return {json{{"is_empty", {{"key", path}}}}, false};
+    }
     default:
       return {std::nullopt, false};
   }
@@ -130,25 +152,14 @@ bool is_filter_object(const json& j) {
 
 }  // namespace
 
-std::string metadata_path(const std::string& key) {
-  if (key.empty()) {
-    return "";
-  }
-  for (char c : key) {
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-    if (!plain) {
-      return "";
-    }
-  }
-  return "metadata." + key;
-}
+std::string metadata_path(const std::string& key) { return key_path("metadata.", key); }
 
-TranslatedFilter translate_filter(const Filter* filter) {
+TranslatedFilter translate_filter(const Filter* filter, bool aids) {
   TranslatedFilter out;
   if (filter == nullptr || filter->empty()) {
     return out;
   }
-  Part p = translate(filter->root());
+  Part p = translate(filter->root(), aids);
   out.exact = p.exact;
   if (p.condition) {
     // A bare field condition must be wrapped: the top level is a Filter object.

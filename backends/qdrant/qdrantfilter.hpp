@@ -13,10 +13,13 @@ struct TranslatedFilter {
   bool exact = true;
 };
 
-// The payload path of a user metadata key ("metadata.<key>"), or empty when the key cannot be
-// written as a Qdrant key path (a '.', '[', ']', '"', space, ...).
+// The payload path of a user metadata key ("metadata.<key>", quoted as metadata."a.b" when
+// the key is not a plain segment), or empty when the key cannot be written (empty, or
+// holding '"').
 std::string metadata_path(const std::string& key);
-TranslatedFilter translate_filter(const Filter* filter);
+// aids: the dataset's rows carry _keys and _num (qdrantpoints.hpp), which make $exists and
+// $gt..$lte exact.
+TranslatedFilter translate_filter(const Filter* filter, bool aids = true);
 // {"must": [a, b]} without empty parts.
 json filter_and(const json& a, const json& b);
 

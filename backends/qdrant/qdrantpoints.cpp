@@ -144,6 +144,26 @@ DatasetSpec spec_from_json(const std::string& name, const json& j) {
   }
 }
 
+json filter_aids(const json& metadata) {
+  json out = json::object();
+  if (!metadata.is_object() || metadata.empty()) {
+    return out;
+  }
+  json keys = json::array();
+  json num = json::object();
+  for (const auto& [k, v] : metadata.items()) {
+    if (!v.is_null()) {
+      keys.push_back(k);
+    }
+    if (v.is_number()) {
+      num[k] = v;
+    }
+  }
+  out["_keys"] = std::move(keys);
+  out["_num"] = std::move(num);
+  return out;
+}
+
 bool needs_data_blob(const DatasetSpec& spec) { return spec.dtype != DType::f32 || spec.metric == Metric::cosine; }
 
 std::vector<std::string> encode_points(const DatasetSpec& spec, const RowBatch& batch,
@@ -179,6 +199,11 @@ void encode_points_range(const DatasetSpec& spec, const RowBatch& batch, const s
     if (!batch.metadata.empty() && batch.metadata[i].is_object() && !batch.metadata[i].empty()) {
       s += ",\"metadata\":";
       s += json_text(batch.metadata[i], fmt::format("row \"{}\": metadata", batch.ids[i]));
+      const json aids = filter_aids(batch.metadata[i]);  // named: items() of a temporary dangles
+      for (const auto& [key, value] : aids.items()) {
+        s += ",\"" + key + "\":";
+        s += json_text(value, fmt::format("row \"{}\": metadata", batch.ids[i]));
+      }
     }
     if (batch.labels) {
       s += ",\"label\":";

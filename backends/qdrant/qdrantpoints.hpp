@@ -16,6 +16,12 @@
 //             "metadata.<key>", so user keys never collide with the reserved "_" keys
 //   label     the label: a number for scalar labels, a flat array otherwise (exact for
 //             every dtype: integers are written as integers)
+//   _keys     the metadata keys whose value is not null (so $exists is a server-side match)
+//   _num      {key: number} for the metadata keys holding one number (so $gt..$lte are a
+//             server-side range: Qdrant's range on "metadata.<key>" also matches an element
+//             of an array, vstash's only a numeric field); _keys and _num are written only
+//             for non-empty metadata, and only datasets whose catalog says "filter_aids" have
+//             them on every row (qdrantfilter.hpp)
 //   _data     base64 rowcodec blob of the exact sample, written when the vector alone cannot
 //             give the sample back: dtype other than float32, or metric cosine (Qdrant
 //             normalises cosine vectors on insert)
@@ -42,6 +48,8 @@ std::string point_key(const json& point_id);
 std::string distance_name(Metric metric);  // "Cosine", "Euclid", "Dot"
 json spec_to_json(const DatasetSpec& spec);
 DatasetSpec spec_from_json(const std::string& name, const json& j);
+// The payload keys _keys and _num of a row's metadata (an object; empty for no metadata).
+json filter_aids(const json& metadata);
 // True when a row point also carries its exact sample in `_data`.
 bool needs_data_blob(const DatasetSpec& spec);
 

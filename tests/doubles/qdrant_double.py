@@ -152,21 +152,47 @@ def id_order(pid):
     return (0, pid, "") if isinstance(pid, int) else (1, 0, pid)
 
 
+PATH_TOKEN = re.compile(r'(?:([A-Za-z0-9_-]+)|"([^"]+)")((?:\[\d*\])*)')
+
+
+def parse_path(key):
+    """A payload key path as Qdrant's JSON path reads it: segments joined by '.', each plain
+    ([A-Za-z0-9_-]+) or double-quoted ("a.b" is one key, no '"' inside), optionally followed by
+    [] (every element) or [N] (one element). A malformed path is a 400."""
+    parts, pos = [], 0
+    while True:
+        m = PATH_TOKEN.match(key, pos)
+        if not m:
+            raise bad(f"Format error in JSON body: invalid payload key path `{key}`")
+        name = m.group(1) if m.group(1) is not None else m.group(2)
+        parts.append((name, re.findall(r"\[(\d*)\]", m.group(3))))
+        pos = m.end()
+        if pos == len(key):
+            return parts
+        if key[pos] != ".":
+            raise bad(f"Format error in JSON body: invalid payload key path `{key}`")
+        pos += 1
+
+
 def path_values(payload, key):
-    """Values at a key path ("a.b", "arr[].c"); arrays at the end are flattened."""
+    """Values at a key path ("a.b", 'a."b.c"', "arr[].c", "arr[0]"); arrays at the end are
+    flattened (a condition on an array field looks at its elements, as in Qdrant)."""
     values = [payload]
-    for part in key.split("."):
-        flatten = part.endswith("[]")
-        name = part[:-2] if flatten else part
+    for name, brackets in parse_path(key):
         nxt = []
         for v in values:
-            if isinstance(v, list):
-                items = v
-            else:
-                items = [v]
-            for it in items:
+            for it in (v if isinstance(v, list) else [v]):
                 if isinstance(it, dict) and name in it:
                     nxt.append(it[name])
+        for b in brackets:
+            picked = []
+            for v in nxt:
+                if isinstance(v, list):
+                    if b == "":
+                        picked.extend(v)
+                    elif int(b) < len(v):
+                        picked.append(v[int(b)])
+            nxt = picked
         values = nxt
     out = []
     for v in values:

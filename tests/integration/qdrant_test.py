@@ -14,6 +14,8 @@
 #     api key is ever printed; an ingest killed mid-way is finished by --resume;
 #   - a reply cut short is retried, Retry-After as an HTTP date is honoured, a 200 of the wrong
 #     shape is sent once more and then reported naming the request; User-Agent is vstash/VERSION;
+#   - an ingest's resume points (create_dataset with the watermark) cost a catalog read and
+#     write, not a collection create, GET and payload-index PUTs each;
 #   - every request the client sent matches an operation of the OpenAPI spec (no violations).
 # Most tests start a private double on a free port (faults never leak into other tests); the double applies
 # writes sent without wait=true only after 2 s, so a missing wait=true shows up as a failure.
@@ -306,6 +308,100 @@ class QdrantTest(unittest.TestCase):
         agents = {e["user_agent"] for e in d.log()}
         self.assertEqual(agents, {f"vstash/{version}"})
 
+    def test_a_resume_point_costs_two_catalog_requests_and_no_collection_setup(self):
+        d = self.double(profile={"parallel": 1})
+        x = self.vectors(4000, 4, seed=4)
+        d.run("--dataset", "marks", "ingest", self.npy("x.npy", x), "--metric", "dot", "--batch-size", "256")
+        log = d.log()
+        catalog_writes = [e for e in log if e["method"] == "PUT" and e["path"] == "/collections/__vstash_catalog/points"]
+        self.assertGreaterEqual(len(catalog_writes), 4, "expected several resume points")
+        setup = [(e["method"], e["path"]) for e in log if e["path"] in ("/collections/marks", "/collections/marks/index")]
+        # Once per process: a GET (404), the create and the three payload indexes; never per resume point.
+        self.assertEqual(setup, [("GET", "/collections/marks"), ("PUT", "/collections/marks")] +
+                         [("PUT", "/collections/marks/index")] * 3)
+        catalog = [e for e in log if e["path"].startswith("/collections/__vstash_catalog")]
+        # Each resume point: read the catalog point, write it back (plus the ingest's own reads
+        # and the next_index reservations, which are catalog writes too).
+        self.assertLessEqual(len(catalog), 2 * len(catalog_writes) + 4)
+        # A second process resuming finds everything in place: one GET, no create, no index PUTs.
+        seen = len(log)
+        d.run("--dataset", "marks", "ingest", self.npy("x.npy", x), "--metric", "dot", "--batch-size", "256",
+              "--resume")
+        setup = [(e["method"], e["path"]) for e in d.log()[seen:]
+                 if e["path"] in ("/collections/marks", "/collections/marks/index")]
+        self.assertEqual(setup, [("GET", "/collections/marks")])
+        self.assertEqual(d.count("marks"), 4000)
+
+    def test_filters_run_on_the_server_with_vstash_semantics(self):
+        d = self.double("--log-bodies")
+        rows = [{"n": 1}, {"n": 1.0}, {"n": "1"}, {"n": [1, 5]}, {"n": 7, "a.b": "x"}, {"n": None},
+                {"n": []}, {}, {"a.b": "y", "tags": ["p", "q"]}, {"n": 3.5, "tags": ["q"], "sp ace": True}]
+        x = self.vectors(len(rows), 4, seed=5)
+        md = os.path.join(self.root, "md.jsonl")
+        with open(md, "w") as f:
+            for r in rows:
+                f.write(json.dumps(r) + "\n")
+        d.run("--dataset", "flt", "ingest", self.npy("x.npy", x), "--metadata", md, "--metric", "dot")
+
+        def eq(a, b):
+            num = (int, float)
+            if type(a) in num and type(b) in num:
+                return a == b
+            return type(a) is type(b) and a == b
+
+        def one(r, k, cond):
+            """vstash's semantics (src/filter.hpp), written out independently of the client."""
+            v = r.get(k)
+            present = v is not None
+            vals = v if isinstance(v, list) else [v]
+            ops = cond if isinstance(cond, dict) else {"$eq": cond}
+            for op, arg in ops.items():
+                if op in ("$eq", "$ne"):
+                    ok = present and any(eq(e, arg) for e in vals)
+                    ok = ok if op == "$eq" else not ok
+                elif op in ("$in", "$nin"):
+                    ok = present and any(eq(e, a) for e in vals for a in arg)
+                    ok = ok if op == "$in" else not ok
+                elif op == "$exists":
+                    ok = present == arg
+                else:
+                    ok = type(v) in (int, float) and {"$gt": lambda: v > arg, "$gte": lambda: v >= arg,
+                                                      "$lt": lambda: v < arg, "$lte": lambda: v <= arg}[op]()
+                if not ok:
+                    return False
+            return True
+
+        def expected(flt):
+            return sorted(str(i) for i, r in enumerate(rows) if all(one(r, k, c) for k, c in flt.items()))
+
+        filters = [{"n": {"$gt": 0}}, {"n": {"$lte": 1}}, {"n": {"$gte": 2, "$lt": 8}}, {"n": {"$exists": True}},
+                   {"n": {"$exists": False}}, {"a.b": "x"}, {"a.b": {"$exists": True}}, {"n": {"$ne": 1}},
+                   {"tags": {"$nin": ["p"]}}, {"sp ace": True}, {"n": 1}, {"n": {"$in": [5, "1"]}}]
+        for flt in filters:
+            seen = len(d.log())
+            hits = json.loads(d.run("--dataset", "flt", "--json", "query", "[1,1,1,1]", "-k", "20",
+                                    "--filter", json.dumps(flt)).stdout)["hits"]
+            self.assertEqual(sorted(h["id"] for h in hits), expected(flt), flt)
+            counted = json.loads(d.run("--dataset", "flt", "--json", "delete", "--filter", json.dumps(flt),
+                                       "--dry-run").stdout)
+            self.assertEqual(counted.get("matched", counted.get("deleted")), len(expected(flt)), (flt, counted))
+            sent = d.log()[seen:]
+            # The filter went to the server: no scroll of the dataset, no has_id list of matches.
+            self.assertFalse([e for e in sent if e["path"] == "/collections/flt/points/scroll"], flt)
+            self.assertFalse([e for e in sent if "has_id" in e.get("body", "")], flt)
+            queries = [e for e in sent if e["path"] == "/collections/flt/points/query"]
+            self.assertEqual(len(queries), 1, flt)
+            self.assertIn('"filter"', queries[0]["body"])
+        # delete --filter sends the filter too, and removes exactly the matches.
+        seen = len(d.log())
+        d.run("--dataset", "flt", "delete", "--filter", json.dumps({"n": {"$gte": 2}}), "--yes")
+        sent = d.log()[seen:]
+        self.assertFalse([e for e in sent if e["path"] == "/collections/flt/points/scroll"])
+        deletes = [e for e in sent if e["path"] == "/collections/flt/points/delete"]
+        self.assertEqual(len(deletes), 1)
+        self.assertIn('"_num.n"', deletes[0]["body"])
+        self.assertEqual(d.count("flt"), len(rows) - len(expected({"n": {"$gte": 2}})))
+
     def test_a_reply_slower_than_the_timeout_is_retried(self):
         d = self.double(profile={"timeout_ms": 700, "max_attempts": 3})
         x = self.vectors(5, 4)
@@ -325,7 +421,7 @@ class QdrantTest(unittest.TestCase):
         d.run("--dataset", "idx", "ingest", self.npy("x.npy", x), "--labels", self.npy("y.npy", labels))
         info = d.api("GET", "/collections/idx")["result"]
         schema = {k: v["data_type"] for k, v in info["payload_schema"].items()}
-        self.assertEqual(schema, {"_id": "keyword", "_idx": "integer", "label": "integer"})
+        self.assertEqual(schema, {"_id": "keyword", "_idx": "integer", "_keys": "keyword", "label": "integer"})
         self.assertEqual(info["config"]["params"]["vectors"], {"size": 4, "distance": "Cosine"})
         stats = json.loads(d.run("--json", "stats").stdout)
         self.assertEqual(stats["backend"], "qdrant")

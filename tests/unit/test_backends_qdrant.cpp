@@ -129,14 +129,26 @@ TEST_SUITE("qdrant::points") {
 }
 
 TEST_SUITE("qdrant::filter") {
-  TEST_CASE("exact operators become match/range conditions under metadata.") {
-    const auto f = Filter::parse(R"({"genre": "drama", "year": {"$gte": 2019}, "tag": {"$in": ["a", "b"]}})");
+  TEST_CASE("every operator becomes a server condition: match, range on _num, _keys for $exists") {
+    const auto f = Filter::parse(
+        R"({"genre": "drama", "year": {"$gte": 2019}, "tag": {"$in": ["a", "b"]}, "draft": {"$exists": false}})");
     const auto t = translate_filter(&f);
-    CHECK_FALSE(t.exact);  // $gte also matches numeric array elements in Qdrant: post-filtered
+    CHECK(t.exact);
     const std::string text = t.filter.dump();
     CHECK(text.find(R"({"key":"metadata.genre","match":{"value":"drama"}})") != std::string::npos);
-    CHECK(text.find(R"("range":{"gte":2019.0})") != std::string::npos);
+    CHECK(text.find(R"({"key":"_num.year","range":{"gte":2019.0}})") != std::string::npos);
     CHECK(text.find(R"({"key":"metadata.tag","match":{"any":["a","b"]}})") != std::string::npos);
+    CHECK(text.find(R"({"must_not":[{"key":"_keys","match":{"value":"draft"}}]})") != std::string::npos);
+    CHECK(text.find("has_id") == std::string::npos);
+  }
+
+  TEST_CASE("without the rows' filter aids, range and $exists are a post-filtered superset") {
+    const auto f = Filter::parse(R"({"year": {"$gte": 2019}, "draft": {"$exists": false}})");
+    const auto t = translate_filter(&f, false);
+    CHECK_FALSE(t.exact);
+    const std::string text = t.filter.dump();
+    CHECK(text.find(R"({"key":"metadata.year","range":{"gte":2019.0}})") != std::string::npos);
+    CHECK(text.find(R"({"is_empty":{"key":"metadata.draft"}})") != std::string::npos);
   }
 
   TEST_CASE("$ne is an exact must_not and numbers compare by range") {
@@ -146,12 +158,20 @@ TEST_SUITE("qdrant::filter") {
     CHECK(t.filter == json::parse(R"({"must_not":[{"key":"metadata.n","range":{"gte":1.0,"lte":1.0}}]})"));
   }
 
-  TEST_CASE("keys that are not plain path segments are left to post-filtering") {
-    CHECK(metadata_path("a.b").empty());
-    CHECK(metadata_path("sp ace").empty());
+  TEST_CASE("keys that are not plain path segments are quoted; only '\"' and empty keys are not expressible") {
+    CHECK(metadata_path("a.b") == R"(metadata."a.b")");
+    CHECK(metadata_path("sp ace") == R"(metadata."sp ace")");
     CHECK(metadata_path("ok_key-1") == "metadata.ok_key-1");
-    const auto f = Filter::parse(R"({"a.b": 1})");
-    const auto t = translate_filter(&f);
+    CHECK(metadata_path(R"(q"uote)").empty());
+    CHECK(metadata_path("").empty());
+    auto f = Filter::parse(R"({"a.b": 1, "c[]": {"$lt": 2}, "d.e": {"$exists": true}})");
+    auto t = translate_filter(&f);
+    CHECK(t.exact);
+    CHECK(t.filter == json::parse(R"({"must":[{"key":"metadata.\"a.b\"","range":{"gte":1.0,"lte":1.0}},
+                                              {"key":"_num.\"c[]\"","range":{"lt":2.0}},
+                                              {"key":"_keys","match":{"value":"d.e"}}]})"));
+    f = Filter::parse(R"({"q\"k": 1})");
+    t = translate_filter(&f);
     CHECK_FALSE(t.exact);
     CHECK(t.filter.empty());
   }
