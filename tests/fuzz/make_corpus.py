@@ -190,6 +190,9 @@ def qdrant_seeds():
         "wrong_types.bin": reply(0, "scroll", {"points": [{"id": 1, "vector": ["x"], "payload": {"_id": 1, "_idx": "0"}}],
                                                "next_page_offset": None}),
         "bool_label_true.bin": reply(3, "retrieve", [{"id": 1, "payload": {"_id": "a", "_idx": 0, "label": True}}]),
+        # spec_from_json too (a catalog spec without label_dtype).
+        "catalog_spec_missing_key.bin": reply(0, "retrieve", [{"id": 1, "payload": {"name": "d", "spec": {
+            "dtype": "float32", "row_shape": [3], "label_shape": [], "metric": "dot"}}}]),
         "missing_payload_id.bin": reply(0, "query", {"points": [{"id": 1, "score": 0.5, "payload": {"_idx": 0}}]}),
     }
 

@@ -15,9 +15,18 @@ build=${1:-$root/build/fuzz}
 seconds=${VSTASH_FUZZ_SECONDS:-20}
 jobs=$(nproc)
 
-cmake -S . -B "$build" -DCMAKE_CXX_COMPILER="${VSTASH_FUZZ_CXX:-clang++-14}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DVSTASH_FUZZ=ON -DVSTASH_BUILD_TESTS=OFF -DVSTASH_WITH_PGVECTOR=OFF -DVSTASH_WITH_REDIS=OFF >/dev/null
-cmake --build "$build" -j"$jobs" --target vstash_fuzz >/dev/null
+# Quiet unless it fails.
+quiet() {
+  local out
+  if ! out=$("$@" 2>&1); then
+    printf '%s\n' "$out" | tail -40
+    echo "fuzz: failed: $*" >&2
+    exit 1
+  fi
+}
+quiet cmake -S . -B "$build" -DCMAKE_CXX_COMPILER="${VSTASH_FUZZ_CXX:-clang++-14}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DVSTASH_FUZZ=ON -DVSTASH_BUILD_TESTS=OFF -DVSTASH_WITH_PGVECTOR=OFF -DVSTASH_WITH_REDIS=OFF
+quiet cmake --build "$build" -j"$jobs" --target vstash_fuzz
 
 targets=()
 for exe in "$build"/tests/fuzz/fuzz_*; do
@@ -39,18 +48,18 @@ run_target() {
     "$build/corpus/$t" "$root/tests/fuzz/corpus/$t" >>"$log" 2>&1
 }
 
-declare -A pid_of
 for t in "${targets[@]}"; do
   while (($(jobs -rp | wc -l) >= jobs)); do
     wait -n || true
   done
-  run_target "$t" &
-  pid_of[$t]=$!
+  rm -f "$build/logs/$t.status"
+  { run_target "$t" && echo 0 >"$build/logs/$t.status"; } &
 done
+wait
 
 failed=0
 for t in "${targets[@]}"; do
-  if wait "${pid_of[$t]}"; then
+  if [[ -f $build/logs/$t.status ]]; then
     done_line=$(grep -a '^Done [0-9]* runs' "$build/logs/$t.log" | tail -1 || true)
     echo "fuzz_$t: ${done_line:-replayed $(grep -ac '^Executed ' "$build/logs/$t.log") inputs}"
   else
