@@ -91,6 +91,11 @@ class Session {
   // Runs fn inside a pqxx::work and commits; every exception leaves as a vstash error.
   // fn returns normally to commit. what names the operation for messages.
   void transact(const std::string& what, const std::function<void(pqxx::work&)>& fn);
+  // transact for a read that only assigns its results (so running it twice is harmless): when
+  // the connection is lost before or during it (a server restart, a failover), the session
+  // reconnects, waiting up to connect_timeout seconds for the server to accept connections,
+  // and runs fn once more. Other errors, and a second loss, leave as transact's do.
+  void read(const std::string& what, const std::function<void(pqxx::work&)>& fn);
   // Like transact without a transaction wrapper (for statements such as CREATE INDEX that
   // manage their own).
   void run(const std::string& what, const std::function<void()>& fn);

@@ -537,7 +537,7 @@ RowBatch PgvectorBackend::read_rows(const std::string& dataset, int64_t offset, 
   }
   RowBatch out;
   const Tables& t = tables();
-  m_session.transact("reading rows of " + ctx(dataset), [&](pqxx::work&) {
+  m_session.read("reading rows of " + ctx(dataset), [&](pqxx::work&) {
     m_session.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     const CatalogEntry e = require(dataset);
     const std::string table = m_session.quote(e.table);
@@ -556,7 +556,7 @@ RowBatch PgvectorBackend::read_rows(const std::string& dataset, int64_t offset, 
 RowBatch PgvectorBackend::read_positions(const std::string& dataset, const std::vector<int64_t>& positions) {
   RowBatch out;
   tables();
-  m_session.transact("reading rows of " + ctx(dataset), [&](pqxx::work&) {
+  m_session.read("reading rows of " + ctx(dataset), [&](pqxx::work&) {
     m_session.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     const CatalogEntry e = require(dataset);
     for (int64_t p : positions) {
@@ -589,7 +589,7 @@ RowBatch PgvectorBackend::read_positions(const std::string& dataset, const std::
 RowBatch PgvectorBackend::fetch(const std::string& dataset, const std::vector<std::string>& ids) {
   RowBatch out;
   tables();
-  m_session.transact("fetching rows of " + ctx(dataset), [&](pqxx::work&) {
+  m_session.read("fetching rows of " + ctx(dataset), [&](pqxx::work&) {
     const CatalogEntry e = require(dataset);
     const Result r = m_session.exec(fmt::format("SELECT {} FROM {} WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))",
                                                 k_read_columns, m_session.quote(e.table)),
@@ -693,7 +693,7 @@ int64_t PgvectorBackend::delete_where(const std::string& dataset, const Filter& 
 int64_t PgvectorBackend::count(const std::string& dataset, const Filter* filter) {
   int64_t n = 0;
   tables();
-  m_session.transact("counting rows of " + ctx(dataset), [&](pqxx::work&) {
+  m_session.read("counting rows of " + ctx(dataset), [&](pqxx::work&) {
     const CatalogEntry e = require(dataset);
     if (filter == nullptr || filter->empty()) {
       n = e.rows;
@@ -792,7 +792,7 @@ std::vector<QueryHit> PgvectorBackend::query(const std::string& dataset, const s
   tables();
   const CatalogEntry e = [&] {
     CatalogEntry out;
-    m_session.transact("querying " + ctx(dataset), [&](pqxx::work&) { out = require(dataset); });
+    m_session.read("querying " + ctx(dataset), [&](pqxx::work&) { out = require(dataset); });
     return out;
   }();
   if (static_cast<int64_t>(vector.size()) != e.spec.dimension()) {
@@ -810,7 +810,8 @@ std::vector<QueryHit> PgvectorBackend::query(const std::string& dataset, const s
   }
   const bool ann = ensure_index(e);
   const bool filtered = options.filter != nullptr && !options.filter->empty();
-  m_session.transact("querying " + ctx(dataset), [&](pqxx::work&) {
+  m_session.read("querying " + ctx(dataset), [&](pqxx::work&) {
+    hits.clear();  // read() may run this twice
     if (ann && m_index.kind == IndexKind::hnsw) {
       m_session.exec("SELECT set_config('hnsw.ef_search', $1, true)",
                      {Param(std::max<int64_t>(m_index.ef_search, std::min<int64_t>(options.top_k, 1000)))});

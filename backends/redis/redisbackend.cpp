@@ -422,10 +422,21 @@ class RedisBackend final : public Backend {
   // Runs read(snapshot) until it sees no concurrent write (read returns nullopt when gen moved).
   template <class F>
   typename std::invoke_result_t<F&, const Snapshot&>::value_type retry_read(const std::string& dataset, F&& read) {
+    bool reconnected = false;
     for (int attempt = 0; attempt < k_attempts; ++attempt) {
-      const Snapshot snap = m_rows.require(dataset);
-      if (auto result = read(snap)) {
-        return std::move(*result);
+      try {
+        const Snapshot snap = m_rows.require(dataset);
+        if (auto result = read(snap)) {
+          return std::move(*result);
+        }
+      } catch (const RetryableError&) {
+        // A lost connection (a server restart, a failover): a read changes nothing, so once
+        // the server answers again it runs once more.
+        if (reconnected) {
+          throw;
+        }
+        reconnected = true;
+        m_conn.wait_for_server();
       }
     }
     throw too_busy(dataset);

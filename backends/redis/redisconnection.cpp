@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cerrno>
 #include <charconv>
 #include <climits>
 #include <iterator>
+#include <thread>
 #include <sys/uio.h>
 #include <fmt/format.h>
 
@@ -325,6 +327,21 @@ std::vector<Reply> Connection::flush() {
     check(*r);
   }
   return replies;
+}
+
+void Connection::wait_for_server() {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(m_options.connect_timeout_ms);
+  for (auto pause = std::chrono::milliseconds(50);; pause = std::min(pause * 2, std::chrono::milliseconds(1000))) {
+    try {
+      command({"PING"});
+      return;
+    } catch (const RetryableError&) {
+      if (std::chrono::steady_clock::now() + pause >= deadline) {
+        throw;
+      }
+      std::this_thread::sleep_for(pause);
+    }
+  }
 }
 
 Reply Connection::command(std::initializer_list<std::string_view> args) {

@@ -70,6 +70,10 @@ class Connection {
   // As flush(), but error replies are returned in place (EXEC's queued errors, NOSCRIPT).
   std::vector<Reply> flush_unchecked();
   Reply command(std::initializer_list<std::string_view> args);
+  // After a transport failure or LOADING (a server restarting or failing over): polls with
+  // PING, reconnecting, until the server answers or connect_timeout_ms has passed (then the
+  // last RetryableError leaves). Callers retry an idempotent read once after it.
+  void wait_for_server();
 
   // Throws the vstash error for an error reply: OOM and MISCONF name the condition,
   // LOADING/BUSY are retryable, auth failures are usage errors; secrets are scrubbed.

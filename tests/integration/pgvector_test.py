@@ -201,6 +201,110 @@ class PgvectorErrorTest(unittest.TestCase):
         self.assertNotIn(s.password, out)
 
 
+class PrivateServer:
+    """A PostgreSQL of this test alone (tests/servers/postgres.sh in a state dir of its own, on a
+    port it picks), so that it can be restarted while other tests use the shared one."""
+
+    def __init__(self, root):
+        self.state = os.path.join(root, "pg-private")
+        os.makedirs(self.state)
+        os.chmod(root, 0o755)  # as root, the server runs as another user and must reach its dir
+        self.env = dict(os.environ, VSTASH_TEST_STATE=self.state)
+        self.script("start")
+        self.config = os.path.join(self.state, "pgvector.yaml")
+
+    def script(self, *args):
+        p = subprocess.run(["bash", SERVER, *args], env=self.env, capture_output=True, text=True, timeout=180)
+        if p.returncode != 0:
+            raise AssertionError(f"postgres.sh {' '.join(args)} failed: {p.stderr}")
+
+    def stop(self):
+        self.script("stop")
+
+
+def read_npy_stream(data):
+    """The arrays of a `batch --stream -o -` output, in order."""
+    import io
+    f, out = io.BytesIO(data), []
+    while f.tell() < len(data):
+        out.append(np.load(f, allow_pickle=False))
+    return out
+
+
+class PgvectorRestartTest(unittest.TestCase):
+    """The server restarted while a batch stream or queries run (issue 14, item 16): reads
+    reconnect (waiting up to connect_timeout) and run once more, so each command ends in success
+    with the right result; never exit 1, a hang or a wrong result. (An ingest across a restart
+    is exit 3 and --resume: PgvectorIngestTest.)"""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="vstash-pg-restart-")
+        cls.server = PrivateServer(cls.tmp.name)
+        with open(cls.server.config) as f:
+            text = f.read()
+        cls.config = os.path.join(cls.tmp.name, "restart.yaml")
+        with open(cls.config, "w") as f:
+            # A restart takes a second or two; a read waits up to connect_timeout for the server.
+            f.write("default: pg\n" + text.replace("connect_timeout: 5", "connect_timeout: 30"))
+        cls.env = dict(os.environ, VSTASH_CONFIG=cls.config, VSTASH_NO_PROGRESS="1")
+        for k in ("VSTASH_PROFILE", "VSTASH_DATASET", "VSTASH_JSON"):
+            cls.env.pop(k, None)
+        rng = np.random.default_rng(5)
+        cls.data = rng.standard_normal((60_000, 32)).astype(np.float32)
+        cls.path = os.path.join(cls.tmp.name, "data.npy")
+        np.save(cls.path, cls.data)
+        # --no-index: queries are exact scans, so a rerun must give the same hits.
+        cls.cli("--dataset", "r", "ingest", cls.path, "--no-index")
+        cls.queries = os.path.join(cls.tmp.name, "q.npy")
+        np.save(cls.queries, rng.standard_normal((400, 32)).astype(np.float32))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.tmp.cleanup()
+
+    @classmethod
+    def cli(cls, *args, check=True):
+        p = subprocess.run([VSTASH, *args], env=cls.env, capture_output=True, timeout=600)
+        if check and p.returncode != 0:
+            raise AssertionError(f"vstash {' '.join(args)} exited {p.returncode}: {p.stderr.decode()}")
+        return p
+
+    def restart_during(self, args, read_first):
+        """Runs vstash ARGS, reads read_first bytes of its stdout, restarts the server, reads the
+        rest; returns (exit code, stdout, stderr). Bounded: a hang fails the test."""
+        proc = subprocess.Popen([VSTASH, *args], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        head = b""
+        while len(head) < read_first:  # unbuffered: communicate() below reads the fd directly
+            chunk = os.read(proc.stdout.fileno(), read_first - len(head))
+            if not chunk:
+                break
+            head += chunk
+        self.assertIsNone(proc.poll(), "the command finished before the restart: give it more work")
+        self.server.script("restart")
+        try:
+            tail, err = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError(f"vstash {' '.join(args)} hangs after a server restart")
+        err = err.decode()
+        self.assertEqual(proc.returncode, 0, f"vstash {' '.join(args)} across a server restart: {err}")
+        return head + tail
+
+    def test_restart_during_a_batch_stream(self):
+        out = self.restart_during(["--dataset", "r", "batch", "--size", "256", "--stream", "-o", "-"],
+                                  256 * 32 * 4 * 20)
+        arrays = [a for a in read_npy_stream(out) if a.ndim == 2]
+        np.testing.assert_array_equal(np.concatenate(arrays), self.data)
+
+    def test_restart_during_queries(self):
+        want = self.cli("--dataset", "r", "query", "--queries", self.queries, "-k", "5").stdout.splitlines()
+        out = self.restart_during(["--dataset", "r", "query", "--queries", self.queries, "-k", "5"],
+                                  len(b"\n".join(want[:20])))
+        self.assertEqual(out.splitlines(), want, "queries across a restart gave other hits")
+
+
 if __name__ == "__main__":
     for var in ("VSTASH_BIN", "VSTASH_TEST_STATE"):
         if not os.environ.get(var):

@@ -209,6 +209,54 @@ def test_server_killed_mid_ingest_then_resume():
         srv.stop()
 
 
+def restart_during(srv, cfg, args, read_first):
+    """Runs vstash ARGS on srv, reads read_first bytes of its stdout, kills the server and
+    starts it again on its port (the append-only file brings the data back), reads the rest.
+    The command must succeed (a read reconnects and runs once more); a hang fails (bounded)."""
+    cmd = [BIN, "--config", cfg, "--profile", "p", "--no-progress", *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    head = b""
+    while len(head) < read_first:  # unbuffered: communicate() below reads the fd directly
+        chunk = os.read(proc.stdout.fileno(), read_first - len(head))
+        if not chunk:
+            break
+        head += chunk
+    assert proc.poll() is None, "the command finished before the restart: give it more work"
+    srv.kill()
+    srv.start()
+    try:
+        tail, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"{' '.join(args)} hangs after a server restart")
+    assert proc.returncode == 0, f"{' '.join(args)} across a restart: exit {proc.returncode}: {err.decode()!r}"
+    return head + tail
+
+
+def test_server_restarted_during_batch_stream_and_queries():
+    import io
+    srv = PrivateServer("restart", aof=True)
+    try:
+        cfg = srv.yaml("    connect_timeout_ms: 20000\n")
+        n = 30000
+        data = write_npy("restart.npy", n, 32, seed=4)
+        vstash(cfg, "p", "--dataset", "r", "ingest", data, check=0)
+        out = restart_during(srv, cfg, ["--dataset", "r", "batch", "--size", "256", "--stream", "-o", "-"],
+                             256 * 32 * 4 * 20)
+        f, arrays = io.BytesIO(out), []
+        while f.tell() < len(out):
+            arrays.append(np.load(f, allow_pickle=False))
+        got = np.concatenate([a for a in arrays if a.ndim == 2])
+        assert np.array_equal(got, np.load(data)), "the batch stream across a restart is not the dataset"
+        queries = write_npy("restart_q.npy", 200, 32, seed=5)
+        args = ["--dataset", "r", "query", "--queries", queries, "-k", "5"]
+        want = vstash(cfg, "p", *args, check=0).stdout.encode().splitlines()
+        out = restart_during(srv, cfg, args, len(b"\n".join(want[:20])))
+        assert out.splitlines() == want, "queries across a restart gave other hits"
+    finally:
+        srv.stop()
+
+
 def test_ingest_sends_few_commands_per_row():
     # INFO commandstats on a fresh private server (no other client adds to it): the ingest's
     # commands, which must be a small fraction of its rows. (Round trips are counted exactly
