@@ -188,7 +188,7 @@ const IndexInfo& Connection::index(const std::optional<IndexRequest>& create) {
   }
   const std::string path = "/indexes/" + http::url_escape(m_index_name);
   auto describe = [&] {
-    http::Request req{"GET", control_url(path), {}, {}};
+    http::Request req{"GET", control_url(path), {}, {}, {}};
     return std::pair(req, m_control->send(req));
   };
   auto [req, resp] = describe();
@@ -206,7 +206,7 @@ const IndexInfo& Connection::index(const std::optional<IndexRequest>& create) {
                  {"spec", {{"serverless", {{"cloud", m_cloud}, {"region", m_region}}}}},
                  {"vector_type", "dense"},
                  {"deletion_protection", "disabled"}};
-    http::Request post{"POST", control_url("/indexes"), {{"Content-Type", "application/json"}}, body.dump()};
+    http::Request post{"POST", control_url("/indexes"), {{"Content-Type", "application/json"}}, body.dump(), {}};
     const auto created = m_control->send(post);
     // 409: created meanwhile by another process (or by an attempt whose reply was lost).
     if (created.status != 201 && created.status != 409) {
