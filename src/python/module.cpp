@@ -4,6 +4,7 @@
 // the CLI's exit codes (src/errors.hpp).
 #include <pybind11/stl.h>
 
+#include "commands/common.hpp"
 #include "loader.hpp"
 #include "src/errors.hpp"
 #include "store.hpp"
@@ -140,9 +141,9 @@ PYBIND11_MODULE(_vstash, m) {
             o.drop_last = drop_last;
             o.pad_shards = vstash::training::parse_remainder_policy(remainder);
             o.prefetch = prefetch;
-            if (num_workers > 64 || num_workers < 0) {
-              throw vstash::UsageError("num_workers: must be between 0 and 64, got " + std::to_string(num_workers));
-            }
+            // The CLI's bounds (batch --size, --workers): a typo must not allocate or spawn unbounded.
+            vstash::commands::check_range("batch_size", batch_size, 1, int64_t{1} << 24);
+            vstash::commands::check_range("num_workers", num_workers, 0, 64);
             vstash::backends::check_dataset_name(dataset_id);
             return std::make_unique<PyDataLoader>(self.state(), dataset_id, std::move(o));
           },
