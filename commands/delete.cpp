@@ -53,6 +53,9 @@ void run_delete(const DeleteOptions& opt, Context& ctx) {
   if (!opt.filter.empty()) {
     filter = parse_filter_arg(opt.filter);
   }
+  if (opt.dry_run) {
+    ctx.only_reads();  // a dry run must not create a store, nor need write access to one
+  }
   auto& backend = ctx.backend();
   nlohmann::json result = {{"dry_run", opt.dry_run}};
   std::string what;

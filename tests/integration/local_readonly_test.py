@@ -32,6 +32,7 @@ READ_COMMANDS = [
     ("checkpoint", "load", "net@latest", "-o", "{out}/ckpt.npy"),
     ("checkpoint", "list"),
     ("checkpoint", "prune", "--model", "net", "--keep", "1", "--dry-run"),
+    ("--dataset", "ds", "delete", "--ids", "1,2", "--dry-run"),
     ("progress", "show"),
 ]
 
