@@ -33,6 +33,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <functional>
 #include <thread>
 #include <fmt/format.h>
 #include <map>
@@ -61,6 +62,7 @@ constexpr int64_t k_server_request_bytes = 32 * 1024 * 1024;  // service.max_req
 constexpr size_t k_points_per_request = 1000;
 constexpr int64_t k_rows_per_read = 1000;
 constexpr int64_t k_scroll_page = 10000;
+constexpr int64_t k_fallback_page = 1000;  // points per page of a client-side filter
 
 struct CatalogEntry {
   DatasetSpec spec;
@@ -443,11 +445,12 @@ class QdrantBackend final : public Backend {
       }
     }
     if (!done) {
-      const auto ids = matching_ids(dataset, filter, tf);
-      n = static_cast<int64_t>(ids.size());
-      if (!ids.empty()) {
+      // Page by page: a page's matches are deleted before the next page is read (the scroll
+      // offset is the id after the page, which the deletes do not touch).
+      for_each_match_page(dataset, filter, tf, [&](const std::vector<json>& ids) {
+        n += static_cast<int64_t>(ids.size());
         delete_points(m_client, dataset, ids);
-      }
+      });
     }
     invalidate(dataset);
     return n;
@@ -468,7 +471,9 @@ class QdrantBackend final : public Backend {
         }
       }
     }
-    return static_cast<int64_t>(matching_ids(dataset, *filter, tf).size());
+    int64_t n = 0;
+    for_each_match_page(dataset, *filter, tf, [&](const std::vector<json>& ids) { n += static_cast<int64_t>(ids.size()); });
+    return n;
   }
 
   std::vector<QueryHit> query(const std::string& dataset, const std::vector<float>& vector,
@@ -764,35 +769,44 @@ class QdrantBackend final : public Backend {
     m_ensured.erase(dataset);
   }
 
-  // Point ids of the rows matching filter, by scrolling (with the translated superset filter
-  // when the server accepts it) and checking each row's metadata with Filter::matches.
-  std::vector<json> matching_ids(const std::string& dataset, const Filter& filter, const TranslatedFilter& tf) {
-    json body = {{"limit", k_scroll_page}, {"with_payload", json::array({"metadata"})}, {"with_vector", false}};
-    std::vector<json> records;
-    bool filtered = false;
+  // The client-side fallback, in bounded pages: scrolls k_fallback_page points at a time (with
+  // the translated superset filter when the server accepts it), checks each row's metadata
+  // with Filter::matches, and hands each page's matching point ids to fn (pages with none are
+  // skipped). Memory and every request stay bounded however many rows match.
+  void for_each_match_page(const std::string& dataset, const Filter& filter, const TranslatedFilter& tf,
+                           const std::function<void(const std::vector<json>&)>& fn) {
+    json body = {{"limit", k_fallback_page}, {"with_payload", json::array({"metadata"})}, {"with_vector", false}};
+    const std::string path = collection_path(dataset) + "/points/scroll";
     if (!tf.filter.empty()) {
       body["filter"] = tf.filter;
+    }
+    for (;;) {
+      json result;
       try {
-        records = scroll_all(m_client, dataset, body);
-        filtered = true;
+        result = m_client.call({"POST", path, body.dump()});
       } catch (const UsageError& e) {
-        if (!is_index_required(e)) {
+        if (!body.contains("filter") || !is_index_required(e)) {
           throw;
         }
-        body.erase("filter");
+        body.erase("filter");  // a strict server without the index: scroll everything instead
+        body.erase("offset");
+        continue;
       }
-    }
-    if (!filtered) {
-      records = scroll_all(m_client, dataset, body);
-    }
-    std::vector<json> ids;
-    for (auto& rec : records) {
-      const json md = rec.value("payload", json::object()).value("metadata", json::object());
-      if (filter.matches(md)) {
-        ids.push_back(std::move(rec.at("id")));
+      std::vector<json> ids;
+      for (auto& rec : result.at("points")) {
+        if (filter.matches(rec.value("payload", json::object()).value("metadata", json::object()))) {
+          ids.push_back(std::move(rec.at("id")));
+        }
       }
+      if (!ids.empty()) {
+        fn(ids);
+      }
+      const json next = result.value("next_page_offset", json());
+      if (next.is_null()) {
+        return;
+      }
+      body["offset"] = next;
     }
-    return ids;
   }
 
   struct PositionCache {
@@ -864,11 +878,22 @@ std::vector<QueryHit> QdrantBackend::query(const std::string& dataset, const std
     }
   }
   if (!done) {
-    const auto ids = matching_ids(dataset, *options.filter, tf);
-    if (ids.empty()) {
-      return {};
-    }
-    points = run(json{{"must", json::array({json{{"has_id", ids}}})}});
+    // Each page's matches are queried by has_id (a bounded list) and the best top_k kept.
+    const bool lower_is_better = entry.spec.metric == Metric::euclidean;
+    points = json::array();
+    for_each_match_page(dataset, *options.filter, tf, [&](const std::vector<json>& ids) {
+      for (auto& p : run(json{{"must", json::array({json{{"has_id", ids}}})}})) {
+        points.push_back(std::move(p));
+      }
+      std::stable_sort(points.begin(), points.end(), [&](const json& a, const json& b) {
+        const double sa = a.value("score", 0.0);
+        const double sb = b.value("score", 0.0);
+        return lower_is_better ? sa < sb : sa > sb;
+      });
+      if (static_cast<int64_t>(points.size()) > options.top_k) {
+        points.erase(points.begin() + options.top_k, points.end());
+      }
+    });
   }
 
   std::vector<const json*> records;

@@ -402,6 +402,34 @@ class QdrantTest(unittest.TestCase):
         self.assertIn('"_num.n"', deletes[0]["body"])
         self.assertEqual(d.count("flt"), len(rows) - len(expected({"n": {"$gte": 2}})))
 
+    def test_the_client_side_fallback_reads_bounded_pages(self):
+        d = self.double("--log-bodies")
+        n = 2500
+        x = self.vectors(n, 4, seed=6)
+        key = 'say "hi"'  # a key Qdrant's paths cannot name: filtered on the client
+        md = os.path.join(self.root, "md.jsonl")
+        with open(md, "w") as f:
+            for i in range(n):
+                f.write(json.dumps({key: i % 2}) + "\n")
+        d.run("--dataset", "pages", "ingest", self.npy("x.npy", x), "--metadata", md, "--metric", "dot")
+        flt = json.dumps({key: 0})
+        seen = len(d.log())
+        hits = json.loads(d.run("--dataset", "pages", "--json", "query", json.dumps(x[4].tolist()), "-k", "3",
+                                "--filter", flt).stdout)["hits"]
+        want = sorted((i for i in range(0, n, 2)), key=lambda i: -float(x[i] @ x[4]))[:3]
+        self.assertEqual([h["id"] for h in hits], [str(i) for i in want])
+        d.run("--dataset", "pages", "delete", "--filter", flt, "--yes")
+        self.assertEqual(d.count("pages"), n // 2)
+        sent = d.log()[seen:]
+        scrolls = [json.loads(e["body"]) for e in sent if e["path"] == "/collections/pages/points/scroll"]
+        self.assertGreaterEqual(len(scrolls), 2 * 3)  # three pages per pass, two passes
+        self.assertTrue(all(b["limit"] <= 1000 for b in scrolls))
+        for e in sent:
+            if "has_id" in e.get("body", ""):
+                self.assertLessEqual(len(json.loads(e["body"])["filter"]["must"][0]["has_id"]), 1000)
+        deletes = [json.loads(e["body"]) for e in sent if e["path"] == "/collections/pages/points/delete"]
+        self.assertTrue(deletes and all(len(b["points"]) <= 1000 for b in deletes))
+
     def test_a_reply_slower_than_the_timeout_is_retried(self):
         d = self.double(profile={"timeout_ms": 700, "max_attempts": 3})
         x = self.vectors(5, 4)
