@@ -12,7 +12,8 @@ set -euo pipefail
 src=${VSTASH_SOURCE_DIR:?}
 bin=${VSTASH_BIN:?}
 python=${PYTHON:-/usr/bin/python3}
-root=$(mktemp -d "${VSTASH_TEST_STATE:?}/servers-test.XXXXXX")
+mkdir -p "${VSTASH_TEST_STATE:?}"
+root=$(mktemp -d "$VSTASH_TEST_STATE/servers-test.XXXXXX")
 chmod 755 "$root"  # as root, PostgreSQL runs as another user and must reach its data dir
 export PYTHON=$python VSTASH_SOURCE_DIR=$src
 pids=()

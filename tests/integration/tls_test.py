@@ -74,6 +74,7 @@ class Double:
 class TlsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        os.makedirs(STATE, exist_ok=True)
         cls.root = tempfile.mkdtemp(prefix="tls-test-", dir=STATE)
         os.chmod(cls.root, 0o755)  # as root, PostgreSQL runs as another user and must reach its files
         cls.tls = os.path.join(cls.root, "tls")
