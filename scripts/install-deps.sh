@@ -18,6 +18,7 @@ test_pkgs=(
   postgresql-15 postgresql-server-dev-15 redis-server redis-tools
   mandoc groff-base zsh fish bash-completion dpkg-dev openssl
   clang-14 libclang-rt-14-dev
+  pybind11-dev python3-dev python3-pytest python3-torch python3-yaml
 )
 
 demo_pkgs=(python3 python3-numpy)
