@@ -33,7 +33,8 @@ server=$root/tests/servers/postgres.sh
 work=$VSTASH_TEST_STATE/bench-work
 started=0
 if ! { [[ -f $VSTASH_TEST_STATE/pgvector.yaml ]] &&
-       /usr/lib/postgresql/15/bin/pg_isready -q -h 127.0.0.1 -p "$VSTASH_TEST_PG_PORT"; }; then
+       /usr/lib/postgresql/15/bin/pg_isready -q -h 127.0.0.1 \
+         -p "$(cat "$VSTASH_TEST_STATE/pg.port" 2>/dev/null || echo "$VSTASH_TEST_PG_PORT")"; }; then
   bash "$server" start >/dev/null
   started=1
 fi

@@ -46,14 +46,20 @@ class PrivateServer:
     """A redis-server of this test alone, so that it can be killed or starved of memory."""
 
     def __init__(self, name, aof=False):
-        self.port = free_port()
         self.dir = os.path.join(SCRATCH, name)
         os.makedirs(self.dir, exist_ok=True)
         self.aof = aof
         self.proc = None
-        self.start()
+        # free_port() only suggests a port: another process may bind it first, and then the
+        # server exits (address in use) and another port is tried. start() checks that the
+        # server answering is this one (its pid), never a foreign one.
+        for _ in range(20):
+            self.port = free_port()
+            if self.start(first=True):
+                return
+        raise AssertionError("no free loopback port for a private redis-server")
 
-    def start(self):
+    def start(self, first=False):
         args = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", self.dir,
                 "--save", "", "--logfile", os.path.join(self.dir, "redis.log")]
         if self.aof:
@@ -62,14 +68,21 @@ class PrivateServer:
         self.client = redis.Redis(host="127.0.0.1", port=self.port)
 
         def up():
+            if self.proc.poll() is not None:
+                return True  # exited: the port was taken
             try:
-                return self.client.ping()
+                return self.client.info("server")["process_id"] == self.proc.pid
             except redis.exceptions.ConnectionError:
                 return False
             except redis.exceptions.BusyLoadingError:
                 return False
 
         wait_until(up, 20, f"redis-server on port {self.port}")
+        if self.proc.poll() is not None:
+            if first:
+                return False
+            raise AssertionError(f"redis-server exited on port {self.port} (see {self.dir}/redis.log)")
+        return True
 
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)

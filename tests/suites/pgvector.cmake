@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # The pgvector backend against a real PostgreSQL 15 + pgvector server (issue 3, item 7).
 #   pg_start / pg_stop     the fixture: tests/servers/postgres.sh starts a throwaway cluster on
-#                          127.0.0.1:${VSTASH_TEST_PG_PORT} and writes test-state/pgvector.yaml
+#                          127.0.0.1:${VSTASH_TEST_PG_PORT} (another port if that one is taken:
+#                          test-state/pg.port) and writes test-state/pgvector.yaml
 #   contract_pgvector      the backend contract suite with profile "pg"
 #   pgvector_unit          pgvector-specific doctest cases (tests/unit/test_backends_pgvector.cpp,
 #                          skipped by the plain `unit` run, selected here with --no-skip)

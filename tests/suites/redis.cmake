@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-# Redis: a real redis-server (tests/servers/redis.sh) on 127.0.0.1:${VSTASH_TEST_REDIS_PORT}.
+# Redis: a real redis-server (tests/servers/redis.sh) on 127.0.0.1:${VSTASH_TEST_REDIS_PORT}, or on
+# another port if that one is taken (test-state/redis.port).
 #   contract_redis       the backend contract suite, profile "redis" (no ttl)
 #   contract_redis_ttl   the same with ttl: 30 on every key
 #   redis_unit           tests/unit/test_backends_redis.cpp: ttl on every key, expiry, hostile
