@@ -64,6 +64,9 @@ void run_copy(const CopyOptions& opt, Context& ctx) {
   if (opt.block_rows != 0) {
     check_range("--block-rows", opt.block_rows, 1, int64_t{1} << 24);
   }
+  if (int(opt.append) + int(opt.replace) + int(opt.resume) > 1) {
+    throw UsageError("copy: --append, --replace and --resume exclude each other");
+  }
   transfer::CopyRequest req;
   for (const auto& what : opt.allow_lossy) {
     if (what != "metadata") {

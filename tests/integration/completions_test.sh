@@ -174,7 +174,8 @@ for v in $(for p in "" "${paths[@]}"; do "$bin" $p --help; done | grep -oE 'VSTA
   grep -q -- "$v" <<<"$text" && continue
   case $v in
     VSTASH_INGEST_* | VSTASH_BATCH_* | VSTASH_EXPORT_* | VSTASH_QUERY_* | VSTASH_INSERT_* | VSTASH_UPDATE_* | \
-      VSTASH_GET_* | VSTASH_DELETE_* | VSTASH_CHECKPOINT_* | VSTASH_PROFILES_* | VSTASH_PROGRESS_* | VSTASH_STATS_*) ;;
+      VSTASH_GET_* | VSTASH_DELETE_* | VSTASH_CHECKPOINT_* | VSTASH_PROFILES_* | VSTASH_PROGRESS_* | VSTASH_STATS_* | \
+      VSTASH_COPY_* | VSTASH_CHECK_*) ;;
     *) fail "man: variable $v not documented" ;;
   esac
 done
