@@ -116,3 +116,90 @@ def test_ctrl_c_during_a_long_loader_loop(tmp_path):
     assert proc.returncode == 0, err
     assert "interrupted after" in out and "clean exit" in out, (out, err)
     assert int(out.split("interrupted after")[1].split()[0]) > 0
+
+
+STALL_SCRIPT = textwrap.dedent("""
+    import sys, numpy as np, vstash
+    store = vstash.open({"type": "redis", "host": "127.0.0.1", "port": int(sys.argv[1]), "timeout_ms": 120000})
+    store.store_training_data("stall", np.random.rand(3000, 16).astype(np.float32), np.arange(3000))
+    loader = store.create_data_loader("stall", batch_size=50, num_workers=1, prefetch=1)
+    it = iter(loader)
+    next(it)
+    print("ready", flush=True)
+    sys.stdin.readline()  # the server is stopped now
+    try:
+        for k in range(1000):
+            print("next", k, flush=True)
+            next(it)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+    sys.stdin.readline()  # the server runs again: the worker's load can finish
+    del it, loader
+    print("clean exit", flush=True)
+""")
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read_line(proc, deadline):
+    """The child's next stdout line, or None if it prints nothing before the deadline."""
+    import select
+    ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+    return proc.stdout.readline().strip() if ready else None
+
+
+@local_only
+def test_ctrl_c_while_the_loader_waits_on_a_stalled_server(tmp_path):
+    """next() waits for a worker stuck on a stopped server: Ctrl-C still interrupts at once."""
+    import shutil
+    if not shutil.which("redis-server"):
+        pytest.fail("redis-server is not installed") if os.environ.get("CI") == "true" else pytest.skip("no redis-server")
+    port = free_port()
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    script = tmp_path / "stall.py"
+    script.write_text(STALL_SCRIPT)
+    proc = None
+    try:
+        import socket
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        proc = subprocess.Popen([sys.executable, str(script), str(port)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert read_line(proc, time.monotonic() + 60) == "ready"
+        server.send_signal(signal.SIGSTOP)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        # Wait until the child is stuck inside next() (no line for 0.5 s), then press Ctrl-C.
+        last = None
+        deadline = time.monotonic() + 30
+        while True:
+            line = read_line(proc, time.monotonic() + 0.5)
+            if line is None and last is not None:
+                break
+            last = line or last
+            assert time.monotonic() < deadline, "the loader never blocked"
+        proc.send_signal(signal.SIGINT)
+        assert read_line(proc, time.monotonic() + 5) == "interrupted"
+        server.send_signal(signal.SIGCONT)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and "clean exit" in out, err
+    finally:
+        server.send_signal(signal.SIGCONT)
+        server.terminate()
+        server.wait(timeout=30)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
