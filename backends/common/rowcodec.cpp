@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "rowcodec.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -60,6 +61,14 @@ Array decode_array(std::string_view blob) {
     std::memcpy(bytes.data(), blob.data() + 6 + ndim * 8u, payload);
   }
   return Array(dtype, std::move(shape), std::move(bytes));
+}
+
+int64_t decode_row_index(const nlohmann::json& value, std::string_view what) {
+  const double x = value.is_number() ? value.get<double>() : -1.0;
+  if (!(x >= 0.0 && x <= 9007199254740992.0) || x != std::floor(x)) {
+    throw Error(fmt::format("{}: row index {} is not a whole number in [0, 2^53]", what, value.dump()));
+  }
+  return static_cast<int64_t>(x);
 }
 
 }  // namespace vstash::backends

@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "../../src/errors.hpp"
+#include "../../src/io/untrusted.hpp"
 #include "../../src/util/base64.hpp"
 #include "../../src/util/floatformat.hpp"
 #include "../../src/util/uuid.hpp"
@@ -171,11 +172,13 @@ EncodedRows encode_rows(const DatasetSpec& spec, const RowBatch& batch, const st
   return out;
 }
 
-DecodedRow decode_row(const DatasetSpec& spec, const json& record) {
+namespace {
+
+DecodedRow decode_row_fields(const DatasetSpec& spec, const json& record) {
   DecodedRow row;
   const json& md = record.contains("metadata") && record["metadata"].is_object() ? record["metadata"] : json::object();
   row.id = md.contains("_id") ? md["_id"].get<std::string>() : record.at("id").get<std::string>();
-  row.index = md.contains("_idx") ? static_cast<int64_t>(md["_idx"].get<double>()) : -1;
+  row.index = md.contains("_idx") ? decode_row_index(md["_idx"], fmt::format("pinecone record \"{}\"", row.id)) : -1;
   if (keeps_exact_blob(spec)) {
     row.sample = md.contains("_data") ? unblob(md["_data"], row.id) : Array(spec.dtype, spec.row_shape);
   } else {
@@ -207,6 +210,19 @@ DecodedRow decode_row(const DatasetSpec& spec, const json& record) {
   }
   row.metadata = user.empty() ? json() : std::move(user);
   return row;
+}
+
+}  // namespace
+
+DecodedRow decode_row(const DatasetSpec& spec, const json& record) {
+  // A record that passed the reply's shape check can still hold fields of the wrong type;
+  // say which dataset's record was malformed, in our words.
+  try {
+    return decode_row_fields(spec, record);
+  } catch (const json::exception& e) {
+    throw Error(fmt::format("pinecone: dataset \"{}\": malformed record from the server: {}", spec.name,
+                            io::json_error_text(e)));
+  }
 }
 
 RowBatch assemble_rows(const DatasetSpec& spec, std::vector<DecodedRow>& rows) {

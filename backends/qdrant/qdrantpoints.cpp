@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "../../src/errors.hpp"
+#include "../../src/io/untrusted.hpp"
 #include "../../src/util/base64.hpp"
 #include "../../src/util/floatformat.hpp"
 #include "../../src/util/uuid.hpp"
@@ -78,7 +79,7 @@ void put_element(Array& a, int64_t i, const json& v) {
     case DType::u16: put(v.get<uint16_t>()); break;
     case DType::u32: put(v.get<uint32_t>()); break;
     case DType::u64: put(v.get<uint64_t>()); break;
-    case DType::b1: put(static_cast<uint8_t>(v.get<int64_t>() != 0)); break;
+    case DType::b1: put(static_cast<uint8_t>(v.is_boolean() ? v.get<bool>() : v.get<int64_t>() != 0)); break;
   }
 }
 
@@ -140,7 +141,7 @@ DatasetSpec spec_from_json(const std::string& name, const json& j) {
     s.metadata = j.value("metadata", json::object());
     return s;
   } catch (const json::exception& e) {
-    throw Error(fmt::format("dataset \"{}\": corrupt catalog entry: {}", name, e.what()));
+    throw Error(fmt::format("dataset \"{}\": corrupt catalog entry: {}", name, io::json_error_text(e)));
   }
 }
 
@@ -286,7 +287,7 @@ RowBatch decode_records(const DatasetSpec& spec, const std::vector<const json*>&
     const json& payload = payload_of(rec);
     try {
       b.ids.push_back(payload.at("_id").get<std::string>());
-      b.indices.push_back(payload.at("_idx").get<int64_t>());
+      b.indices.push_back(decode_row_index(payload.at("_idx"), fmt::format("dataset \"{}\" point", spec.name)));
       auto md = payload.find("metadata");
       b.metadata.push_back(md != payload.end() && md->is_object() ? *md : json::object());
       if (b.labels) {
@@ -300,7 +301,7 @@ RowBatch decode_records(const DatasetSpec& spec, const std::vector<const json*>&
         }
       }
     } catch (const json::exception& e) {
-      throw Error(fmt::format("dataset \"{}\": corrupt point payload: {}", spec.name, e.what()));
+      throw Error(fmt::format("dataset \"{}\": corrupt point payload: {}", spec.name, io::json_error_text(e)));
     }
     if (!with_samples) {
       continue;

@@ -13,11 +13,13 @@ namespace vstash::io {
 
 namespace {
 
-// nlohmann's messages start with "[json.exception.parse_error.101] "; keep what follows,
-// first line only.
-std::string library_text(const nlohmann::json::exception& e) {
+std::string mib(size_t bytes) { return fmt::format("{} MiB", bytes >> 20); }
+
+}  // namespace
+
+std::string json_error_text(const nlohmann::json::exception& e) {
   std::string msg = e.what();
-  if (const auto close = msg.find("] "); close != std::string::npos) {
+  if (const auto close = msg.find("] "); msg.rfind("[json.exception", 0) == 0 && close != std::string::npos) {
     msg.erase(0, close + 2);
   }
   if (const auto nl = msg.find('\n'); nl != std::string::npos) {
@@ -25,10 +27,6 @@ std::string library_text(const nlohmann::json::exception& e) {
   }
   return msg;
 }
-
-std::string mib(size_t bytes) { return fmt::format("{} MiB", bytes >> 20); }
-
-}  // namespace
 
 std::string read_small_file(const std::string& path, size_t limit, const std::string& what) {
   std::unique_ptr<std::FILE, decltype(&std::fclose)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
@@ -80,10 +78,10 @@ nlohmann::json parse_untrusted_json(std::string_view text, const std::string& wh
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    throw UsageError(fmt::format("{}: invalid JSON: {}", where, library_text(e)));
+    throw UsageError(fmt::format("{}: invalid JSON: {}", where, json_error_text(e)));
   } catch (const nlohmann::json::exception& e) {
     // out_of_range.406: "number overflow parsing '1e400'".
-    throw UsageError(fmt::format("{}: invalid JSON: {}", where, library_text(e)));
+    throw UsageError(fmt::format("{}: invalid JSON: {}", where, json_error_text(e)));
   }
 }
 

@@ -35,4 +35,9 @@ void check_json_depth(std::string_view text, const std::string& where);
 // k_max_json_depth, a number out of range (1e400).
 nlohmann::json parse_untrusted_json(std::string_view text, const std::string& where);
 
+// nlohmann's message without its "[json.exception.type_error.302] " tag, first line only:
+// for errors about data that came from outside (a server reply), which must name what was
+// wrong without the library's wording of it.
+std::string json_error_text(const nlohmann::json::exception& e);
+
 }  // namespace vstash::io
