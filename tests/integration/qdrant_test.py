@@ -52,21 +52,17 @@ def wait_until(predicate, timeout, what):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def free_port():
-    """A loopback port nobody listens on now (the kernel's pick), for a private double."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Double:
     """A private qdrant double on its own port, with a profile file for it."""
 
     def __init__(self, root, *args, profile=None):
-        self.port = free_port()
-        self.proc = subprocess.Popen([PYTHON, DOUBLE, "--port", str(self.port), "--api-key", API_KEY,
+        # Port 0: the kernel picks a free port as the double binds it, and the double writes
+        # it to --port-file (no window in which another process could take a port we chose).
+        port_file = tempfile.mktemp(prefix="qdrant-port-", dir=root)
+        self.proc = subprocess.Popen([PYTHON, DOUBLE, "--port", "0", "--port-file", port_file, "--api-key", API_KEY,
                                       "--apply-delay-ms", "2000", *args],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_until(lambda: self.started(port_file), 20, "the private double's port file")
         wait_until(self.ready, 20, f"the double on port {self.port}")
         self.config = os.path.join(root, f"qdrant-{self.port}.yaml")
         values = {"type": "qdrant", "host": "127.0.0.1", "port": self.port, "api_key": API_KEY,
@@ -79,6 +75,16 @@ class Double:
         self.env = dict(os.environ, VSTASH_CONFIG=self.config, VSTASH_NO_PROGRESS="1")
         for k in ("VSTASH_PROFILE", "VSTASH_DATASET", "VSTASH_JSON"):
             self.env.pop(k, None)
+
+    def started(self, port_file):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the double exited: {self.proc.stderr.read().decode()}")
+        try:
+            with open(port_file) as f:
+                self.port = int(f.read())
+            return True
+        except (OSError, ValueError):
+            return False
 
     def ready(self):
         if self.proc.poll() is not None:
