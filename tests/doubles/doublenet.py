@@ -6,6 +6,9 @@
                            given (client certificates required when --tls-client-ca is), then
                            write the bound port to --port-file (atomically), so a start script
                            that passed --port 0 learns the port the kernel chose
+  hang_up(handler)         fault injection: close the connection without a reply
+  send_cut_short(handler, body)  fault injection: a 200 that promises 100 bytes more than it
+                           sends, then hangs up (libcurl: CURLE_PARTIAL_FILE)
 Standard library only.
 """
 import os
@@ -28,6 +31,24 @@ def listening(server, args):
         with open(tmp, "w") as f:
             f.write(str(server.server_address[1]))
         os.replace(tmp, args.port_file)
+
+
+def hang_up(handler):
+    handler.close_connection = True
+    try:
+        handler.connection.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def send_cut_short(handler, body):
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body) + 100))
+    handler.end_headers()
+    handler.wfile.write(body[: len(body) // 2])
+    handler.wfile.flush()
+    hang_up(handler)
 
 
 def _serve_tls(server, cert, key, client_ca):

@@ -38,7 +38,6 @@ import json
 import math
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -46,7 +45,7 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
-from doublenet import add_listen_args, listening
+from doublenet import add_listen_args, hang_up, listening, send_cut_short
 
 API_VERSIONS = {"2025-10", "2026-04"}
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
@@ -385,26 +384,11 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None:
             entry["fault"] = True
             if fault.get("drop"):
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                hang_up(self)
                 entry["status"] = 0
                 return
             if fault.get("truncate"):
-                body = b'{"matches":[],"namespace":"","usage":{"readUnits":1}}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body) + 100))
-                self.end_headers()
-                self.wfile.write(body[: len(body) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                send_cut_short(self, b'{"matches":[],"namespace":"","usage":{"readUnits":1}}')
                 entry["status"] = "truncated"
                 return
             if "malformed" in fault:

@@ -47,7 +47,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 
-from doublenet import add_listen_args, listening
+from doublenet import add_listen_args, hang_up, listening, send_cut_short
 
 # What the double checks, extracted from the official spec by make_qdrant_spec.py (committed).
 SPEC_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "qdrant_spec.json")
@@ -777,27 +777,12 @@ class Handler(BaseHTTPRequestHandler):
             if fault.get("drop"):
                 entry["status"] = "dropped"
                 self.log(entry)
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(2)
-                except OSError:
-                    pass
+                hang_up(self)
                 return
             if fault.get("truncate"):
-                body = b'{"result":{"points":[],"next_page_offset":null},"status":"ok","time":0.0}'
                 entry["status"] = "truncated"
                 self.log(entry)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body) + 100))
-                self.end_headers()
-                self.wfile.write(body[: len(body) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(2)
-                except OSError:
-                    pass
+                send_cut_short(self, b'{"result":{"points":[],"next_page_offset":null},"status":"ok","time":0.0}')
                 return
             if "malformed" in fault:
                 entry["status"] = 200
