@@ -11,9 +11,12 @@ $VSTASH_TEST_STATE/{pgvector,redis,qdrant}.yaml, merged here into one file with 
     `--resume`: no duplicate, no gap, for local -> pgvector and pgvector -> Redis;
   - `--dry-run` writes nothing; a non-empty or incompatible destination is exit 5;
     --append/--replace; malformed addresses exit 2; checkpoints with their latest pointer.
+AllPairs (CTest copy_check_all_pairs) is the nightly-sized case: all 25 ordered pairs of the five
+stores, the Pinecone double included, each copy verified and checked.
 A missing server fails the test (nothing is skipped)."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,11 +44,16 @@ def wait_until(predicate, timeout, what):
 
 
 class CopyTest(unittest.TestCase):
+    with_pinecone = False
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="vstash-copy-")
         profiles = {"local": {"type": "local", "path": os.path.join(cls.tmp.name, "local.db")}}
-        for name, file in (("pg", "pgvector.yaml"), ("redis", "redis.yaml"), ("qdrant", "qdrant.yaml")):
+        servers = [("pg", "pgvector.yaml"), ("redis", "redis.yaml"), ("qdrant", "qdrant.yaml")]
+        if cls.with_pinecone:
+            servers.append(("pinecone", "pinecone.yaml"))
+        for name, file in servers:
             with open(os.path.join(STATE, file)) as f:
                 profiles[name] = yaml.safe_load(f)["profiles"][name]
         cls.config = os.path.join(cls.tmp.name, "vstash.yaml")
@@ -299,6 +307,51 @@ class CopyTest(unittest.TestCase):
                 self.assertAlmostEqual(loaded["metrics"]["loss"], 0.2)
                 self.assertEqual(np.load(self.path(f"back-{b}.npy")).tobytes(),
                                  np.arange(6, dtype="float32").reshape(2, 3).tobytes())
+
+    def test_json_keys_are_documented(self):
+        src = os.environ.get("VSTASH_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+        documented = {}
+        with open(os.path.join(src, "docs", "cli.md")) as f:
+            for line in f:
+                m = re.match(r"^\| `([^`]+)` \| (.*) \|$", line.rstrip("\n"))
+                if m:
+                    documented[m.group(1)] = set(re.findall(r"`([a-z_]+)`", re.sub(r"\[[^\]]*\]", "", m.group(2))))
+        src_ds, *_ = self.make_source("local", n=5)
+        model = "j" + uuid.uuid4().hex[:8]
+        np.save(self.path("j.npy"), np.zeros(3, dtype="float32"))
+        self.run_vstash("checkpoint", "save", "--model", model, "--epoch", "1", "--params", self.path("j.npy"))
+        runs = {"copy": [("copy", src_ds, f"redis:{self.name('j')}", "--verify"), ("copy", src_ds, "x", "--dry-run")],
+                "copy --checkpoints": [("copy", "--checkpoints", model, "local", "redis")],
+                "check": [("check", src_ds, src_ds + "-none", "--sample", "3")]}
+        self.run_vstash("copy", src_ds, src_ds + "-none")
+        for name, commands in runs.items():
+            for c in commands:
+                doc = json.loads(self.run_vstash(*c, "--json").stdout)
+                self.assertLessEqual(set(doc), documented[name], f"{name}: keys missing from docs/cli.md")
+
+
+class AllPairs(CopyTest):
+    """All 25 ordered pairs of the five stores (a store to itself: another dataset)."""
+    with_pinecone = True
+
+    def test_all_25_pairs(self):
+        stores = STORES + ["pinecone"]
+        sources = {s: self.make_source(s, n=60) for s in stores}
+        for a in stores:
+            for b in stores:
+                with self.subTest(src=a, dst=b):
+                    dataset, data, ids, labels, meta = sources[a]
+                    dst = self.name(f"{a}-{b}")
+                    self.run_vstash("copy", f"{a}:{dataset}", f"{b}:{dst}", "--verify")
+                    self.assert_same_rows(b, dst, data, ids, labels, meta)
+                    self.run_vstash("check", f"{b}:{dst}", f"{a}:{dataset}")
+
+
+def load_tests(loader, tests, pattern):
+    """CopyTest by default; `copy_test.py AllPairs` runs the nightly-sized case."""
+    suite = unittest.TestSuite()
+    suite.addTests(loader.loadTestsFromTestCase(CopyTest))
+    return suite
 
 
 if __name__ == "__main__":

@@ -9,3 +9,10 @@ if(VSTASH_WITH_PGVECTOR AND VSTASH_WITH_REDIS AND VSTASH_WITH_QDRANT)
   set_tests_properties(copy_check PROPERTIES FIXTURES_REQUIRED "pg;redis;qdrant" TIMEOUT 900
                        ENVIRONMENT "${VSTASH_TEST_ENV}")
 endif()
+# All 25 ordered pairs of the five stores, the Pinecone double included (12 s here).
+if(VSTASH_WITH_PGVECTOR AND VSTASH_WITH_REDIS AND VSTASH_WITH_QDRANT AND VSTASH_WITH_PINECONE)
+  add_test(NAME copy_check_all_pairs
+           COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tests/integration/copy_test.py AllPairs.test_all_25_pairs)
+  set_tests_properties(copy_check_all_pairs PROPERTIES FIXTURES_REQUIRED "pg;redis;qdrant;pinecone_double"
+                       TIMEOUT 900 ENVIRONMENT "${VSTASH_TEST_ENV}")
+endif()
