@@ -26,3 +26,12 @@ def test_iterable_dataset_shards(store, target, name):
                                config_file=target.config)
     expect = [l.tolist() for _, l in store.create_data_loader(name, 8, seed=4, epoch=2, rank=0, world_size=3)]
     assert [y.tolist() for _, y in ds] == expect
+
+
+def test_torch_worker_processes_split_the_shard(store, target, name):
+    store.store_training_data(name, np.zeros((64, 2), np.float32), np.arange(64, dtype=np.int64))
+    ds = VstashIterableDataset(target.profile, name, batch_size=4, seed=1, rank=1, world_size=2,
+                               config_file=target.config)
+    expect = sorted(sum([l.tolist() for _, l in store.create_data_loader(name, 4, seed=1, rank=1, world_size=2)], []))
+    got = [y for _, y in torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)]
+    assert sorted(sum([y.tolist() for y in got], [])) == expect

@@ -46,32 +46,32 @@ class VstashIterableDataset(IterableDataset):
         self.world_size = default_world if world_size is None else world_size
         self.drop_last = drop_last
         self.remainder = remainder
-        self._store = None
 
     def set_epoch(self, epoch):
         """A new shuffle for each epoch (the same on every rank), like DistributedSampler."""
         self.epoch = epoch
 
-    def _loader(self):
-        if self._store is None or self._store_pid != os.getpid():
-            self._store = _open(self.config, config_file=self.config_file, read_only=True)
-            self._store_pid = os.getpid()
+    def _loader(self, store):
         rank, world = self.rank, self.world_size
         info = get_worker_info()
         if info is not None and info.num_workers > 1:
-            rank, world = rank * info.num_workers + info.id, world * info.num_workers
-        return self._store.create_data_loader(self.dataset_id, self.batch_size, self.shuffle, self.num_workers,
+            # Shards are strided over the epoch order (order[rank::world]), so the workers'
+            # shards order[rank + world * id :: world * num_workers] split exactly this rank's rows.
+            rank, world = rank + world * info.id, world * info.num_workers
+        return store.create_data_loader(self.dataset_id, self.batch_size, self.shuffle, self.num_workers,
                                               seed=self.seed, epoch=self.epoch, rank=rank, world_size=world,
                                               drop_last=self.drop_last, remainder=self.remainder)
 
+    def _open(self):
+        return _open(self.config, config_file=self.config_file, read_only=True)
+
     def __len__(self):
-        return len(self._loader())
+        """Batches of this rank's shard (a short-lived connection: nothing is kept open, so a
+        DataLoader may fork its workers afterwards)."""
+        return len(self._loader(self._open()))
 
     def __iter__(self):
-        for data, labels in self._loader():
+        # A connection per iteration and process: never one inherited through fork.
+        store = self._open()
+        for data, labels in self._loader(store):
             yield torch.from_numpy(data), None if labels is None else torch.from_numpy(labels)
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_store"] = None  # each process opens its own connection
-        return state
