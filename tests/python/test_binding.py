@@ -52,8 +52,11 @@ def test_no_leaks_over_10000_calls(store, name):
     tracemalloc.stop()
     grown_rss = rss_bytes() - before_rss
     # 10,000 leaked batches would be 1.3 GB of C++ memory; leaked Python objects show in tracemalloc.
+    # Under ASan (tests/suites/python.cmake preloads it) freed memory waits in its quarantine
+    # (256 MiB by default) before it is reused, so RSS may grow that much without a leak.
+    asan = "libasan" in os.environ.get("LD_PRELOAD", "")
     assert grown_py < 256 * 1024, grown_py
-    assert grown_rss < 64 * 1024 * 1024, grown_rss
+    assert grown_rss < (512 if asan else 64) * 1024 * 1024, grown_rss
     assert (sys.getrefcount(data), sys.getrefcount(vec), sys.getrefcount(store)) == refs
 
 
