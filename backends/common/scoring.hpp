@@ -37,6 +37,8 @@ class TopK {
   std::vector<Entry> take_sorted();
   // Worst score kept so far when full, for early rejection.
   bool full() const { return m_heap.size() >= m_k; }
+  // The entry a better one would replace (the worst kept) once k are kept; else null.
+  const Entry* worst() const { return !m_heap.empty() && full() ? &m_heap.front() : nullptr; }
 
  private:
   bool better(const Entry& a, const Entry& b) const;

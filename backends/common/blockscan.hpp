@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+// Exact top-k of a block of queries over rows streamed in blocks, scored matrix x matrix
+// with OpenBLAS sgemm: the one scan of every store that searches on the client (local,
+// Redis). Scores and tie order are exactly those of exact_score + TopK (scoring.hpp):
+// sgemm (float32, any summation order) only ranks candidates; every row that could
+// enter a query's top k under a float32 error bound is rescored with exact_score.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "scoring.hpp"
+
+namespace vstash::backends {
+
+class BlockScan {
+ public:
+  // queries: nq x dim float32, row-major, all finite (the caller validates). k per query.
+  BlockScan(Metric metric, size_t dim, const float* queries, size_t nq, size_t k);
+
+  // Room for the next row (dim floats) of the current block, scored as row `index`.
+  // Indices must be distinct; order does not matter. The block is scored when full.
+  float* next_row(int64_t index);
+  // Scores a partly filled block; finish() calls it.
+  void flush();
+  // Per query, best first: exact_score of the kept rows and their indices (slot unused).
+  std::vector<std::vector<TopK::Entry>> finish();
+
+  static constexpr size_t k_block_rows = 4096;
+
+ private:
+  void score_block();
+  Metric m_metric;
+  size_t m_dim;
+  size_t m_nq;
+  std::vector<float> m_queries;        // nq x dim
+  std::vector<double> m_query_norms;   // L2 norms, in double
+  std::vector<TopK> m_top;             // exact scores
+  std::vector<float> m_rows;           // block x dim
+  std::vector<int64_t> m_indices;      // of the rows in the block
+  std::vector<float> m_products;       // nq x block, from sgemm
+  std::vector<double> m_row_norms;
+};
+
+// Convenience: the top k of each query over n rows (n x dim) with the given indices.
+std::vector<std::vector<TopK::Entry>> block_topk(Metric metric, size_t dim, const float* queries, size_t nq,
+                                                 const float* rows, const int64_t* indices, size_t n, size_t k);
+
+}  // namespace vstash::backends

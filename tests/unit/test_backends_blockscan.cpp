@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+// The sgemm block scan equals the exact scan (exact_score + TopK) bit for bit: same rows, same
+// scores, same tie order, for every metric, k from 1 past the row count, blocks not full,
+// exact ties, near-ties one float step apart, zero vectors and huge values.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "backends/common/blockscan.hpp"
+
+using namespace vstash::backends;
+
+namespace {
+
+struct Case {
+  size_t dim;
+  std::vector<float> rows;
+  std::vector<int64_t> indices;
+  std::vector<float> queries;
+  size_t n() const { return indices.size(); }
+  size_t nq() const { return queries.size() / dim; }
+};
+
+// The old scan: every row through exact_score and one TopK per query.
+std::vector<std::vector<TopK::Entry>> brute(Metric metric, const Case& c, size_t k) {
+  std::vector<std::vector<TopK::Entry>> out;
+  for (size_t q = 0; q < c.nq(); ++q) {
+    TopK top(metric, k);
+    for (size_t r = 0; r < c.n(); ++r) {
+      top.offer(exact_score(metric, c.queries.data() + q * c.dim, c.rows.data() + r * c.dim, c.dim), c.indices[r], 0);
+    }
+    out.push_back(top.take_sorted());
+  }
+  return out;
+}
+
+// Rows with deliberate ties: duplicates, scaled copies (cosine ties), one-ulp neighbours,
+// zero vectors, small integers (exact dot ties); indices shuffled and gapped.
+Case make_case(size_t n, size_t dim, size_t nq, unsigned seed, bool integers, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_int_distribution<int> small(-2, 2);
+  Case c;
+  c.dim = dim;
+  auto draw = [&] { return integers ? static_cast<float>(small(rng)) : normal(rng) * scale; };
+  for (size_t r = 0; r < n; ++r) {
+    const size_t kind = r % 11;
+    for (size_t i = 0; i < dim; ++i) {
+      float v = draw();
+      if (r >= 11 && kind == 3) {
+        v = c.rows[(r - 7) * dim + i];  // duplicate
+      } else if (r >= 11 && kind == 5) {
+        v = c.rows[(r - 2) * dim + i] * 2.0f;  // same direction
+      } else if (r >= 11 && kind == 7) {
+        v = c.rows[(r - 1) * dim + i];
+        if (i == 0) {
+          v = std::nextafter(v, 10.0f);  // a near-tie
+        }
+      } else if (kind == 9 && r % 22 == 9) {
+        v = 0.0f;  // zero vector
+      }
+      c.rows.push_back(v);
+    }
+    c.indices.push_back(static_cast<int64_t>(r * 3 + 1));
+  }
+  std::vector<size_t> perm(n);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), rng);
+  Case s = c;
+  for (size_t r = 0; r < n; ++r) {
+    std::copy_n(c.rows.begin() + static_cast<ptrdiff_t>(perm[r] * dim), dim, s.rows.begin() + static_cast<ptrdiff_t>(r * dim));
+    s.indices[r] = c.indices[perm[r]];
+  }
+  for (size_t q = 0; q < nq; ++q) {
+    for (size_t i = 0; i < dim; ++i) {
+      float v = draw();
+      if (q == 1) {
+        v = 0.0f;  // zero query
+      } else if (q == 2 && n > 0) {
+        v = c.rows[i];  // a stored row
+      }
+      s.queries.push_back(v);
+    }
+  }
+  return s;
+}
+
+void check_equal(Metric metric, const Case& c, size_t k) {
+  const auto want = brute(metric, c, k);
+  const auto got = block_topk(metric, c.dim, c.queries.data(), c.nq(), c.rows.data(), c.indices.data(), c.n(), k);
+  REQUIRE(got.size() == want.size());
+  for (size_t q = 0; q < want.size(); ++q) {
+    CAPTURE(q);
+    REQUIRE(got[q].size() == want[q].size());
+    for (size_t i = 0; i < want[q].size(); ++i) {
+      CAPTURE(i);
+      REQUIRE(got[q][i].index == want[q][i].index);
+      REQUIRE(got[q][i].score == want[q][i].score);  // bit for bit, not approximately
+    }
+  }
+}
+
+}  // namespace
+
+TEST_SUITE("backends::blockscan") {
+  TEST_CASE("block scan equals the exact scan: every metric, k past the rows, partial blocks") {
+    const size_t n = BlockScan::k_block_rows + 37;
+    for (const bool integers : {false, true}) {
+      const Case c = make_case(n, 24, 9, integers ? 7 : 3, integers);
+      for (const Metric metric : {Metric::cosine, Metric::euclidean, Metric::dot}) {
+        for (const size_t k : {size_t{1}, size_t{2}, size_t{10}, size_t{64}, n - 1, n, n + 5}) {
+          CAPTURE(metric_name(metric));
+          CAPTURE(integers);
+          CAPTURE(k);
+          check_equal(metric, c, k);
+        }
+      }
+    }
+  }
+
+  TEST_CASE("small and empty inputs, k = 0, dimension 1") {
+    for (const Metric metric : {Metric::cosine, Metric::euclidean, Metric::dot}) {
+      CAPTURE(metric_name(metric));
+      for (const size_t n : {size_t{0}, size_t{1}, size_t{5}, size_t{50}}) {
+        CAPTURE(n);
+        for (const size_t dim : {size_t{1}, size_t{3}, size_t{128}}) {
+          CAPTURE(dim);
+          const Case c = make_case(n, dim, 4, static_cast<unsigned>(n + dim), dim == 1);
+          for (const size_t k : {size_t{0}, size_t{1}, size_t{3}, n + 1}) {
+            CAPTURE(k);
+            check_equal(metric, c, k);
+          }
+        }
+      }
+    }
+  }
+
+  TEST_CASE("values near float overflow and tiny values are rescored exactly") {
+    for (const float scale : {1e19f, 1e-19f}) {
+      CAPTURE(scale);
+      const Case c = make_case(300, 16, 5, 11, false, scale);
+      for (const Metric metric : {Metric::cosine, Metric::euclidean, Metric::dot}) {
+        CAPTURE(metric_name(metric));
+        check_equal(metric, c, 10);
+      }
+    }
+  }
+}
