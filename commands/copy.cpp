@@ -13,6 +13,7 @@
 #include "src/errors.hpp"
 #include "src/output.hpp"
 #include "src/progress.hpp"
+#include "src/transfer/address.hpp"
 #include "src/transfer/checkpoints.hpp"
 #include "src/transfer/compare.hpp"
 #include "src/transfer/copy.hpp"
@@ -84,7 +85,7 @@ void run_copy(const CopyOptions& opt, Context& ctx) {
   }
   Endpoint src = open_endpoint(ctx, opt.src, "SRC", backends::Access::read_only);
   Endpoint dst = open_endpoint(ctx, opt.dst, "DST", backends::Access::read_write);
-  if (src.label == dst.label) {
+  if (src.dataset == dst.dataset && transfer::same_store(src.profile, dst.profile)) {
     throw UsageError(fmt::format("copy: SRC and DST are the same dataset \"{}\"", src.label));
   }
   const backends::DatasetInfo src_info = require_dataset(*src.backend, src.dataset);

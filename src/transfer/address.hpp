@@ -29,4 +29,10 @@ Address parse_address(const std::string& text, const std::string& what);
 // NotFoundError listing the known profiles.
 Profile address_profile(const Address& address, const ProfileFile& file, const Profile& current);
 
+// True when two profiles reach the same data: the same type and the same keys that say where
+// (path, resolved; host, port, database, table_name, prefix, collection_name, index_name),
+// whatever their names and tuning keys. Copying a dataset onto itself under two profile names
+// would drop (--replace) or rewrite the source.
+bool same_store(const Profile& a, const Profile& b);
+
 }  // namespace vstash::transfer

@@ -280,7 +280,8 @@ class CopyTest(unittest.TestCase):
 
     def test_malformed_addresses_and_flags_are_usage_errors(self):
         for args in (("copy", "bad name:x", "pg:y"), ("copy", "local:", "pg:y"), ("check", "x", ":"),
-                     ("copy", "a", "b", "--append", "--replace"), ("copy", "a", "b", "--allow-lossy", "dtype")):
+                     ("copy", "a", "b", "--append", "--replace"), ("copy", "a", "b", "--allow-lossy", "dtype"),
+                     ("copy", "local:same", "same")):
             with self.subTest(args=args):
                 r = self.run_vstash(*args, code=2)
                 self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)

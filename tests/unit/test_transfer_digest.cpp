@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "src/errors.hpp"
+#include "src/profile.hpp"
 #include "src/transfer/address.hpp"
 #include "src/transfer/digest.hpp"
 #include "testutil.hpp"
@@ -96,6 +97,19 @@ TEST_SUITE("transfer::address") {
     CHECK(a.dataset == "run:2");
     a = transfer::parse_address("pg:a:b", "SRC");
     CHECK(a.dataset == "a:b");
+  }
+
+  TEST_CASE("two profile names for one store are the same store") {
+    const Profile a{"a", "local", {{"path", "/tmp/x/../y.db"}}, "t"};
+    const Profile b{"b", "local", {{"path", "/tmp/y.db"}}, "t"};
+    const Profile c{"c", "local", {{"path", "/tmp/z.db"}}, "t"};
+    CHECK(transfer::same_store(a, b));
+    CHECK_FALSE(transfer::same_store(a, c));
+    const Profile r1{"r1", "redis", {{"host", "h"}, {"port", 1}, {"prefix", "p:"}, {"ttl", 5}}, "t"};
+    const Profile r2{"r2", "redis", {{"host", "h"}, {"port", 1}, {"prefix", "p:"}}, "t"};
+    const Profile r3{"r3", "redis", {{"host", "h"}, {"port", 1}, {"prefix", "q:"}}, "t"};
+    CHECK(transfer::same_store(r1, r2));
+    CHECK_FALSE(transfer::same_store(r1, r3));
   }
 
   TEST_CASE("a malformed address is a usage error naming it") {
