@@ -44,7 +44,7 @@ void run_copy_checkpoints(const CopyOptions& opt, Context& ctx) {
                                      : transfer::ExistingCheckpoint::conflict;
   const auto t0 = std::chrono::steady_clock::now();
   const auto done = transfer::copy_checkpoints(*src.backend, *dst.backend, opt.all ? "" : opt.checkpoints, existing,
-                                               opt.dry_run);
+                                               opt.dry_run, fmt::format("profile \"{}\"", src.profile.name()));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (ctx.json()) {
     output::print_json({{"source", src.label}, {"destination", dst.label}, {"dry_run", opt.dry_run},
@@ -92,6 +92,7 @@ void run_copy(const CopyOptions& opt, Context& ctx) {
   req.src_dataset = src.dataset;
   req.dst_dataset = dst.dataset;
   req.src_address = src.label;
+  req.dst_address = dst.label;
   req.dst_kind = dst.backend->kind();
   req.append = opt.append;
   req.replace = opt.replace;

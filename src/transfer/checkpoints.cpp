@@ -9,14 +9,14 @@
 namespace vstash::transfer {
 
 CheckpointCopy copy_checkpoints(backends::Backend& src, backends::Backend& dst, const std::string& model,
-                                ExistingCheckpoint existing, bool dry_run) {
+                                ExistingCheckpoint existing, bool dry_run, const std::string& src_label) {
   if (!model.empty()) {
     backends::validate_model_name(model);
   }
   const auto wanted = src.list_checkpoints(model);
   if (wanted.empty()) {
-    throw NotFoundError(model.empty() ? std::string("source: no checkpoints")
-                                      : fmt::format("source: no checkpoints of model \"{}\"", model));
+    throw NotFoundError(model.empty() ? fmt::format("{}: no checkpoints", src_label)
+                                      : fmt::format("{}: no checkpoints of model \"{}\"", src_label, model));
   }
   std::set<std::string> there;
   for (const auto& c : dst.list_checkpoints(model)) {

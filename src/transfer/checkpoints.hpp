@@ -21,10 +21,10 @@ struct CheckpointCopy {
 
 enum class ExistingCheckpoint { conflict, overwrite, skip };
 
-// model "" copies every model's. Throws NotFoundError if the source has none, ConflictError
+// model "" copies every model's. Throws NotFoundError (naming src_label) if the source has none, ConflictError
 // (before writing anything) if the destination already has one of them and `existing` is
 // conflict. dry_run lists what would be copied and writes nothing.
 CheckpointCopy copy_checkpoints(backends::Backend& src, backends::Backend& dst, const std::string& model,
-                                ExistingCheckpoint existing, bool dry_run);
+                                ExistingCheckpoint existing, bool dry_run, const std::string& src_label = "source");
 
 }  // namespace vstash::transfer

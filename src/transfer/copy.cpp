@@ -105,7 +105,8 @@ CopyPlan plan_copy(const backends::DatasetInfo& src, const std::optional<backend
       }
     }
   }
-  const std::string dst_name = fmt::format("destination dataset \"{}\"", request.dst_dataset);
+  const std::string dst_name = fmt::format("destination \"{}\"",
+                                           request.dst_address.empty() ? request.dst_dataset : request.dst_address);
   if (dst && request.replace) {
     plan.drop_first = true;
   } else if (dst) {

@@ -25,6 +25,7 @@ struct CopyRequest {
   std::string src_dataset;
   std::string dst_dataset;
   std::string src_address;  // "PROFILE:DATASET", recorded in the destination for --resume
+  std::string dst_address;  // "PROFILE:DATASET", for messages (the dataset name if empty)
   std::string dst_kind;     // the destination's Backend::kind(), for the exactness rules
   bool append = false;      // add to a non-empty compatible destination after its rows
   bool replace = false;     // drop an existing destination first
