@@ -278,6 +278,21 @@ class CopyTest(unittest.TestCase):
         self.run_vstash("copy", src, f"qdrant:{dst}", code=2)
         self.run_vstash("copy", src, f"pg:{dst}")  # pgvector keeps the id as it is
 
+        # metadata PostgreSQL cannot hold: refused, or copied without it under --allow-lossy
+        with open(self.path("nul.jsonl"), "w") as f:
+            f.write('{"a": 1}\n{"s": "x\\u0000y"}\n{"a": 3}\n')
+        src = self.name("nul")
+        self.run_vstash("--dataset", src, "ingest", self.path("uuid.npy"), "--metadata", self.path("nul.jsonl"))
+        dst = self.name("nul")
+        r = self.run_vstash("copy", src, f"pg:{dst}", code=2)
+        self.assertIn('row "1"', r.stderr)
+        self.assertIn("--allow-lossy metadata", r.stderr)
+        doc = json.loads(self.run_vstash("copy", src, f"pg:{dst}", "--replace", "--allow-lossy", "metadata",
+                                         "--json").stdout)
+        self.assertEqual((doc["rows"], doc["lossy_rows"]), (3, 1))
+        r = self.run_vstash("check", src, f"pg:{dst}", code=1)
+        self.assertIn("differing: 1", r.stdout)
+
     def test_malformed_addresses_and_flags_are_usage_errors(self):
         for args in (("copy", "bad name:x", "pg:y"), ("copy", "local:", "pg:y"), ("check", "x", ":"),
                      ("copy", "a", "b", "--append", "--replace"), ("copy", "a", "b", "--allow-lossy", "dtype"),
