@@ -122,4 +122,22 @@ std::string now_rfc3339() {
                      tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
 
+std::vector<std::vector<QueryHit>> Backend::query_many(const std::string& dataset, const std::vector<float>& queries,
+                                                      size_t n, const QueryOptions& options) {
+  if (n == 0) {
+    return {};
+  }
+  if (queries.size() % n != 0) {
+    throw UsageError(fmt::format("dataset \"{}\": {} query values do not make {} queries", dataset, queries.size(), n));
+  }
+  const size_t dim = queries.size() / n;
+  std::vector<std::vector<QueryHit>> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const auto first = queries.begin() + static_cast<std::ptrdiff_t>(i * dim);
+    out.push_back(query(dataset, std::vector<float>(first, first + static_cast<std::ptrdiff_t>(dim)), options));
+  }
+  return out;
+}
+
 }  // namespace vstash::backends

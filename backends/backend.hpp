@@ -201,6 +201,11 @@ class Backend {
   // Exact or ANN top-k by the dataset's metric (see QueryHit for scores).
   virtual std::vector<QueryHit> query(const std::string& dataset, const std::vector<float>& vector,
                                       const QueryOptions& options) = 0;
+  // Top-k of each of n queries (queries: n x dimension float32, row-major): one hit list per
+  // query, in order, each what query() returns for that row. Stores that scan on the client
+  // (local, Redis) read the dataset once for all n; the default calls query() per row.
+  virtual std::vector<std::vector<QueryHit>> query_many(const std::string& dataset, const std::vector<float>& queries,
+                                                        size_t n, const QueryOptions& options);
 
   // --- checkpoints ----------------------------------------------------------------------
   // Saves atomically (readers see all of it or none) and returns MODEL@EPOCH. An existing

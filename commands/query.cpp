@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // `vstash query`: nearest neighbours of one vector, or of every row of a queries file
 // (streamed as NDJSON, one line per query).
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 #include <memory>
@@ -80,11 +81,22 @@ void run_query(const QueryOptions& opt, Context& ctx) {
                                    shape_to_string(q.shape())));
     }
     check_dimension(info.spec, static_cast<size_t>(q.shape()[1]), opt.queries);
-    for (int64_t i = 0; i < q.rows(); ++i) {
+    // Queries go to the store in chunks (one scan of the dataset per chunk on the stores that
+    // scan), small enough that chunk x k hits stay bounded; lines stream in query order.
+    const int64_t chunk = std::clamp<int64_t>((int64_t{1} << 20) / opt.k, 1, 1024);
+    for (int64_t first = 0; first < q.rows(); first += chunk) {
       check_interrupted();
-      const auto row = q.row_as_float32(i);
-      const auto hits = backend.query(dataset, to_query({row.begin(), row.end()}, info.spec, opt.queries), qo);
-      output::print_ndjson({{"query", i}, {"hits", hits_json(hits, opt)}});
+      const int64_t n = std::min(chunk, q.rows() - first);
+      std::vector<float> block;
+      for (int64_t i = first; i < first + n; ++i) {
+        const auto row = q.row_as_float32(i);
+        const auto v = to_query({row.begin(), row.end()}, info.spec, fmt::format("{}: row {}", opt.queries, i));
+        block.insert(block.end(), v.begin(), v.end());
+      }
+      const auto results = backend.query_many(dataset, block, static_cast<size_t>(n), qo);
+      for (int64_t i = 0; i < n; ++i) {
+        output::print_ndjson({{"query", first + i}, {"hits", hits_json(results.at(static_cast<size_t>(i)), opt)}});
+      }
     }
     return;
   }

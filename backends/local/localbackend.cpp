@@ -285,7 +285,13 @@ class LocalBackend final : public Backend {
 
   std::vector<QueryHit> query(const std::string& dataset, const std::vector<float>& vector,
                               const QueryOptions& options) override {
-    return read([&](Connection& c) { return scan_query(c, require_dataset(c, dataset), vector, options); });
+    return read([&](Connection& c) {
+      return std::move(scan_query(c, require_dataset(c, dataset), vector, 1, options).at(0));
+    });
+  }
+  std::vector<std::vector<QueryHit>> query_many(const std::string& dataset, const std::vector<float>& queries, size_t n,
+                                                const QueryOptions& options) override {
+    return read([&](Connection& c) { return scan_query(c, require_dataset(c, dataset), queries, n, options); });
   }
 
   std::string save_checkpoint(const Checkpoint& checkpoint) override {

@@ -6,6 +6,7 @@
 
 #include "../../src/errors.hpp"
 #include "../common/rowcheck.hpp"
+#include "../common/blockscan.hpp"
 #include "../common/scoring.hpp"
 #include "localstore.hpp"
 
@@ -252,12 +253,16 @@ std::vector<int64_t> matching_indices(Connection& conn, int64_t dataset_id, cons
   return out;
 }
 
-std::vector<QueryHit> scan_query(Connection& conn, const DatasetRecord& ds, const std::vector<float>& q,
-                                 const QueryOptions& o) {
+std::vector<std::vector<QueryHit>> scan_query(Connection& conn, const DatasetRecord& ds, const std::vector<float>& q,
+                                              size_t n, const QueryOptions& o) {
   const auto dim = static_cast<size_t>(ds.spec.dimension());
-  if (q.size() != dim) {
+  if (n == 1 && q.size() != dim) {
     throw UsageError(fmt::format("dataset \"{}\": query vector has {} values, dataset dimension is {}", ds.spec.name,
                                  q.size(), dim));
+  }
+  if (q.size() != n * dim) {
+    throw UsageError(fmt::format("dataset \"{}\": {} query values are not {} queries of dimension {}", ds.spec.name,
+                                 q.size(), n, dim));
   }
   if (!std::all_of(q.begin(), q.end(), [](float v) { return std::isfinite(v); })) {
     throw UsageError(fmt::format("dataset \"{}\": query vector holds NaN or Inf", ds.spec.name));
@@ -265,10 +270,13 @@ std::vector<QueryHit> scan_query(Connection& conn, const DatasetRecord& ds, cons
   if (o.top_k < 0) {
     throw UsageError(fmt::format("dataset \"{}\": top_k must not be negative, got {}", ds.spec.name, o.top_k));
   }
+  if (n == 0) {
+    return {};
+  }
   const size_t row_bytes = dim * dtype_size(ds.spec.dtype);
   const bool filtered = o.filter && !o.filter->empty();
-  TopK top(ds.spec.metric, static_cast<size_t>(std::min(o.top_k, ds.row_count)));
-  std::vector<float> v(dim);
+  // One pass over the rows for all n queries; the filter is evaluated once per row.
+  BlockScan scan(ds.spec.metric, dim, q.data(), n, static_cast<size_t>(std::min(o.top_k, ds.row_count)));
   auto s = conn.prepare(filtered ? "SELECT idx, data, metadata FROM rows WHERE dataset_id = ?1"
                                  : "SELECT idx, data FROM rows WHERE dataset_id = ?1");
   s.bind(1, ds.id);
@@ -281,32 +289,37 @@ std::vector<QueryHit> scan_query(Connection& conn, const DatasetRecord& ds, cons
       throw Error(fmt::format("{}: dataset \"{}\": stored sample at index {} has {} bytes, expected {}", conn.path(),
                               ds.spec.name, s.int_at(0), blob.size(), row_bytes));
     }
-    to_float32(ds.spec.dtype, blob.data(), dim, v.data());
-    top.offer(exact_score(ds.spec.metric, q.data(), v.data(), dim), s.int_at(0), 0);
+    to_float32(ds.spec.dtype, blob.data(), dim, scan.next_row(s.int_at(0)));
   }
   s.reset();
-  std::vector<QueryHit> hits;
+  std::vector<std::vector<QueryHit>> out;
+  out.reserve(n);
   auto row = conn.prepare("SELECT id, data, metadata FROM rows WHERE dataset_id = ?1 AND idx = ?2");
-  for (const auto& e : top.take_sorted()) {
-    row.bind(1, ds.id).bind(2, e.index);
-    if (!row.step()) {
-      throw Error(fmt::format("{}: dataset \"{}\": row at index {} vanished", conn.path(), ds.spec.name, e.index));
+  for (const auto& best : scan.finish()) {
+    std::vector<QueryHit> hits;
+    hits.reserve(best.size());
+    for (const auto& e : best) {
+      row.bind(1, ds.id).bind(2, e.index);
+      if (!row.step()) {
+        throw Error(fmt::format("{}: dataset \"{}\": row at index {} vanished", conn.path(), ds.spec.name, e.index));
+      }
+      QueryHit h;
+      h.id = row.text_at(0);
+      h.index = e.index;
+      h.score = e.score;
+      if (o.include_values) {
+        h.values.emplace(dim);
+        to_float32(ds.spec.dtype, row.blob_at(1).data(), dim, h.values->data());
+      }
+      if (o.include_metadata) {
+        h.metadata = metadata_at(row, 2);
+      }
+      row.reset();
+      hits.push_back(std::move(h));
     }
-    QueryHit h;
-    h.id = row.text_at(0);
-    h.index = e.index;
-    h.score = e.score;
-    if (o.include_values) {
-      h.values.emplace(dim);
-      to_float32(ds.spec.dtype, row.blob_at(1).data(), dim, h.values->data());
-    }
-    if (o.include_metadata) {
-      h.metadata = metadata_at(row, 2);
-    }
-    row.reset();
-    hits.push_back(std::move(h));
+    out.push_back(std::move(hits));
   }
-  return hits;
+  return out;
 }
 
 }  // namespace vstash::backends::local

@@ -180,9 +180,9 @@ std::optional<int64_t> delete_by_id(Connection& conn, int64_t dataset_id, std::s
 void delete_by_index(Connection& conn, int64_t dataset_id, int64_t idx, RowCounters& counters);
 // Indices of the rows whose metadata matches, in index order (reference semantics: Filter::matches).
 std::vector<int64_t> matching_indices(Connection& conn, int64_t dataset_id, const Filter& filter);
-// Exact top-k by scanning every row.
-std::vector<QueryHit> scan_query(Connection& conn, const DatasetRecord& ds, const std::vector<float>& vector,
-                                 const QueryOptions& options);
+// Exact top-k of n queries (n x dimension) in one scan of the rows (backends/common/blockscan).
+std::vector<std::vector<QueryHit>> scan_query(Connection& conn, const DatasetRecord& ds, const std::vector<float>& queries,
+                                              size_t n, const QueryOptions& options);
 
 // --- checkpoints and progress (localcheckpoints.cpp) -------------------------------------
 // Each runs inside the caller's transaction.

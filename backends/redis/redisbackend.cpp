@@ -44,7 +44,7 @@
 // not found" (NotFoundError), never a partial result.
 //
 // Queries are an exact scan (Redis has no vector index here): chunks are read 16 per
-// round trip and scored with backends/common/scoring.hpp. Filters are evaluated
+// round trip and scored with backends/common/blockscan.hpp. Filters are evaluated
 // client-side with Filter::matches, since plain Redis has no query language for them.
 //
 // Upsert rule (same as the local store): an existing id is replaced whole; with explicit
@@ -69,6 +69,7 @@
 
 #include "../../src/errors.hpp"
 #include "../../src/profile.hpp"
+#include "../common/blockscan.hpp"
 #include "../common/rowcheck.hpp"
 #include "../common/scoring.hpp"
 #include "redisrows.hpp"
@@ -346,7 +347,22 @@ class RedisBackend final : public Backend {
         throw UsageError(fmt::format("dataset \"{}\": query vector has {} values, the dataset has dimension {}",
                                      dataset, vector.size(), snap.spec.dimension()));
       }
-      return scan_query(snap, vector, options);
+      auto hits = scan_query(snap, vector, 1, options);
+      return hits ? std::optional<std::vector<QueryHit>>(std::move(hits->at(0))) : std::nullopt;
+    });
+  }
+  std::vector<std::vector<QueryHit>> query_many(const std::string& dataset, const std::vector<float>& queries, size_t n,
+                                                const QueryOptions& options) override {
+    if (n == 0) {
+      return {};
+    }
+    std::lock_guard lock(m_mutex);
+    return retry_read(dataset, [&](const Snapshot& snap) -> std::optional<std::vector<std::vector<QueryHit>>> {
+      if (queries.size() != n * static_cast<size_t>(snap.spec.dimension())) {
+        throw UsageError(fmt::format("dataset \"{}\": {} query values are not {} queries of dimension {}", dataset,
+                                     queries.size(), n, snap.spec.dimension()));
+      }
+      return scan_query(snap, queries, n, options);
     });
   }
 
@@ -473,11 +489,13 @@ class RedisBackend final : public Backend {
     return out;
   }
 
-  std::optional<std::vector<QueryHit>> scan_query(const Snapshot& snap, const std::vector<float>& vector,
-                                                  const QueryOptions& options) {
+  // Exact top-k of n queries in one pass over the chunks (backends/common/blockscan); the
+  // filter is evaluated once per row. nullopt when a concurrent write moved gen.
+  std::optional<std::vector<std::vector<QueryHit>>> scan_query(const Snapshot& snap, const std::vector<float>& queries,
+                                                               size_t n, const QueryOptions& options) {
     const bool filtered = options.filter != nullptr && !options.filter->empty();
-    TopK top(snap.spec.metric, static_cast<size_t>(std::max<int64_t>(options.top_k, 0)));
     const auto dim = static_cast<size_t>(snap.spec.dimension());
+    BlockScan scan(snap.spec.metric, dim, queries.data(), n, static_cast<size_t>(std::max<int64_t>(options.top_k, 0)));
     std::vector<float> row(dim);
     for (int64_t first = 0; first < snap.nchunks; first += static_cast<int64_t>(k_scan_group)) {
       const int64_t last = std::min(snap.nchunks, first + static_cast<int64_t>(k_scan_group));
@@ -487,32 +505,36 @@ class RedisBackend final : public Backend {
             continue;
           }
           m_rows.row_as_float(snap, chunk.samples, slot, row);
-          top.offer(exact_score(snap.spec.metric, vector.data(), row.data(), dim), chunk.n * k_chunk_rows + slot, 0);
+          std::copy(row.begin(), row.end(), scan.next_row(chunk.n * k_chunk_rows + slot));
         }
       }
     }
-    std::vector<int64_t> indices;
-    auto best = top.take_sorted();
-    for (const auto& e : best) {
-      indices.push_back(e.index);
-    }
-    auto rows = m_rows.load(snap, indices, options.include_values);
-    if (!rows) {
-      return std::nullopt;
-    }
-    std::vector<QueryHit> hits;
-    for (size_t i = 0; i < best.size(); ++i) {
-      QueryHit h;
-      h.id = rows->ids[i];
-      h.index = best[i].index;
-      h.score = best[i].score;
-      if (options.include_values) {
-        h.values = rows->data.row_as_float32(static_cast<int64_t>(i));
+    std::vector<std::vector<QueryHit>> out;
+    out.reserve(n);
+    for (const auto& best : scan.finish()) {
+      std::vector<int64_t> indices;
+      for (const auto& e : best) {
+        indices.push_back(e.index);
       }
-      h.metadata = options.include_metadata ? rows->metadata[i] : json();
-      hits.push_back(std::move(h));
+      auto rows = m_rows.load(snap, indices, options.include_values);
+      if (!rows) {
+        return std::nullopt;
+      }
+      std::vector<QueryHit> hits;
+      for (size_t i = 0; i < best.size(); ++i) {
+        QueryHit h;
+        h.id = rows->ids[i];
+        h.index = best[i].index;
+        h.score = best[i].score;
+        if (options.include_values) {
+          h.values = rows->data.row_as_float32(static_cast<int64_t>(i));
+        }
+        h.metadata = options.include_metadata ? rows->metadata[i] : json();
+        hits.push_back(std::move(h));
+      }
+      out.push_back(std::move(hits));
     }
-    return hits;
+    return out;
   }
 
   static std::string info_field(const std::string& info, const std::string& key) {
