@@ -8,7 +8,8 @@ $VSTASH_TEST_STATE/{pgvector,redis,qdrant}.yaml, merged here into one file with 
     metadata copied, `check` equal; on one pair per destination also float32 and uint8 rows;
   - `check` finds a changed, a missing and an extra row (exit 1, the ids named);
   - kill -9 in the middle of a copy (once the resume point has moved, polled, no sleeps), then
-    `--resume`: no duplicate, no gap, for local -> pgvector and pgvector -> Redis;
+    `--resume`: no duplicate, no gap, for local -> pgvector and pgvector -> Redis; Ctrl-C
+    (exit 130) then `--resume` for local -> Redis;
   - `--dry-run` writes nothing; a non-empty or incompatible destination is exit 5;
     --append/--replace; malformed addresses exit 2; checkpoints with their latest pointer.
 AllPairs (CTest copy_check_all_pairs) is the nightly-sized case: all 25 ordered pairs of the five
@@ -200,7 +201,7 @@ class CopyTest(unittest.TestCase):
         self.assertEqual((doc["missing"]["count"], doc["differing"]["count"]), (0, 0))
 
     # --- resume after kill -9 -----------------------------------------------------------
-    def kill_mid_copy_then_resume(self, a, b):
+    def kill_mid_copy_then_resume(self, a, b, sig=signal.SIGKILL):
         n = 120000
         data = np.random.default_rng(5).standard_normal((n, 32)).astype("float32")
         np.save(self.path("big.npy"), data)
@@ -218,8 +219,10 @@ class CopyTest(unittest.TestCase):
 
         wait_until(moved, 120, "the copy's resume point to move")
         self.assertIsNone(copier.poll(), "the copy finished before it could be killed: make it larger")
-        copier.send_signal(signal.SIGKILL)
-        copier.communicate()
+        copier.send_signal(sig)
+        _, err = copier.communicate()
+        if sig == signal.SIGINT:  # Ctrl-C: the blocks in flight finish or roll back, exit 130
+            self.assertEqual(copier.returncode, 130, err)
         partial = self.dataset_stats(b, dst)
         self.assertLess(partial["metadata"]["ingest_watermark"], n)
         self.run_vstash("copy", f"{a}:{src}", f"{b}:{dst}", code=5)  # not without --resume
@@ -234,6 +237,9 @@ class CopyTest(unittest.TestCase):
 
     def test_kill9_mid_copy_then_resume_pgvector_to_redis(self):
         self.kill_mid_copy_then_resume("pg", "redis")
+
+    def test_ctrl_c_mid_copy_exits_130_then_resume_local_to_redis(self):
+        self.kill_mid_copy_then_resume("local", "redis", signal.SIGINT)
 
     # --- destinations that exist, dry run, addresses -------------------------------------
     def test_existing_destination_conflicts_append_and_replace(self):
