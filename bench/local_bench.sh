@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Local-store benchmark (issue "Foundation", item 11). Prints, for 100k x 128 and 1M x 128
-# float32 rows: ingest rows/s and MB/s, shuffled-batch load time, and query latency; then
+# float32 rows: ingest rows/s and MB/s, shuffled-batch load time, and query latency; exact
+# top-10 of 1,000 queries beside FAISS, and Redis's 100 queries (exact_search_bench); then
 # the peak resident memory of ingesting a 2 GB file (target: under 300 MB).
 #   bench/local_bench.sh [BUILD_DIR]        (default build/release; builds it if missing)
 # Data is generated with numpy into build/bench-local and removed at the end.
@@ -36,6 +37,73 @@ out.flush()
 PY
 }
 now() { date +%s.%N; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+# Exact top-10 of 1,000 queries (issue 16, line 2): `vstash query --queries` (whole process,
+# dataset already ingested) beside FAISS IndexFlat (bench/exact_peer.py, from loading the NPY
+# files to the results), alternating rounds, medians, and whether the top-10 ids agree. Then
+# Redis: 100 queries over 100k x 128 on a private redis-server.
+#   LOCAL_BENCH_ONLY=exact bench/local_bench.sh    runs only this part
+#   LOCAL_BENCH_EXACT_ROWS="100000 1000000"        the dataset sizes (default both)
+exact_search_bench() {
+  dpkg -s python3-faiss >/dev/null 2>&1 || apt-get install -y -qq python3-faiss >/dev/null
+  # This machine's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE slow a current OpenBLAS; unset for both sides.
+  unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+  echo "exact search: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for vstash and FAISS alike;" \
+    "OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-unset}, $(nproc) cores, 3 alternating rounds, medians"
+  printf '%-9s %-10s %12s %12s %8s  %s\n' rows metric "vstash s" "faiss s" ratio "top-10 ids vs faiss"
+  gen 1000 128 "$work/q.npy"
+  /usr/bin/python3 -c "import numpy as np; q=np.load('$work/q.npy'); np.save('$work/q.npy', q + np.float32(0.5))"
+  for rows in ${LOCAL_BENCH_EXACT_ROWS:-100000 1000000}; do
+    gen "$rows" 128 "$work/x.npy"
+    for metric in euclidean cosine dot; do
+      ds=exact_${metric}_$rows
+      "$vstash" ingest "$work/x.npy" --dataset "$ds" --metric "$metric" --no-progress >/dev/null
+      local vs=() fs=()
+      for _ in 1 2 3; do
+        t0=$(now)
+        "$vstash" query --dataset "$ds" --queries "$work/q.npy" -k 10 --no-metadata >"$work/hits.ndjson"
+        t1=$(now)
+        vs+=("$(echo "$t1 - $t0" | bc -l)")
+        fs+=("$(/usr/bin/python3 "$root/bench/exact_peer.py" "$work/x.npy" "$work/q.npy" "$metric" 10 "$work/peer.npy")")
+      done
+      v=$(median "${vs[@]}")
+      f=$(median "${fs[@]}")
+      printf '%-9s %-10s %12.2f %12.2f %8.2f  %s\n' "$rows" "$metric" "$v" "$f" "$(echo "$v / $f" | bc -l)" \
+        "$(/usr/bin/python3 "$root/bench/exact_compare.py" "$work/hits.ndjson" "$work/peer.npy" "$work/x.npy" "$work/q.npy" "$metric")"
+      "$vstash" delete --dataset "$ds" --dataset-all --yes >/dev/null 2>&1 || true
+    done
+  done
+
+  # Redis: 100 queries, 100k x 128, euclidean, one process (before this change: 34 s, issue 16).
+  if command -v redis-server >/dev/null; then
+    local port
+    port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    redis-server --bind 127.0.0.1 --port "$port" --dir "$work" --save "" --appendonly no --daemonize yes \
+      --pidfile "$work/redis.pid" >/dev/null
+    for _ in $(seq 1 100); do redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+    printf 'profiles:\n  redis:\n    type: redis\n    host: 127.0.0.1\n    port: %s\n' "$port" >"$work/redis.yaml"
+    gen 100000 128 "$work/x.npy"
+    /usr/bin/python3 -c "import numpy as np; np.save('$work/q100.npy', np.load('$work/q.npy')[:100])"
+    "$vstash" --config "$work/redis.yaml" --profile redis ingest "$work/x.npy" --dataset rq --metric euclidean \
+      --no-progress >/dev/null
+    local rs=()
+    for _ in 1 2 3; do
+      t0=$(now)
+      "$vstash" --config "$work/redis.yaml" --profile redis query --dataset rq --queries "$work/q100.npy" -k 10 \
+        --no-metadata >/dev/null
+      t1=$(now)
+      rs+=("$(echo "$t1 - $t0" | bc -l)")
+    done
+    printf 'redis: 100 queries over 100k x 128, top-10 euclidean: %.2f s (median of 3; 34 s before)\n' "$(median "${rs[@]}")"
+    redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  fi
+  rm -f "$work/x.npy"
+}
+if [[ ${LOCAL_BENCH_ONLY:-} == exact ]]; then
+  exact_search_bench
+  exit 0
+fi
 
 printf '%-10s %12s %10s %18s %16s\n' rows ingest_rows/s MB/s "batch256 shuffled" "query k=10 mean"
 for rows in 100000 1000000; do
@@ -63,6 +131,10 @@ for rows in 100000 1000000; do
     "$(echo "$mb / $secs" | bc -l)" "$batch_ms" "$q_ms"
   rm -f "$work/d.npy"
 done
+
+echo
+exact_search_bench
+echo
 
 # Peak memory of ingesting a 2 GB file (4M x 128 float32): the reader streams row blocks.
 gen 4194304 128 "$work/big.npy"
