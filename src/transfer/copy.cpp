@@ -71,18 +71,6 @@ std::string inexact_row(const std::string& kind, const DatasetSpec& spec, const 
 
 }  // namespace
 
-int64_t block_rows(const DatasetSpec& spec) {
-  constexpr int64_t k_default_rows = 10240;
-  constexpr int64_t k_chunk_multiple = 256;
-  constexpr int64_t k_block_bytes = int64_t{16} << 20;
-  int64_t row_bytes = static_cast<int64_t>(dtype_size(spec.dtype)) * spec.dimension();
-  if (spec.label_dtype) {
-    row_bytes += static_cast<int64_t>(dtype_size(*spec.label_dtype)) * shape_product(spec.label_shape);
-  }
-  const int64_t rows = std::clamp<int64_t>(k_block_bytes / std::max<int64_t>(row_bytes, 1), 1, k_default_rows);
-  return rows >= k_chunk_multiple ? rows / k_chunk_multiple * k_chunk_multiple : rows;
-}
-
 bool is_bookkeeping_key(const std::string& key) {
   return key == "ingest_watermark" || key == "ingest_base" || key.rfind("copy_", 0) == 0;
 }
@@ -94,7 +82,7 @@ CopyPlan plan_copy(const backends::DatasetInfo& src, const std::optional<backend
   }
   CopyPlan plan;
   plan.total = src.rows;
-  plan.block_rows = request.block_rows > 0 ? request.block_rows : block_rows(src.spec);
+  plan.block_rows = request.block_rows > 0 ? request.block_rows : ingest::default_block_rows(src.spec);
   plan.spec = src.spec;
   plan.spec.name = request.dst_dataset;
   plan.spec.metadata = nlohmann::json::object();

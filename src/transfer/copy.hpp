@@ -31,7 +31,7 @@ struct CopyRequest {
   bool replace = false;     // drop an existing destination first
   bool resume = false;      // continue an interrupted copy of the same source
   bool lossy_metadata = false;  // --allow-lossy metadata: drop metadata the destination cannot hold
-  int64_t block_rows = 0;   // 0: by row size (block_rows below)
+  int64_t block_rows = 0;   // 0: by row size, as ingest (ingest::default_block_rows)
 };
 
 struct CopyPlan {
@@ -44,9 +44,6 @@ struct CopyPlan {
   bool exists = false;         // the destination dataset exists (and is kept)
 };
 
-// Rows per block: 10240, or fewer so that a block stays under 16 MiB; a multiple of 256 rows
-// where possible (Redis keeps rows in chunks of 256). The same rule as `vstash ingest`.
-int64_t block_rows(const backends::DatasetSpec& spec);
 
 // Decides what the copy does. Throws ConflictError (exit 5) for a destination with another
 // spec (unless --replace), a non-empty one without --append/--replace/--resume, or a --resume
