@@ -4,7 +4,9 @@
 #include <cblas.h>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <limits>
+#include <thread>
 
 namespace vstash::backends {
 
@@ -68,9 +70,39 @@ void BlockScan::score_block() {
   for (size_t r = 0; r < n; ++r) {
     m_row_norms[r] = norm_of(m_rows.data() + r * dim, dim);
   }
+  // The selection is a pass over nq x n products: split the queries across two threads
+  // when there are enough of them (each query's TopK is its own; rows are only read).
+  if (m_nq >= 64) {
+    std::exception_ptr failed;
+    std::thread other([&] {
+      try {
+        select(m_nq / 2, m_nq, n);
+      } catch (...) {
+        failed = std::current_exception();
+      }
+    });
+    try {
+      select(0, m_nq / 2, n);
+    } catch (...) {
+      other.join();
+      throw;
+    }
+    other.join();
+    if (failed) {
+      std::rethrow_exception(failed);
+    }
+  } else {
+    select(0, m_nq, n);
+  }
+  m_indices.clear();
+  m_rows.clear();
+}
+
+void BlockScan::select(size_t q_begin, size_t q_end, size_t n) {
+  const size_t dim = m_dim;
   const double u = std::ldexp(1.0, -24) * static_cast<double>(dim + 2);
   const double gamma = 2.0 * u / (1.0 - u) + 1e-12;
-  for (size_t q = 0; q < m_nq; ++q) {
+  for (size_t q = q_begin; q < q_end; ++q) {
     TopK& top = m_top[q];
     const float* qv = m_queries.data() + q * dim;
     const double qn = m_query_norms[q];
@@ -102,8 +134,6 @@ void BlockScan::score_block() {
       top.offer(exact_score(m_metric, qv, m_rows.data() + r * dim, dim), m_indices[r], 0);
     }
   }
-  m_indices.clear();
-  m_rows.clear();
 }
 
 std::vector<std::vector<TopK::Entry>> BlockScan::finish() {

@@ -31,6 +31,8 @@ class BlockScan {
 
  private:
   void score_block();
+  // Offers block rows to the TopK of queries [q_begin, q_end) (see score_block).
+  void select(size_t q_begin, size_t q_end, size_t n);
   Metric m_metric;
   size_t m_dim;
   size_t m_nq;

@@ -121,6 +121,17 @@ TEST_SUITE("backends::blockscan") {
     }
   }
 
+  TEST_CASE("a block of queries large enough to be split across threads") {
+    const Case c = make_case(3000, 32, 130, 5, false);
+    for (const Metric metric : {Metric::cosine, Metric::euclidean, Metric::dot}) {
+      for (const size_t k : {size_t{1}, size_t{10}, size_t{3000}}) {
+        CAPTURE(metric_name(metric));
+        CAPTURE(k);
+        check_equal(metric, c, k);
+      }
+    }
+  }
+
   TEST_CASE("small and empty inputs, k = 0, dimension 1") {
     for (const Metric metric : {Metric::cosine, Metric::euclidean, Metric::dot}) {
       CAPTURE(metric_name(metric));
