@@ -185,7 +185,7 @@ TEST_SUITE("http::Client") {
     server.script({503, "{}", "", false});
     server.script({200, R"({"result":true})", "", false});
     http::Client client(fast_options());
-    auto r = client.send({"POST", server.url("/x"), {}, "{\"a\":1}"});
+    auto r = client.send({"POST", server.url("/x"), {}, "{\"a\":1}", {}});
     CHECK(r.status == 200);
     CHECK(r.body == R"({"result":true})");
     CHECK(r.attempts == 3);
@@ -203,7 +203,7 @@ TEST_SUITE("http::Client") {
     ScriptedServer server;
     server.script({404, R"({"status":{"error":"Not found"}})", "", false});
     http::Client client(fast_options());
-    auto r = client.send({"GET", server.url("/missing"), {}, ""});
+    auto r = client.send({"GET", server.url("/missing"), {}, "", {}});
     CHECK(r.status == 404);
     CHECK(r.attempts == 1);
     CHECK(server.requests().size() == 1);
@@ -215,7 +215,7 @@ TEST_SUITE("http::Client") {
     }
     http::Client client(fast_options());
     try {
-      client.send({"GET", server.url("/"), {}, ""});
+      client.send({"GET", server.url("/"), {}, "", {}});
       FAIL("expected RetryableError");
     } catch (const vstash::RetryableError& e) {
       CHECK(std::string(e.what()) == "test:1: HTTP 503 after 4 attempts: shard unavailable");
@@ -226,7 +226,7 @@ TEST_SUITE("http::Client") {
     server.script({429, "{}", "Retry-After: 1\r\n", false});
     http::Client client(fast_options());
     auto start = std::chrono::steady_clock::now();
-    auto r = client.send({"GET", server.url("/"), {}, ""});
+    auto r = client.send({"GET", server.url("/"), {}, "", {}});
     auto elapsed = std::chrono::steady_clock::now() - start;
     CHECK(r.status == 200);
     CHECK(r.attempts == 2);
@@ -236,7 +236,7 @@ TEST_SUITE("http::Client") {
     ScriptedServer server;
     server.script({0, "", "", true});
     http::Client client(fast_options());
-    auto r = client.send({"PUT", server.url("/p"), {}, "{}"});
+    auto r = client.send({"PUT", server.url("/p"), {}, "{}", {}});
     CHECK(r.status == 200);
     CHECK(r.attempts == 2);
     CHECK(server.connections() == 2);
@@ -251,7 +251,7 @@ TEST_SUITE("http::Client") {
       url = server.url("/");
     }
     try {
-      client.send({"GET", url, {}, ""});
+      client.send({"GET", url, {}, "", {}});
       FAIL("expected RetryableError");
     } catch (const vstash::RetryableError& e) {
       CHECK(std::string(e.what()) == "test:1: connection refused after 2 attempts");
@@ -265,7 +265,7 @@ TEST_SUITE("http::Client") {
     http::Client client(options);
     std::vector<http::Request> requests;
     for (int i = 0; i < 20; ++i) {
-      requests.push_back({"POST", server.url("/n/" + std::to_string(i)), {}, std::to_string(i)});
+      requests.push_back({"POST", server.url("/n/" + std::to_string(i)), {}, std::to_string(i), {}});
     }
     auto responses = client.send_all(requests);
     REQUIRE(responses.size() == 20);
@@ -281,7 +281,7 @@ TEST_SUITE("http::Client") {
       server.script({500, "echo s3cr3t-key", "", false});
     }
     try {
-      client.send({"GET", server.url("/"), {}, ""});
+      client.send({"GET", server.url("/"), {}, "", {}});
       FAIL("expected RetryableError");
     } catch (const vstash::RetryableError& e) {
       CHECK(std::string(e.what()).find("s3cr3t") == std::string::npos);
@@ -293,7 +293,7 @@ TEST_SUITE("http::Client") {
     ScriptedServer server;
     server.script({200, "{\"result\":", "", false, true});
     http::Client client(fast_options());
-    auto r = client.send({"GET", server.url("/"), {}, ""});
+    auto r = client.send({"GET", server.url("/"), {}, "", {}});
     CHECK(r.status == 200);
     CHECK(r.body == "{}");
     CHECK(r.attempts == 2);
@@ -302,7 +302,7 @@ TEST_SUITE("http::Client") {
       server.script({200, "{\"a\":", "", false, true});
     }
     try {
-      client.send({"GET", server.url("/"), {}, ""});
+      client.send({"GET", server.url("/"), {}, "", {}});
       FAIL("expected RetryableError");
     } catch (const vstash::RetryableError& e) {
       CHECK(std::string(e.what()) == "test:1: reply cut short after 4 attempts");
@@ -327,7 +327,7 @@ TEST_SUITE("http::Client") {
     server.script({503, "{}", std::string("Retry-After: ") + date + "\r\n", false});
     http::Client client(fast_options());
     const auto start = std::chrono::steady_clock::now();
-    auto r = client.send({"GET", server.url("/"), {}, ""});
+    auto r = client.send({"GET", server.url("/"), {}, "", {}});
     CHECK(r.status == 200);
     CHECK(r.attempts == 2);
     CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(900));
@@ -389,7 +389,7 @@ TEST_SUITE("http::Client") {
   TEST_CASE("every request says who it is: User-Agent vstash/VERSION") {
     ScriptedServer server;
     http::Client client(fast_options());
-    client.send({"GET", server.url("/"), {}, ""});
+    client.send({"GET", server.url("/"), {}, "", {}});
     REQUIRE(server.requests().size() == 1);
     CHECK(server.requests()[0].find("User-Agent: vstash/" VSTASH_VERSION "\r\n") != std::string::npos);
   }
