@@ -8,16 +8,21 @@
 #                    the profile file its start script writes (VSTASH_PY_CONFIG/VSTASH_PY_PROFILE)
 # pytest exits 5 when it collects nothing, which CTest counts as a failure like any non-zero
 # status. With VSTASH_SANITIZE the module needs the ASan runtime loaded first: python3 runs
-# with LD_PRELOAD of the compiler's libasan and without leak checking (CPython's own
-# allocations at exit are not leaks of ours).
+# with LD_PRELOAD of the compiler's libasan (and libstdc++, see below) and without leak
+# checking (CPython's own allocations at exit are not leaks of ours).
 if(NOT VSTASH_PYTHON)
   return()
 endif()
 set(python_env ${VSTASH_TEST_ENV} "PYTHONPATH=${VSTASH_PYTHON_BUILD_DIR}" "PYTHONDONTWRITEBYTECODE=1")
 if(VSTASH_SANITIZE)
+  # libstdc++ is preloaded too: python3 does not link it, and ASan looks up the real
+  # __cxa_throw when it starts; without it the first C++ exception aborts the process
+  # ("CHECK failed: ... real___cxa_throw != 0").
   execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=libasan.so OUTPUT_VARIABLE asan_runtime
                   OUTPUT_STRIP_TRAILING_WHITESPACE)
-  list(APPEND python_env "LD_PRELOAD=${asan_runtime}" "ASAN_OPTIONS=detect_leaks=0")
+  execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=libstdc++.so OUTPUT_VARIABLE cxx_runtime
+                  OUTPUT_STRIP_TRAILING_WHITESPACE)
+  list(APPEND python_env "LD_PRELOAD=${asan_runtime}:${cxx_runtime}" "ASAN_OPTIONS=detect_leaks=0")
 endif()
 set(pytest_command ${Python3_EXECUTABLE} -m pytest -q -p no:cacheprovider ${PROJECT_SOURCE_DIR}/tests/python)
 
