@@ -61,6 +61,20 @@ void check_dataset_name(const std::string& name) {
   }
 }
 
+void check_catalog_spec(const DatasetSpec& spec, std::string_view what) {
+  for (const Shape* shape : {&spec.row_shape, &spec.label_shape}) {
+    for (const int64_t d : *shape) {
+      if (d < 0 || d > k_max_catalog_row_elements) {
+        throw Error(fmt::format("{}: corrupt shape {}", what, shape_to_string(*shape)));
+      }
+    }
+    if (shape_product(*shape) > k_max_catalog_row_elements) {
+      throw Error(fmt::format("{}: shape {} has more than {} elements per row", what, shape_to_string(*shape),
+                              k_max_catalog_row_elements));
+    }
+  }
+}
+
 CheckpointRef CheckpointRef::parse(const std::string& path) {
   const auto at = path.rfind('@');
   CheckpointRef ref;

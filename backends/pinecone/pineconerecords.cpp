@@ -91,11 +91,12 @@ CatalogEntry parse_catalog(const json& md) {
       e.spec.label_dtype = parse_dtype_name(md.at("label_dtype").get<std::string>());
       e.spec.label_shape = parse_shape(md.at("label_shape"));
     }
-    e.next_index = static_cast<int64_t>(md.value("next_index", 0.0));
-    e.row_bytes = static_cast<int64_t>(md.value("row_bytes", 0.0));
+    e.next_index = md.contains("next_index") ? decode_row_index(md["next_index"], "pinecone catalog next_index") : 0;
+    e.row_bytes = md.contains("row_bytes") ? decode_row_index(md["row_bytes"], "pinecone catalog row_bytes") : 0;
   } catch (const json::exception& ex) {
-    throw Error(fmt::format("pinecone catalog record is corrupt: {}", ex.what()));
+    throw Error(fmt::format("pinecone catalog record is corrupt: {}", io::json_error_text(ex)));
   }
+  check_catalog_spec(e.spec, fmt::format("pinecone catalog record of dataset \"{}\"", e.spec.name));
   return e;
 }
 

@@ -139,6 +139,7 @@ DatasetSpec spec_from_json(const std::string& name, const json& j) {
     s.label_shape = j.at("label_shape").get<Shape>();
     s.metric = parse_metric(j.at("metric").get<std::string>());
     s.metadata = j.value("metadata", json::object());
+    check_catalog_spec(s, fmt::format("dataset \"{}\": catalog entry", name));
     return s;
   } catch (const json::exception& e) {
     throw Error(fmt::format("dataset \"{}\": corrupt catalog entry: {}", name, io::json_error_text(e)));
