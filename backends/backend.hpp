@@ -91,6 +91,12 @@ struct QueryOptions {
   const Filter* filter = nullptr;   // null or empty: no filter
   bool include_values = false;      // fill QueryHit::values
   bool include_metadata = true;
+  // Exact scan, no approximate index (pgvector: no index scan; Qdrant: exact; local: no HNSW).
+  // Stores that cannot honour it throw UsageError.
+  bool exact = false;
+  // Search-time breadth of an HNSW index (local hnsw_ef_search, pgvector hnsw.ef_search,
+  // Qdrant hnsw_ef); unset: the store's default. Ignored by stores that always scan exactly.
+  std::optional<int> ef;
 };
 
 // Scores, the same on every backend (README "Scores"):
