@@ -57,19 +57,29 @@ def mix(z):
 data = np.load(f"{work}/data.npy", mmap_mode="r")
 labels = np.load(f"{work}/labels.npy", mmap_mode="r")
 n = data.shape[0]
-state = (1 ^ mix(0)) & M
-order = list(range(n))
-for i in range(n - 1, 0, -1):
-    bound = i + 1
-    threshold = (1 << 64) % bound
-    while True:
-        state = (state + 0x9E3779B97F4A7C15) & M
-        r = mix(state)
-        if r >= threshold:
-            break
-    j = r % bound
-    order[i], order[j] = order[j], order[i]
-order = np.asarray(order)
+state, keys = (1 ^ mix(0)) & M, []
+for _ in range(4):
+    state = (state + 0x9E3779B97F4A7C15) & M
+    keys.append(np.uint64(mix(state)))
+h = 1
+while (1 << (2 * h)) < n:
+    h += 1
+def vmix(z):  # mix() on uint64 arrays (wrapping multiplies)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+H, MASK = np.uint64(h), np.uint64((1 << h) - 1)
+with np.errstate(over="ignore"):
+    x = np.arange(n, dtype=np.uint64)
+    todo = np.ones(n, dtype=bool)
+    while todo.any():  # cycle walking, vectorised over the positions still >= n
+        y = x[todo]
+        left, right = y >> H, y & MASK
+        for k in keys:
+            left, right = right, left ^ (vmix(right ^ k) & MASK)
+        x[todo] = (left << H) | right
+        todo = x >= np.uint64(n)
+order = x.astype(np.int64)
 start = time.perf_counter()
 total = 0
 for b in range(0, n, batch):

@@ -15,12 +15,13 @@
 #include "src/io/npy.hpp"
 #include "src/output.hpp"
 #include "src/training/dataloader.hpp"
+#include "src/training/selection.hpp"
 #include "src/training/sharding.hpp"
 
 namespace vstash::commands {
 
 struct BatchOptions {
-  int64_t size = 32;
+  int64_t size = 0;  // required unless --order global gets --global-batch-size
   int64_t offset = 0;
   bool shuffle = false;
   uint64_t seed = 0;
@@ -33,6 +34,12 @@ struct BatchOptions {
   bool stream = false;
   int workers = 2;
   int64_t start_batch = 0;
+  std::string filter;
+  std::string split;
+  std::string take;
+  bool with_ids = false;
+  std::string order = "strided";
+  int64_t global_batch_size = 0;
 };
 
 namespace {
@@ -43,16 +50,57 @@ constexpr int64_t k_max_workers = 64;
 constexpr int64_t k_max_batch_rows = int64_t{1} << 24;
 
 training::ShardSpec shard_of(const BatchOptions& opt) {
-  check_range("--size", opt.size, 1, k_max_batch_rows);
   training::ShardSpec shard{opt.rank, opt.world_size, training::parse_remainder_policy(opt.remainder)};
   training::validate_shard(shard);
   return shard;
 }
 
+// The epoch's plan: the order over the selected rows (--filter, --split/--take), then strided
+// shards of --size rows per batch, or global batches of --global-batch-size rows.
+training::PlanSpec plan_spec_of(const BatchOptions& opt) {
+  training::PlanSpec spec;
+  spec.shuffle = opt.shuffle;
+  spec.seed = opt.seed;
+  spec.epoch = opt.epoch;
+  spec.shard = shard_of(opt);
+  spec.kind = training::parse_order_kind(opt.order);
+  spec.batch_size = spec.kind == training::OrderKind::global ? opt.global_batch_size : opt.size;
+  spec.drop_last = opt.drop_last;
+  return spec;
+}
+
+std::shared_ptr<const std::vector<int64_t>> selection_of(const BatchOptions& opt, backends::Backend& backend,
+                                                         const std::string& dataset,
+                                                         const backends::DatasetInfo& info) {
+  std::optional<Filter> filter;
+  if (!opt.filter.empty()) {
+    filter = parse_filter_arg(opt.filter);
+  }
+  std::optional<training::SplitSpec> split;
+  if (!opt.split.empty()) {
+    split = training::parse_split(opt.split, opt.take);
+  }
+  auto selected = training::select_positions(backend, dataset, info, filter ? &*filter : nullptr,
+                                             split ? &*split : nullptr, opt.seed);
+  return selected ? std::make_shared<const std::vector<int64_t>>(std::move(*selected)) : nullptr;
+}
+
 nlohmann::json common_json(const BatchOptions& opt, const std::string& dataset) {
-  return {{"dataset", dataset},     {"output", opt.output},         {"shuffle", opt.shuffle},
-          {"seed", opt.seed},       {"epoch", opt.epoch},           {"rank", opt.rank},
-          {"world_size", opt.world_size}, {"remainder", opt.remainder}, {"drop_last", opt.drop_last}};
+  nlohmann::json j = {{"dataset", dataset},     {"output", opt.output},         {"shuffle", opt.shuffle},
+                      {"seed", opt.seed},       {"epoch", opt.epoch},           {"rank", opt.rank},
+                      {"world_size", opt.world_size}, {"remainder", opt.remainder}, {"drop_last", opt.drop_last},
+                      {"order", opt.order}};
+  if (opt.order == "global") {
+    j["global_batch_size"] = opt.global_batch_size;
+  }
+  if (!opt.filter.empty()) {
+    j["filter"] = opt.filter;
+  }
+  if (!opt.split.empty()) {
+    j["split"] = opt.split;
+    j["take"] = opt.take;
+  }
+  return j;
 }
 
 void write_batch_file(const std::string& target, const backends::RowBatch& rows) {
@@ -71,24 +119,23 @@ void run_single(const BatchOptions& opt, Context& ctx) {
   const std::string dataset = ctx.dataset();
   auto& backend = ctx.backend();
   const auto info = require_dataset(backend, dataset);
-  const auto shard = shard_of(opt);
+  const auto spec = plan_spec_of(opt);
+  const auto selection = selection_of(opt, backend, dataset, info);
+  // Rows [offset, offset + size) of the rank's sequence: shuffled batches walk one seeded
+  // permutation (sharding.hpp's EpochOrder), evaluated at these positions only, so a batch
+  // costs O(size) and consecutive offsets never repeat a row.
+  const training::EpochPlan plan(info.rows, selection ? std::optional(*selection) : std::nullopt, spec);
+  const int64_t available = plan.rows();
   backends::RowBatch rows;
-  int64_t available = info.rows;
-  if (opt.world_size == 1) {
-    // The document's load_training_batch: shuffled batches walk one seeded permutation
-    // (sharding.hpp's epoch_order), so consecutive offsets never repeat a row.
-    rows = training::load_training_batch(backend, dataset, opt.size, opt.shuffle, opt.offset, opt.seed, opt.epoch);
-  } else {
-    const auto positions =
-        training::shard_positions(training::epoch_order(info.rows, opt.shuffle, opt.seed, opt.epoch), shard);
-    available = static_cast<int64_t>(positions.size());
-    const int64_t begin = std::min(opt.offset, available);
-    const int64_t end = std::min(begin + opt.size, available);
-    rows = backend.read_positions(dataset, std::vector<int64_t>(positions.begin() + begin, positions.begin() + end));
+  if (plan.contiguous()) {
+    rows = backend.read_rows(dataset, opt.offset, opt.size);
+  } else if (opt.offset < available) {
+    rows = backend.read_positions(dataset, plan.entries(opt.offset, opt.size));
   }
   if (rows.size() == 0) {
     throw NotFoundError(fmt::format("dataset \"{}\": no rows at offset {} (the {} has {})", dataset, opt.offset,
-                                    opt.world_size == 1 ? "dataset" : "shard", available));
+                                    opt.world_size == 1 ? (selection ? "selection" : "dataset") : "shard",
+                                    available));
   }
   write_batch_file(opt.output, rows);
   nlohmann::json result = common_json(opt, dataset);
@@ -125,9 +172,12 @@ void run_stream(const BatchOptions& opt, Context& ctx) {
   check_range("--workers", opt.workers, 0, k_max_workers);
   const std::string dataset = ctx.dataset();
   auto& backend = ctx.backend();
-  const auto shard = shard_of(opt);
+  const auto spec = plan_spec_of(opt);
+  const auto& shard = spec.shard;
   training::LoaderOptions lo;
-  lo.batch_size = opt.size;
+  lo.order = spec.kind;
+  lo.batch_size = spec.batch_size;
+  lo.selection = selection_of(opt, backend, dataset, require_dataset(backend, dataset));
   lo.shuffle = opt.shuffle;
   lo.num_workers = opt.workers;
   lo.seed = opt.seed;
@@ -156,6 +206,9 @@ void run_stream(const BatchOptions& opt, Context& ctx) {
       if (batch->labels) {
         io::write_npy_stream(stdout, *batch->labels);
       }
+      if (opt.with_ids) {
+        io::write_npy_strings_stream(stdout, batch->ids);
+      }
       output::flush_stdout();
     } else {
       write_batch_file(batch_file_name(opt.output, index), *batch);
@@ -173,6 +226,7 @@ void run_stream(const BatchOptions& opt, Context& ctx) {
   result["rows"] = rows;
   result["shard_rows"] = loader->shard_rows();
   result["labels"] = labels;
+  result["with_ids"] = opt.with_ids;
   const std::string text =
       fmt::format("wrote {} batches ({} rows) of \"{}\" epoch {}{} to {}", batches, rows, dataset, opt.epoch,
                   opt.world_size > 1 ? fmt::format(" rank {} of {}", opt.rank, opt.world_size) : "",
@@ -187,10 +241,44 @@ void run_stream(const BatchOptions& opt, Context& ctx) {
   }
 }
 
-void run_batch(const BatchOptions& opt, Context& ctx) {
+void check_flags(const BatchOptions& opt) {
+  const bool global = training::parse_order_kind(opt.order) == training::OrderKind::global;
+  if (opt.global_batch_size != 0 && !global) {
+    throw UsageError("batch: --global-batch-size needs --order global");
+  }
+  if (global) {
+    if (opt.global_batch_size == 0 && opt.size == 0) {
+      throw UsageError("batch --order global: give --global-batch-size (the same for every world size)");
+    }
+    if (opt.global_batch_size != 0 && opt.size != 0 && opt.size * opt.world_size != opt.global_batch_size) {
+      throw UsageError(fmt::format("batch: --size {} x --world-size {} is not --global-batch-size {}; give one of "
+                                   "--size and --global-batch-size",
+                                   opt.size, opt.world_size, opt.global_batch_size));
+    }
+  } else if (opt.size == 0) {
+    throw UsageError("batch: --size is required");
+  }
+  if (opt.split.empty() != opt.take.empty()) {
+    throw UsageError(opt.split.empty() ? "batch: --take names a part of --split, which is missing"
+                                       : "batch: --split needs --take (the part to read, e.g. --take train)");
+  }
+  if (opt.with_ids && !opt.stream) {
+    throw UsageError("batch: --with-ids is for --stream (a batch file always carries its ids)");
+  }
+}
+
+void run_batch(BatchOptions opt, Context& ctx) {
   ctx.only_reads();
-  if (opt.size <= 0 || opt.offset < 0) {
+  if (opt.size < 0 || opt.offset < 0) {
     throw UsageError("batch: --size must be positive and --offset non-negative");
+  }
+  check_flags(opt);
+  if (opt.order == "global" && opt.global_batch_size == 0) {
+    opt.global_batch_size = opt.size * opt.world_size;
+  }
+  check_range("--size", opt.order == "global" ? opt.global_batch_size : opt.size, 1, k_max_batch_rows);
+  if (opt.order == "global" && opt.size == 0) {
+    opt.size = opt.global_batch_size;  // an upper bound of a rank's batch, for the checks below
   }
   if (opt.epoch < 0 || opt.start_batch < 0) {
     throw UsageError("batch: --epoch and --start-batch must not be negative");
@@ -214,7 +302,8 @@ void register_batch(CLI::App& parent, Context& ctx) {
   auto opt = std::make_shared<BatchOptions>();
   auto* sub = parent.add_subcommand(
       "batch", "Write training batches (data, labels, ids): one batch, or a whole epoch/shard with --stream");
-  sub->add_option("--size", opt->size, "Rows in a batch")->required()->envname("VSTASH_BATCH_SIZE");
+  sub->add_option("--size", opt->size, "Rows in a batch (with --order global: each rank's share, optional)")
+      ->envname("VSTASH_BATCH_SIZE");
   sub->add_option("--offset", opt->offset, "Position of the batch's first row in the (shard's) epoch order")
       ->envname("VSTASH_OFFSET");
   sub->add_flag("--shuffle", opt->shuffle, "Use a permutation seeded by --seed and --epoch (a new one each epoch)")
@@ -238,8 +327,30 @@ void register_batch(CLI::App& parent, Context& ctx) {
       ->envname("VSTASH_STREAM");
   sub->add_option("--workers", opt->workers, "With --stream: threads prefetching batches from the store (default 2)")
       ->envname("VSTASH_WORKERS");
-  sub->add_option("--start-batch", opt->start_batch, "With --stream: resume at this batch number (default 0)")
+  sub->add_option("--start-batch", opt->start_batch,
+                  "With --stream: resume at this batch number (with --order global: the global batch, at any "
+                  "world size) (default 0)")
       ->envname("VSTASH_START_BATCH");
+  sub->add_option("--filter", opt->filter,
+                  "Only rows matching this filter (JSON or @FILE.json; $label names the row's label): the epoch's "
+                  "order is over them")
+      ->envname("VSTASH_FILTER");
+  sub->add_option("--split", opt->split,
+                  "Split the rows by a stable hash of (id, --seed), e.g. train=0.8,val=0.1,test=0.1; needs --take")
+      ->envname("VSTASH_SPLIT");
+  sub->add_option("--take", opt->take, "The --split part to read, e.g. train")->envname("VSTASH_TAKE");
+  sub->add_flag("--with-ids", opt->with_ids,
+                "With --stream -o -: a third NPY document per batch, the rows' ids ('<U' array)")
+      ->envname("VSTASH_WITH_IDS");
+  sub->add_option("--order", opt->order,
+                  "strided (default: rank r reads order[r::W], like DistributedSampler) or global (the same global "
+                  "batches for any world size; each rank reads its share of each)")
+      ->check(CLI::IsMember({"strided", "global"}))
+      ->envname("VSTASH_ORDER");
+  sub->add_option("--global-batch-size", opt->global_batch_size,
+                  "With --order global: rows in a global batch, split between the ranks (default --size x "
+                  "--world-size)")
+      ->envname("VSTASH_GLOBAL_BATCH_SIZE");
   sub->add_option("-o,--output", opt->output,
                   "OUT.npy (+ OUT.labels.npy, OUT.ids.npy) or OUT.h5 (/data /labels /ids); with --stream a pattern "
                   "such as batches/b{}.npy ({} = batch number, 6 digits) or - for an NPY stream on stdout "

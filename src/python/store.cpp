@@ -258,11 +258,9 @@ py::tuple ClassicalBackend::load_training_batch(const std::string& dataset_id, i
                                                                  seed, epoch));
     }
     // One rank's shard of the epoch order, as `vstash batch --rank --world-size` reads it.
-    const auto positions = training::shard_positions(training::epoch_order(info.rows, shuffle, seed, epoch), shard);
-    const auto begin = std::min<int64_t>(offset, static_cast<int64_t>(positions.size()));
-    const auto end = std::min<int64_t>(begin + batch_size, static_cast<int64_t>(positions.size()));
-    return std::pair(info.spec, backend.read_positions(dataset_id, std::vector<int64_t>(positions.begin() + begin,
-                                                                                         positions.begin() + end)));
+    const training::EpochPlan plan(info.rows, std::nullopt,
+                                   {shuffle, seed, epoch, shard, training::OrderKind::strided, batch_size, false});
+    return std::pair(info.spec, backend.read_positions(dataset_id, plan.entries(offset, batch_size)));
   });
   auto with_rows = [](const Shape& row_shape) {
     Shape s{0};

@@ -52,16 +52,17 @@ class ThreadedLoader final : public DataLoader {
     validate();
     m_info = require_dataset(m_backend, m_name);
     const ShardSpec shard{m_options.rank, m_options.world_size, m_options.pad_shards};
-    // Unshuffled, unsharded epochs are one contiguous range: read_rows, no position list.
-    m_contiguous = !m_options.shuffle && m_options.world_size == 1;
-    if (m_contiguous) {
-      m_rows = m_info.rows;
-    } else {
-      m_positions = shard_positions(epoch_order(m_info.rows, m_options.shuffle, m_options.seed, m_options.epoch), shard);
-      m_rows = static_cast<int64_t>(m_positions.size());
+    std::optional<std::vector<int64_t>> selection;
+    if (m_options.selection) {
+      selection = *m_options.selection;
     }
-    const int64_t b = m_options.batch_size;
-    m_batches = m_options.drop_last ? m_rows / b : (m_rows + b - 1) / b;
+    m_plan.emplace(m_info.rows, std::move(selection),
+                   PlanSpec{m_options.shuffle, m_options.seed, m_options.epoch, shard, m_options.order,
+                            m_options.batch_size, m_options.drop_last});
+    // Unshuffled, unsharded epochs are one contiguous range: read_rows, no position list.
+    m_contiguous = m_plan->contiguous();
+    m_rows = m_plan->rows();
+    m_batches = m_plan->batches();
     if (m_options.start_position > m_batches) {
       throw UsageError(fmt::format("dataset \"{}\": resume position {} is beyond the epoch's {} batches", m_name,
                                    m_options.start_position, m_batches));
@@ -203,16 +204,15 @@ class ThreadedLoader final : public DataLoader {
   }
 
   RowBatch load(Backend& backend, int64_t index) const {
-    const int64_t begin = index * m_options.batch_size;
-    const int64_t count = std::min(m_options.batch_size, m_rows - begin);
+    const int64_t begin = m_plan->batch_begin(index);
     std::vector<int64_t> positions;
     if (m_contiguous) {
-      positions.resize(static_cast<size_t>(count));
+      positions.resize(static_cast<size_t>(std::min(m_options.batch_size, m_rows - begin)));
       std::iota(positions.begin(), positions.end(), begin);
     } else {
-      const auto first = m_positions.begin() + begin;
-      positions.assign(first, first + count);
+      positions = m_plan->batch(index);
     }
+    const auto count = static_cast<int64_t>(positions.size());
     if (m_options.cache) {
       if (auto hit = m_options.cache->get(m_info, positions)) {
         return std::move(*hit);
@@ -231,7 +231,7 @@ class ThreadedLoader final : public DataLoader {
   LoaderOptions m_options;
   DatasetInfo m_info;
   bool m_contiguous = false;
-  std::vector<int64_t> m_positions;  // the shard's positions in epoch order (unless contiguous)
+  std::optional<EpochPlan> m_plan;  // which positions each batch holds
   int64_t m_rows = 0;
   int64_t m_batches = 0;
   int64_t m_depth = 1;
@@ -280,11 +280,10 @@ RowBatch load_training_batch(Backend& backend, const std::string& dataset, int64
     return backend.read_rows(dataset, offset, batch_size);
   }
   const DatasetInfo info = require_dataset(backend, dataset);
-  const auto order = epoch_order(info.rows, true, seed, epoch);
-  const int64_t begin = std::min<int64_t>(offset, info.rows);
-  const int64_t end = std::min<int64_t>(begin + batch_size, info.rows);
-  RowBatch batch = backend.read_positions(dataset, std::vector<int64_t>(order.begin() + begin, order.begin() + end));
-  check_count(dataset, batch, end - begin, offset / batch_size);
+  const EpochPlan plan(info.rows, std::nullopt, PlanSpec{true, seed, epoch, {}, OrderKind::strided, batch_size, false});
+  const auto positions = plan.entries(offset, batch_size);
+  RowBatch batch = backend.read_positions(dataset, positions);
+  check_count(dataset, batch, static_cast<int64_t>(positions.size()), offset / batch_size);
   return batch;
 }
 

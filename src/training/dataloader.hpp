@@ -7,8 +7,8 @@
 // - The batch sequence depends only on (dataset rows, batch_size, shuffle, seed, epoch,
 //   drop_last, rank, world_size, remainder); never on num_workers or timing. Workers fetch
 //   batch i into slot i % depth and next() hands them out in order.
-// - The epoch order is sharding.hpp's epoch_order (reproducible in Python); shards are
-//   strided over it.
+// - The epoch order is sharding.hpp's EpochOrder (reproducible in Python), evaluated per batch
+//   (no O(rows) permutation); shards are strided over it, or cut from global batches.
 // - Memory: at most `depth` batches are loaded and not yet taken (plus the one the caller
 //   holds), so memory is bounded by depth x batch bytes (plus the optional batch cache's
 //   own byte capacity).
@@ -44,6 +44,12 @@ struct LoaderOptions {
   int64_t rank = 0;
   int64_t world_size = 1;
   RemainderPolicy pad_shards = RemainderPolicy::uneven;  // when world_size does not divide rows
+  // strided: DistributedSampler's shards, batch_size rows per rank; global: batch_size is the
+  // global batch size, split between the ranks (sharding.hpp's "Global order").
+  OrderKind order = OrderKind::strided;
+  // The positions the epoch is over (batch --filter/--split: selection.hpp), ascending; null:
+  // every row of the dataset.
+  std::shared_ptr<const std::vector<int64_t>> selection;
   int64_t prefetch = 0;             // queue depth in batches; 0: 2 * max(1, num_workers)
   int64_t start_position = 0;       // resume: index of the first batch to deliver
   // Opens a private backend for one worker (called num_workers times by the constructor,
@@ -85,8 +91,8 @@ std::unique_ptr<DataLoader> create_data_loader(backends::Backend& backend, const
 
 // One batch of up to batch_size rows starting at row `offset` of the epoch order (the
 // document's load_training_batch): shuffled rows come from epoch_order(rows, true, seed,
-// epoch), so consecutive offsets walk one permutation. Computes the order on every call (O(rows)):
-// training loops should use a DataLoader. Past the end it returns an empty batch.
+// epoch), so consecutive offsets walk one permutation. Costs O(batch_size) (the order is
+// evaluated at the batch's positions only). Past the end it returns an empty batch.
 backends::RowBatch load_training_batch(backends::Backend& backend, const std::string& dataset, int64_t batch_size,
                                        bool shuffle, int64_t offset, uint64_t seed, int64_t epoch = 0);
 

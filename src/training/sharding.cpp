@@ -3,7 +3,7 @@
 #include "sharding.hpp"
 
 #include <fmt/format.h>
-#include <numeric>
+#include <algorithm>
 
 #include "../errors.hpp"
 
@@ -31,21 +31,47 @@ uint64_t SplitMix64::below(uint64_t bound) {
   }
 }
 
-std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch) {
+EpochOrder::EpochOrder(int64_t n, bool shuffle, uint64_t seed, int64_t epoch) : m_n(n), m_shuffle(shuffle) {
   if (n < 0) {
     throw UsageError(fmt::format("epoch order: row count {} is negative", n));
   }
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), int64_t{0});
-  if (!shuffle) {
-    return order;
-  }
   SplitMix64 rng(seed ^ mix64(static_cast<uint64_t>(epoch)));
-  for (int64_t i = n - 1; i > 0; --i) {
-    const auto j = static_cast<int64_t>(rng.below(static_cast<uint64_t>(i) + 1));
-    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(j)]);
+  for (auto& key : m_keys) {
+    key = rng.next();
   }
-  return order;
+  while (m_half < 32 && (uint64_t{1} << (2 * m_half)) < static_cast<uint64_t>(n)) {
+    ++m_half;
+  }
+  m_mask = (uint64_t{1} << m_half) - 1;
+}
+
+int64_t EpochOrder::at(int64_t i) const {
+  if (!m_shuffle) {
+    return i;
+  }
+  // Cycle walking terminates: the Feistel network permutes [0, 4^h), so the cycle through i
+  // (which is < n) comes back below n.
+  auto x = static_cast<uint64_t>(i);
+  do {
+    uint64_t left = x >> m_half;
+    uint64_t right = x & m_mask;
+    for (const uint64_t key : m_keys) {
+      const uint64_t f = mix64(right ^ key) & m_mask;
+      left ^= f;
+      std::swap(left, right);
+    }
+    x = (left << m_half) | right;
+  } while (x >= static_cast<uint64_t>(m_n));
+  return static_cast<int64_t>(x);
+}
+
+std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch) {
+  const EpochOrder order(n, shuffle, seed, epoch);
+  std::vector<int64_t> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    out[static_cast<size_t>(i)] = order.at(i);
+  }
+  return out;
 }
 
 RemainderPolicy parse_remainder_policy(std::string_view name) {
@@ -110,6 +136,105 @@ std::vector<int64_t> shard_positions(const std::vector<int64_t>& order, const Sh
     out.push_back(order[static_cast<size_t>(i % n)]);
   }
   return out;
+}
+
+OrderKind parse_order_kind(std::string_view name) {
+  if (name == "strided") {
+    return OrderKind::strided;
+  }
+  if (name == "global") {
+    return OrderKind::global;
+  }
+  throw UsageError(fmt::format("order \"{}\": expected strided or global", name));
+}
+
+EpochPlan::EpochPlan(int64_t n, std::optional<std::vector<int64_t>> selection, const PlanSpec& spec)
+    : m_selection(std::move(selection)),
+      m_spec(spec),
+      m_order(m_selection ? static_cast<int64_t>(m_selection->size()) : n, spec.shuffle, spec.seed, spec.epoch) {
+  validate_shard(spec.shard);
+  if (spec.batch_size < 1) {
+    throw UsageError(fmt::format("batch size {} must be at least 1", spec.batch_size));
+  }
+  const int64_t m = m_order.size();
+  const int64_t w = spec.shard.world_size;
+  const int64_t r = spec.shard.rank;
+  const int64_t b = spec.batch_size;
+  if (spec.kind == OrderKind::strided) {
+    m_rows = shard_rows(m, spec.shard);
+    m_batches = spec.drop_last ? m_rows / b : (m_rows + b - 1) / b;
+    return;
+  }
+  if (b < w) {
+    throw UsageError(fmt::format("global batch size {} is smaller than the world size {}: every rank needs a row",
+                                 b, w));
+  }
+  if (spec.shard.remainder != RemainderPolicy::uneven) {
+    throw UsageError("the global order splits each global batch between the ranks: --remainder does not apply");
+  }
+  m_full_share = (r + 1) * b / w - r * b / w;
+  const int64_t full = m / b;
+  m_rows = full * m_full_share + share_size(full);
+  m_batches = full + (!spec.drop_last && share_size(full) > 0 ? 1 : 0);
+}
+
+int64_t EpochPlan::share_begin(int64_t g) const {
+  const int64_t s = std::min(m_spec.batch_size, m_order.size() - g * m_spec.batch_size);
+  return g * m_spec.batch_size + m_spec.shard.rank * s / m_spec.shard.world_size;
+}
+
+int64_t EpochPlan::share_size(int64_t g) const {
+  const int64_t s = std::max<int64_t>(0, std::min(m_spec.batch_size, m_order.size() - g * m_spec.batch_size));
+  const int64_t r = m_spec.shard.rank;
+  const int64_t w = m_spec.shard.world_size;
+  return (r + 1) * s / w - r * s / w;
+}
+
+int64_t EpochPlan::rows() const { return m_rows; }
+
+bool EpochPlan::contiguous() const {
+  return !m_spec.shuffle && m_spec.shard.world_size == 1 && !m_selection;
+}
+
+int64_t EpochPlan::batch_begin(int64_t k) const {
+  return m_spec.kind == OrderKind::global ? k * m_full_share : k * m_spec.batch_size;
+}
+
+int64_t EpochPlan::order_index(int64_t entry) const {
+  if (m_spec.kind == OrderKind::strided) {
+    // i % m wraps the padded tail back to the start of the order (m < W wraps more than once).
+    return (m_spec.shard.rank + entry * m_spec.shard.world_size) % m_order.size();
+  }
+  // The short last batch's share may be larger than a full one's (floors), so it is apart.
+  const int64_t full = m_order.size() / m_spec.batch_size;
+  if (entry >= full * m_full_share) {
+    return share_begin(full) + entry - full * m_full_share;
+  }
+  return share_begin(entry / m_full_share) + entry % m_full_share;
+}
+
+int64_t EpochPlan::position(int64_t order_index) const {
+  const int64_t i = m_order.at(order_index);
+  return m_selection ? (*m_selection)[static_cast<size_t>(i)] : i;
+}
+
+std::vector<int64_t> EpochPlan::entries(int64_t begin, int64_t count) const {
+  const int64_t first = std::clamp<int64_t>(begin, 0, m_rows);
+  const int64_t end = std::clamp<int64_t>(first + std::max<int64_t>(count, 0), first, m_rows);
+  std::vector<int64_t> out;
+  out.reserve(static_cast<size_t>(end - first));
+  for (int64_t j = first; j < end; ++j) {
+    out.push_back(position(order_index(j)));
+  }
+  return out;
+}
+
+std::vector<int64_t> EpochPlan::batch(int64_t k) const {
+  if (m_spec.kind == OrderKind::global) {
+    const int64_t full = m_order.size() / m_spec.batch_size;
+    return entries(batch_begin(k), k < full ? m_full_share : share_size(full));
+  }
+  return entries(batch_begin(k), m_spec.batch_size);
 }
 
 }  // namespace vstash::training

@@ -36,19 +36,25 @@ def _mix(z):
 
 
 def epoch_order(n, seed, epoch):
-    state = (seed ^ _mix(epoch)) & M64
-    order = list(range(n))
-    for i in range(n - 1, 0, -1):
-        bound = i + 1
-        threshold = (1 << 64) % bound
+    state, keys = (seed ^ _mix(epoch)) & M64, []
+    for _ in range(4):
+        state = (state + 0x9E3779B97F4A7C15) & M64
+        keys.append(_mix(state))
+    h = 1
+    while (1 << (2 * h)) < n:
+        h += 1
+    mask = (1 << h) - 1
+
+    def permute(i):
+        x = i
         while True:
-            state = (state + 0x9E3779B97F4A7C15) & M64
-            r = _mix(state)
-            if r >= threshold:
-                break
-        j = r % bound
-        order[i], order[j] = order[j], order[i]
-    return order
+            left, right = x >> h, x & mask
+            for k in keys:
+                left, right = right, left ^ (_mix(right ^ k) & mask)
+            x = (left << h) | right
+            if x < n:
+                return x
+    return [permute(i) for i in range(n)]
 
 
 # ---- a backend to run against ---------------------------------------------------------------

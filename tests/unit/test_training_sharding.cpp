@@ -40,9 +40,36 @@ TEST_SUITE("training::sharding") {
 
   TEST_CASE("epoch order matches the documented Python recipe") {
     // Values printed by the recipe in sharding.hpp run under CPython.
-    CHECK(epoch_order(10, true, 42, 0) == std::vector<int64_t>{0, 9, 5, 8, 6, 4, 7, 2, 1, 3});
-    CHECK(epoch_order(10, true, 42, 1) == std::vector<int64_t>{6, 9, 1, 5, 0, 8, 4, 2, 3, 7});
-    CHECK(epoch_order(12, true, 7, 3) == std::vector<int64_t>{2, 11, 7, 3, 1, 4, 10, 8, 9, 6, 5, 0});
+    CHECK(epoch_order(10, true, 42, 0) == std::vector<int64_t>{1, 0, 3, 5, 9, 2, 8, 7, 6, 4});
+    CHECK(epoch_order(10, true, 42, 1) == std::vector<int64_t>{7, 8, 1, 2, 0, 5, 3, 9, 4, 6});
+    CHECK(epoch_order(12, true, 7, 3) == std::vector<int64_t>{11, 10, 3, 5, 2, 4, 7, 8, 1, 0, 6, 9});
+    CHECK(epoch_order(5, true, 1, 0) == std::vector<int64_t>{0, 4, 2, 3, 1});
+    const EpochOrder big(1000, true, 5, 2);
+    CHECK(std::vector<int64_t>{big.at(0), big.at(1), big.at(2), big.at(3), big.at(7)} ==
+          std::vector<int64_t>{254, 342, 807, 493, 575});
+  }
+
+  TEST_CASE("the shuffled order is a permutation for every size tried") {
+    for (int64_t n : {0, 1, 2, 3, 4, 5, 7, 15, 16, 17, 63, 64, 65, 1000, 4095, 4096, 4097, 65537}) {
+      for (uint64_t seed : {0ULL, 1ULL, 0xFFFFFFFFFFFFFFFFULL}) {
+        CAPTURE(n);
+        CAPTURE(seed);
+        CHECK(is_permutation_of_range(epoch_order(n, true, seed, 3), n));
+      }
+    }
+  }
+
+  TEST_CASE("one position of a million-row order costs no more than a few evaluations") {
+    // Random access: a batch of 256 from 1M rows needs 256 evaluations, not the permutation.
+    const EpochOrder order(1'000'000, true, 11, 0);
+    std::vector<int64_t> batch;
+    for (int64_t i = 500'000; i < 500'256; ++i) {
+      batch.push_back(order.at(i));
+    }
+    std::sort(batch.begin(), batch.end());
+    CHECK(std::adjacent_find(batch.begin(), batch.end()) == batch.end());
+    CHECK(batch.front() >= 0);
+    CHECK(batch.back() < 1'000'000);
   }
 
   TEST_CASE("an unshuffled order is ascending and a shuffled one is a permutation") {
@@ -141,5 +168,102 @@ TEST_SUITE("training::sharding") {
     CHECK_THROWS_AS(parse_remainder_policy("even"), UsageError);
     CHECK(parse_remainder_policy("pad") == RemainderPolicy::pad);
     CHECK(remainder_policy_name(RemainderPolicy::drop) == "drop");
+  }
+
+  TEST_CASE("a strided plan's batches are the rank's shard of the epoch order, cut in batches") {
+    for (int64_t w : {1, 3}) {
+      for (auto policy : {RemainderPolicy::uneven, RemainderPolicy::drop, RemainderPolicy::pad}) {
+        for (int64_t r = 0; r < w; ++r) {
+          const ShardSpec shard{r, w, policy};
+          const auto expected = shard_positions(epoch_order(23, true, 4, 1), shard);
+          const EpochPlan plan(23, std::nullopt, {true, 4, 1, shard, OrderKind::strided, 5, false});
+          std::vector<int64_t> got;
+          for (int64_t k = 0; k < plan.batches(); ++k) {
+            const auto b = plan.batch(k);
+            CHECK(static_cast<int64_t>(b.size()) == std::min<int64_t>(5, plan.rows() - 5 * k));
+            got.insert(got.end(), b.begin(), b.end());
+          }
+          CHECK(got == expected);
+        }
+      }
+    }
+  }
+
+  TEST_CASE("a selection is shuffled over its own positions") {
+    const std::vector<int64_t> selected{2, 3, 5, 8, 13, 21, 34};
+    const EpochPlan plan(40, selected, {true, 9, 0, {}, OrderKind::strided, 100, false});
+    const auto order = epoch_order(7, true, 9, 0);
+    std::vector<int64_t> expected;
+    for (auto i : order) {
+      expected.push_back(selected[static_cast<size_t>(i)]);
+    }
+    CHECK(plan.batch(0) == expected);
+    CHECK(plan.batches() == 1);
+  }
+
+  TEST_CASE("global batches are the same for every world size and the ranks' shares cover them") {
+    for (int64_t n : {0, 1, 37, 40, 41, 103}) {
+      for (int64_t g : {4, 5, 8, 13}) {
+        for (bool drop : {false, true}) {
+          const EpochPlan single(n, std::nullopt, {true, 3, 2, {}, OrderKind::global, g, drop});
+          for (int64_t w : {1, 2, 3, 4, 5}) {  // 5 ranks of G = 8: a short batch's share can be larger
+            if (g < w) {
+              continue;
+            }
+            std::vector<EpochPlan> ranks;
+            for (int64_t r = 0; r < w; ++r) {
+              ranks.emplace_back(n, std::nullopt, PlanSpec{true, 3, 2, {r, w}, OrderKind::global, g, drop});
+            }
+            for (int64_t k = 0; k < single.batches(); ++k) {
+              std::vector<int64_t> joined;
+              for (const auto& plan : ranks) {
+                if (k < plan.batches()) {
+                  const auto part = plan.batch(k);
+                  joined.insert(joined.end(), part.begin(), part.end());
+                }
+              }
+              CAPTURE(n);
+              CAPTURE(g);
+              CAPTURE(w);
+              CAPTURE(k);
+              CHECK(joined == single.batch(k));
+            }
+            for (const auto& plan : ranks) {
+              CHECK(plan.batches() <= single.batches());
+              CHECK(plan.batches() >= single.batches() - 1);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  TEST_CASE("a global run begun at 4 ranks resumes at 2 ranks reading every remaining row once") {
+    const int64_t n = 103;
+    const int64_t g = 8;
+    std::vector<int64_t> seen;
+    for (int64_t r = 0; r < 4; ++r) {
+      const EpochPlan plan(n, std::nullopt, {true, 1, 0, {r, 4}, OrderKind::global, g, false});
+      for (int64_t k = 0; k < 5; ++k) {
+        const auto b = plan.batch(k);
+        seen.insert(seen.end(), b.begin(), b.end());
+      }
+    }
+    for (int64_t r = 0; r < 2; ++r) {
+      const EpochPlan plan(n, std::nullopt, {true, 1, 0, {r, 2}, OrderKind::global, g, false});
+      for (int64_t k = 5; k < plan.batches(); ++k) {
+        const auto b = plan.batch(k);
+        seen.insert(seen.end(), b.begin(), b.end());
+      }
+    }
+    CHECK(is_permutation_of_range(seen, n));
+  }
+
+  TEST_CASE("global plans refuse a global batch smaller than the world and a remainder policy") {
+    CHECK_THROWS_AS(EpochPlan(10, std::nullopt, {true, 1, 0, {0, 4}, OrderKind::global, 3, false}), UsageError);
+    CHECK_THROWS_AS(EpochPlan(10, std::nullopt, {true, 1, 0, {0, 2, RemainderPolicy::pad}, OrderKind::global, 4,
+                                                 false}),
+                    UsageError);
+    CHECK_THROWS_AS(parse_order_kind("elastic"), UsageError);
   }
 }
