@@ -63,9 +63,8 @@ std::unique_ptr<Backend> create_plain(const Profile& profile, Access access) {
 }  // namespace
 
 std::unique_ptr<Backend> create_backend(const Profile& profile, const ProfileFile* file, Access access) {
-  auto primary = create_plain(profile, access);
   if (!profile.has("cache")) {
-    return primary;
+    return create_plain(profile, access);
   }
   const std::string cache_name = profile.get_string("cache");
   if (!file || !file->profiles.count(cache_name)) {
@@ -80,7 +79,8 @@ std::unique_ptr<Backend> create_backend(const Profile& profile, const ProfileFil
 #ifdef VSTASH_HAVE_REDIS
   // Scoped by the primary's identity (type + location), so two stores sharing one cache
   // never read each other's entries.
-  return make_cached(std::move(primary), cache, cache_scope(profile));
+  // The primary is opened on the first read the cache cannot serve.
+  return make_cached([profile, access] { return create_plain(profile, access); }, profile, cache);
 #else
   throw UsageError(fmt::format("profile \"{}\": the cache tier needs the redis backend, which is not compiled in",
                                profile.name()));

@@ -36,6 +36,7 @@ const std::vector<KeyInfo> k_keys = {
     {"metric", KeyType::string, {}},
     {"dataset", KeyType::string, {}},
     {"cache", KeyType::string, {}},
+    {"cache_memory_mb", KeyType::integer, {}},  // rows of the cache tier kept in process memory
     {"api_key", KeyType::string, {"pinecone", "qdrant"}, true},
     {"environment", KeyType::string, {"pinecone"}},
     {"index_name", KeyType::string, {"pinecone"}},
