@@ -22,6 +22,8 @@ struct QueryOptions {
   std::string filter;
   bool include_values = false;
   bool no_metadata = false;
+  bool exact = false;
+  int64_t ef = 0;  // 0: the store's default
 };
 
 namespace {
@@ -61,6 +63,9 @@ void run_query(const QueryOptions& opt, Context& ctx) {
   }
   // Documented in man/vstash.1; hits are held in memory, and no server returns more.
   check_range("-k", opt.k, 1, 100000);
+  if (opt.ef != 0) {
+    check_range("--ef", opt.ef, 1, 100000);
+  }
   std::optional<Filter> filter;
   if (!opt.filter.empty()) {
     filter = parse_filter_arg(opt.filter);
@@ -73,6 +78,10 @@ void run_query(const QueryOptions& opt, Context& ctx) {
   qo.filter = filter ? &*filter : nullptr;
   qo.include_values = opt.include_values;
   qo.include_metadata = !opt.no_metadata;
+  qo.exact = opt.exact;
+  if (opt.ef != 0) {
+    qo.ef = static_cast<int>(opt.ef);
+  }
 
   if (!opt.queries.empty()) {
     const Array q = io::read_array(opt.queries);
@@ -129,6 +138,8 @@ void register_query(CLI::App& parent, Context& ctx) {
   sub->add_option("--filter", opt->filter, "Metadata filter as JSON or @FILE.json")->envname("VSTASH_FILTER");
   sub->add_flag("--include-values", opt->include_values, "Include each hit's vector");
   sub->add_flag("--no-metadata", opt->no_metadata, "Leave metadata out");
+  sub->add_flag("--exact", opt->exact, "Exact scan, no approximate index (not on pinecone)");
+  sub->add_option("--ef", opt->ef, "HNSW search breadth (local, pgvector, qdrant; default: the profile's)");
   sub->callback([opt, &ctx] { run_query(*opt, ctx); });
 }
 

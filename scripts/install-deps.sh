@@ -10,7 +10,7 @@ set -euo pipefail
 build_pkgs=(
   cmake g++ make pkg-config
   libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev
-  libcurl4-openssl-dev libpqxx-dev libhiredis-dev libhdf5-dev libsqlite3-dev libopenblas-dev
+  libcurl4-openssl-dev libpqxx-dev libhiredis-dev libhdf5-dev libsqlite3-dev libopenblas-dev libhnswlib-dev
   doctest-dev
 )
 test_pkgs=(

@@ -51,6 +51,10 @@ const std::vector<KeyInfo> k_keys = {
     {"ttl", KeyType::integer, {"redis"}},
     // local
     {"path", KeyType::string, {"local"}},
+    {"hnsw_m", KeyType::integer, {"local"}},
+    {"hnsw_ef_construction", KeyType::integer, {"local"}},
+    {"hnsw_ef_search", KeyType::integer, {"local"}},
+    {"hnsw_min_rows", KeyType::integer, {"local"}},
     // pgvector
     {"sslmode", KeyType::string, {"pgvector"}},
     {"connect_timeout", KeyType::integer, {"pgvector"}},

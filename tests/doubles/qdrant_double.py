@@ -128,6 +128,23 @@ class Spec:
 # --------------------------------------------------------------------------------------------
 # Points, payload paths and filters.
 
+def check_search_params(params):
+    """SearchParams (spec components.schemas.SearchParams): null or an object of known fields,
+    hnsw_ef a whole number >= 0 or null, exact and indexed_only booleans. The double scans
+    exactly either way, so an accepted value changes no result."""
+    if params is None:
+        return
+    if not isinstance(params, dict):
+        raise bad("Format error in JSON body: params: invalid type: expected struct SearchParams")
+    for k, v in params.items():
+        if k not in ("hnsw_ef", "exact", "quantization", "indexed_only", "acorn"):
+            raise bad(f"Format error in JSON body: unknown field `{k}` in params")
+        if k == "hnsw_ef" and v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            raise bad(f"Format error in JSON body: params.hnsw_ef: invalid value: {json.dumps(v)}, expected usize")
+        if k in ("exact", "indexed_only") and not isinstance(v, bool):
+            raise bad(f"Format error in JSON body: params.{k}: invalid type: {json.dumps(v)}, expected a boolean")
+
+
 def parse_point_id(value):
     if isinstance(value, bool):
         raise bad(f"Format error in JSON body: value {json.dumps(value)} is not a valid point ID, valid values are "
@@ -673,6 +690,7 @@ class State:
         limit = body.get("limit", 10)
         if not isinstance(limit, int) or limit < 1:
             raise ApiError(422, "Validation error in JSON body: [limit: value invalid, must be 1 or larger]")
+        check_search_params(body.get("params"))
         offset = body.get("offset") or 0
         if modern and isinstance(q, dict) and "nearest" in q:
             q = q["nearest"]
