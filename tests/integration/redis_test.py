@@ -322,6 +322,95 @@ def test_cache_tier_from_the_cli():
     assert np.array_equal(np.load(out), np.load(data)[129:193])
 
 
+def test_cache_tier_two_processes():
+    """One process writes through vstash (update, delete, insert), another reads shuffled
+    batches through the cache tier under another profile of the same store (other `dataset:`,
+    a memory tier): it never sees a row older than the last write that finished before its read
+    began, also while the writes run."""
+    import threading
+    ds = unique("cached2p")
+    base = yaml_profiles(SHARED_YAML)
+    path = base["local"]["path"]
+    cfg = write_yaml("cache2p.yaml", f"""profiles:
+  cache: {json_inline(base["cache"])}
+  local: {json_inline(base["local"])}
+  writer: {json_inline(dict(base["local"], cache="cache"))}
+  reader: {json_inline(dict(type="local", path=path, cache="cache", cache_memory_mb=8, dataset="other"))}
+""")
+    n, dim = 64, 4
+    data = np.zeros((n, dim), dtype=np.float32)
+    data[:, 0] = np.arange(n)
+    src = os.path.join(SCRATCH, f"{ds}.npy")
+    np.save(src, data)
+    vstash(cfg, "writer", "--dataset", ds, "ingest", src, check=0)
+
+    def read(profile, tag):
+        out = os.path.join(SCRATCH, f"{ds}_{tag}.npy")
+        vstash(cfg, profile, "--dataset", ds, "batch", "--size", str(n), "--shuffle", "--seed", "5", "-o", out,
+               check=0)
+        ids = [str(i) for i in np.load(out.replace(".npy", ".ids.npy"))]
+        return dict(zip(ids, (tuple(r) for r in np.load(out).tolist())))
+
+    def same_as_primary(tag):
+        got = read("reader", tag)
+        want = read("local", tag + "_primary")
+        assert got == want, (tag, sorted(set(got.items()) ^ set(want.items()))[:4])
+        return got
+
+    same_as_primary("warm")
+    same_as_primary("hit")
+    vstash(cfg, "writer", "--dataset", ds, "update", "--id", "7", "--vector", "[70, 1, 2, 3]", check=0)
+    assert same_as_primary("updated")["7"] == (70, 1, 2, 3)
+    vstash(cfg, "writer", "--dataset", ds, "delete", "--ids", "9", check=0)
+    assert "9" not in same_as_primary("deleted")
+    vstash(cfg, "writer", "--dataset", ds, "insert", "--id", "new", "--vector", "[1, 2, 3, 4]", check=0)
+    assert same_as_primary("inserted")["new"] == (1, 2, 3, 4)
+
+    # Concurrent: row 7 takes the values 1..K in order while the reader reads; a read that
+    # starts after update k finished sees k or later, and values never go back.
+    done = [0]
+    total = 10
+    failure = []
+
+    def writer():
+        try:
+            for k in range(1, total + 1):
+                vstash(cfg, "writer", "--dataset", ds, "update", "--id", "7", "--vector", f"[{k}, 0, 0, 0]", check=0)
+                done[0] = k
+        except Exception as e:  # noqa: BLE001 - reported by the reader's thread
+            failure.append(e)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    last = 0
+    reads = 0
+    deadline = time.monotonic() + 240
+    while t.is_alive() and time.monotonic() < deadline:
+        before = done[0]
+        v = read("reader", f"c{reads}")["7"][0]
+        reads += 1
+        v = 0 if v == 70 else v
+        assert v >= before, f"read {reads}: row 7 is {v} but update {before} had finished before the read began"
+        assert v >= last, f"read {reads}: row 7 went back from {last} to {v}"
+        last = v
+    t.join(timeout=60)
+    assert not failure, failure
+    assert read("reader", "final")["7"][0] == total
+    assert reads >= 2, reads
+
+
+def yaml_profiles(path):
+    import yaml
+    with open(path) as f:
+        return yaml.safe_load(f)["profiles"]
+
+
+def json_inline(d):
+    import json
+    return json.dumps(d)
+
+
+
 def main():
     tests = [(name, fn) for name, fn in sorted(globals().items()) if name.startswith("test_") and callable(fn)]
     # Arguments select tests by substring; "-WORD" leaves out the tests whose name has WORD.
