@@ -237,6 +237,105 @@ class ShardedStreaming(unittest.TestCase):
             self.assertEqual(p.stdout, b"")
 
 
+def read_stream(raw, per_batch):
+    """Batches of an NPY stream of per_batch arrays each (data, labels[, ids])."""
+    f = io.BytesIO(raw)
+    out = []
+    while f.tell() < len(raw):
+        out.append(tuple(np.lib.format.read_array(f) for _ in range(per_batch)))
+    return out
+
+
+def split_of(row_id, seed, fractions):
+    """The split recipe in src/training/selection.hpp."""
+    h = 0xCBF29CE484222325
+    for b in row_id.encode():
+        h = ((h ^ b) * 0x100000001B3) & M64
+    x = (_mix(h ^ _mix(seed)) >> 11) / 2.0**53
+    c = 0.0
+    for i, f in enumerate(fractions):
+        c += f
+        if x < c or i == len(fractions) - 1:
+            return i
+
+
+class EpochSelection(unittest.TestCase):
+    def test_with_ids_streams_the_rows_ids_as_a_third_array(self):
+        batches = read_stream(STORE.run(*stream_args(0, 1, 2, extra=("--with-ids",))).stdout, 3)
+        self.assertEqual(len(batches), 6)
+        for data, labels, ids in batches:
+            self.assertEqual(ids.dtype.kind, "U")
+            self.assertEqual(ids.shape, labels.shape)
+            self.assertEqual([int(i) for i in ids], [int(x) for x in labels])  # ingest's ids: the row index
+        self.assertEqual([int(i) for _, _, ids in batches for i in ids], epoch_order(ROWS, 7, 0)[1::2])
+
+    def test_filter_orders_the_matching_rows(self):
+        selected = list(range(50, ROWS))  # labels are the row positions
+        order = [selected[p] for p in epoch_order(len(selected), 7, 0)]
+        for world in (1, 2):
+            for rank in range(world):
+                out = STORE.run(*stream_args(0, rank, world, extra=("--filter", '{"$label": {"$gte": 50}}'))).stdout
+                self.assertEqual(labels_of(read_npy_stream(out), self), order[rank::world])
+
+    def test_split_parts_are_disjoint_cover_the_dataset_and_follow_the_recipe(self):
+        fractions = [0.6, 0.2, 0.2]
+        seen = []
+        for k, take in enumerate(("train", "val", "test")):
+            out = STORE.run(*stream_args(0, 0, 1, extra=("--split", "train=0.6,val=0.2,test=0.2", "--take", take)))
+            rows = labels_of(read_npy_stream(out.stdout), self)
+            selected = [i for i in range(ROWS) if split_of(str(i), 7, fractions) == k]
+            self.assertEqual(rows, [selected[p] for p in epoch_order(len(selected), 7, 0)], take)
+            seen += rows
+        self.assertEqual(sorted(seen), list(range(ROWS)))
+
+    def test_global_order_is_the_same_for_any_world_size_and_resumes_on_fewer_ranks(self):
+        def rank_batches(rank, world, start=0):
+            out = STORE.run("batch", "--stream", "--order", "global", "--global-batch-size", 12, "--shuffle", "--seed",
+                            7, "--epoch", 1, "--rank", rank, "--world-size", world, "--start-batch", start,
+                            "--workers", 2, "-o", "-").stdout
+            return [[int(x) for x in labels] for _, labels in read_npy_stream(out)]
+        single = rank_batches(0, 1)
+        order = epoch_order(ROWS, 7, 1)
+        self.assertEqual(single, [order[i:i + 12] for i in range(0, ROWS, 12)])
+        for world in (2, 3, 4):
+            ranks = [rank_batches(r, world) for r in range(world)]
+            for k, expected in enumerate(single):
+                self.assertEqual([x for rank in ranks if k < len(rank) for x in rank[k]], expected, f"W {world} k {k}")
+        # Begun on 4 ranks, stopped after global batch 3, resumed on 2 ranks at global batch 4.
+        read = [x for r in range(4) for batch in rank_batches(r, 4)[:4] for x in batch]
+        read += [x for r in range(2) for batch in rank_batches(r, 2, start=4) for x in batch]
+        self.assertEqual(sorted(read), list(range(ROWS)))
+
+    def test_bad_selection_and_order_flags_are_one_line_usage_errors(self):
+        cases = (
+            (["--split", "train=0.5,val=0.4", "--take", "train"], "--split"),
+            (["--split", "train=0.5,train=0.5", "--take", "train"], "--split"),
+            (["--split", "train=1.5,val=-0.5", "--take", "train"], "--split"),
+            (["--split", "train=1"], "--split"),
+            (["--take", "train"], "--take"),
+            (["--split", "train=0.5,val=0.5", "--take", "test"], "--take"),
+            (["--filter", "{not json"], "--filter"),
+            (["--order", "global", "--global-batch-size", 3], "--global-batch-size"),  # --size 10 x 1 rank
+            (["--global-batch-size", 8], "--global-batch-size"),
+            (["--order", "elastic"], "--order"),
+            (["--order", "global", "--remainder", "pad"], "--remainder"),
+        )
+        for extra, names in cases:
+            p = STORE.run(*stream_args(0, 0, 1, extra=tuple(extra)), check=False)
+            err = p.stderr.decode()
+            self.assertEqual(p.returncode, 2, f"{extra}: {err}")
+            self.assertEqual(len(err.strip().splitlines()), 1, err)
+            self.assertIn(names, err, extra)
+            self.assertEqual(p.stdout, b"")
+        p = STORE.run("batch", "--stream", "--order", "global", "--global-batch-size", 2, "--world-size", 4, "-o", "-",
+                      check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("global batch size 2 is smaller than the world size 4", p.stderr.decode())
+        p = STORE.run("batch", "--size", 4, "--with-ids", "-o", STORE.path("w.npy"), check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--with-ids", p.stderr.decode())
+
+
 def params_for(epoch, shape=(32, 16)):
     return np.full(shape, epoch, dtype=np.float32) + np.arange(shape[1], dtype=np.float32)
 
