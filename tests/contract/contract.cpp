@@ -17,7 +17,7 @@ std::unique_ptr<Backend> make_contract_backend() {
   const char* profile = std::getenv("VSTASH_CONTRACT_PROFILE");
   if ((config && *config) || (profile && *profile)) {
     const auto file = config && *config ? load_profile_file(config) : find_profile_file("");
-    return backends::create_backend(select_profile(file, profile ? profile : ""));
+    return backends::create_backend(select_profile(file, profile ? profile : ""), &file);  // `cache:` needs the file
   }
   static const std::string path = (testutil::scratch_dir("contract") / "store.db").string();
   return backends::create_backend(Profile("contract", "local", json{{"path", path}}, "<contract>"));

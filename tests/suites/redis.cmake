@@ -3,8 +3,12 @@
 # another port if that one is taken (test-state/redis.port).
 #   contract_redis       the backend contract suite, profile "redis" (no ttl)
 #   contract_redis_ttl   the same with ttl: 30 on every key
+#   contract_local_cached  the contract suite through the cache tier (profile local_cached: a local
+#                        store behind this server's cache)
 #   redis_unit           tests/unit/test_backends_redis.cpp: ttl on every key, expiry, hostile
-#                        names, cache tier, auth/refused errors (skipped in the plain unit run)
+#                        names, cache tier, auth/refused errors; test_backends_cache.cpp: the cache
+#                        tier's round trips, rows, memory tier, writes in progress (skipped in
+#                        the plain unit run)
 #   redis_cli            tests/integration/redis_test.py: the CLI's exit codes and one-line
 #                        errors, OOM, a server killed mid-ingest + --resume, round trips per
 #                        ingest; it starts private servers for the tests that break one
@@ -26,6 +30,9 @@ set_tests_properties(contract_redis PROPERTIES FIXTURES_REQUIRED redis TIMEOUT 3
 add_test(NAME contract_redis_ttl COMMAND vstash_contract)
 set_tests_properties(contract_redis_ttl PROPERTIES FIXTURES_REQUIRED redis TIMEOUT 300
   ENVIRONMENT "${VSTASH_TEST_ENV};VSTASH_CONTRACT_CONFIG=${redis_yaml};VSTASH_CONTRACT_PROFILE=redis_ttl")
+add_test(NAME contract_local_cached COMMAND vstash_contract)
+set_tests_properties(contract_local_cached PROPERTIES FIXTURES_REQUIRED redis TIMEOUT 300
+  ENVIRONMENT "${VSTASH_TEST_ENV};VSTASH_CONTRACT_CONFIG=${redis_yaml};VSTASH_CONTRACT_PROFILE=local_cached")
 
 add_test(NAME redis_unit COMMAND vstash_unittest --test-suite=redis)
 set_tests_properties(redis_unit PROPERTIES FIXTURES_REQUIRED redis TIMEOUT 300
