@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "filter.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <fmt/format.h>
 
 #include "errors.hpp"
@@ -73,6 +75,9 @@ FilterNode parse_operator(const std::string& key, const std::string& op, const j
       }
       break;
     case Kind::exists:
+      if (key == k_label_key) {
+        fail(path, "$exists is not supported on $label (every row of a labelled dataset has a label)");
+      }
       if (!v.is_boolean()) {
         fail(path, fmt::format("$exists expects true or false, got {}", describe(v)));
       }
@@ -135,8 +140,8 @@ FilterNode parse_object(const json& j, const std::string& path, int depth) {
         group.children.push_back(parse_object(sub, fmt::format("{}[{}]", p, i++), depth + 1));
       }
       all.children.push_back(std::move(group));
-    } else if (!key.empty() && key[0] == '$') {
-      fail(p, fmt::format("unknown operator \"{}\" at the top level (expected $and or $or)", key));
+    } else if (!key.empty() && key[0] == '$' && key != k_label_key) {
+      fail(p, fmt::format("unknown operator \"{}\" at the top level (expected $and, $or or $label)", key));
     } else {
       all.children.push_back(parse_field(key, v, p));
     }
@@ -175,10 +180,19 @@ bool field_matches_any(const json& field, const json& wanted_list) {
   return one(field);
 }
 
-bool eval(const FilterNode& n, const json& md) {
+bool names_label(const FilterNode& n) {
+  if (n.kind != Kind::and_ && n.kind != Kind::or_) {
+    return n.key == k_label_key;
+  }
+  return std::any_of(n.children.begin(), n.children.end(), names_label);
+}
+
+bool eval(const FilterNode& n, const json& md, const json& label) {
   const json* field = nullptr;
   if (n.kind != Kind::and_ && n.kind != Kind::or_) {
-    if (md.is_object()) {
+    if (n.key == k_label_key) {
+      field = label.is_null() ? nullptr : &label;
+    } else if (md.is_object()) {
       auto it = md.find(n.key);
       if (it != md.end() && !it->is_null()) {
         field = &*it;
@@ -188,14 +202,14 @@ bool eval(const FilterNode& n, const json& md) {
   switch (n.kind) {
     case Kind::and_:
       for (const auto& c : n.children) {
-        if (!eval(c, md)) {
+        if (!eval(c, md, label)) {
           return false;
         }
       }
       return true;
     case Kind::or_:
       for (const auto& c : n.children) {
-        if (eval(c, md)) {
+        if (eval(c, md, label)) {
           return true;
         }
       }
@@ -249,16 +263,53 @@ Filter Filter::parse(const std::string& text) {
 Filter Filter::from_json(const json& j) {
   Filter f;
   f.m_root = parse_object(j, "$", 0);
+  f.m_uses_label = names_label(f.m_root);
   return f;
 }
 
-bool Filter::matches(const json& metadata) const { return eval(m_root, metadata); }
+bool Filter::matches(const json& metadata, const json& label) const { return eval(m_root, metadata, label); }
 
 json Filter::to_json() const {
   if (empty()) {
     return json::object();
   }
   return node_to_json(m_root);
+}
+
+json label_value(DType dtype, const std::byte* p) {
+  auto get = [p]<class T>(T v) {
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  };
+  switch (dtype) {
+    case DType::b1: return json(get(uint8_t{}) != 0);
+    case DType::i8: return json(get(int8_t{}));
+    case DType::i16: return json(get(int16_t{}));
+    case DType::i32: return json(get(int32_t{}));
+    case DType::i64: return json(get(int64_t{}));
+    case DType::u8: return json(get(uint8_t{}));
+    case DType::u16: return json(get(uint16_t{}));
+    case DType::u32: return json(get(uint32_t{}));
+    case DType::u64: return json(get(uint64_t{}));
+    case DType::f16: return json(static_cast<double>(half_to_float(get(uint16_t{}))));
+    case DType::f32: return json(static_cast<double>(get(float{})));
+    case DType::f64: return json(get(double{}));
+  }
+  return json();
+}
+
+void check_label_filter(const Filter* filter, const std::string& dataset, const std::optional<DType>& label_dtype,
+                        const Shape& label_shape) {
+  if (filter == nullptr || !filter->uses_label()) {
+    return;
+  }
+  if (!label_dtype) {
+    throw UsageError(fmt::format("dataset \"{}\": filter: $label needs labels, and this dataset has none", dataset));
+  }
+  if (!label_shape.empty()) {
+    throw UsageError(fmt::format("dataset \"{}\": filter: $label needs scalar labels, and this dataset's are {} {}",
+                                 dataset, dtype_name(*label_dtype), shape_to_string(label_shape)));
+  }
 }
 
 }  // namespace vstash

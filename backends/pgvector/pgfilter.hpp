@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "../../src/filter.hpp"
+#include "../backend.hpp"
 
 namespace vstash::backends::pgvector {
 
@@ -16,7 +16,13 @@ struct SqlFilter {
 };
 
 // column is the jsonb expression holding the metadata object (SQL NULL means {});
-// placeholders are numbered from first_param. A null or empty filter gives TRUE.
-SqlFilter translate_filter(const Filter* filter, const std::string& column, int first_param);
+// placeholders are numbered from first_param. A null or empty filter gives TRUE. $label reads
+// label_column (the bytea of the row's label) decoded per spec's label dtype; a filter on
+// $label needs spec, and throws UsageError when the dataset has no scalar labels.
+SqlFilter translate_filter(const Filter* filter, const std::string& column, int first_param,
+                           const DatasetSpec* spec = nullptr, const std::string& label_column = "label");
+// The SQL float8 expression (boolean for bool) of a scalar label of dtype t held as
+// little-endian bytes in the bytea expression column: exactly label_value()'s number.
+std::string label_sql(DType t, const std::string& column);
 
 }  // namespace vstash::backends::pgvector

@@ -685,7 +685,8 @@ int64_t PgvectorBackend::delete_ids(const std::string& dataset, const std::vecto
 
 int64_t PgvectorBackend::delete_where(const std::string& dataset, const Filter& filter) {
   return delete_matching(dataset, "deleting matching rows", [&] {
-    const SqlFilter f = translate_filter(&filter, "metadata", 1);
+    const CatalogEntry e = require(dataset);
+    const SqlFilter f = translate_filter(&filter, "metadata", 1, &e.spec);
     return std::pair{f.sql, std::vector<Param>(f.params.begin(), f.params.end())};
   });
 }
@@ -699,7 +700,7 @@ int64_t PgvectorBackend::count(const std::string& dataset, const Filter* filter)
       n = e.rows;
       return;
     }
-    const SqlFilter f = translate_filter(filter, "metadata", 1);
+    const SqlFilter f = translate_filter(filter, "metadata", 1, &e.spec);
     n = m_session
             .exec(fmt::format("SELECT count(*) FROM {} WHERE {}", m_session.quote(e.table), f.sql),
                   std::vector<Param>(f.params.begin(), f.params.end()))
@@ -827,7 +828,7 @@ std::vector<QueryHit> PgvectorBackend::query(const std::string& dataset, const s
         m_session.exec("SELECT set_config('ivfflat.iterative_scan', 'relaxed_order', true)");
       }
     }
-    const SqlFilter f = translate_filter(options.filter, "metadata", 3);
+    const SqlFilter f = translate_filter(options.filter, "metadata", 3, &e.spec);
     const std::string op = distance_operator(e.spec.metric);
     const std::string cols = fmt::format("id, idx, (embedding {} $1::vector)::float8 AS dist, {}, {}", op,
                                          options.include_values ? "embedding" : "NULL::vector",

@@ -103,6 +103,7 @@ class PineconeBackend final : public Backend {
     (void)ns;
     CatalogEntry entry;
     entry.spec = spec;
+    entry.label_field = true;
     save_catalog(entry);
     wait_visible();
   }
@@ -335,7 +336,7 @@ class PineconeBackend final : public Backend {
 
   int64_t delete_where(const std::string& dataset, const Filter& filter) override {
     CatalogEntry entry = require(dataset);
-    const json f = translate_filter(filter);
+    const json f = translate_filter(filter, &entry);
     int64_t n = f.is_null() ? count(dataset, nullptr) : 0;
     for (int64_t c : f.is_null() ? std::vector<int64_t>() : window_counts(entry, &f)) {
       n += c;
@@ -356,7 +357,7 @@ class PineconeBackend final : public Backend {
 
   int64_t count(const std::string& dataset, const Filter* filter) override {
     CatalogEntry entry = require(dataset);
-    const json f = filter ? translate_filter(*filter) : json();
+    const json f = filter ? translate_filter(*filter, &entry) : json();
     if (f.is_null()) {
       return namespace_rows(namespace_counts(conn(entry.spec)), namespace_of(dataset));
     }
@@ -860,7 +861,7 @@ std::vector<QueryHit> PineconeBackend::query(const std::string& dataset, const s
     }
   }
   const std::string ns = namespace_of(dataset);
-  const json f = options.filter ? translate_filter(*options.filter) : json();
+  const json f = options.filter ? translate_filter(*options.filter, &entry) : json();
   const bool exact = keeps_exact_blob(entry.spec);
   const bool small = options.top_k * std::max<int64_t>(entry.row_bytes, 1) <= static_cast<int64_t>(k_response_budget);
   json body = {{"namespace", ns}, {"topK", options.top_k}, {"vector", vector},

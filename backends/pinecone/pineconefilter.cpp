@@ -17,13 +17,48 @@ json field_op(const FilterNode& n) {
   return json{{n.key, json{{std::string(filter_op_name(n.kind)), n.value}}}};
 }
 
-json translate_node(const FilterNode& n) {
+// $label on "_lval": a bool label compares only with true/false, any other only with numbers;
+// a condition that cannot match becomes _idx < 0, one that always does _idx >= 0 (every row's
+// _idx is a whole number >= 0).
+json label_node(const FilterNode& n, bool is_bool) {
+  const json never = {{"_idx", {{"$lt", 0}}}};
+  const json always = {{"_idx", {{"$gte", 0}}}};
+  auto fits = [&](const json& v) { return is_bool ? v.is_boolean() : v.is_number(); };
+  auto op = [&](const char* name, const json& v) { return json{{"_lval", json{{name, v}}}}; };
+  auto absent_or = [&](json cond) {
+    return json{{"$or", json::array({std::move(cond), json{{"_lval", json{{"$exists", false}}}}})}};
+  };
+  json values = json::array();
+  if (n.kind == Kind::in || n.kind == Kind::nin) {
+    for (const auto& v : n.value) {
+      if (fits(v)) {
+        values.push_back(v);
+      }
+    }
+  }
+  switch (n.kind) {
+    case Kind::eq: return fits(n.value) ? op("$eq", n.value) : never;
+    case Kind::ne: return fits(n.value) ? absent_or(op("$ne", n.value)) : always;
+    case Kind::in: return values.empty() ? never : op("$in", values);
+    case Kind::nin: return values.empty() ? always : absent_or(op("$nin", values));
+    case Kind::gt:
+    case Kind::gte:
+    case Kind::lt:
+    case Kind::lte: return is_bool ? never : op(std::string(filter_op_name(n.kind)).c_str(), n.value);
+    default: return never;
+  }
+}
+
+json translate_node(const FilterNode& n, bool is_bool) {
+  if (n.kind != Kind::and_ && n.kind != Kind::or_ && n.key == k_label_key) {
+    return label_node(n, is_bool);
+  }
   switch (n.kind) {
     case Kind::and_:
     case Kind::or_: {
       json parts = json::array();
       for (const auto& c : n.children) {
-        parts.push_back(translate_node(c));
+        parts.push_back(translate_node(c, is_bool));
       }
       if (parts.size() == 1) {
         return parts.front();
@@ -41,17 +76,31 @@ json translate_node(const FilterNode& n) {
 
 }  // namespace
 
-json translate_filter(const Filter& filter) {
+json translate_filter(const Filter& filter, const CatalogEntry* entry) {
   if (filter.empty()) {
     return nullptr;
   }
-  return translate_node(filter.root());
+  bool is_bool = false;
+  if (filter.uses_label()) {
+    if (entry == nullptr) {
+      throw Error("filter: $label used where the dataset's catalog is not known");
+    }
+    check_label_filter(&filter, entry->spec.name, entry->spec.label_dtype, entry->spec.label_shape);
+    if (!entry->label_field) {
+      throw UsageError(fmt::format("dataset \"{}\": filter: $label needs the rows' _lval field, which this dataset "
+                                   "predates (copy it to a new dataset to filter on labels)",
+                                   entry->spec.name));
+    }
+    is_bool = *entry->spec.label_dtype == DType::b1;
+  }
+  return translate_node(filter.root(), is_bool);
 }
 
 size_t metadata_bytes(const json& metadata) { return metadata.dump().size(); }
 
 bool is_reserved_key(std::string_view key) {
-  return key == "_idx" || key == "_label" || key == "_data" || key == "_id" || key == "_zero" || key == "_json";
+  return key == "_idx" || key == "_label" || key == "_lval" || key == "_data" || key == "_id" || key == "_zero" ||
+         key == "_json";
 }
 
 bool is_native_value(const json& value) {

@@ -35,7 +35,10 @@ inline constexpr size_t k_max_url_bytes = 7000;
 // --- pineconefilter.cpp ---------------------------------------------------------------------
 // The Pinecone form of a vstash filter (null for an empty filter). $ne/$nin also match
 // records without the field in vstash, so they become {"$or": [op, {"k": {"$exists": false}}]}.
-json translate_filter(const Filter& filter);
+// $label becomes the rows' "_lval" field; it needs the dataset's catalog entry (UsageError when
+// the dataset has no scalar labels or predates _lval).
+struct CatalogEntry;
+json translate_filter(const Filter& filter, const CatalogEntry* entry = nullptr);
 // Compact serialized size, the measure of the 40960-byte metadata limit.
 size_t metadata_bytes(const json& metadata);
 // Checks user metadata before sending: an object, no null value (leave the key out), no reserved
@@ -57,6 +60,7 @@ struct CatalogEntry {
   DatasetSpec spec;
   int64_t next_index = 0;
   int64_t row_bytes = 0;  // largest serialized row record written, to size reads under 4 MiB
+  bool label_field = false;  // rows carry "_lval", the scalar label as a number or bool ($label)
 };
 inline constexpr std::string_view k_catalog_ns = "__vstash_catalog__";
 inline constexpr std::string_view k_checkpoint_ns = "__vstash_checkpoints__";

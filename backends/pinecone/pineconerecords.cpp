@@ -3,10 +3,12 @@
 //
 // A row record: id = the row id (hashed past 512 bytes), values = the row's float32 view,
 // metadata = user metadata + "_idx" (its index) + "_label" (base64 rowcodec of the label) +
+// "_lval" (a scalar label as label_value() gives it, finite values only, for $label filters) +
 // "_data" (base64 rowcodec of the exact sample, only when dtype != float32 or the row is not
 // 1-D) + "_id" (the original id when hashed) + "_zero" (an all-zero row: Pinecone refuses
 // all-zero dense vectors, so the smallest normal float stands in for element 0) + "_json" (the
 // user values Pinecone cannot hold natively, e.g. nested objects, as one JSON string).
+#include <cmath>
 #include <cstring>
 #include <fmt/format.h>
 #include <limits>
@@ -72,6 +74,9 @@ std::string catalog_record(const CatalogEntry& e, int64_t dimension) {
              {"metadata", e.spec.metadata.dump()},
              {"next_index", e.next_index},
              {"row_bytes", e.row_bytes}};
+  if (e.label_field) {
+    md["label_field"] = true;
+  }
   if (e.spec.label_dtype) {
     md["label_dtype"] = dtype_name(*e.spec.label_dtype);
     md["label_shape"] = shape_json(e.spec.label_shape).dump();
@@ -93,6 +98,7 @@ CatalogEntry parse_catalog(const json& md) {
     }
     e.next_index = md.contains("next_index") ? decode_row_index(md["next_index"], "pinecone catalog next_index") : 0;
     e.row_bytes = md.contains("row_bytes") ? decode_row_index(md["row_bytes"], "pinecone catalog row_bytes") : 0;
+    e.label_field = md.contains("label_field") && md["label_field"].is_boolean() && md["label_field"].get<bool>();
   } catch (const json::exception& ex) {
     throw Error(fmt::format("pinecone catalog record is corrupt: {}", io::json_error_text(ex)));
   }
@@ -117,6 +123,12 @@ json row_metadata(const DatasetSpec& spec, const std::string& id, int64_t index,
   md["_idx"] = index;
   if (label_row != nullptr) {
     md["_label"] = blob(*label_row);
+    if (spec.label_shape.empty()) {
+      json v = label_value(label_row->dtype(), label_row->data());
+      if (!v.is_number_float() || std::isfinite(v.get<double>())) {
+        md["_lval"] = std::move(v);
+      }
+    }
   }
   if (keeps_exact_blob(spec)) {
     md["_data"] = blob(sample_row);

@@ -427,7 +427,8 @@ class QdrantBackend final : public Backend {
   }
 
   int64_t delete_where(const std::string& dataset, const Filter& filter) override {
-    const TranslatedFilter tf = translate_filter(&filter, require(dataset).filter_aids);
+    const CatalogEntry entry = require(dataset);
+    const TranslatedFilter tf = translate_filter(&filter, entry.filter_aids, &entry.spec);
     int64_t n = 0;
     bool done = false;
     if (tf.exact) {
@@ -457,11 +458,11 @@ class QdrantBackend final : public Backend {
   }
 
   int64_t count(const std::string& dataset, const Filter* filter) override {
-    const bool aids = require(dataset).filter_aids;
+    const CatalogEntry entry = require(dataset);
     if (filter == nullptr || filter->empty()) {
       return count_all(dataset);
     }
-    const TranslatedFilter tf = translate_filter(filter, aids);
+    const TranslatedFilter tf = translate_filter(filter, entry.filter_aids, &entry.spec);
     if (tf.exact) {
       try {
         return m_client.call(count_call(dataset, tf.filter)).at("count").get<int64_t>();
@@ -775,7 +776,8 @@ class QdrantBackend final : public Backend {
   // skipped). Memory and every request stay bounded however many rows match.
   void for_each_match_page(const std::string& dataset, const Filter& filter, const TranslatedFilter& tf,
                            const std::function<void(const std::vector<json>&)>& fn) {
-    json body = {{"limit", k_fallback_page}, {"with_payload", json::array({"metadata"})}, {"with_vector", false}};
+    json body = {{"limit", k_fallback_page}, {"with_payload", json::array({"metadata", "label"})}, {"with_vector", false}};
+    const DatasetSpec spec = filter.uses_label() ? require(dataset).spec : DatasetSpec{};
     const std::string path = collection_path(dataset) + "/points/scroll";
     if (!tf.filter.empty()) {
       body["filter"] = tf.filter;
@@ -794,7 +796,8 @@ class QdrantBackend final : public Backend {
       }
       std::vector<json> ids;
       for (auto& rec : result.at("points")) {
-        if (filter.matches(rec.value("payload", json::object()).value("metadata", json::object()))) {
+        const json payload = rec.value("payload", json::object());
+        if (filter.matches(payload.value("metadata", json::object()), payload_label(payload, filter, spec))) {
           ids.push_back(std::move(rec.at("id")));
         }
       }
@@ -865,7 +868,7 @@ std::vector<QueryHit> QdrantBackend::query(const std::string& dataset, const std
 
   json points;
   const bool filtered = options.filter != nullptr && !options.filter->empty();
-  const TranslatedFilter tf = translate_filter(options.filter, entry.filter_aids);
+  const TranslatedFilter tf = translate_filter(options.filter, entry.filter_aids, &entry.spec);
   bool done = false;
   if (!filtered || tf.exact) {
     try {

@@ -17,10 +17,15 @@
 // and the caller post-filters with Filter::matches. A superset child of $or makes the whole $or
 // unconstrained; negations are only built from exact conditions, so the result is always a
 // superset.
+// $label reads the payload's "label" (a number; 1/0 for bool labels): a number compares by
+// range gte=lte, a bool only on a bool dataset, anything else never matches (is_empty on _idx,
+// which every row holds).
 #include "qdrantfilter.hpp"
 
 #include <algorithm>
 #include <optional>
+
+#include "../../src/errors.hpp"
 
 namespace vstash::backends::qdrant {
 
@@ -74,12 +79,52 @@ std::string key_path(std::string_view prefix, const std::string& key) {
   return std::string(prefix) + (plain ? key : "\"" + key + "\"");
 }
 
-Part translate(const FilterNode& n, bool aids) {
+json never() { return json{{"is_empty", {{"key", "_idx"}}}}; }
+
+json label_eq(const json& v, bool is_bool) {
+  if (is_bool ? !v.is_boolean() : !v.is_number()) {
+    return never();
+  }
+  const double x = is_bool ? (v.get<bool>() ? 1.0 : 0.0) : v.get<double>();
+  return json{{"key", "label"}, {"range", {{"gte", x}, {"lte", x}}}};
+}
+
+Part translate_label(const FilterNode& n, bool is_bool) {
+  auto any = [&] {
+    json should = json::array();
+    for (const auto& v : n.value) {
+      should.push_back(label_eq(v, is_bool));
+    }
+    return should.size() == 1 ? should[0] : json{{"should", should}};
+  };
+  switch (n.kind) {
+    case Kind::eq: return {label_eq(n.value, is_bool), true};
+    case Kind::ne: return {json{{"must_not", json::array({label_eq(n.value, is_bool)})}}, true};
+    case Kind::in: return {any(), true};
+    case Kind::nin: return {json{{"must_not", json::array({any()})}}, true};
+    case Kind::gt:
+    case Kind::gte:
+    case Kind::lt:
+    case Kind::lte: {
+      if (is_bool) {
+        return {never(), true};
+      }
+      const char* op = n.kind == Kind::gt ? "gt" : n.kind == Kind::gte ? "gte" : n.kind == Kind::lt ? "lt" : "lte";
+      return {json{{"key", "label"}, {"range", {{op, n.value.get<double>()}}}}, true};
+    }
+    default: return {never(), true};
+  }
+}
+
+Part translate(const FilterNode& n, bool aids, bool is_bool) {
+  if (n.kind != Kind::and_ && n.kind != Kind::or_ && n.key == k_label_key) {
+    return translate_label(n, is_bool);
+  }
   if (n.kind == Kind::and_) {
     json must = json::array();
     bool exact = true;
     for (const auto& c : n.children) {
-      Part p = translate(c, aids);
+      Part p = translate(c, aids, is_bool);
       exact = exact && p.exact;
       if (p.condition) {
         must.push_back(std::move(*p.condition));
@@ -94,7 +139,7 @@ Part translate(const FilterNode& n, bool aids) {
     json should = json::array();
     bool exact = true;
     for (const auto& c : n.children) {
-      Part p = translate(c, aids);
+      Part p = translate(c, aids, is_bool);
       exact = exact && p.exact;
       if (!p.condition) {
         return {std::nullopt, false};
@@ -154,18 +199,37 @@ bool is_filter_object(const json& j) {
 
 std::string metadata_path(const std::string& key) { return key_path("metadata.", key); }
 
-TranslatedFilter translate_filter(const Filter* filter, bool aids) {
+TranslatedFilter translate_filter(const Filter* filter, bool aids, const DatasetSpec* spec) {
   TranslatedFilter out;
   if (filter == nullptr || filter->empty()) {
     return out;
   }
-  Part p = translate(filter->root(), aids);
+  bool is_bool = false;
+  if (filter->uses_label()) {
+    if (spec == nullptr) {
+      throw Error("filter: $label used where the dataset's spec is not known");
+    }
+    check_label_filter(filter, spec->name, spec->label_dtype, spec->label_shape);
+    is_bool = *spec->label_dtype == DType::b1;
+  }
+  Part p = translate(filter->root(), aids, is_bool);
   out.exact = p.exact;
   if (p.condition) {
     // A bare field condition must be wrapped: the top level is a Filter object.
     out.filter = is_filter_object(*p.condition) ? *p.condition : json{{"must", json::array({*p.condition})}};
   }
   return out;
+}
+
+json payload_label(const json& payload, const Filter& filter, const DatasetSpec& spec) {
+  if (!filter.uses_label() || !payload.is_object()) {
+    return nullptr;
+  }
+  const json label = payload.value("label", json());
+  if (spec.label_dtype == DType::b1 && label.is_number()) {
+    return json(label.get<double>() != 0);
+  }
+  return label.is_number() ? label : json();
 }
 
 json filter_and(const json& a, const json& b) {

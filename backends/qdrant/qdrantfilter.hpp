@@ -18,8 +18,12 @@ struct TranslatedFilter {
 // holding '"').
 std::string metadata_path(const std::string& key);
 // aids: the dataset's rows carry _keys and _num (qdrantpoints.hpp), which make $exists and
-// $gt..$lte exact.
-TranslatedFilter translate_filter(const Filter* filter, bool aids = true);
+// $gt..$lte exact. spec: the dataset's, needed by a filter on $label (the payload's "label";
+// throws UsageError when the dataset has no scalar labels).
+TranslatedFilter translate_filter(const Filter* filter, bool aids = true, const DatasetSpec* spec = nullptr);
+// The $label value of a point's payload (its "label" as label_value() would give it), for the
+// client-side Filter::matches; null when the filter does not name $label.
+json payload_label(const json& payload, const Filter& filter, const DatasetSpec& spec);
 // {"must": [a, b]} without empty parts.
 json filter_and(const json& a, const json& b);
 

@@ -494,14 +494,20 @@ class RedisBackend final : public Backend {
   std::optional<std::vector<std::vector<QueryHit>>> scan_query(const Snapshot& snap, const std::vector<float>& queries,
                                                                size_t n, const QueryOptions& options) {
     const bool filtered = options.filter != nullptr && !options.filter->empty();
+    check_label_filter(options.filter, snap.keys.name, snap.spec.label_dtype, snap.spec.label_shape);
     const auto dim = static_cast<size_t>(snap.spec.dimension());
     BlockScan scan(snap.spec.metric, dim, queries.data(), n, static_cast<size_t>(std::max<int64_t>(options.top_k, 0)));
     std::vector<float> row(dim);
     for (int64_t first = 0; first < snap.nchunks; first += static_cast<int64_t>(k_scan_group)) {
       const int64_t last = std::min(snap.nchunks, first + static_cast<int64_t>(k_scan_group));
-      for (const auto& chunk : m_rows.read_chunks(snap, first, last, filtered, true)) {
+      auto chunks = m_rows.read_chunks(snap, first, last, filtered, true);
+      if (filtered && options.filter->uses_label()) {
+        m_rows.read_labels(snap, chunks);
+      }
+      for (const auto& chunk : chunks) {
         for (const auto& [slot, record] : chunk.records) {
-          if (filtered && !options.filter->matches(decode_record(record).second)) {
+          if (filtered && !options.filter->matches(decode_record(record).second,
+                                                   m_rows.label_of(snap, chunk, slot, *options.filter))) {
             continue;
           }
           m_rows.row_as_float(snap, chunk.samples, slot, row);

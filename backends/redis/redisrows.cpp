@@ -696,12 +696,40 @@ std::vector<ChunkData> RowStore::read_chunks(const Snapshot& snap, int64_t first
   return out;
 }
 
+void RowStore::read_labels(const Snapshot& snap, std::vector<ChunkData>& chunks) {
+  for (const auto& d : chunks) {
+    m_conn.append({"GET", snap.keys.labels(snap.inc, d.n)});
+  }
+  auto replies = m_conn.flush();
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    auto& d = chunks[i];
+    d.labels = is_nil(*replies[i]) ? std::string() : as_string(*replies[i]);
+    const size_t need = d.records.empty() ? 0 : static_cast<size_t>(d.records.rbegin()->first + 1) * snap.label_bytes;
+    if (d.labels.size() < need) {
+      throw_expired(snap.keys.name);
+    }
+  }
+}
+
+json RowStore::label_of(const Snapshot& snap, const ChunkData& chunk, int64_t slot, const Filter& filter) const {
+  if (!filter.uses_label()) {
+    return nullptr;
+  }
+  return label_value(*snap.spec.label_dtype, reinterpret_cast<const std::byte*>(chunk.labels.data()) +
+                                                 static_cast<size_t>(slot) * snap.label_bytes);
+}
+
 std::vector<int64_t> RowStore::matching(const Snapshot& snap, const Filter& filter) {
+  check_label_filter(&filter, snap.keys.name, snap.spec.label_dtype, snap.spec.label_shape);
   std::vector<int64_t> out;
   for (int64_t first = 0; first < snap.nchunks; first += 64) {
-    for (const auto& chunk : read_chunks(snap, first, std::min(snap.nchunks, first + 64), true, false)) {
+    auto chunks = read_chunks(snap, first, std::min(snap.nchunks, first + 64), true, false);
+    if (filter.uses_label()) {
+      read_labels(snap, chunks);
+    }
+    for (const auto& chunk : chunks) {
       for (const auto& [slot, record] : chunk.records) {
-        if (filter.matches(decode_record(record).second)) {
+        if (filter.matches(decode_record(record).second, label_of(snap, chunk, slot, filter))) {
           out.push_back(chunk.n * k_chunk_rows + slot);
         }
       }

@@ -77,6 +77,7 @@ struct ChunkData {
   int64_t n = 0;
   ChunkRecords records;  // slot -> record (empty strings when only slots were read)
   std::string samples;
+  std::string labels;  // the label blob, when read_labels filled it
 };
 
 // The ids this process wrote into a dataset since it found it empty, as of the manifest's
@@ -255,6 +256,10 @@ class RowStore {
   std::optional<RowBatch> load(const Snapshot& snap, const std::vector<int64_t>& indices, bool values);
   // Chunks [first, last): their live slots (and records) and, if asked, the sample blob.
   std::vector<ChunkData> read_chunks(const Snapshot& snap, int64_t first, int64_t last, bool records, bool samples);
+  // Fills each chunk's label blob (for a filter on $label).
+  void read_labels(const Snapshot& snap, std::vector<ChunkData>& chunks);
+  // The $label value of a slot of a chunk whose labels were read; null when filter does not use it.
+  json label_of(const Snapshot& snap, const ChunkData& chunk, int64_t slot, const Filter& filter) const;
   std::vector<int64_t> matching(const Snapshot& snap, const Filter& filter);
   bool gen_unchanged(const Snapshot& snap);
   void row_as_float(const Snapshot& snap, const std::string& samples, int64_t slot, std::vector<float>& out) const;

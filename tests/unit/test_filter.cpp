@@ -63,4 +63,41 @@ TEST_SUITE("filter::Filter") {
     auto g = Filter::from_json(f.to_json());
     CHECK(g.to_json() == f.to_json());
   }
+  TEST_CASE("$label addresses the row's label, not a metadata field") {
+    auto f = Filter::parse(R"({"$label": {"$in": [3, 5]}})");
+    CHECK(f.uses_label());
+    CHECK_FALSE(Filter::parse(R"({"label": 3})").uses_label());
+    CHECK(f.matches(json::object(), json(3)));
+    CHECK(f.matches(json::object(), json(5.0)));
+    CHECK_FALSE(f.matches(json::object(), json(4)));
+    CHECK_FALSE(f.matches(json{{"$label", 3}, {"label", 3}}, json(4)));
+    CHECK(Filter::parse(R"({"$label": {"$gte": 2, "$lt": 4}})").matches(json(), json(3)));
+    CHECK(Filter::parse(R"({"$label": {"$ne": 3}})").matches(json(), json(2)));
+    CHECK(Filter::parse(R"({"$label": true})").matches(json(), json(true)));
+    CHECK_FALSE(Filter::parse(R"({"$label": 1})").matches(json(), json(true)));
+    CHECK(Filter::parse(R"({"$or": [{"a": 1}, {"$label": 7}]})").uses_label());
+    auto g = Filter::from_json(f.to_json());
+    CHECK(g.to_json() == f.to_json());
+    CHECK(g.uses_label());
+  }
+  TEST_CASE("$label values decode every dtype and refuse datasets without scalar labels") {
+    const int64_t i = -7;
+    const float x = 0.1f;
+    const uint8_t t = 1;
+    CHECK(vstash::label_value(vstash::DType::i64, reinterpret_cast<const std::byte*>(&i)) == json(-7));
+    CHECK(vstash::label_value(vstash::DType::f32, reinterpret_cast<const std::byte*>(&x)) ==
+          json(static_cast<double>(0.1f)));
+    CHECK(vstash::label_value(vstash::DType::b1, reinterpret_cast<const std::byte*>(&t)) == json(true));
+    auto f = Filter::parse(R"({"$label": 1})");
+    CHECK_THROWS_WITH_AS(vstash::check_label_filter(&f, "d", std::nullopt, {}),
+                         "dataset \"d\": filter: $label needs labels, and this dataset has none", vstash::UsageError);
+    CHECK_THROWS_WITH_AS(vstash::check_label_filter(&f, "d", vstash::DType::i64, {2}),
+                         "dataset \"d\": filter: $label needs scalar labels, and this dataset's are int64 (2,)",
+                         vstash::UsageError);
+    CHECK_NOTHROW(vstash::check_label_filter(&f, "d", vstash::DType::i64, {}));
+    auto m = Filter::parse(R"({"a": 1})");
+    CHECK_NOTHROW(vstash::check_label_filter(&m, "d", std::nullopt, {}));
+    CHECK_THROWS_AS(Filter::parse(R"({"$label": {"$exists": true}})"), vstash::UsageError);
+    CHECK_THROWS_AS(Filter::parse(R"({"$labels": 1})"), vstash::UsageError);
+  }
 }
