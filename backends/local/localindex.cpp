@@ -10,7 +10,7 @@
 //
 // Consistency: the record (table hnsw_index) names the dataset version the file covers. Any
 // change to the rows bumps the version, and a query then scans exactly until the index is
-// rebuilt (`vstash ingest` without --no-index, or the Python API's finish_ingest).
+// rebuilt (`vstash index`, or `vstash ingest` without --no-index).
 #include "localindex.hpp"
 
 #include <fcntl.h>
@@ -270,7 +270,7 @@ std::unique_ptr<LocalIndex> LocalIndex::build(Metric metric, size_t dim, size_t 
     }
     added += n;
     if (progress) {
-      progress({"building hnsw index", static_cast<int64_t>(added), static_cast<int64_t>(capacity)});
+      progress({"building index: hnsw", static_cast<int64_t>(added), static_cast<int64_t>(capacity)});
     }
   }
   return std::unique_ptr<LocalIndex>(new LocalIndex(std::move(impl)));
@@ -406,13 +406,13 @@ void delete_index_record(Connection& conn, int64_t dataset_id) {
 
 std::string describe_index(const std::optional<IndexRecord>& record, const DatasetRecord& ds, int64_t min_rows) {
   if (!record) {
-    return ds.row_count > min_rows ? "none (exact scan; build with `vstash ingest` or `vstash index build`)"
+    return ds.row_count > min_rows ? "none (exact scan; build it with `vstash index`)"
                                    : fmt::format("none (exact scan below {} rows)", min_rows);
   }
   const auto what = fmt::format("hnsw m={} ef_construction={}, {} rows", record->m, record->ef_construction,
                                 record->rows);
   if (record->version != ds.version || record->rows != ds.row_count) {
-    return what + ": stale (exact scan until rebuilt with `vstash index build " + ds.spec.name + "`)";
+    return what + ": stale (exact scan until rebuilt with `vstash index " + ds.spec.name + "`)";
   }
   return what;
 }
@@ -446,7 +446,7 @@ std::shared_ptr<const LocalIndex> IndexCache::get(const std::string& store_path,
     const auto bytes = std::filesystem::file_size(path, ec);
     if (ec || static_cast<int64_t>(bytes) != record.bytes) {
       throw Error(fmt::format("{}: hnsw index of dataset \"{}\" is missing or changed on disk; rebuild it with "
-                              "`vstash index build {}`",
+                              "`vstash index {}`",
                               path, ds.spec.name, ds.spec.name));
     }
     e.index = LocalIndex::load(path, ds.spec.metric, static_cast<size_t>(ds.spec.dimension()), record.rows);

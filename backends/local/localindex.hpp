@@ -41,7 +41,7 @@ class LocalIndex {
   LocalIndex& operator=(const LocalIndex&) = delete;
 
   // Builds over every row source yields (at most capacity rows), on every core. progress
-  // (if set) hears ("building hnsw index", rows added, capacity) after each block.
+  // (if set) hears ("building index: hnsw", rows added, capacity) after each block.
   static std::unique_ptr<LocalIndex> build(Metric metric, size_t dim, size_t capacity, const HnswParams& params,
                                            const RowSource& source, const IndexProgressFn& progress);
   // Reads a file written by save(); Error naming the file if it is unreadable or not an

@@ -843,6 +843,13 @@ class PineconeBackend final : public Backend {
 
 std::vector<QueryHit> PineconeBackend::query(const std::string& dataset, const std::vector<float>& vector,
                                              const QueryOptions& options) {
+  // Pinecone's query API has no exact mode and no search-breadth setting.
+  if (options.exact) {
+    throw UsageError("--exact is not supported by pinecone");
+  }
+  if (options.ef) {
+    throw UsageError("--ef is not supported by pinecone");
+  }
   CatalogEntry entry = require(dataset);
   if (static_cast<int64_t>(vector.size()) != entry.spec.dimension()) {
     throw UsageError(fmt::format("dataset \"{}\": query vector has {} values, rows have {}", dataset, vector.size(),

@@ -856,6 +856,17 @@ std::vector<QueryHit> QdrantBackend::query(const std::string& dataset, const std
     std::string body = modern ? "{\"query\":" : "{\"vector\":";
     util::append_float_array(body, vector.data(), vector.size());
     json rest = {{"limit", options.top_k}, {"with_payload", with_payload}, {"with_vector", want_values && !blob}};
+    // SearchParams: `exact` skips the HNSW index, `hnsw_ef` widens its beam (query --exact/--ef).
+    if (options.exact || options.ef) {
+      json params = json::object();
+      if (options.exact) {
+        params["exact"] = true;
+      }
+      if (options.ef) {
+        params["hnsw_ef"] = *options.ef;
+      }
+      rest["params"] = std::move(params);
+    }
     if (filter.is_object() && !filter.empty()) {
       rest["filter"] = filter;
     }

@@ -7,3 +7,8 @@ set_tests_properties(local_store PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}" TIM
 # read (as user nobody under root), and a mistyped path is exit 4, never a new store.
 add_test(NAME local_readonly COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/local_readonly_test.py)
 set_tests_properties(local_readonly PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}" TIMEOUT 300)
+
+# The local HNSW index (issue 16 line 3): built by ingest above hnsw_min_rows, used by query
+# (recall, exact scores), filtered k hits, stale after a write (exact answers) and `vstash index`.
+add_test(NAME local_index COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/local_index_test.py)
+set_tests_properties(local_index PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}" TIMEOUT 600)
