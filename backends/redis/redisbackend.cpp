@@ -6,13 +6,14 @@
 // dataset are never read as part of a new one; C = 256 rows per chunk):
 //   P datasets                      set of dataset names
 //   P ds:{NAME}:manifest            hash: spec (JSON), inc, next_index, nchunks, gen, layout,
-//                                   ids_from
+//                                   ids_from, rows (live rows)
 //   P ds:{NAME}:INC:ids             hash: id -> index (see "Lazy ids index"), plus the
 //                                   sentinel field ""
 //   P ds:{NAME}:INC:rows:N          string: the chunk's live slots and their records (id +
 //                                   metadata as MessagePack), see encode_chunk_records
 //   P ds:{NAME}:INC:chunk:N         string: C fixed-size slots of sample bytes
 //   P ds:{NAME}:INC:labels:N        string: C fixed-size slots of label bytes
+//   P ds:{NAME}:INC:live            string: each chunk's live row count, u16 LE at 2N
 //   P ds:{NAME}:stage:TOKEN:N       a writer's staged samples of chunk N, renamed to chunk:N
 //                                   by its commit (StagedChunks); expire after an hour
 // Row i lives in chunk i / C, slot i % C; a live row has a record in its chunk's records,
@@ -38,7 +39,11 @@
 // Consistency: every write is WATCH manifest + MULTI/EXEC that also bumps gen and, with a
 // ttl, refreshes the TTL of every key of the dataset. Reads take a snapshot (a Lua script,
 // atomic) and read rows in a MULTI that re-reads gen: a changed gen means a concurrent
-// write, and the read is retried. Keys set in one MULTI can still expire at different
+// write, and the read is retried. Batch reads by position (read_rows, read_positions: the
+// data loader's) need no snapshot: the manifest's rows and next_index say whether the
+// dataset is dense (a position is then an index), else the live counts map positions to
+// chunks; each round of the read is a MULTI re-reading gen (RowStore::read_fast), so a
+// batch costs O(rows read), not O(chunks in the dataset). Keys set in one MULTI can still expire at different
 // moments, so the sentinels make a vanished key visible: a snapshot or read that finds a
 // chunk's records, the ids hash or a needed blob missing reports the whole dataset as "expired or
 // not found" (NotFoundError), never a partial result.
@@ -160,10 +165,13 @@ class RedisBackend final : public Backend {
           for (int64_t n = 0; n < snap->nchunks; ++n) {
             m_conn.append({"UNLINK", k.rows(snap->inc, n), k.chunk(snap->inc, n), k.labels(snap->inc, n)});
           }
+          m_conn.append({"UNLINK", k.live(snap->inc)});
         }
         m_conn.append({"HSET", k.manifest(), "spec", text, "inc", inc, "next_index", "0", "nchunks", "0", "gen", "1",
-                       "layout", k_layout, "ids_from", "0"});
+                       "layout", k_layout, "ids_from", "0", "rows", "0"});
         m_conn.append({"HSET", k.ids(inc), "", ""});
+        m_conn.append({"SET", k.live(inc), ""});
+        append_expire(m_conn, m_cfg, k.live(inc));
         m_conn.append({"SADD", datasets_key(), spec.name});
         append_expire(m_conn, m_cfg, k.manifest());
         append_expire(m_conn, m_cfg, k.ids(inc));
@@ -208,7 +216,7 @@ class RedisBackend final : public Backend {
     m_conn.append({"UNLINK", k.manifest()});
     m_conn.append({"SREM", datasets_key(), dataset});
     if (snap) {
-      m_conn.append({"UNLINK", k.ids(snap->inc)});
+      m_conn.append({"UNLINK", k.ids(snap->inc), k.live(snap->inc)});
       for (int64_t n = 0; n < snap->nchunks; ++n) {
         m_conn.append({"UNLINK", k.rows(snap->inc, n), k.chunk(snap->inc, n), k.labels(snap->inc, n)});
       }
@@ -243,26 +251,25 @@ class RedisBackend final : public Backend {
     if (offset < 0 || count < 0) {
       throw UsageError(fmt::format("dataset \"{}\": negative offset or count ({}, {})", dataset, offset, count));
     }
-    return retry_read(dataset, [&](const Snapshot& snap) -> std::optional<RowBatch> {
-      const int64_t end = std::min(snap.rows, offset + std::min(count, snap.rows));
+    return read_by_position(dataset, [&](int64_t rows) {
+      const int64_t end = std::min(rows, offset + std::min(count, rows));
       std::vector<int64_t> positions;
       for (int64_t p = offset; p < end; ++p) {
         positions.push_back(p);
       }
-      return m_rows.read_positions(snap, positions);
+      return positions;
     });
   }
 
   RowBatch read_positions(const std::string& dataset, const std::vector<int64_t>& positions) override {
     std::lock_guard lock(m_mutex);
-    return retry_read(dataset, [&](const Snapshot& snap) -> std::optional<RowBatch> {
+    return read_by_position(dataset, [&](int64_t rows) {
       for (const auto p : positions) {
-        if (p < 0 || p >= snap.rows) {
-          throw UsageError(
-              fmt::format("dataset \"{}\": position {} is out of range ({} rows)", dataset, p, snap.rows));
+        if (p < 0 || p >= rows) {
+          throw UsageError(fmt::format("dataset \"{}\": position {} is out of range ({} rows)", dataset, p, rows));
         }
       }
-      return m_rows.read_positions(snap, positions);
+      return positions;
     });
   }
 
@@ -448,6 +455,39 @@ class RedisBackend final : public Backend {
       } catch (const RetryableError&) {
         // A lost connection (a server restart, a failover): a read changes nothing, so once
         // the server answers again it runs once more.
+        if (reconnected) {
+          throw;
+        }
+        reconnected = true;
+        m_conn.wait_for_server();
+      }
+    }
+    throw too_busy(dataset);
+  }
+
+  // The rows at positions_of(live rows): in layout 3 from the manifest alone (O(1)) and
+  // read_fast, O(rows read); a layout 2 dataset through a whole-dataset snapshot, as it is
+  // stored. Retried like retry_read when a write commits in between.
+  template <class F>
+  RowBatch read_by_position(const std::string& dataset, F&& positions_of) {
+    bool reconnected = false;
+    for (int attempt = 0; attempt < k_attempts; ++attempt) {
+      try {
+        const auto head = m_rows.head(dataset);
+        if (!head) {
+          m_rows.throw_expired(dataset);
+        }
+        if (head->layout != k_layout) {
+          const Snapshot snap = m_rows.require(dataset);
+          if (auto result = m_rows.read_positions(snap, positions_of(snap.rows))) {
+            return std::move(*result);
+          }
+          continue;
+        }
+        if (auto result = m_rows.read_fast(*head, positions_of(head->rows))) {
+          return std::move(*result);
+        }
+      } catch (const RetryableError&) {
         if (reconnected) {
           throw;
         }

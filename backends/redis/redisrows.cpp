@@ -24,27 +24,28 @@ namespace {
 // header; 0 when the key is gone), HLEN of the ids hash (its sentinel included) and ids_from
 // (nil for a dataset written before it existed). A 0 means a key vanished, or that a chunk
 // holding live rows lost its sample (or label) blob: the dataset is broken, whichever key
-// expired first. {'layout'} for a dataset stored in another layout than k_layout.
-// With ARGV[3] "light", in O(1) for a writer that kept the dataset whole: no counts (an empty
-// table), and a last element saying whether the last chunk's records exist (every key's ttl
-// was set by the same EXEC, so if one key has expired the last chunk's has too).
+// expired first. {'layout'} for a dataset stored in a layout other than ARGV[2] (k_layout)
+// or 2 (k_layout_v2, whose records value has the same header); the layout is the last
+// element. With ARGV[3] "light", in O(1) for a writer that kept the dataset whole: no
+// counts (an empty table), and an element saying whether the last chunk's records exist
+// (every key's ttl was set by the same EXEC, so if one key has expired the last chunk's has too).
 constexpr std::string_view k_snapshot = R"lua(
 local m = redis.call('HMGET', KEYS[1], 'spec', 'inc', 'next_index', 'nchunks', 'gen', 'layout', 'ids_from')
 if not m[1] then return false end
-if m[6] ~= ARGV[2] then return {'layout'} end
+if m[6] ~= ARGV[2] and m[6] ~= '2' then return {'layout'} end
 local base = ARGV[1] .. m[2] .. ':'
 local n = tonumber(m[4])
 if ARGV[3] == 'light' then
   local last = 1
   if n > 0 then last = redis.call('EXISTS', base .. 'rows:' .. (n - 1)) end
-  return {m[1], m[2], m[3], m[4], m[5], redis.call('HLEN', base .. 'ids'), {}, m[7], last}
+  return {m[1], m[2], m[3], m[4], m[5], redis.call('HLEN', base .. 'ids'), {}, m[7], last, m[6]}
 end
 local labels = cjson.decode(m[1])['label_dtype'] ~= nil
 local counts = {}
 for i = 0, n - 1 do
   local head = redis.call('GETRANGE', base .. 'rows:' .. i, 0, 2)
   local c = 0
-  if #head == 3 and string.byte(head, 1) == 82 then
+  if #head == 3 and (string.byte(head, 1) == 84 or string.byte(head, 1) == 82) then
     c = string.byte(head, 2) + 256 * string.byte(head, 3) + 1
   end
   if c > 1 and (redis.call('EXISTS', base .. 'chunk:' .. i) == 0 or
@@ -53,8 +54,14 @@ for i = 0, n - 1 do
   end
   counts[i + 1] = c
 end
-return {m[1], m[2], m[3], m[4], m[5], redis.call('HLEN', base .. 'ids'), counts, m[7]}
+return {m[1], m[2], m[3], m[4], m[5], redis.call('HLEN', base .. 'ids'), counts, m[7], m[6]}
 )lua";
+
+uint32_t load_u32(const char* p) {
+  uint32_t v = 0;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
 
 }  // namespace
 
@@ -112,32 +119,57 @@ std::pair<std::string, json> decode_record(std::string_view r) {
 }
 
 std::string encode_chunk_records(const std::vector<std::pair<int64_t, std::string_view>>& records) {
-  size_t size = 3;
+  size_t size = k_records_data;
   for (const auto& [slot, record] : records) {
-    size += 5 + record.size();
+    size += record.size();
   }
-  std::string out;
+  std::string out(k_records_data, '\0');
   out.reserve(size);
   const auto count = static_cast<uint16_t>(records.size());
-  out.push_back('R');
-  out.push_back(static_cast<char>(count & 0xff));
-  out.push_back(static_cast<char>(count >> 8));
-  for (const auto& [slot, record] : records) {
-    const auto n = static_cast<uint32_t>(record.size());
-    out.push_back(static_cast<char>(slot));
-    out.append(reinterpret_cast<const char*>(&n), sizeof n);
-    out.append(record);
+  out[0] = 'T';
+  out[1] = static_cast<char>(count & 0xff);
+  out[2] = static_cast<char>(count >> 8);
+  // records come in slot order; a slot without one repeats the previous end
+  size_t next = 0;
+  uint32_t end = 0;
+  for (int64_t s = 0; s < k_chunk_rows; ++s) {
+    if (next < records.size() && records[next].first == s) {
+      out.append(records[next].second);
+      end += static_cast<uint32_t>(records[next].second.size());
+      ++next;
+    }
+    std::memcpy(out.data() + k_records_table + 4 * static_cast<size_t>(s), &end, sizeof end);
   }
   return out;
 }
 
 ChunkRecords decode_chunk_records(std::string_view blob) {
-  if (blob.size() < 3 || blob[0] != 'R') {
+  if (blob.size() < 3 || (blob[0] != 'R' && blob[0] != 'T')) {
     throw Error("redis: corrupt chunk records (bad header)");
   }
   const auto count = static_cast<size_t>(static_cast<unsigned char>(blob[1])) |
                      static_cast<size_t>(static_cast<unsigned char>(blob[2])) << 8;
   ChunkRecords out;
+  if (blob[0] == 'T') {
+    if (blob.size() < k_records_data) {
+      throw Error("redis: corrupt chunk records (truncated)");
+    }
+    uint32_t begin = 0;
+    for (int64_t s = 0; s < k_chunk_rows; ++s) {
+      const uint32_t end = load_u32(blob.data() + k_records_table + 4 * static_cast<size_t>(s));
+      if (end < begin || k_records_data + end > blob.size()) {
+        throw Error("redis: corrupt chunk records (record overruns the value)");
+      }
+      if (end > begin) {
+        out.emplace(s, std::string(blob.substr(k_records_data + begin, end - begin)));
+      }
+      begin = end;
+    }
+    if (out.size() != count || k_records_data + begin != blob.size()) {
+      throw Error("redis: corrupt chunk records (count does not match)");
+    }
+    return out;
+  }
   size_t at = 3;
   for (size_t i = 0; i < count; ++i) {
     uint32_t n = 0;
@@ -170,6 +202,9 @@ void RowStore::settle_snapshot(CommitTurn& turn, const DatasetKeys& keys, std::o
     if (!snap || !snap->intact) {
       return true;  // nothing to trust or distrust: the caller acts on "broken"
     }
+    if (snap->light && snap->layout != k_layout && snap->nchunks > 0) {
+      return false;  // migrate_layout needs every chunk's count
+    }
     if (!snap->light || snap->nchunks == 0) {
       turn.saw_whole(snap->inc, snap->gen);
       return true;
@@ -192,14 +227,15 @@ std::optional<Snapshot> RowStore::parse_snapshot(const std::string& dataset, con
                             "keys ({}*) and ingest it again",
                             m_conn.location(), dataset, DatasetKeys(m_cfg, dataset).base));
   }
-  Snapshot s{DatasetKeys(m_cfg, dataset), {}, {}, 0, 0, 0, 0, {}, true, 0, 0};
+  Snapshot s{DatasetKeys(m_cfg, dataset), {}, {}, 0, 0, 0, 0, {}, true, 0, 0, std::numeric_limits<int64_t>::max(), false, {}};
+  s.layout = as_string(element(r, array_size(r) - 1));
   s.spec = spec_from_json(dataset, json::parse(as_view(element(r, 0))));
   s.inc = as_string(element(r, 1));
   s.next_index = as_int(element(r, 2));
   s.nchunks = as_int(element(r, 3));
   s.gen = as_int(element(r, 4));
   s.intact = as_int(element(r, 5)) >= 1;  // the ids hash's sentinel
-  if (array_size(r) > 8) {
+  if (array_size(r) > 9) {
     s.light = true;
     s.rows = s.nchunks == 0 ? 0 : -1;
     s.intact = s.intact && as_int(element(r, 8)) == 1;
@@ -211,7 +247,7 @@ std::optional<Snapshot> RowStore::parse_snapshot(const std::string& dataset, con
     s.live.push_back(std::max<int64_t>(c - 1, 0));
     s.rows += s.live.back();
   }
-  if (array_size(r) > 7 && !is_nil(element(r, 7))) {
+  if (!is_nil(element(r, 7))) {
     s.ids_from = as_int(element(r, 7));
   }
   s.intact = s.intact && (s.light || static_cast<int64_t>(s.live.size()) == s.nchunks);
@@ -261,6 +297,7 @@ void RowStore::append_expire_all(const DatasetKeys& k, const Snapshot& snap, int
   }
   append_expire(m_conn, m_cfg, k.manifest());
   append_expire(m_conn, m_cfg, k.ids(snap.inc));
+  append_expire(m_conn, m_cfg, k.live(snap.inc));
   append_expire(m_conn, m_cfg, m_cfg.prefix + "datasets");
   for (int64_t n = 0; n < (nchunks < 0 ? snap.nchunks : nchunks); ++n) {
     append_expire(m_conn, m_cfg, k.rows(snap.inc, n));
@@ -276,6 +313,10 @@ bool RowStore::update(const std::string& dataset, const std::string& id, const s
   const DatasetKeys k(m_cfg, dataset);
   Watched watched(*this, k);
   Snapshot& snap = watched.snap();
+  if (snap.layout != k_layout) {
+    migrate_layout(snap);
+    return false;  // again, in layout 3
+  }
   IdsCatchUp catch_up;
   const auto where = lookup_ids(snap, {id}, &catch_up).front();
   if (!where) {
@@ -344,6 +385,10 @@ std::optional<int64_t> RowStore::remove(const std::string& dataset, const Select
   const DatasetKeys k(m_cfg, dataset);
   Watched watched(*this, k);
   Snapshot& snap = watched.snap();
+  if (snap.layout != k_layout) {
+    migrate_layout(snap);
+    return std::nullopt;  // again, in layout 3
+  }
   std::set<int64_t> victims;
   IdsCatchUp catch_up;
   for (const auto& i : select(snap, catch_up)) {
@@ -392,8 +437,14 @@ std::optional<int64_t> RowStore::remove(const std::string& dataset, const Select
     }
     m_conn.append(args);
   }
+  std::map<int64_t, int64_t> counts;
   for (const auto& [c, records] : chunks) {
     m_conn.append({"SET", k.rows(snap.inc, c), encode_chunk_records(records)});
+    counts[c] = static_cast<int64_t>(records.size());
+  }
+  append_live(k, snap, counts);
+  if (!indices.empty()) {
+    m_conn.append({"HINCRBY", k.manifest(), "rows", std::to_string(-static_cast<int64_t>(indices.size()))});
   }
   m_conn.append({"HINCRBY", k.manifest(), "gen", "1"});
   append_expire_all(k, snap);
@@ -503,6 +554,279 @@ bool RowStore::index_ids(const std::string& dataset) {
   m_conn.append({"EXEC"});
   // gen stays: no row changed, so readers' snapshots and this process's KnownIds hold.
   return exec_ok(m_conn.flush());
+}
+
+void RowStore::append_live(const DatasetKeys& k, const Snapshot& snap, const std::map<int64_t, int64_t>& counts) {
+  for (auto it = counts.begin(); it != counts.end();) {
+    const int64_t first = it->first;
+    std::string bytes;
+    for (int64_t c = first; it != counts.end() && it->first == c; ++it, ++c) {
+      bytes.push_back(static_cast<char>(it->second & 0xff));
+      bytes.push_back(static_cast<char>(it->second >> 8));
+    }
+    m_conn.append({"SETRANGE", k.live(snap.inc), std::to_string(2 * first), bytes});
+  }
+}
+
+bool RowStore::migrate_layout(const Snapshot& snap) {
+  const DatasetKeys& k = snap.keys;
+  std::map<int64_t, std::string> values;
+  for (int64_t first = 0; first < snap.nchunks; first += 64) {
+    const int64_t last = std::min(snap.nchunks, first + 64);
+    for (int64_t c = first; c < last; ++c) {
+      m_conn.append({"GET", k.rows(snap.inc, c)});
+    }
+    auto replies = m_conn.flush();
+    for (int64_t c = first; c < last; ++c) {
+      const auto& reply = *replies[static_cast<size_t>(c - first)];
+      if (is_nil(reply)) {
+        throw_expired(k.name);
+      }
+      values[c] = encode_chunk_records(decode_chunk_records(as_view(reply)));
+    }
+  }
+  std::map<int64_t, int64_t> counts;
+  for (int64_t c = 0; c < snap.nchunks; ++c) {
+    counts[c] = snap.live[static_cast<size_t>(c)];
+  }
+  m_conn.append({"MULTI"});
+  for (const auto& [c, value] : values) {
+    m_conn.append({"SET", k.rows(snap.inc, c), value});
+  }
+  m_conn.append({"SET", k.live(snap.inc), ""});
+  append_live(k, snap, counts);
+  m_conn.append({"HSET", k.manifest(), "rows", std::to_string(snap.rows), "layout", k_layout});
+  m_conn.append({"HINCRBY", k.manifest(), "gen", "1"});
+  append_expire_all(k, snap);
+  m_conn.append({"EXEC"});
+  const bool ok = exec_ok(m_conn.flush());
+  if (ok) {
+    commit_turn(m_conn.location(), k.manifest()).advanced(snap.inc, snap.gen);
+  }
+  return ok;
+}
+
+std::optional<Snapshot> RowStore::head(const std::string& dataset) {
+  const DatasetKeys k(m_cfg, dataset);
+  auto r = m_conn.command({"HMGET", k.manifest(), "spec", "inc", "next_index", "nchunks", "gen", "layout", "rows"});
+  if (is_nil(element(*r, 0))) {
+    return std::nullopt;
+  }
+  Snapshot s{k, {}, {}, 0, 0, 0, 0, {}, true, 0, 0, std::numeric_limits<int64_t>::max(), false, {}};
+  s.layout = is_nil(element(*r, 5)) ? std::string() : as_string(element(*r, 5));
+  if (s.layout != k_layout && s.layout != k_layout_v2) {
+    throw Error(fmt::format("redis {}: dataset \"{}\" was stored by an older vstash in another layout; remove its "
+                            "keys ({}*) and ingest it again",
+                            m_conn.location(), dataset, k.base));
+  }
+  s.spec = spec_from_json(dataset, json::parse(as_view(element(*r, 0))));
+  s.inc = as_string(element(*r, 1));
+  s.next_index = as_int(element(*r, 2));
+  s.nchunks = as_int(element(*r, 3));
+  s.gen = as_int(element(*r, 4));
+  s.rows = is_nil(element(*r, 6)) ? -1 : as_int(element(*r, 6));
+  s.light = true;
+  s.row_bytes = static_cast<size_t>(s.spec.dimension()) * dtype_size(s.spec.dtype);
+  s.label_bytes = s.spec.label_dtype ? static_cast<size_t>(shape_product(s.spec.label_shape)) *
+                                           dtype_size(*s.spec.label_dtype)
+                                     : 0;
+  return s;
+}
+
+std::optional<RowBatch> RowStore::read_fast(const Snapshot& h, const std::vector<int64_t>& positions) {
+  const DatasetKeys& k = h.keys;
+  constexpr size_t k_round_head = 2;  // a round's replies before its reads: HMGET, EXISTS
+  // Every round trip is one MULTI that starts by re-reading gen and inc: the same gen as the
+  // head's means no write has committed since (each bumps it in its EXEC), so the rounds
+  // together see one state of the dataset.
+  // The ids hash and the live counts are checked too (O(1)): a vanished key of the dataset
+  // that a read touches is "expired or not found", never a partial row.
+  auto begin_round = [&] {
+    m_conn.append({"MULTI"});
+    m_conn.append({"HMGET", k.manifest(), "gen", "inc"});
+    m_conn.append({"EXISTS", k.ids(h.inc), k.live(h.inc)});
+  };
+  // The EXEC's elements after the gen check, or nullptr when a write moved gen.
+  auto end_round = [&](std::vector<Reply>& replies) -> const redisReply* {
+    m_conn.append({"EXEC"});
+    replies = m_conn.flush();
+    const auto& exec = *replies.back();
+    if (is_nil(exec)) {
+      return nullptr;
+    }
+    const auto& g = element(exec, 0);
+    if (is_nil(element(g, 0))) {
+      throw_expired(k.name);
+    }
+    if (as_int(element(g, 0)) != h.gen || as_view(element(g, 1)) != h.inc) {
+      return nullptr;
+    }
+    if (as_int(element(exec, 1)) != 2) {
+      throw_expired(k.name);
+    }
+    return &exec;
+  };
+  std::vector<Reply> replies;
+  std::vector<int64_t> indices = positions;
+  if (h.rows != h.next_index) {
+    // Rows were deleted: a position is a rank among the live rows. The live counts (2 bytes
+    // per chunk) give the chunk, the offset tables of the chunks read give the slot.
+    begin_round();
+    m_conn.append({"GET", k.live(h.inc)});
+    const redisReply* exec = end_round(replies);
+    if (exec == nullptr) {
+      return std::nullopt;
+    }
+    const auto live = as_view(element(*exec, k_round_head));
+    if (is_nil(element(*exec, k_round_head)) || live.size() < 2 * static_cast<size_t>(h.nchunks)) {
+      throw_expired(k.name);
+    }
+    std::vector<int64_t> cumulative(static_cast<size_t>(h.nchunks) + 1, 0);
+    for (size_t c = 0; c < static_cast<size_t>(h.nchunks); ++c) {
+      cumulative[c + 1] = cumulative[c] + (static_cast<unsigned char>(live[2 * c]) |
+                                           static_cast<int64_t>(static_cast<unsigned char>(live[2 * c + 1])) << 8);
+    }
+    std::map<int64_t, std::vector<int64_t>> slots;  // chunk -> its live slots
+    std::vector<std::pair<int64_t, int64_t>> where;  // (chunk, rank)
+    for (const auto p : positions) {
+      const auto c = static_cast<int64_t>(std::upper_bound(cumulative.begin(), cumulative.end(), p) - cumulative.begin()) - 1;
+      if (c < 0 || c >= h.nchunks) {
+        return std::nullopt;  // beyond the live rows: a stale head
+      }
+      where.emplace_back(c, p - cumulative[static_cast<size_t>(c)]);
+      slots.emplace(c, std::vector<int64_t>());
+    }
+    begin_round();
+    for (const auto& [c, unused] : slots) {
+      m_conn.append({"GETRANGE", k.rows(h.inc, c), "0", std::to_string(k_records_data - 1)});
+    }
+    exec = end_round(replies);
+    if (exec == nullptr) {
+      return std::nullopt;
+    }
+    size_t e = k_round_head;
+    for (auto& [c, v] : slots) {
+      const auto table = as_view(element(*exec, e++));
+      if (table.size() != k_records_data) {
+        throw_expired(k.name);
+      }
+      uint32_t prev = 0;
+      for (int64_t s = 0; s < k_chunk_rows; ++s) {
+        const uint32_t end = load_u32(table.data() + k_records_table + 4 * static_cast<size_t>(s));
+        if (end > prev) {
+          v.push_back(s);
+        }
+        prev = end;
+      }
+    }
+    for (size_t i = 0; i < where.size(); ++i) {
+      const auto& v = slots[where[i].first];
+      if (where[i].second >= static_cast<int64_t>(v.size())) {
+        throw_expired(k.name);  // the counts disagree with the table at one gen
+      }
+      indices[i] = where[i].first * k_chunk_rows + v[static_cast<size_t>(where[i].second)];
+    }
+  }
+  // Runs of consecutive indices in one chunk (a read_rows range; single rows when shuffled)
+  // are one GETRANGE per key each. Round 1: the runs' offset table entries (and the entry
+  // before), samples and labels. Round 2: the records, contiguous within a run.
+  struct Run {
+    size_t first;  // into indices
+    size_t count;
+    int64_t chunk, slot;
+  };
+  std::vector<Run> runs;
+  const size_t n = indices.size();
+  for (size_t i = 0; i < n;) {
+    size_t e = i + 1;
+    while (e < n && indices[e] == indices[e - 1] + 1 && chunk_of(indices[e]) == chunk_of(indices[i])) {
+      ++e;
+    }
+    runs.push_back({i, e - i, chunk_of(indices[i]), slot_of(indices[i])});
+    i = e;
+  }
+  begin_round();
+  for (const auto& r : runs) {
+    const auto s = static_cast<size_t>(r.slot);
+    const size_t from = s == 0 ? k_records_table : k_records_table + 4 * (s - 1);
+    m_conn.append({"GETRANGE", k.rows(h.inc, r.chunk), std::to_string(from),
+                   std::to_string(k_records_table + 4 * (s + r.count) - 1)});
+    m_conn.append({"GETRANGE", k.chunk(h.inc, r.chunk), std::to_string(s * h.row_bytes),
+                   std::to_string((s + r.count) * h.row_bytes - 1)});
+    if (h.label_bytes > 0) {
+      m_conn.append({"GETRANGE", k.labels(h.inc, r.chunk), std::to_string(s * h.label_bytes),
+                     std::to_string((s + r.count) * h.label_bytes - 1)});
+    }
+  }
+  std::vector<Reply> values;
+  const redisReply* exec = end_round(values);
+  if (exec == nullptr) {
+    return std::nullopt;
+  }
+  RowBatch out;
+  Shape shape = {static_cast<int64_t>(n)};
+  shape.insert(shape.end(), h.spec.row_shape.begin(), h.spec.row_shape.end());
+  out.data = Array(h.spec.dtype, shape);
+  if (h.spec.label_dtype) {
+    Shape ls = {static_cast<int64_t>(n)};
+    ls.insert(ls.end(), h.spec.label_shape.begin(), h.spec.label_shape.end());
+    out.labels = Array(*h.spec.label_dtype, ls);
+  }
+  const size_t per_run = h.label_bytes > 0 ? 3 : 2;
+  std::vector<std::pair<uint32_t, uint32_t>> bounds(n);  // each row's record in its chunk's data
+  for (size_t j = 0; j < runs.size(); ++j) {
+    const Run& r = runs[j];
+    const size_t e = k_round_head + j * per_run;
+    const auto table = as_view(element(*exec, e));
+    const auto samples = as_view(element(*exec, e + 1));
+    const size_t lead = r.slot == 0 ? 0 : 1;
+    if (table.size() != 4 * (r.count + lead) || samples.size() != r.count * h.row_bytes) {
+      throw_expired(k.name);
+    }
+    uint32_t prev = lead == 0 ? 0 : load_u32(table.data());
+    for (size_t i = 0; i < r.count; ++i) {
+      const uint32_t end = load_u32(table.data() + 4 * (lead + i));
+      if (end <= prev) {
+        throw_expired(k.name);  // no record at one gen: the row did not go through vstash
+      }
+      bounds[r.first + i] = {prev, end};
+      prev = end;
+    }
+    std::memcpy(out.data.row(static_cast<int64_t>(r.first)).data(), samples.data(), samples.size());
+    if (out.labels) {
+      const auto labels = as_view(element(*exec, e + 2));
+      if (labels.size() != r.count * h.label_bytes) {
+        throw_expired(k.name);
+      }
+      std::memcpy(out.labels->row(static_cast<int64_t>(r.first)).data(), labels.data(), labels.size());
+    }
+  }
+  begin_round();
+  for (const auto& r : runs) {
+    m_conn.append({"GETRANGE", k.rows(h.inc, r.chunk), std::to_string(k_records_data + bounds[r.first].first),
+                   std::to_string(k_records_data + bounds[r.first + r.count - 1].second - 1)});
+  }
+  exec = end_round(replies);
+  if (exec == nullptr) {
+    return std::nullopt;
+  }
+  out.ids.reserve(n);
+  out.metadata.reserve(n);
+  for (size_t j = 0; j < runs.size(); ++j) {
+    const Run& r = runs[j];
+    const auto records = as_view(element(*exec, k_round_head + j));
+    const uint32_t base = bounds[r.first].first;
+    if (records.size() != bounds[r.first + r.count - 1].second - base) {
+      throw_expired(k.name);
+    }
+    for (size_t i = r.first; i < r.first + r.count; ++i) {
+      auto [id, meta] = decode_record(records.substr(bounds[i].first - base, bounds[i].second - bounds[i].first));
+      out.ids.push_back(std::move(id));
+      out.indices.push_back(indices[i]);
+      out.metadata.push_back(std::move(meta));
+    }
+  }
+  return out;
 }
 
 std::optional<RowBatch> RowStore::read_positions(const Snapshot& snap, const std::vector<int64_t>& positions) {

@@ -183,6 +183,10 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
   if (n == 0) {
     return true;
   }
+  if (snap.layout != k_layout) {
+    migrate_layout(snap);
+    return false;  // again, in layout 3
+  }
 
   // Where each id lives now. An empty dataset holds none; after this process's own writes
   // into it (an ingest's earlier blocks) only ids it may have written need asking the server.
@@ -251,6 +255,12 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
       }
     }
   }
+  // Live rows per touched chunk before and after (layout 3's counts and "rows").
+  int64_t rows_before = 0;
+  for (const auto& [c, chunk] : existing) {
+    rows_before += static_cast<int64_t>(chunk.size());
+  }
+  std::map<int64_t, int64_t> counts;
   // With explicit indices a slot may only be taken over from the same id (a rewrite).
   if (!batch.indices.empty()) {
     for (size_t i = 0; i < n; ++i) {
@@ -313,11 +323,13 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
     }
     if (found == existing.end()) {
       m_conn.append({"SET", k.rows(snap.inc, c), encode_chunk_records(fresh)});
+      counts[c] = static_cast<int64_t>(fresh.size());
     }
     begin = end;
   }
   for (const auto& [c, chunk] : existing) {
     m_conn.append({"SET", k.rows(snap.inc, c), encode_chunk_records(chunk)});
+    counts[c] = static_cast<int64_t>(chunk.size());
   }
   // Empty records for new chunks this batch leaves empty (a gap below an explicit index):
   // every chunk below nchunks has its records key, so a vanished one is visible.
@@ -325,7 +337,16 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
   for (int64_t c = snap.nchunks; c < new_nchunks; ++c) {
     if (touched.count(c) == 0) {
       m_conn.append({"SET", k.rows(snap.inc, c), no_records});
+      counts[c] = 0;
     }
+  }
+  int64_t rows_after = 0;
+  for (const auto& [c, live] : counts) {
+    rows_after += live;
+  }
+  append_live(k, snap, counts);
+  if (rows_after != rows_before) {
+    m_conn.append({"HINCRBY", k.manifest(), "rows", std::to_string(rows_after - rows_before)});
   }
   const std::string next_text = std::to_string(new_next);
   const std::string nchunks_text = std::to_string(new_nchunks);

@@ -395,9 +395,11 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
           CHECK(mentions_expired(e));
         }
       };
+      // A batch read by position costs O(rows read): it checks the manifest, the ids hash,
+      // the live counts and the keys of the rows it reads, so these touch chunks 0 to 2.
       expect_expired([&] { b->read_rows(ds, 0, 1000); });
-      expect_expired([&] { b->read_rows(ds, 0, 10); });
-      expect_expired([&] { b->read_positions(ds, {5, 600}); });
+      expect_expired([&] { b->read_rows(ds, 250, 400); });
+      expect_expired([&] { b->read_positions(ds, {5, 300, 600}); });
       expect_expired([&] { b->fetch(ds, {"r1", "r650"}); });
       expect_expired([&] { b->count(ds, nullptr); });
       expect_expired([&] { b->query(ds, {1, 0, 0, 0}, {}); });

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: MIT
+// Redis batch reads by position (layout 3, RowStore::read_fast) against the real test server:
+// a reader beside a writer never returns rows of a half-applied write, with and without
+// deleted rows, and a dataset of the previous layout is read as it is and migrated by its
+// first write. Runs only when $VSTASH_REDIS_TEST_CONFIG names the server's redis.yaml.
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <doctest/doctest.h>
+#include <exception>
+#include <random>
+#include <set>
+#include <thread>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#include <hiredis/hiredis.h>
+#pragma GCC diagnostic pop
+
+#include "backends/redis/redisconnection.hpp"
+#include "backends/redis/redisrows.hpp"
+#include "backends/registry.hpp"
+#include "src/errors.hpp"
+#include "src/profile.hpp"
+#include "testutil.hpp"
+
+using namespace vstash;
+using backends::Backend;
+using backends::DatasetSpec;
+using backends::RowBatch;
+using json = nlohmann::json;
+namespace rd = vstash::backends::redis;
+
+namespace {
+
+bool no_server() {
+  const char* c = std::getenv("VSTASH_REDIS_TEST_CONFIG");
+  return c == nullptr || *c == '\0';
+}
+
+const ProfileFile& config() {
+  static const ProfileFile file = load_profile_file(std::getenv("VSTASH_REDIS_TEST_CONFIG"));
+  return file;
+}
+
+Profile isolated(const std::string& tag) {
+  Profile p = config().profiles.at("redis");
+  p.set("prefix", testutil::unique_name(tag) + ":");
+  return p;
+}
+
+std::unique_ptr<Backend> open(const Profile& p) { return backends::create_backend(p, &config()); }
+
+constexpr int64_t k_dim = 8;
+
+DatasetSpec spec(const std::string& name) {
+  DatasetSpec s;
+  s.name = name;
+  s.dtype = DType::f32;
+  s.row_shape = {k_dim};
+  s.label_dtype = DType::i64;
+  s.label_shape = {};
+  return s;
+}
+
+// Rows that verify themselves: row k of version v has id "rK", the vector (k, v, k, v, ...),
+// label v and metadata {"v": v}.
+RowBatch versioned(const std::vector<int64_t>& which, int64_t v) {
+  RowBatch b;
+  const auto n = static_cast<int64_t>(which.size());
+  b.data = Array(DType::f32, {n, k_dim});
+  b.labels = Array(DType::i64, {n});
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t k = which[static_cast<size_t>(i)];
+    b.ids.push_back("r" + std::to_string(k));
+    for (int64_t d = 0; d < k_dim; ++d) {
+      b.data.as<float>()[i * k_dim + d] = static_cast<float>(d % 2 == 0 ? k : v);
+    }
+    b.labels->as<int64_t>()[i] = v;
+    b.metadata.push_back(json{{"v", v}});
+  }
+  return b;
+}
+
+// Checks every row of b is whole and of one version, and that row i is live[positions[i]];
+// returns the version.
+int64_t check_batch(const RowBatch& b, const std::vector<int64_t>& live, const std::vector<int64_t>& positions) {
+  REQUIRE(b.size() == positions.size());
+  REQUIRE(b.labels.has_value());
+  const int64_t v = b.labels->as<int64_t>()[0];
+  for (size_t i = 0; i < b.size(); ++i) {
+    const int64_t k = live[static_cast<size_t>(positions[i])];
+    const auto row = static_cast<int64_t>(i);
+    INFO("row " << i << " of the batch, position " << positions[i]);
+    REQUIRE(b.ids[i] == "r" + std::to_string(k));
+    REQUIRE(b.labels->as<int64_t>()[row] == v);
+    REQUIRE(b.metadata[i].at("v").get<int64_t>() == v);
+    for (int64_t d = 0; d < k_dim; ++d) {
+      REQUIRE(b.data.as<float>()[row * k_dim + d] == static_cast<float>(d % 2 == 0 ? k : v));
+    }
+  }
+  return v;
+}
+
+// A chunk's records in layout 2's sequential value ('R', count, then slot, length, record).
+std::string encode_v2(const rd::ChunkRecords& records) {
+  std::string out = "R";
+  out.push_back(static_cast<char>(records.size() & 0xff));
+  out.push_back(static_cast<char>(records.size() >> 8));
+  for (const auto& [slot, record] : records) {
+    const auto n = static_cast<uint32_t>(record.size());
+    out.push_back(static_cast<char>(slot));
+    out.append(reinterpret_cast<const char*>(&n), sizeof n);
+    out.append(record);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_SUITE("redis" * doctest::skip(no_server())) {
+  TEST_CASE("a reader beside a writer sees every batch whole, of one version, dense or with deleted rows") {
+    for (const bool holes : {false, true}) {
+      CAPTURE(holes);
+      const Profile p = isolated("rw");
+      auto writer = open(p);
+      auto reader = open(p);
+      const std::string ds = "d";
+      const int64_t n = 1500;  // 6 chunks, the last one partial
+      writer->create_dataset(spec(ds));
+      std::vector<int64_t> live(static_cast<size_t>(n));
+      for (int64_t k = 0; k < n; ++k) {
+        live[static_cast<size_t>(k)] = k;
+      }
+      writer->write_rows(ds, versioned(live, 0));
+      if (holes) {  // every 7th row deleted: positions are ranks among the live rows
+        std::vector<std::string> gone;
+        std::vector<int64_t> kept;
+        for (const auto k : live) {
+          (k % 7 == 3 ? gone.push_back("r" + std::to_string(k)) : kept.push_back(k));
+        }
+        CHECK(writer->delete_ids(ds, gone) == static_cast<int64_t>(gone.size()));
+        live = kept;
+      }
+      const auto rows = static_cast<int64_t>(live.size());
+      // The writer rewrites every live row with a new version, one atomic write_rows each.
+      std::atomic<int64_t> version{0};
+      std::atomic<bool> stop{false};
+      std::exception_ptr failure;
+      std::thread w([&] {
+        try {
+          for (int64_t v = 1; !stop.load(); ++v) {
+            writer->write_rows(ds, versioned(live, v));
+            version.store(v);
+          }
+        } catch (...) {
+          failure = std::current_exception();
+        }
+      });
+      struct Join {  // a failed check stops and joins the writer before the test unwinds
+        std::atomic<bool>& stop;
+        std::thread& w;
+        ~Join() {
+          stop.store(true);
+          if (w.joinable()) {
+            w.join();
+          }
+        }
+      } join{stop, w};
+      std::mt19937_64 rng(7);
+      std::vector<int64_t> order(static_cast<size_t>(rows));
+      for (int64_t i = 0; i < rows; ++i) {
+        order[static_cast<size_t>(i)] = i;
+      }
+      std::set<int64_t> versions;
+      int64_t batches = 0;
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while ((version.load() < 40 || batches < 400) && !failure && std::chrono::steady_clock::now() < deadline) {
+        std::shuffle(order.begin(), order.end(), rng);
+        const std::vector<int64_t> positions(order.begin(), order.begin() + 64);
+        versions.insert(check_batch(reader->read_positions(ds, positions), live, positions));
+        if (batches % 10 == 0) {  // a range: runs of consecutive slots, one GETRANGE each
+          const int64_t first = static_cast<int64_t>(rng() % static_cast<uint64_t>(rows - 300));
+          std::vector<int64_t> range(300);
+          for (int64_t i = 0; i < 300; ++i) {
+            range[static_cast<size_t>(i)] = first + i;
+          }
+          versions.insert(check_batch(reader->read_rows(ds, first, 300), live, range));
+        }
+        ++batches;
+      }
+      stop.store(true);
+      w.join();
+      if (failure) {
+        std::rethrow_exception(failure);
+      }
+      MESSAGE(batches << " batches read beside " << version.load() << " writes, " << versions.size()
+                      << " versions seen");
+      CHECK(versions.size() >= 5);  // the reads did interleave with the writes
+      writer->drop_dataset(ds);
+    }
+  }
+
+  TEST_CASE("a dataset of layout 2 is read as it is, and its first write migrates it to layout 3") {
+    const Profile p = isolated("v2");
+    auto b = open(p);
+    const std::string ds = "d";
+    b->create_dataset(spec(ds));
+    std::vector<int64_t> all(700);
+    for (int64_t k = 0; k < 700; ++k) {
+      all[static_cast<size_t>(k)] = k;
+    }
+    b->write_rows(ds, versioned(all, 1));
+    b->delete_ids(ds, {"r5", "r300", "r600"});
+    std::vector<int64_t> live;
+    for (const auto k : all) {
+      if (k != 5 && k != 300 && k != 600) {
+        live.push_back(k);
+      }
+    }
+    // Back to what the previous version wrote: 'R' records values, no counts, layout 2.
+    rd::Connection c(rd::ConnectOptions::from_profile(p));
+    const std::string base = p.get_string("prefix") + "ds:{d}:";
+    const std::string inc = rd::as_string(*c.command({"HGET", base + "manifest", "inc"}));
+    for (int64_t chunk = 0; chunk < 3; ++chunk) {
+      const std::string key = base + inc + ":rows:" + std::to_string(chunk);
+      const auto value = c.command({"GET", key});
+      c.command({"SET", key, encode_v2(rd::decode_chunk_records(rd::as_view(*value)))});
+    }
+    c.command({"HDEL", base + "manifest", "rows"});
+    c.command({"HSET", base + "manifest", "layout", "2"});
+    c.command({"DEL", base + inc + ":live"});
+
+    const std::vector<int64_t> positions = {0, 4, 5, 298, 299, 696, 2, 597, 598};
+    check_batch(b->read_positions(ds, positions), live, positions);
+    std::vector<int64_t> range(697);
+    for (int64_t i = 0; i < 697; ++i) {
+      range[static_cast<size_t>(i)] = i;
+    }
+    check_batch(b->read_rows(ds, 0, 1000), live, range);
+    CHECK(rd::as_string(*c.command({"HGET", base + "manifest", "layout"})) == "2");  // reads change nothing
+    CHECK(b->dataset_info(ds)->rows == 697);
+
+    b->write_rows(ds, versioned({42}, 1));  // rewrites one row, as it was
+    CHECK(rd::as_string(*c.command({"HGET", base + "manifest", "layout"})) == "3");
+    CHECK(rd::as_int(*c.command({"HGET", base + "manifest", "rows"})) == 697);
+    CHECK(rd::as_view(*c.command({"GET", base + inc + ":rows:1"})).substr(0, 1) == "T");
+    check_batch(b->read_positions(ds, positions), live, positions);
+    check_batch(b->read_rows(ds, 0, 1000), live, range);
+    b->drop_dataset(ds);
+  }
+}
