@@ -5,9 +5,20 @@
 # loading the same shuffled batches (same permutation) from an NPY file opened with
 # mmap_mode="r". Prints batches/s and rows/s. Timings include process start-up for vstash.
 #
+# Then the server rows (issue 17): one shuffled epoch from Redis and from PostgreSQL +
+# pgvector, each on a private server started here (tests/servers/*.sh, own state dir and
+# ports) and stopped at the end: `vstash batch --stream -o - >/dev/null` with --workers 0 and
+# 4 beside the script a user would write instead (bench/training_peers.py: redis-py + hiredis,
+# one key per row, one MGET per batch; psycopg3, WHERE idx = ANY(%s) per batch, binary), all
+# whole processes, TRAINING_BENCH_ROUNDS (default 3) alternating rounds, medians, and the
+# ratio of vstash's rows/s to the peer's. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset.
+#
 # Usage: bench/training_bench.sh [ROWS] [DIM] [BATCH]     (default 100000 128 256)
 #   VSTASH_BIN=path/to/vstash (default: build/vstash), PYTHON=/usr/bin/python3
+#   TRAINING_BENCH_ONLY=local|servers   one part only; TRAINING_BENCH_PORT_BASE (default 57460)
 set -euo pipefail
+unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+ONLY=${TRAINING_BENCH_ONLY:-}
 ROWS=${1:-100000}
 DIM=${2:-128}
 BATCH=${3:-256}
@@ -27,8 +38,9 @@ rng = np.random.default_rng(0)
 np.save(f"{work}/data.npy", rng.standard_normal((rows, dim), dtype=np.float32))
 np.save(f"{work}/labels.npy", np.arange(rows, dtype=np.int64))
 PY
-"${V[@]}" ingest "$WORK/data.npy" --labels "$WORK/labels.npy" --metric euclidean >/dev/null
+[[ $ONLY == servers ]] || "${V[@]}" ingest "$WORK/data.npy" --labels "$WORK/labels.npy" --metric euclidean >/dev/null
 BATCHES=$(( (ROWS + BATCH - 1) / BATCH ))
+if [[ $ONLY != servers ]]; then
 echo "training bench: ${ROWS} rows x ${DIM} float32 (+ int64 labels), batch ${BATCH}, ${BATCHES} shuffled batches/epoch"
 printf '%-40s %10s %12s %12s\n' "loader" "seconds" "batches/s" "rows/s"
 
@@ -92,3 +104,69 @@ assert total == n
 batches = (n + batch - 1) // batch
 print(f"{'numpy mmap_mode=r (same order)':<40} {secs:10.3f} {batches / secs:12.1f} {n / secs:12.0f}")
 PY
+fi
+
+[[ $ONLY == local ]] && exit 0
+# --- server rows ------------------------------------------------------------------------
+ROUNDS=${TRAINING_BENCH_ROUNDS:-3}
+BASE=${TRAINING_BENCH_PORT_BASE:-57460}
+SERVERS=$HERE/../tests/servers
+export VSTASH_TEST_STATE=$WORK/servers VSTASH_TEST_REDIS_PORT=$BASE VSTASH_TEST_PG_PORT=$((BASE + 1))
+mkdir -p "$VSTASH_TEST_STATE"
+chmod 755 "$WORK" "$VSTASH_TEST_STATE"  # PostgreSQL runs as its own user when we are root
+stop_servers() {
+  bash "$SERVERS/redis.sh" stop >/dev/null 2>&1 || true
+  bash "$SERVERS/postgres.sh" stop >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap stop_servers EXIT
+bash "$SERVERS/redis.sh" start >/dev/null
+bash "$SERVERS/postgres.sh" start >/dev/null
+REDIS_PORT=$(cat "$VSTASH_TEST_STATE/redis.port")
+REDIS_PW=$(sed -n 's/^ *password: //p' "$VSTASH_TEST_STATE/redis.yaml" | head -1)
+PG_PORT=$(cat "$VSTASH_TEST_STATE/pg.port")
+PG_PW=$(sed -n 's/^ *password: //p' "$VSTASH_TEST_STATE/pgvector.yaml" | head -1)
+PG_DSN="host=127.0.0.1 port=$PG_PORT dbname=vstash_test user=vstash password=$PG_PW"
+PEERS=$HERE/training_peers.py
+
+seconds() {  # command...: wall seconds of the whole process
+  local start end
+  start=$(date +%s.%N)
+  "$@" >/dev/null
+  end=$(date +%s.%N)
+  echo "$end - $start" | bc
+}
+
+echo
+echo "server rows: ${ROWS} x ${DIM} float32 (+ int64 labels), batch ${BATCH}, one shuffled epoch, whole process,"
+echo "${ROUNDS} alternating rounds, medians (indicative on a shared machine)"
+printf '%-52s %10s %12s %8s\n' "loader" "seconds" "rows/s" "x peer"
+for STORE in redis pg; do
+  if [[ $STORE == redis ]]; then
+    SV=("$VSTASH_BIN" --config "$VSTASH_TEST_STATE/redis.yaml" --profile redis --no-progress --quiet --dataset bench)
+    PEER=("$PYTHON" "$PEERS" redis epoch "$REDIS_PORT" "$REDIS_PW" "$WORK/data.npy" "$WORK/labels.npy" "$BATCH")
+    "$PYTHON" "$PEERS" redis load "$REDIS_PORT" "$REDIS_PW" "$WORK/data.npy" "$WORK/labels.npy" "$BATCH"
+    PEER_NAME="redis-py + hiredis, MGET per batch"
+  else
+    SV=("$VSTASH_BIN" --config "$VSTASH_TEST_STATE/pgvector.yaml" --profile pg --no-progress --quiet --dataset bench)
+    PEER=("$PYTHON" "$PEERS" pg epoch "$PG_DSN" "$WORK/data.npy" "$WORK/labels.npy" "$BATCH")
+    "$PYTHON" "$PEERS" pg load "$PG_DSN" "$WORK/data.npy" "$WORK/labels.npy" "$BATCH"
+    PEER_NAME="psycopg3, WHERE idx = ANY(%s), binary"
+  fi
+  "${SV[@]}" ingest "$WORK/data.npy" --labels "$WORK/labels.npy" --metric euclidean >/dev/null
+  W0=() W4=() P=()
+  for ((r = 0; r < ROUNDS; r++)); do
+    W0+=("$(seconds "${SV[@]}" batch --stream --shuffle --seed 1 --size "$BATCH" --workers 0 -o -)")
+    W4+=("$(seconds "${SV[@]}" batch --stream --shuffle --seed 1 --size "$BATCH" --workers 4 -o -)")
+    P+=("$(seconds "${PEER[@]}")")
+  done
+  "$PYTHON" - "$STORE" "$ROWS" "$PEER_NAME" "${W0[*]}" "${W4[*]}" "${P[*]}" <<'PY'
+import statistics, sys
+store, rows, peer_name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+w0, w4, peer = ([float(v) for v in a.split()] for a in sys.argv[4:7])
+p = statistics.median(peer)
+for name, times in ((f"{store}: vstash --workers 0", w0), (f"{store}: vstash --workers 4", w4), (f"{store}: {peer_name}", peer)):
+    m = statistics.median(times)
+    print(f"{name:<52} {m:10.3f} {rows / m:12.0f} {p / m:8.2f}")
+PY
+done
