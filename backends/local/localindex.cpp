@@ -437,10 +437,14 @@ HnswParams hnsw_params(const Profile& profile) {
 }
 
 std::shared_ptr<const LocalIndex> IndexCache::get(const std::string& store_path, const DatasetRecord& ds,
-                                                  const IndexRecord& record) {
+                                                  const IndexRecord& record, size_t n) {
   std::lock_guard lock(m_mutex);
   auto& e = m_entries[ds.id];
+  e.queries += static_cast<int64_t>(n);
   if (!e.index || e.version != record.version || e.bytes != record.bytes) {
+    if (e.queries < k_load_after) {
+      return nullptr;
+    }
     const auto path = sidecar_dir(store_path) + "/" + record.file;
     std::error_code ec;
     const auto bytes = std::filesystem::file_size(path, ec);
@@ -469,6 +473,10 @@ std::optional<std::vector<std::vector<QueryHit>>> index_query(Connection& conn, 
   if (!record || record->version != ds.version || record->rows != ds.row_count) {
     return std::nullopt;
   }
+  const auto index = cache.get(conn.path(), ds, *record, n);
+  if (!index) {
+    return std::nullopt;
+  }
   const auto k = static_cast<size_t>(std::min(o.top_k, ds.row_count));
   size_t breadth = std::max<size_t>(static_cast<size_t>(std::max(1, o.ef.value_or(params.ef_search))), k);
   // A filter keeps the rows it matches: a selective one goes to the exact scan over its
@@ -485,7 +493,6 @@ std::optional<std::vector<std::vector<QueryHit>>> index_query(Connection& conn, 
                                breadth * static_cast<size_t>((ds.row_count + matches - 1) / std::max<int64_t>(matches, 1)) * 2);
     keep = [&matching](int64_t i) { return std::binary_search(matching.begin(), matching.end(), i); };
   }
-  const auto index = cache.get(conn.path(), ds, *record);
   // Queries are independent: split them over the cores.
   std::vector<std::vector<TopK::Entry>> best(n);
   std::atomic<size_t> next{0};
