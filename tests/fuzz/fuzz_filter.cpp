@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The filter language (src/filter.hpp): JSON text through Filter::parse. A filter that parses
-// must evaluate against any metadata without failing, and its canonical form must parse back
-// to itself.
+// must evaluate against any metadata and any $label value without failing, and its canonical
+// form must parse back to itself.
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -27,8 +27,11 @@ const nlohmann::json& sample_records() {
 int fuzz_filter(const uint8_t* data, size_t size) {
   expect_error_or_success(as_text(data, size), [&] {
     const Filter f = Filter::parse(std::string(as_text(data, size)));
+    const nlohmann::json labels = nlohmann::json::parse(R"([null, 3, -2.5, true, 18446744073709551615])");
     for (const auto& record : sample_records()) {
-      (void)f.matches(record);
+      for (const auto& label : labels) {
+        (void)f.matches(record, label);
+      }
     }
     const nlohmann::json canonical = f.to_json();
     if (Filter::from_json(canonical).to_json() != canonical) {

@@ -85,6 +85,9 @@ def filter_seeds():
         "nested_object.json": {"a": {"b": 1}},
         "array_top.json": [{"a": 1}],
         "big_numbers.json": {"n": {"$eq": 18446744073709551615}, "m": {"$gt": -9223372036854775808}},
+        "label.json": {"$label": {"$in": [3, 5.5, "x"], "$ne": True, "$gte": -1},
+                       "$or": [{"label": 3}, {"$label": False}]},
+        "label_exists.json": {"$label": {"$exists": True}},
     }
     seeds = {k: json.dumps(v).encode() for k, v in docs.items()}
     seeds["out_of_range.json"] = b'{"n": {"$gt": 1e400}}'
