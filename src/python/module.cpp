@@ -5,7 +5,9 @@
 #include <pybind11/stl.h>
 
 #include "commands/common.hpp"
+#include "convert.hpp"
 #include "loader.hpp"
+#include "src/training/selection.hpp"
 #include "src/errors.hpp"
 #include "store.hpp"
 
@@ -51,6 +53,37 @@ void translate(std::exception_ptr p) {
     }
     PyErr_SetString(cls, e.what());
   }
+}
+
+// The loader's filter/split selection (training/selection.hpp), read once through the
+// store's shared connection; null when neither is given.
+std::shared_ptr<const std::vector<int64_t>> loader_selection(vstash::python::StoreState& state,
+                                                             const std::string& dataset, const py::object& filter,
+                                                             const std::string& split, const std::string& take,
+                                                             uint64_t seed) {
+  if (split.empty() != take.empty()) {
+    throw vstash::UsageError(split.empty() ? "take: names a part of split, which is missing"
+                                           : "split: needs take (the part to read, e.g. take='train')");
+  }
+  std::optional<vstash::Filter> f;
+  if (py::isinstance<py::str>(filter)) {
+    f = vstash::Filter::parse(filter.cast<std::string>());
+  } else if (!filter.is_none()) {
+    f = vstash::Filter::from_json(vstash::python::to_json_object(filter, "filter"));
+  }
+  std::optional<vstash::training::SplitSpec> parts;
+  if (!split.empty()) {
+    parts = vstash::training::parse_split(split, take);
+  }
+  if (!f && !parts) {
+    return nullptr;
+  }
+  py::gil_scoped_release release;
+  std::lock_guard lock(state.mutex);
+  const auto info = vstash::commands::require_dataset(*state.backend, dataset);
+  auto selected = vstash::training::select_positions(*state.backend, dataset, info, f ? &*f : nullptr,
+                                                     parts ? &*parts : nullptr, seed);
+  return std::make_shared<const std::vector<int64_t>>(std::move(*selected));
 }
 
 }  // namespace
@@ -129,8 +162,10 @@ PYBIND11_MODULE(_vstash, m) {
           "create_data_loader",
           [](ClassicalBackend& self, const std::string& dataset_id, int64_t batch_size, bool shuffle, int num_workers,
              uint64_t seed, int64_t epoch, int64_t rank, int64_t world_size, bool drop_last,
-             const std::string& remainder, int64_t prefetch) {
+             const std::string& remainder, int64_t prefetch, const py::object& filter, const std::string& split,
+             const std::string& take, const std::string& order) {
             vstash::training::LoaderOptions o;
+            o.order = vstash::training::parse_order_kind(order);
             o.batch_size = batch_size;
             o.shuffle = shuffle;
             o.num_workers = num_workers;
@@ -145,14 +180,19 @@ PYBIND11_MODULE(_vstash, m) {
             vstash::commands::check_range("batch_size", batch_size, 1, int64_t{1} << 24);
             vstash::commands::check_range("num_workers", num_workers, 0, 64);
             vstash::backends::check_dataset_name(dataset_id);
+            o.selection = loader_selection(*self.state(), dataset_id, filter, split, take, seed);
             return std::make_unique<PyDataLoader>(self.state(), dataset_id, std::move(o));
           },
           py::arg("dataset_id"), py::arg("batch_size") = 32, py::arg("shuffle") = true, py::arg("num_workers") = 4,
           py::kw_only(), py::arg("seed") = 0, py::arg("epoch") = 0, py::arg("rank") = 0, py::arg("world_size") = 1,
           py::arg("drop_last") = false, py::arg("remainder") = "uneven", py::arg("prefetch") = 0,
+          py::arg("filter") = py::none(), py::arg("split") = "", py::arg("take") = "", py::arg("order") = "strided",
           "A DataLoader over one epoch of dataset_id (rank's shard of world_size), num_workers C++ threads\n"
           "prefetching (0: load in __next__). remainder: 'uneven', 'drop' or 'pad' when world_size does not\n"
-          "divide the rows.")
+          "divide the rows. filter (dict or JSON, $label for the label) and split='train=0.8,val=0.2' with\n"
+          "take='train' restrict the epoch to those rows (chosen when the loader is created), as `vstash\n"
+          "batch --filter/--split/--take`. order='global': batch_size is the global batch size, the same\n"
+          "for every world_size, each rank reading its share (`vstash batch --order global`).")
       .def("insert_vector", &ClassicalBackend::insert_vector, py::arg("id"), py::arg("vector"),
            py::arg("metadata") = py::none(), py::kw_only(), py::arg("dataset") = "", py::arg("upsert") = false,
            "Insert one vector (the dataset is created from it if missing). An existing id is ConflictError\n"

@@ -93,8 +93,12 @@ class ClassicalBackend:
     def create_data_loader(self, dataset_id: str, batch_size: int = 32, shuffle: bool = True,
                            num_workers: int = 4, *, seed: int = 0, epoch: int = 0, rank: int = 0,
                            world_size: int = 1, drop_last: bool = False, remainder: str = "uneven",
-                           prefetch: int = 0) -> DataLoader:
-        """A DataLoader over one epoch (the rank's shard); remainder 'uneven', 'drop' or 'pad'."""
+                           prefetch: int = 0, filter: Union[None, str, Dict[str, Any]] = None,
+                           split: str = "", take: str = "", order: str = "strided") -> DataLoader:
+        """A DataLoader over one epoch (the rank's shard); remainder 'uneven', 'drop' or 'pad'.
+        filter ($label: the row's label) and split='train=0.8,val=0.2' + take='train' restrict the
+        epoch to those rows, as `vstash batch --filter/--split/--take`; order='global' makes
+        batch_size the global batch size, the same for any world_size (`batch --order global`)."""
     def insert_vector(self, id: str, vector: ArrayLike, metadata: Optional[Dict[str, Any]] = None, *,
                       dataset: str = "", upsert: bool = False) -> None:
         """Insert one vector; the dataset is created from it if missing. ConflictError for an existing id
