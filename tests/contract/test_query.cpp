@@ -74,6 +74,33 @@ TEST_SUITE("contract::Query") {
     }
   }
 
+  TEST_CASE("query with exact set returns the exact scan's ranking; stores without it refuse") {
+    auto b = make_contract_backend();
+    for (const Metric metric : {Metric::cosine, Metric::euclidean, Metric::dot}) {
+      CAPTURE(backends::metric_name(metric));
+      TempDataset ds(*b, vector_spec(8, metric));
+      const Array data = sample_array(DType::f32, {300, 8}, 40);
+      const auto ids = make_ids("x", 300);
+      b->write_rows(ds.name(), make_batch(ids, data));
+      const auto qa = sample_array(DType::f32, {8}, 41);
+      const std::vector<float> q(qa.as<float>(), qa.as<float>() + 8);
+      if (b->kind() == "pinecone") {
+        CHECK_THROWS_WITH_AS(b->query(ds.name(), q, {.top_k = 10, .exact = true}),
+                             "--exact is not supported by pinecone", UsageError);
+        CHECK_THROWS_AS(b->query(ds.name(), q, {.top_k = 10, .ef = 64}), UsageError);
+        continue;
+      }
+      const auto want = exact_ranking(metric, data, ids, q);
+      check_hits(b->query(ds.name(), q, {.top_k = 10, .exact = true}), want, 10);
+      // ef widens or narrows an ANN search; the hits stay k, best first.
+      const auto wide = b->query(ds.name(), q, {.top_k = 10, .ef = 64});
+      REQUIRE(wide.size() == 10);
+      for (size_t i = 1; i < wide.size(); ++i) {
+        CHECK_FALSE(ranks_before(metric, wide[i].score, wide[i - 1].score));
+      }
+    }
+  }
+
   TEST_CASE("top_k larger than the dataset returns every row, best first") {
     auto b = make_contract_backend();
     TempDataset ds(*b, vector_spec(4, Metric::euclidean));
