@@ -163,6 +163,36 @@ class PgvectorIngestTest(unittest.TestCase):
         self.check_resume_completes("restarted")
 
 
+class PgvectorExactTest(unittest.TestCase):
+    """query --exact runs without the HNSW index (the exact top 10, as numpy ranks it) and
+    --ef reaches hnsw.ef_search (a narrow search loses neighbours)."""
+
+    def test_exact_and_ef(self):
+        with tempfile.TemporaryDirectory(prefix="vstash-pg-exact-") as root:
+            s = Store(root, f"ex{os.getpid()}_{int(time.time() * 1000) % 100000}")
+            rng = np.random.default_rng(12)
+            x = rng.standard_normal((20_000, 32)).astype(np.float32)
+            q = rng.standard_normal((50, 32)).astype(np.float32)
+            np.save(os.path.join(root, "x.npy"), x)
+            np.save(os.path.join(root, "q.npy"), q)
+            s.run("--dataset", "ex", "ingest", os.path.join(root, "x.npy"), "--metric", "euclidean")
+
+            def ids(*extra):
+                out = s.run("--dataset", "ex", "query", "--queries", os.path.join(root, "q.npy"),
+                            "--no-metadata", *extra).stdout
+                return [[h["index"] for h in json.loads(line)["hits"]] for line in out.splitlines()]
+
+            d = ((x[None, :, :].astype(np.float64) - q[:, None, :]) ** 2).sum(axis=2)
+            truth = [list(np.argsort(row, kind="stable")[:10]) for row in d]
+            self.assertEqual(ids("--exact"), truth)
+            narrow = ids("--ef", "10")
+            found = sum(len(set(a) & set(b)) for a, b in zip(narrow, truth))
+            self.assertLess(found, 500, "--ef 10 found every neighbour: the index was not searched")
+            self.assertEqual(s.run("--dataset", "ex", "query", "--queries", os.path.join(root, "q.npy"),
+                                   "--ef", "1001", check=False).returncode, 2)
+            s.run("--dataset", "ex", "delete", "--dataset-all", "--yes")
+
+
 class PgvectorErrorTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="vstash-pg-")
