@@ -64,6 +64,10 @@ std::unique_ptr<Backend> create_plain(const Profile& profile, Access access) {
 
 std::unique_ptr<Backend> create_backend(const Profile& profile, const ProfileFile* file, Access access) {
   if (!profile.has("cache")) {
+    if (profile.has("cache_memory_mb")) {
+      throw UsageError(fmt::format("profile \"{}\" ({}): key \"cache_memory_mb\" needs a cache: key", profile.name(),
+                                   profile.source()));
+    }
     return create_plain(profile, access);
   }
   const std::string cache_name = profile.get_string("cache");

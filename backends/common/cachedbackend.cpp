@@ -168,6 +168,8 @@ class CachedBackend final : public Backend {
     json key = {{"k", options.top_k},
                 {"values", options.include_values},
                 {"metadata", options.include_metadata},
+                {"exact", options.exact},
+                {"ef", options.ef ? json(*options.ef) : json()},
                 {"filter", options.filter != nullptr ? options.filter->to_json() : json()}};
     if (options.exact || options.ef) {  // keys of plain queries stay as they were
       key["exact"] = options.exact;
@@ -205,6 +207,8 @@ class CachedBackend final : public Backend {
   std::string finish_ingest(const std::string& dataset, const IndexProgressFn& progress) override {
     return primary().finish_ingest(dataset, progress);
   }
+  // Reclaims space only: rows and their positions stay, so nothing cached changes.
+  std::vector<std::string> compact(const std::string& dataset) override { return primary().compact(dataset); }
 
   Stats stats() override {
     Stats s = primary().stats();

@@ -399,6 +399,22 @@ def test_cache_tier_two_processes():
     assert reads >= 2, reads
 
 
+def test_cache_tier_memory_key_is_checked():
+    base = yaml_profiles(SHARED_YAML)
+    for value, why in (("-1", "not in 0..1048576"), ("2000000", "not in 0..1048576"), ("lots", "integer")):
+        cfg = write_yaml("cachemem.yaml", f"""profiles:
+  cache: {json_inline(base["cache"])}
+  p: {json_inline(dict(base["local"], cache="cache"))[:-1]}, "cache_memory_mb": {value if value != "lots" else '"lots"'}}}
+""")
+        line = one_line_error(vstash(cfg, "p", "--dataset", "x", "stats", check=2).stderr)
+        assert "cache_memory_mb" in line and why in line, line
+    cfg = write_yaml("cachemem.yaml", f"""profiles:
+  p: {json_inline(dict(base["local"], cache_memory_mb=8))}
+""")
+    line = one_line_error(vstash(cfg, "p", "stats", check=2).stderr)
+    assert "cache_memory_mb" in line and "cache:" in line, line
+
+
 def yaml_profiles(path):
     import yaml
     with open(path) as f:

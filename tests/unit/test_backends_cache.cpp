@@ -42,14 +42,17 @@ Profile isolated_cache(const std::string& tag) {
   return p;
 }
 
-// A local primary in a scratch directory, opened through a counter.
+// A local primary in a scratch directory, opened through a counter. `profile` is the store
+// itself, `cached_profile` the one make_cached reads (with cache_memory_mb).
 struct Primary {
   Profile profile;
+  Profile cached_profile;
   int opens = 0;
   explicit Primary(const std::string& tag, int64_t memory_mb = 0)
-      : profile("primary", "local", json{{"path", (testutil::scratch_dir(tag) / "local.db").string()}}, "test") {
+      : profile("primary", "local", json{{"path", (testutil::scratch_dir(tag) / "local.db").string()}}, "test"),
+        cached_profile(profile) {
     if (memory_mb > 0) {
-      profile.set("cache_memory_mb", memory_mb);
+      cached_profile.set("cache_memory_mb", memory_mb);
     }
   }
   std::unique_ptr<Backend> cached(const Profile& cache) {
@@ -58,7 +61,7 @@ struct Primary {
           ++opens;
           return backends::create_backend(profile);
         },
-        profile, cache);
+        cached_profile, cache);
   }
 };
 
@@ -249,7 +252,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     CHECK(after.data.slice_rows(1, 1) == changed.data);
     CHECK(after.data.slice_rows(0, 1) == first.data.slice_rows(0, 1));
 
-    Profile bad = p.profile;
+    Profile bad = p.cached_profile;
     bad.set("cache_memory_mb", -1);
     try {
       backends::make_cached([] { return std::unique_ptr<Backend>(); }, bad, cache);
@@ -257,5 +260,30 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     } catch (const UsageError& e) {
       CHECK(std::string(e.what()).find("cache_memory_mb") != std::string::npos);
     }
+  }
+}
+
+TEST_SUITE("redis" * doctest::skip(no_server())) {
+  TEST_CASE("cache tier: a query result is cached per option, exact and ef included") {
+    const Profile cache = isolated_cache("cachequery");
+    Primary p("cachequery");
+    auto b = p.cached(cache);
+    b->create_dataset(spec("ds", 4));
+    b->write_rows("ds", rows(40, 4, 6));
+    const std::vector<float> q = {1, 0, 0, 0};
+    backends::QueryOptions plain;
+    plain.top_k = 5;
+    backends::QueryOptions exact = plain;
+    exact.exact = true;
+    backends::QueryOptions wide = plain;
+    wide.ef = 200;
+    for (const auto* o : {&plain, &exact, &wide}) {
+      b->query("ds", q, *o);
+    }
+    const json st = b->stats().extra.at("cache");
+    CHECK(st.at("session_hits").get<int64_t>() == 0);
+    CHECK(st.at("session_misses").get<int64_t>() == 3);
+    b->query("ds", q, exact);
+    CHECK(b->stats().extra.at("cache").at("session_hits").get<int64_t>() == 1);
   }
 }
