@@ -207,8 +207,6 @@ class CachedBackend final : public Backend {
   std::string finish_ingest(const std::string& dataset, const IndexProgressFn& progress) override {
     return primary().finish_ingest(dataset, progress);
   }
-  // Reclaims space only: rows and their positions stay, so nothing cached changes.
-  std::vector<std::string> compact(const std::string& dataset) override { return primary().compact(dataset); }
 
   Stats stats() override {
     Stats s = primary().stats();
