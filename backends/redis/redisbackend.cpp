@@ -471,9 +471,14 @@ class RedisBackend final : public Backend {
   template <class F>
   RowBatch read_by_position(const std::string& dataset, F&& positions_of) {
     bool reconnected = false;
+    bool fresh = false;  // the head was read by this call (else the one the last read saw)
     for (int attempt = 0; attempt < k_attempts; ++attempt) {
       try {
-        const auto head = m_rows.head(dataset);
+        auto head = fresh ? std::nullopt : m_rows.cached_head(dataset);
+        fresh = !head;
+        if (!head) {
+          head = m_rows.head(dataset);
+        }
         if (!head) {
           m_rows.throw_expired(dataset);
         }
@@ -484,10 +489,22 @@ class RedisBackend final : public Backend {
           }
           continue;
         }
-        if (auto result = m_rows.read_fast(*head, positions_of(head->rows))) {
+        std::vector<int64_t> positions;
+        try {
+          positions = positions_of(head->rows);
+        } catch (const UsageError&) {
+          if (!fresh) {  // out of range of a stale head, perhaps: ask the manifest
+            fresh = true;
+            continue;
+          }
+          throw;
+        }
+        if (auto result = m_rows.read_fast(*head, positions)) {
           return std::move(*result);
         }
+        fresh = true;  // a write moved gen: read the manifest again
       } catch (const RetryableError&) {
+        m_rows.forget_reads();
         if (reconnected) {
           throw;
         }

@@ -633,12 +633,26 @@ std::optional<Snapshot> RowStore::head(const std::string& dataset) {
   return s;
 }
 
+std::optional<Snapshot> RowStore::cached_head(const std::string& dataset) const {
+  if (m_read_cache && m_read_cache->head.keys.name == dataset) {
+    return m_read_cache->head;
+  }
+  return std::nullopt;
+}
+
+void RowStore::forget_reads() { m_read_cache.reset(); }
+
 std::optional<RowBatch> RowStore::read_fast(const Snapshot& h, const std::vector<int64_t>& positions) {
   const DatasetKeys& k = h.keys;
   constexpr size_t k_round_head = 2;  // a round's replies before its reads: HMGET, EXISTS
+  if (!m_read_cache || m_read_cache->head.keys.name != h.keys.name || m_read_cache->head.inc != h.inc ||
+      m_read_cache->head.gen != h.gen) {
+    m_read_cache.emplace(ReadCache{h, {}, {}, false});
+  }
+  ReadCache& cache = *m_read_cache;
   // Every round trip is one MULTI that starts by re-reading gen and inc: the same gen as the
-  // head's means no write has committed since (each bumps it in its EXEC), so the rounds
-  // together see one state of the dataset.
+  // head's means no write has committed since (each bumps it in its EXEC), so what the rounds
+  // read, and the offset tables and counts cached at this gen, are one state of the dataset.
   // The ids hash and the live counts are checked too (O(1)): a vanished key of the dataset
   // that a read touches is "expired or not found", never a partial row.
   auto begin_round = [&] {
@@ -646,94 +660,143 @@ std::optional<RowBatch> RowStore::read_fast(const Snapshot& h, const std::vector
     m_conn.append({"HMGET", k.manifest(), "gen", "inc"});
     m_conn.append({"EXISTS", k.ids(h.inc), k.live(h.inc)});
   };
-  // The EXEC's elements after the gen check, or nullptr when a write moved gen.
-  auto end_round = [&](std::vector<Reply>& replies) -> const redisReply* {
+  // The EXEC's reply, or nullptr when a write moved gen (the cache is then dropped).
+  std::vector<Reply> replies;
+  auto end_round = [&]() -> const redisReply* {
     m_conn.append({"EXEC"});
     replies = m_conn.flush();
     const auto& exec = *replies.back();
     if (is_nil(exec)) {
+      m_read_cache.reset();
       return nullptr;
     }
     const auto& g = element(exec, 0);
     if (is_nil(element(g, 0))) {
+      m_read_cache.reset();
       throw_expired(k.name);
     }
     if (as_int(element(g, 0)) != h.gen || as_view(element(g, 1)) != h.inc) {
+      m_read_cache.reset();
       return nullptr;
     }
     if (as_int(element(exec, 1)) != 2) {
+      m_read_cache.reset();
       throw_expired(k.name);
     }
     return &exec;
   };
-  std::vector<Reply> replies;
+  // The offset tables of these chunks, read once per (inc, gen) and kept.
+  auto need_tables = [&](const std::set<int64_t>& chunks) -> bool {
+    std::vector<int64_t> missing;
+    for (const auto c : chunks) {
+      if (cache.tables.count(c) == 0) {
+        missing.push_back(c);
+      }
+    }
+    if (missing.empty()) {
+      return true;
+    }
+    if (cache.tables.size() + missing.size() > k_cached_tables_max) {
+      cache.tables.clear();  // memory stays bounded: a huge dataset reads its tables again
+    }
+    begin_round();
+    for (const auto c : missing) {
+      m_conn.append({"GETRANGE", k.rows(h.inc, c), "0", std::to_string(k_records_data - 1)});
+    }
+    const redisReply* exec = end_round();
+    if (exec == nullptr) {
+      return false;
+    }
+    for (size_t j = 0; j < missing.size(); ++j) {
+      const auto table = as_view(element(*exec, k_round_head + j));
+      if (table.size() != k_records_data || table[0] != 'T') {
+        m_read_cache.reset();
+        throw_expired(k.name);
+      }
+      cache.tables.emplace(missing[j], std::string(table.substr(k_records_table)));
+    }
+    return true;
+  };
+  // End offset of slot s in a cached table (-1: before slot 0).
+  auto end_of = [&](const std::string& table, int64_t s) -> uint32_t {
+    return s < 0 ? 0 : load_u32(table.data() + 4 * static_cast<size_t>(s));
+  };
+
   std::vector<int64_t> indices = positions;
   if (h.rows != h.next_index) {
     // Rows were deleted: a position is a rank among the live rows. The live counts (2 bytes
-    // per chunk) give the chunk, the offset tables of the chunks read give the slot.
-    begin_round();
-    m_conn.append({"GET", k.live(h.inc)});
-    const redisReply* exec = end_round(replies);
-    if (exec == nullptr) {
-      return std::nullopt;
+    // per chunk) give the chunk, the chunk's offset table the slot.
+    if (!cache.have_live) {
+      begin_round();
+      m_conn.append({"GET", k.live(h.inc)});
+      const redisReply* exec = end_round();
+      if (exec == nullptr) {
+        return std::nullopt;
+      }
+      const auto live = as_view(element(*exec, k_round_head));
+      if (is_nil(element(*exec, k_round_head)) || live.size() < 2 * static_cast<size_t>(h.nchunks)) {
+        m_read_cache.reset();
+        throw_expired(k.name);
+      }
+      cache.cumulative.assign(static_cast<size_t>(h.nchunks) + 1, 0);
+      for (size_t c = 0; c < static_cast<size_t>(h.nchunks); ++c) {
+        cache.cumulative[c + 1] =
+            cache.cumulative[c] + (static_cast<unsigned char>(live[2 * c]) |
+                                   static_cast<int64_t>(static_cast<unsigned char>(live[2 * c + 1])) << 8);
+      }
+      cache.have_live = true;
     }
-    const auto live = as_view(element(*exec, k_round_head));
-    if (is_nil(element(*exec, k_round_head)) || live.size() < 2 * static_cast<size_t>(h.nchunks)) {
-      throw_expired(k.name);
-    }
-    std::vector<int64_t> cumulative(static_cast<size_t>(h.nchunks) + 1, 0);
-    for (size_t c = 0; c < static_cast<size_t>(h.nchunks); ++c) {
-      cumulative[c + 1] = cumulative[c] + (static_cast<unsigned char>(live[2 * c]) |
-                                           static_cast<int64_t>(static_cast<unsigned char>(live[2 * c + 1])) << 8);
-    }
-    std::map<int64_t, std::vector<int64_t>> slots;  // chunk -> its live slots
+    const auto& cumulative = cache.cumulative;
+    std::set<int64_t> chunks;
     std::vector<std::pair<int64_t, int64_t>> where;  // (chunk, rank)
     for (const auto p : positions) {
-      const auto c = static_cast<int64_t>(std::upper_bound(cumulative.begin(), cumulative.end(), p) - cumulative.begin()) - 1;
+      const auto c =
+          static_cast<int64_t>(std::upper_bound(cumulative.begin(), cumulative.end(), p) - cumulative.begin()) - 1;
       if (c < 0 || c >= h.nchunks) {
+        m_read_cache.reset();
         return std::nullopt;  // beyond the live rows: a stale head
       }
       where.emplace_back(c, p - cumulative[static_cast<size_t>(c)]);
-      slots.emplace(c, std::vector<int64_t>());
+      chunks.insert(c);
     }
-    begin_round();
-    for (const auto& [c, unused] : slots) {
-      m_conn.append({"GETRANGE", k.rows(h.inc, c), "0", std::to_string(k_records_data - 1)});
-    }
-    exec = end_round(replies);
-    if (exec == nullptr) {
+    if (!need_tables(chunks)) {
       return std::nullopt;
     }
-    size_t e = k_round_head;
-    for (auto& [c, v] : slots) {
-      const auto table = as_view(element(*exec, e++));
-      if (table.size() != k_records_data) {
-        throw_expired(k.name);
-      }
-      uint32_t prev = 0;
+    std::map<int64_t, std::vector<int64_t>> slots;  // chunk -> its live slots
+    for (const auto c : chunks) {
+      auto& v = slots[c];
+      const std::string& table = cache.tables.at(c);
       for (int64_t s = 0; s < k_chunk_rows; ++s) {
-        const uint32_t end = load_u32(table.data() + k_records_table + 4 * static_cast<size_t>(s));
-        if (end > prev) {
+        if (end_of(table, s) > end_of(table, s - 1)) {
           v.push_back(s);
         }
-        prev = end;
       }
     }
     for (size_t i = 0; i < where.size(); ++i) {
       const auto& v = slots[where[i].first];
       if (where[i].second >= static_cast<int64_t>(v.size())) {
+        m_read_cache.reset();
         throw_expired(k.name);  // the counts disagree with the table at one gen
       }
       indices[i] = where[i].first * k_chunk_rows + v[static_cast<size_t>(where[i].second)];
     }
+  } else {
+    std::set<int64_t> chunks;
+    for (const auto idx : indices) {
+      chunks.insert(chunk_of(idx));
+    }
+    if (!need_tables(chunks)) {
+      return std::nullopt;
+    }
   }
-  // Runs of consecutive indices in one chunk (a read_rows range; single rows when shuffled)
-  // are one GETRANGE per key each. Round 1: the runs' offset table entries (and the entry
-  // before), samples and labels. Round 2: the records, contiguous within a run.
+  // One round: per run of consecutive indices in one chunk (a read_rows range; single rows
+  // when shuffled), one GETRANGE each for the records (bounds from the cached table), the
+  // samples and the labels.
   struct Run {
     size_t first;  // into indices
     size_t count;
     int64_t chunk, slot;
+    uint32_t begin, end;  // the run's records in the chunk's data
   };
   std::vector<Run> runs;
   const size_t n = indices.size();
@@ -742,15 +805,17 @@ std::optional<RowBatch> RowStore::read_fast(const Snapshot& h, const std::vector
     while (e < n && indices[e] == indices[e - 1] + 1 && chunk_of(indices[e]) == chunk_of(indices[i])) {
       ++e;
     }
-    runs.push_back({i, e - i, chunk_of(indices[i]), slot_of(indices[i])});
+    const int64_t c = chunk_of(indices[i]);
+    const std::string& table = cache.tables.at(c);
+    runs.push_back({i, e - i, c, slot_of(indices[i]), end_of(table, slot_of(indices[i]) - 1),
+                    end_of(table, slot_of(indices[e - 1]))});
     i = e;
   }
   begin_round();
   for (const auto& r : runs) {
     const auto s = static_cast<size_t>(r.slot);
-    const size_t from = s == 0 ? k_records_table : k_records_table + 4 * (s - 1);
-    m_conn.append({"GETRANGE", k.rows(h.inc, r.chunk), std::to_string(from),
-                   std::to_string(k_records_table + 4 * (s + r.count) - 1)});
+    m_conn.append({"GETRANGE", k.rows(h.inc, r.chunk), std::to_string(k_records_data + r.begin),
+                   std::to_string(static_cast<int64_t>(k_records_data + r.end) - 1)});
     m_conn.append({"GETRANGE", k.chunk(h.inc, r.chunk), std::to_string(s * h.row_bytes),
                    std::to_string((s + r.count) * h.row_bytes - 1)});
     if (h.label_bytes > 0) {
@@ -758,8 +823,7 @@ std::optional<RowBatch> RowStore::read_fast(const Snapshot& h, const std::vector
                      std::to_string((s + r.count) * h.label_bytes - 1)});
     }
   }
-  std::vector<Reply> values;
-  const redisReply* exec = end_round(values);
+  const redisReply* exec = end_round();
   if (exec == nullptr) {
     return std::nullopt;
   }
@@ -772,58 +836,40 @@ std::optional<RowBatch> RowStore::read_fast(const Snapshot& h, const std::vector
     ls.insert(ls.end(), h.spec.label_shape.begin(), h.spec.label_shape.end());
     out.labels = Array(*h.spec.label_dtype, ls);
   }
+  out.ids.resize(n);
+  out.metadata.resize(n);
+  out.indices = indices;
   const size_t per_run = h.label_bytes > 0 ? 3 : 2;
-  std::vector<std::pair<uint32_t, uint32_t>> bounds(n);  // each row's record in its chunk's data
   for (size_t j = 0; j < runs.size(); ++j) {
     const Run& r = runs[j];
     const size_t e = k_round_head + j * per_run;
-    const auto table = as_view(element(*exec, e));
+    const auto records = as_view(element(*exec, e));
     const auto samples = as_view(element(*exec, e + 1));
-    const size_t lead = r.slot == 0 ? 0 : 1;
-    if (table.size() != 4 * (r.count + lead) || samples.size() != r.count * h.row_bytes) {
+    if (r.end < r.begin || records.size() != r.end - r.begin || samples.size() != r.count * h.row_bytes) {
+      m_read_cache.reset();
       throw_expired(k.name);
     }
-    uint32_t prev = lead == 0 ? 0 : load_u32(table.data());
+    const std::string& table = cache.tables.at(r.chunk);
     for (size_t i = 0; i < r.count; ++i) {
-      const uint32_t end = load_u32(table.data() + 4 * (lead + i));
-      if (end <= prev) {
+      const int64_t s = r.slot + static_cast<int64_t>(i);
+      const uint32_t from = end_of(table, s - 1);
+      const uint32_t to = end_of(table, s);
+      if (to <= from) {
+        m_read_cache.reset();
         throw_expired(k.name);  // no record at one gen: the row did not go through vstash
       }
-      bounds[r.first + i] = {prev, end};
-      prev = end;
+      auto [id, meta] = decode_record(records.substr(from - r.begin, to - from));
+      out.ids[r.first + i] = std::move(id);
+      out.metadata[r.first + i] = std::move(meta);
     }
     std::memcpy(out.data.row(static_cast<int64_t>(r.first)).data(), samples.data(), samples.size());
     if (out.labels) {
       const auto labels = as_view(element(*exec, e + 2));
       if (labels.size() != r.count * h.label_bytes) {
+        m_read_cache.reset();
         throw_expired(k.name);
       }
       std::memcpy(out.labels->row(static_cast<int64_t>(r.first)).data(), labels.data(), labels.size());
-    }
-  }
-  begin_round();
-  for (const auto& r : runs) {
-    m_conn.append({"GETRANGE", k.rows(h.inc, r.chunk), std::to_string(k_records_data + bounds[r.first].first),
-                   std::to_string(k_records_data + bounds[r.first + r.count - 1].second - 1)});
-  }
-  exec = end_round(replies);
-  if (exec == nullptr) {
-    return std::nullopt;
-  }
-  out.ids.reserve(n);
-  out.metadata.reserve(n);
-  for (size_t j = 0; j < runs.size(); ++j) {
-    const Run& r = runs[j];
-    const auto records = as_view(element(*exec, k_round_head + j));
-    const uint32_t base = bounds[r.first].first;
-    if (records.size() != bounds[r.first + r.count - 1].second - base) {
-      throw_expired(k.name);
-    }
-    for (size_t i = r.first; i < r.first + r.count; ++i) {
-      auto [id, meta] = decode_record(records.substr(bounds[i].first - base, bounds[i].second - bounds[i].first));
-      out.ids.push_back(std::move(id));
-      out.indices.push_back(indices[i]);
-      out.metadata.push_back(std::move(meta));
     }
   }
   return out;

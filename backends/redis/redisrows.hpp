@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -270,11 +271,16 @@ class RowStore {
   // The manifest alone, in O(1) (HMGET): spec, inc, gen, next_index, nchunks, layout and,
   // in layout 3, rows. nullopt when the dataset does not exist.
   std::optional<Snapshot> head(const std::string& dataset);
-  // Layout 3: the rows at these positions (each below head.rows), in two (dense dataset:
-  // rows == next_index, so a position is its index) or four round trips of O(rows read)
-  // payload, each a MULTI that re-reads gen: nullopt when a write committed since head
-  // (retry with a new head). A needed key gone is "expired or not found".
+  // Layout 3: the rows at these positions (each below head.rows) in one round trip of
+  // O(rows read) payload, a MULTI that re-reads gen: nullopt when a write committed since
+  // head (retry with a new head). The chunks' offset tables (and, with deleted rows, the live
+  // counts) are read first when not yet cached at this gen, 1 KiB per chunk. A needed key
+  // gone is "expired or not found".
   std::optional<RowBatch> read_fast(const Snapshot& head, const std::vector<int64_t>& positions);
+  // The head read_fast last read this dataset at (maybe stale: read_fast then answers
+  // nullopt), so that a stream of batches needs no manifest round trip each; and forgetting it.
+  std::optional<Snapshot> cached_head(const std::string& dataset) const;
+  void forget_reads();
   // Layout 2 -> 3 under the turn and the WATCH of a mutation (its snapshot full): rewrites
   // every chunk's records, writes the counts and bumps gen. False when the WATCH fired.
   bool migrate_layout(const Snapshot& snap);
@@ -320,6 +326,15 @@ class RowStore {
                             const StagedChunks& staged);
   Connection& m_conn;
   const StoreConfig& m_cfg;
+  // What read_fast learned of the dataset it last read, valid at head's (inc, gen) only.
+  struct ReadCache {
+    Snapshot head;
+    std::unordered_map<int64_t, std::string> tables;  // chunk -> its slots' end offsets
+    std::vector<int64_t> cumulative;                  // live rows before each chunk
+    bool have_live = false;
+  };
+  static constexpr size_t k_cached_tables_max = 16384;  // 16 MiB of tables, 4M rows
+  std::optional<ReadCache> m_read_cache;
 };
 
 }  // namespace vstash::backends::redis
