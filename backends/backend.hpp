@@ -187,6 +187,12 @@ class Backend {
   virtual RowBatch read_rows(const std::string& dataset, int64_t offset, int64_t count) = 0;
   // The rows at the given positions, in the order given (a shuffled batch).
   virtual RowBatch read_positions(const std::string& dataset, const std::vector<int64_t>& positions) = 0;
+  // The samples and labels of the rows at the given positions, for readers that use nothing
+  // else (a streamed batch): data and labels as read_positions; ids are n empty strings,
+  // indices and metadata may be empty (a store that keeps them apart skips the lookup).
+  virtual RowBatch read_samples(const std::string& dataset, const std::vector<int64_t>& positions) {
+    return read_positions(dataset, positions);
+  }
   // The rows with these ids, in the order given; missing ids are left out. Rows carry their
   // stored ids, which may be spelled otherwise than asked (see id_key).
   virtual RowBatch fetch(const std::string& dataset, const std::vector<std::string>& ids) = 0;
@@ -254,6 +260,12 @@ class Backend {
   // The most writers one dataset takes at once without losing its counters (`--writers` above
   // this is refused).
   virtual int max_ingest_writers() const { return 64; }
+
+  // --- maintenance ----------------------------------------------------------------------
+  // Reclaims the space of deleted and replaced rows of dataset (every dataset if empty) in
+  // stores that keep it until asked (local: rewrites its segment files); one line per
+  // dataset compacted. Stores that reclaim space themselves return nothing.
+  virtual std::vector<std::string> compact(const std::string& /*dataset*/) { return {}; }
 };
 
 // Parses MODEL@EPOCH / MODEL@latest. Throws UsageError naming the reference.

@@ -21,6 +21,8 @@ void register_get(CLI::App& parent, Context& ctx);
 void register_delete(CLI::App& parent, Context& ctx);
 void register_checkpoint(CLI::App& parent, Context& ctx);
 void register_stats(CLI::App& parent, Context& ctx);
+void register_compact(CLI::App& parent, Context& ctx);
+void register_index(CLI::App& parent, Context& ctx);
 void register_profiles(CLI::App& parent, Context& ctx);
 void register_progress(CLI::App& parent, Context& ctx);
 
@@ -30,6 +32,9 @@ void register_global_options(CLI::App& app, Context& ctx);
 // PREFIX_<COMMAND PATH>_<OPTION>, e.g. VSTASH_QUERY_INCLUDE_VALUES, so that every option can
 // come from the environment (flag > environment > profile > default). Call after registering.
 void assign_env_names(CLI::App& app, const std::string& prefix = "VSTASH");
+// Builds dataset's search index (Backend::finish_ingest) with a progress bar on a terminal;
+// returns the backend's one-line note ("" if nothing was built). Used by ingest and index.
+std::string build_search_index(backends::Backend& backend, const std::string& dataset, Context& ctx);
 // "vstash 0.1.0" plus the compiled-in backends.
 std::string version_text();
 

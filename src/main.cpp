@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
   commands::register_delete(app, ctx);
   commands::register_checkpoint(app, ctx);
   commands::register_stats(app, ctx);
+  commands::register_compact(app, ctx);
+  commands::register_index(app, ctx);
   commands::register_profiles(app, ctx);
   commands::register_progress(app, ctx);
   commands::assign_env_names(app);

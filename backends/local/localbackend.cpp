@@ -1,19 +1,36 @@
 // SPDX-License-Identifier: MIT
 // The local store: one SQLite file, the default backend.
 //
-// Layout (localschema.cpp, versioned by meta.layout_version; a newer version is refused):
-//   datasets  one row per dataset: spec, next_index, live row count, byte count, and a
-//             version bumped by every change to its rows
-//   rows      (dataset_id, idx, id, data, label, metadata): data and label are the exact
-//             bytes of the row in the dataset's dtype, metadata JSON text or NULL; unique
-//             on (dataset_id, idx) and on (dataset_id, id)
+// Layout 2 (localschema.cpp, versioned by meta.layout_version; a newer version is refused,
+// layout 1 is migrated by the first read-write open and refused by a read-only one):
+//   datasets  one row per dataset: spec, next_index, live row count, byte count, a version
+//             bumped by every change to its rows, and its segment: generation, committed
+//             slots, in_order (live rows are slots 0..n-1 in index order)
+//   rows      (dataset_id, idx, id, slot, metadata): slot is the row's record in the
+//             segment file, metadata JSON text or NULL; unique on (dataset_id, idx) and on
+//             (dataset_id, id)
+//   STORE.segments/<dataset id>-<generation>.rows  the records: sample bytes then label
+//             bytes, fixed width (localsegments.hpp), read through one mapping
 //   checkpoints + checkpoint_arrays, progress (localcheckpoints.cpp)
+//
+// Commit protocol: a writer takes SQLite's write lock (BEGIN IMMEDIATE), appends records
+// past the committed slot count with pwrite, fdatasyncs them, then inserts the rows naming
+// them and the new slot count, and commits. A committed slot is never written again: an
+// update appends the new version and repoints the row, a delete drops the row (its slot is
+// garbage). Readers read the slot count in their read transaction and never look past it,
+// so they never see uncommitted or torn records. Compaction (compact(), and automatically
+// when a write leaves more than half of at least 1024 slots dead) copies the live records
+// in index order to generation + 1, syncs, repoints the rows and bumps the generation in one
+// transaction, then unlinks the old file (a reader's mapping of it stays valid; a reader
+// whose snapshot names a file already gone starts again in a new snapshot). Files of a
+// generation SQLite does not name are swept by the next writer's first write.
 //
 // Crash safety: every mutating call is one transaction (BEGIN IMMEDIATE ... COMMIT), and
 // the store runs in WAL mode. A process killed mid-ingest (kill -9) leaves the file at the
 // last committed write_rows call: the half-written batch is in the WAL without a commit
-// frame and is ignored on the next open. synchronous=NORMAL keeps that guarantee for
-// process crashes; checkpoint saves use FULL so they also survive power loss.
+// frame and is ignored on the next open; records it appended lie past the committed slot
+// count, unread, and the next writer overwrites them. synchronous=NORMAL keeps that
+// guarantee for process crashes; checkpoint saves use FULL so they also survive power loss.
 //
 // Concurrency: one writer connection behind a mutex (SQLite allows one writer per file;
 // other processes wait up to k_busy_timeout_ms, then RetryableError) and a pool of reader
@@ -38,13 +55,13 @@
 #include "../../src/profile.hpp"
 #include "../common/rowcheck.hpp"
 #include "../common/scoring.hpp"
+#include "localindex.hpp"
 #include "localstore.hpp"
 
 namespace vstash::backends::local {
 
 namespace {
 
-constexpr const char* k_row_columns = "idx, id, data, label, metadata";
 // Readers kept open for reuse; more may exist while many threads read at once.
 constexpr size_t k_max_idle_readers = 8;
 
@@ -82,13 +99,17 @@ std::unique_ptr<Connection> open_for_reading(const std::string& path, OpenMode& 
   if (const int64_t v = read_layout_version(*conn); v > k_layout_version) {
     throw Error(fmt::format("{}: store layout version {} is newer than this vstash supports ({}); upgrade vstash",
                             path, v, k_layout_version));
+  } else if (v < k_layout_version) {
+    throw Error(fmt::format("{}: store layout version {} must be migrated to {} first: run `vstash compact` "
+                            "(a command that writes) with this store",
+                            path, v, k_layout_version));
   }
   return conn;
 }
 
 class LocalBackend final : public Backend {
  public:
-  LocalBackend(std::string path, Access access) : m_path(std::move(path)) {
+  LocalBackend(std::string path, Access access, HnswParams hnsw = {}) : m_path(std::move(path)), m_hnsw(hnsw) {
     if (access == Access::read_only) {
       m_readers.push_back(open_for_reading(m_path, m_read_mode));
       return;
@@ -149,6 +170,8 @@ class LocalBackend final : public Backend {
       }
       c.prepare("DELETE FROM rows WHERE dataset_id = ?1").bind(1, r->id).run();
       c.prepare("DELETE FROM datasets WHERE id = ?1").bind(1, r->id).run();
+      m_obsolete.push_back(r->segment(m_path));
+      delete_index_record(c, r->id);
       return true;
     });
   }
@@ -162,8 +185,9 @@ class LocalBackend final : public Backend {
           throw UsageError(fmt::format("dataset \"{}\": negative index {}", dataset, idx));
         }
       }
-      RowCounters counters{ds.next_index, ds.row_count, ds.row_bytes};
+      auto counters = RowCounters::of(ds);
       write_batch(c, ds, batch, counters);
+      compact_rows(c, ds, counters, false, m_obsolete);
       save_counters(c, ds.id, counters);
     });
   }
@@ -174,20 +198,22 @@ class LocalBackend final : public Backend {
     }
     return read([&](Connection& c) {
       auto ds = require_dataset(c, dataset);
-      BatchBuilder out(ds.spec);
+      const auto seg = segment(ds);
+      BatchBuilder out(ds, seg.get());
       const int64_t end = std::min(ds.row_count, offset + std::min(count, ds.row_count));
       if (offset >= end) {
         return out.finish();
       }
+      out.reserve(static_cast<size_t>(end - offset));
       int64_t first = offset;
       int64_t last = end - 1;
       if (!ds.dense()) {
-        const auto order = index_order(c, ds);
-        first = (*order)[static_cast<size_t>(first)];
-        last = (*order)[static_cast<size_t>(last)];
+        const auto o = order(c, ds, true);
+        first = o->index[static_cast<size_t>(first)];
+        last = o->index[static_cast<size_t>(last)];
       }
-      auto s = c.prepare(fmt::format(
-          "SELECT {} FROM rows WHERE dataset_id = ?1 AND idx >= ?2 AND idx <= ?3 ORDER BY idx", k_row_columns));
+      auto s = c.prepare(
+          "SELECT idx, id, slot, metadata FROM rows WHERE dataset_id = ?1 AND idx >= ?2 AND idx <= ?3 ORDER BY idx");
       s.bind(1, ds.id).bind(2, first).bind(3, last);
       while (s.step()) {
         out.add(s);
@@ -197,35 +223,19 @@ class LocalBackend final : public Backend {
   }
 
   RowBatch read_positions(const std::string& dataset, const std::vector<int64_t>& positions) override {
-    return read([&](Connection& c) {
-      auto ds = require_dataset(c, dataset);
-      std::shared_ptr<const std::vector<int64_t>> order;
-      if (!ds.dense()) {
-        order = index_order(c, ds);
-      }
-      BatchBuilder out(ds.spec);
-      auto s = c.prepare(fmt::format("SELECT {} FROM rows WHERE dataset_id = ?1 AND idx = ?2", k_row_columns));
-      for (const auto p : positions) {
-        if (p < 0 || p >= ds.row_count) {
-          throw UsageError(fmt::format("dataset \"{}\": position {} is out of range ({} rows)", dataset, p,
-                                       ds.row_count));
-        }
-        s.bind(1, ds.id).bind(2, order ? (*order)[static_cast<size_t>(p)] : p);
-        if (!s.step()) {
-          throw Error(fmt::format("{}: dataset \"{}\": row at position {} vanished", m_path, dataset, p));
-        }
-        out.add(s);
-        s.reset();
-      }
-      return out.finish();
-    });
+    return gather(dataset, positions, true);
+  }
+
+  RowBatch read_samples(const std::string& dataset, const std::vector<int64_t>& positions) override {
+    return gather(dataset, positions, false);
   }
 
   RowBatch fetch(const std::string& dataset, const std::vector<std::string>& ids) override {
     return read([&](Connection& c) {
       auto ds = require_dataset(c, dataset);
-      BatchBuilder out(ds.spec);
-      auto s = c.prepare(fmt::format("SELECT {} FROM rows WHERE dataset_id = ?1 AND id = ?2", k_row_columns));
+      const auto seg = segment(ds);
+      BatchBuilder out(ds, seg.get());
+      auto s = c.prepare("SELECT idx, id, slot, metadata FROM rows WHERE dataset_id = ?1 AND id = ?2");
       for (const auto& id : ids) {
         s.bind(1, ds.id).bind_static_text(2, id);
         if (s.step()) {
@@ -237,12 +247,37 @@ class LocalBackend final : public Backend {
     });
   }
 
+  std::vector<std::string> compact(const std::string& dataset) override {
+    std::vector<std::string> out;
+    write([&](Connection& c) {
+      std::vector<DatasetRecord> targets;
+      if (dataset.empty()) {
+        targets = all_datasets(c);
+      } else {
+        targets.push_back(require_dataset(c, dataset));
+      }
+      for (const auto& ds : targets) {
+        auto counters = RowCounters::of(ds);
+        const int64_t dead = ds.slots - ds.row_count;
+        if (compact_rows(c, ds, counters, true, m_obsolete)) {
+          save_counters(c, ds.id, counters);
+          out.push_back(fmt::format("dataset \"{}\": {} rows, {} dead slots reclaimed ({} bytes)", ds.spec.name,
+                                    ds.row_count, dead, dead * static_cast<int64_t>(ds.record_bytes())));
+        } else {
+          out.push_back(fmt::format("dataset \"{}\": {} rows, nothing to reclaim", ds.spec.name, ds.row_count));
+        }
+      }
+    });
+    return out;
+  }
+
   void update_row(const std::string& dataset, const std::string& id, const std::optional<Array>& sample,
                   const std::optional<json>& metadata) override {
     write([&](Connection& c) {
       auto ds = require_dataset(c, dataset);
-      RowCounters counters{ds.next_index, ds.row_count, ds.row_bytes};
+      auto counters = RowCounters::of(ds);
       update_one(c, ds, id, sample, metadata, counters);
+      compact_rows(c, ds, counters, false, m_obsolete);
       save_counters(c, ds.id, counters);
     });
   }
@@ -250,11 +285,12 @@ class LocalBackend final : public Backend {
   int64_t delete_ids(const std::string& dataset, const std::vector<std::string>& ids) override {
     return write([&](Connection& c) {
       auto ds = require_dataset(c, dataset);
-      RowCounters counters{ds.next_index, ds.row_count, ds.row_bytes};
+      auto counters = RowCounters::of(ds);
       int64_t n = 0;
       for (const auto& id : ids) {
-        n += delete_by_id(c, ds.id, id, counters) ? 1 : 0;
+        n += delete_by_id(c, ds, id, counters) ? 1 : 0;
       }
+      compact_rows(c, ds, counters, false, m_obsolete);
       save_counters(c, ds.id, counters);
       return n;
     });
@@ -263,11 +299,12 @@ class LocalBackend final : public Backend {
   int64_t delete_where(const std::string& dataset, const Filter& filter) override {
     return write([&](Connection& c) {
       auto ds = require_dataset(c, dataset);
-      const auto victims = matching_indices(c, ds.id, filter);
-      RowCounters counters{ds.next_index, ds.row_count, ds.row_bytes};
+      const auto victims = matching_indices(c, ds, filter);
+      auto counters = RowCounters::of(ds);
       for (const auto idx : victims) {
-        delete_by_index(c, ds.id, idx, counters);
+        delete_by_index(c, ds, idx, counters);
       }
+      compact_rows(c, ds, counters, false, m_obsolete);
       save_counters(c, ds.id, counters);
       return static_cast<int64_t>(victims.size());
     });
@@ -279,19 +316,51 @@ class LocalBackend final : public Backend {
       if (!filter || filter->empty()) {
         return ds.row_count;
       }
-      return static_cast<int64_t>(matching_indices(c, ds.id, *filter).size());
+      return static_cast<int64_t>(matching_indices(c, ds, *filter).size());
     });
   }
 
   std::vector<QueryHit> query(const std::string& dataset, const std::vector<float>& vector,
                               const QueryOptions& options) override {
     return read([&](Connection& c) {
-      return std::move(scan_query(c, require_dataset(c, dataset), vector, 1, options).at(0));
+      const auto ds = require_dataset(c, dataset);
+      if (auto hits = index_query(c, ds, vector, 1, options, m_hnsw, m_indexes)) {
+        return std::move(hits->at(0));
+      }
+      return std::move(scan_query(c, ds, segment(ds).get(), order(c, ds).get(), vector, 1, options).at(0));
     });
   }
   std::vector<std::vector<QueryHit>> query_many(const std::string& dataset, const std::vector<float>& queries, size_t n,
                                                 const QueryOptions& options) override {
-    return read([&](Connection& c) { return scan_query(c, require_dataset(c, dataset), queries, n, options); });
+    return read([&](Connection& c) {
+      const auto ds = require_dataset(c, dataset);
+      auto hits = index_query(c, ds, queries, n, options, m_hnsw, m_indexes);
+      return hits ? std::move(*hits) : scan_query(c, ds, segment(ds).get(), order(c, ds).get(), queries, n, options);
+    });
+  }
+
+  // Builds the HNSW index of a dataset above hnsw_min_rows rows unless a current one exists
+  // (localindex.hpp); rows change meanwhile -> the record's version is stale, never wrong.
+  std::string finish_ingest(const std::string& dataset, const IndexProgressFn& progress) override {
+    require_writer();
+    const auto [ds, record] = read([&](Connection& c) {
+      auto d = require_dataset(c, dataset);
+      return std::pair(d, find_index_record(c, d.id));
+    });
+    if (ds.row_count <= m_hnsw.min_rows || (record && record->version == ds.version)) {
+      return {};
+    }
+    const auto built = build_index_file(*this, ds, m_path, m_hnsw, progress);
+    write([&](Connection& c) {
+      if (auto now = find_dataset(c, dataset); now && now->id == ds.id) {
+        save_index_record(c, ds.id, built);
+      }
+    });
+    if (progress) {
+      progress({"done", built.rows, built.rows});
+    }
+    return fmt::format("built the hnsw index of \"{}\" ({} rows, m={}, ef_construction={})", dataset, built.rows,
+                       built.m, built.ef_construction);
   }
 
   std::string save_checkpoint(const Checkpoint& checkpoint) override {
@@ -338,6 +407,7 @@ class LocalBackend final : public Backend {
       Stats st;
       for (const auto& r : all_datasets(c)) {
         st.datasets.push_back(r.info());
+        st.extra["index"][r.spec.name] = describe_index(find_index_record(c, r.id), r, m_hnsw.min_rows);
       }
       st.checkpoints_per_model = checkpoint_counts(c);
       st.extra["layout_version"] = read_layout_version(c);
@@ -363,29 +433,129 @@ class LocalBackend final : public Backend {
   }
 
   // Runs f in a write transaction on the writer connection.
+  // Segment files replaced or dropped by it are unlinked after the commit; the first write
+  // of this backend sweeps files of generations no dataset names (what a crash left).
   template <class F>
   std::invoke_result_t<F&, Connection&> write(F&& f) {
     std::lock_guard lock(m_write_mutex);
     require_writer();
+    m_obsolete.clear();
     Transaction txn(*m_writer, true);
+    if (!m_swept) {
+      std::vector<std::pair<int64_t, int64_t>> current;
+      for (const auto& r : all_datasets(*m_writer)) {
+        current.emplace_back(r.id, r.generation);
+      }
+      sweep_segments(m_path, current);
+      m_swept = true;
+    }
+    auto unlink_obsolete = [&] {
+      std::error_code ec;
+      for (const auto& file : m_obsolete) {
+        std::filesystem::remove(file, ec);
+      }
+      m_obsolete.clear();
+    };
     if constexpr (std::is_void_v<decltype(f(*m_writer))>) {
       f(*m_writer);
       txn.commit();
+      unlink_obsolete();
     } else {
       auto result = f(*m_writer);
       txn.commit();
+      unlink_obsolete();
       return result;
     }
   }
 
   // Runs f in a read transaction on a pooled reader connection.
+  // A snapshot naming a segment file that a compaction has since removed is retried in a
+  // new snapshot (which names the new file).
   template <class F>
   std::invoke_result_t<F&, Connection&> read(F&& f) {
     ReaderLease lease(*this);
-    Transaction txn(*lease.conn, false);
-    auto result = f(*lease.conn);
-    txn.commit();
-    return result;
+    for (int attempt = 0;; ++attempt) {
+      try {
+        Transaction txn(*lease.conn, false);
+        auto result = f(*lease.conn);
+        txn.commit();
+        return result;
+      } catch (const SegmentGone&) {
+        if (attempt >= 8) {
+          throw;
+        }
+      }
+    }
+  }
+
+  // The rows at positions: records gathered from the mapping; ids, indices and metadata from
+  // SQLite when with_ids.
+  RowBatch gather(const std::string& dataset, const std::vector<int64_t>& positions, bool with_ids) {
+    return read([&](Connection& c) {
+      auto ds = require_dataset(c, dataset);
+      for (const auto p : positions) {
+        if (p < 0 || p >= ds.row_count) {
+          throw UsageError(fmt::format("dataset \"{}\": position {} is out of range ({} rows)", dataset, p,
+                                       ds.row_count));
+        }
+      }
+      const auto seg = segment(ds);
+      // Position -> slot (and index): the identity for an in-order dataset.
+      const auto o = ds.in_order && (!with_ids || ds.dense()) ? nullptr : order(c, ds, true);
+      BatchBuilder out(ds, seg.get());
+      out.reserve(positions.size());
+      auto s = c.prepare("SELECT id, metadata FROM rows WHERE dataset_id = ?1 AND idx = ?2");
+      RowBatch& b = out.batch();
+      for (const auto p : positions) {
+        const auto at = static_cast<size_t>(p);
+        out.add_record(o ? o->slot[at] : p);
+        if (!with_ids) {
+          continue;
+        }
+        const int64_t idx = o ? o->index[at] : p;
+        s.bind(1, ds.id).bind(2, idx);
+        if (!s.step()) {
+          throw Error(fmt::format("{}: dataset \"{}\": row at position {} vanished", m_path, dataset, p));
+        }
+        b.indices.push_back(idx);
+        b.ids.push_back(s.text_at(0));
+        b.metadata.push_back(s.is_null(1) ? json(nullptr) : json::parse(s.text_at(1)));
+        s.reset();
+      }
+      return out.finish();
+    });
+  }
+
+  // The mapping of the dataset's segment covering the slots this snapshot committed; one
+  // mapping per dataset is kept and replaced when a later snapshot needs more.
+  std::shared_ptr<const SegmentMap> segment(const DatasetRecord& ds) {
+    std::lock_guard lock(m_cache_mutex);
+    auto& cached = m_segments[ds.id];
+    if (!cached.map || cached.generation != ds.generation || cached.map->slots() < ds.slots) {
+      cached.map = SegmentMap::open(ds.segment(m_path), ds.record_bytes(), ds.slots);
+      cached.generation = ds.generation;
+    }
+    return cached.map;
+  }
+
+  // Index and slot per position for a dataset that is not plain (null when it is, unless
+  // `always`), cached per dataset version: re-reading it for every batch would cost a full
+  // index scan per batch.
+  std::shared_ptr<const RowOrder> order(Connection& c, const DatasetRecord& ds, bool always = false) {
+    if (ds.plain() && !always) {
+      return nullptr;
+    }
+    {
+      std::lock_guard lock(m_cache_mutex);
+      auto it = m_order_cache.find(ds.id);
+      if (it != m_order_cache.end() && it->second.version == ds.version) {
+        return it->second.order;
+      }
+    }
+    std::shared_ptr<const RowOrder> o = load_order(c, ds);
+    std::lock_guard lock(m_cache_mutex);
+    m_order_cache[ds.id] = {ds.version, o};
+    return o;
   }
 
   struct ReaderLease {
@@ -414,39 +584,18 @@ class LocalBackend final : public Backend {
     std::unique_ptr<Connection> conn;
   };
 
-  // The live indices of a dataset in order, cached per dataset version: a gapped dataset
-  // maps positions through it on every batch, and re-reading it each time would cost a
-  // full index scan per batch.
-  std::shared_ptr<const std::vector<int64_t>> index_order(Connection& c, const DatasetRecord& ds) {
-    {
-      std::lock_guard lock(m_cache_mutex);
-      auto it = m_order_cache.find(ds.id);
-      if (it != m_order_cache.end() && it->second.version == ds.version) {
-        return it->second.order;
-      }
-    }
-    auto order = std::make_shared<std::vector<int64_t>>();
-    order->reserve(static_cast<size_t>(ds.row_count));
-    auto s = c.prepare("SELECT idx FROM rows WHERE dataset_id = ?1 ORDER BY idx");
-    s.bind(1, ds.id);
-    while (s.step()) {
-      order->push_back(s.int_at(0));
-    }
-    if (static_cast<int64_t>(order->size()) != ds.row_count) {
-      throw Error(fmt::format("{}: dataset \"{}\": row count {} disagrees with {} rows stored", m_path,
-                              ds.spec.name, ds.row_count, order->size()));
-    }
-    std::lock_guard lock(m_cache_mutex);
-    m_order_cache[ds.id] = {ds.version, order};
-    return order;
-  }
-
   struct CachedOrder {
     int64_t version = -1;
-    std::shared_ptr<const std::vector<int64_t>> order;
+    std::shared_ptr<const RowOrder> order;
+  };
+  struct CachedSegment {
+    int64_t generation = 0;
+    std::shared_ptr<const SegmentMap> map;
   };
 
   std::string m_path;
+  HnswParams m_hnsw;
+  IndexCache m_indexes;
   std::mutex m_write_mutex;
   std::unique_ptr<Connection> m_writer;  // null when opened read-only
   OpenMode m_read_mode = OpenMode::read_write;  // how reader connections open
@@ -454,6 +603,9 @@ class LocalBackend final : public Backend {
   std::vector<std::unique_ptr<Connection>> m_readers;
   std::mutex m_cache_mutex;
   std::map<int64_t, CachedOrder> m_order_cache;
+  std::map<int64_t, CachedSegment> m_segments;
+  std::vector<std::string> m_obsolete;  // segment files to unlink after the write commits
+  bool m_swept = false;
 };
 
 std::string expand_home(std::string path) {
@@ -489,7 +641,7 @@ std::unique_ptr<Backend> create(const Profile& profile) {
       throw Error(fmt::format("{}: cannot create directory \"{}\": {}", path, parent.string(), ec.message()));
     }
   }
-  return std::make_unique<LocalBackend>(path, Access::read_write);
+  return std::make_unique<LocalBackend>(path, Access::read_write, hnsw_params(profile));
 }
 
 std::unique_ptr<Backend> open_read_only(const Profile& profile) {
@@ -498,7 +650,7 @@ std::unique_ptr<Backend> open_read_only(const Profile& profile) {
   if (std::filesystem::status(path, ec).type() == std::filesystem::file_type::not_found) {
     throw NotFoundError(fmt::format("{}: no local store here (check the profile's path)", path));
   }
-  return std::make_unique<LocalBackend>(path, Access::read_only);
+  return std::make_unique<LocalBackend>(path, Access::read_only, hnsw_params(profile));
 }
 
 }  // namespace vstash::backends::local

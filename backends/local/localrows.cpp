@@ -14,8 +14,6 @@ namespace vstash::backends::local {
 
 namespace {
 
-// Bytes a row occupies: length() of TEXT counts characters, so metadata is measured as a blob.
-#define VSTASH_ROW_SIZE "length(data) + ifnull(length(label), 0) + ifnull(length(CAST(metadata AS BLOB)), 0)"
 
 json metadata_at(const Stmt& s, int col) { return s.is_null(col) ? json(nullptr) : json::parse(s.text_at(col)); }
 
@@ -89,67 +87,152 @@ Array sample_row(const DatasetSpec& spec, const Array& sample, const std::string
 
 }  // namespace
 
+namespace {
+
+// Bytes a row's metadata occupies: length() of TEXT counts characters, so it is measured as a blob.
+#define VSTASH_METADATA_SIZE "ifnull(length(CAST(metadata AS BLOB)), 0)"
+
+// The $label value of the record at slot, null when the filter does not need it.
+json label_at(const SegmentMap* segment, int64_t slot, const DatasetRecord& ds, const Filter& filter) {
+  if (!filter.uses_label() || !segment) {
+    return nullptr;
+  }
+  return label_value(*ds.spec.label_dtype, segment->record(slot) + ds.sample_bytes());
+}
+
+// The mapping of the dataset's current segment as the caller's transaction sees it.
+std::shared_ptr<const SegmentMap> map_segment(Connection& conn, const DatasetRecord& ds) {
+  return SegmentMap::open(ds.segment(conn.path()), ds.record_bytes(), ds.slots);
+}
+
+}  // namespace
+
 void save_counters(Connection& conn, int64_t dataset_id, const RowCounters& k) {
   conn.prepare(
-          "UPDATE datasets SET next_index = ?1, row_count = ?2, row_bytes = ?3, version = version + 1 WHERE id = ?4")
+          "UPDATE datasets SET next_index = ?1, row_count = ?2, row_bytes = ?3, slots = ?4, generation = ?5, "
+          "in_order = ?6, version = version + 1 WHERE id = ?7")
       .bind(1, k.next_index)
       .bind(2, k.row_count)
       .bind(3, k.row_bytes)
-      .bind(4, dataset_id)
+      .bind(4, k.slots)
+      .bind(5, k.generation)
+      .bind(6, int64_t{k.in_order ? 1 : 0})
+      .bind(7, dataset_id)
       .run();
 }
 
-BatchBuilder::BatchBuilder(const DatasetSpec& spec)
-    : m_spec(spec),
-      m_row_bytes(static_cast<size_t>(spec.dimension()) * dtype_size(spec.dtype)),
-      m_label_bytes(spec.label_dtype ? static_cast<size_t>(shape_product(spec.label_shape)) * dtype_size(*spec.label_dtype)
-                                     : 0) {}
+std::shared_ptr<RowOrder> load_order(Connection& conn, const DatasetRecord& ds) {
+  auto order = std::make_shared<RowOrder>();
+  order->index.reserve(static_cast<size_t>(ds.row_count));
+  order->slot.reserve(static_cast<size_t>(ds.row_count));
+  auto s = conn.prepare("SELECT idx, slot FROM rows WHERE dataset_id = ?1 ORDER BY idx");
+  s.bind(1, ds.id);
+  while (s.step()) {
+    const int64_t slot = s.int_at(1);
+    if (slot < 0 || slot >= ds.slots) {
+      throw Error(fmt::format("{}: dataset \"{}\": row at index {} names slot {} of {}: store is corrupt", conn.path(),
+                              ds.spec.name, s.int_at(0), slot, ds.slots));
+    }
+    order->index.push_back(s.int_at(0));
+    order->slot.push_back(slot);
+  }
+  if (static_cast<int64_t>(order->index.size()) != ds.row_count) {
+    throw Error(fmt::format("{}: dataset \"{}\": row count {} disagrees with {} rows stored", conn.path(),
+                            ds.spec.name, ds.row_count, order->index.size()));
+  }
+  return order;
+}
+
+BatchBuilder::BatchBuilder(const DatasetRecord& ds, const SegmentMap* segment)
+    : m_ds(ds), m_segment(segment), m_sample_bytes(ds.sample_bytes()), m_label_bytes(ds.label_bytes()) {}
+
+void BatchBuilder::reserve(size_t n) {
+  m_data.reserve(n * m_sample_bytes);
+  m_labels.reserve(n * m_label_bytes);
+}
+
+void BatchBuilder::add_record(int64_t slot) {
+  if (slot < 0 || slot >= m_ds.slots || !m_segment) {
+    throw Error(fmt::format("dataset \"{}\": row names slot {} of {}: store is corrupt", m_ds.spec.name, slot,
+                            m_ds.slots));
+  }
+  const std::byte* p = m_segment->record(slot);
+  m_data.insert(m_data.end(), p, p + m_sample_bytes);
+  m_labels.insert(m_labels.end(), p + m_sample_bytes, p + m_sample_bytes + m_label_bytes);
+  ++m_rows;
+}
 
 void BatchBuilder::add(const Stmt& row) {
-  const auto data = row.blob_at(2);
-  const auto label = row.blob_at(3);
-  if (data.size() != m_row_bytes || (m_spec.label_dtype && label.size() != m_label_bytes)) {
-    throw Error(fmt::format("dataset \"{}\": row \"{}\": stored sample has {} bytes, expected {}", m_spec.name,
-                            row.text_at(1), data.size(), m_row_bytes));
-  }
+  add_record(row.int_at(2));
   m_batch.indices.push_back(row.int_at(0));
   m_batch.ids.push_back(row.text_at(1));
-  m_data.insert(m_data.end(), data.begin(), data.end());
-  m_labels.insert(m_labels.end(), label.begin(), label.end());
-  m_batch.metadata.push_back(metadata_at(row, 4));
+  m_batch.metadata.push_back(metadata_at(row, 3));
 }
 
 RowBatch BatchBuilder::finish() {
-  const auto n = static_cast<int64_t>(m_batch.ids.size());
-  Shape shape = m_spec.row_shape;
+  const auto n = static_cast<int64_t>(m_rows);
+  if (m_batch.ids.size() < m_rows) {
+    m_batch.ids.resize(m_rows);  // read_samples: ids are not asked for
+  }
+  Shape shape = m_ds.spec.row_shape;
   shape.insert(shape.begin(), n);
-  m_batch.data = Array(m_spec.dtype, std::move(shape), std::move(m_data));
-  if (m_spec.label_dtype) {
-    Shape ls = m_spec.label_shape;
+  m_batch.data = Array(m_ds.spec.dtype, std::move(shape), std::move(m_data));
+  if (m_ds.spec.label_dtype) {
+    Shape ls = m_ds.spec.label_shape;
     ls.insert(ls.begin(), n);
-    m_batch.labels = Array(*m_spec.label_dtype, std::move(ls), std::move(m_labels));
+    m_batch.labels = Array(*m_ds.spec.label_dtype, std::move(ls), std::move(m_labels));
   }
   return std::move(m_batch);
 }
 
 void write_batch(Connection& conn, const DatasetRecord& ds, const RowBatch& b, RowCounters& k) {
-  auto ins = conn.prepare("INSERT INTO rows(dataset_id, idx, id, data, label, metadata) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-  std::string md;
-  for (size_t i = 0; i < b.size(); ++i) {
-    const std::string& id = b.ids[i];
-    const auto old = delete_by_id(conn, ds.id, id, k);
-    const int64_t idx = !b.indices.empty() ? b.indices[i] : old ? *old : k.next_index;
-    const auto data = b.data.row(static_cast<int64_t>(i));
-    ins.bind(1, ds.id).bind(2, idx).bind_static_text(3, id).bind_static_blob(4, data);
-    int64_t size = static_cast<int64_t>(data.size());
-    if (b.labels) {
-      const auto label = b.labels->row(static_cast<int64_t>(i));
-      ins.bind_static_blob(5, label);
-      size += static_cast<int64_t>(label.size());
+  const size_t n = b.size();
+  if (n == 0) {
+    return;
+  }
+  // 1. The records, past the committed slots (bytes a crashed writer left there are
+  // overwritten), synced before the rows that name them can commit.
+  const size_t sample = ds.sample_bytes();
+  const size_t label = ds.label_bytes();
+  const size_t record = sample + label;
+  const int64_t first_slot = k.slots;
+  {
+    SegmentWriter out(segment_path(conn.path(), ds.id, k.generation), record);
+    if (label == 0) {
+      out.write(first_slot, b.data.bytes());
+    } else {
+      constexpr size_t k_buffer_bytes = size_t{4} << 20;
+      const size_t per = std::max<size_t>(1, k_buffer_bytes / record);
+      std::vector<std::byte> buffer;
+      buffer.reserve(std::min(per, n) * record);
+      for (size_t i = 0; i < n; i += per) {
+        buffer.clear();
+        for (size_t j = i; j < std::min(n, i + per); ++j) {
+          const auto d = b.data.row(static_cast<int64_t>(j));
+          const auto l = b.labels->row(static_cast<int64_t>(j));
+          buffer.insert(buffer.end(), d.begin(), d.end());
+          buffer.insert(buffer.end(), l.begin(), l.end());
+        }
+        out.write(first_slot + static_cast<int64_t>(i), buffer);
+      }
     }
+    out.sync();
+  }
+  // 2. The rows, each naming its slot.
+  auto ins = conn.prepare("INSERT INTO rows(dataset_id, idx, id, slot, metadata) VALUES(?1, ?2, ?3, ?4, ?5)");
+  std::string md;
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& id = b.ids[i];
+    const auto old = delete_by_id(conn, ds, id, k);
+    const int64_t idx = !b.indices.empty() ? b.indices[i] : old ? *old : k.next_index;
+    const int64_t slot = first_slot + static_cast<int64_t>(i);
+    // Still in order only if this row goes after every live row, into the next slot.
+    k.in_order = k.in_order && !old && k.slots == k.row_count && idx >= k.next_index;
+    ins.bind(1, ds.id).bind(2, idx).bind_static_text(3, id).bind(4, slot);
+    int64_t size = static_cast<int64_t>(record);
     if (!b.metadata.empty() && !b.metadata[i].is_null()) {
       md = dump_json(b.metadata[i], fmt::format("dataset \"{}\": row \"{}\"", ds.spec.name, id));
-      ins.bind_static_text(6, md);
+      ins.bind_static_text(5, md);
       size += static_cast<int64_t>(md.size());
     }
     const int rc = ins.try_step();
@@ -164,6 +247,7 @@ void write_batch(Connection& conn, const DatasetRecord& ds, const RowBatch& b, R
       }
       conn.fail(rc, "insert row");
     }
+    k.slots = slot + 1;
     k.row_count += 1;
     k.row_bytes += size;
     k.next_index = std::max(k.next_index, idx + 1);
@@ -173,30 +257,36 @@ void write_batch(Connection& conn, const DatasetRecord& ds, const RowBatch& b, R
 void update_one(Connection& conn, const DatasetRecord& ds, const std::string& id, const std::optional<Array>& sample,
                 const std::optional<json>& patch, RowCounters& k) {
   int64_t idx = 0;
+  int64_t slot = 0;
   json metadata;
+  int64_t metadata_bytes = 0;
   {
-    auto s = conn.prepare("SELECT idx, metadata FROM rows WHERE dataset_id = ?1 AND id = ?2");
+    auto s = conn.prepare("SELECT idx, slot, metadata, " VSTASH_METADATA_SIZE " FROM rows WHERE dataset_id = ?1 AND id = ?2");
     s.bind(1, ds.id).bind(2, id);
     if (!s.step()) {
       throw NotFoundError(fmt::format("{}: dataset \"{}\": id \"{}\" does not exist", conn.path(), ds.spec.name, id));
     }
     idx = s.int_at(0);
-    metadata = metadata_at(s, 1);
+    slot = s.int_at(1);
+    metadata = metadata_at(s, 2);
+    metadata_bytes = s.int_at(3);
   }
-  auto size_of = [&] {
-    auto s = conn.prepare("SELECT " VSTASH_ROW_SIZE " FROM rows WHERE dataset_id = ?1 AND idx = ?2");
-    s.bind(1, ds.id).bind(2, idx);
-    s.step();
-    return s.int_at(0);
-  };
-  const int64_t before = size_of();
   if (sample) {
+    // The new version goes to a fresh slot: a reader mapping the old one never sees it torn.
     const Array row = sample_row(ds.spec, *sample, id);
-    conn.prepare("UPDATE rows SET data = ?1 WHERE dataset_id = ?2 AND idx = ?3")
-        .bind_static_blob(1, row.bytes())
+    SegmentWriter out(segment_path(conn.path(), ds.id, k.generation), ds.record_bytes());
+    std::vector<std::byte> record(ds.record_bytes());
+    out.read(slot, record);
+    std::memcpy(record.data(), row.bytes().data(), ds.sample_bytes());
+    out.write(k.slots, record);
+    out.sync();
+    conn.prepare("UPDATE rows SET slot = ?1 WHERE dataset_id = ?2 AND idx = ?3")
+        .bind(1, k.slots)
         .bind(2, ds.id)
         .bind(3, idx)
         .run();
+    k.slots += 1;
+    k.in_order = false;
   }
   if (patch && !patch->is_null()) {
     if (!patch->is_object()) {
@@ -212,49 +302,55 @@ void update_one(Connection& conn, const DatasetRecord& ds, const std::string& id
         metadata[key] = value;
       }
     }
+    const std::string text = dump_json(metadata, fmt::format("dataset \"{}\": row \"{}\"", ds.spec.name, id));
     conn.prepare("UPDATE rows SET metadata = ?1 WHERE dataset_id = ?2 AND idx = ?3")
-        .bind(1, dump_json(metadata, fmt::format("dataset \"{}\": row \"{}\"", ds.spec.name, id)))
+        .bind(1, text)
         .bind(2, ds.id)
         .bind(3, idx)
         .run();
+    k.row_bytes += static_cast<int64_t>(text.size()) - metadata_bytes;
   }
-  k.row_bytes += size_of() - before;
 }
 
-std::optional<int64_t> delete_by_id(Connection& conn, int64_t dataset_id, std::string_view id, RowCounters& k) {
-  auto s = conn.prepare("DELETE FROM rows WHERE dataset_id = ?1 AND id = ?2 RETURNING idx, " VSTASH_ROW_SIZE);
-  s.bind(1, dataset_id).bind_static_text(2, id);
+std::optional<int64_t> delete_by_id(Connection& conn, const DatasetRecord& ds, std::string_view id, RowCounters& k) {
+  auto s = conn.prepare("DELETE FROM rows WHERE dataset_id = ?1 AND id = ?2 RETURNING idx, " VSTASH_METADATA_SIZE);
+  s.bind(1, ds.id).bind_static_text(2, id);
   if (!s.step()) {
     return std::nullopt;
   }
   k.row_count -= 1;
-  k.row_bytes -= s.int_at(1);
+  k.row_bytes -= s.int_at(1) + static_cast<int64_t>(ds.record_bytes());
+  k.in_order = false;
   return s.int_at(0);
 }
 
-void delete_by_index(Connection& conn, int64_t dataset_id, int64_t idx, RowCounters& k) {
-  auto s = conn.prepare("DELETE FROM rows WHERE dataset_id = ?1 AND idx = ?2 RETURNING " VSTASH_ROW_SIZE);
-  s.bind(1, dataset_id).bind(2, idx);
+void delete_by_index(Connection& conn, const DatasetRecord& ds, int64_t idx, RowCounters& k) {
+  auto s = conn.prepare("DELETE FROM rows WHERE dataset_id = ?1 AND idx = ?2 RETURNING " VSTASH_METADATA_SIZE);
+  s.bind(1, ds.id).bind(2, idx);
   if (s.step()) {
     k.row_count -= 1;
-    k.row_bytes -= s.int_at(0);
+    k.row_bytes -= s.int_at(0) + static_cast<int64_t>(ds.record_bytes());
+    k.in_order = false;
   }
 }
 
-std::vector<int64_t> matching_indices(Connection& conn, int64_t dataset_id, const Filter& filter) {
-  auto s = conn.prepare("SELECT idx, metadata FROM rows WHERE dataset_id = ?1 ORDER BY idx");
-  s.bind(1, dataset_id);
+std::vector<int64_t> matching_indices(Connection& conn, const DatasetRecord& ds, const Filter& filter) {
+  check_label_filter(&filter, ds.spec.name, ds.spec.label_dtype, ds.spec.label_shape);
+  const auto segment = filter.uses_label() ? map_segment(conn, ds) : nullptr;
+  auto s = conn.prepare("SELECT idx, metadata, slot FROM rows WHERE dataset_id = ?1 ORDER BY idx");
+  s.bind(1, ds.id);
   std::vector<int64_t> out;
   while (s.step()) {
-    if (filter.matches(metadata_at(s, 1))) {
+    if (filter.matches(metadata_at(s, 1), label_at(segment.get(), s.int_at(2), ds, filter))) {
       out.push_back(s.int_at(0));
     }
   }
   return out;
 }
 
-std::vector<std::vector<QueryHit>> scan_query(Connection& conn, const DatasetRecord& ds, const std::vector<float>& q,
-                                              size_t n, const QueryOptions& o) {
+std::vector<std::vector<QueryHit>> scan_query(Connection& conn, const DatasetRecord& ds, const SegmentMap* segment,
+                                              const RowOrder* order, const std::vector<float>& q, size_t n,
+                                              const QueryOptions& o) {
   const auto dim = static_cast<size_t>(ds.spec.dimension());
   if (n == 1 && q.size() != dim) {
     throw UsageError(fmt::format("dataset \"{}\": query vector has {} values, dataset dimension is {}", ds.spec.name,
@@ -273,28 +369,33 @@ std::vector<std::vector<QueryHit>> scan_query(Connection& conn, const DatasetRec
   if (n == 0) {
     return {};
   }
-  const size_t row_bytes = dim * dtype_size(ds.spec.dtype);
   const bool filtered = o.filter && !o.filter->empty();
-  // One pass over the rows for all n queries; the filter is evaluated once per row.
+  check_label_filter(o.filter, ds.spec.name, ds.spec.label_dtype, ds.spec.label_shape);
+  // One pass over the rows for all n queries, straight from the mapping; the filter picks the
+  // candidates first (SQLite over metadata), once for all queries.
   BlockScan scan(ds.spec.metric, dim, q.data(), n, static_cast<size_t>(std::min(o.top_k, ds.row_count)));
-  auto s = conn.prepare(filtered ? "SELECT idx, data, metadata FROM rows WHERE dataset_id = ?1"
-                                 : "SELECT idx, data FROM rows WHERE dataset_id = ?1");
-  s.bind(1, ds.id);
-  while (s.step()) {
-    if (filtered && !o.filter->matches(metadata_at(s, 2))) {
-      continue;
+  auto score = [&](int64_t idx, int64_t slot) { to_float32(ds.spec.dtype, segment->record(slot), dim, scan.next_row(idx)); };
+  if (filtered) {
+    auto s = conn.prepare("SELECT idx, slot, metadata FROM rows WHERE dataset_id = ?1");
+    s.bind(1, ds.id);
+    while (s.step()) {
+      if (o.filter->matches(metadata_at(s, 2), label_at(segment, s.int_at(1), ds, *o.filter))) {
+        score(s.int_at(0), s.int_at(1));
+      }
     }
-    const auto blob = s.blob_at(1);
-    if (blob.size() != row_bytes) {
-      throw Error(fmt::format("{}: dataset \"{}\": stored sample at index {} has {} bytes, expected {}", conn.path(),
-                              ds.spec.name, s.int_at(0), blob.size(), row_bytes));
+  } else if (ds.row_count > 0) {
+    segment->advise_sequential();
+    for (int64_t p = 0; p < ds.row_count; ++p) {
+      if (order) {
+        score(order->index[static_cast<size_t>(p)], order->slot[static_cast<size_t>(p)]);
+      } else {
+        score(p, p);
+      }
     }
-    to_float32(ds.spec.dtype, blob.data(), dim, scan.next_row(s.int_at(0)));
   }
-  s.reset();
   std::vector<std::vector<QueryHit>> out;
   out.reserve(n);
-  auto row = conn.prepare("SELECT id, data, metadata FROM rows WHERE dataset_id = ?1 AND idx = ?2");
+  auto row = conn.prepare("SELECT id, slot, metadata FROM rows WHERE dataset_id = ?1 AND idx = ?2");
   for (const auto& best : scan.finish()) {
     std::vector<QueryHit> hits;
     hits.reserve(best.size());
@@ -309,7 +410,7 @@ std::vector<std::vector<QueryHit>> scan_query(Connection& conn, const DatasetRec
       h.score = e.score;
       if (o.include_values) {
         h.values.emplace(dim);
-        to_float32(ds.spec.dtype, row.blob_at(1).data(), dim, h.values->data());
+        to_float32(ds.spec.dtype, segment->record(row.int_at(1)), dim, h.values->data());
       }
       if (o.include_metadata) {
         h.metadata = metadata_at(row, 2);
@@ -320,6 +421,51 @@ std::vector<std::vector<QueryHit>> scan_query(Connection& conn, const DatasetRec
     out.push_back(std::move(hits));
   }
   return out;
+}
+
+bool compact_rows(Connection& conn, const DatasetRecord& ds, RowCounters& k, bool force,
+                  std::vector<std::string>& obsolete) {
+  const int64_t dead = k.slots - k.row_count;
+  const bool due = k.slots >= k_compact_min_slots && dead * 100 > k.slots * k_garbage_percent;
+  if (dead <= 0 || !(force || due)) {
+    return false;
+  }
+  // The live rows' slots, in index order, as this transaction sees them (it may have written).
+  DatasetRecord now = ds;
+  now.slots = k.slots;
+  now.row_count = k.row_count;
+  now.generation = k.generation;
+  const auto order = load_order(conn, now);
+  const auto from = SegmentMap::open(segment_path(conn.path(), ds.id, k.generation), ds.record_bytes(), k.slots);
+  const int64_t generation = k.generation + 1;
+  {
+    SegmentWriter out(segment_path(conn.path(), ds.id, generation), ds.record_bytes(), true);
+    const size_t record = ds.record_bytes();
+    constexpr size_t k_buffer_bytes = size_t{8} << 20;
+    const size_t per = std::max<size_t>(1, k_buffer_bytes / std::max<size_t>(record, 1));
+    std::vector<std::byte> buffer;
+    for (size_t i = 0; i < order->slot.size(); i += per) {
+      const size_t m = std::min(per, order->slot.size() - i);
+      buffer.resize(m * record);
+      for (size_t j = 0; j < m; ++j) {
+        std::memcpy(buffer.data() + j * record, from->record(order->slot[i + j]), record);
+      }
+      out.write(static_cast<int64_t>(i), buffer);
+    }
+    out.sync();
+  }
+  auto repoint = conn.prepare("UPDATE rows SET slot = ?1 WHERE dataset_id = ?2 AND idx = ?3");
+  for (size_t p = 0; p < order->index.size(); ++p) {
+    if (order->slot[p] != static_cast<int64_t>(p)) {
+      repoint.bind(1, static_cast<int64_t>(p)).bind(2, ds.id).bind(3, order->index[p]).run();
+      repoint.reset();
+    }
+  }
+  obsolete.push_back(segment_path(conn.path(), ds.id, k.generation));
+  k.generation = generation;
+  k.slots = k.row_count;
+  k.in_order = true;
+  return true;
 }
 
 }  // namespace vstash::backends::local

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The local store's schema, its layout version, and the datasets table.
 #include <fmt/format.h>
+#include <iostream>
+#include <tuple>
 
 #include "../../src/errors.hpp"
 #include "localstore.hpp"
@@ -9,9 +11,9 @@ namespace vstash::backends::local {
 
 namespace {
 
-// Layout 1. rows is a rowid table: its records are large (the sample bytes), and a
-// WITHOUT ROWID table would copy whole records into interior b-tree pages. The unique index
-// on (dataset_id, idx) is the read order and covers the position -> index lookups.
+// Layout 2. rows names each row's record (slot) in the dataset's segment file; datasets
+// counts the committed slots of the current segment generation. rows is a rowid table
+// (metadata may be large); the unique index on (dataset_id, idx) is the read order.
 constexpr const char* k_schema = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE datasets(
@@ -27,13 +29,15 @@ CREATE TABLE datasets(
   row_count INTEGER NOT NULL DEFAULT 0,
   row_bytes INTEGER NOT NULL DEFAULT 0,
   version INTEGER NOT NULL DEFAULT 0,
-  created_at TEXT NOT NULL);
+  created_at TEXT NOT NULL,
+  slots INTEGER NOT NULL DEFAULT 0,
+  generation INTEGER NOT NULL DEFAULT 1,
+  in_order INTEGER NOT NULL DEFAULT 1);
 CREATE TABLE rows(
   dataset_id INTEGER NOT NULL,
   idx INTEGER NOT NULL,
   id TEXT NOT NULL,
-  data BLOB NOT NULL,
-  label BLOB,
+  slot INTEGER NOT NULL,
   metadata TEXT);
 CREATE UNIQUE INDEX rows_by_index ON rows(dataset_id, idx);
 CREATE UNIQUE INDEX rows_by_id ON rows(dataset_id, id);
@@ -64,9 +68,31 @@ CREATE TABLE progress(
   PRIMARY KEY(run, rank)) WITHOUT ROWID;
 )sql";
 
+// Layout 1 -> 2, after every dataset's records were copied, in row order, to generation 1.
+constexpr const char* k_migrate_1_to_2 = R"sql(
+ALTER TABLE datasets ADD COLUMN slots INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE datasets ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE datasets ADD COLUMN in_order INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE rows2(
+  dataset_id INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  slot INTEGER NOT NULL,
+  metadata TEXT);
+INSERT INTO rows2(dataset_id, idx, id, slot, metadata)
+  SELECT dataset_id, idx, id, row_number() OVER (PARTITION BY dataset_id ORDER BY idx) - 1, metadata FROM rows;
+DROP TABLE rows;
+ALTER TABLE rows2 RENAME TO rows;
+CREATE UNIQUE INDEX rows_by_index ON rows(dataset_id, idx);
+CREATE UNIQUE INDEX rows_by_id ON rows(dataset_id, id);
+UPDATE datasets SET slots = (SELECT count(*) FROM rows WHERE rows.dataset_id = datasets.id), generation = 1,
+  in_order = 1;
+UPDATE meta SET value = '2' WHERE key = 'layout_version';
+)sql";
+
 constexpr const char* k_dataset_columns =
     "id, name, dtype, row_shape, label_dtype, label_shape, metric, metadata, next_index, row_count, row_bytes, "
-    "version, created_at";
+    "version, created_at, slots, generation, in_order";
 
 Shape parse_shape(const std::string& text) { return json::parse(text).get<Shape>(); }
 
@@ -87,7 +113,59 @@ DatasetRecord record_from(const Stmt& s) {
   r.row_bytes = s.int_at(10);
   r.version = s.int_at(11);
   r.created_at = s.text_at(12);
+  r.slots = s.int_at(13);
+  r.generation = s.int_at(14);
+  r.in_order = s.int_at(15) != 0;
   return r;
+}
+
+// Copies every dataset's rows (index order) from the layout 1 blobs into generation 1
+// segment files, synced, then switches the schema in the same transaction: a crash before
+// the commit leaves a layout 1 store (and files the next migration overwrites).
+void migrate_1_to_2(Connection& conn) {
+  auto total = conn.prepare("SELECT count(*) FROM rows");
+  total.step();
+  std::cerr << fmt::format("{}: migrating local store layout 1 -> 2 ({} rows)\n", conn.path(), total.int_at(0));
+  total.reset();
+  std::vector<std::tuple<int64_t, size_t, size_t>> datasets;  // id, sample bytes, label bytes
+  {
+    auto s = conn.prepare("SELECT id, dtype, row_shape, label_dtype, label_shape FROM datasets");
+    while (s.step()) {
+      const size_t sample = dtype_size(parse_dtype_name(s.text_at(1))) * static_cast<size_t>(shape_product(parse_shape(s.text_at(2))));
+      const size_t label = s.is_null(3) ? 0
+                                        : dtype_size(parse_dtype_name(s.text_at(3))) *
+                                              static_cast<size_t>(shape_product(parse_shape(s.text_at(4))));
+      datasets.emplace_back(s.int_at(0), sample, label);
+    }
+  }
+  constexpr size_t k_buffer_bytes = size_t{8} << 20;
+  for (const auto& [id, sample, label] : datasets) {
+    SegmentWriter out(segment_path(conn.path(), id, 1), sample + label, true);
+    std::vector<std::byte> buffer;
+    int64_t slot = 0;
+    int64_t first = 0;
+    auto s = conn.prepare("SELECT idx, data, label FROM rows WHERE dataset_id = ?1 ORDER BY idx");
+    s.bind(1, id);
+    while (s.step()) {
+      const auto data = s.blob_at(1);
+      const auto lab = s.blob_at(2);
+      if (data.size() != sample || lab.size() != label) {
+        throw Error(fmt::format("{}: dataset {}: row at index {} has {} + {} bytes, expected {} + {}", conn.path(), id,
+                                s.int_at(0), data.size(), lab.size(), sample, label));
+      }
+      buffer.insert(buffer.end(), data.begin(), data.end());
+      buffer.insert(buffer.end(), lab.begin(), lab.end());
+      ++slot;
+      if (buffer.size() >= k_buffer_bytes) {
+        out.write(first, buffer);
+        first = slot;
+        buffer.clear();
+      }
+    }
+    out.write(first, buffer);
+    out.sync();
+  }
+  conn.exec(k_migrate_1_to_2);
 }
 
 }  // namespace
@@ -139,6 +217,14 @@ void ensure_schema(Connection& conn) {
   };
   if (table_count(" AND name = 'meta'") == 1) {
     check();
+    if (read_layout_version(conn) < k_layout_version) {
+      Transaction txn(conn, true);
+      // Re-check under the write lock: another process may have migrated meanwhile.
+      if (read_layout_version(conn) == 1) {
+        migrate_1_to_2(conn);
+      }
+      txn.commit();
+    }
     return;
   }
   Transaction txn(conn, true);
@@ -163,7 +249,8 @@ DatasetInfo DatasetRecord::info() const {
   i.rows = row_count;
   i.next_index = next_index;
   i.bytes = row_bytes;
-  i.extra = {{"created_at", created_at}, {"version", version}};
+  i.extra = {{"created_at", created_at}, {"version", version}, {"segment_generation", generation},
+             {"segment_slots", slots}};
   return i;
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../backend.hpp"
+#include "localsegments.hpp"
 
 namespace vstash::backends::local {
 
@@ -23,8 +24,10 @@ using StmtPtr = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
 
 // How long a connection waits for another writer's lock before RetryableError.
 constexpr int k_busy_timeout_ms = 30000;
-// The schema version this build reads and writes (meta.layout_version).
-constexpr int64_t k_layout_version = 1;
+// The schema version this build reads and writes (meta.layout_version). Layout 1 kept each
+// row's sample and label as blobs in `rows`; layout 2 keeps them in segment files
+// (localsegments.hpp). A layout 1 store is migrated by the first read-write open.
+constexpr int64_t k_layout_version = 2;
 
 // Throws the vstash error for a failed SQLite call: busy/locked -> RetryableError, not a
 // database -> Error naming the path, anything else -> Error("PATH: what: sqlite message").
@@ -112,8 +115,9 @@ class Transaction {
 
 // Sets the per-connection pragmas. Every connection calls it.
 void configure_connection(Connection& conn);
-// Checks the layout version and creates the tables of a new store (on the writer only).
-// Throws Error for a newer layout or a SQLite file that is not a vstash store.
+// Checks the layout version and creates the tables of a new store (on the writer only);
+// migrates a layout 1 store to layout 2 (one line on stderr). Throws Error for a newer
+// layout or a SQLite file that is not a vstash store.
 void ensure_schema(Connection& conn);
 int64_t read_layout_version(Connection& conn);
 
@@ -126,8 +130,18 @@ struct DatasetRecord {
   int64_t row_bytes = 0;
   int64_t version = 0;  // bumped by every change to the dataset's rows
   std::string created_at;
+  int64_t slots = 0;       // committed records in the segment file
+  int64_t generation = 1;  // which segment file (bumped by compaction)
+  bool in_order = true;    // live rows are slots 0..row_count-1 in index order: position == slot
 
   bool dense() const { return row_count == next_index; }  // no gaps: position == index
+  bool plain() const { return in_order && dense(); }      // position == index == slot
+  size_t sample_bytes() const { return static_cast<size_t>(spec.dimension()) * dtype_size(spec.dtype); }
+  size_t label_bytes() const {
+    return spec.label_dtype ? static_cast<size_t>(shape_product(spec.label_shape)) * dtype_size(*spec.label_dtype) : 0;
+  }
+  size_t record_bytes() const { return sample_bytes() + label_bytes(); }
+  std::string segment(const std::string& store_path) const { return segment_path(store_path, id, generation); }
   DatasetInfo info() const;
 };
 
@@ -150,39 +164,76 @@ struct RowCounters {
   int64_t next_index = 0;
   int64_t row_count = 0;
   int64_t row_bytes = 0;
+  int64_t slots = 0;
+  int64_t generation = 1;
+  bool in_order = true;
+
+  static RowCounters of(const DatasetRecord& ds) {
+    return {ds.next_index, ds.row_count, ds.row_bytes, ds.slots, ds.generation, ds.in_order};
+  }
 };
 // Stores the counters and bumps the dataset version.
 void save_counters(Connection& conn, int64_t dataset_id, const RowCounters& counters);
 
-// Collects selected rows (columns idx, id, data, label, metadata) into a RowBatch.
+// The live rows of a dataset in index order: index and slot per position (for datasets that
+// are not plain; cached per dataset version by the backend).
+struct RowOrder {
+  std::vector<int64_t> index;
+  std::vector<int64_t> slot;
+};
+std::shared_ptr<RowOrder> load_order(Connection& conn, const DatasetRecord& ds);
+
+// Collects rows into a RowBatch: sample and label bytes gathered from the segment mapping,
+// ids and metadata (when the batch carries them) from SQLite.
 class BatchBuilder {
  public:
-  explicit BatchBuilder(const DatasetSpec& spec);
+  BatchBuilder(const DatasetRecord& ds, const SegmentMap* segment);
+  void reserve(size_t n);
+  // Sample and label of the record at slot (ids, indices, metadata are the caller's).
+  void add_record(int64_t slot);
+  // A row selected by a statement with columns idx, id, slot, metadata.
   void add(const Stmt& row);
   RowBatch finish();
+  RowBatch& batch() { return m_batch; }
 
  private:
-  const DatasetSpec& m_spec;
-  size_t m_row_bytes;
+  const DatasetRecord& m_ds;
+  const SegmentMap* m_segment;
+  size_t m_sample_bytes;
   size_t m_label_bytes;
+  size_t m_rows = 0;
   RowBatch m_batch;
   std::vector<std::byte> m_data;
   std::vector<std::byte> m_labels;
 };
 
-// Upserts a checked batch (see the upsert rule in localbackend.cpp).
+// Upserts a checked batch (see the upsert rule in localbackend.cpp): its records are appended
+// to the segment file past the committed slots and synced, then the rows name them.
 void write_batch(Connection& conn, const DatasetRecord& ds, const RowBatch& batch, RowCounters& counters);
-// Replaces the sample and/or merges metadata of one row; NotFoundError if id is missing.
+// Replaces the sample and/or merges metadata of one row; NotFoundError if id is missing. A new
+// sample goes to a new slot (a committed record is never rewritten).
 void update_one(Connection& conn, const DatasetRecord& ds, const std::string& id, const std::optional<Array>& sample,
                 const std::optional<json>& patch, RowCounters& counters);
 // Deletes one row; returns its index if it existed.
-std::optional<int64_t> delete_by_id(Connection& conn, int64_t dataset_id, std::string_view id, RowCounters& counters);
-void delete_by_index(Connection& conn, int64_t dataset_id, int64_t idx, RowCounters& counters);
-// Indices of the rows whose metadata matches, in index order (reference semantics: Filter::matches).
-std::vector<int64_t> matching_indices(Connection& conn, int64_t dataset_id, const Filter& filter);
-// Exact top-k of n queries (n x dimension) in one scan of the rows (backends/common/blockscan).
-std::vector<std::vector<QueryHit>> scan_query(Connection& conn, const DatasetRecord& ds, const std::vector<float>& queries,
-                                              size_t n, const QueryOptions& options);
+std::optional<int64_t> delete_by_id(Connection& conn, const DatasetRecord& ds, std::string_view id,
+                                    RowCounters& counters);
+void delete_by_index(Connection& conn, const DatasetRecord& ds, int64_t idx, RowCounters& counters);
+// Indices of the rows whose metadata (and label, for $label) matches, in index order
+// (reference semantics: Filter::matches).
+std::vector<int64_t> matching_indices(Connection& conn, const DatasetRecord& ds, const Filter& filter);
+// Exact top-k of n queries (n x dimension) in one scan of the rows (backends/common/blockscan)
+// read from the segment mapping; order is null for a plain dataset.
+std::vector<std::vector<QueryHit>> scan_query(Connection& conn, const DatasetRecord& ds, const SegmentMap* segment,
+                                              const RowOrder* order, const std::vector<float>& queries, size_t n,
+                                              const QueryOptions& options);
+// Compacts when more than k_garbage_percent of at least k_compact_min_slots slots are dead
+// (or, when forced, whenever a slot is dead): the live rows are copied in index order to a
+// new generation's file, synced, and the rows repointed, in the caller's transaction. The
+// replaced file goes into `obsolete`, to be unlinked after the commit. Returns whether it ran.
+constexpr int64_t k_compact_min_slots = 1024;
+constexpr int64_t k_garbage_percent = 50;
+bool compact_rows(Connection& conn, const DatasetRecord& ds, RowCounters& counters, bool force,
+                  std::vector<std::string>& obsolete);
 
 // --- checkpoints and progress (localcheckpoints.cpp) -------------------------------------
 // Each runs inside the caller's transaction.

@@ -112,6 +112,17 @@ std::shared_ptr<const MappedFile> MappedFile::map(int fd, const std::string& pat
   return file;
 }
 
+void MappedFile::release(size_t offset, size_t length) const {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(m_data) + std::min(offset, m_length);
+  const auto end = reinterpret_cast<uintptr_t>(m_data) + std::min(offset + length, m_length);
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = end / page * page;
+  if (last > first) {
+    ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  }
+}
+
 MappedFile::~MappedFile() {
   unguard(m_guard_slot);
   ::munmap(m_map, m_map_length);

@@ -25,6 +25,10 @@ class MappedFile {
   MappedFile& operator=(const MappedFile&) = delete;
 
   std::span<const std::byte> bytes() const { return {m_data, m_length}; }
+  // Drops the pages wholly inside bytes [offset, offset + length) from this process's
+  // memory (MADV_DONTNEED): a reader that has consumed part of a large file keeps its
+  // resident set bounded. Harmless to data: touching them again reads them back from the file.
+  void release(size_t offset, size_t length) const;
 
  private:
   MappedFile() = default;

@@ -12,3 +12,8 @@ set_tests_properties(local_readonly PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}" 
 # (recall, exact scores), filtered k hits, stale after a write (exact answers) and `vstash index`.
 add_test(NAME local_index COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/local_index_test.py)
 set_tests_properties(local_index PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}" TIMEOUT 600)
+# Segment files (layout 2): upserts, deletes and compactions under kill -9 with a reader
+# checking every row it sees, two writers, automatic compaction and the sweep of orphan
+# files, migration of a layout 1 store made by SQL.
+add_test(NAME local_segments COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/local_segments_test.py)
+set_tests_properties(local_segments PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}" TIMEOUT 900)
