@@ -163,6 +163,82 @@ if [[ ${LOCAL_BENCH_ONLY:-} == hnsw ]]; then
   exit 0
 fi
 
+# Segments (issue 16, lines 1, 4, 6), each beside its peer in the same run, alternating
+# rounds, medians, whole processes: ingest of 1M x 128 NPY vs `dd conv=fsync` of the same
+# file to the same disk (target >= 80%); one query over 1M x 128 (target < 100 ms); one
+# shuffled batch of 256 from 1M rows (target < 20 ms); one shuffled epoch of 100k and 1M
+# rows, batch 256, `batch --stream -o - > /dev/null` vs numpy memmap + fancy indexing (its
+# loop only, as bench/training_bench.sh times it); peak RSS of ingesting a 2 GB file.
+#   LOCAL_BENCH_ONLY=segments bench/local_bench.sh
+#   LOCAL_BENCH_SEGMENT_ROUNDS=3
+segments_bench() {
+  local rounds=${LOCAL_BENCH_SEGMENT_ROUNDS:-3}
+  echo "segments: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for vstash and its peers; $rounds alternating rounds, medians"
+  local d=$work/seg.npy q=$work/seg_q.npy
+  gen 1000000 128 "$d"
+  gen 1 128 "$q"
+  local -a ing=() dd_s=() one=() b256=()
+  for r in $(seq 1 "$rounds"); do
+    rm -rf "$work/store.db" "$work/store.db-wal" "$work/store.db-shm" "$work/store.db.segments" "$work/copy.npy"
+    sync
+    local t0 t1
+    t0=$(now); dd if="$d" of="$work/copy.npy" bs=8M conv=fsync status=none; t1=$(now)
+    dd_s+=("$(echo "$t1 - $t0" | bc -l)")
+    rm -f "$work/copy.npy"; sync
+    t0=$(now); env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$vstash" ingest "$d" --dataset seg --no-progress --no-index >/dev/null; t1=$(now)
+    ing+=("$(echo "$t1 - $t0" | bc -l)")
+  done
+  for r in $(seq 1 "$rounds"); do
+    local t0 t1
+    t0=$(now); env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$vstash" query --dataset seg --exact --vector-file "$q" -k 10 >/dev/null; t1=$(now)
+    one+=("$(echo "($t1 - $t0) * 1000" | bc -l)")
+    t0=$(now); env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$vstash" batch --dataset seg --size 256 --shuffle --seed "$r" -o "$work/b.npy" >/dev/null; t1=$(now)
+    b256+=("$(echo "($t1 - $t0) * 1000" | bc -l)")
+  done
+  local mb=$((1000000 * 128 * 4 / 1048576))
+  printf 'ingest 1M x 128:         vstash %.2f s (%.0f MB/s)   dd conv=fsync %.2f s (%.0f MB/s)   ratio %.0f%% (target >= 80%%)\n' \
+    "$(median "${ing[@]}")" "$(echo "$mb / $(median "${ing[@]}")" | bc -l)" "$(median "${dd_s[@]}")" \
+    "$(echo "$mb / $(median "${dd_s[@]}")" | bc -l)" "$(echo "100 * $(median "${dd_s[@]}") / $(median "${ing[@]}")" | bc -l)"
+  printf 'one query, 1M x 128:     %.1f ms whole process (target < 100 ms)\n' "$(median "${one[@]}")"
+  printf 'one shuffled batch 256:  %.1f ms whole process from 1M rows (target < 20 ms)\n' "$(median "${b256[@]}")"
+  for rows in 100000 1000000; do
+    local ds=seg
+    if ((rows == 100000)); then
+      /usr/bin/python3 -c "import numpy as np; np.save('$work/seg100k.npy', np.load('$d', mmap_mode='r')[:100000])"
+      "$vstash" ingest "$work/seg100k.npy" --dataset seg100k --no-progress --no-index >/dev/null
+      ds=seg100k
+    fi
+    local src=$d
+    ((rows == 100000)) && src=$work/seg100k.npy
+    local -a vs=() np_s=()
+    for r in $(seq 1 "$rounds"); do
+      local t0 t1
+      t0=$(now)
+      env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$vstash" batch --dataset "$ds" --size 256 --shuffle --seed "$r" --stream -o - >/dev/null
+      t1=$(now)
+      vs+=("$(echo "$t1 - $t0" | bc -l)")
+      np_s+=("$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 - "$src" "$r" <<'PY'
+import sys, time, numpy as np
+x = np.load(sys.argv[1], mmap_mode="r")
+perm = np.random.default_rng(int(sys.argv[2])).permutation(len(x))
+t0 = time.perf_counter()
+for i in range(0, len(x), 256):
+    b = x[perm[i:i + 256]]
+print(time.perf_counter() - t0)
+PY
+)")
+    done
+    printf 'shuffled epoch %7d:  vstash %.2f s (%.0f rows/s, whole process)   numpy memmap %.2f s (%.0f rows/s, loop only)\n' \
+      "$rows" "$(median "${vs[@]}")" "$(echo "$rows / $(median "${vs[@]}")" | bc -l)" \
+      "$(median "${np_s[@]}")" "$(echo "$rows / $(median "${np_s[@]}")" | bc -l)"
+  done
+  rm -f "$d" "$work/seg100k.npy"
+}
+if [[ ${LOCAL_BENCH_ONLY:-} == segments ]]; then
+  segments_bench
+  exit 0
+fi
+
 printf '%-10s %12s %10s %18s %16s\n' rows ingest_rows/s MB/s "batch256 shuffled" "query k=10 mean"
 for rows in 100000 1000000; do
   gen "$rows" 128 "$work/d.npy"
@@ -194,6 +270,8 @@ echo
 exact_search_bench
 echo
 hnsw_bench
+echo
+segments_bench
 echo
 
 # Peak memory of ingesting a 2 GB file (4M x 128 float32): the reader streams row blocks.
