@@ -171,27 +171,7 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
   // The search index is built once the rows are in (the figures above are the load alone).
   std::string index_note;
   if (!opt.no_index) {
-    // One bar per phase of the build (pgvector: loading tuples, k-means, ...); phases
-    // without a count show nothing.
-    std::optional<ProgressBar> index_bar;
-    std::string phase;
-    auto show = [&](const backends::IndexProgress& p) {
-      if (p.phase != phase && index_bar) {
-        index_bar->finish();
-        index_bar.reset();
-      }
-      phase = p.phase;
-      if (p.phase != "done" && p.total > 0) {
-        if (!index_bar) {
-          // "building index: loading tuples" reads "index: loading tuples"
-          const std::string_view prefix = "building index: ";
-          const bool redundant = p.phase.compare(0, prefix.size(), prefix) == 0;
-          index_bar.emplace("index: " + p.phase.substr(redundant ? prefix.size() : 0), p.total, true);
-        }
-        index_bar->update(p.done);
-      }
-    };
-    index_note = backend.finish_ingest(dataset, ctx.show_progress() ? backends::IndexProgressFn(show) : nullptr);
+    index_note = build_search_index(backend, dataset, ctx);
     if (!index_note.empty() && !ctx.json()) {
       ctx.note(index_note);
     }
