@@ -155,6 +155,36 @@ def test_loader_matches_cli_stream(store, target, name, shuffle, seed, epoch, ra
         assert d.dtype == cd.dtype and np.array_equal(d, cd) and np.array_equal(l, cl)
 
 
+@pytest.mark.parametrize("cli_extra,keywords", [
+    (["--filter", '{"$label": {"$in": [1, 4, 6]}}'], {"filter": {"$label": {"$in": [1, 4, 6]}}}),
+    (["--split", "train=0.7,val=0.3", "--take", "val"], {"split": "train=0.7,val=0.3", "take": "val"}),
+    (["--order", "global", "--global-batch-size", "8"], {"order": "global"}),
+])
+def test_loader_selection_and_order_keywords_match_cli_stream(store, target, name, cli_extra, keywords):
+    data = rows(61, 5)
+    labels = np.arange(61, dtype=np.int64) % 7
+    store.store_training_data(name, data, labels)
+    for rank in range(2):
+        args = ["--dataset", name, "batch", "--shuffle", "--seed", "4", "--epoch", "1", "--rank", str(rank),
+                "--world-size", "2", "--stream", "-o", "-", *cli_extra]
+        if "--global-batch-size" not in cli_extra:
+            args += ["--size", "8"]
+        arrays = read_npy_stream(target.cli(*args).stdout)
+        cli = list(zip(arrays[0::2], arrays[1::2]))
+        ours = list(store.create_data_loader(name, 8, True, 2, seed=4, epoch=1, rank=rank, world_size=2, **keywords))
+        assert len(ours) == len(cli) > 0
+        for (d, l), (cd, cl) in zip(ours, cli):
+            assert np.array_equal(d, cd) and np.array_equal(l, cl)
+        if "filter" in keywords:
+            assert set(np.concatenate([l for _, l in ours]).tolist()) <= {1, 4, 6}
+    with pytest.raises(vstash.UsageError, match="split: needs take"):
+        store.create_data_loader(name, 8, split="a=1")
+    with pytest.raises(vstash.UsageError, match="--split: fractions sum to 0.5, not 1"):
+        store.create_data_loader(name, 8, split="a=0.5", take="a")
+    with pytest.raises(vstash.UsageError, match="order"):
+        store.create_data_loader(name, 8, order="elastic")
+
+
 def test_load_training_batch_matches_cli(store, target, name, tmp_path):
     data = rows(30, 3)
     store.store_training_data(name, data, np.arange(30, dtype=np.int64))
