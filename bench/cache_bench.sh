@@ -33,6 +33,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/vstash-cache-bench.XXXXXX")
 export VSTASH_TEST_STATE=$WORK/state VSTASH_SOURCE_DIR=$SRC PYTHON
 export VSTASH_TEST_REDIS_PORT=$BASE VSTASH_TEST_PG_PORT=$((BASE + 1)) VSTASH_TEST_PINECONE_PORT=$((BASE + 2))
 mkdir -p "$VSTASH_TEST_STATE"
+chmod 755 "$WORK"  # postgres.sh runs initdb as the postgres user under it
 BIN=$WORK/vstash
 cp "$VSTASH_BIN" "$BIN"  # a private copy: a rebuild during the bench does not change it
 started=()
