@@ -140,6 +140,7 @@ class NpyReader final : public ArrayReader {
     const size_t items = row_items();
     if (const MappedFile* file = mapped(); file != nullptr) {
       const size_t row_size = items * item;
+      release_before(*file, static_cast<size_t>(first) * row_size);
       return Array::view(dtype(), std::move(out_shape),
                          file->bytes().subspan(static_cast<size_t>(first) * row_size, static_cast<size_t>(n) * row_size),
                          m_mapped);
@@ -162,14 +163,35 @@ class NpyReader final : public ArrayReader {
     if (file == nullptr) {
       return ArrayReader::nonfinite_rows(block_rows);
     }
+    // In chunks, each dropped once checked, so that checking a file larger than memory
+    // keeps the resident set bounded.
     std::vector<int64_t> bad;
-    append_nonfinite_rows(dtype(), file->bytes().data(), rows(), static_cast<int64_t>(row_items()), 0, bad);
+    const auto items = static_cast<int64_t>(row_items());
+    const size_t row_size = row_items() * m_h.descr.itemsize;
+    const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(k_release_lag / std::max<size_t>(row_size, 1)));
+    for (int64_t first = 0; first < rows(); first += chunk) {
+      const int64_t n = std::min(chunk, rows() - first);
+      append_nonfinite_rows(dtype(), file->bytes().data() + static_cast<size_t>(first) * row_size, n, items, first,
+                            bad);
+      file->release(static_cast<size_t>(first) * row_size, static_cast<size_t>(n) * row_size);
+    }
     return bad;
   }
 
  private:
   size_t row_items() const {
     return static_cast<size_t>(m_h.shape.empty() ? 1 : shape_product(std::span(m_h.shape).subspan(1)));
+  }
+
+  // Blocks are read in increasing order (ingest, copy, export); the pages more than
+  // k_release_lag bytes behind the block asked for are dropped from memory (blocks still in
+  // flight behind it stay mapped; were one touched again, it is read back from the file).
+  static constexpr size_t k_release_lag = size_t{64} << 20;
+  void release_before(const MappedFile& file, size_t offset) {
+    if (offset > m_released + k_release_lag) {
+      file.release(m_released, offset - k_release_lag - m_released);
+      m_released = offset - k_release_lag;
+    }
   }
 
   // The whole data region mapped, for a file already in native C order: its blocks are then
@@ -234,6 +256,7 @@ class NpyReader final : public ArrayReader {
   NpyHeader m_h;
   std::once_flag m_map_once;
   std::shared_ptr<const MappedFile> m_mapped;
+  size_t m_released = 0;  // bytes of the mapping dropped so far (release_before)
 };
 
 void put_utf8(std::string& out, uint32_t cp) {
