@@ -168,8 +168,6 @@ class CachedBackend final : public Backend {
     json key = {{"k", options.top_k},
                 {"values", options.include_values},
                 {"metadata", options.include_metadata},
-                {"exact", options.exact},
-                {"ef", options.ef ? json(*options.ef) : json()},
                 {"filter", options.filter != nullptr ? options.filter->to_json() : json()}};
     if (options.exact || options.ef) {  // keys of plain queries stay as they were
       key["exact"] = options.exact;

@@ -287,3 +287,46 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     CHECK(b->stats().extra.at("cache").at("session_hits").get<int64_t>() == 1);
   }
 }
+
+#include "backends/common/cachecodec.hpp"
+
+TEST_SUITE("backends::cachecodec") {
+  TEST_CASE("query hits, rows and dataset facts round-trip through the cache's binary forms") {
+    namespace cc = backends::cachecodec;
+    std::vector<backends::QueryHit> hits(2);
+    hits[0].id = "a";
+    hits[0].index = 3;
+    hits[0].score = 0.25;
+    hits[0].metadata = json{{"i", 1}};
+    hits[1].id = std::string("b\0c", 3);
+    hits[1].values = std::vector<float>{1, 2};
+    const auto back = cc::decode_hits(cc::encode_hits(hits));
+    REQUIRE(back.size() == 2);
+    CHECK(back[0].id == "a");
+    CHECK(back[0].score == 0.25);
+    CHECK(back[0].metadata == hits[0].metadata);
+    CHECK(back[1].id == hits[1].id);
+    CHECK(back[1].values == hits[1].values);
+    CHECK(back[1].metadata.is_null());
+
+    RowBatch b = rows(3, 4, 9);
+    b.indices = {0, 1, 2};
+    std::vector<std::string> encoded;
+    for (size_t i = 0; i < b.size(); ++i) {
+      encoded.push_back(cc::encode_row(b, i));
+    }
+    check_same(cc::decode_rows({encoded[0], encoded[1], encoded[2]}), b);
+    CHECK_THROWS_AS(cc::decode_rows({encoded[0], std::string_view(encoded[1]).substr(0, 10)}), Error);
+
+    backends::DatasetInfo info;
+    info.spec = spec("ds", 4);
+    info.rows = 7;
+    info.next_index = 9;
+    const auto i2 = cc::decode_info(cc::encode_info(info));
+    CHECK(i2.spec.name == "ds");
+    CHECK(i2.spec.row_shape == info.spec.row_shape);
+    CHECK(i2.spec.label_dtype == DType::i64);
+    CHECK(i2.rows == 7);
+    CHECK(i2.next_index == 9);
+  }
+}
