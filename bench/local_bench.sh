@@ -3,8 +3,8 @@
 # Local-store benchmark (issue "Foundation", item 11). Prints, for 100k x 128 and 1M x 128
 # float32 rows: ingest rows/s and MB/s, shuffled-batch load time, and query latency; exact
 # top-10 of 1,000 queries beside FAISS, and Redis's 100 queries (exact_search_bench); the
-# HNSW index's build time, queries/s and recall@10 beside the exact scan (hnsw_bench); then
-# the peak resident memory of ingesting a 2 GB file (target: under 300 MB).
+# HNSW index's build time, queries/s and recall@10 beside the exact scan (hnsw_bench); export
+# MB/s and peak RSS beside dd and numpy (export_bench); then the peak resident memory of ingesting a 2 GB file (target: under 300 MB).
 #   bench/local_bench.sh [BUILD_DIR]        (default build/release; builds it if missing)
 # Data is generated with numpy into build/bench-local and removed at the end.
 set -euo pipefail
@@ -163,6 +163,61 @@ if [[ ${LOCAL_BENCH_ONLY:-} == hnsw ]]; then
   exit 0
 fi
 
+# Export (issue 16, line 5): `vstash export -o out.npy` of ROWS x 128 float32 (whole process,
+# dataset already ingested, output fsync'd) beside `dd conv=fsync` copying the NPY file and
+# numpy (np.load of the file, np.save, fsync: whole process), 3 alternating rounds, medians
+# of MB/s (of the array's bytes) and peak RSS (/usr/bin/time %M; mapped files count too).
+#   LOCAL_BENCH_ONLY=export bench/local_bench.sh
+#   LOCAL_BENCH_EXPORT_ROWS=1000000                the dataset size (default 1M)
+export_bench() {
+  unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+  local rows=${LOCAL_BENCH_EXPORT_ROWS:-1000000} ds=exportbench
+  echo "export: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for every side; $(nproc) cores, 3 alternating" \
+    "rounds, medians; $rows x 128 float32"
+  gen "$rows" 128 "$work/x.npy"
+  "$vstash" ingest "$work/x.npy" --dataset "$ds" --no-progress --no-index --json >/dev/null
+  local mb
+  mb=$(echo "$rows * 128 * 4 / 1048576" | bc -l)
+  local v_s=() v_m=() d_s=() d_m=() n_s=() n_m=() t0 t1
+  timed() {  # timed SECONDS_VAR RSS_VAR COMMAND...: whole-process seconds and peak RSS in MB
+    local -n secs_out=$1 rss_out=$2
+    shift 2
+    sync
+    t0=$(now)
+    /usr/bin/time -f '%M' -o "$work/rss" "$@" >/dev/null
+    t1=$(now)
+    secs_out+=("$(echo "$t1 - $t0" | bc -l)")
+    rss_out+=("$(echo "$(tail -n 1 "$work/rss") / 1024" | bc -l)")
+  }
+  for round in 1 2 3; do
+    timed v_s v_m "$vstash" export --dataset "$ds" -o "$work/out.npy" --no-progress
+    rm -f "$work"/out.*npy "$work"/out.metadata.jsonl
+    timed d_s d_m dd if="$work/x.npy" of="$work/copy.npy" bs=4M conv=fsync status=none
+    rm -f "$work/copy.npy"
+    timed n_s n_m /usr/bin/python3 -c '
+import os, sys, numpy as np
+a = np.load(sys.argv[1])
+with open(sys.argv[2], "wb") as f:
+    np.save(f, a)
+    f.flush()
+    os.fsync(f.fileno())' "$work/x.npy" "$work/copy.npy"
+    rm -f "$work/copy.npy"
+  done
+  printf '%-28s %10s %14s\n' "export $rows x 128" MB/s "peak RSS MB"
+  printf '%-28s %10.1f %14.0f\n' "vstash export -o out.npy" "$(echo "$mb / $(median "${v_s[@]}")" | bc -l)" \
+    "$(median "${v_m[@]}")"
+  printf '%-28s %10.1f %14.0f\n' "dd conv=fsync (file copy)" "$(echo "$mb / $(median "${d_s[@]}")" | bc -l)" \
+    "$(median "${d_m[@]}")"
+  printf '%-28s %10.1f %14.0f\n' "numpy np.load + np.save" "$(echo "$mb / $(median "${n_s[@]}")" | bc -l)" \
+    "$(median "${n_m[@]}")"
+  "$vstash" delete --dataset "$ds" --dataset-all --yes >/dev/null 2>&1 || true
+  rm -f "$work/x.npy"
+}
+if [[ ${LOCAL_BENCH_ONLY:-} == export ]]; then
+  export_bench
+  exit 0
+fi
+
 # Segments (issue 16, lines 1, 4, 6), each beside its peer in the same run, alternating
 # rounds, medians, whole processes: ingest of 1M x 128 NPY vs `dd conv=fsync` of the same
 # file to the same disk (target >= 80%); one query over 1M x 128 (target < 100 ms); one
@@ -270,6 +325,8 @@ echo
 exact_search_bench
 echo
 hnsw_bench
+echo
+export_bench
 echo
 segments_bench
 echo

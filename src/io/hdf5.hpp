@@ -34,4 +34,32 @@ struct Hdf5Write {
 void write_hdf5(const std::string& file, const std::vector<Hdf5Write>& datasets,
                 const nlohmann::json& root_attributes, bool keep_existing);
 
+// Datasets of `rows` rows each, written block by block in bounded memory, atomically, laid out
+// as write_hdf5 lays out the same arrays (same chunking and compression): append() writes a
+// block by hyperslab after the rows already written; finish() requires every dataset to hold
+// exactly `rows` rows (else RetryableError: the source changed meanwhile) and closes the
+// file; commit() renames it into place. Destroyed before commit(), nothing is left behind.
+struct Hdf5BlockDataset {
+  std::string dataset;  // "/data", "/g/ids"
+  DType dtype = DType::f32;
+  Shape row_shape;
+  bool strings = false;  // variable-length UTF-8 (ids); dtype and row_shape unused
+};
+class Hdf5BlockWriter {
+ public:
+  Hdf5BlockWriter(const std::string& file, const std::vector<Hdf5BlockDataset>& datasets, int64_t rows,
+                  bool keep_existing);
+  ~Hdf5BlockWriter();
+  Hdf5BlockWriter(const Hdf5BlockWriter&) = delete;
+  Hdf5BlockWriter& operator=(const Hdf5BlockWriter&) = delete;
+  void append(size_t dataset, const Array& rows);
+  void append_strings(size_t dataset, const std::vector<std::string>& strings);
+  void finish();
+  void commit();
+
+ private:
+  struct State;
+  std::unique_ptr<State> m;
+};
+
 }  // namespace vstash::io

@@ -75,16 +75,17 @@ Hid link_properties(const std::string& name) {
   return lcpl;
 }
 
-// Chunks of whole rows, about k_chunk_bytes each, for arrays over k_compress_above.
-Hid dataset_properties(const Array& array, const std::string& name) {
+// Chunks of whole rows, about k_chunk_bytes each, for arrays over k_compress_above (shape and
+// item size of the whole array).
+Hid dataset_properties(const Shape& shape, size_t item_size, const std::string& name) {
   Hid dcpl = check(H5Pcreate(H5P_DATASET_CREATE), name, "cannot create property list");
-  const size_t row_bytes = array.row_bytes();
-  if (array.ndim() == 0 || array.nbytes() <= k_compress_above || row_bytes == 0 ||
-      row_bytes >= (size_t{1} << 32)) {
+  const size_t row_bytes = shape.empty() ? 0 : static_cast<size_t>(shape_product(std::span(shape).subspan(1))) * item_size;
+  const size_t nbytes = static_cast<size_t>(shape_product(shape)) * item_size;
+  if (shape.empty() || nbytes <= k_compress_above || row_bytes == 0 || row_bytes >= (size_t{1} << 32)) {
     return dcpl;
   }
-  std::vector<hsize_t> chunk(array.shape().begin(), array.shape().end());
-  chunk[0] = std::clamp<hsize_t>(k_chunk_bytes / row_bytes, 1, static_cast<hsize_t>(array.rows()));
+  std::vector<hsize_t> chunk(shape.begin(), shape.end());
+  chunk[0] = std::clamp<hsize_t>(k_chunk_bytes / row_bytes, 1, static_cast<hsize_t>(shape[0]));
   check(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), name, "cannot set chunking");
   if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0) {
     check(H5Pset_deflate(dcpl.get(), k_gzip_level), name, "cannot set gzip");
@@ -95,7 +96,7 @@ Hid dataset_properties(const Array& array, const std::string& name) {
 void write_numeric(hid_t file, const std::string& path, const Array& array, const std::string& name) {
   Hid type = file_type(array.dtype(), name);
   Hid space = simple_space(std::vector<hsize_t>(array.shape().begin(), array.shape().end()), name);
-  Hid dcpl = dataset_properties(array, name);
+  Hid dcpl = dataset_properties(array.shape(), dtype_size(array.dtype()), name);
   Hid lcpl = link_properties(name);
   Hid ds = check(H5Dcreate2(file, path.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
                  name, "cannot create dataset");
@@ -178,6 +179,35 @@ void write_attribute(hid_t obj, const std::string& key, const nlohmann::json& va
   }
 }
 
+
+// The temp file of out, new or a copy of the existing file (keep_existing), open for writing.
+Hid open_temp(const std::string& file, const AtomicFile& out, bool keep_existing) {
+  std::error_code ec;
+  if (keep_existing && std::filesystem::exists(file, ec)) {
+    hdf5::require_hdf5_file(file);
+    std::filesystem::copy_file(file, out.temp_path(), std::filesystem::copy_options::overwrite_existing, ec);
+    if (ec) {
+      throw Error(fmt::format("{}: cannot copy to \"{}\": {}", file, out.temp_path(), ec.message()));
+    }
+    return check(H5Fopen(out.temp_path().c_str(), H5F_ACC_RDWR, H5P_DEFAULT), file, "cannot open for writing");
+  }
+  return check(H5Fcreate(out.temp_path().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), file, "cannot create");
+}
+
+// Checks a dataset path and removes any dataset already there.
+void clear_path(hid_t f, const std::string& path, const std::string& name) {
+  if (path.size() < 2 || path[0] != '/' || path.back() == '/') {
+    throw UsageError(fmt::format("{}: dataset path must look like \"/name\" or \"/group/name\"", name));
+  }
+  if (hdf5::object_exists(f, path)) {
+    if (!hdf5::dataset_exists(f, path)) {
+      throw UsageError(fmt::format("{}: exists and is not a dataset", name));
+    }
+    // The old data's space is not reclaimed; h5repack compacts a file rewritten often.
+    check(H5Ldelete(f, path.c_str(), H5P_DEFAULT), name, "cannot replace dataset");
+  }
+}
+
 }  // namespace
 
 void write_hdf5(const std::string& file, const std::vector<Hdf5Write>& datasets,
@@ -188,31 +218,10 @@ void write_hdf5(const std::string& file, const std::vector<Hdf5Write>& datasets,
   }
   AtomicFile out(file);
   {
-    std::error_code ec;
-    Hid f;
-    if (keep_existing && std::filesystem::exists(file, ec)) {
-      hdf5::require_hdf5_file(file);
-      std::filesystem::copy_file(file, out.temp_path(), std::filesystem::copy_options::overwrite_existing, ec);
-      if (ec) {
-        throw Error(fmt::format("{}: cannot copy to \"{}\": {}", file, out.temp_path(), ec.message()));
-      }
-      f = check(H5Fopen(out.temp_path().c_str(), H5F_ACC_RDWR, H5P_DEFAULT), file, "cannot open for writing");
-    } else {
-      f = check(H5Fcreate(out.temp_path().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), file,
-                "cannot create");
-    }
+    Hid f = open_temp(file, out, keep_existing);
     for (const auto& d : datasets) {
       const std::string name = fmt::format("{}:{}", file, d.dataset);
-      if (d.dataset.size() < 2 || d.dataset[0] != '/' || d.dataset.back() == '/') {
-        throw UsageError(fmt::format("{}: dataset path must look like \"/name\" or \"/group/name\"", name));
-      }
-      if (hdf5::object_exists(f.get(), d.dataset)) {
-        if (!hdf5::dataset_exists(f.get(), d.dataset)) {
-          throw UsageError(fmt::format("{}: exists and is not a dataset", name));
-        }
-        // The old data's space is not reclaimed; h5repack compacts a file rewritten often.
-        check(H5Ldelete(f.get(), d.dataset.c_str(), H5P_DEFAULT), name, "cannot replace dataset");
-      }
+      clear_path(f.get(), d.dataset, name);
       if (d.array != nullptr) {
         write_numeric(f.get(), d.dataset, *d.array, name);
       } else if (d.strings != nullptr) {
@@ -229,5 +238,123 @@ void write_hdf5(const std::string& file, const std::vector<Hdf5Write>& datasets,
   }
   out.commit();
 }
+
+struct Hdf5BlockWriter::State {
+  std::string file;
+  AtomicFile out;
+  Hid f;
+  std::vector<Hdf5BlockDataset> specs;
+  std::vector<Hid> types;
+  std::vector<Hid> sets;
+  std::vector<int64_t> written;
+  int64_t rows = 0;
+
+  State(const std::string& path) : file(path), out(path) {}
+
+  std::string name(size_t i) const { return fmt::format("{}:{}", file, specs[i].dataset); }
+
+  // The file space with rows [first, first + n) selected, and the memory space of n rows.
+  std::pair<Hid, Hid> spaces(size_t i, int64_t n) {
+    const std::string where = name(i);
+    if (written[i] + n > rows) {
+      throw RetryableError(fmt::format("{}: the dataset changed while it was written ({} rows when it began, more "
+                                       "read); run it again",
+                                       where, rows));
+    }
+    const Shape& rs = specs[i].row_shape;
+    std::vector<hsize_t> start(1 + (specs[i].strings ? 0 : rs.size()), 0);
+    std::vector<hsize_t> count(start.size());
+    start[0] = static_cast<hsize_t>(written[i]);
+    count[0] = static_cast<hsize_t>(n);
+    for (size_t k = 1; k < count.size(); ++k) {
+      count[k] = static_cast<hsize_t>(rs[k - 1]);
+    }
+    Hid file_space = check(H5Dget_space(sets[i].get()), where, "cannot get dataspace");
+    check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr), where,
+          "cannot select rows");
+    return {std::move(file_space), simple_space(count, where)};
+  }
+};
+
+Hdf5BlockWriter::Hdf5BlockWriter(const std::string& file, const std::vector<Hdf5BlockDataset>& datasets, int64_t rows,
+                                 bool keep_existing)
+    : m(std::make_unique<State>(file)) {
+  hdf5::quiet_errors();
+  m->f = open_temp(file, m->out, keep_existing);
+  m->specs = datasets;
+  m->rows = rows;
+  for (size_t i = 0; i < datasets.size(); ++i) {
+    const auto& d = datasets[i];
+    const std::string where = m->name(i);
+    clear_path(m->f.get(), d.dataset, where);
+    Shape shape{rows};
+    if (!d.strings) {
+      shape.insert(shape.end(), d.row_shape.begin(), d.row_shape.end());
+    }
+    Hid type = d.strings ? utf8_string_type(where) : file_type(d.dtype, where);
+    Hid space = simple_space(std::vector<hsize_t>(shape.begin(), shape.end()), where);
+    Hid dcpl = d.strings ? check(H5Pcreate(H5P_DATASET_CREATE), where, "cannot create property list")
+                         : dataset_properties(shape, dtype_size(d.dtype), where);
+    Hid lcpl = link_properties(where);
+    m->sets.push_back(check(H5Dcreate2(m->f.get(), d.dataset.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(),
+                                       H5P_DEFAULT),
+                            where, "cannot create dataset"));
+    m->types.push_back(std::move(type));
+    m->written.push_back(0);
+  }
+}
+
+Hdf5BlockWriter::~Hdf5BlockWriter() = default;
+
+void Hdf5BlockWriter::append(size_t i, const Array& rows) {
+  const auto& d = m->specs.at(i);
+  if (d.strings || rows.dtype() != d.dtype || rows.row_shape() != d.row_shape) {
+    throw Error(fmt::format("{}: rows of {} {} appended to a dataset of other rows", m->name(i),
+                            dtype_name(rows.dtype()), shape_to_string(rows.row_shape())));
+  }
+  const int64_t n = rows.rows();
+  if (n == 0) {
+    return;
+  }
+  auto [file_space, mem_space] = m->spaces(i, n);
+  // Array data is little-endian like the file type: no conversion happens.
+  check(H5Dwrite(m->sets[i].get(), m->types[i].get(), mem_space.get(), file_space.get(), H5P_DEFAULT, rows.data()),
+        m->name(i), "cannot write");
+  m->written[i] += n;
+}
+
+void Hdf5BlockWriter::append_strings(size_t i, const std::vector<std::string>& strings) {
+  if (!m->specs.at(i).strings) {
+    throw Error(fmt::format("{}: strings appended to a numeric dataset", m->name(i)));
+  }
+  const auto n = static_cast<int64_t>(strings.size());
+  if (n == 0) {
+    return;
+  }
+  std::vector<const char*> ptrs;
+  ptrs.reserve(strings.size());
+  for (const auto& s : strings) {
+    ptrs.push_back(s.c_str());
+  }
+  auto [file_space, mem_space] = m->spaces(i, n);
+  check(H5Dwrite(m->sets[i].get(), m->types[i].get(), mem_space.get(), file_space.get(), H5P_DEFAULT, ptrs.data()),
+        m->name(i), "cannot write");
+  m->written[i] += n;
+}
+
+void Hdf5BlockWriter::finish() {
+  for (size_t i = 0; i < m->sets.size(); ++i) {
+    if (m->written[i] != m->rows) {
+      throw RetryableError(fmt::format("{}: the dataset changed while it was written ({} rows when it began, {} read); "
+                                       "run it again",
+                                       m->name(i), m->rows, m->written[i]));
+    }
+  }
+  m->sets.clear();
+  m->types.clear();
+  check(H5Fclose(m->f.release()), m->file, "cannot close");
+}
+
+void Hdf5BlockWriter::commit() { m->out.commit(); }
 
 }  // namespace vstash::io

@@ -436,4 +436,97 @@ void write_npy_strings(const std::string& path, const std::vector<std::string>& 
   file.commit();
 }
 
+NpyBlockWriter::NpyBlockWriter(std::string path, DType dtype, Shape row_shape, int64_t rows)
+    : m_path(std::move(path)), m_dtype(dtype), m_row_shape(std::move(row_shape)), m_rows(rows), m_file(m_path) {
+  Shape shape{rows};
+  shape.insert(shape.end(), m_row_shape.begin(), m_row_shape.end());
+  const std::string header = make_npy_header(npy_descr_for(dtype), shape);
+  m_header_bytes = header.size();
+  m_file.write(header.data(), header.size());
+}
+
+void NpyBlockWriter::append(const Array& rows) {
+  if (rows.dtype() != m_dtype || rows.row_shape() != m_row_shape) {
+    throw Error(fmt::format("{}: rows of {} {} appended to an array of {} {}", m_path, dtype_name(rows.dtype()),
+                            shape_to_string(rows.row_shape()), dtype_name(m_dtype), shape_to_string(m_row_shape)));
+  }
+  m_file.write(rows.data(), rows.nbytes());
+  m_written += rows.rows();
+}
+
+void NpyBlockWriter::finish() {
+  if (m_written == m_rows) {
+    return;
+  }
+  Shape shape{m_written};
+  shape.insert(shape.end(), m_row_shape.begin(), m_row_shape.end());
+  const std::string header = make_npy_header(npy_descr_for(m_dtype), shape);
+  if (header.size() != m_header_bytes) {
+    throw RetryableError(fmt::format("{}: the dataset changed while it was written ({} rows when it began, {} read); "
+                                     "run it again",
+                                     m_path, m_rows, m_written));
+  }
+  std::FILE* f = m_file.stream();
+  if (std::fseek(f, 0, SEEK_SET) != 0) {
+    throw Error(fmt::format("{}: cannot seek: {}", m_path, std::strerror(errno)));
+  }
+  m_file.write(header.data(), header.size());
+  if (std::fseek(f, 0, SEEK_END) != 0) {
+    throw Error(fmt::format("{}: cannot seek: {}", m_path, std::strerror(errno)));
+  }
+  m_rows = m_written;
+}
+
+NpyStringsBlockWriter::NpyStringsBlockWriter(std::string path) : m_path(std::move(path)), m_file(m_path) {
+  m_spool = std::tmpfile();
+  if (m_spool == nullptr) {
+    throw Error(fmt::format("{}: cannot create a temporary file: {}", m_path, std::strerror(errno)));
+  }
+}
+
+NpyStringsBlockWriter::~NpyStringsBlockWriter() {
+  if (m_spool != nullptr) {
+    std::fclose(m_spool);
+  }
+}
+
+// Spool records: the code point count (uint32) then the code points.
+void NpyStringsBlockWriter::append(const std::vector<std::string>& strings) {
+  for (const auto& s : strings) {
+    auto cps = decode_utf8(s);
+    if (!cps) {
+      throw UsageError(fmt::format("{}: string {} (\"{}\") is not valid UTF-8", m_path, m_count, s));
+    }
+    const auto n = static_cast<uint32_t>(cps->size());
+    m_width = std::max<size_t>(m_width, n);
+    try {
+      write_all(m_spool, &n, sizeof n);
+      write_all(m_spool, cps->data(), cps->size() * 4);
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: {}", m_path, e.what()));
+    }
+    ++m_count;
+  }
+}
+
+void NpyStringsBlockWriter::finish() {
+  const std::string header = make_npy_header(fmt::format("<U{}", m_width), {m_count});
+  m_file.write(header.data(), header.size());
+  if (std::fflush(m_spool) != 0 || std::fseek(m_spool, 0, SEEK_SET) != 0) {
+    throw Error(fmt::format("{}: cannot read back the temporary file: {}", m_path, std::strerror(errno)));
+  }
+  std::vector<uint32_t> row(m_width);
+  for (int64_t i = 0; i < m_count; ++i) {
+    uint32_t n = 0;
+    if (std::fread(&n, sizeof n, 1, m_spool) != 1 || n > m_width) {
+      throw Error(fmt::format("{}: cannot read back the temporary file", m_path));
+    }
+    std::fill(row.begin(), row.end(), 0u);
+    if (n > 0 && std::fread(row.data(), 4, n, m_spool) != n) {
+      throw Error(fmt::format("{}: cannot read back the temporary file", m_path));
+    }
+    m_file.write(row.data(), row.size() * 4);
+  }
+}
+
 }  // namespace vstash::io

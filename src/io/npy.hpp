@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "arrayfile.hpp"
+#include "atomicfile.hpp"
 
 namespace vstash::io {
 
@@ -25,5 +26,49 @@ void write_npy_strings(const std::string& path, const std::vector<std::string>& 
 void write_npy_strings_stream(std::FILE* out, const std::vector<std::string>& strings);
 // True if the file holds a unicode or bytes array (validates the header).
 bool npy_holds_strings(const std::string& path);
+
+// One NPY array written block by block in bounded memory, atomically: the header promises
+// `rows` rows of (dtype, row_shape), append() adds rows, finish() checks the count (when a
+// different number was appended, the header is rewritten in place if its length allows, else
+// RetryableError: the source changed meanwhile), commit() renames it into place. Destroyed
+// before commit(), nothing is left behind. The bytes are write_npy's for the same array.
+class NpyBlockWriter {
+ public:
+  NpyBlockWriter(std::string path, DType dtype, Shape row_shape, int64_t rows);
+  void append(const Array& rows);
+  int64_t rows_written() const { return m_written; }
+  void finish();
+  void commit() { m_file.commit(); }
+
+ private:
+  std::string m_path;
+  DType m_dtype;
+  Shape m_row_shape;
+  int64_t m_rows;
+  int64_t m_written = 0;
+  size_t m_header_bytes = 0;
+  AtomicFile m_file;
+};
+
+// Strings (ids) written as write_npy_strings does, in bounded memory: the width of '<U<n>' is
+// known only at the end, so append() spools them to an unnamed temporary file and finish()
+// writes the array from it.
+class NpyStringsBlockWriter {
+ public:
+  explicit NpyStringsBlockWriter(std::string path);
+  ~NpyStringsBlockWriter();
+  NpyStringsBlockWriter(const NpyStringsBlockWriter&) = delete;
+  NpyStringsBlockWriter& operator=(const NpyStringsBlockWriter&) = delete;
+  void append(const std::vector<std::string>& strings);
+  void finish();
+  void commit() { m_file.commit(); }
+
+ private:
+  std::string m_path;
+  std::FILE* m_spool = nullptr;
+  int64_t m_count = 0;
+  size_t m_width = 1;
+  AtomicFile m_file;
+};
 
 }  // namespace vstash::io

@@ -12,3 +12,12 @@ add_test(NAME io_interop
 set_tests_properties(io_interop PROPERTIES
   ENVIRONMENT "${VSTASH_TEST_ENV};VSTASH_IOTOOL=$<TARGET_FILE:vstash_iotool>"
   TIMEOUT 900)
+
+# export_memory  export of 300k x 128 rows (local store and Redis) stays under a bounded
+#                anonymous memory peak and writes the rows ingested (NPY and HDF5)
+if(VSTASH_WITH_REDIS)
+  add_test(NAME export_memory
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/export_memory_test.py)
+  set_tests_properties(export_memory PROPERTIES FIXTURES_REQUIRED redis ENVIRONMENT "${VSTASH_TEST_ENV}"
+                       TIMEOUT 900)
+endif()

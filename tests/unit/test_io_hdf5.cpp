@@ -514,4 +514,54 @@ TEST_SUITE("io::hdf5") {
     const std::string msg = error_of([&] { io::read_array(file + ":/x"); });
     CHECK(msg.find(file + ":/x: corrupt: shape 1099511627776 needs 4398046511104 bytes, the file holds 64") == 0);
   }
+
+  TEST_CASE("Hdf5BlockWriter writes blocks by hyperslab with write_hdf5's layout, or nothing") {
+    const auto dir = testutil::scratch_dir("h5-blocks");
+    const auto file = (dir / "out.h5").string();
+    const Array a = testutil::random_f32(5000, 64, 12);  // chunked + gzip, as write_array does
+    const Array labels = patterned(DType::i64, {5000});
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5000; ++i) {
+      ids.push_back(fmt::format("id-{}", i));
+    }
+    {
+      io::Hdf5BlockWriter w(file, {{"/g/data", DType::f32, {64}, false}, {"/g/labels", DType::i64, {}, false},
+                                   {"/g/ids", DType::f32, {}, true}},
+                            5000, false);
+      for (int64_t first = 0; first < 5000; first += 1500) {
+        const int64_t n = std::min<int64_t>(1500, 5000 - first);
+        w.append(0, a.slice_rows(first, n));
+        w.append(1, labels.slice_rows(first, n));
+        w.append_strings(2, {ids.begin() + first, ids.begin() + first + n});
+      }
+      w.finish();
+      w.commit();
+    }
+    CHECK(io::read_array(file + ":/g/data") == a);
+    CHECK(io::read_array(file + ":/g/labels") == labels);
+    CHECK(io::read_strings(file + ":/g/ids") == ids);
+    {
+      Hid f(H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+      Hid ds(H5Dopen2(f.get(), "/g/data", H5P_DEFAULT));
+      Hid dcpl(H5Dget_create_plist(ds.get()));
+      CHECK(H5Pget_layout(dcpl.get()) == H5D_CHUNKED);
+      hsize_t chunk[2] = {};
+      CHECK(H5Pget_chunk(dcpl.get(), 2, chunk) == 2);
+      CHECK(chunk[0] == (size_t{1} << 20) / (64 * 4));
+    }
+    // Fewer or more rows than promised: RetryableError, and no file appears.
+    const auto other = (dir / "short.h5").string();
+    {
+      io::Hdf5BlockWriter w(other, {{"/data", DType::f32, {64}, false}}, 10, false);
+      w.append(0, a.slice_rows(0, 9));
+      CHECK_THROWS_AS(w.finish(), RetryableError);
+    }
+    {
+      io::Hdf5BlockWriter w(other, {{"/data", DType::f32, {64}, false}}, 10, false);
+      w.append(0, a.slice_rows(0, 8));
+      CHECK_THROWS_AS(w.append(0, a.slice_rows(0, 3)), RetryableError);
+    }
+    CHECK_FALSE(std::filesystem::exists(other));
+    CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()) == 1);
+  }
 }

@@ -530,4 +530,84 @@ TEST_SUITE("io::npy") {
     CHECK(msg.find((dir / "d.npy").string()) == 0);
     CHECK(msg.find("not a regular file") != std::string::npos);
   }
+
+  TEST_CASE("NpyBlockWriter writes write_npy's bytes block by block, fixing or refusing a changed count") {
+    const auto dir = testutil::scratch_dir("npy-blocks");
+    for (const DType t : k_all_dtypes) {
+      CAPTURE(dtype_name(t));
+      const Array a = patterned(t, {37, 3, 2});
+      io::write_npy((dir / "whole.npy").string(), a);
+      io::NpyBlockWriter w((dir / "blocks.npy").string(), t, {3, 2}, 37);
+      for (int64_t first = 0; first < 37; first += 10) {
+        w.append(a.slice_rows(first, std::min<int64_t>(10, 37 - first)));
+      }
+      w.finish();
+      w.commit();
+      CHECK(slurp(dir / "blocks.npy") == slurp(dir / "whole.npy"));
+    }
+    // Fewer rows than promised, same header length: the header is rewritten in place.
+    const Array a = patterned(DType::f32, {12, 4});
+    io::write_npy((dir / "whole.npy").string(), a.slice_rows(0, 11));
+    {
+      io::NpyBlockWriter w((dir / "short.npy").string(), DType::f32, {4}, 12);
+      w.append(a.slice_rows(0, 11));
+      w.finish();
+      w.commit();
+    }
+    CHECK(slurp(dir / "short.npy") == slurp(dir / "whole.npy"));
+    // Destroyed before commit(): nothing is left behind.
+    std::filesystem::create_directories(dir / "gone");
+    {
+      io::NpyBlockWriter w((dir / "gone" / "x.npy").string(), DType::f32, {4}, 3);
+      w.append(a.slice_rows(0, 2));
+      w.finish();
+    }
+    CHECK(std::filesystem::is_empty(dir / "gone"));
+  }
+
+  TEST_CASE("NpyBlockWriter refuses a count change its header cannot hold, leaving nothing") {
+    const auto dir = testutil::scratch_dir("npy-blocks-grow");
+    // Find a row shape and a row count whose header is one 64-byte step longer than 1 row's.
+    auto header_len = [](int64_t rows, const Shape& row_shape) {
+      Shape s{rows};
+      s.insert(s.end(), row_shape.begin(), row_shape.end());
+      return io::make_npy_header("<f4", s).size();
+    };
+    Shape row_shape;
+    int64_t grown = 0;
+    for (int dims = 1; dims < 40 && grown == 0; ++dims) {
+      row_shape.assign(static_cast<size_t>(dims), 1);
+      for (int64_t n = 10; n <= int64_t{1000000000000}; n *= 10) {
+        if (header_len(n, row_shape) != header_len(1, row_shape)) {
+          grown = n;
+          break;
+        }
+      }
+    }
+    REQUIRE(grown > 0);
+    {
+      // Promised `grown` rows (the longer header), wrote 1: the short header does not fit.
+      io::NpyBlockWriter w((dir / "x.npy").string(), DType::f32, row_shape, grown);
+      Shape one{1};
+      one.insert(one.end(), row_shape.begin(), row_shape.end());
+      w.append(Array(DType::f32, one));
+      CHECK_THROWS_AS(w.finish(), RetryableError);
+    }
+    CHECK(std::filesystem::is_empty(dir));
+  }
+
+  TEST_CASE("NpyStringsBlockWriter writes write_npy_strings's bytes from spooled blocks") {
+    const auto dir = testutil::scratch_dir("npy-string-blocks");
+    const std::vector<std::string> ids = {"a", "", "\xc3\xa9t\xc3\xa9", "longest-id-of-all", "x", "\xf0\x9f\x99\x82"};
+    io::write_npy_strings((dir / "whole.npy").string(), ids);
+    io::NpyStringsBlockWriter w((dir / "blocks.npy").string());
+    w.append({ids.begin(), ids.begin() + 4});
+    w.append({});
+    w.append({ids.begin() + 4, ids.end()});
+    w.finish();
+    w.commit();
+    CHECK(slurp(dir / "blocks.npy") == slurp(dir / "whole.npy"));
+    io::NpyStringsBlockWriter bad((dir / "bad.npy").string());
+    CHECK_THROWS_AS(bad.append({"ok", std::string("\xff")}), UsageError);
+  }
 }
