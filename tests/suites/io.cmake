@@ -13,7 +13,7 @@ set_tests_properties(io_interop PROPERTIES
   ENVIRONMENT "${VSTASH_TEST_ENV};VSTASH_IOTOOL=$<TARGET_FILE:vstash_iotool>"
   TIMEOUT 900)
 
-# export_memory  export of 300k x 128 rows (local store and Redis) stays under a bounded
+# export_memory  export of 150k x 128 rows (local store and Redis) stays under a bounded
 #                anonymous memory peak and writes the rows ingested (NPY and HDF5)
 if(VSTASH_WITH_REDIS)
   add_test(NAME export_memory
