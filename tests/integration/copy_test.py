@@ -206,7 +206,7 @@ class CopyTest(unittest.TestCase):
         data = np.random.default_rng(5).standard_normal((n, 32)).astype("float32")
         np.save(self.path("big.npy"), data)
         src = self.name("big")
-        self.run_vstash("--profile", a, "--dataset", src, "ingest", self.path("big.npy"))
+        self.run_vstash("--profile", a, "--dataset", src, "ingest", self.path("big.npy"), "--no-index")
         dst = self.name("resumed")
         copier = subprocess.Popen([VSTASH, "copy", f"{a}:{src}", f"{b}:{dst}", "--block-rows", "500"], env=self.env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)

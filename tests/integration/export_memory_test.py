@@ -72,7 +72,7 @@ DATA, LABELS, IDS, INPUT = make_input()
 
 def export_case(config, profile, dataset):
     vstash(config, profile, "--dataset", dataset, "ingest", INPUT["data"], "--labels", INPUT["labels"], "--ids",
-           INPUT["ids"])
+           INPUT["ids"], "--no-index")
     try:
         for target in (f"{SCRATCH}/{dataset}.npy", f"{SCRATCH}/{dataset}.h5"):
             argv = [BIN, "--config", config, "--profile", profile, "--dataset", dataset, "export", "-o", target]

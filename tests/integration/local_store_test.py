@@ -84,7 +84,8 @@ class LocalStoreTest(unittest.TestCase):
 
     def test_kill9_mid_ingest_then_resume_has_no_duplicates_or_gaps(self):
         s = self.store
-        writer = s.popen("--dataset", "big", "ingest", self.path, "--batch-size", "500")
+        # --no-index throughout: the ANN index build over 200k rows is local_index_test's subject.
+        writer = s.popen("--dataset", "big", "ingest", self.path, "--batch-size", "500", "--no-index")
         try:
             wait_until(lambda: writer.poll() is not None or s.rows("big") >= 1000, 120,
                        "the first committed batches")
@@ -103,10 +104,10 @@ class LocalStoreTest(unittest.TestCase):
         np.testing.assert_array_equal(data, self.data[:committed])
 
         # A plain re-run refuses (it would duplicate); --resume finishes the job.
-        again = s.run("--dataset", "big", "ingest", self.path, check=False)
+        again = s.run("--dataset", "big", "ingest", self.path, "--no-index", check=False)
         self.assertEqual(again.returncode, 5, again.stderr)
         self.assertIn("--resume", again.stderr)
-        s.run("--dataset", "big", "ingest", self.path, "--resume")
+        s.run("--dataset", "big", "ingest", self.path, "--resume", "--no-index")
 
         data, ids = s.export("big", os.path.join(self.tmp.name, "full.npy"))
         self.assertEqual(len(ids), len(self.data))
@@ -121,7 +122,7 @@ class LocalStoreTest(unittest.TestCase):
         query = os.path.join(self.tmp.name, "q.npy")
         np.save(query, self.data[:1])
 
-        writer = s.popen("--dataset", "big", "ingest", self.path, "--batch-size", "500")
+        writer = s.popen("--dataset", "big", "ingest", self.path, "--batch-size", "500", "--no-index")
         reads = 0
         try:
             wait_until(lambda: writer.poll() is not None or s.rows("big") > 0, 120, "the writer's first batch")
