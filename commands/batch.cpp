@@ -187,6 +187,7 @@ void run_stream(const BatchOptions& opt, Context& ctx) {
   lo.world_size = shard.world_size;
   lo.pad_shards = shard.remainder;
   lo.start_position = opt.start_batch;
+  lo.samples_only = to_stdout && !opt.with_ids;  // batch files and --with-ids keep the ids
   // Each worker gets its own connection so loads run in parallel, not in turns.
   const Profile& profile = ctx.profile();
   const ProfileFile& file = ctx.profile_file();  // so a `cache:` profile is found by every worker

@@ -261,16 +261,27 @@ class RedisBackend final : public Backend {
     });
   }
 
-  RowBatch read_positions(const std::string& dataset, const std::vector<int64_t>& positions) override {
-    std::lock_guard lock(m_mutex);
-    return read_by_position(dataset, [&](int64_t rows) {
+  // positions_of for read_by_position: the positions, each checked against the live rows.
+  static auto checked_positions(const std::string& dataset, const std::vector<int64_t>& positions) {
+    return [&dataset, &positions](int64_t rows) {
       for (const auto p : positions) {
         if (p < 0 || p >= rows) {
           throw UsageError(fmt::format("dataset \"{}\": position {} is out of range ({} rows)", dataset, p, rows));
         }
       }
       return positions;
-    });
+    };
+  }
+
+  RowBatch read_positions(const std::string& dataset, const std::vector<int64_t>& positions) override {
+    std::lock_guard lock(m_mutex);
+    return read_by_position(dataset, checked_positions(dataset, positions));
+  }
+
+  // A streamed batch: the records (ids, metadata) are not read, a third fewer commands.
+  RowBatch read_samples(const std::string& dataset, const std::vector<int64_t>& positions) override {
+    std::lock_guard lock(m_mutex);
+    return read_by_position(dataset, checked_positions(dataset, positions), false);
   }
 
   RowBatch fetch(const std::string& dataset, const std::vector<std::string>& ids) override {
@@ -468,8 +479,9 @@ class RedisBackend final : public Backend {
   // The rows at positions_of(live rows): in layout 3 from the manifest alone (O(1)) and
   // read_fast, O(rows read); a layout 2 dataset through a whole-dataset snapshot, as it is
   // stored. Retried like retry_read when a write commits in between.
+  // records=false (read_samples): data and labels only, ids empty.
   template <class F>
-  RowBatch read_by_position(const std::string& dataset, F&& positions_of) {
+  RowBatch read_by_position(const std::string& dataset, F&& positions_of, bool records = true) {
     bool reconnected = false;
     bool fresh = false;  // the head was read by this call (else the one the last read saw)
     for (int attempt = 0; attempt < k_attempts; ++attempt) {
@@ -499,7 +511,7 @@ class RedisBackend final : public Backend {
           }
           throw;
         }
-        if (auto result = m_rows.read_fast(*head, positions)) {
+        if (auto result = m_rows.read_fast(*head, positions, records)) {
           return std::move(*result);
         }
         fresh = true;  // a write moved gen: read the manifest again

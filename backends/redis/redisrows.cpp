@@ -642,7 +642,8 @@ std::optional<Snapshot> RowStore::cached_head(const std::string& dataset) const 
 
 void RowStore::forget_reads() { m_read_cache.reset(); }
 
-std::optional<RowBatch> RowStore::read_fast(const Snapshot& h, const std::vector<int64_t>& positions) {
+std::optional<RowBatch> RowStore::read_fast(const Snapshot& h, const std::vector<int64_t>& positions,
+                                            bool records) {
   const DatasetKeys& k = h.keys;
   constexpr size_t k_round_head = 2;  // a round's replies before its reads: HMGET, EXISTS
   if (!m_read_cache || m_read_cache->head.keys.name != h.keys.name || m_read_cache->head.inc != h.inc ||
@@ -814,8 +815,10 @@ std::optional<RowBatch> RowStore::read_fast(const Snapshot& h, const std::vector
   begin_round();
   for (const auto& r : runs) {
     const auto s = static_cast<size_t>(r.slot);
-    m_conn.append({"GETRANGE", k.rows(h.inc, r.chunk), std::to_string(k_records_data + r.begin),
-                   std::to_string(static_cast<int64_t>(k_records_data + r.end) - 1)});
+    if (records) {
+      m_conn.append({"GETRANGE", k.rows(h.inc, r.chunk), std::to_string(k_records_data + r.begin),
+                     std::to_string(static_cast<int64_t>(k_records_data + r.end) - 1)});
+    }
     m_conn.append({"GETRANGE", k.chunk(h.inc, r.chunk), std::to_string(s * h.row_bytes),
                    std::to_string((s + r.count) * h.row_bytes - 1)});
     if (h.label_bytes > 0) {
@@ -839,13 +842,13 @@ std::optional<RowBatch> RowStore::read_fast(const Snapshot& h, const std::vector
   out.ids.resize(n);
   out.metadata.resize(n);
   out.indices = indices;
-  const size_t per_run = h.label_bytes > 0 ? 3 : 2;
+  const size_t per_run = (h.label_bytes > 0 ? 2 : 1) + (records ? 1 : 0);
   for (size_t j = 0; j < runs.size(); ++j) {
     const Run& r = runs[j];
-    const size_t e = k_round_head + j * per_run;
-    const auto records = as_view(element(*exec, e));
-    const auto samples = as_view(element(*exec, e + 1));
-    if (r.end < r.begin || records.size() != r.end - r.begin || samples.size() != r.count * h.row_bytes) {
+    const size_t e = k_round_head + j * per_run + (records ? 1 : 0);  // the run's samples
+    const auto samples = as_view(element(*exec, e));
+    const auto blob = records ? as_view(element(*exec, e - 1)) : std::string_view();
+    if (r.end < r.begin || (records && blob.size() != r.end - r.begin) || samples.size() != r.count * h.row_bytes) {
       m_read_cache.reset();
       throw_expired(k.name);
     }
@@ -858,13 +861,16 @@ std::optional<RowBatch> RowStore::read_fast(const Snapshot& h, const std::vector
         m_read_cache.reset();
         throw_expired(k.name);  // no record at one gen: the row did not go through vstash
       }
-      auto [id, meta] = decode_record(records.substr(from - r.begin, to - from));
+      if (!records) {
+        continue;
+      }
+      auto [id, meta] = decode_record(blob.substr(from - r.begin, to - from));
       out.ids[r.first + i] = std::move(id);
       out.metadata[r.first + i] = std::move(meta);
     }
     std::memcpy(out.data.row(static_cast<int64_t>(r.first)).data(), samples.data(), samples.size());
     if (out.labels) {
-      const auto labels = as_view(element(*exec, e + 2));
+      const auto labels = as_view(element(*exec, e + 1));
       if (labels.size() != r.count * h.label_bytes) {
         m_read_cache.reset();
         throw_expired(k.name);

@@ -218,7 +218,9 @@ class ThreadedLoader final : public DataLoader {
         return std::move(*hit);
       }
     }
-    RowBatch batch = m_contiguous ? backend.read_rows(m_name, begin, count) : backend.read_positions(m_name, positions);
+    RowBatch batch = m_contiguous                                    ? backend.read_rows(m_name, begin, count)
+                     : m_options.samples_only && !m_options.cache ? backend.read_samples(m_name, positions)
+                                                                   : backend.read_positions(m_name, positions);
     check_count(m_name, batch, count, index);
     if (m_options.cache) {
       m_options.cache->put(m_info, positions, batch);

@@ -59,6 +59,9 @@ struct LoaderOptions {
   // workers and possibly by several loaders: a batch whose positions were loaded before is
   // served from it. Null: every batch comes from the backend.
   std::shared_ptr<BatchCache> cache;
+  // Data and labels only (Backend::read_samples, without a cache): a shuffled batch's ids
+  // may be empty strings, which stores keeping them apart need not look up.
+  bool samples_only = false;
 };
 
 class DataLoader {
