@@ -52,6 +52,28 @@ PyDataLoader& PyDataLoader::iter() {
 
 py::tuple PyDataLoader::next() {
   m_fresh = false;
+  std::optional<backends::RowBatch> batch;
+  if (m_options.num_workers > 0) {
+    // Workers prefetch: wait for the batch in slices (Ctrl-C is checked between them), then
+    // take it in this thread; no thread is started per batch.
+    for (;;) {
+      bool ready = false;
+      {
+        py::gil_scoped_release release;
+        ready = m_loader->wait_ready(std::chrono::milliseconds(20));
+        if (ready) {
+          batch = m_loader->next();  // returns at once; rethrows a worker's error
+        }
+      }
+      if (ready) {
+        break;
+      }
+      if (PyErr_CheckSignals() != 0) {
+        throw py::error_already_set();
+      }
+    }
+    return to_tuple(std::move(batch));
+  }
   if (!m_pending.valid()) {
     auto* loader = m_loader.get();
     auto* state = m_store.get();
@@ -75,7 +97,11 @@ py::tuple PyDataLoader::next() {
       throw py::error_already_set();
     }
   }
-  auto batch = m_pending.get();  // rethrows the worker's error
+  batch = m_pending.get();  // rethrows the worker's error
+  return to_tuple(std::move(batch));
+}
+
+py::tuple PyDataLoader::to_tuple(std::optional<backends::RowBatch> batch) {
   if (!batch) {
     throw py::stop_iteration();
   }

@@ -33,6 +33,8 @@ class PyDataLoader {
  private:
   void restart(int64_t start_position);  // a new C++ loader for the current epoch
   void finish_pending();                  // waits (without the GIL) for a next() in flight
+  // (data, labels) as numpy arrays owning the batch's buffers; StopIteration at the end.
+  static py::tuple to_tuple(std::optional<backends::RowBatch> batch);
 
   std::shared_ptr<StoreState> m_store;
   std::string m_dataset;

@@ -136,10 +136,11 @@ PYBIND11_MODULE(_vstash, m) {
                                "methods. Create it with vstash.open(config).")
       .def("store_training_data", &ClassicalBackend::store_training_data, py::arg("dataset_id"), py::arg("data"),
            py::arg("labels"), py::arg("metadata") = py::none(), py::kw_only(), py::arg("ids") = py::none(),
-           py::arg("metric") = "", py::arg("append") = false,
+           py::arg("metric") = "", py::arg("append") = false, py::arg("build_index") = false,
            "Store rows of `data` (n, ...) with `labels` (n, ...) or None as dataset `dataset_id`, in the arrays'\n"
            "dtypes and shapes; `metadata` is the dataset's metadata dict. Ids default to row numbers. An existing\n"
-           "non-empty dataset is ConflictError unless append=True. NaN/Inf rows are UsageError.")
+           "non-empty dataset is ConflictError unless append=True. NaN/Inf rows are UsageError. build_index=True\n"
+           "also builds the store's search index, as `vstash ingest` does (off: training data is read in batches).")
       .def("load_training_batch", &ClassicalBackend::load_training_batch, py::arg("dataset_id"),
            py::arg("batch_size"), py::arg("shuffle") = true, py::arg("offset") = 0, py::kw_only(),
            py::arg("seed") = 0, py::arg("epoch") = 0, py::arg("rank") = 0, py::arg("world_size") = 1,

@@ -158,7 +158,7 @@ py::object ClassicalBackend::config() const { return from_json(m_state->profile.
 
 void ClassicalBackend::store_training_data(const std::string& dataset_id, const py::object& data,
                                            const py::object& labels, const py::object& metadata, const py::object& ids,
-                                           const std::string& metric, bool append) {
+                                           const std::string& metric, bool append, bool build_index) {
   backends::check_dataset_name(dataset_id);
   const py::array d = rows_array(contiguous(data, "data"), "data");
   const Array data_view = array_view(d, "data");
@@ -234,7 +234,11 @@ void ClassicalBackend::store_training_data(const std::string& dataset_id, const 
         return b;
       };
       ingest::run_pipeline(read, plan, writers, [](int64_t) { check_signals_released(); });
-      backend.finish_ingest(dataset_id);
+      // Training data is read in batches, not searched: the ANN index that `vstash ingest`
+      // builds at its end (minutes for a million rows) is built only when asked for.
+      if (build_index) {
+        backend.finish_ingest(dataset_id);
+      }
     });
   } catch (const PythonSignal&) {
     throw py::error_already_set();
@@ -253,14 +257,11 @@ py::tuple ClassicalBackend::load_training_batch(const std::string& dataset_id, i
   training::validate_shard(shard);
   auto [spec, rows] = locked(*m_state, [&](backends::Backend& backend) {
     const auto info = commands::require_dataset(backend, dataset_id);
-    if (world_size == 1) {
-      return std::pair(info.spec, training::load_training_batch(backend, dataset_id, batch_size, shuffle, offset,
-                                                                 seed, epoch));
-    }
-    // One rank's shard of the epoch order, as `vstash batch --rank --world-size` reads it.
+    // Positions from the epoch plan (one rank's shard, as `vstash batch --rank --world-size`
+    // reads it; O(batch) to compute), then samples and labels only: no ids are returned.
     const training::EpochPlan plan(info.rows, std::nullopt,
                                    {shuffle, seed, epoch, shard, training::OrderKind::strided, batch_size, false});
-    return std::pair(info.spec, backend.read_positions(dataset_id, plan.entries(offset, batch_size)));
+    return std::pair(info.spec, backend.read_samples(dataset_id, plan.entries(offset, batch_size)));
   });
   auto with_rows = [](const Shape& row_shape) {
     Shape s{0};

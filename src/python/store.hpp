@@ -49,7 +49,8 @@ class ClassicalBackend {
                    bool read_only);
 
   void store_training_data(const std::string& dataset_id, const py::object& data, const py::object& labels,
-                           const py::object& metadata, const py::object& ids, const std::string& metric, bool append);
+                           const py::object& metadata, const py::object& ids, const std::string& metric, bool append,
+                           bool build_index);
   py::tuple load_training_batch(const std::string& dataset_id, int64_t batch_size, bool shuffle, int64_t offset,
                                 uint64_t seed, int64_t epoch, int64_t rank, int64_t world_size,
                                 const std::string& remainder);

@@ -112,6 +112,18 @@ class ThreadedLoader final : public DataLoader {
     return std::move(slot.batch);
   }
 
+  bool wait_ready(std::chrono::milliseconds timeout) override {
+    if (m_failure || m_next_take >= m_batches) {
+      return true;
+    }
+    if (m_threads.empty()) {
+      return false;
+    }
+    std::unique_lock lock(m_mutex);
+    const Slot& s = m_slots[static_cast<size_t>(m_next_take % m_depth)];
+    return m_ready.wait_for(lock, timeout, [&] { return s.index == m_next_take; });
+  }
+
   int64_t position() const override { return m_next_take; }
   int64_t num_batches() const override { return m_batches; }
   int64_t shard_rows() const override { return m_rows; }

@@ -22,6 +22,7 @@
 // LoaderOptions::connect to give each worker its own connection and load in parallel.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -70,6 +71,11 @@ class DataLoader {
   // The next batch in order, or nullopt once the epoch's shard is exhausted. Rethrows the
   // exception a worker (or the backend, with num_workers 0) raised for this batch.
   virtual std::optional<backends::RowBatch> next() = 0;
+  // Waits up to timeout for the next batch to be loaded by a worker: true when next() will
+  // return at once (a batch or an error is waiting, or the epoch is over). Always false with
+  // no workers, where next() loads in the caller's thread. Lets a caller that must stay
+  // responsive (the Python module checking for Ctrl-C) wait in slices without a thread of its own.
+  virtual bool wait_ready(std::chrono::milliseconds timeout) = 0;
   // Index of the batch next() returns next: with the epoch, what to resume from.
   virtual int64_t position() const = 0;
   // Batches in the epoch's shard, including those skipped by start_position.

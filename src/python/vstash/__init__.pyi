@@ -71,10 +71,11 @@ class ClassicalBackend:
 
     def store_training_data(self, dataset_id: str, data: ArrayLike, labels: Optional[ArrayLike],
                             metadata: Optional[Dict[str, Any]] = None, *, ids: Optional[Sequence[str]] = None,
-                            metric: str = "", append: bool = False) -> None:
+                            metric: str = "", append: bool = False, build_index: bool = False) -> None:
         """Store the rows of data (n, ...) with labels (n, ...) or None, in their dtypes and shapes;
         metadata is the dataset's. Ids default to row numbers. ConflictError for a non-empty dataset
-        unless append=True; UsageError for NaN/Inf rows."""
+        unless append=True; UsageError for NaN/Inf rows. build_index=True also builds the store's
+        search index as `vstash ingest` does (the local HNSW graph, pgvector's index)."""
     def load_training_batch(self, dataset_id: str, batch_size: int, shuffle: bool = True, offset: int = 0, *,
                             seed: int = 0, epoch: int = 0, rank: int = 0, world_size: int = 1,
                             remainder: str = "uneven") -> Tuple[np.ndarray, Optional[np.ndarray]]:
