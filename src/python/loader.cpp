@@ -13,6 +13,7 @@ PyDataLoader::PyDataLoader(std::shared_ptr<StoreState> store, std::string datase
   // Each worker reads through its own connection, like `vstash batch --stream`.
   auto* state = m_store.get();
   m_options.connect = [state] { return state->connect(backends::Access::read_only); };
+  m_options.samples_only = true;  // Python gets (data, labels): no id lookups per row
   restart(m_options.start_position);
 }
 
