@@ -812,7 +812,12 @@ std::optional<RowBatch> RowStore::read_fast(const Snapshot& h, const std::vector
                     end_of(table, slot_of(indices[e - 1]))});
     i = e;
   }
-  begin_round();
+  // The last round is a plain pipeline, not a MULTI (whose QUEUED reply per command cost the
+  // server and the client as much as the reads): it checks the keys, reads, then reads gen
+  // and inc again. Every write bumps gen in the EXEC that changes the dataset's keys, so gen
+  // still head's after the reads means none committed between head and them (a seqlock):
+  // the reads, and the tables cached at that gen, saw one state of the dataset.
+  m_conn.append({"EXISTS", k.ids(h.inc), k.live(h.inc)});
   for (const auto& r : runs) {
     const auto s = static_cast<size_t>(r.slot);
     if (records) {
@@ -826,9 +831,20 @@ std::optional<RowBatch> RowStore::read_fast(const Snapshot& h, const std::vector
                      std::to_string((s + r.count) * h.label_bytes - 1)});
     }
   }
-  const redisReply* exec = end_round();
-  if (exec == nullptr) {
-    return std::nullopt;
+  m_conn.append({"HMGET", k.manifest(), "gen", "inc"});
+  const auto read = m_conn.flush();
+  const auto& g = *read.back();
+  if (is_nil(element(g, 0))) {
+    m_read_cache.reset();
+    throw_expired(k.name);
+  }
+  if (as_int(element(g, 0)) != h.gen || as_view(element(g, 1)) != h.inc) {
+    m_read_cache.reset();
+    return std::nullopt;  // a write committed since head: read again
+  }
+  if (as_int(*read.front()) != 2) {
+    m_read_cache.reset();
+    throw_expired(k.name);
   }
   RowBatch out;
   Shape shape = {static_cast<int64_t>(n)};
@@ -845,9 +861,9 @@ std::optional<RowBatch> RowStore::read_fast(const Snapshot& h, const std::vector
   const size_t per_run = (h.label_bytes > 0 ? 2 : 1) + (records ? 1 : 0);
   for (size_t j = 0; j < runs.size(); ++j) {
     const Run& r = runs[j];
-    const size_t e = k_round_head + j * per_run + (records ? 1 : 0);  // the run's samples
-    const auto samples = as_view(element(*exec, e));
-    const auto blob = records ? as_view(element(*exec, e - 1)) : std::string_view();
+    const size_t e = 1 + j * per_run + (records ? 1 : 0);  // the run's samples (after EXISTS)
+    const auto samples = as_view(*read[e]);
+    const auto blob = records ? as_view(*read[e - 1]) : std::string_view();
     if (r.end < r.begin || (records && blob.size() != r.end - r.begin) || samples.size() != r.count * h.row_bytes) {
       m_read_cache.reset();
       throw_expired(k.name);
@@ -870,7 +886,7 @@ std::optional<RowBatch> RowStore::read_fast(const Snapshot& h, const std::vector
     }
     std::memcpy(out.data.row(static_cast<int64_t>(r.first)).data(), samples.data(), samples.size());
     if (out.labels) {
-      const auto labels = as_view(element(*exec, e + 1));
+      const auto labels = as_view(*read[e + 1]);
       if (labels.size() != r.count * h.label_bytes) {
         m_read_cache.reset();
         throw_expired(k.name);
