@@ -269,7 +269,7 @@ segments_bench() {
     for r in $(seq 1 "$rounds"); do
       local t0 t1
       t0=$(now)
-      env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$vstash" batch --dataset "$ds" --size 256 --shuffle --seed "$r" --stream -o - >/dev/null
+      env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$vstash" batch --dataset "$ds" --size 256 --shuffle --seed "$r" --stream -o - >/dev/null 2>&1
       t1=$(now)
       vs+=("$(echo "$t1 - $t0" | bc -l)")
       np_s+=("$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 - "$src" "$r" <<'PY'
@@ -333,7 +333,7 @@ echo
 
 # Peak memory of ingesting a 2 GB file (4M x 128 float32): the reader streams row blocks.
 gen 4194304 128 "$work/big.npy"
-/usr/bin/time -f '%M' -o "$work/rss" "$vstash" ingest "$work/big.npy" --dataset big --no-progress >/dev/null
+/usr/bin/time -f '%M' -o "$work/rss" "$vstash" ingest "$work/big.npy" --dataset big --no-progress --no-index >/dev/null
 rss_kb=$(tail -n 1 "$work/rss")
 printf '\ningest of a %s MB file: peak RSS %.0f MB (target < 300 MB)\n' \
   "$(( $(stat -c %s "$work/big.npy") / 1048576 ))" "$(echo "$rss_kb / 1024" | bc -l)"

@@ -2,15 +2,39 @@
 #include "blockscan.hpp"
 
 #include <cblas.h>
+#include <dlfcn.h>
+
 #include <cmath>
 #include <cstring>
 #include <exception>
 #include <limits>
 #include <thread>
 
+#include "../../src/errors.hpp"
+
 namespace vstash::backends {
 
 namespace {
+
+// OpenBLAS is loaded on the first scan, not linked: loading it costs every process (batch,
+// stats, ingest) a few milliseconds of relocations, and its threads, started when it loads,
+// spin on sched_yield and take a 2-core machine's second core from the command that runs.
+using SgemmFn = decltype(&cblas_sgemm);
+
+SgemmFn sgemm() {
+  static const SgemmFn fn = [] {
+    // Debian's libopenblas0 provides libopenblas.so.0; libblas.so.3 is the BLAS alternative.
+    for (const char* lib : {"libopenblas.so.0", "libblas.so.3"}) {
+      if (void* handle = dlopen(lib, RTLD_NOW | RTLD_LOCAL)) {
+        if (void* f = dlsym(handle, "cblas_sgemm")) {
+          return reinterpret_cast<SgemmFn>(f);
+        }
+      }
+    }
+    throw Error("exact search needs OpenBLAS: cannot load libopenblas.so.0 (install libopenblas0)");
+  }();
+  return fn;
+}
 
 double norm_of(const float* v, size_t dim) {
   double s = 0;
@@ -60,7 +84,7 @@ void BlockScan::score_block() {
   const size_t dim = m_dim;
   m_products.resize(m_nq * n);
   if (m_nq > 0 && n > 0 && dim > 0) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m_nq), static_cast<int>(n),
+    sgemm()(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m_nq), static_cast<int>(n),
                 static_cast<int>(dim), 1.0f, m_queries.data(), static_cast<int>(dim), m_rows.data(),
                 static_cast<int>(dim), 0.0f, m_products.data(), static_cast<int>(n));
   } else {

@@ -184,6 +184,9 @@ void configure_connection(Connection& conn) {
   // commits, and even then the database stays consistent. Checkpoint saves switch to FULL.
   conn.exec("PRAGMA synchronous=NORMAL");
   conn.exec("PRAGMA cache_size=-16384");
+  // Reads through a mapping rather than a pread per page: a new process looking up the ids
+  // of one batch of 256 rows otherwise makes ~500 system calls.
+  conn.exec("PRAGMA mmap_size=268435456");
 }
 
 int64_t read_layout_version(Connection& conn) {
