@@ -818,16 +818,24 @@ std::optional<RowBatch> RowStore::read_fast(const Snapshot& h, const std::vector
   // still head's after the reads means none committed between head and them (a seqlock):
   // the reads, and the tables cached at that gen, saw one state of the dataset.
   m_conn.append({"EXISTS", k.ids(h.inc), k.live(h.inc)});
+  // Keys are built in place from their prefixes (k.rows(inc, n) etc.): a shuffled batch
+  // names hundreds of them.
+  const std::string pre = k.base + h.inc + ":";
+  std::string key;
+  auto key_of = [&](std::string_view kind, int64_t chunk) -> const std::string& {
+    key.assign(pre).append(kind).append(std::to_string(chunk));
+    return key;
+  };
   for (const auto& r : runs) {
     const auto s = static_cast<size_t>(r.slot);
     if (records) {
-      m_conn.append({"GETRANGE", k.rows(h.inc, r.chunk), std::to_string(k_records_data + r.begin),
+      m_conn.append({"GETRANGE", key_of("rows:", r.chunk), std::to_string(k_records_data + r.begin),
                      std::to_string(static_cast<int64_t>(k_records_data + r.end) - 1)});
     }
-    m_conn.append({"GETRANGE", k.chunk(h.inc, r.chunk), std::to_string(s * h.row_bytes),
+    m_conn.append({"GETRANGE", key_of("chunk:", r.chunk), std::to_string(s * h.row_bytes),
                    std::to_string((s + r.count) * h.row_bytes - 1)});
     if (h.label_bytes > 0) {
-      m_conn.append({"GETRANGE", k.labels(h.inc, r.chunk), std::to_string(s * h.label_bytes),
+      m_conn.append({"GETRANGE", key_of("labels:", r.chunk), std::to_string(s * h.label_bytes),
                      std::to_string((s + r.count) * h.label_bytes - 1)});
     }
   }
