@@ -96,7 +96,7 @@ struct QueryOptions {
   bool exact = false;
   // Search-time breadth of an HNSW index (local hnsw_ef_search, pgvector hnsw.ef_search,
   // Qdrant hnsw_ef); unset: the store's default. Ignored by stores that always scan exactly.
-  std::optional<int> ef;
+  std::optional<int> ef = std::nullopt;
 };
 
 // Scores, the same on every backend (README "Scores"):

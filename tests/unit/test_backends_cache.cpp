@@ -15,6 +15,7 @@
 #include "src/errors.hpp"
 #include "src/profile.hpp"
 #include "src/training/sharding.hpp"
+#include "redistestserver.hpp"
 #include "testutil.hpp"
 
 using namespace vstash;
@@ -25,22 +26,10 @@ namespace rd = vstash::backends::redis;
 
 namespace {
 
-bool no_server() {
-  const char* c = std::getenv("VSTASH_REDIS_TEST_CONFIG");
-  return c == nullptr || *c == '\0';
-}
+using redistest::config;
+using redistest::isolated;
+using redistest::no_server;
 
-const ProfileFile& config() {
-  static const ProfileFile file = load_profile_file(std::getenv("VSTASH_REDIS_TEST_CONFIG"));
-  return file;
-}
-
-// The test file's cache profile with a key prefix of its own.
-Profile isolated_cache(const std::string& tag) {
-  Profile p = config().profiles.at("cache");
-  p.set("prefix", testutil::unique_name(tag) + ":");
-  return p;
-}
 
 // A local primary in a scratch directory, opened through a counter. `profile` is the store
 // itself, `cached_profile` the one make_cached reads (with cache_memory_mb).
@@ -105,7 +94,7 @@ std::vector<int64_t> slice(const std::vector<int64_t>& order, size_t begin, size
 
 TEST_SUITE("redis" * doctest::skip(no_server())) {
   TEST_CASE("cache tier: a cached batch, dataset and checkpoint are served without opening the primary") {
-    const Profile cache = isolated_cache("cache1rt");
+    const Profile cache = isolated("cache", "cache1rt");
     Primary p("cache1rt");
     auto writer = p.cached(cache);
     writer->create_dataset(spec("ds", 8));
@@ -136,7 +125,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
   TEST_CASE("cache tier: a row lookup is one round trip, with and without the memory tier") {
     for (const int64_t memory : {int64_t{0}, int64_t{1} << 20}) {
       CAPTURE(memory);
-      const Profile profile = isolated_cache("cacherows");
+      const Profile profile = isolated("cache", "cacherows");
       rd::Cache c(profile, memory);
       const std::vector<int64_t> positions = {5, 1, 9, 1};
       auto first = c.lookup_rows("s", positions);  // connects, creates the token
@@ -163,7 +152,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
   }
 
   TEST_CASE("cache tier: a write in progress anywhere makes every lookup bypass the cache and every store a no-op") {
-    const Profile profile = isolated_cache("cachewip");
+    const Profile profile = isolated("cache", "cachewip");
     rd::Cache reader(profile, 1 << 20);
     rd::Cache writer(profile);
     auto l = reader.lookup_rows("s", {0, 1});
@@ -197,7 +186,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
   }
 
   TEST_CASE("cache tier: shuffled batches are cached by row, so another seed's epoch hits the cache") {
-    const Profile cache = isolated_cache("cacheseed");
+    const Profile cache = isolated("cache", "cacheseed");
     Primary p("cacheseed");
     auto warm = p.cached(cache);
     warm->create_dataset(spec("ds", 4));
@@ -233,7 +222,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
   }
 
   TEST_CASE("cache tier: cache_memory_mb keeps rows in memory, and a write elsewhere still invalidates them") {
-    const Profile cache = isolated_cache("cachemem");
+    const Profile cache = isolated("cache", "cachemem");
     Primary p("cachemem", 4);
     auto a = p.cached(cache);
     auto b = p.cached(cache);
@@ -265,7 +254,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
 
 TEST_SUITE("redis" * doctest::skip(no_server())) {
   TEST_CASE("cache tier: a query result is cached per option, exact and ef included") {
-    const Profile cache = isolated_cache("cachequery");
+    const Profile cache = isolated("cache", "cachequery");
     Primary p("cachequery");
     auto b = p.cached(cache);
     b->create_dataset(spec("ds", 4));

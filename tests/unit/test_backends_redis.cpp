@@ -32,6 +32,7 @@
 #include "src/errors.hpp"
 #include "src/filter.hpp"
 #include "src/profile.hpp"
+#include "redistestserver.hpp"
 #include "testutil.hpp"
 
 using namespace vstash;
@@ -43,23 +44,10 @@ namespace rd = vstash::backends::redis;
 
 namespace {
 
-bool no_server() {
-  const char* c = std::getenv("VSTASH_REDIS_TEST_CONFIG");
-  return c == nullptr || *c == '\0';
-}
+using redistest::config;
+using redistest::isolated;
+using redistest::no_server;
 
-const ProfileFile& config() {
-  static const ProfileFile file = load_profile_file(std::getenv("VSTASH_REDIS_TEST_CONFIG"));
-  return file;
-}
-
-// A named profile of the test file with a key prefix of its own, so that scans of "our" keys
-// never see another test's (ctest runs suites in parallel on one server).
-Profile isolated(const std::string& name, const std::string& tag) {
-  Profile p = config().profiles.at(name);
-  p.set("prefix", testutil::unique_name(tag) + ":");
-  return p;
-}
 
 std::unique_ptr<Backend> open(const Profile& p) { return backends::create_backend(p, &config()); }
 

@@ -23,6 +23,7 @@
 #include "backends/registry.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
+#include "redistestserver.hpp"
 #include "testutil.hpp"
 
 using namespace vstash;
@@ -34,21 +35,10 @@ namespace rd = vstash::backends::redis;
 
 namespace {
 
-bool no_server() {
-  const char* c = std::getenv("VSTASH_REDIS_TEST_CONFIG");
-  return c == nullptr || *c == '\0';
-}
+using redistest::config;
+using redistest::isolated;
+using redistest::no_server;
 
-const ProfileFile& config() {
-  static const ProfileFile file = load_profile_file(std::getenv("VSTASH_REDIS_TEST_CONFIG"));
-  return file;
-}
-
-Profile isolated(const std::string& tag) {
-  Profile p = config().profiles.at("redis");
-  p.set("prefix", testutil::unique_name(tag) + ":");
-  return p;
-}
 
 std::unique_ptr<Backend> open(const Profile& p) { return backends::create_backend(p, &config()); }
 
@@ -141,7 +131,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
   TEST_CASE("a reader beside a writer sees every batch whole, of one version, dense or with deleted rows") {
     for (const bool holes : {false, true}) {
       CAPTURE(holes);
-      const Profile p = isolated("rw");
+      const Profile p = isolated("redis", "rw");
       auto writer = open(p);
       auto reader = open(p);
       const std::string ds = "d";
@@ -224,7 +214,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
   TEST_CASE("a streamed batch (read_samples) equals read_positions' data and labels and reads no records") {
     for (const bool holes : {false, true}) {
       CAPTURE(holes);
-      const Profile p = isolated("samples");
+      const Profile p = isolated("redis", "samples");
       auto b = open(p);
       const std::string ds = "d";
       b->create_dataset(spec(ds));
@@ -260,7 +250,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
   }
 
   TEST_CASE("a dataset of layout 2 is read as it is, and its first write migrates it to layout 3") {
-    const Profile p = isolated("v2");
+    const Profile p = isolated("redis", "v2");
     auto b = open(p);
     const std::string ds = "d";
     b->create_dataset(spec(ds));
