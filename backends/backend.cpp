@@ -1,23 +1,26 @@
 // SPDX-License-Identifier: MIT
-#include "backend.hpp"
+#include "backends/backend.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <ctime>
-#include <fmt/format.h>
 
-#include "../src/errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends {
 
 std::string_view metric_name(Metric m) {
   switch (m) {
-    case Metric::cosine: return "cosine";
-    case Metric::euclidean: return "euclidean";
-    case Metric::dot: return "dot";
+    case Metric::cosine:
+      return "cosine";
+    case Metric::euclidean:
+      return "euclidean";
+    case Metric::dot:
+      return "dot";
   }
   return "cosine";
 }
@@ -36,10 +39,9 @@ Metric parse_metric(std::string_view s) {
 }
 
 void validate_model_name(const std::string& model) {
-  const bool ok = !model.empty() && model.size() <= 128 &&
-                  std::all_of(model.begin(), model.end(), [](char c) {
-                    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-                  });
+  const bool ok = !model.empty() && model.size() <= 128 && std::all_of(model.begin(), model.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
   if (!ok) {
     throw UsageError(fmt::format("model name \"{}\": use 1 to 128 letters, digits, '.', '_' or '-'", model));
   }
@@ -90,15 +92,14 @@ CheckpointRef CheckpointRef::parse(const std::string& path) {
   int64_t epoch = 0;
   auto [p, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), epoch);
   if (ec != std::errc() || p != tail.data() + tail.size() || epoch < 0 || tail.empty()) {
-    throw UsageError(fmt::format("checkpoint \"{}\": epoch \"{}\" is not a non-negative integer or \"latest\"", path, tail));
+    throw UsageError(
+        fmt::format("checkpoint \"{}\": epoch \"{}\" is not a non-negative integer or \"latest\"", path, tail));
   }
   ref.epoch = epoch;
   return ref;
 }
 
-std::string CheckpointRef::to_string() const {
-  return epoch ? checkpoint_path(model, *epoch) : model + "@latest";
-}
+std::string CheckpointRef::to_string() const { return epoch ? checkpoint_path(model, *epoch) : model + "@latest"; }
 
 std::string checkpoint_path(const std::string& model, int64_t epoch) { return fmt::format("{}@{}", model, epoch); }
 
@@ -137,7 +138,7 @@ std::string now_rfc3339() {
 }
 
 std::vector<std::vector<QueryHit>> Backend::query_many(const std::string& dataset, const std::vector<float>& queries,
-                                                      size_t n, const QueryOptions& options) {
+                                                       size_t n, const QueryOptions& options) {
   if (n == 0) {
     return {};
   }

@@ -30,8 +30,8 @@
 #include <string>
 #include <vector>
 
-#include "../src/array.hpp"
-#include "../src/filter.hpp"
+#include "src/array.hpp"
+#include "src/filter.hpp"
 
 namespace vstash {
 class Profile;
@@ -49,7 +49,7 @@ enum class Metric { cosine, euclidean, dot };
 // looked for (a mistyped path is not a new empty store). Stores whose connections do not
 // differ (the servers) ignore it.
 enum class Access { read_write, read_only };
-std::string_view metric_name(Metric m);  // "cosine", "euclidean", "dot"
+std::string_view metric_name(Metric m);   // "cosine", "euclidean", "dot"
 Metric parse_metric(std::string_view s);  // also accepts "l2", "euclid", "dotproduct", "ip"
 
 // What a dataset holds. Two specs are compatible when dtype, row shape, label dtype/shape
@@ -57,20 +57,20 @@ Metric parse_metric(std::string_view s);  // also accepts "l2", "euclid", "dotpr
 struct DatasetSpec {
   std::string name;
   DType dtype = DType::f32;
-  Shape row_shape;                      // e.g. {128} for vectors, {28, 28} for images
-  std::optional<DType> label_dtype;     // no labels when empty
-  Shape label_shape;                    // {} for scalar labels
+  Shape row_shape;                   // e.g. {128} for vectors, {28, 28} for images
+  std::optional<DType> label_dtype;  // no labels when empty
+  Shape label_shape;                 // {} for scalar labels
   Metric metric = Metric::cosine;
-  json metadata = json::object();       // dataset-level metadata (store_training_data's)
+  json metadata = json::object();  // dataset-level metadata (store_training_data's)
 
   int64_t dimension() const { return shape_product(row_shape); }
 };
 
 struct DatasetInfo {
   DatasetSpec spec;
-  int64_t rows = 0;          // live rows
-  int64_t next_index = 0;    // one past the highest index ever written
-  int64_t bytes = 0;         // storage used, best effort (0 if unknown)
+  int64_t rows = 0;             // live rows
+  int64_t next_index = 0;       // one past the highest index ever written
+  int64_t bytes = 0;            // storage used, best effort (0 if unknown)
   json extra = json::object();  // backend-specific facts for `stats` (index type, ...)
 };
 
@@ -88,8 +88,8 @@ struct RowBatch {
 
 struct QueryOptions {
   int64_t top_k = 10;
-  const Filter* filter = nullptr;   // null or empty: no filter
-  bool include_values = false;      // fill QueryHit::values
+  const Filter* filter = nullptr;  // null or empty: no filter
+  bool include_values = false;     // fill QueryHit::values
   bool include_metadata = true;
   // Exact scan, no approximate index (pgvector: no index scan; Qdrant: exact; local: no HNSW).
   // Stores that cannot honour it throw UsageError.
@@ -115,11 +115,11 @@ struct QueryHit {
 struct Checkpoint {
   std::string model;
   int64_t epoch = 0;
-  std::map<std::string, Array> arrays;    // "parameters", "optimizer/m", ...
+  std::map<std::string, Array> arrays;  // "parameters", "optimizer/m", ...
   std::map<std::string, double> metrics;
   json metadata = json::object();
-  std::string created_at;                 // RFC 3339 UTC, set by the backend on save
-  bool overwrite = false;                 // save only: replace an existing MODEL@EPOCH
+  std::string created_at;  // RFC 3339 UTC, set by the backend on save
+  bool overwrite = false;  // save only: replace an existing MODEL@EPOCH
 };
 
 struct CheckpointInfo {
@@ -143,8 +143,8 @@ struct ProgressRecord {
 };
 
 struct Stats {
-  std::string backend;    // "local", "pgvector", ...
-  std::string location;   // path or host:port/db, redacted
+  std::string backend;   // "local", "pgvector", ...
+  std::string location;  // path or host:port/db, redacted
   std::vector<DatasetInfo> datasets;
   std::map<std::string, int64_t> checkpoints_per_model;
   int64_t store_bytes = 0;
@@ -202,8 +202,8 @@ class Backend {
   virtual std::string id_key(const std::string& id) const { return id; }
   // Replaces the vector and/or merges metadata keys of one row (a null value deletes a key).
   // Throws NotFoundError if the id does not exist.
-  virtual void update_row(const std::string& dataset, const std::string& id,
-                          const std::optional<Array>& sample, const std::optional<json>& metadata) = 0;
+  virtual void update_row(const std::string& dataset, const std::string& id, const std::optional<Array>& sample,
+                          const std::optional<json>& metadata) = 0;
   // Deletes rows by id; returns how many existed.
   virtual int64_t delete_ids(const std::string& dataset, const std::vector<std::string>& ids) = 0;
   // Deletes every row whose metadata matches; returns how many.

@@ -1,24 +1,24 @@
 // SPDX-License-Identifier: MIT
-#include "registry.hpp"
+#include "backends/registry.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "../src/errors.hpp"
-#include "../src/profile.hpp"
-#include "local/localbackend.hpp"
+#include "backends/local/localbackend.hpp"
+#include "src/errors.hpp"
+#include "src/profile.hpp"
 #ifdef VSTASH_HAVE_PGVECTOR
-#include "pgvector/pgvectorbackend.hpp"
+#include "backends/pgvector/pgvectorbackend.hpp"
 #endif
 #ifdef VSTASH_HAVE_REDIS
-#include "redis/redisbackend.hpp"
-#include "common/cachedbackend.hpp"
+#include "backends/common/cachedbackend.hpp"
+#include "backends/redis/redisbackend.hpp"
 #endif
 #ifdef VSTASH_HAVE_QDRANT
-#include "qdrant/qdrantbackend.hpp"
+#include "backends/qdrant/qdrantbackend.hpp"
 #endif
 #ifdef VSTASH_HAVE_PINECONE
-#include "pinecone/pineconebackend.hpp"
+#include "backends/pinecone/pineconebackend.hpp"
 #endif
 
 namespace vstash::backends {
@@ -56,9 +56,8 @@ std::unique_ptr<Backend> create_plain(const Profile& profile, Access access) {
       return access == Access::read_only && e.open_read_only ? e.open_read_only(profile) : e.create(profile);
     }
   }
-  throw UsageError(fmt::format("profile \"{}\" ({}): backend type \"{}\" is not compiled in (have: {})",
-                               profile.name(), profile.source(), profile.type(),
-                               fmt::join(compiled_backends(), ", ")));
+  throw UsageError(fmt::format("profile \"{}\" ({}): backend type \"{}\" is not compiled in (have: {})", profile.name(),
+                               profile.source(), profile.type(), fmt::join(compiled_backends(), ", ")));
 }
 }  // namespace
 
@@ -86,8 +85,8 @@ std::unique_ptr<Backend> create_backend(const Profile& profile, const ProfileFil
   // The primary is opened on the first read the cache cannot serve.
   return make_cached([profile, access] { return create_plain(profile, access); }, profile, cache);
 #else
-  throw UsageError(fmt::format("profile \"{}\": the cache tier needs the redis backend, which is not compiled in",
-                               profile.name()));
+  throw UsageError(
+      fmt::format("profile \"{}\": the cache tier needs the redis backend, which is not compiled in", profile.name()));
 #endif
 }
 

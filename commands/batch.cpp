@@ -2,21 +2,21 @@
 // `vstash batch`: training batches (data, labels, ids) from a dataset. One batch into an
 // NPY/HDF5 file, or with --stream a whole epoch (or one rank's shard of it) as a sequence of
 // batch files or as an NPY stream on stdout, prefetched by --workers threads.
-#include <cstdio>
 #include <fmt/format.h>
-#include <memory>
 #include <unistd.h>
+#include <cstdio>
+#include <memory>
 
 #include "backends/registry.hpp"
-#include "commands.hpp"
-#include "common.hpp"
+#include "commands/commands.hpp"
+#include "commands/common.hpp"
 #include "src/errors.hpp"
 #include "src/io/arrayfile.hpp"
 #include "src/io/npy.hpp"
 #include "src/output.hpp"
-#include "src/training/dataloader.hpp"
-#include "src/training/selection.hpp"
-#include "src/training/sharding.hpp"
+#include "workflows/training/dataloader.hpp"
+#include "workflows/training/selection.hpp"
+#include "workflows/training/sharding.hpp"
 
 namespace vstash::commands {
 
@@ -86,10 +86,11 @@ std::shared_ptr<const std::vector<int64_t>> selection_of(const BatchOptions& opt
 }
 
 nlohmann::json common_json(const BatchOptions& opt, const std::string& dataset) {
-  nlohmann::json j = {{"dataset", dataset},     {"output", opt.output},         {"shuffle", opt.shuffle},
-                      {"seed", opt.seed},       {"epoch", opt.epoch},           {"rank", opt.rank},
-                      {"world_size", opt.world_size}, {"remainder", opt.remainder}, {"drop_last", opt.drop_last},
-                      {"order", opt.order}};
+  nlohmann::json j = {{"dataset", dataset},           {"output", opt.output},
+                      {"shuffle", opt.shuffle},       {"seed", opt.seed},
+                      {"epoch", opt.epoch},           {"rank", opt.rank},
+                      {"world_size", opt.world_size}, {"remainder", opt.remainder},
+                      {"drop_last", opt.drop_last},   {"order", opt.order}};
   if (opt.order == "global") {
     j["global_batch_size"] = opt.global_batch_size;
   }
@@ -134,8 +135,7 @@ void run_single(const BatchOptions& opt, Context& ctx) {
   }
   if (rows.size() == 0) {
     throw NotFoundError(fmt::format("dataset \"{}\": no rows at offset {} (the {} has {})", dataset, opt.offset,
-                                    opt.world_size == 1 ? (selection ? "selection" : "dataset") : "shard",
-                                    available));
+                                    opt.world_size == 1 ? (selection ? "selection" : "dataset") : "shard", available));
   }
   write_batch_file(opt.output, rows);
   nlohmann::json result = common_json(opt, dataset);
@@ -145,10 +145,10 @@ void run_single(const BatchOptions& opt, Context& ctx) {
   if (ctx.json()) {
     output::print_json(result);
   } else {
-    output::print_text(fmt::format("wrote {} rows of \"{}\" (offset {}{}{}) to {}\n", rows.size(), dataset, opt.offset,
-                                   opt.shuffle ? fmt::format(", shuffled with seed {} epoch {}", opt.seed, opt.epoch) : "",
-                                   opt.world_size > 1 ? fmt::format(", rank {} of {}", opt.rank, opt.world_size) : "",
-                                   opt.output));
+    output::print_text(
+        fmt::format("wrote {} rows of \"{}\" (offset {}{}{}) to {}\n", rows.size(), dataset, opt.offset,
+                    opt.shuffle ? fmt::format(", shuffled with seed {} epoch {}", opt.seed, opt.epoch) : "",
+                    opt.world_size > 1 ? fmt::format(", rank {} of {}", opt.rank, opt.world_size) : "", opt.output));
   }
 }
 
@@ -162,9 +162,10 @@ std::string batch_file_name(const std::string& pattern, int64_t index) {
 void run_stream(const BatchOptions& opt, Context& ctx) {
   const bool to_stdout = opt.output == "-";
   if (!to_stdout && opt.output.find(k_placeholder) == std::string::npos) {
-    throw UsageError(fmt::format("batch --stream: -o \"{}\" must be - (an NPY stream on stdout) or a file pattern "
-                                 "with {{}} for the batch number, e.g. batches/b{{}}.npy",
-                                 opt.output));
+    throw UsageError(
+        fmt::format("batch --stream: -o \"{}\" must be - (an NPY stream on stdout) or a file pattern "
+                    "with {{}} for the batch number, e.g. batches/b{{}}.npy",
+                    opt.output));
   }
   if (to_stdout && isatty(STDOUT_FILENO)) {
     throw UsageError("batch --stream -o -: stdout is a terminal; pipe the NPY stream into a program or a file");
@@ -252,9 +253,10 @@ void check_flags(const BatchOptions& opt) {
       throw UsageError("batch --order global: give --global-batch-size (the same for every world size)");
     }
     if (opt.global_batch_size != 0 && opt.size != 0 && opt.size * opt.world_size != opt.global_batch_size) {
-      throw UsageError(fmt::format("batch: --size {} x --world-size {} is not --global-batch-size {}; give one of "
-                                   "--size and --global-batch-size",
-                                   opt.size, opt.world_size, opt.global_batch_size));
+      throw UsageError(
+          fmt::format("batch: --size {} x --world-size {} is not --global-batch-size {}; give one of "
+                      "--size and --global-batch-size",
+                      opt.size, opt.world_size, opt.global_batch_size));
     }
   } else if (opt.size == 0) {
     throw UsageError("batch: --size is required");

@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: MIT
 // `vstash check SRC DST`: do two datasets (any stores) hold the same rows? Exit 0 when they
 // are equal, 1 when they differ (a result, printed on stdout, not a failure to run; the error
-// line says so), other codes as usual. The algorithm is src/transfer/compare.hpp.
-#include <chrono>
+// line says so), other codes as usual. The algorithm is workflows/transfer/compare.hpp.
 #include <fmt/format.h>
+#include <chrono>
 #include <memory>
 #include <optional>
 
-#include "commands.hpp"
-#include "common.hpp"
+#include "commands/commands.hpp"
+#include "commands/common.hpp"
+#include "commands/transfer.hpp"
 #include "src/errors.hpp"
 #include "src/output.hpp"
-#include "transfer.hpp"
 
 namespace vstash::commands {
 

@@ -7,12 +7,12 @@
 #include <memory>
 #include <set>
 
-#include "commands.hpp"
-#include "common.hpp"
+#include "commands/commands.hpp"
+#include "commands/common.hpp"
 #include "src/errors.hpp"
 #include "src/io/arrayfile.hpp"
 #include "src/output.hpp"
-#include "src/training/retention.hpp"
+#include "workflows/training/retention.hpp"
 
 namespace vstash::commands {
 
@@ -137,7 +137,8 @@ void run_checkpoint_load(const CheckpointLoadOptions& opt, Context& ctx) {
   auto arrays_json = nlohmann::json::array();
   std::vector<io::NamedArray> arrays;
   for (const auto& [name, array] : cp.arrays) {
-    arrays_json.push_back({{"name", name}, {"dtype", std::string(dtype_name(array.dtype()))}, {"shape", array.shape()}});
+    arrays_json.push_back(
+        {{"name", name}, {"dtype", std::string(dtype_name(array.dtype()))}, {"shape", array.shape()}});
     // "parameters" goes first: an NPY target holds the first array in OUT.npy itself.
     auto at = name == "parameters" ? arrays.begin() : arrays.end();
     arrays.insert(at, io::NamedArray{name, array});
@@ -146,7 +147,7 @@ void run_checkpoint_load(const CheckpointLoadOptions& opt, Context& ctx) {
     io::write_arrays(opt.output, arrays, {}, {{"model", cp.model}, {"epoch", cp.epoch}, {"created_at", cp.created_at}});
   }
   if (ctx.json()) {
-    nlohmann::json j = {{"path", path},       {"model", cp.model},       {"epoch", cp.epoch},
+    nlohmann::json j = {{"path", path},          {"model", cp.model},       {"epoch", cp.epoch},
                         {"metrics", cp.metrics}, {"metadata", cp.metadata}, {"created_at", cp.created_at},
                         {"arrays", arrays_json}};
     j["output"] = opt.output.empty() ? nlohmann::json(nullptr) : nlohmann::json(opt.output);
@@ -218,7 +219,8 @@ void register_checkpoint(CLI::App& parent, Context& ctx) {
   s->add_option("--params", save->params, "FILE.npy (one array) or FILE.h5 (every numeric dataset)")->required();
   s->add_option("--metric", save->metrics, "NAME=NUMBER (repeatable)");
   s->add_option("--metadata", save->metadata, "Metadata JSON object or @FILE.json");
-  s->add_flag("--overwrite", save->overwrite, "Replace MODEL@EPOCH if it exists (otherwise that is a conflict, exit 5)");
+  s->add_flag("--overwrite", save->overwrite,
+              "Replace MODEL@EPOCH if it exists (otherwise that is a conflict, exit 5)");
   s->add_option("--keep", save->keep, "After saving, keep only the N highest epochs (plus --keep-best and latest)")
       ->envname("VSTASH_KEEP");
   s->add_option("--keep-best", save->keep_best, "After saving, also keep the best epoch by METRIC:min or METRIC:max")

@@ -5,7 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "context.hpp"
+#include "commands/context.hpp"
 
 namespace vstash::commands {
 

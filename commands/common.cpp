@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Shared argument parsing and result shaping for the subcommands.
-#include "common.hpp"
+#include "commands/common.hpp"
 
+#include <fmt/format.h>
+#include <unistd.h>
 #include <cmath>
 #include <cstring>
-#include <fmt/format.h>
 #include <iostream>
 #include <sstream>
-#include <unistd.h>
 
 #include "src/errors.hpp"
 #include "src/io/arrayfile.hpp"
@@ -75,18 +75,42 @@ Array make_array(DType dtype, Shape shape, const std::vector<double>& values) {
   for (size_t i = 0; i < values.size(); ++i) {
     const double v = values[i];
     switch (dtype) {
-      case DType::f16: a.as<uint16_t>()[i] = float_to_half(static_cast<float>(v)); break;
-      case DType::f32: a.as<float>()[i] = static_cast<float>(v); break;
-      case DType::f64: a.as<double>()[i] = v; break;
-      case DType::i8: a.as<int8_t>()[i] = static_cast<int8_t>(std::lround(v)); break;
-      case DType::i16: a.as<int16_t>()[i] = static_cast<int16_t>(std::lround(v)); break;
-      case DType::i32: a.as<int32_t>()[i] = static_cast<int32_t>(std::lround(v)); break;
-      case DType::i64: a.as<int64_t>()[i] = std::llround(v); break;
-      case DType::u8: a.as<uint8_t>()[i] = static_cast<uint8_t>(std::lround(v)); break;
-      case DType::u16: a.as<uint16_t>()[i] = static_cast<uint16_t>(std::lround(v)); break;
-      case DType::u32: a.as<uint32_t>()[i] = static_cast<uint32_t>(std::llround(v)); break;
-      case DType::u64: a.as<uint64_t>()[i] = static_cast<uint64_t>(std::llround(v)); break;
-      case DType::b1: a.as<uint8_t>()[i] = v != 0 ? 1 : 0; break;
+      case DType::f16:
+        a.as<uint16_t>()[i] = float_to_half(static_cast<float>(v));
+        break;
+      case DType::f32:
+        a.as<float>()[i] = static_cast<float>(v);
+        break;
+      case DType::f64:
+        a.as<double>()[i] = v;
+        break;
+      case DType::i8:
+        a.as<int8_t>()[i] = static_cast<int8_t>(std::lround(v));
+        break;
+      case DType::i16:
+        a.as<int16_t>()[i] = static_cast<int16_t>(std::lround(v));
+        break;
+      case DType::i32:
+        a.as<int32_t>()[i] = static_cast<int32_t>(std::lround(v));
+        break;
+      case DType::i64:
+        a.as<int64_t>()[i] = std::llround(v);
+        break;
+      case DType::u8:
+        a.as<uint8_t>()[i] = static_cast<uint8_t>(std::lround(v));
+        break;
+      case DType::u16:
+        a.as<uint16_t>()[i] = static_cast<uint16_t>(std::lround(v));
+        break;
+      case DType::u32:
+        a.as<uint32_t>()[i] = static_cast<uint32_t>(std::llround(v));
+        break;
+      case DType::u64:
+        a.as<uint64_t>()[i] = static_cast<uint64_t>(std::llround(v));
+        break;
+      case DType::b1:
+        a.as<uint8_t>()[i] = v != 0 ? 1 : 0;
+        break;
     }
   }
   return a;
@@ -199,8 +223,8 @@ json dataset_json(const backends::DatasetInfo& info) {
 }
 
 json checkpoint_info_json(const backends::CheckpointInfo& info) {
-  return {{"path", info.path},       {"model", info.model}, {"epoch", info.epoch},         {"metrics", info.metrics},
-          {"bytes", info.bytes},     {"created_at", info.created_at}, {"latest", info.latest}};
+  return {{"path", info.path},   {"model", info.model},           {"epoch", info.epoch},  {"metrics", info.metrics},
+          {"bytes", info.bytes}, {"created_at", info.created_at}, {"latest", info.latest}};
 }
 
 bool confirm_bulk(const std::string& question, bool yes, const std::string& command) {

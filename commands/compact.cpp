@@ -4,8 +4,8 @@
 #include <fmt/format.h>
 #include <memory>
 
-#include "commands.hpp"
-#include "common.hpp"
+#include "commands/commands.hpp"
+#include "commands/common.hpp"
 #include "src/output.hpp"
 
 namespace vstash::commands {

@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: MIT
 // Lazy profile/backend construction and the interrupt flag.
-#include "context.hpp"
+#include "commands/context.hpp"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <unistd.h>
 #include <atomic>
 #include <cctype>
 #include <csignal>
 #include <cstdio>
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <unistd.h>
 
 #include "backends/registry.hpp"
-#include "commands.hpp"
+#include "commands/commands.hpp"
 #include "src/errors.hpp"
 #include "src/progress.hpp"
 
@@ -51,9 +51,7 @@ std::string Context::dataset() {
   return name;
 }
 
-bool Context::show_progress() const {
-  return stderr_is_tty() && !global.quiet && !global.json && !global.no_progress;
-}
+bool Context::show_progress() const { return stderr_is_tty() && !global.quiet && !global.json && !global.no_progress; }
 
 void Context::note(const std::string& message) const {
   if (!global.quiet) {
@@ -79,7 +77,8 @@ void register_global_options(CLI::App& app, Context& ctx) {
   auto& g = ctx.global;
   app.add_option("--profile", g.profile, "Profile to use (default: the file's `default:`, else local)")
       ->envname("VSTASH_PROFILE");
-  app.add_option("--config", g.config, "Profile file (default: ./vstash.yaml, then $XDG_CONFIG_HOME/vstash/config.yaml)")
+  app.add_option("--config", g.config,
+                 "Profile file (default: ./vstash.yaml, then $XDG_CONFIG_HOME/vstash/config.yaml)")
       ->envname("VSTASH_CONFIG");
   app.add_option("--dataset", g.dataset, "Dataset to act on (default: the profile's dataset)")
       ->envname("VSTASH_DATASET");

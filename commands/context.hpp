@@ -15,12 +15,12 @@ namespace vstash::commands {
 // Global options. Each also comes from a VSTASH_* variable; precedence is
 // flag > environment > profile > built-in default.
 struct GlobalOptions {
-  std::string profile;   // --profile, VSTASH_PROFILE
-  std::string config;    // --config, VSTASH_CONFIG
-  std::string dataset;   // --dataset, VSTASH_DATASET (empty: the profile's default)
-  bool json = false;     // --json, VSTASH_JSON
-  bool quiet = false;    // --quiet, VSTASH_QUIET
-  int verbose = 0;       // -v, VSTASH_VERBOSE
+  std::string profile;       // --profile, VSTASH_PROFILE
+  std::string config;        // --config, VSTASH_CONFIG
+  std::string dataset;       // --dataset, VSTASH_DATASET (empty: the profile's default)
+  bool json = false;         // --json, VSTASH_JSON
+  bool quiet = false;        // --quiet, VSTASH_QUIET
+  int verbose = 0;           // -v, VSTASH_VERBOSE
   bool no_progress = false;  // --no-progress, VSTASH_NO_PROGRESS
 };
 

@@ -1,23 +1,23 @@
 // SPDX-License-Identifier: MIT
 // `vstash copy SRC DST`: a dataset (or a model's checkpoints) from one store to another,
-// streamed, resumable and optionally verified. The algorithm is src/transfer/copy.hpp; this
-// file opens the two ends, prints and reports. Addresses: src/transfer/address.hpp.
-#include <chrono>
+// streamed, resumable and optionally verified. The algorithm is workflows/transfer/copy.hpp; this
+// file opens the two ends, prints and reports. Addresses: workflows/transfer/address.hpp.
 #include <fmt/format.h>
+#include <chrono>
 #include <memory>
 #include <set>
 
-#include "commands.hpp"
-#include "common.hpp"
 #include "backends/registry.hpp"
+#include "commands/commands.hpp"
+#include "commands/common.hpp"
+#include "commands/transfer.hpp"
 #include "src/errors.hpp"
 #include "src/output.hpp"
 #include "src/progress.hpp"
-#include "src/transfer/address.hpp"
-#include "src/transfer/checkpoints.hpp"
-#include "src/transfer/compare.hpp"
-#include "src/transfer/copy.hpp"
-#include "transfer.hpp"
+#include "workflows/transfer/address.hpp"
+#include "workflows/transfer/checkpoints.hpp"
+#include "workflows/transfer/compare.hpp"
+#include "workflows/transfer/copy.hpp"
 
 namespace vstash::commands {
 
@@ -47,8 +47,12 @@ void run_copy_checkpoints(const CopyOptions& opt, Context& ctx) {
                                                opt.dry_run, fmt::format("profile \"{}\"", src.profile.name()));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (ctx.json()) {
-    output::print_json({{"source", src.label}, {"destination", dst.label}, {"dry_run", opt.dry_run},
-                        {"checkpoints", done.copied}, {"skipped", done.skipped.size()}, {"bytes", done.bytes},
+    output::print_json({{"source", src.label},
+                        {"destination", dst.label},
+                        {"dry_run", opt.dry_run},
+                        {"checkpoints", done.copied},
+                        {"skipped", done.skipped.size()},
+                        {"bytes", done.bytes},
                         {"seconds", secs}});
     return;
   }
@@ -76,8 +80,9 @@ void run_copy(const CopyOptions& opt, Context& ctx) {
     req.lossy_metadata = true;
   }
   if (opt.verify && opt.append) {
-    throw UsageError("copy: --verify compares whole datasets, and after --append the destination holds more rows "
-                     "(run `vstash check` on what you expect instead)");
+    throw UsageError(
+        "copy: --verify compares whole datasets, and after --append the destination holds more rows "
+        "(run `vstash check` on what you expect instead)");
   }
   if (!opt.checkpoints.empty() || opt.all) {
     run_copy_checkpoints(opt, ctx);
@@ -100,8 +105,11 @@ void run_copy(const CopyOptions& opt, Context& ctx) {
   req.block_rows = opt.block_rows;
   const auto plan = transfer::plan_copy(src_info, dst.backend->dataset_info(dst.dataset), req);
   const int64_t todo = plan.total - plan.start;
-  nlohmann::json result = {{"source", src.label}, {"destination", dst.label}, {"dry_run", opt.dry_run},
-                           {"skipped", plan.start}, {"verified", nullptr}};
+  nlohmann::json result = {{"source", src.label},
+                           {"destination", dst.label},
+                           {"dry_run", opt.dry_run},
+                           {"skipped", plan.start},
+                           {"verified", nullptr}};
   const auto t0 = std::chrono::steady_clock::now();
   if (opt.dry_run) {
     ProgressBar bar("scan", todo, ctx.show_progress());
@@ -114,9 +122,10 @@ void run_copy(const CopyOptions& opt, Context& ctx) {
     result["bytes"] = 0;
     if (!ctx.json()) {
       const char* how = plan.drop_first ? "replacing it" : plan.exists ? "into the existing dataset" : "creating it";
-      output::print_text(fmt::format("dry run: would copy {} of {} rows from \"{}\" to \"{}\" ({}); every row fits; "
-                                     "nothing written\n",
-                                     todo, plan.total, src.label, dst.label, how));
+      output::print_text(
+          fmt::format("dry run: would copy {} of {} rows from \"{}\" to \"{}\" ({}); every row fits; "
+                      "nothing written\n",
+                      todo, plan.total, src.label, dst.label, how));
     }
   } else {
     if (opt.writers > dst.backend->max_ingest_writers()) {
@@ -177,14 +186,16 @@ void register_copy(CLI::App& parent, Context& ctx) {
   sub->add_flag("--all", opt->all, "With checkpoints: every model's checkpoints");
   sub->add_flag("--append", opt->append, "Add the rows after those of a non-empty destination");
   sub->add_flag("--replace", opt->replace, "Drop an existing destination dataset (or overwrite checkpoints) first");
-  sub->add_flag("--resume", opt->resume, "Finish an interrupted copy of the same source (checkpoints: skip those "
-                                         "already copied)");
+  sub->add_flag("--resume", opt->resume,
+                "Finish an interrupted copy of the same source (checkpoints: skip those "
+                "already copied)");
   sub->add_option("--allow-lossy", opt->allow_lossy,
                   "Accept a conversion the destination needs: metadata (copy rows whose metadata it cannot hold "
                   "without their metadata)")
       ->delimiter(',');
-  sub->add_option("--writers", opt->writers, "Blocks written at once, each over its own connection (default: the "
-                                             "destination's choice)");
+  sub->add_option("--writers", opt->writers,
+                  "Blocks written at once, each over its own connection (default: the "
+                  "destination's choice)");
   sub->add_option("--block-rows", opt->block_rows, "Rows per block (default 10240, fewer for wide rows)");
   sub->add_flag("--dry-run", opt->dry_run, "Read the source, check the destination can hold it, write nothing");
   sub->add_flag("--verify", opt->verify, "Compare source and destination afterwards (as `vstash check`)");

@@ -6,8 +6,8 @@
 #include <memory>
 #include <set>
 
-#include "commands.hpp"
-#include "common.hpp"
+#include "commands/commands.hpp"
+#include "commands/common.hpp"
 #include "src/errors.hpp"
 #include "src/output.hpp"
 

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 // `vstash export`: a whole dataset back to NPY/HDF5 (data, labels, ids) plus metadata JSONL.
-#include <filesystem>
 #include <fmt/format.h>
+#include <filesystem>
 #include <memory>
 #include <optional>
 
-#include "commands.hpp"
-#include "common.hpp"
+#include "commands/commands.hpp"
+#include "commands/common.hpp"
 #include "src/errors.hpp"
 #include "src/io/arrayfile.hpp"
 #include "src/io/atomicfile.hpp"
@@ -166,8 +166,8 @@ void run_export(const ExportOptions& opt, Context& ctx) {
   if (any_metadata) {
     meta.commit();
   }
-  nlohmann::json result = {{"dataset", dataset}, {"output", opt.output}, {"rows", rows},
-                           {"labels", info.spec.label_dtype.has_value()}};
+  nlohmann::json result = {
+      {"dataset", dataset}, {"output", opt.output}, {"rows", rows}, {"labels", info.spec.label_dtype.has_value()}};
   result["metadata_file"] = any_metadata ? nlohmann::json(meta_file) : nlohmann::json(nullptr);
   if (ctx.json()) {
     output::print_json(result);

@@ -7,8 +7,8 @@
 #include <optional>
 #include <string_view>
 
-#include "commands.hpp"
-#include "common.hpp"
+#include "commands/commands.hpp"
+#include "commands/common.hpp"
 #include "src/output.hpp"
 #include "src/progress.hpp"
 
@@ -50,18 +50,21 @@ void run_index(const IndexOptions& opt, Context& ctx) {
   require_dataset(backend, dataset);
   const std::string note = build_search_index(backend, dataset, ctx);
   if (ctx.json()) {
-    output::print_json({{"dataset", dataset}, {"index", note.empty() ? nlohmann::json(nullptr) : nlohmann::json(note)}});
+    output::print_json(
+        {{"dataset", dataset}, {"index", note.empty() ? nlohmann::json(nullptr) : nlohmann::json(note)}});
     return;
   }
-  output::print_text((note.empty() ? fmt::format("{}: \"{}\": the index is current or not needed", backend.kind(), dataset)
-                                   : note) + "\n");
+  output::print_text(
+      (note.empty() ? fmt::format("{}: \"{}\": the index is current or not needed", backend.kind(), dataset) : note) +
+      "\n");
 }
 
 }  // namespace
 
 void register_index(CLI::App& parent, Context& ctx) {
   auto opt = std::make_shared<IndexOptions>();
-  auto* sub = parent.add_subcommand("index", "Build or rebuild a dataset's search index now (after --no-index or writes)");
+  auto* sub =
+      parent.add_subcommand("index", "Build or rebuild a dataset's search index now (after --no-index or writes)");
   sub->add_option("dataset", opt->dataset, "Dataset to index (default: --dataset)");
   sub->callback([opt, &ctx] { run_index(*opt, ctx); });
 }

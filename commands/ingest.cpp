@@ -2,24 +2,24 @@
 // `vstash ingest DATA`: stream an array file into a dataset in bounded memory.
 //
 // Resuming: the dataset's metadata key `ingest_watermark` holds the number of file rows known
-// to be committed (and `ingest_base` the index of file row 0); see src/ingest/pipeline.hpp for how
+// to be committed (and `ingest_base` the index of file row 0); see workflows/ingest/pipeline.hpp for how
 // it advances when several writers commit blocks out of order. --resume starts there; rows
 // are upserted by id, so re-sent rows replace themselves and no duplicates appear.
-#include <chrono>
 #include <fmt/format.h>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "commands.hpp"
-#include "common.hpp"
-#include "ingestsource.hpp"
 #include "backends/registry.hpp"
-#include "src/ingest/pipeline.hpp"
+#include "commands/commands.hpp"
+#include "commands/common.hpp"
+#include "commands/ingestsource.hpp"
 #include "src/errors.hpp"
 #include "src/output.hpp"
 #include "src/progress.hpp"
+#include "workflows/ingest/pipeline.hpp"
 
 namespace vstash::commands {
 
@@ -27,7 +27,7 @@ struct IngestOptions {
   IngestFiles files;
   std::string metric;
   int64_t batch_size = 0;  // 0: by row size (ingest::default_block_rows)
-  int writers = 0;  // 0: the backend's choice
+  int writers = 0;         // 0: the backend's choice
   bool batch_size_given = false;
   bool no_index = false;
   bool append = false;
@@ -88,20 +88,21 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
     if (ctx.json()) {
       output::print_json(result);
     } else {
-      output::print_text(fmt::format("dry run: would write {} rows of {} {} to dataset \"{}\" ({}, metric {}{}); "
-                                     "nothing written\n",
-                                     total, dtype_name(spec.dtype), shape_to_string(spec.row_shape), dataset,
-                                     output::human_bytes(bytes), backends::metric_name(spec.metric),
-                                     src.labels() ? ", with labels" : ""));
+      output::print_text(fmt::format(
+          "dry run: would write {} rows of {} {} to dataset \"{}\" ({}, metric {}{}); "
+          "nothing written\n",
+          total, dtype_name(spec.dtype), shape_to_string(spec.row_shape), dataset, output::human_bytes(bytes),
+          backends::metric_name(spec.metric), src.labels() ? ", with labels" : ""));
     }
     return;
   }
 
   auto& backend = ctx.backend();
   if (opt.writers > backend.max_ingest_writers()) {
-    throw UsageError(fmt::format("--writers: the {} backend takes at most {} writer(s) per dataset; its profile's "
-                                 "`parallel` sets how many requests one writer sends at once",
-                                 backend.kind(), backend.max_ingest_writers()));
+    throw UsageError(
+        fmt::format("--writers: the {} backend takes at most {} writer(s) per dataset; its profile's "
+                    "`parallel` sets how many requests one writer sends at once",
+                    backend.kind(), backend.max_ingest_writers()));
   }
   int64_t start = 0;
   int64_t base = 0;
@@ -113,9 +114,10 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
     } else if (opt.append) {
       base = info->next_index;
     } else {
-      throw ConflictError(fmt::format("dataset \"{}\" already has {} rows: pass --resume to finish an interrupted "
-                                      "ingest or --append to add rows",
-                                      dataset, info->rows));
+      throw ConflictError(
+          fmt::format("dataset \"{}\" already has {} rows: pass --resume to finish an interrupted "
+                      "ingest or --append to add rows",
+                      dataset, info->rows));
     }
   }
   spec.metadata = {{"ingest_base", base}, {"ingest_watermark", start}, {"ingest_source", src.name()}};

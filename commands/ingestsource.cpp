@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Opening and validating ingest inputs.
-#include "ingestsource.hpp"
+#include "commands/ingestsource.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
-#include <fmt/format.h>
 #include <unordered_set>
 
-#include "common.hpp"
+#include "commands/common.hpp"
 #include "src/errors.hpp"
 #include "src/io/hdf5.hpp"
 #include "src/io/jsonl.hpp"

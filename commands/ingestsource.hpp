@@ -45,7 +45,7 @@ class IngestSource {
  private:
   std::string m_name;
   std::unique_ptr<io::ArrayReader> m_reader;  // NPY/HDF5
-  std::optional<Array> m_whole;              // JSONL
+  std::optional<Array> m_whole;               // JSONL
   std::optional<Array> m_labels;
   std::vector<std::string> m_ids;
   std::vector<nlohmann::json> m_metadata;

@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 #include <memory>
 
-#include "commands.hpp"
-#include "common.hpp"
+#include "commands/commands.hpp"
+#include "commands/common.hpp"
 #include "src/errors.hpp"
 #include "src/output.hpp"
 
@@ -26,7 +26,8 @@ void run_insert(const InsertOptions& opt, Context& ctx) {
     throw UsageError("insert: give exactly one of --vector or --vector-file");
   }
   const auto values = opt.vector.empty() ? read_vector_file(opt.vector_file) : parse_vector_arg(opt.vector, "--vector");
-  const nlohmann::json metadata = opt.metadata.empty() ? nlohmann::json() : parse_object_arg(opt.metadata, "--metadata");
+  const nlohmann::json metadata =
+      opt.metadata.empty() ? nlohmann::json() : parse_object_arg(opt.metadata, "--metadata");
   const std::string dataset = ctx.dataset();
   auto& backend = ctx.backend();
 
@@ -46,8 +47,8 @@ void run_insert(const InsertOptions& opt, Context& ctx) {
   }
   check_dimension(spec, values.size(), opt.vector.empty() ? opt.vector_file : "--vector");
   if (!opt.upsert && !backend.fetch(dataset, {opt.id}).ids.empty()) {
-    throw ConflictError(fmt::format("dataset \"{}\": id \"{}\" already exists (pass --upsert to replace it)", dataset,
-                                    opt.id));
+    throw ConflictError(
+        fmt::format("dataset \"{}\": id \"{}\" already exists (pass --upsert to replace it)", dataset, opt.id));
   }
   backends::RowBatch batch;
   batch.ids = {opt.id};

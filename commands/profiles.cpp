@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 #include <memory>
 
-#include "commands.hpp"
-#include "common.hpp"
+#include "commands/commands.hpp"
+#include "commands/common.hpp"
 #include "src/errors.hpp"
 #include "src/output.hpp"
 
@@ -22,12 +22,15 @@ void run_profiles_list(Context& ctx) {
   auto arr = nlohmann::json::array();
   output::TextTable table({"", "name", "type", "dataset"});
   for (const auto& [name, p] : file.profiles) {
-    arr.push_back({{"name", name}, {"type", p.type()}, {"dataset", p.default_dataset()}, {"selected", name == selected}});
+    arr.push_back(
+        {{"name", name}, {"type", p.type()}, {"dataset", p.default_dataset()}, {"selected", name == selected}});
     table.add_row({name == selected ? "*" : "", name, p.type(), p.default_dataset()});
   }
   if (file.profiles.empty()) {
     const Profile builtin = select_profile(file, "");
-    arr.push_back({{"name", builtin.name()}, {"type", builtin.type()}, {"dataset", builtin.default_dataset()},
+    arr.push_back({{"name", builtin.name()},
+                   {"type", builtin.type()},
+                   {"dataset", builtin.default_dataset()},
                    {"selected", true}});
     table.add_row({"*", builtin.name(), builtin.type(), builtin.default_dataset()});
   }

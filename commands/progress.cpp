@@ -2,17 +2,17 @@
 // `vstash progress [show] | record`: training workers report (run, rank, epoch, step,
 // metrics) into the backend; show lists each run's workers with their last step and how
 // long ago each reported, as a table or --json.
+#include <fmt/format.h>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <fmt/format.h>
 #include <memory>
 #include <optional>
 
-#include "commands.hpp"
-#include "common.hpp"
+#include "commands/commands.hpp"
+#include "commands/common.hpp"
 #include "src/errors.hpp"
 #include "src/output.hpp"
 
@@ -47,8 +47,7 @@ std::optional<double> seconds_since(const std::string& stamp) {
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   const std::time_t when = timegm(&tm);
-  const double now =
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   return now - (static_cast<double>(when) + fraction);
 }
 
@@ -110,8 +109,8 @@ void run_progress_record(const ProgressRecordOptions& opt, Context& ctx) {
     throw UsageError("progress record: --run must not be empty");
   }
   if (opt.rank < 0 || opt.epoch < 0 || opt.step < 0) {
-    throw UsageError(fmt::format("progress record: --rank {}, --epoch {} and --step {} must not be negative",
-                                 opt.rank, opt.epoch, opt.step));
+    throw UsageError(fmt::format("progress record: --rank {}, --epoch {} and --step {} must not be negative", opt.rank,
+                                 opt.epoch, opt.step));
   }
   backends::ProgressRecord r;
   r.run = opt.run;
@@ -121,7 +120,8 @@ void run_progress_record(const ProgressRecordOptions& opt, Context& ctx) {
   r.metrics = parse_metric_pairs(opt.metrics);
   ctx.backend().record_progress(r);
   if (ctx.json()) {
-    output::print_json({{"run", r.run}, {"rank", r.rank}, {"epoch", r.epoch}, {"step", r.step}, {"metrics", r.metrics}});
+    output::print_json(
+        {{"run", r.run}, {"rank", r.rank}, {"epoch", r.epoch}, {"step", r.step}, {"metrics", r.metrics}});
   }
 }
 

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 // `vstash query`: nearest neighbours of one vector, or of every row of a queries file
 // (streamed as NDJSON, one line per query).
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
-#include <fmt/format.h>
 #include <memory>
 
-#include "commands.hpp"
-#include "common.hpp"
+#include "commands/commands.hpp"
+#include "commands/common.hpp"
 #include "src/errors.hpp"
 #include "src/io/arrayfile.hpp"
 #include "src/output.hpp"
@@ -86,8 +86,8 @@ void run_query(const QueryOptions& opt, Context& ctx) {
   if (!opt.queries.empty()) {
     const Array q = io::read_array(opt.queries);
     if (q.ndim() != 2) {
-      throw UsageError(fmt::format("{}: --queries needs a 2-D array, got shape {}", opt.queries,
-                                   shape_to_string(q.shape())));
+      throw UsageError(
+          fmt::format("{}: --queries needs a 2-D array, got shape {}", opt.queries, shape_to_string(q.shape())));
     }
     check_dimension(info.spec, static_cast<size_t>(q.shape()[1]), opt.queries);
     // Queries go to the store in chunks (one scan of the dataset per chunk on the stores that
@@ -110,7 +110,8 @@ void run_query(const QueryOptions& opt, Context& ctx) {
     return;
   }
   const auto values = opt.vector.empty() ? read_vector_file(opt.vector_file) : parse_vector_arg(opt.vector, "VECTOR");
-  const auto hits = backend.query(dataset, to_query(values, info.spec, opt.vector.empty() ? opt.vector_file : "VECTOR"), qo);
+  const auto hits =
+      backend.query(dataset, to_query(values, info.spec, opt.vector.empty() ? opt.vector_file : "VECTOR"), qo);
   if (ctx.json()) {
     output::print_json({{"dataset", dataset},
                         {"k", opt.k},

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "transfer.hpp"
+#include "commands/transfer.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -8,7 +8,7 @@
 #include "src/errors.hpp"
 #include "src/output.hpp"
 #include "src/progress.hpp"
-#include "src/transfer/address.hpp"
+#include "workflows/transfer/address.hpp"
 
 namespace vstash::commands {
 
@@ -24,9 +24,10 @@ Endpoint open_store(Context& ctx, const std::string& text, const std::string& wh
   const auto colon = text.find(':');
   const std::string name = text.substr(0, colon);
   if ((colon != std::string::npos && colon + 1 != text.size()) || name.empty()) {
-    throw UsageError(fmt::format("{} \"{}\": malformed address: checkpoints are copied between stores, so name "
-                                 "a profile (PROFILE or PROFILE:)",
-                                 what, text));
+    throw UsageError(
+        fmt::format("{} \"{}\": malformed address: checkpoints are copied between stores, so name "
+                    "a profile (PROFILE or PROFILE:)",
+                    what, text));
   }
   transfer::Address a;
   a.profile = name;
@@ -54,11 +55,10 @@ transfer::CompareResult compare_endpoints(Endpoint& src, Endpoint& dst, const tr
   auto src_info = src.backend->dataset_info(src.dataset);
   const int64_t total = options.sample ? *options.sample : (src_info ? src_info->rows : 0);
   ProgressBar bar("check", total, ctx.show_progress());
-  auto r = transfer::compare_datasets(*src.backend, src.dataset, *dst.backend, dst.dataset, options,
-                                      [&](int64_t done) {
-                                        bar.update(done);
-                                        check_interrupted();
-                                      });
+  auto r = transfer::compare_datasets(*src.backend, src.dataset, *dst.backend, dst.dataset, options, [&](int64_t done) {
+    bar.update(done);
+    check_interrupted();
+  });
   bar.finish();
   return r;
 }

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "context.hpp"
-#include "src/transfer/compare.hpp"
+#include "commands/context.hpp"
+#include "workflows/transfer/compare.hpp"
 
 namespace vstash::commands {
 
@@ -20,7 +20,7 @@ struct Endpoint {
   std::unique_ptr<backends::Backend> backend;
 };
 
-// Opens a dataset address (src/transfer/address.hpp); `what` ("SRC", "DST") names it in errors.
+// Opens a dataset address (workflows/transfer/address.hpp); `what` ("SRC", "DST") names it in errors.
 Endpoint open_endpoint(Context& ctx, const std::string& text, const std::string& what, backends::Access access);
 // Opens a store for checkpoints: PROFILE or PROFILE: (a dataset part is a usage error).
 Endpoint open_store(Context& ctx, const std::string& text, const std::string& what, backends::Access access);

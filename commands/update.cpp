@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 #include <memory>
 
-#include "commands.hpp"
-#include "common.hpp"
+#include "commands/commands.hpp"
+#include "commands/common.hpp"
 #include "src/errors.hpp"
 #include "src/output.hpp"
 
@@ -43,8 +43,8 @@ void run_update(const UpdateOptions& opt, Context& ctx) {
   }
   backend.update_row(dataset, opt.id, sample, metadata);
   if (ctx.json()) {
-    output::print_json({{"dataset", dataset}, {"id", opt.id}, {"vector", sample.has_value()},
-                        {"metadata", metadata.has_value()}});
+    output::print_json(
+        {{"dataset", dataset}, {"id", opt.id}, {"vector", sample.has_value()}, {"metadata", metadata.has_value()}});
   } else {
     output::print_text(fmt::format("updated \"{}\" in \"{}\"\n", opt.id, dataset));
   }

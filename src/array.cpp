@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-#include "array.hpp"
+#include "src/array.hpp"
 
+#include <fmt/format.h>
 #include <bit>
 #include <cstring>
-#include <fmt/format.h>
 #include <limits>
 
-#include "errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash {
 
@@ -18,12 +18,10 @@ struct DTypeInfo {
   size_t size;
 };
 constexpr DTypeInfo k_dtypes[] = {
-    {DType::f16, "float16", "f2", 2}, {DType::f32, "float32", "f4", 4},
-    {DType::f64, "float64", "f8", 8}, {DType::i8, "int8", "i1", 1},
-    {DType::i16, "int16", "i2", 2},   {DType::i32, "int32", "i4", 4},
-    {DType::i64, "int64", "i8", 8},   {DType::u8, "uint8", "u1", 1},
-    {DType::u16, "uint16", "u2", 2},  {DType::u32, "uint32", "u4", 4},
-    {DType::u64, "uint64", "u8", 8},  {DType::b1, "bool", "b1", 1},
+    {DType::f16, "float16", "f2", 2}, {DType::f32, "float32", "f4", 4}, {DType::f64, "float64", "f8", 8},
+    {DType::i8, "int8", "i1", 1},     {DType::i16, "int16", "i2", 2},   {DType::i32, "int32", "i4", 4},
+    {DType::i64, "int64", "i8", 8},   {DType::u8, "uint8", "u1", 1},    {DType::u16, "uint16", "u2", 2},
+    {DType::u32, "uint32", "u4", 4},  {DType::u64, "uint64", "u8", 8},  {DType::b1, "bool", "b1", 1},
 };
 const DTypeInfo& info(DType t) { return k_dtypes[static_cast<size_t>(t)]; }
 }  // namespace
@@ -76,8 +74,8 @@ namespace {
 void check_byte_count(DType dtype, const Shape& shape, size_t have) {
   const size_t want = static_cast<size_t>(shape_product(shape)) * dtype_size(dtype);
   if (have != want) {
-    throw Error(fmt::format("array of {} {} needs {} bytes, got {}", dtype_name(dtype), shape_to_string(shape),
-                            want, have));
+    throw Error(
+        fmt::format("array of {} {} needs {} bytes, got {}", dtype_name(dtype), shape_to_string(shape), want, have));
   }
 }
 }  // namespace
@@ -116,9 +114,7 @@ bool Array::operator==(const Array& other) const {
   return m_dtype == other.m_dtype && m_shape == other.m_shape && std::equal(a.begin(), a.end(), b.begin(), b.end());
 }
 
-Shape Array::row_shape() const {
-  return m_shape.empty() ? Shape{} : Shape(m_shape.begin() + 1, m_shape.end());
-}
+Shape Array::row_shape() const { return m_shape.empty() ? Shape{} : Shape(m_shape.begin() + 1, m_shape.end()); }
 
 size_t Array::row_bytes() const {
   auto rs = row_shape();
@@ -152,9 +148,9 @@ void Array::append_rows(const Array& other) {
     return;
   }
   if (other.dtype() != m_dtype || other.row_shape() != row_shape()) {
-    throw UsageError(fmt::format("cannot append {} rows of shape {} to {} rows of shape {}",
-                                 dtype_name(other.dtype()), shape_to_string(other.row_shape()),
-                                 dtype_name(m_dtype), shape_to_string(row_shape())));
+    throw UsageError(fmt::format("cannot append {} rows of shape {} to {} rows of shape {}", dtype_name(other.dtype()),
+                                 shape_to_string(other.row_shape()), dtype_name(m_dtype),
+                                 shape_to_string(row_shape())));
   }
   if (&other == this) {
     const Array copy = other;
@@ -180,17 +176,28 @@ double Array::element_as_double(int64_t i) const {
       std::memcpy(&h, p, 2);
       return half_to_float(h);
     }
-    case DType::f32: return load(float{});
-    case DType::f64: return load(double{});
-    case DType::i8: return load(int8_t{});
-    case DType::i16: return load(int16_t{});
-    case DType::i32: return load(int32_t{});
-    case DType::i64: return load(int64_t{});
-    case DType::u8: return load(uint8_t{});
-    case DType::u16: return load(uint16_t{});
-    case DType::u32: return load(uint32_t{});
-    case DType::u64: return load(uint64_t{});
-    case DType::b1: return std::to_integer<int>(*p) != 0 ? 1.0 : 0.0;
+    case DType::f32:
+      return load(float{});
+    case DType::f64:
+      return load(double{});
+    case DType::i8:
+      return load(int8_t{});
+    case DType::i16:
+      return load(int16_t{});
+    case DType::i32:
+      return load(int32_t{});
+    case DType::i64:
+      return load(int64_t{});
+    case DType::u8:
+      return load(uint8_t{});
+    case DType::u16:
+      return load(uint16_t{});
+    case DType::u32:
+      return load(uint32_t{});
+    case DType::u64:
+      return load(uint64_t{});
+    case DType::b1:
+      return std::to_integer<int>(*p) != 0 ? 1.0 : 0.0;
   }
   return 0.0;
 }
@@ -216,10 +223,17 @@ int64_t first_nonfinite_row(DType dtype, const std::byte* data, int64_t rows, in
     const std::byte* p = data + static_cast<size_t>(r) * width;
     bool bad = false;
     switch (dtype) {
-      case DType::f16: bad = any_nonfinite<uint16_t>(p, row_items, 0x7c00u); break;
-      case DType::f32: bad = any_nonfinite<uint32_t>(p, row_items, 0x7f800000u); break;
-      case DType::f64: bad = any_nonfinite<uint64_t>(p, row_items, 0x7ff0000000000000ull); break;
-      default: return -1;
+      case DType::f16:
+        bad = any_nonfinite<uint16_t>(p, row_items, 0x7c00u);
+        break;
+      case DType::f32:
+        bad = any_nonfinite<uint32_t>(p, row_items, 0x7f800000u);
+        break;
+      case DType::f64:
+        bad = any_nonfinite<uint64_t>(p, row_items, 0x7ff0000000000000ull);
+        break;
+      default:
+        return -1;
     }
     if (bad) {
       return r;

@@ -39,7 +39,7 @@ void append_nonfinite_rows(DType dtype, const std::byte* data, int64_t rows, int
 class Array {
  public:
   Array() = default;
-  Array(DType dtype, Shape shape);  // zero-filled
+  Array(DType dtype, Shape shape);                                // zero-filled
   Array(DType dtype, Shape shape, std::vector<std::byte> bytes);  // bytes.size() must match
   // A read-only view of bytes someone else holds (rows of a mapped file), kept alive by
   // `owner`: an ingest hands a file's rows to the backends without copying them. Reading is
@@ -67,9 +67,13 @@ class Array {
   std::vector<std::byte>& storage() { return own(); }
 
   template <class T>
-  const T* as() const { return reinterpret_cast<const T*>(data()); }
+  const T* as() const {
+    return reinterpret_cast<const T*>(data());
+  }
   template <class T>
-  T* as() { return reinterpret_cast<T*>(data()); }
+  T* as() {
+    return reinterpret_cast<T*>(data());
+  }
 
   // Rows [begin, begin+count) as a new array.
   Array slice_rows(int64_t begin, int64_t count) const;

@@ -11,11 +11,11 @@ namespace vstash {
 // so never renumber.
 enum class ExitCode : int {
   ok = 0,
-  fatal = 1,       // anything not classified below
-  usage = 2,       // bad flag, bad input file, bad profile, malformed filter
-  retryable = 3,   // server down, timeout, rate limit: the same command may succeed later
-  not_found = 4,   // dataset, id, checkpoint or profile does not exist
-  conflict = 5,    // already exists, dimension/metric mismatch, concurrent change
+  fatal = 1,      // anything not classified below
+  usage = 2,      // bad flag, bad input file, bad profile, malformed filter
+  retryable = 3,  // server down, timeout, rate limit: the same command may succeed later
+  not_found = 4,  // dataset, id, checkpoint or profile does not exist
+  conflict = 5,   // already exists, dimension/metric mismatch, concurrent change
   interrupted = 130,
 };
 

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-#include "filter.hpp"
+#include "src/filter.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstring>
-#include <fmt/format.h>
 
-#include "errors.hpp"
-#include "io/untrusted.hpp"
+#include "src/errors.hpp"
+#include "src/io/untrusted.hpp"
 
 namespace vstash {
 
@@ -20,8 +20,8 @@ struct OpName {
   Kind kind;
 };
 constexpr OpName k_ops[] = {
-    {"$and", Kind::and_}, {"$or", Kind::or_}, {"$eq", Kind::eq},   {"$ne", Kind::ne},
-    {"$gt", Kind::gt},    {"$gte", Kind::gte}, {"$lt", Kind::lt},  {"$lte", Kind::lte},
+    {"$and", Kind::and_}, {"$or", Kind::or_},  {"$eq", Kind::eq},         {"$ne", Kind::ne},
+    {"$gt", Kind::gt},    {"$gte", Kind::gte}, {"$lt", Kind::lt},         {"$lte", Kind::lte},
     {"$in", Kind::in},    {"$nin", Kind::nin}, {"$exists", Kind::exists},
 };
 
@@ -38,12 +38,10 @@ bool is_scalar(const json& v) { return v.is_string() || v.is_number() || v.is_bo
 
 FilterNode parse_object(const json& j, const std::string& path, int depth);
 
-FilterNode parse_operator(const std::string& key, const std::string& op, const json& v,
-                          const std::string& path) {
+FilterNode parse_operator(const std::string& key, const std::string& op, const json& v, const std::string& path) {
   FilterNode n;
   n.key = key;
-  auto it = std::find_if(std::begin(k_ops), std::end(k_ops),
-                         [&](const OpName& o) { return o.name == op; });
+  auto it = std::find_if(std::begin(k_ops), std::end(k_ops), [&](const OpName& o) { return o.name == op; });
   if (it == std::end(k_ops) || it->kind == Kind::and_ || it->kind == Kind::or_) {
     fail(path, fmt::format("unknown operator \"{}\" (expected $eq $ne $gt $gte $lt $lte $in $nin $exists)", op));
   }
@@ -214,11 +212,16 @@ bool eval(const FilterNode& n, const json& md, const json& label) {
         }
       }
       return false;
-    case Kind::eq: return field && field_matches_any(*field, json::array({n.value}));
-    case Kind::ne: return !(field && field_matches_any(*field, json::array({n.value})));
-    case Kind::in: return field && field_matches_any(*field, n.value);
-    case Kind::nin: return !(field && field_matches_any(*field, n.value));
-    case Kind::exists: return (field != nullptr) == n.value.get<bool>();
+    case Kind::eq:
+      return field && field_matches_any(*field, json::array({n.value}));
+    case Kind::ne:
+      return !(field && field_matches_any(*field, json::array({n.value})));
+    case Kind::in:
+      return field && field_matches_any(*field, n.value);
+    case Kind::nin:
+      return !(field && field_matches_any(*field, n.value));
+    case Kind::exists:
+      return (field != nullptr) == n.value.get<bool>();
     case Kind::gt:
     case Kind::gte:
     case Kind::lt:
@@ -256,9 +259,7 @@ std::string_view filter_op_name(Kind k) {
   return "?";
 }
 
-Filter Filter::parse(const std::string& text) {
-  return from_json(io::parse_untrusted_json(text, "filter"));
-}
+Filter Filter::parse(const std::string& text) { return from_json(io::parse_untrusted_json(text, "filter")); }
 
 Filter Filter::from_json(const json& j) {
   Filter f;
@@ -282,18 +283,30 @@ json label_value(DType dtype, const std::byte* p) {
     return v;
   };
   switch (dtype) {
-    case DType::b1: return json(get(uint8_t{}) != 0);
-    case DType::i8: return json(get(int8_t{}));
-    case DType::i16: return json(get(int16_t{}));
-    case DType::i32: return json(get(int32_t{}));
-    case DType::i64: return json(get(int64_t{}));
-    case DType::u8: return json(get(uint8_t{}));
-    case DType::u16: return json(get(uint16_t{}));
-    case DType::u32: return json(get(uint32_t{}));
-    case DType::u64: return json(get(uint64_t{}));
-    case DType::f16: return json(static_cast<double>(half_to_float(get(uint16_t{}))));
-    case DType::f32: return json(static_cast<double>(get(float{})));
-    case DType::f64: return json(get(double{}));
+    case DType::b1:
+      return json(get(uint8_t{}) != 0);
+    case DType::i8:
+      return json(get(int8_t{}));
+    case DType::i16:
+      return json(get(int16_t{}));
+    case DType::i32:
+      return json(get(int32_t{}));
+    case DType::i64:
+      return json(get(int64_t{}));
+    case DType::u8:
+      return json(get(uint8_t{}));
+    case DType::u16:
+      return json(get(uint16_t{}));
+    case DType::u32:
+      return json(get(uint32_t{}));
+    case DType::u64:
+      return json(get(uint64_t{}));
+    case DType::f16:
+      return json(static_cast<double>(half_to_float(get(uint16_t{}))));
+    case DType::f32:
+      return json(static_cast<double>(get(float{})));
+    case DType::f64:
+      return json(get(double{}));
   }
   return json();
 }

@@ -28,7 +28,7 @@
 #include <string_view>
 #include <vector>
 
-#include "array.hpp"
+#include "src/array.hpp"
 
 namespace vstash {
 
@@ -38,9 +38,9 @@ inline constexpr std::string_view k_label_key = "$label";
 struct FilterNode {
   enum class Kind { and_, or_, eq, ne, gt, gte, lt, lte, in, nin, exists };
   Kind kind = Kind::and_;
-  std::string key;                     // comparison nodes
-  nlohmann::json value;                // eq/ne/gt..lte: scalar; in/nin: array; exists: bool
-  std::vector<FilterNode> children;    // and_/or_
+  std::string key;                   // comparison nodes
+  nlohmann::json value;              // eq/ne/gt..lte: scalar; in/nin: array; exists: bool
+  std::vector<FilterNode> children;  // and_/or_
 };
 
 class Filter {

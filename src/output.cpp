@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT
 // Text tables and JSON writers for command results.
-#include "output.hpp"
+#include "src/output.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <fmt/format.h>
 #include <iostream>
 
-#include "errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::output {
 

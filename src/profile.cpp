@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT
-#include "profile.hpp"
+#include "src/profile.hpp"
 
-#include <cstdlib>
-#include <filesystem>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
+#include <cstdlib>
+#include <filesystem>
 
-#include "errors.hpp"
-#include "io/untrusted.hpp"
+#include "src/errors.hpp"
+#include "src/io/untrusted.hpp"
 
 namespace vstash {
 
@@ -195,13 +195,13 @@ Profile parse_profile(const std::string& name, const YAML::Node& node, const std
   }
   const YAML::Node type_node = node["type"];
   if (!type_node || !type_node.IsScalar()) {
-    throw UsageError(fmt::format("{}: profile \"{}\": missing key \"type\" (one of {})", at, name,
-                                 fmt::join(k_types, ", ")));
+    throw UsageError(
+        fmt::format("{}: profile \"{}\": missing key \"type\" (one of {})", at, name, fmt::join(k_types, ", ")));
   }
   const std::string type = type_node.Scalar();
   if (std::find(k_types.begin(), k_types.end(), type) == k_types.end()) {
-    throw UsageError(fmt::format("{}: profile \"{}\": unknown type \"{}\" (one of {})", where(origin, type_node),
-                                 name, type, fmt::join(k_types, ", ")));
+    throw UsageError(fmt::format("{}: profile \"{}\": unknown type \"{}\" (one of {})", where(origin, type_node), name,
+                                 type, fmt::join(k_types, ", ")));
   }
   json values = json::object();
   for (const auto& kv : node) {
@@ -212,7 +212,8 @@ Profile parse_profile(const std::string& name, const YAML::Node& node, const std
       throw UsageError(fmt::format("{}: profile \"{}\": unknown key \"{}\"", kat, name, key));
     }
     if (!info->types.empty() && std::find(info->types.begin(), info->types.end(), type) == info->types.end()) {
-      throw UsageError(fmt::format("{}: profile \"{}\": key \"{}\" does not apply to type \"{}\"", kat, name, key, type));
+      throw UsageError(
+          fmt::format("{}: profile \"{}\": key \"{}\" does not apply to type \"{}\"", kat, name, key, type));
     }
     if (!kv.second.IsScalar()) {
       throw UsageError(fmt::format("{}: profile \"{}\": key \"{}\" must be a single value", kat, name, key));
@@ -260,9 +261,7 @@ int64_t Profile::get_int(const std::string& key) const {
   return v.get<int64_t>();
 }
 
-int64_t Profile::get_int(const std::string& key, int64_t fallback) const {
-  return has(key) ? get_int(key) : fallback;
-}
+int64_t Profile::get_int(const std::string& key, int64_t fallback) const { return has(key) ? get_int(key) : fallback; }
 
 double Profile::get_double(const std::string& key, double fallback) const {
   if (!has(key)) {
@@ -337,8 +336,8 @@ ProfileFile parse_profile_text(const std::string& text, const std::string& origi
     root = YAML::Load(text);
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's own guard against a stack overflow; its message would only say "bad file".
-    throw UsageError(fmt::format("{}:{}: YAML nested deeper than {} levels (the limit)", origin, e.mark.line + 1,
-                                 e.depth() - 1));
+    throw UsageError(
+        fmt::format("{}:{}: YAML nested deeper than {} levels (the limit)", origin, e.mark.line + 1, e.depth() - 1));
   } catch (const YAML::Exception& e) {
     // yaml-cpp's what() repeats the position; build one clean line from mark + msg.
     throw UsageError(fmt::format("{}:{}: malformed YAML: {}", origin, e.mark.line + 1, e.msg));
@@ -367,8 +366,8 @@ ProfileFile parse_profile_text(const std::string& text, const std::string& origi
         file.profiles.insert_or_assign(name, parse_profile(name, p.second, origin));
       }
     } else {
-      throw UsageError(fmt::format("{}: unknown key \"{}\" (expected \"default\" or \"profiles\")",
-                                   where(origin, kv.first), key));
+      throw UsageError(
+          fmt::format("{}: unknown key \"{}\" (expected \"default\" or \"profiles\")", where(origin, kv.first), key));
     }
   }
   if (file.default_profile && !file.profiles.count(*file.default_profile) && *file.default_profile != "local") {
@@ -457,9 +456,7 @@ Profile select_profile(const ProfileFile& file, const std::string& explicit_name
                                   known.empty() ? std::string("local") : fmt::format("{}", fmt::join(known, ", "))));
 }
 
-std::string default_local_path() {
-  return env_or("XDG_DATA_HOME", home_dir() + "/.local/share") + "/vstash/local.db";
-}
+std::string default_local_path() { return env_or("XDG_DATA_HOME", home_dir() + "/.local/share") + "/vstash/local.db"; }
 
 const std::vector<std::string>& profile_types() { return k_types; }
 

@@ -70,7 +70,7 @@ class Profile {
 };
 
 struct ProfileFile {
-  std::string path;             // empty when no file was found
+  std::string path;  // empty when no file was found
   std::optional<std::string> default_profile;
   std::map<std::string, Profile> profiles;
 };

@@ -1,18 +1,20 @@
 // SPDX-License-Identifier: MIT
 // Progress bar drawing.
-#include "progress.hpp"
+#include "src/progress.hpp"
 
-#include <algorithm>
-#include <cstdio>
 #include <fmt/format.h>
 #include <unistd.h>
+#include <algorithm>
+#include <cstdio>
 
 namespace vstash {
 
 bool stderr_is_tty() { return isatty(STDERR_FILENO) == 1; }
 
 ProgressBar::ProgressBar(std::string label, int64_t total, bool enabled)
-    : m_label(std::move(label)), m_total(std::max<int64_t>(total, 0)), m_enabled(enabled),
+    : m_label(std::move(label)),
+      m_total(std::max<int64_t>(total, 0)),
+      m_enabled(enabled),
       m_start(std::chrono::steady_clock::now()) {}
 
 ProgressBar::~ProgressBar() {

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
-#include "testutil.hpp"
+#include "tests/testutil.hpp"
 
-#include <atomic>
 #include <fmt/format.h>
 #include <unistd.h>
+#include <atomic>
 
 namespace vstash::testutil {
 

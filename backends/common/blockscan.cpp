@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "blockscan.hpp"
+#include "backends/common/blockscan.hpp"
 
 #include <cblas.h>
 #include <dlfcn.h>
@@ -10,7 +10,7 @@
 #include <limits>
 #include <thread>
 
-#include "../../src/errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends {
 
@@ -84,9 +84,9 @@ void BlockScan::score_block() {
   const size_t dim = m_dim;
   m_products.resize(m_nq * n);
   if (m_nq > 0 && n > 0 && dim > 0) {
-    sgemm()(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m_nq), static_cast<int>(n),
-                static_cast<int>(dim), 1.0f, m_queries.data(), static_cast<int>(dim), m_rows.data(),
-                static_cast<int>(dim), 0.0f, m_products.data(), static_cast<int>(n));
+    sgemm()(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m_nq), static_cast<int>(n), static_cast<int>(dim),
+            1.0f, m_queries.data(), static_cast<int>(dim), m_rows.data(), static_cast<int>(dim), 0.0f,
+            m_products.data(), static_cast<int>(n));
   } else {
     std::fill(m_products.begin(), m_products.end(), 0.0f);
   }
@@ -137,10 +137,12 @@ void BlockScan::select(size_t q_begin, size_t q_end, size_t n) {
         const double rn = m_row_norms[r];
         const double p = prod[r];
         const double bound = gamma * qn * rn;  // on |p - q.r|
-        double best_case = 0;                   // approximate score moved by the margin in its favour
+        double best_case = 0;                  // approximate score moved by the margin in its favour
         double limit = worst->score;
         switch (m_metric) {
-          case Metric::dot: best_case = p + bound; break;
+          case Metric::dot:
+            best_case = p + bound;
+            break;
           case Metric::cosine:
             best_case = (qn == 0 || rn == 0) ? 0 : p / (qn * rn) + gamma;
             break;

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "scoring.hpp"
+#include "backends/common/scoring.hpp"
 
 namespace vstash::backends {
 
@@ -36,12 +36,12 @@ class BlockScan {
   Metric m_metric;
   size_t m_dim;
   size_t m_nq;
-  std::vector<float> m_queries;        // nq x dim
-  std::vector<double> m_query_norms;   // L2 norms, in double
-  std::vector<TopK> m_top;             // exact scores
-  std::vector<float> m_rows;           // block x dim
-  std::vector<int64_t> m_indices;      // of the rows in the block
-  std::vector<float> m_products;       // nq x block, from sgemm
+  std::vector<float> m_queries;       // nq x dim
+  std::vector<double> m_query_norms;  // L2 norms, in double
+  std::vector<TopK> m_top;            // exact scores
+  std::vector<float> m_rows;          // block x dim
+  std::vector<int64_t> m_indices;     // of the rows in the block
+  std::vector<float> m_products;      // nq x block, from sgemm
   std::vector<double> m_row_norms;
 };
 

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 // The cache tier's binary forms (contract in cachecodec.hpp).
-#include "cachecodec.hpp"
+#include "backends/common/cachecodec.hpp"
 
 #include <cstring>
 
-#include "../../src/errors.hpp"
-#include "rowcodec.hpp"
+#include "backends/common/rowcodec.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends::cachecodec {
 

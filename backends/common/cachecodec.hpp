@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "../backend.hpp"
+#include "backends/backend.hpp"
 
 namespace vstash::backends::cachecodec {
 

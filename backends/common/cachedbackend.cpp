@@ -13,20 +13,20 @@
 // argument), so a reader in any process never reads a value that a completed write changed,
 // nor a mix of rows from before and after a write. Writes made to the primary by other
 // programs are not seen; cached values then live until the cache ttl.
-#include "cachedbackend.hpp"
+#include "backends/common/cachedbackend.hpp"
 
+#include <fmt/format.h>
 #include <atomic>
 #include <filesystem>
-#include <fmt/format.h>
 #include <mutex>
 #include <type_traits>
 
-#include "../../src/errors.hpp"
-#include "../../src/profile.hpp"
-#include "../../src/util/uuid.hpp"
-#include "cachecodec.hpp"
+#include "backends/common/cachecodec.hpp"
+#include "src/errors.hpp"
+#include "src/profile.hpp"
+#include "src/util/uuid.hpp"
 #ifdef VSTASH_HAVE_REDIS
-#include "../redis/rediscache.hpp"
+#include "backends/redis/rediscache.hpp"
 #endif
 
 namespace vstash::backends {
@@ -322,8 +322,7 @@ std::unique_ptr<Backend> make_cached(std::unique_ptr<Backend> primary, const Pro
   check_cache_profile(cache_profile);
   std::string kind = primary->kind();
   auto held = std::make_shared<std::unique_ptr<Backend>>(std::move(primary));
-  return std::make_unique<CachedBackend>([held] { return std::move(*held); }, std::move(kind), cache_profile, scope,
-                                         0);
+  return std::make_unique<CachedBackend>([held] { return std::move(*held); }, std::move(kind), cache_profile, scope, 0);
 }
 #else
 std::unique_ptr<Backend> make_cached(OpenBackend, const Profile& primary_profile, const Profile& cache_profile) {

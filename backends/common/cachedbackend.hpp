@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "../backend.hpp"
+#include "backends/backend.hpp"
 
 namespace vstash::backends {
 

@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: MIT
-#include "chunkedcheckpoints.hpp"
+#include "backends/common/chunkedcheckpoints.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <fmt/format.h>
 #include <random>
 #include <span>
 #include <thread>
 
-#include "../../src/errors.hpp"
-#include "../../src/util/base64.hpp"
-#include "rowcodec.hpp"
+#include "backends/common/rowcodec.hpp"
+#include "src/errors.hpp"
+#include "src/util/base64.hpp"
 
 namespace vstash::backends::chunked {
 
@@ -94,7 +94,7 @@ std::optional<json> resolve(RecordStore& store, const std::string& path) {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr int64_t k_claim_stale_ms = 10 * 60 * 1000;   // a claim not renewed this long is a crashed saver's
+constexpr int64_t k_claim_stale_ms = 10 * 60 * 1000;  // a claim not renewed this long is a crashed saver's
 constexpr auto k_claim_renew = std::chrono::seconds(60);
 constexpr auto k_choosing_wait = std::chrono::seconds(30);  // how long a rival may take to pick its ticket
 constexpr size_t k_records_per_put = 32;
@@ -151,10 +151,11 @@ class Claim {
         return true;
       }
       if (Clock::now() > deadline) {
-        throw RetryableError(fmt::format("{}: saving checkpoint \"{}\": another process has been claiming it for "
-                                         "{} s; retry",
-                                         m_store.location, checkpoint_path(m_cp.model, m_cp.epoch),
-                                         std::chrono::duration_cast<std::chrono::seconds>(k_choosing_wait).count()));
+        throw RetryableError(
+            fmt::format("{}: saving checkpoint \"{}\": another process has been claiming it for "
+                        "{} s; retry",
+                        m_store.location, checkpoint_path(m_cp.model, m_cp.epoch),
+                        std::chrono::duration_cast<std::chrono::seconds>(k_choosing_wait).count()));
       }
       std::this_thread::sleep_for(pause);  // polling the rivals' claims, bounded by the deadline
       pause = std::min(pause * 2, std::chrono::milliseconds(200));
@@ -250,9 +251,10 @@ std::string save(RecordStore& store, const Checkpoint& cp) {
     }
     claim.emplace(store, cp, token);
     if (!claim->win()) {
-      throw ConflictError(fmt::format("{}: checkpoint \"{}\" is being saved by another process (use --overwrite to "
-                                      "replace it)",
-                                      store.location, path));
+      throw ConflictError(
+          fmt::format("{}: checkpoint \"{}\" is being saved by another process (use --overwrite to "
+                      "replace it)",
+                      store.location, path));
     }
     // Read after the claims: a winner removes its claim only once its manifest is stored.
     old = store.get({key});
@@ -298,9 +300,10 @@ Checkpoint load(RecordStore& store, const std::string& path) {
     for (size_t c = 0; c < arrays[a].value("chunks", size_t{0}); ++c) {
       const auto it = chunks.find(chunk_key(cp.model, cp.epoch, token, a, c));
       if (it == chunks.end()) {
-        throw RetryableError(fmt::format("{}: checkpoint \"{}\": chunk {} of \"{}\" is not visible yet or was "
-                                         "replaced while reading; retry",
-                                         store.location, info.path, c, arrays[a].value("name", std::string())));
+        throw RetryableError(
+            fmt::format("{}: checkpoint \"{}\": chunk {} of \"{}\" is not visible yet or was "
+                        "replaced while reading; retry",
+                        store.location, info.path, c, arrays[a].value("name", std::string())));
       }
       const auto part = util::base64_decode(it->second.value("blob", std::string()));
       raw.append(reinterpret_cast<const char*>(part.data()), part.size());

@@ -29,14 +29,14 @@
 #include <utility>
 #include <vector>
 
-#include "../backend.hpp"
+#include "backends/backend.hpp"
 
 namespace vstash::backends::chunked {
 
 // How one store keeps records; keys are the logical ones above, each store maps them to its
 // own ids.
 struct RecordStore {
-  std::string location;   // for error messages
+  std::string location;    // for error messages
   size_t chunk_bytes = 0;  // raw bytes per chunk record (base64 makes it 4/3 larger)
   // Writes the records (key, fields) in the order given; returns once they are stored.
   std::function<void(const std::vector<std::pair<std::string, json>>&)> put;

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-#include "rowcheck.hpp"
+#include "backends/common/rowcheck.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
-#include <fmt/format.h>
 #include <unordered_set>
 
-#include "../../src/errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends {
 
@@ -29,20 +29,20 @@ void check_batch(const DatasetSpec& spec, const RowBatch& b) {
   const std::string& ds = spec.name;
   if (b.data.rows() != n || (!b.indices.empty() && static_cast<int64_t>(b.indices.size()) != n) ||
       (!b.metadata.empty() && static_cast<int64_t>(b.metadata.size()) != n)) {
-    throw UsageError(fmt::format("dataset \"{}\": batch has {} ids, {} rows, {} indices, {} metadata entries",
-                                 ds, n, b.data.rows(), b.indices.size(), b.metadata.size()));
+    throw UsageError(fmt::format("dataset \"{}\": batch has {} ids, {} rows, {} indices, {} metadata entries", ds, n,
+                                 b.data.rows(), b.indices.size(), b.metadata.size()));
   }
   if (b.data.dtype() != spec.dtype || b.data.row_shape() != spec.row_shape) {
     throw UsageError(fmt::format("dataset \"{}\": holds {} rows of shape {}, got {} rows of shape {}", ds,
-                                 dtype_name(spec.dtype), shape_to_string(spec.row_shape),
-                                 dtype_name(b.data.dtype()), shape_to_string(b.data.row_shape())));
+                                 dtype_name(spec.dtype), shape_to_string(spec.row_shape), dtype_name(b.data.dtype()),
+                                 shape_to_string(b.data.row_shape())));
   }
   if (spec.label_dtype.has_value() != b.labels.has_value()) {
-    throw UsageError(fmt::format("dataset \"{}\": {}", ds,
-                                 spec.label_dtype ? "rows need labels" : "dataset has no labels"));
+    throw UsageError(
+        fmt::format("dataset \"{}\": {}", ds, spec.label_dtype ? "rows need labels" : "dataset has no labels"));
   }
-  if (b.labels && (b.labels->dtype() != *spec.label_dtype || b.labels->row_shape() != spec.label_shape ||
-                   b.labels->rows() != n)) {
+  if (b.labels &&
+      (b.labels->dtype() != *spec.label_dtype || b.labels->row_shape() != spec.label_shape || b.labels->rows() != n)) {
     throw UsageError(fmt::format("dataset \"{}\": labels must be {} of shape {}, got {} of shape {}", ds,
                                  dtype_name(*spec.label_dtype), shape_to_string(spec.label_shape),
                                  dtype_name(b.labels->dtype()), shape_to_string(b.labels->row_shape())));

@@ -3,7 +3,7 @@
 // refuses the same input with the same message.
 #pragma once
 
-#include "../backend.hpp"
+#include "backends/backend.hpp"
 
 namespace vstash::backends {
 

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
-#include "rowcodec.hpp"
+#include "backends/common/rowcodec.hpp"
 
+#include <fmt/format.h>
 #include <cmath>
 #include <cstring>
-#include <fmt/format.h>
 
-#include "../../src/errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends {
 

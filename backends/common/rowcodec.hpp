@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "../backend.hpp"
+#include "backends/backend.hpp"
 
 namespace vstash::backends {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "scoring.hpp"
+#include "backends/common/scoring.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -7,15 +7,13 @@
 #include <cstddef>
 #include <vector>
 
-#include "../backend.hpp"
+#include "backends/backend.hpp"
 
 namespace vstash::backends {
 
 double exact_score(Metric metric, const float* a, const float* b, size_t dim);
 // True when score a ranks before score b for this metric.
-inline bool ranks_before(Metric metric, double a, double b) {
-  return metric == Metric::euclidean ? a < b : a > b;
-}
+inline bool ranks_before(Metric metric, double a, double b) { return metric == Metric::euclidean ? a < b : a > b; }
 // Best first by the metric, ties by row index: the one order every backend returns.
 inline void sort_hits(Metric metric, std::vector<QueryHit>& hits) {
   std::stable_sort(hits.begin(), hits.end(), [metric](const QueryHit& a, const QueryHit& b) {

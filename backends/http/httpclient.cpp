@@ -90,8 +90,9 @@ std::string tls_problem(CURLcode code, const std::string& message, const ClientO
       (message.find("alert certificate required") != std::string::npos ||
        message.find("alert bad certificate") != std::string::npos ||
        message.find("alert unknown ca") != std::string::npos)) {
-    return o.tls_cert.empty() ? "tls: the server wants a client certificate (set tls_cert and tls_key)"
-                              : fmt::format("tls: the server refused the client certificate tls_cert \"{}\"", o.tls_cert);
+    return o.tls_cert.empty()
+               ? "tls: the server wants a client certificate (set tls_cert and tls_key)"
+               : fmt::format("tls: the server refused the client certificate tls_cert \"{}\"", o.tls_cert);
   }
   const std::string ca = o.tls_ca.empty() ? "the system CA bundle" : fmt::format("tls_ca \"{}\"", o.tls_ca);
   switch (code) {
@@ -232,7 +233,8 @@ struct Attempt {
 
 // The server's own words from an error body, as one line: JSON {"status":{"error"}},
 // {"error":{"message"}}, {"message"} or the raw text, with secrets scrubbed.
-static std::string server_message(const std::string& body, const std::vector<std::pair<std::string, std::string>>& secrets) {
+static std::string server_message(const std::string& body,
+                                  const std::vector<std::pair<std::string, std::string>>& secrets) {
   std::string text;
   try {
     auto j = nlohmann::json::parse(body);
@@ -382,8 +384,7 @@ Attempt perform_once(CURL* curl, const ClientOptions& options, const Request& re
     curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   } else {
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-    if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
-        request.method == "PATCH") {
+    if (!request.body.empty() || request.method == "POST" || request.method == "PUT" || request.method == "PATCH") {
       curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
       curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.c_str());
     }
@@ -468,8 +469,8 @@ Response Client::send(const Request& request) {
       delay_s = std::min(*retry_after, m_options.retry_after_cap_s);
     } else {
       // Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))].
-      double ceiling = std::min(m_options.backoff_cap_s,
-                                m_options.backoff_base_s * std::ldexp(1.0, std::min(attempt_no - 1, 30)));
+      double ceiling =
+          std::min(m_options.backoff_cap_s, m_options.backoff_base_s * std::ldexp(1.0, std::min(attempt_no - 1, 30)));
       delay_s = m_impl->uniform(std::max(0.0, ceiling));
     }
     std::this_thread::sleep_for(std::chrono::duration<double>(delay_s));
@@ -500,7 +501,8 @@ std::string Client::check_reply(const Request& request, Response& response) cons
     return server_message(e.what(), m_options.default_headers);
   } catch (const nlohmann::json::parse_error&) {
     std::string head = response.body.substr(0, 80);
-    return fmt::format("not JSON ({} bytes: {})", response.body.size(), server_message(head, m_options.default_headers));
+    return fmt::format("not JSON ({} bytes: {})", response.body.size(),
+                       server_message(head, m_options.default_headers));
   } catch (const nlohmann::json::exception&) {
     return fmt::format("fields missing or of the wrong type ({})",
                        server_message(response.body.substr(0, 120), m_options.default_headers));
@@ -592,8 +594,8 @@ void raise_for_status(const Response& r, const std::string& context, const std::
                       std::string_view auth_key) {
   const std::string text = fmt::format("{}: HTTP {}: {}", context, r.status, message);
   if (r.status == 401 || r.status == 403) {
-    throw UsageError(fmt::format("{}: authentication failed (HTTP {}): check {}: {}", context, r.status, auth_key,
-                                 message));
+    throw UsageError(
+        fmt::format("{}: authentication failed (HTTP {}): check {}: {}", context, r.status, auth_key, message));
   }
   if (r.status == 404) {
     throw NotFoundError(text);
@@ -639,8 +641,7 @@ std::string url_escape(std::string_view s) {
 }
 
 std::vector<std::pair<size_t, size_t>> plan_batches(const std::vector<size_t>& item_bytes, size_t max_items,
-                                                    size_t max_bytes, size_t overhead_bytes,
-                                                    size_t separator_bytes) {
+                                                    size_t max_bytes, size_t overhead_bytes, size_t separator_bytes) {
   // A zero max_items means "no count limit".
   if (max_items == 0) {
     max_items = item_bytes.size() + 1;

@@ -73,10 +73,10 @@ bool is_quota_exhausted(const Response& response);
 std::optional<double> parse_retry_after(std::string_view value, double now_unix);
 
 struct ClientOptions {
-  std::string server;               // "host:port" for messages
+  std::string server;  // "host:port" for messages
   long connect_timeout_ms = 10'000;
   long timeout_ms = 120'000;
-  int parallel = 4;                 // concurrent requests in send_all
+  int parallel = 4;  // concurrent requests in send_all
   int max_attempts = 5;
   double backoff_base_s = 0.5;
   double backoff_cap_s = 30.0;
@@ -99,7 +99,7 @@ struct ClientOptions {
 void set_tls_files(ClientOptions& options, const Profile& profile);
 
 struct ClientStats {
-  int64_t requests = 0;   // attempts made, retries included
+  int64_t requests = 0;  // attempts made, retries included
   int64_t retries = 0;
   int64_t bytes_sent = 0;
 };

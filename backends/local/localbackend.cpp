@@ -41,22 +41,22 @@
 // Upsert rule: writing an existing id replaces the whole row. The row takes the index given
 // in batch.indices; with auto-assigned indices it keeps its old index, so re-sending a
 // batch changes nothing. A given index already held by another id is a ConflictError.
-#include "localbackend.hpp"
+#include "backends/local/localbackend.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fmt/format.h>
 #include <mutex>
 #include <type_traits>
 
-#include "../../src/errors.hpp"
-#include "../../src/profile.hpp"
-#include "../common/rowcheck.hpp"
-#include "../common/scoring.hpp"
-#include "localindex.hpp"
-#include "localstore.hpp"
+#include "backends/common/rowcheck.hpp"
+#include "backends/common/scoring.hpp"
+#include "backends/local/localindex.hpp"
+#include "backends/local/localstore.hpp"
+#include "src/errors.hpp"
+#include "src/profile.hpp"
 
 namespace vstash::backends::local {
 
@@ -82,8 +82,7 @@ std::unique_ptr<Connection> open_for_reading(const std::string& path, OpenMode& 
   mode = OpenMode::read_only;
   auto conn = std::make_unique<Connection>(path, mode);
   int rc = sqlite3_exec(conn->handle(), probe, nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK && ((rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_READONLY) &&
-      !wal_has_content(path)) {
+  if (rc != SQLITE_OK && ((rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_READONLY) && !wal_has_content(path)) {
     mode = OpenMode::immutable;
     conn = std::make_unique<Connection>(path, mode);
     rc = sqlite3_exec(conn->handle(), probe, nullptr, nullptr, nullptr);
@@ -97,12 +96,13 @@ std::unique_ptr<Connection> open_for_reading(const std::string& path, OpenMode& 
     throw Error(fmt::format("{}: not a vstash local store (no meta table)", path));
   }
   if (const int64_t v = read_layout_version(*conn); v > k_layout_version) {
-    throw Error(fmt::format("{}: store layout version {} is newer than this vstash supports ({}); upgrade vstash",
-                            path, v, k_layout_version));
+    throw Error(fmt::format("{}: store layout version {} is newer than this vstash supports ({}); upgrade vstash", path,
+                            v, k_layout_version));
   } else if (v < k_layout_version) {
-    throw Error(fmt::format("{}: store layout version {} must be migrated to {} first: run `vstash compact` "
-                            "(a command that writes) with this store",
-                            path, v, k_layout_version));
+    throw Error(
+        fmt::format("{}: store layout version {} must be migrated to {} first: run `vstash compact` "
+                    "(a command that writes) with this store",
+                    path, v, k_layout_version));
   }
   return conn;
 }
@@ -495,8 +495,8 @@ class LocalBackend final : public Backend {
       auto ds = require_dataset(c, dataset);
       for (const auto p : positions) {
         if (p < 0 || p >= ds.row_count) {
-          throw UsageError(fmt::format("dataset \"{}\": position {} is out of range ({} rows)", dataset, p,
-                                       ds.row_count));
+          throw UsageError(
+              fmt::format("dataset \"{}\": position {} is out of range ({} rows)", dataset, p, ds.row_count));
         }
       }
       const auto seg = segment(ds);
@@ -597,7 +597,7 @@ class LocalBackend final : public Backend {
   HnswParams m_hnsw;
   IndexCache m_indexes;
   std::mutex m_write_mutex;
-  std::unique_ptr<Connection> m_writer;  // null when opened read-only
+  std::unique_ptr<Connection> m_writer;         // null when opened read-only
   OpenMode m_read_mode = OpenMode::read_write;  // how reader connections open
   std::mutex m_pool_mutex;
   std::vector<std::unique_ptr<Connection>> m_readers;

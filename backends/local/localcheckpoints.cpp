@@ -5,13 +5,13 @@
 // epoch (it moves only forward on save, and to the next lower epoch when the latest is
 // deleted), so MAX(epoch) over the (model, epoch) primary key is exact, costs one b-tree
 // seek, and cannot disagree with the rows even under concurrent saves.
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
-#include <fmt/format.h>
 #include <limits>
 
-#include "../../src/errors.hpp"
-#include "localstore.hpp"
+#include "backends/local/localstore.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends::local {
 
@@ -20,7 +20,9 @@ namespace {
 // SQLite refuses blobs over 1 GB, so large arrays are stored in chunks.
 constexpr size_t k_chunk_bytes = size_t{256} << 20;
 
-std::map<std::string, double> metrics_from_text(const std::string& text) { return metrics_from_json(json::parse(text)); }
+std::map<std::string, double> metrics_from_text(const std::string& text) {
+  return metrics_from_json(json::parse(text));
+}
 
 std::optional<int64_t> latest_epoch(Connection& conn, const std::string& model) {
   auto s = conn.prepare("SELECT max(epoch) FROM checkpoints WHERE model = ?1");
@@ -60,7 +62,8 @@ std::string save_checkpoint(Connection& conn, const Checkpoint& cp) {
   delete_epoch(conn, cp.model, cp.epoch);
   int64_t bytes = 0;
   auto ins = conn.prepare(
-      "INSERT INTO checkpoint_arrays(model, epoch, name, chunk, dtype, shape, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+      "INSERT INTO checkpoint_arrays(model, epoch, name, chunk, dtype, shape, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6, "
+      "?7)");
   for (const auto& [name, array] : cp.arrays) {
     if (name.empty()) {
       throw UsageError(fmt::format("checkpoint \"{}\": empty array name", path));
@@ -96,8 +99,8 @@ std::string save_checkpoint(Connection& conn, const Checkpoint& cp) {
 Checkpoint load_checkpoint(Connection& conn, const CheckpointRef& ref) {
   const auto epoch = resolve(conn, ref);
   if (!epoch) {
-    throw NotFoundError(fmt::format("{}: checkpoint \"{}\": model \"{}\" has no checkpoints", conn.path(),
-                                    ref.to_string(), ref.model));
+    throw NotFoundError(
+        fmt::format("{}: checkpoint \"{}\": model \"{}\" has no checkpoints", conn.path(), ref.to_string(), ref.model));
   }
   Checkpoint cp;
   cp.model = ref.model;

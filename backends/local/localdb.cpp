@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 // RAII over the SQLite C API for the local store, and the mapping of SQLite errors to
 // vstash errors.
+#include <fmt/format.h>
 #include <cctype>
 #include <filesystem>
-#include <fmt/format.h>
 
-#include "../../src/errors.hpp"
-#include "localstore.hpp"
+#include "backends/local/localstore.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends::local {
 
@@ -110,12 +110,11 @@ std::string read_only_uri(const std::string& path, bool immutable) {
 Connection::Connection(const std::string& path, OpenMode mode) : m_path(path), m_db(nullptr, &sqlite3_close_v2) {
   sqlite3* db = nullptr;
   // NOMUTEX: the backend hands each connection to one thread at a time.
-  const int rc =
-      mode == OpenMode::read_write
-          ? sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                            nullptr)
-          : sqlite3_open_v2(read_only_uri(path, mode == OpenMode::immutable).c_str(), &db,
-                            SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
+  const int rc = mode == OpenMode::read_write
+                     ? sqlite3_open_v2(path.c_str(), &db,
+                                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr)
+                     : sqlite3_open_v2(read_only_uri(path, mode == OpenMode::immutable).c_str(), &db,
+                                       SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
   m_db.reset(db);
   if (rc != SQLITE_OK) {
     throw Error(fmt::format("{}: cannot open local store: {}", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
@@ -128,8 +127,8 @@ Stmt Connection::prepare(const std::string& sql) {
   auto it = m_cache.find(sql);
   if (it == m_cache.end()) {
     sqlite3_stmt* stmt = nullptr;
-    const int rc = sqlite3_prepare_v3(m_db.get(), sql.c_str(), static_cast<int>(sql.size()),
-                                      SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    const int rc = sqlite3_prepare_v3(m_db.get(), sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                                      &stmt, nullptr);
     if (rc != SQLITE_OK) {
       sqlite3_finalize(stmt);
       fail(rc, "prepare");

@@ -11,21 +11,21 @@
 // Consistency: the record (table hnsw_index) names the dataset version the file covers. Any
 // change to the rows bumps the version, and a query then scans exactly until the index is
 // rebuilt (`vstash index`, or `vstash ingest` without --no-index).
-#include "localindex.hpp"
+#include "backends/local/localindex.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <exception>
 #include <filesystem>
-#include <fmt/format.h>
 #include <mutex>
 #include <thread>
 
-#include "../../src/errors.hpp"
+#include "src/errors.hpp"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wshadow"
@@ -225,9 +225,9 @@ std::unique_ptr<LocalIndex> LocalIndex::build(Metric metric, size_t dim, size_t 
   impl->metric = metric;
   impl->dim = dim;
   impl->space = make_space(metric, dim);
-  impl->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(
-      impl->space.get(), std::max<size_t>(capacity, 1), static_cast<size_t>(params.m),
-      static_cast<size_t>(params.ef_construction), 100);
+  impl->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(impl->space.get(), std::max<size_t>(capacity, 1),
+                                                                  static_cast<size_t>(params.m),
+                                                                  static_cast<size_t>(params.ef_construction), 100);
   const size_t width = impl->stored_floats();
   const size_t threads = std::max(1u, std::thread::hardware_concurrency());
   std::vector<int64_t> indices;
@@ -293,8 +293,8 @@ std::unique_ptr<LocalIndex> LocalIndex::load(const std::string& path, Metric met
     throw Error(fmt::format("{}: hnsw index is truncated ({} bytes for {} rows)", path, bytes, rows));
   }
   try {
-    impl->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(impl->space.get(), path, false,
-                                                                     static_cast<size_t>(rows));
+    impl->graph =
+        std::make_unique<hnswlib::HierarchicalNSW<float>>(impl->space.get(), path, false, static_cast<size_t>(rows));
   } catch (const std::exception& e) {
     throw Error(fmt::format("{}: cannot load the hnsw index: {}", path, e.what()));
   }
@@ -366,8 +366,7 @@ std::optional<IndexRecord> find_index_record(Connection& conn, int64_t dataset_i
   if (!has_index_table(conn)) {
     return std::nullopt;
   }
-  auto s = conn.prepare(
-      "SELECT version, rows, file, bytes, m, ef_construction FROM hnsw_index WHERE dataset_id = ?1");
+  auto s = conn.prepare("SELECT version, rows, file, bytes, m, ef_construction FROM hnsw_index WHERE dataset_id = ?1");
   s.bind(1, dataset_id);
   if (!s.step()) {
     return std::nullopt;
@@ -409,8 +408,8 @@ std::string describe_index(const std::optional<IndexRecord>& record, const Datas
     return ds.row_count > min_rows ? "none (exact scan; build it with `vstash index`)"
                                    : fmt::format("none (exact scan below {} rows)", min_rows);
   }
-  const auto what = fmt::format("hnsw m={} ef_construction={}, {} rows", record->m, record->ef_construction,
-                                record->rows);
+  const auto what =
+      fmt::format("hnsw m={} ef_construction={}, {} rows", record->m, record->ef_construction, record->rows);
   if (record->version != ds.version || record->rows != ds.row_count) {
     return what + ": stale (exact scan until rebuilt with `vstash index " + ds.spec.name + "`)";
   }
@@ -449,9 +448,10 @@ std::shared_ptr<const LocalIndex> IndexCache::get(const std::string& store_path,
     std::error_code ec;
     const auto bytes = std::filesystem::file_size(path, ec);
     if (ec || static_cast<int64_t>(bytes) != record.bytes) {
-      throw Error(fmt::format("{}: hnsw index of dataset \"{}\" is missing or changed on disk; rebuild it with "
-                              "`vstash index {}`",
-                              path, ds.spec.name, ds.spec.name));
+      throw Error(
+          fmt::format("{}: hnsw index of dataset \"{}\" is missing or changed on disk; rebuild it with "
+                      "`vstash index {}`",
+                      path, ds.spec.name, ds.spec.name));
     }
     e.index = LocalIndex::load(path, ds.spec.metric, static_cast<size_t>(ds.spec.dimension()), record.rows);
     e.version = record.version;
@@ -489,8 +489,9 @@ std::optional<std::vector<std::vector<QueryHit>>> index_query(Connection& conn, 
     if (matches * k_selective < ds.row_count) {
       return std::nullopt;
     }
-    breadth = std::min<size_t>(static_cast<size_t>(ds.row_count),
-                               breadth * static_cast<size_t>((ds.row_count + matches - 1) / std::max<int64_t>(matches, 1)) * 2);
+    breadth = std::min<size_t>(
+        static_cast<size_t>(ds.row_count),
+        breadth * static_cast<size_t>((ds.row_count + matches - 1) / std::max<int64_t>(matches, 1)) * 2);
     keep = [&matching](int64_t i) { return std::binary_search(matching.begin(), matching.end(), i); };
   }
   // Queries are independent: split them over the cores.

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "../../src/profile.hpp"
-#include "../common/scoring.hpp"
-#include "localstore.hpp"
+#include "backends/common/scoring.hpp"
+#include "backends/local/localstore.hpp"
+#include "src/profile.hpp"
 
 namespace vstash::backends::local {
 
@@ -72,7 +72,7 @@ class LocalIndex {
 struct IndexRecord {
   int64_t version = -1;  // the dataset version the index covers
   int64_t rows = 0;
-  std::string file;      // name within the sidecar directory
+  std::string file;  // name within the sidecar directory
   int64_t bytes = 0;
   int m = 0;
   int ef_construction = 0;

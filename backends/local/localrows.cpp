@@ -1,19 +1,18 @@
 // SPDX-License-Identifier: MIT
 // Row storage of the local store: upsert, update, delete, filtered scans and exact query.
+#include <fmt/format.h>
 #include <cmath>
 #include <cstring>
-#include <fmt/format.h>
 
-#include "../../src/errors.hpp"
-#include "../common/rowcheck.hpp"
-#include "../common/blockscan.hpp"
-#include "../common/scoring.hpp"
-#include "localstore.hpp"
+#include "backends/common/blockscan.hpp"
+#include "backends/common/rowcheck.hpp"
+#include "backends/common/scoring.hpp"
+#include "backends/local/localstore.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends::local {
 
 namespace {
-
 
 json metadata_at(const Stmt& s, int col) { return s.is_null(col) ? json(nullptr) : json::parse(s.text_at(col)); }
 
@@ -27,7 +26,9 @@ void to_float32(DType t, const std::byte* p, size_t n, float* out) {
     }
   };
   switch (t) {
-    case DType::f32: std::memcpy(out, p, n * sizeof(float)); return;
+    case DType::f32:
+      std::memcpy(out, p, n * sizeof(float));
+      return;
     case DType::f16:
       for (size_t i = 0; i < n; ++i) {
         uint16_t h;
@@ -35,15 +36,33 @@ void to_float32(DType t, const std::byte* p, size_t n, float* out) {
         out[i] = half_to_float(h);
       }
       return;
-    case DType::f64: convert(double{}); return;
-    case DType::i8: convert(int8_t{}); return;
-    case DType::i16: convert(int16_t{}); return;
-    case DType::i32: convert(int32_t{}); return;
-    case DType::i64: convert(int64_t{}); return;
-    case DType::u8: convert(uint8_t{}); return;
-    case DType::u16: convert(uint16_t{}); return;
-    case DType::u32: convert(uint32_t{}); return;
-    case DType::u64: convert(uint64_t{}); return;
+    case DType::f64:
+      convert(double{});
+      return;
+    case DType::i8:
+      convert(int8_t{});
+      return;
+    case DType::i16:
+      convert(int16_t{});
+      return;
+    case DType::i32:
+      convert(int32_t{});
+      return;
+    case DType::i64:
+      convert(int64_t{});
+      return;
+    case DType::u8:
+      convert(uint8_t{});
+      return;
+    case DType::u16:
+      convert(uint16_t{});
+      return;
+    case DType::u32:
+      convert(uint32_t{});
+      return;
+    case DType::u64:
+      convert(uint64_t{});
+      return;
     case DType::b1:
       for (size_t i = 0; i < n; ++i) {
         out[i] = std::to_integer<int>(p[i]) != 0 ? 1.0f : 0.0f;
@@ -137,8 +156,8 @@ std::shared_ptr<RowOrder> load_order(Connection& conn, const DatasetRecord& ds) 
     order->slot.push_back(slot);
   }
   if (static_cast<int64_t>(order->index.size()) != ds.row_count) {
-    throw Error(fmt::format("{}: dataset \"{}\": row count {} disagrees with {} rows stored", conn.path(),
-                            ds.spec.name, ds.row_count, order->index.size()));
+    throw Error(fmt::format("{}: dataset \"{}\": row count {} disagrees with {} rows stored", conn.path(), ds.spec.name,
+                            ds.row_count, order->index.size()));
   }
   return order;
 }
@@ -153,8 +172,8 @@ void BatchBuilder::reserve(size_t n) {
 
 void BatchBuilder::add_record(int64_t slot) {
   if (slot < 0 || slot >= m_ds.slots || !m_segment) {
-    throw Error(fmt::format("dataset \"{}\": row names slot {} of {}: store is corrupt", m_ds.spec.name, slot,
-                            m_ds.slots));
+    throw Error(
+        fmt::format("dataset \"{}\": row names slot {} of {}: store is corrupt", m_ds.spec.name, slot, m_ds.slots));
   }
   const std::byte* p = m_segment->record(slot);
   m_data.insert(m_data.end(), p, p + m_sample_bytes);
@@ -242,8 +261,8 @@ void write_batch(Connection& conn, const DatasetRecord& ds, const RowBatch& b, R
         auto who = conn.prepare("SELECT id FROM rows WHERE dataset_id = ?1 AND idx = ?2");
         who.bind(1, ds.id).bind(2, idx);
         const std::string holder = who.step() ? who.text_at(0) : std::string("?");
-        throw ConflictError(fmt::format("dataset \"{}\": row \"{}\": index {} is held by row \"{}\"", ds.spec.name,
-                                        id, idx, holder));
+        throw ConflictError(
+            fmt::format("dataset \"{}\": row \"{}\": index {} is held by row \"{}\"", ds.spec.name, id, idx, holder));
       }
       conn.fail(rc, "insert row");
     }
@@ -261,7 +280,8 @@ void update_one(Connection& conn, const DatasetRecord& ds, const std::string& id
   json metadata;
   int64_t metadata_bytes = 0;
   {
-    auto s = conn.prepare("SELECT idx, slot, metadata, " VSTASH_METADATA_SIZE " FROM rows WHERE dataset_id = ?1 AND id = ?2");
+    auto s = conn.prepare("SELECT idx, slot, metadata, " VSTASH_METADATA_SIZE
+                          " FROM rows WHERE dataset_id = ?1 AND id = ?2");
     s.bind(1, ds.id).bind(2, id);
     if (!s.step()) {
       throw NotFoundError(fmt::format("{}: dataset \"{}\": id \"{}\" does not exist", conn.path(), ds.spec.name, id));
@@ -374,7 +394,9 @@ std::vector<std::vector<QueryHit>> scan_query(Connection& conn, const DatasetRec
   // One pass over the rows for all n queries, straight from the mapping; the filter picks the
   // candidates first (SQLite over metadata), once for all queries.
   BlockScan scan(ds.spec.metric, dim, q.data(), n, static_cast<size_t>(std::min(o.top_k, ds.row_count)));
-  auto score = [&](int64_t idx, int64_t slot) { to_float32(ds.spec.dtype, segment->record(slot), dim, scan.next_row(idx)); };
+  auto score = [&](int64_t idx, int64_t slot) {
+    to_float32(ds.spec.dtype, segment->record(slot), dim, scan.next_row(idx));
+  };
   if (filtered) {
     auto s = conn.prepare("SELECT idx, slot, metadata FROM rows WHERE dataset_id = ?1");
     s.bind(1, ds.id);

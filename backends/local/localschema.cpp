@@ -4,8 +4,8 @@
 #include <iostream>
 #include <tuple>
 
-#include "../../src/errors.hpp"
-#include "localstore.hpp"
+#include "backends/local/localstore.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends::local {
 
@@ -131,7 +131,8 @@ void migrate_1_to_2(Connection& conn) {
   {
     auto s = conn.prepare("SELECT id, dtype, row_shape, label_dtype, label_shape FROM datasets");
     while (s.step()) {
-      const size_t sample = dtype_size(parse_dtype_name(s.text_at(1))) * static_cast<size_t>(shape_product(parse_shape(s.text_at(2))));
+      const size_t sample =
+          dtype_size(parse_dtype_name(s.text_at(1))) * static_cast<size_t>(shape_product(parse_shape(s.text_at(2))));
       const size_t label = s.is_null(3) ? 0
                                         : dtype_size(parse_dtype_name(s.text_at(3))) *
                                               static_cast<size_t>(shape_product(parse_shape(s.text_at(4))));
@@ -241,7 +242,9 @@ void ensure_schema(Connection& conn) {
     throw Error(fmt::format("{}: not a vstash local store (a SQLite database with other tables)", conn.path()));
   }
   conn.exec(k_schema);
-  conn.prepare("INSERT INTO meta(key, value) VALUES('layout_version', ?1)").bind(1, std::to_string(k_layout_version)).run();
+  conn.prepare("INSERT INTO meta(key, value) VALUES('layout_version', ?1)")
+      .bind(1, std::to_string(k_layout_version))
+      .run();
   conn.prepare("INSERT INTO meta(key, value) VALUES('created_at', ?1)").bind(1, now_rfc3339()).run();
   txn.commit();
 }
@@ -252,8 +255,8 @@ DatasetInfo DatasetRecord::info() const {
   i.rows = row_count;
   i.next_index = next_index;
   i.bytes = row_bytes;
-  i.extra = {{"created_at", created_at}, {"version", version}, {"segment_generation", generation},
-             {"segment_slots", slots}};
+  i.extra = {
+      {"created_at", created_at}, {"version", version}, {"segment_generation", generation}, {"segment_slots", slots}};
   return i;
 }
 
@@ -298,11 +301,11 @@ void insert_dataset(Connection& conn, const DatasetSpec& spec) {
 }
 
 std::string describe_spec(const DatasetSpec& spec) {
-  std::string labels = spec.label_dtype ? fmt::format("labels {} {}", dtype_name(*spec.label_dtype),
-                                                      shape_to_string(spec.label_shape))
-                                        : "no labels";
-  return fmt::format("{} {} {}, {}", dtype_name(spec.dtype), shape_to_string(spec.row_shape),
-                     metric_name(spec.metric), labels);
+  std::string labels =
+      spec.label_dtype ? fmt::format("labels {} {}", dtype_name(*spec.label_dtype), shape_to_string(spec.label_shape))
+                       : "no labels";
+  return fmt::format("{} {} {}, {}", dtype_name(spec.dtype), shape_to_string(spec.row_shape), metric_name(spec.metric),
+                     labels);
 }
 
 bool compatible(const DatasetSpec& a, const DatasetSpec& b) {

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: MIT
-#include "localsegments.hpp"
+#include "backends/local/localsegments.hpp"
 
-#include <algorithm>
-#include <cerrno>
-#include <charconv>
-#include <cstring>
 #include <fcntl.h>
-#include <filesystem>
 #include <fmt/format.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
 
 namespace vstash::backends::local {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "../../src/errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends::local {
 

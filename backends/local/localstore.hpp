@@ -14,8 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "../backend.hpp"
-#include "localsegments.hpp"
+#include "backends/backend.hpp"
+#include "backends/local/localsegments.hpp"
 
 namespace vstash::backends::local {
 

@@ -6,12 +6,12 @@
 // MODEL@latest lives in its own table and moves only forward: the upsert's WHERE refuses a
 // lower epoch, and the row lock it takes orders concurrent savers. Deleting the latest
 // checkpoint moves the pointer down under SELECT ... FOR UPDATE.
-#include "pgcheckpoints.hpp"
+#include "backends/pgvector/pgcheckpoints.hpp"
 
-#include <cstring>
 #include <fmt/format.h>
+#include <cstring>
 
-#include "../../src/errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends::pgvector::checkpoints {
 
@@ -58,8 +58,7 @@ std::string save(Session& s, const Tables& t, const Checkpoint& c) {
                                   "created_at = excluded.created_at, bytes = excluded.bytes"
                                 : "DO NOTHING"),
         {model, epoch, Param(metrics_to_json(c.metrics).dump()),
-         Param(c.metadata.is_object() ? c.metadata.dump() : std::string("{}")), Param(now_rfc3339()),
-         Param(bytes)});
+         Param(c.metadata.is_object() ? c.metadata.dump() : std::string("{}")), Param(now_rfc3339()), Param(bytes)});
     if (head.rows() == 0) {
       throw_checkpoint_exists(s.location(), path);
     }
@@ -123,9 +122,10 @@ std::vector<CheckpointInfo> list(Session& s, const Tables& t, const std::string&
   std::vector<CheckpointInfo> out;
   s.transact("listing checkpoints", [&](pqxx::work&) {
     const Result r = s.exec(
-        fmt::format("SELECT c.model, c.epoch, c.metrics::text, c.bytes, c.created_at, COALESCE(l.epoch = c.epoch, false) "
-                    "FROM {} c LEFT JOIN {} l ON l.model = c.model WHERE $1 = '' OR c.model = $1 ORDER BY c.model, c.epoch",
-                    t.checkpoints, t.latest),
+        fmt::format(
+            "SELECT c.model, c.epoch, c.metrics::text, c.bytes, c.created_at, COALESCE(l.epoch = c.epoch, false) "
+            "FROM {} c LEFT JOIN {} l ON l.model = c.model WHERE $1 = '' OR c.model = $1 ORDER BY c.model, c.epoch",
+            t.checkpoints, t.latest),
         {Param(model)});
     for (int i = 0; i < r.rows(); ++i) {
       CheckpointInfo info;
@@ -148,14 +148,14 @@ bool remove(Session& s, const Tables& t, const std::string& path) {
   s.transact("deleting " + where(path), [&](pqxx::work&) {
     const Result latest =
         s.exec(fmt::format("SELECT epoch FROM {} WHERE model = $1 FOR UPDATE", t.latest), {Param(ref.model)});
-    const auto epoch = ref.epoch ? ref.epoch
-                                 : (latest.rows() > 0 ? std::optional<int64_t>(latest.int_text(0, 0)) : std::nullopt);
+    const auto epoch =
+        ref.epoch ? ref.epoch : (latest.rows() > 0 ? std::optional<int64_t>(latest.int_text(0, 0)) : std::nullopt);
     if (!epoch) {
       return;
     }
-    const Result d = s.exec(
-        fmt::format("DELETE FROM {} WHERE model = $1 AND epoch = $2::bigint RETURNING 1", t.checkpoints),
-        {Param(ref.model), Param(*epoch)});
+    const Result d =
+        s.exec(fmt::format("DELETE FROM {} WHERE model = $1 AND epoch = $2::bigint RETURNING 1", t.checkpoints),
+               {Param(ref.model), Param(*epoch)});
     existed = d.rows() > 0;
     if (existed && latest.rows() > 0 && latest.int_text(0, 0) == *epoch) {
       const Result next =
@@ -173,10 +173,11 @@ bool remove(Session& s, const Tables& t, const std::string& path) {
 
 void record_progress(Session& s, const Tables& t, const ProgressRecord& r) {
   s.transact(fmt::format("recording progress of run \"{}\"", r.run), [&](pqxx::work&) {
-    s.exec(fmt::format("INSERT INTO {} (run, rank, epoch, step, metrics, updated_at) VALUES ($1, $2::bigint, "
-                       "$3::bigint, $4::bigint, $5::jsonb, $6) ON CONFLICT (run, rank) DO UPDATE SET epoch = "
-                       "excluded.epoch, step = excluded.step, metrics = excluded.metrics, updated_at = excluded.updated_at",
-                       t.progress),
+    s.exec(fmt::format(
+               "INSERT INTO {} (run, rank, epoch, step, metrics, updated_at) VALUES ($1, $2::bigint, "
+               "$3::bigint, $4::bigint, $5::jsonb, $6) ON CONFLICT (run, rank) DO UPDATE SET epoch = "
+               "excluded.epoch, step = excluded.step, metrics = excluded.metrics, updated_at = excluded.updated_at",
+               t.progress),
            {Param(r.run), Param(r.rank), Param(r.epoch), Param(r.step), Param(metrics_to_json(r.metrics).dump()),
             Param(now_rfc3339())});
   });
@@ -185,10 +186,11 @@ void record_progress(Session& s, const Tables& t, const ProgressRecord& r) {
 std::vector<ProgressRecord> list_progress(Session& s, const Tables& t, const std::string& run) {
   std::vector<ProgressRecord> out;
   s.transact("listing progress", [&](pqxx::work&) {
-    const Result r = s.exec(fmt::format("SELECT run, rank, epoch, step, metrics::text, updated_at FROM {} WHERE $1 = '' "
-                                        "OR run = $1 ORDER BY run, rank",
-                                        t.progress),
-                            {Param(run)});
+    const Result r =
+        s.exec(fmt::format("SELECT run, rank, epoch, step, metrics::text, updated_at FROM {} WHERE $1 = '' "
+                           "OR run = $1 ORDER BY run, rank",
+                           t.progress),
+               {Param(run)});
     for (int i = 0; i < r.rows(); ++i) {
       ProgressRecord p;
       p.run = r.text(i, 0);

@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "../backend.hpp"
-#include "pgconnection.hpp"
-#include "pgschema.hpp"
+#include "backends/backend.hpp"
+#include "backends/pgvector/pgconnection.hpp"
+#include "backends/pgvector/pgschema.hpp"
 
 namespace vstash::backends::pgvector::checkpoints {
 

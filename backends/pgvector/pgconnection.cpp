@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT
 // PostgreSQL session: connecting, raw libpq access and error classification.
-#include "pgconnection.hpp"
+#include "backends/pgvector/pgconnection.hpp"
 
-#include <chrono>
+#include <fmt/format.h>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <thread>
-#include <fmt/format.h>
 
-#include "../../src/errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends::pgvector {
 
@@ -22,15 +22,9 @@ class CapturePolicy : public pqxx::connect_direct {
  public:
   explicit CapturePolicy(const std::string& opts) : pqxx::connect_direct(opts), m_slot(t_capture_slot) {}
   handle do_startconnect(handle orig) override { return remember(pqxx::connect_direct::do_startconnect(orig)); }
-  handle do_completeconnect(handle orig) override {
-    return remember(pqxx::connect_direct::do_completeconnect(orig));
-  }
-  handle do_dropconnect(handle orig) noexcept override {
-    return remember(pqxx::connect_direct::do_dropconnect(orig));
-  }
-  handle do_disconnect(handle orig) noexcept override {
-    return remember(pqxx::connect_direct::do_disconnect(orig));
-  }
+  handle do_completeconnect(handle orig) override { return remember(pqxx::connect_direct::do_completeconnect(orig)); }
+  handle do_dropconnect(handle orig) noexcept override { return remember(pqxx::connect_direct::do_dropconnect(orig)); }
+  handle do_disconnect(handle orig) noexcept override { return remember(pqxx::connect_direct::do_disconnect(orig)); }
 
  private:
   handle remember(handle h) noexcept {
@@ -109,7 +103,8 @@ std::string build_conninfo(const ConnectionSettings& s) {
   if (!sslmode.empty()) {
     ci += " sslmode=" + quote_conninfo(sslmode);
   }
-  for (const auto& [key, value] : {std::pair{"sslrootcert", &s.tls_ca}, {"sslcert", &s.tls_cert}, {"sslkey", &s.tls_key}}) {
+  for (const auto& [key, value] :
+       {std::pair{"sslrootcert", &s.tls_ca}, {"sslcert", &s.tls_cert}, {"sslkey", &s.tls_key}}) {
     if (!value->empty()) {
       ci += fmt::format(" {}={}", key, quote_conninfo(*value));
     }
@@ -191,8 +186,8 @@ void Session::connect() {
       throw UsageError(head + tls + " (" + msg + ")");
     }
     if (contains(msg, "password authentication failed") || contains(msg, "no password supplied") ||
-        contains(msg, "pg_hba.conf") || contains(msg, "authentication failed") ||
-        contains(msg, "does not exist") || contains(msg, "invalid ")) {
+        contains(msg, "pg_hba.conf") || contains(msg, "authentication failed") || contains(msg, "does not exist") ||
+        contains(msg, "invalid ")) {
       throw UsageError(head + msg);
     }
     if (contains(msg, "Connection refused")) {
@@ -304,8 +299,8 @@ void Session::rethrow(const std::string& what) {
   } catch (const ServerError& e) {
     fail(what, e.sqlstate(), e.what());
   } catch (const pqxx::in_doubt_error& e) {
-    throw RetryableError(fmt::format("{}: {}: connection lost while committing; the outcome is unknown",
-                                     m_location, what));
+    throw RetryableError(
+        fmt::format("{}: {}: connection lost while committing; the outcome is unknown", m_location, what));
   } catch (const std::exception& e) {
     if (broken || dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) {
       throw RetryableError(fmt::format("{}: {}: connection lost: {}", m_location, what, scrub(e.what())));
@@ -318,8 +313,8 @@ void Session::fail(const std::string& what, const std::string& sqlstate, const s
   const std::string msg = fmt::format("{}: {}: {}", m_location, what, scrub(message));
   const std::string cls = sqlstate.substr(0, 2);
   if (sqlstate == "57014") {
-    throw RetryableError(fmt::format("{}: {}: statement timeout ({} ms) exceeded", m_location, what,
-                                     m_settings.statement_timeout_ms));
+    throw RetryableError(
+        fmt::format("{}: {}: statement timeout ({} ms) exceeded", m_location, what, m_settings.statement_timeout_ms));
   }
   if (cls == "08" || cls == "53" || sqlstate == "57P01" || sqlstate == "57P02" || sqlstate == "57P03" ||
       sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "55P03" || sqlstate.empty()) {

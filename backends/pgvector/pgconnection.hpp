@@ -4,9 +4,9 @@
 // and the single place where server and libpq errors become vstash errors.
 #pragma once
 
+#include <libpq-fe.h>
 #include <cstdint>
 #include <functional>
-#include <libpq-fe.h>
 #include <memory>
 #include <optional>
 #include <pqxx/pqxx>
@@ -39,9 +39,9 @@ struct Param {
   std::optional<std::string> value;
   bool binary = false;
   Param() = default;
-  Param(std::string v) : value(std::move(v)) {}              // NOLINT: implicit on purpose
-  Param(const char* v) : value(std::string(v)) {}            // NOLINT
-  Param(int64_t v) : value(std::to_string(v)) {}             // NOLINT
+  Param(std::string v) : value(std::move(v)) {}    // NOLINT: implicit on purpose
+  Param(const char* v) : value(std::string(v)) {}  // NOLINT
+  Param(int64_t v) : value(std::to_string(v)) {}   // NOLINT
   static Param bytes(std::string v) {
     Param p(std::move(v));
     p.binary = true;

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Binary COPY encoding and streaming through libpq.
-#include "pgcopy.hpp"
+#include "backends/pgvector/pgcopy.hpp"
 
-#include <cstring>
 #include <fmt/format.h>
+#include <cstring>
 
-#include "../../src/errors.hpp"
-#include "pgconnection.hpp"
+#include "backends/pgvector/pgconnection.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends::pgvector {
 
@@ -177,9 +177,10 @@ void encode_rows(CopyEncoder& enc, const DatasetSpec& spec, const RowBatch& batc
       md = batch.metadata[i].dump();
       // nlohmann escapes a NUL as \u0000, which jsonb refuses; say so before the server does.
       if (md.find("\\u0000") != std::string::npos) {
-        throw UsageError(fmt::format("dataset \"{}\": row \"{}\": metadata contains a NUL character, which "
-                                     "PostgreSQL jsonb cannot hold",
-                                     spec.name, batch.ids[i]));
+        throw UsageError(
+            fmt::format("dataset \"{}\": row \"{}\": metadata contains a NUL character, which "
+                        "PostgreSQL jsonb cannot hold",
+                        spec.name, batch.ids[i]));
       }
       enc.jsonb(md);
     }
@@ -190,8 +191,8 @@ std::vector<float> decode_vector(std::string_view wire) {
   if (wire.size() < 4) {
     throw Error("pgvector: short vector value");
   }
-  const size_t dim = (static_cast<size_t>(static_cast<unsigned char>(wire[0])) << 8) |
-                     static_cast<unsigned char>(wire[1]);
+  const size_t dim =
+      (static_cast<size_t>(static_cast<unsigned char>(wire[0])) << 8) | static_cast<unsigned char>(wire[1]);
   if (wire.size() != 4 + 4 * dim) {
     throw Error(fmt::format("pgvector: vector value of {} bytes for {} dimensions", wire.size(), dim));
   }

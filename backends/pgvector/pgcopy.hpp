@@ -4,15 +4,15 @@
 // the same wire forms in binary query results.
 #pragma once
 
+#include <libpq-fe.h>
 #include <cstdint>
 #include <functional>
-#include <libpq-fe.h>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "../backend.hpp"
+#include "backends/backend.hpp"
 
 namespace vstash::backends::pgvector {
 
@@ -55,8 +55,7 @@ void copy_in(PGconn* conn, const std::string& copy_sql, const std::function<void
 
 // Encodes batch rows as the COPY rows of a rows table (k_row_columns). The exact sample goes
 // to bytea only when the float32 vector cannot reproduce it (dtype other than float32).
-void encode_rows(CopyEncoder& enc, const DatasetSpec& spec, const RowBatch& batch,
-                 const std::vector<int64_t>& indices);
+void encode_rows(CopyEncoder& enc, const DatasetSpec& spec, const RowBatch& batch, const std::vector<int64_t>& indices);
 
 // Binary result decoders.
 std::vector<float> decode_vector(std::string_view wire);

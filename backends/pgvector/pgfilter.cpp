@@ -5,11 +5,11 @@
 //   across JSON types, and lets an array field match when any top-level element matches;
 // - $gt.. compare only when jsonb_typeof says "number" (CASE keeps the cast from running
 //   on strings).
-#include "pgfilter.hpp"
+#include "backends/pgvector/pgfilter.hpp"
 
 #include <fmt/format.h>
 
-#include "../../src/errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends::pgvector {
 
@@ -57,12 +57,16 @@ class Translator {
     }
     switch (n.kind) {
       case Kind::and_:
-      case Kind::or_: return group(n);
-      case Kind::eq: return fmt::format("COALESCE({} @> {}::jsonb, false)", field(n.key), bind_json(n.value));
+      case Kind::or_:
+        return group(n);
+      case Kind::eq:
+        return fmt::format("COALESCE({} @> {}::jsonb, false)", field(n.key), bind_json(n.value));
       case Kind::ne:
         return fmt::format("NOT COALESCE({} @> {}::jsonb, false)", field(n.key), bind_json(n.value));
-      case Kind::in: return any_of(n);
-      case Kind::nin: return "NOT " + any_of(n);
+      case Kind::in:
+        return any_of(n);
+      case Kind::nin:
+        return "NOT " + any_of(n);
       case Kind::exists: {
         const std::string present = fmt::format("COALESCE(jsonb_typeof({}) <> 'null', false)", field(n.key));
         return n.value.get<bool>() ? present : "NOT " + present;
@@ -70,7 +74,8 @@ class Translator {
       case Kind::gt:
       case Kind::gte:
       case Kind::lt:
-      case Kind::lte: return compare(n);
+      case Kind::lte:
+        return compare(n);
     }
     return "FALSE";
   }
@@ -115,17 +120,19 @@ class Translator {
   std::string compare(const FilterNode& n) {
     const char* op = n.kind == Kind::gt ? ">" : n.kind == Kind::gte ? ">=" : n.kind == Kind::lt ? "<" : "<=";
     const std::string key = bind(n.key);
-    return fmt::format("(CASE WHEN jsonb_typeof({0} -> {1}::text) = 'number' THEN ({0} ->> {1}::text)::numeric {2} "
-                       "{3}::numeric ELSE false END)",
-                       m_column, key, op, bind_json(n.value));
+    return fmt::format(
+        "(CASE WHEN jsonb_typeof({0} -> {1}::text) = 'number' THEN ({0} ->> {1}::text)::numeric {2} "
+        "{3}::numeric ELSE false END)",
+        m_column, key, op, bind_json(n.value));
   }
 
   // $label: a bool label compares only with true/false, any other with numbers (as float8,
   // NaN never equal nor ordered, as in Filter::matches).
   std::string label_node(const FilterNode& n) {
     const bool is_bool = *m_spec->label_dtype == DType::b1;
-    const std::string e = is_bool ? label_sql(DType::b1, m_label_column)
-                                  : fmt::format("NULLIF({}, 'NaN'::float8)", label_sql(*m_spec->label_dtype, m_label_column));
+    const std::string e =
+        is_bool ? label_sql(DType::b1, m_label_column)
+                : fmt::format("NULLIF({}, 'NaN'::float8)", label_sql(*m_spec->label_dtype, m_label_column));
     auto eq = [&](const nlohmann::json& v) -> std::string {
       if (is_bool ? !v.is_boolean() : !v.is_number()) {
         return "FALSE";
@@ -143,10 +150,14 @@ class Translator {
       return out.empty() ? std::string("FALSE") : out + ")";
     };
     switch (n.kind) {
-      case Kind::eq: return eq(n.value);
-      case Kind::ne: return "NOT " + eq(n.value);
-      case Kind::in: return any(n.value);
-      case Kind::nin: return "NOT " + any(n.value);
+      case Kind::eq:
+        return eq(n.value);
+      case Kind::ne:
+        return "NOT " + eq(n.value);
+      case Kind::in:
+        return any(n.value);
+      case Kind::nin:
+        return "NOT " + any(n.value);
       case Kind::gt:
       case Kind::gte:
       case Kind::lt:
@@ -157,7 +168,8 @@ class Translator {
         const char* op = n.kind == Kind::gt ? ">" : n.kind == Kind::gte ? ">=" : n.kind == Kind::lt ? "<" : "<=";
         return fmt::format("COALESCE({} {} {}::float8, false)", e, op, bind(n.value.dump()));
       }
-      default: return "FALSE";
+      default:
+        return "FALSE";
     }
   }
 
@@ -172,15 +184,18 @@ class Translator {
 
 std::string label_sql(DType t, const std::string& c) {
   switch (t) {
-    case DType::b1: return fmt::format("({} <> 0)", byte_at(c, 0));
+    case DType::b1:
+      return fmt::format("({} <> 0)", byte_at(c, 0));
     case DType::u8:
     case DType::u16:
     case DType::u32:
-    case DType::u64: return unsigned_sql(c, static_cast<int>(dtype_size(t))) + "::float8";
+    case DType::u64:
+      return unsigned_sql(c, static_cast<int>(dtype_size(t))) + "::float8";
     case DType::i8:
     case DType::i16:
     case DType::i32:
-    case DType::i64: return signed_sql(c, static_cast<int>(dtype_size(t))) + "::float8";
+    case DType::i64:
+      return signed_sql(c, static_cast<int>(dtype_size(t))) + "::float8";
     case DType::f16:
       return float_sql(fmt::format("{} >= 128", byte_at(c, 1)), fmt::format("(({} & 124) >> 2)", byte_at(c, 1)),
                        fmt::format("(({} & 3) * 256 + {})", byte_at(c, 1), byte_at(c, 0)), 31, 10, 15);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-#include "pgindexprogress.hpp"
+#include "backends/pgvector/pgindexprogress.hpp"
 
-#include <chrono>
 #include <fmt/format.h>
+#include <chrono>
 
 namespace vstash::backends::pgvector {
 

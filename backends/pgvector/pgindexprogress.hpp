@@ -8,8 +8,8 @@
 #include <mutex>
 #include <thread>
 
-#include "../backend.hpp"
-#include "pgconnection.hpp"
+#include "backends/backend.hpp"
+#include "backends/pgvector/pgconnection.hpp"
 
 namespace vstash::backends::pgvector {
 

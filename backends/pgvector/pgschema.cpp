@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Schema creation, versioning and the dataset catalog.
-#include "pgschema.hpp"
+#include "backends/pgvector/pgschema.hpp"
 
 #include <fmt/format.h>
 
-#include "../../src/errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends::pgvector {
 
@@ -12,10 +12,10 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr size_t k_max_identifier = 63;   // PostgreSQL's NAMEDATALEN - 1
-constexpr size_t k_longest_suffix = 18;   // "_checkpoint_arrays"
+constexpr size_t k_max_identifier = 63;  // PostgreSQL's NAMEDATALEN - 1
+constexpr size_t k_longest_suffix = 18;  // "_checkpoint_arrays"
 constexpr size_t k_hash_chars = 8;
-constexpr size_t k_index_suffix = 4;      // "_ann"
+constexpr size_t k_index_suffix = 4;  // "_ann"
 
 uint64_t fnv1a(const std::string& s) {
   uint64_t h = 1469598103934665603ull;
@@ -94,9 +94,8 @@ std::string ann_index_name(const std::string& rows_table) { return rows_table + 
 void ensure_schema(Session& s, const Tables& t) {
   const auto& db = s.settings().database;
   bool have_extension = false;
-  s.run("checking the vector extension", [&] {
-    have_extension = s.exec("SELECT 1 FROM pg_extension WHERE extname = 'vector'").rows() > 0;
-  });
+  s.run("checking the vector extension",
+        [&] { have_extension = s.exec("SELECT 1 FROM pg_extension WHERE extname = 'vector'").rows() > 0; });
   if (!have_extension) {
     try {
       s.exec("CREATE EXTENSION IF NOT EXISTS vector");
@@ -107,9 +106,10 @@ void ensure_schema(Session& s, const Tables& t) {
       // Another process created it at the same moment: that is success.
       const bool raced = e.sqlstate() == "23505" || e.sqlstate() == "42710";
       if (!raced) {
-        throw Error(fmt::format("{}: the vector extension is not installed in database \"{}\" and this user cannot "
-                                "create it ({}); a superuser must run, in database \"{}\": CREATE EXTENSION vector;",
-                                s.location(), db, s.scrub(e.what()), db));
+        throw Error(
+            fmt::format("{}: the vector extension is not installed in database \"{}\" and this user cannot "
+                        "create it ({}); a superuser must run, in database \"{}\": CREATE EXTENSION vector;",
+                        s.location(), db, s.scrub(e.what()), db));
       }
     }
   }
@@ -121,9 +121,10 @@ void ensure_schema(Session& s, const Tables& t) {
     if (v.rows() > 0) {
       const int64_t found = v.int_text(0, 0);
       if (found > k_layout_version) {
-        throw Error(fmt::format("{}: tables \"{}_*\" use layout version {}, newer than this vstash understands "
-                                "({}); upgrade vstash",
-                                s.location(), t.prefix, found, k_layout_version));
+        throw Error(
+            fmt::format("{}: tables \"{}_*\" use layout version {}, newer than this vstash understands "
+                        "({}); upgrade vstash",
+                        s.location(), t.prefix, found, k_layout_version));
       }
       return;
     }
@@ -137,23 +138,22 @@ void ensure_schema(Session& s, const Tables& t) {
         "CREATE TABLE IF NOT EXISTS {} (model text NOT NULL, epoch bigint NOT NULL, metrics jsonb NOT NULL, "
         "metadata jsonb NOT NULL, created_at text NOT NULL, bytes bigint NOT NULL, PRIMARY KEY (model, epoch))",
         t.checkpoints));
-    s.exec(fmt::format(
-        "CREATE TABLE IF NOT EXISTS {} (model text NOT NULL, epoch bigint NOT NULL, name text NOT NULL, "
-        "dtype text NOT NULL, shape jsonb NOT NULL, data bytea NOT NULL, PRIMARY KEY (model, epoch, name), "
-        "FOREIGN KEY (model, epoch) REFERENCES {} (model, epoch) ON DELETE CASCADE)",
-        t.arrays, t.checkpoints));
+    s.exec(
+        fmt::format("CREATE TABLE IF NOT EXISTS {} (model text NOT NULL, epoch bigint NOT NULL, name text NOT NULL, "
+                    "dtype text NOT NULL, shape jsonb NOT NULL, data bytea NOT NULL, PRIMARY KEY (model, epoch, name), "
+                    "FOREIGN KEY (model, epoch) REFERENCES {} (model, epoch) ON DELETE CASCADE)",
+                    t.arrays, t.checkpoints));
     s.exec(fmt::format("CREATE TABLE IF NOT EXISTS {} (model text PRIMARY KEY, epoch bigint NOT NULL)", t.latest));
-    s.exec(fmt::format(
-        "CREATE TABLE IF NOT EXISTS {} (run text NOT NULL, rank bigint NOT NULL, epoch bigint NOT NULL, "
-        "step bigint NOT NULL, metrics jsonb NOT NULL, updated_at text NOT NULL, PRIMARY KEY (run, rank))",
-        t.progress));
+    s.exec(
+        fmt::format("CREATE TABLE IF NOT EXISTS {} (run text NOT NULL, rank bigint NOT NULL, epoch bigint NOT NULL, "
+                    "step bigint NOT NULL, metrics jsonb NOT NULL, updated_at text NOT NULL, PRIMARY KEY (run, rank))",
+                    t.progress));
     s.exec(fmt::format("INSERT INTO {} (key, value) VALUES ('layout_version', $1)", t.meta),
            {Param(int64_t{k_layout_version})});
   });
 }
 
-std::optional<CatalogEntry> read_catalog(Session& s, const Tables& t, const std::string& dataset,
-                                         bool for_update) {
+std::optional<CatalogEntry> read_catalog(Session& s, const Tables& t, const std::string& dataset, bool for_update) {
   const Result r = s.exec(fmt::format("SELECT {} FROM {} WHERE name = $1{}", k_catalog_columns, t.datasets,
                                       for_update ? " FOR UPDATE" : ""),
                           {Param(dataset)});
@@ -174,18 +174,17 @@ std::vector<CatalogEntry> read_catalog_all(Session& s, const Tables& t) {
 
 void create_catalog_entry(Session& s, const Tables& t, const DatasetSpec& spec) {
   const std::string table = rows_table_name(t.prefix, spec.name);
-  s.exec(fmt::format(
-             "INSERT INTO {} (name, tbl, dtype, row_shape, dim, label_dtype, label_shape, metric, metadata) "
-             "VALUES ($1, $2, $3, $4::jsonb, $5::integer, $6, $7::jsonb, $8, $9::jsonb)",
-             t.datasets),
-         {Param(spec.name), Param(table), Param(std::string(dtype_name(spec.dtype))),
-          Param(shape_json(spec.row_shape)), Param(spec.dimension()),
-          spec.label_dtype ? Param(std::string(dtype_name(*spec.label_dtype))) : Param(),
+  s.exec(fmt::format("INSERT INTO {} (name, tbl, dtype, row_shape, dim, label_dtype, label_shape, metric, metadata) "
+                     "VALUES ($1, $2, $3, $4::jsonb, $5::integer, $6, $7::jsonb, $8, $9::jsonb)",
+                     t.datasets),
+         {Param(spec.name), Param(table), Param(std::string(dtype_name(spec.dtype))), Param(shape_json(spec.row_shape)),
+          Param(spec.dimension()), spec.label_dtype ? Param(std::string(dtype_name(*spec.label_dtype))) : Param(),
           Param(shape_json(spec.label_shape)), Param(std::string(metric_name(spec.metric))),
           Param(spec.metadata.is_object() ? spec.metadata.dump() : std::string("{}"))});
-  s.exec(fmt::format("CREATE TABLE {} (id text PRIMARY KEY, idx bigint NOT NULL UNIQUE, embedding vector({}) "
-                     "NOT NULL, sample bytea, label bytea, metadata jsonb)",
-                     s.quote(table), spec.dimension()));
+  s.exec(
+      fmt::format("CREATE TABLE {} (id text PRIMARY KEY, idx bigint NOT NULL UNIQUE, embedding vector({}) "
+                  "NOT NULL, sample bytea, label bytea, metadata jsonb)",
+                  s.quote(table), spec.dimension()));
   // pgvector's type stores vectors out of line (TOAST) once a row passes ~2 kB, i.e. from
   // about 500 dimensions: every row then costs a second heap tuple and a TOAST index entry,
   // and every exact scan a detoast. Up to k_inline_dimensions the vector (4 kB) is kept in

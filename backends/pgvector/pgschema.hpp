@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "../backend.hpp"
-#include "pgconnection.hpp"
+#include "backends/backend.hpp"
+#include "backends/pgvector/pgconnection.hpp"
 
 namespace vstash::backends::pgvector {
 

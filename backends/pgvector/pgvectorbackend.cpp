@@ -10,22 +10,22 @@
 // ANN index: built lazily by the first query that finds the dataset with at least
 // k_index_min_rows rows and no index (so bulk loads never pay for index maintenance),
 // and then kept: later writes update it in place. Smaller datasets are searched exactly.
-#include "pgvectorbackend.hpp"
+#include "backends/pgvector/pgvectorbackend.hpp"
 
+#include <fmt/format.h>
 #include <chrono>
 #include <cmath>
-#include <fmt/format.h>
 #include <future>
 #include <set>
 #include <unordered_map>
 
-#include "../../src/errors.hpp"
-#include "../../src/profile.hpp"
-#include "../common/rowcheck.hpp"
-#include "pgcheckpoints.hpp"
-#include "pgcopy.hpp"
-#include "pgfilter.hpp"
-#include "pgindexprogress.hpp"
+#include "backends/common/rowcheck.hpp"
+#include "backends/pgvector/pgcheckpoints.hpp"
+#include "backends/pgvector/pgcopy.hpp"
+#include "backends/pgvector/pgfilter.hpp"
+#include "backends/pgvector/pgindexprogress.hpp"
+#include "src/errors.hpp"
+#include "src/profile.hpp"
 
 namespace vstash::backends::pgvector {
 
@@ -57,18 +57,24 @@ std::string ids_json(const std::vector<std::string>& ids) { return json(ids).dum
 
 const char* distance_operator(Metric m) {
   switch (m) {
-    case Metric::cosine: return "<=>";
-    case Metric::euclidean: return "<->";
-    case Metric::dot: return "<#>";
+    case Metric::cosine:
+      return "<=>";
+    case Metric::euclidean:
+      return "<->";
+    case Metric::dot:
+      return "<#>";
   }
   return "<=>";
 }
 
 const char* operator_class(Metric m) {
   switch (m) {
-    case Metric::cosine: return "vector_cosine_ops";
-    case Metric::euclidean: return "vector_l2_ops";
-    case Metric::dot: return "vector_ip_ops";
+    case Metric::cosine:
+      return "vector_cosine_ops";
+    case Metric::euclidean:
+      return "vector_l2_ops";
+    case Metric::dot:
+      return "vector_ip_ops";
   }
   return "vector_cosine_ops";
 }
@@ -79,13 +85,15 @@ double score_from_distance(Metric m, double d) {
     return 0;  // pgvector's cosine distance to a zero vector; exact_score says 0
   }
   switch (m) {
-    case Metric::cosine: return 1.0 - d;
-    case Metric::euclidean: return d;
-    case Metric::dot: return -d;
+    case Metric::cosine:
+      return 1.0 - d;
+    case Metric::euclidean:
+      return d;
+    case Metric::dot:
+      return -d;
   }
   return d;
 }
-
 
 // What encode_rows relies on to stay inside the batch's buffers; check_batch says the rest.
 bool well_formed(const DatasetSpec& spec, const RowBatch& b) {
@@ -210,8 +218,8 @@ PgvectorBackend::PgvectorBackend(const Profile& p)
   } else if (index == "none") {
     m_index.kind = IndexKind::none;
   } else {
-    throw UsageError(fmt::format("profile \"{}\" ({}): index \"{}\" is not hnsw, ivfflat or none", p.name(),
-                                 p.source(), index));
+    throw UsageError(
+        fmt::format("profile \"{}\" ({}): index \"{}\" is not hnsw, ivfflat or none", p.name(), p.source(), index));
   }
   m_index.m = p.get_int("m", 16);
   m_index.ef_construction = p.get_int("ef_construction", 64);
@@ -330,9 +338,10 @@ DatasetInfo PgvectorBackend::info_of(const CatalogEntry& e) {
     if (m_index.kind != IndexKind::none) {
       info.extra["index_pending"] = e.spec.dimension() > k_max_index_dimension
                                         ? "never: more than 2000 dimensions, searched exactly"
-                                        : fmt::format("built at the end of an ingest (or by the first query) "
-                                                      "once the dataset has {} rows",
-                                                      k_index_min_rows);
+                                        : fmt::format(
+                                              "built at the end of an ingest (or by the first query) "
+                                              "once the dataset has {} rows",
+                                              k_index_min_rows);
     }
   }
   return info;
@@ -392,8 +401,8 @@ void PgvectorBackend::write_rows(const std::string& dataset, const RowBatch& bat
     int64_t highest = -1;
     for (size_t i = 0; i < indices.size(); ++i) {
       if (indices[i] < 0) {
-        throw UsageError(fmt::format("dataset \"{}\": row \"{}\": negative index {}", dataset, batch.ids[i],
-                                     indices[i]));
+        throw UsageError(
+            fmt::format("dataset \"{}\": row \"{}\": negative index {}", dataset, batch.ids[i], indices[i]));
       }
       highest = std::max(highest, indices[i]);
     }
@@ -428,11 +437,13 @@ void PgvectorBackend::write_rows(const std::string& dataset, const RowBatch& bat
         // Auto-assigned indices (the upsert rule of backend.hpp, as the local store does it):
         // an existing id keeps its index, new ids take next_index, next_index+1, ... in
         // batch order, so re-sending a batch changes nothing.
-        m_session.exec(fmt::format(
-            "WITH fresh AS (SELECT s.id, row_number() OVER (ORDER BY s.idx) - 1 AS r FROM pg_temp.vstash_stage s "
-            "WHERE NOT EXISTS (SELECT 1 FROM {0} t WHERE t.id = s.id)) UPDATE pg_temp.vstash_stage s SET idx = "
-            "$1::bigint + fresh.r FROM fresh WHERE s.id = fresh.id",
-            table), {Param(e.next_index)});
+        m_session.exec(
+            fmt::format(
+                "WITH fresh AS (SELECT s.id, row_number() OVER (ORDER BY s.idx) - 1 AS r FROM pg_temp.vstash_stage s "
+                "WHERE NOT EXISTS (SELECT 1 FROM {0} t WHERE t.id = s.id)) UPDATE pg_temp.vstash_stage s SET idx = "
+                "$1::bigint + fresh.r FROM fresh WHERE s.id = fresh.id",
+                table),
+            {Param(e.next_index)});
         m_session.exec(fmt::format("UPDATE pg_temp.vstash_stage s SET idx = t.idx FROM {} t WHERE t.id = s.id", table));
         highest = m_session.exec("SELECT COALESCE(max(idx), -1) FROM pg_temp.vstash_stage").int_text(0, 0);
       }
@@ -572,9 +583,10 @@ RowBatch PgvectorBackend::read_positions(const std::string& dataset, const std::
     const bool dense = e.rows == e.next_index;
     const std::string sql =
         dense ? fmt::format("SELECT {}, idx FROM {} WHERE idx = ANY($1::bigint[])", k_read_columns, table)
-              : fmt::format("SELECT {}, pos FROM (SELECT *, row_number() OVER (ORDER BY idx) - 1 AS pos FROM {}) r "
-                            "WHERE pos = ANY($1::bigint[])",
-                            k_read_columns, table);
+              : fmt::format(
+                    "SELECT {}, pos FROM (SELECT *, row_number() OVER (ORDER BY idx) - 1 AS pos FROM {}) r "
+                    "WHERE pos = ANY($1::bigint[])",
+                    k_read_columns, table);
     const Result r = m_session.exec(sql, {Param(bigint_array(positions))}, true);
     const RowBatch got = decode_rows(e, r, 0);
     std::unordered_map<int64_t, size_t> at;
@@ -595,9 +607,10 @@ RowBatch PgvectorBackend::fetch(const std::string& dataset, const std::vector<st
   tables();
   m_session.read("fetching rows of " + ctx(dataset), [&](pqxx::work&) {
     const CatalogEntry e = require(dataset);
-    const Result r = m_session.exec(fmt::format("SELECT {} FROM {} WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))",
-                                                k_read_columns, m_session.quote(e.table)),
-                                    {Param(ids_json(ids))}, true);
+    const Result r =
+        m_session.exec(fmt::format("SELECT {} FROM {} WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))",
+                                   k_read_columns, m_session.quote(e.table)),
+                       {Param(ids_json(ids))}, true);
     const RowBatch got = decode_rows(e, r, 0);
     std::unordered_map<std::string, size_t> at;
     for (size_t i = 0; i < got.ids.size(); ++i) {
@@ -615,7 +628,7 @@ RowBatch PgvectorBackend::fetch(const std::string& dataset, const std::vector<st
 }
 
 void PgvectorBackend::update_row(const std::string& dataset, const std::string& id, const std::optional<Array>& sample,
-                           const std::optional<json>& metadata) {
+                                 const std::optional<json>& metadata) {
   tables();
   m_session.transact("updating row \"" + id + "\" of " + ctx(dataset), [&](pqxx::work&) {
     const CatalogEntry e = require(dataset);
@@ -650,9 +663,10 @@ void PgvectorBackend::update_row(const std::string& dataset, const std::string& 
       }
       params.emplace_back(metadata->dump());
       params.emplace_back(removed.dump());
-      sets.push_back(fmt::format("metadata = (COALESCE(metadata, '{{}}'::jsonb) || jsonb_strip_nulls(${}::jsonb)) - "
-                                 "ARRAY(SELECT jsonb_array_elements_text(${}::jsonb))",
-                                 params.size() - 1, params.size()));
+      sets.push_back(
+          fmt::format("metadata = (COALESCE(metadata, '{{}}'::jsonb) || jsonb_strip_nulls(${}::jsonb)) - "
+                      "ARRAY(SELECT jsonb_array_elements_text(${}::jsonb))",
+                      params.size() - 1, params.size()));
     }
     const std::string set_list = sets.empty() ? "id = id" : fmt::format("{}", fmt::join(sets, ", "));
     const Result r = m_session.exec(
@@ -664,15 +678,16 @@ void PgvectorBackend::update_row(const std::string& dataset, const std::string& 
 }
 
 int64_t PgvectorBackend::delete_matching(const std::string& dataset, const std::string& what,
-                                   const std::function<std::pair<std::string, std::vector<Param>>()>& where) {
+                                         const std::function<std::pair<std::string, std::vector<Param>>()>& where) {
   int64_t n = 0;
   const Tables& t = tables();
   m_session.transact(what + " of " + ctx(dataset), [&](pqxx::work&) {
     const CatalogEntry e = require(dataset, true);
     auto [cond, params] = where();
-    const Result r = m_session.exec(fmt::format("WITH d AS (DELETE FROM {} WHERE {} RETURNING 1) SELECT count(*) FROM d",
-                                                m_session.quote(e.table), cond),
-                                    params);
+    const Result r =
+        m_session.exec(fmt::format("WITH d AS (DELETE FROM {} WHERE {} RETURNING 1) SELECT count(*) FROM d",
+                                   m_session.quote(e.table), cond),
+                       params);
     n = r.int_text(0, 0);
     m_session.exec(fmt::format("UPDATE {} SET live_rows = live_rows - $2::bigint WHERE name = $1", t.datasets),
                    {Param(dataset), Param(n)});
@@ -726,8 +741,8 @@ std::string PgvectorBackend::finish_ingest(const std::string& dataset, const Ind
     return {};  // none configured, too few rows, or kept from before (pgvector updates it per row)
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return fmt::format("built the {} index of dataset \"{}\" ({} rows) in {:.1f} s",
-                     index_kind_name(m_index.kind), dataset, e.rows, secs);
+  return fmt::format("built the {} index of dataset \"{}\" ({} rows) in {:.1f} s", index_kind_name(m_index.kind),
+                     dataset, e.rows, secs);
 }
 
 bool PgvectorBackend::ensure_index(const CatalogEntry& e, bool* built, const IndexProgressFn& progress) {
@@ -739,9 +754,8 @@ bool PgvectorBackend::ensure_index(const CatalogEntry& e, bool* built, const Ind
   }
   const std::string index_name = m_session.quote(ann_index_name(e.table));
   bool exists = false;
-  m_session.run("checking the index of " + ctx(e.spec.name), [&] {
-    exists = !m_session.exec("SELECT to_regclass($1)", {Param(index_name)}).is_null(0, 0);
-  });
+  m_session.run("checking the index of " + ctx(e.spec.name),
+                [&] { exists = !m_session.exec("SELECT to_regclass($1)", {Param(index_name)}).is_null(0, 0); });
   if (!exists && e.rows < k_index_min_rows) {
     return false;
   }
@@ -762,25 +776,25 @@ void PgvectorBackend::build_index(const CatalogEntry& e, const IndexProgressFn& 
   } else {
     with = fmt::format("lists = {}", lists_for(e.rows));
   }
-  m_session.transact("building the " + std::string(index_kind_name(m_index.kind)) + " index of " + ctx(e.spec.name),
-                     [&](pqxx::work&) {
-                       // One builder per table; a waiting one finds the index done.
-                       m_session.exec("SELECT pg_advisory_xact_lock(hashtext($1))", {Param("vstash:index:" + e.table)});
-                       // A maintenance step, not a query: not bound by statement_timeout_ms.
-                       m_session.exec("SET LOCAL statement_timeout = 0");
-                       m_session.exec("SET LOCAL maintenance_work_mem = '1GB'");
-                       std::optional<IndexBuildWatcher> watcher;
-                       if (progress) {
-                         const int pid = PQbackendPID(m_session.raw());
-                         watcher.emplace(m_session.settings(), pid, progress);
-                       }
-                       m_session.exec(fmt::format("CREATE INDEX IF NOT EXISTS {} ON {} USING {} (embedding {}) WITH ({})",
-                                                  m_session.quote(ann_index_name(e.table)), m_session.quote(e.table),
-                                                  index_kind_name(m_index.kind), operator_class(e.spec.metric), with));
-                       if (watcher) {
-                         watcher->finished();
-                       }
-                     });
+  m_session.transact(
+      "building the " + std::string(index_kind_name(m_index.kind)) + " index of " + ctx(e.spec.name), [&](pqxx::work&) {
+        // One builder per table; a waiting one finds the index done.
+        m_session.exec("SELECT pg_advisory_xact_lock(hashtext($1))", {Param("vstash:index:" + e.table)});
+        // A maintenance step, not a query: not bound by statement_timeout_ms.
+        m_session.exec("SET LOCAL statement_timeout = 0");
+        m_session.exec("SET LOCAL maintenance_work_mem = '1GB'");
+        std::optional<IndexBuildWatcher> watcher;
+        if (progress) {
+          const int pid = PQbackendPID(m_session.raw());
+          watcher.emplace(m_session.settings(), pid, progress);
+        }
+        m_session.exec(fmt::format("CREATE INDEX IF NOT EXISTS {} ON {} USING {} (embedding {}) WITH ({})",
+                                   m_session.quote(ann_index_name(e.table)), m_session.quote(e.table),
+                                   index_kind_name(m_index.kind), operator_class(e.spec.metric), with));
+        if (watcher) {
+          watcher->finished();
+        }
+      });
 }
 
 int64_t PgvectorBackend::lists_for(int64_t rows) const {
@@ -793,7 +807,7 @@ int64_t PgvectorBackend::lists_for(int64_t rows) const {
 }
 
 std::vector<QueryHit> PgvectorBackend::query(const std::string& dataset, const std::vector<float>& vector,
-                                       const QueryOptions& options) {
+                                             const QueryOptions& options) {
   tables();
   const CatalogEntry e = [&] {
     CatalogEntry out;
@@ -814,7 +828,8 @@ std::vector<QueryHit> PgvectorBackend::query(const std::string& dataset, const s
     return hits;
   }
   if (options.ef && *options.ef > 1000) {
-    throw UsageError(fmt::format("--ef: pgvector searches at most 1000 candidates (hnsw.ef_search), got {}", *options.ef));
+    throw UsageError(
+        fmt::format("--ef: pgvector searches at most 1000 candidates (hnsw.ef_search), got {}", *options.ef));
   }
   // --exact: no index scan (the plain query's ORDER BY dist, idx cannot use one either).
   const bool ann = !options.exact && ensure_index(e);
@@ -824,14 +839,15 @@ std::vector<QueryHit> PgvectorBackend::query(const std::string& dataset, const s
     if (!ann) {
       m_session.exec("SELECT set_config('enable_indexscan', 'off', true)");
     } else if (m_index.kind == IndexKind::hnsw) {
-      m_session.exec("SELECT set_config('hnsw.ef_search', $1, true)",
-                     {Param(std::max<int64_t>(options.ef.value_or(m_index.ef_search), std::min<int64_t>(options.top_k, 1000)))});
+      m_session.exec(
+          "SELECT set_config('hnsw.ef_search', $1, true)",
+          {Param(std::max<int64_t>(options.ef.value_or(m_index.ef_search), std::min<int64_t>(options.top_k, 1000)))});
       if (filtered) {
         m_session.exec("SELECT set_config('hnsw.iterative_scan', 'strict_order', true)");
       }
     } else if (ann) {
       // --ef reads as ivfflat's probes: how much of the index a search visits.
-      const int64_t probes = options.ef    ? *options.ef
+      const int64_t probes = options.ef ? *options.ef
                              : m_index.probes > 0
                                  ? m_index.probes
                                  : std::max<int64_t>(1, std::lround(std::sqrt(static_cast<double>(lists_for(e.rows)))));
@@ -848,9 +864,10 @@ std::vector<QueryHit> PgvectorBackend::query(const std::string& dataset, const s
     const std::string table = m_session.quote(e.table);
     // An index scan orders by the distance alone; the outer sort adds the idx tie-break.
     const std::string sql =
-        ann ? fmt::format("SELECT * FROM (SELECT {} FROM {} WHERE {} ORDER BY embedding {} $1::vector LIMIT $2::bigint) "
-                          "s ORDER BY dist, idx",
-                          cols, table, f.sql, op)
+        ann ? fmt::format(
+                  "SELECT * FROM (SELECT {} FROM {} WHERE {} ORDER BY embedding {} $1::vector LIMIT $2::bigint) "
+                  "s ORDER BY dist, idx",
+                  cols, table, f.sql, op)
             : fmt::format("SELECT {} FROM {} WHERE {} ORDER BY dist, idx LIMIT $2::bigint", cols, table, f.sql);
     std::vector<Param> params{Param(vector_literal(vector)), Param(options.top_k)};
     params.insert(params.end(), f.params.begin(), f.params.end());

@@ -20,23 +20,23 @@
 // every write call returns only once its LSN is indexed (polling describe_index_stats), so a
 // read that follows sees it. Other processes' concurrent writes are not coordinated
 // (next_index is read-modify-write).
+#include <fmt/format.h>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <fmt/format.h>
 #include <mutex>
 #include <random>
 #include <set>
 #include <thread>
 
-#include "../../src/errors.hpp"
-#include "../../src/profile.hpp"
-#include "../../src/util/base64.hpp"
-#include "../common/rowcheck.hpp"
-#include "../common/rowcodec.hpp"
-#include "../common/scoring.hpp"
-#include "pineconebackend.hpp"
-#include "pineconeinternal.hpp"
+#include "backends/common/rowcheck.hpp"
+#include "backends/common/rowcodec.hpp"
+#include "backends/common/scoring.hpp"
+#include "backends/pinecone/pineconebackend.hpp"
+#include "backends/pinecone/pineconeinternal.hpp"
+#include "src/errors.hpp"
+#include "src/profile.hpp"
+#include "src/util/base64.hpp"
 
 namespace vstash::backends::pinecone {
 
@@ -81,10 +81,12 @@ class PineconeBackend final : public Backend {
     Connection& c = conn(spec);
     const IndexInfo& info = c.index(IndexRequest{spec.dimension(), spec.metric});
     if (info.dimension != spec.dimension() || info.metric != spec.metric) {
-      throw ConflictError(fmt::format("{}: index has dimension {} and metric {}; dataset \"{}\" needs dimension {} "
-                                      "and metric {} (use another index, or an index_name template such as "
-                                      "\"vstash-{{dimension}}-{{metric}}\")", c.location(), info.dimension,
-                                      metric_name(info.metric), spec.name, spec.dimension(), metric_name(spec.metric)));
+      throw ConflictError(
+          fmt::format("{}: index has dimension {} and metric {}; dataset \"{}\" needs dimension {} "
+                      "and metric {} (use another index, or an index_name template such as "
+                      "\"vstash-{{dimension}}-{{metric}}\")",
+                      c.location(), info.dimension, metric_name(info.metric), spec.name, spec.dimension(),
+                      metric_name(spec.metric)));
     }
     if (auto existing = load_catalog(spec.name)) {
       if (!compatible(existing->spec, spec)) {
@@ -153,8 +155,7 @@ class PineconeBackend final : public Backend {
     } catch (const NotFoundError&) {
       // Pinecone answers 404 for a namespace that never received a row.
     }
-    m_conn.post("/vectors/delete",
-                json{{"ids", {stored_id(dataset)}}, {"namespace", catalog_ns()}}.dump());
+    m_conn.post("/vectors/delete", json{{"ids", {stored_id(dataset)}}, {"namespace", catalog_ns()}}.dump());
     {
       std::lock_guard lock(m_mutex);
       m_catalog.erase(dataset);
@@ -247,7 +248,8 @@ class PineconeBackend final : public Backend {
     Shape batch_shape{1};  // a one-row batch is accepted too, as on every store
     batch_shape.insert(batch_shape.end(), entry.spec.row_shape.begin(), entry.spec.row_shape.end());
     if (sample) {
-      if (sample->dtype() != entry.spec.dtype || (sample->shape() != entry.spec.row_shape && sample->shape() != batch_shape)) {
+      if (sample->dtype() != entry.spec.dtype ||
+          (sample->shape() != entry.spec.row_shape && sample->shape() != batch_shape)) {
         throw UsageError(fmt::format("dataset \"{}\": row \"{}\": sample must be {} of shape {}, got {} of shape {}",
                                      dataset, id, dtype_name(entry.spec.dtype), shape_to_string(entry.spec.row_shape),
                                      dtype_name(sample->dtype()), shape_to_string(sample->shape())));
@@ -279,11 +281,13 @@ class PineconeBackend final : public Backend {
     one.indices = {row.index};
     Shape shape{1};
     shape.insert(shape.end(), entry.spec.row_shape.begin(), entry.spec.row_shape.end());
-    one.data = Array(entry.spec.dtype, shape, std::vector<std::byte>(new_sample.bytes().begin(), new_sample.bytes().end()));
+    one.data =
+        Array(entry.spec.dtype, shape, std::vector<std::byte>(new_sample.bytes().begin(), new_sample.bytes().end()));
     if (row.label) {
       Shape ls{1};
       ls.insert(ls.end(), row.label->shape().begin(), row.label->shape().end());
-      one.labels = Array(row.label->dtype(), ls, std::vector<std::byte>(row.label->bytes().begin(), row.label->bytes().end()));
+      one.labels =
+          Array(row.label->dtype(), ls, std::vector<std::byte>(row.label->bytes().begin(), row.label->bytes().end()));
     }
     one.metadata = {merged.empty() ? json() : merged};
     const EncodedRows enc = encode_rows(entry.spec, one, one.indices);  // also checks the 40 KB limit
@@ -423,8 +427,8 @@ class PineconeBackend final : public Backend {
  private:
   struct PositionCache {
     int64_t next_index = -1;
-    std::vector<int64_t> counts;                        // live rows per _idx window
-    std::map<int64_t, std::vector<int64_t>> indices;    // sorted live _idx of partial windows
+    std::vector<int64_t> counts;                      // live rows per _idx window
+    std::map<int64_t, std::vector<int64_t>> indices;  // sorted live _idx of partial windows
   };
 
   std::string namespace_of(const std::string& dataset) const {
@@ -447,8 +451,10 @@ class PineconeBackend final : public Backend {
     }
     const int64_t dim = profile.get_int("dimension", 0);
     if (dim <= 0) {
-      throw UsageError(fmt::format("profile \"{}\" ({}): index_name \"{}\" is a template, so key \"dimension\" "
-                                   "must name the home index's dimension", profile.name(), profile.source(), name));
+      throw UsageError(
+          fmt::format("profile \"{}\" ({}): index_name \"{}\" is a template, so key \"dimension\" "
+                      "must name the home index's dimension",
+                      profile.name(), profile.source(), name));
     }
     return expand_index_name(name, dim, parse_metric(profile.get_string("metric", "cosine")));
   }
@@ -551,8 +557,8 @@ class PineconeBackend final : public Backend {
   // Fetches records by stored id: requests cut by URL length, id count and reply size.
   std::map<std::string, json> fetch_records(Connection& c, const std::string& ns, const std::vector<std::string>& ids,
                                             int64_t row_bytes) {
-    const size_t per_reply = std::clamp<size_t>(k_response_budget / static_cast<size_t>(std::max<int64_t>(row_bytes, 1)),
-                                                1, k_max_ids_per_request);
+    const size_t per_reply = std::clamp<size_t>(
+        k_response_budget / static_cast<size_t>(std::max<int64_t>(row_bytes, 1)), 1, k_max_ids_per_request);
     std::vector<http::Request> requests;
     std::vector<std::string> chunk;
     size_t url = 0;
@@ -610,7 +616,9 @@ class PineconeBackend final : public Backend {
 
   // A query that selects by filter only: the vector is a fixed placeholder of the index's dimension.
   json query_body(const CatalogEntry& entry, int64_t top_k, const json& filter, bool values, bool metadata) {
-    json body = {{"namespace", namespace_of(entry.spec.name)}, {"topK", top_k}, {"includeValues", values},
+    json body = {{"namespace", namespace_of(entry.spec.name)},
+                 {"topK", top_k},
+                 {"includeValues", values},
                  {"includeMetadata", metadata}};
     std::vector<float> dummy(static_cast<size_t>(std::max<int64_t>(entry.spec.dimension(), 1)), 0.0F);
     dummy[0] = 1.0F;
@@ -660,8 +668,8 @@ class PineconeBackend final : public Backend {
     Connection& c = conn(entry.spec);
     const int64_t lo = w * k_window;
     const int64_t hi = std::min(entry.next_index, lo + k_window);
-    const int64_t step = std::clamp<int64_t>(static_cast<int64_t>(k_response_budget) / std::max<int64_t>(entry.row_bytes, 1),
-                                             1, k_window);
+    const int64_t step = std::clamp<int64_t>(
+        static_cast<int64_t>(k_response_budget) / std::max<int64_t>(entry.row_bytes, 1), 1, k_window);
     std::vector<http::Request> requests;
     for (int64_t a = lo; a < hi; a += step) {
       const int64_t b = std::min(hi, a + step);
@@ -686,8 +694,8 @@ class PineconeBackend final : public Backend {
     std::vector<int64_t> out;
     for (int64_t p : positions) {
       if (p < 0 || p >= starts.back()) {
-        throw UsageError(fmt::format("dataset \"{}\": position {} is out of range ({} rows)", entry.spec.name, p,
-                                     starts.back()));
+        throw UsageError(
+            fmt::format("dataset \"{}\": position {} is out of range ({} rows)", entry.spec.name, p, starts.back()));
       }
       const auto w = static_cast<int64_t>(std::upper_bound(starts.begin(), starts.end(), p) - starts.begin()) - 1;
       const int64_t lo = w * k_window;
@@ -698,8 +706,8 @@ class PineconeBackend final : public Backend {
       } else {
         const auto& live = window_indices(entry, pc, w);
         if (r >= static_cast<int64_t>(live.size())) {
-          throw RetryableError(fmt::format("{}: dataset \"{}\" changed while reading; retry", conn(entry.spec).location(),
-                                           entry.spec.name));
+          throw RetryableError(fmt::format("{}: dataset \"{}\" changed while reading; retry",
+                                           conn(entry.spec).location(), entry.spec.name));
         }
         out.push_back(live[static_cast<size_t>(r)]);
       }
@@ -711,18 +719,19 @@ class PineconeBackend final : public Backend {
   RowBatch read_indices(const CatalogEntry& entry, const std::vector<int64_t>& indices) {
     Connection& c = conn(entry.spec);
     const bool values = !keeps_exact_blob(entry.spec);
-    const size_t per = std::clamp<size_t>(k_response_budget / static_cast<size_t>(std::max<int64_t>(entry.row_bytes, 1)),
-                                          1, k_max_ids_per_request);
+    const size_t per = std::clamp<size_t>(
+        k_response_budget / static_cast<size_t>(std::max<int64_t>(entry.row_bytes, 1)), 1, k_max_ids_per_request);
     std::vector<int64_t> unique(indices);
     std::sort(unique.begin(), unique.end());
     unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
     std::vector<http::Request> requests;
     for (size_t i = 0; i < unique.size(); i += per) {
       const auto end = std::min(unique.size(), i + per);
-      json f = {{"_idx", {{"$in", std::vector<int64_t>(unique.begin() + static_cast<ptrdiff_t>(i),
-                                                       unique.begin() + static_cast<ptrdiff_t>(end))}}}};
-      requests.push_back(c.make_post(
-          "/query", query_body(entry, static_cast<int64_t>(end - i), f, values, true).dump()));
+      json f = {{"_idx",
+                 {{"$in", std::vector<int64_t>(unique.begin() + static_cast<ptrdiff_t>(i),
+                                               unique.begin() + static_cast<ptrdiff_t>(end))}}}};
+      requests.push_back(
+          c.make_post("/query", query_body(entry, static_cast<int64_t>(end - i), f, values, true).dump()));
     }
     std::map<int64_t, DecodedRow> by_index;
     for (const auto& resp : c.send_all(std::move(requests))) {
@@ -856,8 +865,8 @@ std::vector<QueryHit> PineconeBackend::query(const std::string& dataset, const s
                                  entry.spec.dimension()));
   }
   if (options.top_k > k_max_top_k) {
-    throw UsageError(fmt::format("dataset \"{}\": top_k {} is over pinecone's limit of {}", dataset, options.top_k,
-                                 k_max_top_k));
+    throw UsageError(
+        fmt::format("dataset \"{}\": top_k {} is over pinecone's limit of {}", dataset, options.top_k, k_max_top_k));
   }
   if (options.top_k <= 0) {
     return {};
@@ -871,8 +880,11 @@ std::vector<QueryHit> PineconeBackend::query(const std::string& dataset, const s
   const json f = options.filter ? translate_filter(*options.filter, &entry) : json();
   const bool exact = keeps_exact_blob(entry.spec);
   const bool small = options.top_k * std::max<int64_t>(entry.row_bytes, 1) <= static_cast<int64_t>(k_response_budget);
-  json body = {{"namespace", ns}, {"topK", options.top_k}, {"vector", vector},
-               {"includeValues", small && options.include_values && !exact}, {"includeMetadata", small}};
+  json body = {{"namespace", ns},
+               {"topK", options.top_k},
+               {"vector", vector},
+               {"includeValues", small && options.include_values && !exact},
+               {"includeMetadata", small}};
   if (!f.is_null()) {
     body["filter"] = f;
   }
@@ -900,14 +912,15 @@ std::vector<QueryHit> PineconeBackend::query(const std::string& dataset, const s
     if (!options.include_values || exact) {
       rec.erase("values");
     }
-    DecodedRow row = decode_row(entry.spec, rec.contains("values") ? rec : [&] {
-      json r = rec;
-      if (!exact) {
-        r["values"] = json::array();
-        r["metadata"]["_zero"] = true;  // values not requested: decode without them
-      }
-      return r;
-    }());
+    DecodedRow row = decode_row(
+        entry.spec, rec.contains("values") ? rec : [&] {
+          json r = rec;
+          if (!exact) {
+            r["values"] = json::array();
+            r["metadata"]["_zero"] = true;  // values not requested: decode without them
+          }
+          return r;
+        }());
     QueryHit hit;
     hit.id = row.id;
     hit.index = row.index;
@@ -928,7 +941,6 @@ std::vector<QueryHit> PineconeBackend::query(const std::string& dataset, const s
 
 }  // namespace
 }  // namespace vstash::backends::pinecone
-
 
 namespace vstash::backends::pinecone {
 std::unique_ptr<Backend> create(const Profile& profile) { return std::make_unique<PineconeBackend>(profile); }

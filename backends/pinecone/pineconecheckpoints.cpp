@@ -7,12 +7,12 @@
 // their metadata. Pinecone applies one writer's upserts in order, so the manifest written last
 // never names chunks a reader cannot find (once `wait` has let the writes become visible).
 // Progress: one record per (run, rank), id "RUN#RANK".
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 
-#include "../../src/errors.hpp"
-#include "../common/chunkedcheckpoints.hpp"
-#include "pineconeinternal.hpp"
+#include "backends/common/chunkedcheckpoints.hpp"
+#include "backends/pinecone/pineconeinternal.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends::pinecone::checkpoints {
 
@@ -29,9 +29,10 @@ chunked::RecordStore record_store(RecordOps& ops) {
     for (const auto& [key, fields] : records) {
       if (const size_t n = metadata_bytes(fields); n > k_max_metadata_bytes) {
         // Only a manifest can be this large: its metrics and metadata are the user's.
-        throw UsageError(fmt::format("checkpoint \"{}\": metrics and metadata take {} bytes, over pinecone's "
-                                     "{}-byte record limit",
-                                     key.substr(2), n, k_max_metadata_bytes));
+        throw UsageError(
+            fmt::format("checkpoint \"{}\": metrics and metadata take {} bytes, over pinecone's "
+                        "{}-byte record limit",
+                        key.substr(2), n, k_max_metadata_bytes));
       }
       bodies.push_back(placeholder_record(key, ops.dimension, fields));
     }
@@ -118,9 +119,8 @@ std::vector<ProgressRecord> list_progress(RecordOps& ops, const std::string& run
     p.updated_at = md.value("updated_at", std::string());
     out.push_back(std::move(p));
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-    return std::pair(a.run, a.rank) < std::pair(b.run, b.rank);
-  });
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return std::pair(a.run, a.rank) < std::pair(b.run, b.rank); });
   return out;
 }
 

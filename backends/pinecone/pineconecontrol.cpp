@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: MIT
 // The Pinecone control plane (describe once per process, create a serverless index and wait
 // until ready) and the checked HTTP calls both planes share.
+#include <fmt/format.h>
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <map>
 #include <thread>
 
-#include "../../src/errors.hpp"
-#include "../../src/profile.hpp"
-#include "pineconeinternal.hpp"
+#include "backends/pinecone/pineconeinternal.hpp"
+#include "src/errors.hpp"
+#include "src/profile.hpp"
 
 namespace vstash::backends::pinecone {
 
@@ -91,9 +91,12 @@ std::map<std::string, IndexInfo>& index_cache() {
 
 std::string_view wire_metric(Metric metric) {
   switch (metric) {
-    case Metric::cosine: return "cosine";
-    case Metric::euclidean: return "euclidean";
-    case Metric::dot: return "dotproduct";
+    case Metric::cosine:
+      return "cosine";
+    case Metric::euclidean:
+      return "euclidean";
+    case Metric::dot:
+      return "dotproduct";
   }
   return "cosine";
 }
@@ -118,13 +121,13 @@ std::string expand_index_name(const std::string& index_name, int64_t dimension, 
   };
   fill("{dimension}", std::to_string(dimension));
   fill("{metric}", std::string(metric_name(metric)));
-  const bool valid_chars = std::all_of(out.begin(), out.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-  });
+  const bool valid_chars = std::all_of(
+      out.begin(), out.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
   if (out.empty() || out.size() > 45 || !valid_chars || out.front() == '-' || out.back() == '-') {
-    throw UsageError(fmt::format("index_name \"{}\" gives \"{}\": pinecone index names are 1 to 45 lowercase "
-                                 "letters, digits or '-', starting and ending with a letter or digit",
-                                 index_name, out));
+    throw UsageError(
+        fmt::format("index_name \"{}\" gives \"{}\": pinecone index names are 1 to 45 lowercase "
+                    "letters, digits or '-', starting and ending with a letter or digit",
+                    index_name, out));
   }
   return out;
 }
@@ -197,8 +200,8 @@ const IndexInfo& Connection::index(const std::optional<IndexRequest>& create) {
       throw NotFoundError(fmt::format("{}: index does not exist", location()));
     }
     if (m_cloud.empty() || m_region.empty()) {
-      throw NotFoundError(fmt::format("{}: index does not exist; set cloud and region in the profile to create it",
-                                      location()));
+      throw NotFoundError(
+          fmt::format("{}: index does not exist; set cloud and region in the profile to create it", location()));
     }
     json body = {{"name", m_index_name},
                  {"dimension", create->dimension},

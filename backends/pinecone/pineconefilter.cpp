@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 // vstash filters to Pinecone filter JSON, and the rules Pinecone puts on record metadata.
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
-#include <fmt/format.h>
 
-#include "../../src/errors.hpp"
-#include "pineconeinternal.hpp"
+#include "backends/pinecone/pineconeinternal.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends::pinecone {
 
@@ -13,9 +13,7 @@ namespace {
 
 using Kind = FilterNode::Kind;
 
-json field_op(const FilterNode& n) {
-  return json{{n.key, json{{std::string(filter_op_name(n.kind)), n.value}}}};
-}
+json field_op(const FilterNode& n) { return json{{n.key, json{{std::string(filter_op_name(n.kind)), n.value}}}}; }
 
 // $label on "_lval": a bool label compares only with true/false, any other only with numbers;
 // a condition that cannot match becomes _idx < 0, one that always does _idx >= 0 (every row's
@@ -37,15 +35,21 @@ json label_node(const FilterNode& n, bool is_bool) {
     }
   }
   switch (n.kind) {
-    case Kind::eq: return fits(n.value) ? op("$eq", n.value) : never;
-    case Kind::ne: return fits(n.value) ? absent_or(op("$ne", n.value)) : always;
-    case Kind::in: return values.empty() ? never : op("$in", values);
-    case Kind::nin: return values.empty() ? always : absent_or(op("$nin", values));
+    case Kind::eq:
+      return fits(n.value) ? op("$eq", n.value) : never;
+    case Kind::ne:
+      return fits(n.value) ? absent_or(op("$ne", n.value)) : always;
+    case Kind::in:
+      return values.empty() ? never : op("$in", values);
+    case Kind::nin:
+      return values.empty() ? always : absent_or(op("$nin", values));
     case Kind::gt:
     case Kind::gte:
     case Kind::lt:
-    case Kind::lte: return is_bool ? never : op(std::string(filter_op_name(n.kind)).c_str(), n.value);
-    default: return never;
+    case Kind::lte:
+      return is_bool ? never : op(std::string(filter_op_name(n.kind)).c_str(), n.value);
+    default:
+      return never;
   }
 }
 
@@ -87,9 +91,10 @@ json translate_filter(const Filter& filter, const CatalogEntry* entry) {
     }
     check_label_filter(&filter, entry->spec.name, entry->spec.label_dtype, entry->spec.label_shape);
     if (!entry->label_field) {
-      throw UsageError(fmt::format("dataset \"{}\": filter: $label needs the rows' _lval field, which this dataset "
-                                   "predates (copy it to a new dataset to filter on labels)",
-                                   entry->spec.name));
+      throw UsageError(
+          fmt::format("dataset \"{}\": filter: $label needs the rows' _lval field, which this dataset "
+                      "predates (copy it to a new dataset to filter on labels)",
+                      entry->spec.name));
     }
     is_bool = *entry->spec.label_dtype == DType::b1;
   }

@@ -14,8 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include "../backend.hpp"
-#include "../http/httpclient.hpp"
+#include "backends/backend.hpp"
+#include "backends/http/httpclient.hpp"
 
 namespace vstash::backends::pinecone {
 
@@ -59,7 +59,7 @@ bool is_reserved_key(std::string_view key);
 struct CatalogEntry {
   DatasetSpec spec;
   int64_t next_index = 0;
-  int64_t row_bytes = 0;  // largest serialized row record written, to size reads under 4 MiB
+  int64_t row_bytes = 0;     // largest serialized row record written, to size reads under 4 MiB
   bool label_field = false;  // rows carry "_lval", the scalar label as a number or bool ($label)
 };
 inline constexpr std::string_view k_catalog_ns = "__vstash_catalog__";
@@ -92,9 +92,9 @@ json row_metadata(const DatasetSpec& spec, const std::string& id, int64_t index,
 struct DecodedRow {
   std::string id;
   int64_t index = -1;
-  Array sample;                 // shape = row_shape
-  std::optional<Array> label;   // shape = label_shape
-  json metadata;                // user keys only; null when there are none
+  Array sample;                // shape = row_shape
+  std::optional<Array> label;  // shape = label_shape
+  json metadata;               // user keys only; null when there are none
 };
 DecodedRow decode_row(const DatasetSpec& spec, const json& record);
 RowBatch assemble_rows(const DatasetSpec& spec, std::vector<DecodedRow>& rows);
@@ -130,7 +130,7 @@ std::vector<ProgressRecord> list_progress(RecordOps& ops, const std::string& run
 void check_data_reply(std::string_view path, http::Response& r);
 struct IndexInfo {
   std::string name;
-  std::string host;       // data-plane base URL with scheme
+  std::string host;  // data-plane base URL with scheme
   int64_t dimension = 0;
   Metric metric = Metric::cosine;
   bool ready = false;
@@ -175,8 +175,8 @@ class Connection {
   std::string control_url(const std::string& path) const;
 
   std::string m_index_name;
-  std::string m_control_base;    // https://api.pinecone.io or the control_host override
-  std::string m_host_override;   // profile `host`
+  std::string m_control_base;   // https://api.pinecone.io or the control_host override
+  std::string m_host_override;  // profile `host`
   std::string m_cloud;
   std::string m_region;
   http::ClientOptions m_options;

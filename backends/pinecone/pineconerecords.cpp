@@ -8,18 +8,18 @@
 // 1-D) + "_id" (the original id when hashed) + "_zero" (an all-zero row: Pinecone refuses
 // all-zero dense vectors, so the smallest normal float stands in for element 0) + "_json" (the
 // user values Pinecone cannot hold natively, e.g. nested objects, as one JSON string).
+#include <fmt/format.h>
 #include <cmath>
 #include <cstring>
-#include <fmt/format.h>
 #include <limits>
 
-#include "../../src/errors.hpp"
-#include "../../src/io/untrusted.hpp"
-#include "../../src/util/base64.hpp"
-#include "../../src/util/floatformat.hpp"
-#include "../../src/util/uuid.hpp"
-#include "../common/rowcodec.hpp"
-#include "pineconeinternal.hpp"
+#include "backends/common/rowcodec.hpp"
+#include "backends/pinecone/pineconeinternal.hpp"
+#include "src/errors.hpp"
+#include "src/io/untrusted.hpp"
+#include "src/util/base64.hpp"
+#include "src/util/floatformat.hpp"
+#include "src/util/uuid.hpp"
 
 namespace vstash::backends::pinecone {
 
@@ -138,9 +138,10 @@ json row_metadata(const DatasetSpec& spec, const std::string& id, int64_t index,
   }
   const size_t bytes = metadata_bytes(md);
   if (bytes > k_max_metadata_bytes) {
-    throw UsageError(fmt::format("dataset \"{}\": row \"{}\": record metadata is {} bytes serialized (user metadata, "
-                                 "label and exact sample together), over pinecone's {}-byte limit",
-                                 spec.name, id.substr(0, 80), bytes, k_max_metadata_bytes));
+    throw UsageError(
+        fmt::format("dataset \"{}\": row \"{}\": record metadata is {} bytes serialized (user metadata, "
+                    "label and exact sample together), over pinecone's {}-byte limit",
+                    spec.name, id.substr(0, 80), bytes, k_max_metadata_bytes));
   }
   return md;
 }
@@ -201,8 +202,8 @@ DecodedRow decode_row_fields(const DatasetSpec& spec, const json& record) {
     float* out = row.sample.as<float>();
     const auto n = static_cast<size_t>(row.sample.size());
     if (!zero && values.size() != n) {
-      throw Error(fmt::format("pinecone record \"{}\": {} values, dataset \"{}\" rows have {}", row.id,
-                              values.size(), spec.name, n));
+      throw Error(fmt::format("pinecone record \"{}\": {} values, dataset \"{}\" rows have {}", row.id, values.size(),
+                              spec.name, n));
     }
     for (size_t i = 0; i < n && !zero; ++i) {
       out[i] = values[i].get<float>();

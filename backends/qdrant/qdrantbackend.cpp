@@ -25,8 +25,9 @@
 //   required"), the matching points are found by scrolling and Filter::matches.
 // - query: POST /points/query on servers >= 1.10, POST /points/search before. Qdrant's scores
 //   already are vstash's (cosine similarity, dot product, L2 distance).
-#include "qdrantbackend.hpp"
+#include "backends/qdrant/qdrantbackend.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -34,22 +35,21 @@
 #include <cstdlib>
 #include <exception>
 #include <functional>
-#include <thread>
-#include <fmt/format.h>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
-#include "../../src/errors.hpp"
-#include "../../src/profile.hpp"
-#include "../../src/util/floatformat.hpp"
-#include "../../src/util/uuid.hpp"
-#include "../common/rowcheck.hpp"
-#include "../common/scoring.hpp"
-#include "qdrantcheckpoints.hpp"
-#include "qdrantclient.hpp"
-#include "qdrantfilter.hpp"
-#include "qdrantpoints.hpp"
+#include "backends/common/rowcheck.hpp"
+#include "backends/common/scoring.hpp"
+#include "backends/qdrant/qdrantcheckpoints.hpp"
+#include "backends/qdrant/qdrantclient.hpp"
+#include "backends/qdrant/qdrantfilter.hpp"
+#include "backends/qdrant/qdrantpoints.hpp"
+#include "src/errors.hpp"
+#include "src/profile.hpp"
+#include "src/util/floatformat.hpp"
+#include "src/util/uuid.hpp"
 
 namespace vstash::backends::qdrant {
 
@@ -132,7 +132,8 @@ http::ClientOptions client_options(const Profile& p) {
   const std::string host = p.get_string("host", "localhost");
   const int64_t port = p.get_int("port", 6333);
   if (port <= 0 || port > 65535) {
-    throw UsageError(fmt::format("profile \"{}\" ({}): key \"port\": {} is not a TCP port", p.name(), p.source(), port));
+    throw UsageError(
+        fmt::format("profile \"{}\" ({}): key \"port\": {} is not a TCP port", p.name(), p.source(), port));
   }
   o.server = fmt::format("{}:{}", host, port);
   o.service = "qdrant";
@@ -254,8 +255,10 @@ class QdrantBackend final : public Backend {
       pids.push_back(point_id(batch.ids[i]));
       auto [it, fresh] = seen.emplace(point_key(pids.back()), i);
       if (!fresh) {
-        throw UsageError(fmt::format("dataset \"{}\": ids \"{}\" and \"{}\" name the same qdrant point (UUIDs "
-                                     "compare case-insensitively)", dataset, batch.ids[it->second], batch.ids[i]));
+        throw UsageError(
+            fmt::format("dataset \"{}\": ids \"{}\" and \"{}\" name the same qdrant point (UUIDs "
+                        "compare case-insensitively)",
+                        dataset, batch.ids[it->second], batch.ids[i]));
       }
     }
     std::vector<int64_t> indices = batch.indices;
@@ -364,7 +367,8 @@ class QdrantBackend final : public Backend {
     const json pid = point_id(id);
     const auto found = retrieve(m_client, dataset, {pid}, true, !needs_data_blob(entry.spec));
     if (found.empty()) {
-      throw NotFoundError(fmt::format("{}: dataset \"{}\": row \"{}\" does not exist", m_client.location(), dataset, id));
+      throw NotFoundError(
+          fmt::format("{}: dataset \"{}\": row \"{}\" does not exist", m_client.location(), dataset, id));
     }
     RowBatch row = decode_records(entry.spec, {&found[0]}, sample.has_value());
     if (metadata) {
@@ -400,8 +404,9 @@ class QdrantBackend final : public Backend {
     }
     row.data = Array(sample->dtype(), want, std::vector<std::byte>(sample->bytes().begin(), sample->bytes().end()));
     check_batch(entry.spec, row);
-    upsert_bodies(m_client, dataset,
-                  pack_points(encode_points(entry.spec, row, row.indices), 1, static_cast<size_t>(k_server_request_bytes)));
+    upsert_bodies(
+        m_client, dataset,
+        pack_points(encode_points(entry.spec, row, row.indices), 1, static_cast<size_t>(k_server_request_bytes)));
     invalidate(dataset);
   }
 
@@ -473,7 +478,8 @@ class QdrantBackend final : public Backend {
       }
     }
     int64_t n = 0;
-    for_each_match_page(dataset, *filter, tf, [&](const std::vector<json>& ids) { n += static_cast<int64_t>(ids.size()); });
+    for_each_match_page(dataset, *filter, tf,
+                        [&](const std::vector<json>& ids) { n += static_cast<int64_t>(ids.size()); });
     return n;
   }
 
@@ -616,15 +622,18 @@ class QdrantBackend final : public Backend {
     }
     json schema = json::object();
     if (info) {
-      const json vectors = info->value("config", json::object()).value("params", json::object()).value("vectors", json());
+      const json vectors =
+          info->value("config", json::object()).value("params", json::object()).value("vectors", json());
       if (!vectors.is_object() || vectors.value("size", int64_t{0}) != spec.dimension() ||
           vectors.value("distance", std::string()) != distance) {
-        throw ConflictError(fmt::format("{}: collection \"{}\" exists with vectors {}; dataset needs size {} distance {}",
-                                        m_client.location(), spec.name, vectors.dump(), spec.dimension(), distance));
+        throw ConflictError(
+            fmt::format("{}: collection \"{}\" exists with vectors {}; dataset needs size {} distance {}",
+                        m_client.location(), spec.name, vectors.dump(), spec.dimension(), distance));
       }
       schema = info->value("payload_schema", json::object());
     }
-    std::vector<std::pair<std::string, std::string>> indexes{{"_id", "keyword"}, {"_idx", "integer"}, {"_keys", "keyword"}};
+    std::vector<std::pair<std::string, std::string>> indexes{
+        {"_id", "keyword"}, {"_idx", "integer"}, {"_keys", "keyword"}};
     if (spec.label_dtype && spec.label_shape.empty()) {
       indexes.emplace_back("label", label_index_schema(*spec.label_dtype));
     }
@@ -713,15 +722,15 @@ class QdrantBackend final : public Backend {
       return cache.indices;
     }
     std::vector<int64_t> indices;
-    for (const auto& rec : scroll_all(m_client, entry.spec.name,
-                                      json{{"limit", k_scroll_page}, {"with_payload", json::array({"_idx"})},
-                                           {"with_vector", false}})) {
+    for (const auto& rec :
+         scroll_all(m_client, entry.spec.name,
+                    json{{"limit", k_scroll_page}, {"with_payload", json::array({"_idx"})}, {"with_vector", false}})) {
       indices.push_back(idx_of(rec));
     }
     std::sort(indices.begin(), indices.end());
     if (static_cast<int64_t>(indices.size()) != live) {
-      throw RetryableError(fmt::format("{}: dataset \"{}\" changed while reading; retry", m_client.location(),
-                                       entry.spec.name));
+      throw RetryableError(
+          fmt::format("{}: dataset \"{}\" changed while reading; retry", m_client.location(), entry.spec.name));
     }
     cache = {entry.next_index, live, std::move(indices)};
     return cache.indices;
@@ -776,7 +785,8 @@ class QdrantBackend final : public Backend {
   // skipped). Memory and every request stay bounded however many rows match.
   void for_each_match_page(const std::string& dataset, const Filter& filter, const TranslatedFilter& tf,
                            const std::function<void(const std::vector<json>&)>& fn) {
-    json body = {{"limit", k_fallback_page}, {"with_payload", json::array({"metadata", "label"})}, {"with_vector", false}};
+    json body = {
+        {"limit", k_fallback_page}, {"with_payload", json::array({"metadata", "label"})}, {"with_vector", false}};
     const DatasetSpec spec = filter.uses_label() ? require(dataset).spec : DatasetSpec{};
     const std::string path = collection_path(dataset) + "/points/scroll";
     if (!tf.filter.empty()) {
@@ -873,7 +883,8 @@ std::vector<QueryHit> QdrantBackend::query(const std::string& dataset, const std
     const std::string tail = rest.dump();
     body += ",";
     body.append(tail, 1, std::string::npos);  // splice: rest's members after the vector
-    const json result = m_client.call({"POST", collection_path(dataset) + (modern ? "/points/query" : "/points/search"), body});
+    const json result =
+        m_client.call({"POST", collection_path(dataset) + (modern ? "/points/query" : "/points/search"), body});
     return modern ? result.at("points") : result;
   };
 

@@ -7,17 +7,17 @@
 // the claims of a save without overwrite).
 // Collection __vstash_progress: one point per (run, rank), id uuid5("progress:RUN#RANK").
 // kind, model and run carry keyword payload indexes, so strict-mode servers accept the filters.
-#include "qdrantcheckpoints.hpp"
+#include "backends/qdrant/qdrantcheckpoints.hpp"
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 #include <mutex>
 #include <set>
 
-#include "../../src/errors.hpp"
-#include "../../src/util/uuid.hpp"
-#include "../common/chunkedcheckpoints.hpp"
-#include "qdrantpoints.hpp"
+#include "backends/common/chunkedcheckpoints.hpp"
+#include "backends/qdrant/qdrantpoints.hpp"
+#include "src/errors.hpp"
+#include "src/util/uuid.hpp"
 
 namespace vstash::backends::qdrant::checkpoints {
 
@@ -65,8 +65,8 @@ json match(const std::string& key, const std::string& value) {
 // Scrolls a reserved collection; a collection that does not exist yet holds nothing.
 std::vector<json> scroll_or_empty(RestClient& client, const std::string& collection, const json& filter) {
   try {
-    return scroll_all(client, collection, json{{"filter", filter}, {"limit", 1000}, {"with_payload", true},
-                                               {"with_vector", false}});
+    return scroll_all(client, collection,
+                      json{{"filter", filter}, {"limit", 1000}, {"with_payload", true}, {"with_vector", false}});
   } catch (const NotFoundError&) {
     return {};
   }
@@ -164,8 +164,8 @@ void record_progress(RestClient& client, const ProgressRecord& r) {
   }
   ensure(client, prog(), {"run"});
   const json metrics = metrics_to_json(r.metrics);
-  const json payload = {{"run", r.run},       {"rank", r.rank},       {"epoch", r.epoch},
-                        {"step", r.step},     {"metrics", metrics},   {"updated_at", now_rfc3339()}};
+  const json payload = {{"run", r.run},   {"rank", r.rank},     {"epoch", r.epoch},
+                        {"step", r.step}, {"metrics", metrics}, {"updated_at", now_rfc3339()}};
   upsert_bodies(client, prog(), {points_body({{pid(fmt::format("progress:{}#{}", r.run, r.rank)), payload}})});
 }
 
@@ -183,9 +183,8 @@ std::vector<ProgressRecord> list_progress(RestClient& client, const std::string&
     p.updated_at = md.value("updated_at", std::string());
     out.push_back(std::move(p));
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-    return std::pair(a.run, a.rank) < std::pair(b.run, b.rank);
-  });
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return std::pair(a.run, a.rank) < std::pair(b.run, b.rank); });
   return out;
 }
 

@@ -6,8 +6,8 @@
 #include <string_view>
 #include <vector>
 
-#include "../backend.hpp"
-#include "qdrantclient.hpp"
+#include "backends/backend.hpp"
+#include "backends/qdrant/qdrantclient.hpp"
 
 namespace vstash::backends::qdrant::checkpoints {
 

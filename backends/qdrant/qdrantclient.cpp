@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Qdrant envelopes ({"result","status","time"} / {"status":{"error"}}) and status mapping.
-#include "qdrantclient.hpp"
+#include "backends/qdrant/qdrantclient.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstdio>
-#include <fmt/format.h>
 
-#include "../../src/errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends::qdrant {
 
@@ -45,9 +45,7 @@ std::string error_text(const std::string& body) {
 }
 
 // Only the path, without the query string, names an operation in messages.
-std::string operation(const Call& call) {
-  return call.method + " " + call.path.substr(0, call.path.find('?'));
-}
+std::string operation(const Call& call) { return call.method + " " + call.path.substr(0, call.path.find('?')); }
 
 bool ends_with(std::string_view s, std::string_view tail) {
   return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
@@ -98,9 +96,7 @@ void check_result(const Call& call, const json& result) {
   }
 }
 
-std::string collection_path(const std::string& collection) {
-  return "/collections/" + http::url_escape(collection);
-}
+std::string collection_path(const std::string& collection) { return "/collections/" + http::url_escape(collection); }
 
 RestClient::RestClient(http::ClientOptions options, std::string base_url, std::vector<std::string> secrets)
     : m_http(std::move(options)),

@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "../backend.hpp"
-#include "../http/httpclient.hpp"
+#include "backends/backend.hpp"
+#include "backends/http/httpclient.hpp"
 
 namespace vstash::backends::qdrant {
 

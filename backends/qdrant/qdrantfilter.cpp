@@ -20,12 +20,12 @@
 // $label reads the payload's "label" (a number; 1/0 for bool labels): a number compares by
 // range gte=lte, a bool only on a bool dataset, anything else never matches (is_empty on _idx,
 // which every row holds).
-#include "qdrantfilter.hpp"
+#include "backends/qdrant/qdrantfilter.hpp"
 
 #include <algorithm>
 #include <optional>
 
-#include "../../src/errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends::qdrant {
 
@@ -98,10 +98,14 @@ Part translate_label(const FilterNode& n, bool is_bool) {
     return should.size() == 1 ? should[0] : json{{"should", should}};
   };
   switch (n.kind) {
-    case Kind::eq: return {label_eq(n.value, is_bool), true};
-    case Kind::ne: return {json{{"must_not", json::array({label_eq(n.value, is_bool)})}}, true};
-    case Kind::in: return {any(), true};
-    case Kind::nin: return {json{{"must_not", json::array({any()})}}, true};
+    case Kind::eq:
+      return {label_eq(n.value, is_bool), true};
+    case Kind::ne:
+      return {json{{"must_not", json::array({label_eq(n.value, is_bool)})}}, true};
+    case Kind::in:
+      return {any(), true};
+    case Kind::nin:
+      return {json{{"must_not", json::array({any()})}}, true};
     case Kind::gt:
     case Kind::gte:
     case Kind::lt:
@@ -112,7 +116,8 @@ Part translate_label(const FilterNode& n, bool is_bool) {
       const char* op = n.kind == Kind::gt ? "gt" : n.kind == Kind::gte ? "gte" : n.kind == Kind::lt ? "lt" : "lte";
       return {json{{"key", "label"}, {"range", {{op, n.value.get<double>()}}}}, true};
     }
-    default: return {never(), true};
+    default:
+      return {never(), true};
   }
 }
 

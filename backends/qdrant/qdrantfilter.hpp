@@ -2,7 +2,7 @@
 // The shared filter language (src/filter.hpp) as a Qdrant filter.
 #pragma once
 
-#include "../backend.hpp"
+#include "backends/backend.hpp"
 
 namespace vstash::backends::qdrant {
 

@@ -1,21 +1,21 @@
 // SPDX-License-Identifier: MIT
 // Point ids, payloads and the hot path of ingest: point JSON written by hand with
 // floatformat (shortest round-trip text) rather than through a json tree.
-#include "qdrantpoints.hpp"
+#include "backends/qdrant/qdrantpoints.hpp"
 
+#include <fmt/format.h>
 #include <charconv>
+#include <cstring>
 #include <optional>
 #include <span>
-#include <cstring>
-#include <fmt/format.h>
 
-#include "../../src/errors.hpp"
-#include "../../src/io/untrusted.hpp"
-#include "../../src/util/base64.hpp"
-#include "../../src/util/floatformat.hpp"
-#include "../../src/util/uuid.hpp"
-#include "../common/rowcodec.hpp"
-#include "../http/httpclient.hpp"
+#include "backends/common/rowcodec.hpp"
+#include "backends/http/httpclient.hpp"
+#include "src/errors.hpp"
+#include "src/io/untrusted.hpp"
+#include "src/util/base64.hpp"
+#include "src/util/floatformat.hpp"
+#include "src/util/uuid.hpp"
 
 namespace vstash::backends::qdrant {
 
@@ -51,16 +51,26 @@ json element_json(const Array& a, int64_t i) {
     return v;
   };
   switch (a.dtype()) {
-    case DType::i8: return json(get(int8_t{}));
-    case DType::i16: return json(get(int16_t{}));
-    case DType::i32: return json(get(int32_t{}));
-    case DType::i64: return json(get(int64_t{}));
-    case DType::u8: return json(get(uint8_t{}));
-    case DType::u16: return json(get(uint16_t{}));
-    case DType::u32: return json(get(uint32_t{}));
-    case DType::u64: return json(get(uint64_t{}));
-    case DType::b1: return json(get(uint8_t{}) != 0 ? 1 : 0);
-    default: return json(a.element_as_double(i));
+    case DType::i8:
+      return json(get(int8_t{}));
+    case DType::i16:
+      return json(get(int16_t{}));
+    case DType::i32:
+      return json(get(int32_t{}));
+    case DType::i64:
+      return json(get(int64_t{}));
+    case DType::u8:
+      return json(get(uint8_t{}));
+    case DType::u16:
+      return json(get(uint16_t{}));
+    case DType::u32:
+      return json(get(uint32_t{}));
+    case DType::u64:
+      return json(get(uint64_t{}));
+    case DType::b1:
+      return json(get(uint8_t{}) != 0 ? 1 : 0);
+    default:
+      return json(a.element_as_double(i));
   }
 }
 
@@ -68,18 +78,42 @@ void put_element(Array& a, int64_t i, const json& v) {
   std::byte* p = a.data() + static_cast<size_t>(i) * dtype_size(a.dtype());
   auto put = [p]<class T>(T x) { std::memcpy(p, &x, sizeof x); };
   switch (a.dtype()) {
-    case DType::f16: put(float_to_half(v.get<float>())); break;
-    case DType::f32: put(v.get<float>()); break;
-    case DType::f64: put(v.get<double>()); break;
-    case DType::i8: put(v.get<int8_t>()); break;
-    case DType::i16: put(v.get<int16_t>()); break;
-    case DType::i32: put(v.get<int32_t>()); break;
-    case DType::i64: put(v.get<int64_t>()); break;
-    case DType::u8: put(v.get<uint8_t>()); break;
-    case DType::u16: put(v.get<uint16_t>()); break;
-    case DType::u32: put(v.get<uint32_t>()); break;
-    case DType::u64: put(v.get<uint64_t>()); break;
-    case DType::b1: put(static_cast<uint8_t>(v.is_boolean() ? v.get<bool>() : v.get<int64_t>() != 0)); break;
+    case DType::f16:
+      put(float_to_half(v.get<float>()));
+      break;
+    case DType::f32:
+      put(v.get<float>());
+      break;
+    case DType::f64:
+      put(v.get<double>());
+      break;
+    case DType::i8:
+      put(v.get<int8_t>());
+      break;
+    case DType::i16:
+      put(v.get<int16_t>());
+      break;
+    case DType::i32:
+      put(v.get<int32_t>());
+      break;
+    case DType::i64:
+      put(v.get<int64_t>());
+      break;
+    case DType::u8:
+      put(v.get<uint8_t>());
+      break;
+    case DType::u16:
+      put(v.get<uint16_t>());
+      break;
+    case DType::u32:
+      put(v.get<uint32_t>());
+      break;
+    case DType::u64:
+      put(v.get<uint64_t>());
+      break;
+    case DType::b1:
+      put(static_cast<uint8_t>(v.is_boolean() ? v.get<bool>() : v.get<int64_t>() != 0));
+      break;
   }
 }
 
@@ -111,9 +145,12 @@ std::string point_key(const json& pid) {
 
 std::string distance_name(Metric metric) {
   switch (metric) {
-    case Metric::cosine: return "Cosine";
-    case Metric::euclidean: return "Euclid";
-    case Metric::dot: return "Dot";
+    case Metric::cosine:
+      return "Cosine";
+    case Metric::euclidean:
+      return "Euclid";
+    case Metric::dot:
+      return "Dot";
   }
   return "Cosine";
 }
@@ -313,8 +350,8 @@ RowBatch decode_records(const DatasetSpec& spec, const std::vector<const json*>&
       const auto raw = util::base64_decode(data->get<std::string>());
       Array row = decode_array(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()));
       if (row.dtype() != spec.dtype || row.nbytes() != row_bytes) {
-        throw Error(fmt::format("dataset \"{}\": row \"{}\": stored sample does not match the dataset spec",
-                                spec.name, b.ids.back()));
+        throw Error(fmt::format("dataset \"{}\": row \"{}\": stored sample does not match the dataset spec", spec.name,
+                                b.ids.back()));
       }
       std::memcpy(dst, row.data(), row_bytes);
     } else {

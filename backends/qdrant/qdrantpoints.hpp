@@ -31,7 +31,7 @@
 #include <string_view>
 #include <vector>
 
-#include "../backend.hpp"
+#include "backends/backend.hpp"
 
 namespace vstash::backends::qdrant {
 

@@ -56,12 +56,12 @@
 // indices the row takes the given index (rewriting it is idempotent, which --resume relies
 // on), with assigned indices it keeps its old one; an index held by another id is a
 // ConflictError.
-#include "redisbackend.hpp"
+#include "backends/redis/redisbackend.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <fmt/format.h>
 #include <mutex>
 #include <random>
 #include <type_traits>
@@ -72,13 +72,13 @@
 #include <hiredis/hiredis.h>
 #pragma GCC diagnostic pop
 
-#include "../../src/errors.hpp"
-#include "../../src/profile.hpp"
-#include "../common/blockscan.hpp"
-#include "../common/rowcheck.hpp"
-#include "../common/scoring.hpp"
-#include "redisrows.hpp"
-#include "redisstore.hpp"
+#include "backends/common/blockscan.hpp"
+#include "backends/common/rowcheck.hpp"
+#include "backends/common/scoring.hpp"
+#include "backends/redis/redisrows.hpp"
+#include "backends/redis/redisstore.hpp"
+#include "src/errors.hpp"
+#include "src/profile.hpp"
 
 namespace vstash::backends::redis {
 
@@ -321,8 +321,9 @@ class RedisBackend final : public Backend {
   int64_t delete_ids(const std::string& dataset, const std::vector<std::string>& ids) override {
     std::lock_guard lock(m_mutex);
     for (int attempt = 0; attempt < k_attempts; ++attempt) {
-      if (auto n = m_rows.remove(
-              dataset, [&](const Snapshot& snap, IdsCatchUp& catch_up) { return m_rows.lookup_ids(snap, ids, &catch_up); })) {
+      if (auto n = m_rows.remove(dataset, [&](const Snapshot& snap, IdsCatchUp& catch_up) {
+            return m_rows.lookup_ids(snap, ids, &catch_up);
+          })) {
         return *n;
       }
     }
@@ -422,8 +423,8 @@ class RedisBackend final : public Backend {
     s.location = m_conn.location();
     s.datasets = list_locked();
     s.checkpoints_per_model = checkpoint_counts(m_conn, m_cfg);
-    const std::string info = as_string(*m_conn.command({"INFO", "memory"})) +
-                             as_string(*m_conn.command({"INFO", "server"}));
+    const std::string info =
+        as_string(*m_conn.command({"INFO", "memory"})) + as_string(*m_conn.command({"INFO", "server"}));
     s.store_bytes = info_field_int(info, "used_memory");
     s.extra["redis_version"] = info_field(info, "redis_version");
     s.extra["prefix"] = m_cfg.prefix;
@@ -440,17 +441,18 @@ class RedisBackend final : public Backend {
   }
 
   static std::string new_incarnation() {
-    static thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                            static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
+    static thread_local std::mt19937_64 rng{
+        std::random_device{}() ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
     return fmt::format("{:016x}", rng());
   }
 
   std::string datasets_key() const { return m_cfg.prefix + "datasets"; }
 
   ConflictError too_busy(const std::string& dataset) const {
-    return ConflictError(fmt::format("redis {}: dataset \"{}\": gave up after {} attempts: concurrent writers keep "
-                                     "changing it",
-                                     m_conn.location(), dataset, k_attempts));
+    return ConflictError(
+        fmt::format("redis {}: dataset \"{}\": gave up after {} attempts: concurrent writers keep "
+                    "changing it",
+                    m_conn.location(), dataset, k_attempts));
   }
 
   // Runs read(snapshot) until it sees no concurrent write (read returns nullopt when gen moved).

@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "../backend.hpp"
+#include "backends/backend.hpp"
 
 namespace vstash::backends::redis {
 

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Generation-scoped cache values and rows in Redis, a memory tier in front of the rows,
 // counters and a fail-open policy (contract in rediscache.hpp).
-#include "rediscache.hpp"
+#include "backends/redis/rediscache.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstdio>
-#include <fmt/format.h>
 #include <list>
 #include <map>
 #include <random>
@@ -16,9 +16,9 @@
 #include <hiredis/hiredis.h>
 #pragma GCC diagnostic pop
 
-#include "../../src/errors.hpp"
-#include "../../src/profile.hpp"
-#include "redisstore.hpp"
+#include "backends/redis/redisstore.hpp"
+#include "src/errors.hpp"
+#include "src/profile.hpp"
 
 namespace vstash::backends::redis {
 
@@ -29,14 +29,14 @@ constexpr int k_max_scan_rounds = 200;
 // Shared head of the lookup scripts: KEYS[1] the scope's token, KEYS[2] the counters, KEYS[3]
 // the scope's writers (a sorted set scored by lease end). A registered writer means "bypass"
 // (an empty token); a missing token is created from ARGV[2] with ttl ARGV[3].
-#define VSTASH_CACHE_TOKEN_LUA                                                                         \
-  "local now = redis.call('TIME')\n"                                                                   \
-  "if redis.call('ZCOUNT', KEYS[3], '(' .. now[1], '+inf') > 0 then return {''} end\n"                 \
-  "local g = redis.call('GET', KEYS[1])\n"                                                             \
-  "if not g then\n"                                                                                    \
-  "  g = ARGV[2]\n"                                                                                    \
-  "  if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[1], g, 'EX', ARGV[3]) else "                 \
-  "redis.call('SET', KEYS[1], g) end\n"                                                                \
+#define VSTASH_CACHE_TOKEN_LUA                                                         \
+  "local now = redis.call('TIME')\n"                                                   \
+  "if redis.call('ZCOUNT', KEYS[3], '(' .. now[1], '+inf') > 0 then return {''} end\n" \
+  "local g = redis.call('GET', KEYS[1])\n"                                             \
+  "if not g then\n"                                                                    \
+  "  g = ARGV[2]\n"                                                                    \
+  "  if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[1], g, 'EX', ARGV[3]) else " \
+  "redis.call('SET', KEYS[1], g) end\n"                                                \
   "end\n"
 
 // A value: ARGV[1] the value prefix, ARGV[4] the key. Returns {token, value or nil}.
@@ -72,9 +72,9 @@ return out
 
 // Shared head of the store scripts: nothing is stored unless KEYS[1] still holds the token
 // ARGV[1] and no writer is registered in KEYS[2].
-#define VSTASH_CACHE_STORE_LUA                                                                         \
-  "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"                                       \
-  "local now = redis.call('TIME')\n"                                                                   \
+#define VSTASH_CACHE_STORE_LUA                                   \
+  "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n" \
+  "local now = redis.call('TIME')\n"                             \
   "if redis.call('ZCOUNT', KEYS[2], '(' .. now[1], '+inf') > 0 then return 0 end\n"
 
 // ARGV[2] the value key, ARGV[3] ttl, ARGV[4] the value.
@@ -181,7 +181,9 @@ class RowMemory {
   }
   nlohmann::json stats() {
     std::lock_guard lock(m_mutex);
-    return {{"memory_capacity", m_capacity}, {"memory_bytes", m_bytes}, {"memory_rows", m_lru.size()},
+    return {{"memory_capacity", m_capacity},
+            {"memory_bytes", m_bytes},
+            {"memory_rows", m_lru.size()},
             {"memory_hits", m_hits}};
   }
 
@@ -282,8 +284,8 @@ std::optional<Cache::Lookup> Cache::lookup(const std::string& scope, const std::
       return std::nullopt;
     }
     const std::string ttl = std::to_string(m_ttl);
-    auto r = conn->command({"EVAL", k_lookup, "3", scope_key("gen", scope), m_prefix + "stats",
-                            scope_key("w", scope), scope_key("v", scope), random_token(), ttl, key});
+    auto r = conn->command({"EVAL", k_lookup, "3", scope_key("gen", scope), m_prefix + "stats", scope_key("w", scope),
+                            scope_key("v", scope), random_token(), ttl, key});
     Lookup out;
     out.generation = as_string(element(*r, 0));
     if (out.generation.empty()) {
@@ -355,7 +357,7 @@ std::optional<Cache::RowsLookup> Cache::lookup_rows(const std::string& scope, co
     for (const size_t i : order) {
       fields.push_back(std::to_string(positions[i]));
     }
-    std::vector<std::string_view> args{"EVAL", k_lookup_rows, "3", gen_key, stats, writers,
+    std::vector<std::string_view> args{"EVAL", k_lookup_rows, "3", gen_key,         stats, writers,
                                        rows,   token,         ttl, held_generation, count};
     args.insert(args.end(), fields.begin(), fields.end());
     conn->append(args);
@@ -434,8 +436,8 @@ std::string Cache::begin_write(const std::string& scope) {
     if (Connection* conn = connection()) {
       const std::string lease = std::to_string(k_writer_lease_s);
       const std::string ttl = std::to_string(m_ttl);
-      conn->command({"EVAL", k_write, "2", scope_key("gen", scope), scope_key("w", scope), token, lease,
-                     random_token(), ttl});
+      conn->command(
+          {"EVAL", k_write, "2", scope_key("gen", scope), scope_key("w", scope), token, lease, random_token(), ttl});
     }
   } catch (const std::exception&) {
     mark_down();
@@ -451,8 +453,8 @@ void Cache::end_write(const std::string& scope, const std::string& token) {
   try {
     if (Connection* conn = connection()) {
       const std::string ttl = std::to_string(m_ttl);
-      conn->command({"EVAL", k_write, "2", scope_key("gen", scope), scope_key("w", scope), token, "0",
-                     random_token(), ttl});
+      conn->command(
+          {"EVAL", k_write, "2", scope_key("gen", scope), scope_key("w", scope), token, "0", random_token(), ttl});
     }
   } catch (const std::exception&) {
     mark_down();
@@ -460,8 +462,13 @@ void Cache::end_write(const std::string& scope, const std::string& token) {
 }
 
 nlohmann::json Cache::stats() {
-  nlohmann::json out = {{"location", m_options.location()}, {"ttl", m_ttl}, {"available", false},
-                        {"hits", 0},  {"misses", 0},           {"bytes", 0},   {"keys", 0}};
+  nlohmann::json out = {{"location", m_options.location()},
+                        {"ttl", m_ttl},
+                        {"available", false},
+                        {"hits", 0},
+                        {"misses", 0},
+                        {"bytes", 0},
+                        {"keys", 0}};
   if (m_memory) {
     out.update(m_memory->stats());
   }

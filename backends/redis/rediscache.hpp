@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "redisconnection.hpp"
+#include "backends/redis/redisconnection.hpp"
 
 namespace vstash {
 class Profile;

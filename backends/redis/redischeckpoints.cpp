@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: MIT
 // Checkpoints and training progress in Redis (layout in redisstore.hpp).
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic"
 #include <hiredis/hiredis.h>
 #pragma GCC diagnostic pop
 
-#include "../../src/errors.hpp"
-#include "../common/rowcodec.hpp"
-#include "redisstore.hpp"
+#include "backends/common/rowcodec.hpp"
+#include "backends/redis/redisstore.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends::redis {
 
@@ -67,8 +67,11 @@ std::string save_checkpoint(Connection& conn, const StoreConfig& cfg, const Chec
     throw UsageError(fmt::format("checkpoint \"{}\": negative epoch", ck.model));
   }
   const ModelKeys k(cfg, ck.model);
-  json manifest = {{"model", ck.model}, {"epoch", ck.epoch}, {"metrics", metrics_to_json(ck.metrics)},
-                   {"metadata", ck.metadata}, {"created_at", now_rfc3339()}};
+  json manifest = {{"model", ck.model},
+                   {"epoch", ck.epoch},
+                   {"metrics", metrics_to_json(ck.metrics)},
+                   {"metadata", ck.metadata},
+                   {"created_at", now_rfc3339()}};
   std::vector<std::string> blobs;
   json names = json::array();
   int64_t bytes = 0;
@@ -129,9 +132,10 @@ std::string save_checkpoint(Connection& conn, const StoreConfig& cfg, const Chec
     }
     return path;
   }
-  throw RetryableError(fmt::format("redis {}: saving checkpoint \"{}\": the epoch's key kept changing under {} "
-                                   "attempts; retry",
-                                   conn.location(), path, k_attempts));
+  throw RetryableError(
+      fmt::format("redis {}: saving checkpoint \"{}\": the epoch's key kept changing under {} "
+                  "attempts; retry",
+                  conn.location(), path, k_attempts));
 }
 
 Checkpoint load_checkpoint(Connection& conn, const StoreConfig& cfg, const CheckpointRef& ref) {
@@ -154,7 +158,8 @@ Checkpoint load_checkpoint(Connection& conn, const StoreConfig& cfg, const Check
   }
   auto mit = fields.find("manifest");
   if (mit == fields.end()) {
-    throw NotFoundError(fmt::format("redis {}: {}", conn.location(), expired(ref.epoch ? path : ref.to_string() + " (" + path + ")")));
+    throw NotFoundError(
+        fmt::format("redis {}: {}", conn.location(), expired(ref.epoch ? path : ref.to_string() + " (" + path + ")")));
   }
   const json manifest = json::parse(mit->second);
   Checkpoint ck;

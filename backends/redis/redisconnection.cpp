@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: MIT
 // The hiredis connection: connect/AUTH/SELECT, pipelined commands and error mapping.
-#include "redisconnection.hpp"
+#include "backends/redis/redisconnection.hpp"
 
+#include <fmt/format.h>
+#include <sys/uio.h>
 #include <algorithm>
 #include <cctype>
-#include <chrono>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <climits>
 #include <iterator>
 #include <thread>
-#include <sys/uio.h>
-#include <fmt/format.h>
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic"
@@ -19,8 +19,8 @@
 #include <hiredis/sds.h>
 #pragma GCC diagnostic pop
 
-#include "../../src/errors.hpp"
-#include "../../src/profile.hpp"
+#include "src/errors.hpp"
+#include "src/profile.hpp"
 
 namespace vstash::backends::redis {
 
@@ -58,9 +58,10 @@ ConnectOptions ConnectOptions::from_profile(const Profile& p, int64_t default_ti
   const bool tls_host = host.rfind("rediss://", 0) == 0;
   for (const char* key : {"tls", "tls_ca", "tls_cert", "tls_key"}) {
     if (tls_host || (p.has(key) && (std::string_view(key) != "tls" || p.get_bool(key, false)))) {
-      throw UsageError(fmt::format("profile \"{}\" ({}): key \"{}\": this build's Redis client (hiredis 0.14) has "
-                                   "no TLS; reach the server through a TLS tunnel (stunnel, ssh -L) on a local port",
-                                   p.name(), p.source(), tls_host ? "host" : key));
+      throw UsageError(
+          fmt::format("profile \"{}\" ({}): key \"{}\": this build's Redis client (hiredis 0.14) has "
+                      "no TLS; reach the server through a TLS tunnel (stunnel, ssh -L) on a local port",
+                      p.name(), p.source(), tls_host ? "host" : key));
     }
   }
   o.host = host;
@@ -151,8 +152,8 @@ void Connection::fail_transport(std::string_view doing) {
       what = "connection refused";
     } else if (err.find("temporarily unavailable") != std::string::npos || err.find("timed out") != std::string::npos ||
                err.find("timeout") != std::string::npos) {
-      what = fmt::format("timed out after {} ms", doing == "connecting" ? m_options.connect_timeout_ms
-                                                                       : m_options.timeout_ms);
+      what = fmt::format("timed out after {} ms",
+                         doing == "connecting" ? m_options.connect_timeout_ms : m_options.timeout_ms);
     } else if (!err.empty()) {
       what = err;
     }
@@ -203,8 +204,8 @@ void Connection::connect() {
                                        m_location, m_options.username.empty() ? "default" : m_options.username));
         }
         if (starts_with(msg, "ERR AUTH") || msg.find("no password is set") != std::string::npos) {
-          throw UsageError(fmt::format("redis {}: the server has no password set; remove password from the profile",
-                                       m_location));
+          throw UsageError(
+              fmt::format("redis {}: the server has no password set; remove password from the profile", m_location));
         }
         if (starts_with(msg, "ERR DB index") || starts_with(msg, "ERR invalid DB")) {
           throw UsageError(fmt::format("redis {}: db {} does not exist on the server", m_location, m_options.db));
@@ -372,13 +373,14 @@ void Connection::throw_reply_error(const redisReply& reply) const {
   const std::string msg = scrub(std::string(as_view(reply)));
   const std::string loc = m_location;
   if (starts_with(msg, "OOM")) {
-    throw Error(fmt::format("redis {}: out of memory (OOM): the server reached maxmemory and refuses writes; "
-                            "free memory, raise maxmemory or set a ttl",
-                            loc));
+    throw Error(
+        fmt::format("redis {}: out of memory (OOM): the server reached maxmemory and refuses writes; "
+                    "free memory, raise maxmemory or set a ttl",
+                    loc));
   }
   if (starts_with(msg, "MISCONF")) {
-    throw Error(fmt::format("redis {}: server misconfigured (MISCONF): it cannot persist to disk and refuses writes",
-                            loc));
+    throw Error(
+        fmt::format("redis {}: server misconfigured (MISCONF): it cannot persist to disk and refuses writes", loc));
   }
   if (starts_with(msg, "LOADING") || starts_with(msg, "BUSY") || starts_with(msg, "TRYAGAIN") ||
       starts_with(msg, "MASTERDOWN") || starts_with(msg, "CLUSTERDOWN")) {

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Chunked rows in Redis: snapshot, pipelined reads, MULTI/EXEC writes.
-#include "redisrows.hpp"
+#include "backends/redis/redisrows.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstring>
 #include <deque>
-#include <fmt/format.h>
 #include <set>
 #include <unordered_map>
 
@@ -14,8 +14,8 @@
 #include <hiredis/hiredis.h>
 #pragma GCC diagnostic pop
 
-#include "../../src/errors.hpp"
-#include "../common/rowcheck.hpp"
+#include "backends/common/rowcheck.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends::redis {
 
@@ -69,7 +69,9 @@ DatasetKeys::DatasetKeys(const StoreConfig& cfg, const std::string& dataset)
     : name(dataset), base(fmt::format("{}ds:{{{}}}:", cfg.prefix, key_escape(dataset))) {}
 
 json spec_to_json(const DatasetSpec& s) {
-  json j = {{"dtype", dtype_name(s.dtype)}, {"row_shape", s.row_shape}, {"metric", metric_name(s.metric)},
+  json j = {{"dtype", dtype_name(s.dtype)},
+            {"row_shape", s.row_shape},
+            {"metric", metric_name(s.metric)},
             {"metadata", s.metadata.is_null() ? json::object() : s.metadata}};
   if (s.label_dtype) {
     j["label_dtype"] = dtype_name(*s.label_dtype);
@@ -223,11 +225,13 @@ std::optional<Snapshot> RowStore::parse_snapshot(const std::string& dataset, con
     return std::nullopt;
   }
   if (array_size(r) == 1) {
-    throw Error(fmt::format("redis {}: dataset \"{}\" was stored by an older vstash in another layout; remove its "
-                            "keys ({}*) and ingest it again",
-                            m_conn.location(), dataset, DatasetKeys(m_cfg, dataset).base));
+    throw Error(
+        fmt::format("redis {}: dataset \"{}\" was stored by an older vstash in another layout; remove its "
+                    "keys ({}*) and ingest it again",
+                    m_conn.location(), dataset, DatasetKeys(m_cfg, dataset).base));
   }
-  Snapshot s{DatasetKeys(m_cfg, dataset), {}, {}, 0, 0, 0, 0, {}, true, 0, 0, std::numeric_limits<int64_t>::max(), false, {}};
+  Snapshot s{DatasetKeys(m_cfg, dataset),         {},    {}, 0, 0, 0, 0, {}, true, 0, 0,
+             std::numeric_limits<int64_t>::max(), false, {}};
   s.layout = as_string(element(r, array_size(r) - 1));
   s.spec = spec_from_json(dataset, json::parse(as_view(element(r, 0))));
   s.inc = as_string(element(r, 1));
@@ -252,9 +256,8 @@ std::optional<Snapshot> RowStore::parse_snapshot(const std::string& dataset, con
   }
   s.intact = s.intact && (s.light || static_cast<int64_t>(s.live.size()) == s.nchunks);
   s.row_bytes = static_cast<size_t>(s.spec.dimension()) * dtype_size(s.spec.dtype);
-  s.label_bytes = s.spec.label_dtype ? static_cast<size_t>(shape_product(s.spec.label_shape)) *
-                                           dtype_size(*s.spec.label_dtype)
-                                     : 0;
+  s.label_bytes =
+      s.spec.label_dtype ? static_cast<size_t>(shape_product(s.spec.label_shape)) * dtype_size(*s.spec.label_dtype) : 0;
   return s;
 }
 
@@ -320,7 +323,8 @@ bool RowStore::update(const std::string& dataset, const std::string& id, const s
   IdsCatchUp catch_up;
   const auto where = lookup_ids(snap, {id}, &catch_up).front();
   if (!where) {
-    throw NotFoundError(fmt::format("redis {}: dataset \"{}\": id \"{}\" does not exist", m_conn.location(), dataset, id));
+    throw NotFoundError(
+        fmt::format("redis {}: dataset \"{}\": id \"{}\" does not exist", m_conn.location(), dataset, id));
   }
   const int64_t c = chunk_of(*where);
   auto blob = m_conn.command({"GET", k.rows(snap.inc, c)});
@@ -337,7 +341,8 @@ bool RowStore::update(const std::string& dataset, const std::string& id, const s
   if (sample) {
     Shape batch_shape = {1};
     batch_shape.insert(batch_shape.end(), snap.spec.row_shape.begin(), snap.spec.row_shape.end());
-    if (sample->dtype() != snap.spec.dtype || (sample->shape() != snap.spec.row_shape && sample->shape() != batch_shape)) {
+    if (sample->dtype() != snap.spec.dtype ||
+        (sample->shape() != snap.spec.row_shape && sample->shape() != batch_shape)) {
       throw UsageError(fmt::format("dataset \"{}\": holds {} rows of shape {}, got {} of shape {}", dataset,
                                    dtype_name(snap.spec.dtype), shape_to_string(snap.spec.row_shape),
                                    dtype_name(sample->dtype()), shape_to_string(sample->shape())));
@@ -615,9 +620,10 @@ std::optional<Snapshot> RowStore::head(const std::string& dataset) {
   Snapshot s{k, {}, {}, 0, 0, 0, 0, {}, true, 0, 0, std::numeric_limits<int64_t>::max(), false, {}};
   s.layout = is_nil(element(*r, 5)) ? std::string() : as_string(element(*r, 5));
   if (s.layout != k_layout && s.layout != k_layout_v2) {
-    throw Error(fmt::format("redis {}: dataset \"{}\" was stored by an older vstash in another layout; remove its "
-                            "keys ({}*) and ingest it again",
-                            m_conn.location(), dataset, k.base));
+    throw Error(
+        fmt::format("redis {}: dataset \"{}\" was stored by an older vstash in another layout; remove its "
+                    "keys ({}*) and ingest it again",
+                    m_conn.location(), dataset, k.base));
   }
   s.spec = spec_from_json(dataset, json::parse(as_view(element(*r, 0))));
   s.inc = as_string(element(*r, 1));
@@ -627,9 +633,8 @@ std::optional<Snapshot> RowStore::head(const std::string& dataset) {
   s.rows = is_nil(element(*r, 6)) ? -1 : as_int(element(*r, 6));
   s.light = true;
   s.row_bytes = static_cast<size_t>(s.spec.dimension()) * dtype_size(s.spec.dtype);
-  s.label_bytes = s.spec.label_dtype ? static_cast<size_t>(shape_product(s.spec.label_shape)) *
-                                           dtype_size(*s.spec.label_dtype)
-                                     : 0;
+  s.label_bytes =
+      s.spec.label_dtype ? static_cast<size_t>(shape_product(s.spec.label_shape)) * dtype_size(*s.spec.label_dtype) : 0;
   return s;
 }
 
@@ -642,8 +647,7 @@ std::optional<Snapshot> RowStore::cached_head(const std::string& dataset) const 
 
 void RowStore::forget_reads() { m_read_cache.reset(); }
 
-std::optional<RowBatch> RowStore::read_fast(const Snapshot& h, const std::vector<int64_t>& positions,
-                                            bool records) {
+std::optional<RowBatch> RowStore::read_fast(const Snapshot& h, const std::vector<int64_t>& positions, bool records) {
   const DatasetKeys& k = h.keys;
   constexpr size_t k_round_head = 2;  // a round's replies before its reads: HMGET, EXISTS
   if (!m_read_cache || m_read_cache->head.keys.name != h.keys.name || m_read_cache->head.inc != h.inc ||
@@ -1153,7 +1157,8 @@ void RowStore::row_as_float(const Snapshot& snap, const std::string& samples, in
     std::memcpy(out.data(), p, snap.row_bytes);
     return;
   }
-  std::vector<std::byte> bytes(reinterpret_cast<const std::byte*>(p), reinterpret_cast<const std::byte*>(p) + snap.row_bytes);
+  std::vector<std::byte> bytes(reinterpret_cast<const std::byte*>(p),
+                               reinterpret_cast<const std::byte*>(p) + snap.row_bytes);
   const Array row(snap.spec.dtype, {1, snap.spec.dimension()}, std::move(bytes));
   out = row.row_as_float32(0);
 }

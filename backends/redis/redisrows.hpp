@@ -16,9 +16,9 @@
 #include <utility>
 #include <vector>
 
-#include "../backend.hpp"
-#include "redisconnection.hpp"
-#include "redisstore.hpp"
+#include "backends/backend.hpp"
+#include "backends/redis/redisconnection.hpp"
+#include "backends/redis/redisstore.hpp"
 
 namespace vstash::backends::redis {
 
@@ -224,7 +224,7 @@ std::pair<std::string, json> decode_record(std::string_view record);
 // writing a chunk's records is one SET, which costs the server a fraction of 256 hash
 // fields; changing one row rewrites the value, which deletes and updates read anyway under
 // their WATCH.
-constexpr size_t k_records_table = 3;                                // offset of end[0]
+constexpr size_t k_records_table = 3;                                  // offset of end[0]
 constexpr size_t k_records_data = k_records_table + 4 * k_chunk_rows;  // offset of the records
 std::string encode_chunk_records(const std::vector<std::pair<int64_t, std::string_view>>& records);
 std::string encode_chunk_records(const ChunkRecords& records);
@@ -277,8 +277,7 @@ class RowStore {
   // counts) are read first when not yet cached at this gen, 1 KiB per chunk. A needed key
   // gone is "expired or not found". records=false (read_samples) skips the rows' records:
   // ids are empty strings, metadata null, one GETRANGE fewer per run.
-  std::optional<RowBatch> read_fast(const Snapshot& head, const std::vector<int64_t>& positions,
-                                    bool records = true);
+  std::optional<RowBatch> read_fast(const Snapshot& head, const std::vector<int64_t>& positions, bool records = true);
   // The head read_fast last read this dataset at (maybe stale: read_fast then answers
   // nullopt), so that a stream of batches needs no manifest round trip each; and forgetting it.
   std::optional<Snapshot> cached_head(const std::string& dataset) const;

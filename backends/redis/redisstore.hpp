@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "../backend.hpp"
-#include "redisconnection.hpp"
+#include "backends/backend.hpp"
+#include "backends/redis/redisconnection.hpp"
 
 namespace vstash::backends::redis {
 

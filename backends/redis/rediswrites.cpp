@@ -2,17 +2,17 @@
 // Writing a batch of rows into the chunked layout (see redisbackend.cpp): WATCH + snapshot,
 // the lookups an upsert needs, then one MULTI/EXEC with the samples, labels, ids and the
 // chunks' records.
+#include <fmt/format.h>
 #include <algorithm>
 #include <deque>
-#include <fmt/format.h>
 #include <memory>
 #include <mutex>
 #include <random>
 #include <set>
 
-#include "../../src/errors.hpp"
-#include "../common/rowcheck.hpp"
-#include "redisrows.hpp"
+#include "backends/common/rowcheck.hpp"
+#include "backends/redis/redisrows.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::backends::redis {
 
@@ -314,7 +314,8 @@ bool RowStore::write(const std::string& dataset, const RowBatch& batch) {
     fresh.clear();
     for (size_t j = begin; j < end; ++j) {
       const size_t i = order[j];
-      auto& record = records.emplace_back(encode_record(batch.ids[i], batch.metadata.empty() ? json() : batch.metadata[i]));
+      auto& record =
+          records.emplace_back(encode_record(batch.ids[i], batch.metadata.empty() ? json() : batch.metadata[i]));
       if (found != existing.end()) {
         found->second[slot_of(target[i])] = std::move(record);
       } else {

@@ -1,18 +1,18 @@
 // SPDX-License-Identifier: MIT
 // Array files by name: picks NPY or HDF5 from the spec and dispatches.
-#include "arrayfile.hpp"
+#include "src/io/arrayfile.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 #include <list>
 
-#include "../errors.hpp"
-#include "atomicfile.hpp"
-#include "hdf5.hpp"
-#include "npy.hpp"
+#include "src/errors.hpp"
+#include "src/io/atomicfile.hpp"
+#include "src/io/hdf5.hpp"
+#include "src/io/npy.hpp"
 
 namespace vstash::io {
 
@@ -116,16 +116,18 @@ ArrayLocation ArrayLocation::parse(const std::string& spec) {
     return loc;
   }
   switch (sniff(loc.file)) {
-    case Sniffed::npy: return loc;
-    case Sniffed::hdf5: loc.is_hdf5 = true; return loc;
-    case Sniffed::unknown: break;
+    case Sniffed::npy:
+      return loc;
+    case Sniffed::hdf5:
+      loc.is_hdf5 = true;
+      return loc;
+    case Sniffed::unknown:
+      break;
   }
   throw UsageError(fmt::format("{}: unknown array file format (use .npy, .h5 or .hdf5)", spec));
 }
 
-std::string ArrayLocation::to_string() const {
-  return dataset.empty() ? file : fmt::format("{}:{}", file, dataset);
-}
+std::string ArrayLocation::to_string() const { return dataset.empty() ? file : fmt::format("{}:{}", file, dataset); }
 
 std::vector<int64_t> ArrayReader::nonfinite_rows(int64_t block_rows) {
   std::vector<int64_t> bad;
@@ -188,8 +190,8 @@ void write_strings(const std::string& spec, const std::vector<std::string>& stri
   write_hdf5(loc.file, {{keep ? loc.dataset : "/ids", nullptr, &strings}}, nlohmann::json(), keep);
 }
 
-void write_arrays(const std::string& target, const std::vector<NamedArray>& arrays,
-                  const std::vector<std::string>& ids, const nlohmann::json& attributes) {
+void write_arrays(const std::string& target, const std::vector<NamedArray>& arrays, const std::vector<std::string>& ids,
+                  const nlohmann::json& attributes) {
   const auto loc = ArrayLocation::parse(target);
   for (const auto& a : arrays) {
     check_array_name(target, a.name);

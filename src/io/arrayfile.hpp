@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "../array.hpp"
+#include "src/array.hpp"
 
 namespace vstash::io {
 
@@ -33,7 +33,7 @@ class ArrayReader {
  public:
   virtual ~ArrayReader() = default;
   virtual DType dtype() const = 0;
-  virtual const Shape& shape() const = 0;   // full shape; shape()[0] rows (0-d: 1 row)
+  virtual const Shape& shape() const = 0;  // full shape; shape()[0] rows (0-d: 1 row)
   int64_t rows() const { return shape().empty() ? 1 : shape()[0]; }
   // Reads up to max_rows rows starting at row `first`, as native-endian C-order data.
   virtual Array read_rows(int64_t first, int64_t max_rows) = 0;

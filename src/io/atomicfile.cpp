@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: MIT
 // AtomicFile: a temporary sibling that becomes the target only on commit().
-#include "atomicfile.hpp"
+#include "src/io/atomicfile.hpp"
 
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <filesystem>
-#include <fmt/format.h>
-#include <unistd.h>
 
-#include "../errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::io {
 
@@ -54,8 +54,8 @@ AtomicFile::AtomicFile(std::string target) : m_target(std::move(target)) {
       return;
     }
     if (errno != EEXIST) {
-      throw UsageError(fmt::format("{}: cannot create a file in \"{}\": {}", m_target, dir.string(),
-                                   errno_text(errno)));
+      throw UsageError(
+          fmt::format("{}: cannot create a file in \"{}\": {}", m_target, dir.string(), errno_text(errno)));
     }
   }
   throw UsageError(fmt::format("{}: cannot create a temporary file in \"{}\"", m_target, dir.string()));
@@ -125,8 +125,7 @@ void AtomicFile::commit() {
     }
   }
   if (std::rename(m_temp.c_str(), m_target.c_str()) != 0) {
-    throw Error(fmt::format("{}: cannot rename \"{}\" into place: {}", m_target, m_temp,
-                            errno_text(errno)));
+    throw Error(fmt::format("{}: cannot rename \"{}\" into place: {}", m_target, m_temp, errno_text(errno)));
   }
   m_committed = true;
   sync_directory(parent_dir(m_target));

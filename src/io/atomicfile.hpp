@@ -17,9 +17,9 @@ class AtomicFile {
   AtomicFile& operator=(const AtomicFile&) = delete;
 
   const std::string& temp_path() const { return m_temp; }
-  std::FILE* stream();   // opened lazily in binary mode
+  std::FILE* stream();  // opened lazily in binary mode
   void write(const void* data, size_t size);
-  void commit();         // flush, fsync, close, rename
+  void commit();  // flush, fsync, close, rename
 
  private:
   std::string m_target;

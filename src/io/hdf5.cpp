@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT
 // Reading HDF5 datasets in row blocks (hyperslabs), string datasets and attributes.
-#include "hdf5.hpp"
+#include "src/io/hdf5.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <fmt/format.h>
 #include <mutex>
 
-#include "../errors.hpp"
-#include "hdf5handle.hpp"
+#include "src/errors.hpp"
+#include "src/io/hdf5handle.hpp"
 
 namespace vstash::io {
 
@@ -126,8 +126,7 @@ std::vector<std::string> list_datasets(hid_t file, const std::string& name) {
       return 0;
     }
     H5O_info_t oinfo;
-    if (H5Oget_info_by_name2(group, path, &oinfo, H5O_INFO_BASIC, H5P_DEFAULT) >= 0 &&
-        oinfo.type == H5O_TYPE_DATASET) {
+    if (H5Oget_info_by_name2(group, path, &oinfo, H5O_INFO_BASIC, H5P_DEFAULT) >= 0 && oinfo.type == H5O_TYPE_DATASET) {
       static_cast<std::vector<std::string>*>(data)->push_back(std::string("/") + path);
     }
     return 0;
@@ -150,12 +149,12 @@ std::string resolve_dataset(hid_t file, const std::string& name, const std::stri
     if (all.empty()) {
       throw UsageError(fmt::format("{}: holds no datasets", name));
     }
-    throw UsageError(fmt::format("{}: holds {} datasets; name one as {}:/DATASET (have: {})", name,
-                                 all.size(), name, have_list(all)));
+    throw UsageError(fmt::format("{}: holds {} datasets; name one as {}:/DATASET (have: {})", name, all.size(), name,
+                                 have_list(all)));
   }
   if (!hdf5::dataset_exists(file, dataset)) {
-    throw UsageError(fmt::format("{}: no dataset \"{}\" (have: {})", name, dataset,
-                                 have_list(list_datasets(file, name))));
+    throw UsageError(
+        fmt::format("{}: no dataset \"{}\" (have: {})", name, dataset, have_list(list_datasets(file, name))));
   }
   return dataset;
 }
@@ -166,7 +165,7 @@ struct ElemType {
   ElemKind kind = ElemKind::unsupported;
   DType dtype = DType::f32;
   bool swap = false;
-  Hid mem;               // memory type for H5Dread/H5Aread
+  Hid mem;                  // memory type for H5Dread/H5Aread
   std::string unsupported;  // what it is, for messages
 };
 
@@ -197,8 +196,10 @@ ElemType classify(hid_t ftype, const std::string& name) {
   const bool big = H5Tget_order(ftype) == H5T_ORDER_BE;
   if (cls == H5T_INTEGER || (cls == H5T_ENUM && is_bool_enum(ftype))) {
     const bool is_signed = cls == H5T_INTEGER && H5Tget_sign(ftype) == H5T_SGN_2;
-    static const DType k_signed[] = {DType::i8, DType::i16, DType::f32, DType::i32, DType::f32, DType::f32, DType::f32, DType::i64};
-    static const DType k_unsigned[] = {DType::u8, DType::u16, DType::f32, DType::u32, DType::f32, DType::f32, DType::f32, DType::u64};
+    static const DType k_signed[] = {DType::i8,  DType::i16, DType::f32, DType::i32,
+                                     DType::f32, DType::f32, DType::f32, DType::i64};
+    static const DType k_unsigned[] = {DType::u8,  DType::u16, DType::f32, DType::u32,
+                                       DType::f32, DType::f32, DType::f32, DType::u64};
     if (size != 1 && size != 2 && size != 4 && size != 8) {
       e.unsupported = fmt::format("{}-byte integers", size);
       return e;
@@ -210,8 +211,12 @@ ElemType classify(hid_t ftype, const std::string& name) {
       e.mem = check(H5Tcopy(ftype), name, "cannot copy type");
       e.swap = big && size > 1;
     } else {
-      static const hid_t* const k_native_s[] = {&H5T_NATIVE_INT8_g, &H5T_NATIVE_INT16_g, nullptr, &H5T_NATIVE_INT32_g, nullptr, nullptr, nullptr, &H5T_NATIVE_INT64_g};
-      static const hid_t* const k_native_u[] = {&H5T_NATIVE_UINT8_g, &H5T_NATIVE_UINT16_g, nullptr, &H5T_NATIVE_UINT32_g, nullptr, nullptr, nullptr, &H5T_NATIVE_UINT64_g};
+      static const hid_t* const k_native_s[] = {
+          &H5T_NATIVE_INT8_g, &H5T_NATIVE_INT16_g, nullptr, &H5T_NATIVE_INT32_g, nullptr, nullptr, nullptr,
+          &H5T_NATIVE_INT64_g};
+      static const hid_t* const k_native_u[] = {
+          &H5T_NATIVE_UINT8_g, &H5T_NATIVE_UINT16_g, nullptr, &H5T_NATIVE_UINT32_g, nullptr, nullptr, nullptr,
+          &H5T_NATIVE_UINT64_g};
       e.mem = check(H5Tcopy(*(is_signed ? k_native_s : k_native_u)[size - 1]), name, "cannot copy type");
     }
     return e;
@@ -220,9 +225,10 @@ ElemType classify(hid_t ftype, const std::string& name) {
     size_t spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0;
     H5Tget_fields(ftype, &spos, &epos, &esize, &mpos, &msize);
     const size_t ebias = H5Tget_ebias(ftype);
-    const bool ieee = (size == 2 && spos == 15 && epos == 10 && esize == 5 && mpos == 0 && msize == 10 && ebias == 15) ||
-                      (size == 4 && spos == 31 && epos == 23 && esize == 8 && mpos == 0 && msize == 23 && ebias == 127) ||
-                      (size == 8 && spos == 63 && epos == 52 && esize == 11 && mpos == 0 && msize == 52 && ebias == 1023);
+    const bool ieee =
+        (size == 2 && spos == 15 && epos == 10 && esize == 5 && mpos == 0 && msize == 10 && ebias == 15) ||
+        (size == 4 && spos == 31 && epos == 23 && esize == 8 && mpos == 0 && msize == 23 && ebias == 127) ||
+        (size == 8 && spos == 63 && epos == 52 && esize == 11 && mpos == 0 && msize == 52 && ebias == 1023);
     const bool standard = ieee && H5Tget_offset(ftype) == 0 && H5Tget_precision(ftype) == size * 8;
     if (standard) {
       e.kind = ElemKind::numeric;
@@ -244,9 +250,10 @@ ElemType classify(hid_t ftype, const std::string& name) {
     return e;
   }
   static const std::pair<H5T_class_t, const char*> k_names[] = {
-      {H5T_COMPOUND, "compound records"}, {H5T_ENUM, "enums"}, {H5T_ARRAY, "array elements"},
-      {H5T_VLEN, "variable-length sequences"}, {H5T_REFERENCE, "references"},
-      {H5T_OPAQUE, "opaque data"}, {H5T_BITFIELD, "bitfields"}, {H5T_TIME, "times"}};
+      {H5T_COMPOUND, "compound records"}, {H5T_ENUM, "enums"},
+      {H5T_ARRAY, "array elements"},      {H5T_VLEN, "variable-length sequences"},
+      {H5T_REFERENCE, "references"},      {H5T_OPAQUE, "opaque data"},
+      {H5T_BITFIELD, "bitfields"},        {H5T_TIME, "times"}};
   e.unsupported = "an unknown type class";
   for (const auto& [c, text] : k_names) {
     if (c == cls) {
@@ -397,8 +404,11 @@ nlohmann::json attributes_to_json(hid_t obj, const std::string& name) {
 class Hdf5Reader final : public ArrayReader {
  public:
   Hdf5Reader(std::string name, Hid file, Hid dataset, ElemType elem, Shape shape)
-      : m_name(std::move(name)), m_file(std::move(file)), m_dataset(std::move(dataset)),
-        m_elem(std::move(elem)), m_shape(std::move(shape)) {}
+      : m_name(std::move(name)),
+        m_file(std::move(file)),
+        m_dataset(std::move(dataset)),
+        m_elem(std::move(elem)),
+        m_shape(std::move(shape)) {}
 
   DType dtype() const override { return m_elem.dtype; }
   const Shape& shape() const override { return m_shape; }
@@ -407,15 +417,14 @@ class Hdf5Reader final : public ArrayReader {
   Array read_rows(int64_t first, int64_t max_rows) override {
     const int64_t total = rows();
     if (first < 0 || first > total || max_rows < 0) {
-      throw Error(fmt::format("{}: rows [{}, +{}) out of range (dataset has {})", m_name, first,
-                              max_rows, total));
+      throw Error(fmt::format("{}: rows [{}, +{}) out of range (dataset has {})", m_name, first, max_rows, total));
     }
     const int64_t n = std::min(max_rows, total - first);
     if (m_shape.empty()) {
       Array out(dtype(), n == 0 ? Shape{0} : Shape{});
       if (n > 0) {
-        check(H5Dread(m_dataset.get(), m_elem.mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
-              m_name, "cannot read");
+        check(H5Dread(m_dataset.get(), m_elem.mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), m_name,
+              "cannot read");
         finish(out);
       }
       return out;
@@ -431,12 +440,12 @@ class Hdf5Reader final : public ArrayReader {
     std::vector<hsize_t> count(out_shape.begin(), out_shape.end());
     start[0] = static_cast<hsize_t>(first);
     Hid fspace = check(H5Dget_space(m_dataset.get()), m_name, "cannot get dataspace");
-    check(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
-          m_name, "cannot select rows");
+    check(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr), m_name,
+          "cannot select rows");
     Hid mspace = check(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), m_name,
                        "cannot create dataspace");
-    check(H5Dread(m_dataset.get(), m_elem.mem.get(), mspace.get(), fspace.get(), H5P_DEFAULT, out.data()),
-          m_name, "cannot read");
+    check(H5Dread(m_dataset.get(), m_elem.mem.get(), mspace.get(), fspace.get(), H5P_DEFAULT, out.data()), m_name,
+          "cannot read");
     finish(out);
     return out;
   }
@@ -449,7 +458,7 @@ class Hdf5Reader final : public ArrayReader {
   }
 
   std::string m_name;
-  Hid m_file;     // declared before the dataset so it is closed after it
+  Hid m_file;  // declared before the dataset so it is closed after it
   Hid m_dataset;
   ElemType m_elem;
   Shape m_shape;
@@ -479,9 +488,10 @@ void check_filters(hid_t dataset, const std::string& name) {
     }
     if (H5Zfilter_avail(id) <= 0) {
       H5Eclear2(H5E_DEFAULT);
-      throw UsageError(fmt::format("{}: compressed with HDF5 filter {} (\"{}\"), which this HDF5 library "
-                                   "does not have; rewrite it with gzip",
-                                   name, id, filter_name));
+      throw UsageError(
+          fmt::format("{}: compressed with HDF5 filter {} (\"{}\"), which this HDF5 library "
+                      "does not have; rewrite it with gzip",
+                      name, id, filter_name));
     }
   }
 }
@@ -519,8 +529,7 @@ Shape dataset_shape(const OpenDataset& d) {
   for (hsize_t dim : dims) {
     if (dim > static_cast<hsize_t>(INT64_MAX) || __builtin_mul_overflow(bytes, dim, &bytes) ||
         bytes > (uint64_t{1} << 62)) {
-      throw UsageError(fmt::format("{}: corrupt: shape {} is too large", d.name,
-                                   fmt::join(dims, " x ")));
+      throw UsageError(fmt::format("{}: corrupt: shape {} is too large", d.name, fmt::join(dims, " x ")));
     }
   }
   Hid dcpl = check(H5Dget_create_plist(d.dataset.get()), d.name, "cannot get creation properties");
@@ -553,14 +562,14 @@ std::unique_ptr<ArrayReader> open_hdf5(const std::string& file, const std::strin
 std::vector<std::string> read_hdf5_strings(const std::string& file, const std::string& dataset) {
   OpenDataset d = open_dataset(file, dataset);
   if (d.elem.kind != ElemKind::vlen_string && d.elem.kind != ElemKind::fixed_string) {
-    throw UsageError(fmt::format("{}: holds {}, not strings", d.name,
-                                 d.elem.kind == ElemKind::numeric ? std::string(dtype_name(d.elem.dtype))
-                                                                  : d.elem.unsupported));
+    throw UsageError(
+        fmt::format("{}: holds {}, not strings", d.name,
+                    d.elem.kind == ElemKind::numeric ? std::string(dtype_name(d.elem.dtype)) : d.elem.unsupported));
   }
   const Shape shape = dataset_shape(d);
   if (shape.size() > 1) {
-    throw UsageError(fmt::format("{}: expected a 1-d dataset of strings, got shape {}", d.name,
-                                 shape_to_string(shape)));
+    throw UsageError(
+        fmt::format("{}: expected a 1-d dataset of strings, got shape {}", d.name, shape_to_string(shape)));
   }
   return read_string_values(d.dataset.get(), d.space.get(), d.elem, false, d.name);
 }

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "arrayfile.hpp"
+#include "src/io/arrayfile.hpp"
 
 namespace vstash::io {
 
@@ -31,8 +31,8 @@ struct Hdf5Write {
 // datasets and attributes stay; otherwise the file is created afresh. Arrays over 1 MiB are
 // chunked by rows (about 1 MiB per chunk) and gzip-compressed at level 4; smaller ones are
 // stored contiguous.
-void write_hdf5(const std::string& file, const std::vector<Hdf5Write>& datasets,
-                const nlohmann::json& root_attributes, bool keep_existing);
+void write_hdf5(const std::string& file, const std::vector<Hdf5Write>& datasets, const nlohmann::json& root_attributes,
+                bool keep_existing);
 
 // Datasets of `rows` rows each, written block by block in bounded memory, atomically, laid out
 // as write_hdf5 lays out the same arrays (same chunking and compression): append() writes a

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Writing HDF5 datasets and root attributes atomically (temp copy, modify, rename).
+#include <fmt/format.h>
 #include <algorithm>
 #include <filesystem>
-#include <fmt/format.h>
 
-#include "../errors.hpp"
-#include "atomicfile.hpp"
-#include "hdf5.hpp"
-#include "hdf5handle.hpp"
+#include "src/errors.hpp"
+#include "src/io/atomicfile.hpp"
+#include "src/io/hdf5.hpp"
+#include "src/io/hdf5handle.hpp"
 
 namespace vstash::io {
 
@@ -39,16 +39,26 @@ Hid file_type(DType dtype, const std::string& name) {
       check(H5Tenum_insert(t.get(), "TRUE", &t_value), name, "cannot create bool type");
       return t;
     }
-    case DType::f32: return check(H5Tcopy(H5T_IEEE_F32LE), name, "cannot create type");
-    case DType::f64: return check(H5Tcopy(H5T_IEEE_F64LE), name, "cannot create type");
-    case DType::i8: return check(H5Tcopy(H5T_STD_I8LE), name, "cannot create type");
-    case DType::i16: return check(H5Tcopy(H5T_STD_I16LE), name, "cannot create type");
-    case DType::i32: return check(H5Tcopy(H5T_STD_I32LE), name, "cannot create type");
-    case DType::i64: return check(H5Tcopy(H5T_STD_I64LE), name, "cannot create type");
-    case DType::u8: return check(H5Tcopy(H5T_STD_U8LE), name, "cannot create type");
-    case DType::u16: return check(H5Tcopy(H5T_STD_U16LE), name, "cannot create type");
-    case DType::u32: return check(H5Tcopy(H5T_STD_U32LE), name, "cannot create type");
-    case DType::u64: return check(H5Tcopy(H5T_STD_U64LE), name, "cannot create type");
+    case DType::f32:
+      return check(H5Tcopy(H5T_IEEE_F32LE), name, "cannot create type");
+    case DType::f64:
+      return check(H5Tcopy(H5T_IEEE_F64LE), name, "cannot create type");
+    case DType::i8:
+      return check(H5Tcopy(H5T_STD_I8LE), name, "cannot create type");
+    case DType::i16:
+      return check(H5Tcopy(H5T_STD_I16LE), name, "cannot create type");
+    case DType::i32:
+      return check(H5Tcopy(H5T_STD_I32LE), name, "cannot create type");
+    case DType::i64:
+      return check(H5Tcopy(H5T_STD_I64LE), name, "cannot create type");
+    case DType::u8:
+      return check(H5Tcopy(H5T_STD_U8LE), name, "cannot create type");
+    case DType::u16:
+      return check(H5Tcopy(H5T_STD_U16LE), name, "cannot create type");
+    case DType::u32:
+      return check(H5Tcopy(H5T_STD_U32LE), name, "cannot create type");
+    case DType::u64:
+      return check(H5Tcopy(H5T_STD_U64LE), name, "cannot create type");
   }
   throw Error(fmt::format("{}: unknown dtype", name));
 }
@@ -64,8 +74,7 @@ Hid simple_space(const std::vector<hsize_t>& dims, const std::string& name) {
   if (dims.empty()) {
     return check(H5Screate(H5S_SCALAR), name, "cannot create dataspace");
   }
-  return check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), name,
-               "cannot create dataspace");
+  return check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), name, "cannot create dataspace");
 }
 
 Hid link_properties(const std::string& name) {
@@ -79,7 +88,8 @@ Hid link_properties(const std::string& name) {
 // item size of the whole array).
 Hid dataset_properties(const Shape& shape, size_t item_size, const std::string& name) {
   Hid dcpl = check(H5Pcreate(H5P_DATASET_CREATE), name, "cannot create property list");
-  const size_t row_bytes = shape.empty() ? 0 : static_cast<size_t>(shape_product(std::span(shape).subspan(1))) * item_size;
+  const size_t row_bytes =
+      shape.empty() ? 0 : static_cast<size_t>(shape_product(std::span(shape).subspan(1))) * item_size;
   const size_t nbytes = static_cast<size_t>(shape_product(shape)) * item_size;
   if (shape.empty() || nbytes <= k_compress_above || row_bytes == 0 || row_bytes >= (size_t{1} << 32)) {
     return dcpl;
@@ -98,8 +108,8 @@ void write_numeric(hid_t file, const std::string& path, const Array& array, cons
   Hid space = simple_space(std::vector<hsize_t>(array.shape().begin(), array.shape().end()), name);
   Hid dcpl = dataset_properties(array.shape(), dtype_size(array.dtype()), name);
   Hid lcpl = link_properties(name);
-  Hid ds = check(H5Dcreate2(file, path.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
-                 name, "cannot create dataset");
+  Hid ds = check(H5Dcreate2(file, path.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT), name,
+                 "cannot create dataset");
   if (array.nbytes() > 0) {
     // Array data is little-endian like the file type: no conversion happens.
     check(H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, array.data()), name, "cannot write");
@@ -111,8 +121,8 @@ void write_strings(hid_t file, const std::string& path, const std::vector<std::s
   Hid type = utf8_string_type(name);
   Hid space = simple_space({static_cast<hsize_t>(strings.size())}, name);
   Hid lcpl = link_properties(name);
-  Hid ds = check(H5Dcreate2(file, path.c_str(), type.get(), space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
-                 name, "cannot create dataset");
+  Hid ds = check(H5Dcreate2(file, path.c_str(), type.get(), space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT), name,
+                 "cannot create dataset");
   std::vector<const char*> ptrs;
   ptrs.reserve(strings.size());
   for (const auto& s : strings) {
@@ -130,8 +140,8 @@ void write_attribute(hid_t obj, const std::string& key, const nlohmann::json& va
   }
   auto create = [&](const Hid& type, const std::vector<hsize_t>& dims, const void* data) {
     Hid space = simple_space(dims, where);
-    Hid attr = check(H5Acreate2(obj, key.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), where,
-                     "cannot create");
+    Hid attr =
+        check(H5Acreate2(obj, key.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), where, "cannot create");
     check(H5Awrite(attr.get(), type.get(), data), where, "cannot write");
   };
   bool all_numbers = value.is_array() && !value.empty();
@@ -140,7 +150,8 @@ void write_attribute(hid_t obj, const std::string& key, const nlohmann::json& va
   if (value.is_array()) {
     for (const auto& v : value) {
       all_numbers = all_numbers && v.is_number();
-      all_integers = all_integers && v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX);
+      all_integers =
+          all_integers && v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX);
       all_strings = all_strings && v.is_string();
     }
   }
@@ -179,7 +190,6 @@ void write_attribute(hid_t obj, const std::string& key, const nlohmann::json& va
   }
 }
 
-
 // The temp file of out, new or a copy of the existing file (keep_existing), open for writing.
 Hid open_temp(const std::string& file, const AtomicFile& out, bool keep_existing) {
   std::error_code ec;
@@ -210,8 +220,8 @@ void clear_path(hid_t f, const std::string& path, const std::string& name) {
 
 }  // namespace
 
-void write_hdf5(const std::string& file, const std::vector<Hdf5Write>& datasets,
-                const nlohmann::json& root_attributes, bool keep_existing) {
+void write_hdf5(const std::string& file, const std::vector<Hdf5Write>& datasets, const nlohmann::json& root_attributes,
+                bool keep_existing) {
   hdf5::quiet_errors();
   if (!root_attributes.is_null() && !root_attributes.is_object()) {
     throw UsageError(fmt::format("{}: attributes must be a JSON object", file));
@@ -257,9 +267,10 @@ struct Hdf5BlockWriter::State {
   std::pair<Hid, Hid> spaces(size_t i, int64_t n) {
     const std::string where = name(i);
     if (written[i] + n > rows) {
-      throw RetryableError(fmt::format("{}: the dataset changed while it was written ({} rows when it began, more "
-                                       "read); run it again",
-                                       where, rows));
+      throw RetryableError(
+          fmt::format("{}: the dataset changed while it was written ({} rows when it began, more "
+                      "read); run it again",
+                      where, rows));
     }
     const Shape& rs = specs[i].row_shape;
     std::vector<hsize_t> start(1 + (specs[i].strings ? 0 : rs.size()), 0);
@@ -296,9 +307,9 @@ Hdf5BlockWriter::Hdf5BlockWriter(const std::string& file, const std::vector<Hdf5
     Hid dcpl = d.strings ? check(H5Pcreate(H5P_DATASET_CREATE), where, "cannot create property list")
                          : dataset_properties(shape, dtype_size(d.dtype), where);
     Hid lcpl = link_properties(where);
-    m->sets.push_back(check(H5Dcreate2(m->f.get(), d.dataset.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(),
-                                       H5P_DEFAULT),
-                            where, "cannot create dataset"));
+    m->sets.push_back(
+        check(H5Dcreate2(m->f.get(), d.dataset.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
+              where, "cannot create dataset"));
     m->types.push_back(std::move(type));
     m->written.push_back(0);
   }
@@ -345,9 +356,10 @@ void Hdf5BlockWriter::append_strings(size_t i, const std::vector<std::string>& s
 void Hdf5BlockWriter::finish() {
   for (size_t i = 0; i < m->sets.size(); ++i) {
     if (m->written[i] != m->rows) {
-      throw RetryableError(fmt::format("{}: the dataset changed while it was written ({} rows when it began, {} read); "
-                                       "run it again",
-                                       m->name(i), m->rows, m->written[i]));
+      throw RetryableError(
+          fmt::format("{}: the dataset changed while it was written ({} rows when it began, {} read); "
+                      "run it again",
+                      m->name(i), m->rows, m->written[i]));
     }
   }
   m->sets.clear();

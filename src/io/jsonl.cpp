@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: MIT
 // JSON Lines readers; every error names file:line.
-#include "jsonl.hpp"
+#include "src/io/jsonl.hpp"
 
+#include <fmt/format.h>
 #include <cerrno>
 #include <cstring>
-#include <fmt/format.h>
 #include <fstream>
 #include <iostream>
 #include <vector>
 
-#include "../errors.hpp"
-#include "untrusted.hpp"
+#include "src/errors.hpp"
+#include "src/io/untrusted.hpp"
 
 namespace vstash::io {
 
@@ -72,9 +72,7 @@ void for_each_line(const std::string& path, Fn&& fn) {
   }
 }
 
-bool is_blank(const std::string& line) {
-  return line.find_first_not_of(" \t") == std::string::npos;
-}
+bool is_blank(const std::string& line) { return line.find_first_not_of(" \t") == std::string::npos; }
 
 nlohmann::json parse_object(const std::string& where, const std::string& line) {
   nlohmann::json j = parse_untrusted_json(line, where);

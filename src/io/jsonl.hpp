@@ -3,18 +3,18 @@
 // "values"), optional "label" and "metadata". Errors name file:line.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-#include <nlohmann/json.hpp>
 
 namespace vstash::io {
 
 struct JsonlRecord {
   std::optional<std::string> id;
   std::vector<double> vector;
-  nlohmann::json label;       // null if absent
-  nlohmann::json metadata;    // null if absent
+  nlohmann::json label;     // null if absent
+  nlohmann::json metadata;  // null if absent
 };
 
 std::vector<JsonlRecord> read_jsonl(const std::string& path);

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT
-#include "mappedfile.hpp"
+#include "src/io/mappedfile.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstring>
 #include <mutex>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include "../errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::io {
 

@@ -1,24 +1,24 @@
 // SPDX-License-Identifier: MIT
 // NPY reading (versions 1-3, any byte order, C or Fortran order) in row blocks, and writing.
-#include "npy.hpp"
+#include "src/io/npy.hpp"
 
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <mutex>
 #include <optional>
-#include <fmt/format.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <utility>
 
-#include "../errors.hpp"
-#include "../output.hpp"
-#include "atomicfile.hpp"
-#include "mappedfile.hpp"
-#include "npyheader.hpp"
+#include "src/errors.hpp"
+#include "src/io/atomicfile.hpp"
+#include "src/io/mappedfile.hpp"
+#include "src/io/npyheader.hpp"
+#include "src/output.hpp"
 
 namespace vstash::io {
 
@@ -124,8 +124,7 @@ class NpyReader final : public ArrayReader {
   Array read_rows(int64_t first, int64_t max_rows) override {
     const int64_t total = rows();
     if (first < 0 || first > total || max_rows < 0) {
-      throw Error(fmt::format("{}: rows [{}, +{}) out of range (file has {})", m_path, first,
-                              max_rows, total));
+      throw Error(fmt::format("{}: rows [{}, +{}) out of range (file has {})", m_path, first, max_rows, total));
     }
     const int64_t n = std::min(max_rows, total - first);
     const size_t item = m_h.descr.itemsize;
@@ -141,9 +140,9 @@ class NpyReader final : public ArrayReader {
     if (const MappedFile* file = mapped(); file != nullptr) {
       const size_t row_size = items * item;
       release_before(*file, static_cast<size_t>(first) * row_size);
-      return Array::view(dtype(), std::move(out_shape),
-                         file->bytes().subspan(static_cast<size_t>(first) * row_size, static_cast<size_t>(n) * row_size),
-                         m_mapped);
+      return Array::view(
+          dtype(), std::move(out_shape),
+          file->bytes().subspan(static_cast<size_t>(first) * row_size, static_cast<size_t>(n) * row_size), m_mapped);
     }
     std::vector<std::byte> bytes(static_cast<size_t>(n) * items * item);
     if (m_h.fortran && m_h.shape.size() >= 2) {
@@ -321,8 +320,7 @@ std::unique_ptr<ArrayReader> open_npy(const std::string& path) {
   Fd fd = open_for_reading(path);
   NpyHeader h = read_header(fd.get(), path);
   if (h.descr.kind != NpyKind::numeric) {
-    throw UsageError(fmt::format("{}: holds strings ('{}'), not numbers; use it as ids", path,
-                                 h.descr.text));
+    throw UsageError(fmt::format("{}: holds strings ('{}'), not numbers; use it as ids", path, h.descr.text));
   }
   return std::make_unique<NpyReader>(path, std::move(fd), std::move(h));
 }
@@ -339,8 +337,7 @@ std::vector<std::string> read_npy_strings(const std::string& path) {
     throw UsageError(fmt::format("{}: holds {}, not strings", path, dtype_name(h.descr.dtype)));
   }
   if (h.shape.size() > 1) {
-    throw UsageError(fmt::format("{}: expected a 1-d array of strings, got shape {}", path,
-                                 shape_to_string(h.shape)));
+    throw UsageError(fmt::format("{}: expected a 1-d array of strings, got shape {}", path, shape_to_string(h.shape)));
   }
   const auto count = static_cast<size_t>(shape_product(h.shape));
   const size_t item = h.descr.itemsize;
@@ -368,8 +365,7 @@ std::vector<std::string> read_npy_strings(const std::string& path) {
             cp = __builtin_bswap32(cp);
           }
           if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            throw UsageError(fmt::format("{}: string {} holds an invalid code point {:#x}", path,
-                                         done + i, cp));
+            throw UsageError(fmt::format("{}: string {} holds an invalid code point {:#x}", path, done + i, cp));
           }
           put_utf8(s, cp);
         }
@@ -403,8 +399,7 @@ void write_npy_strings_stream(std::FILE* out, const std::vector<std::string>& st
     width = std::max(width, cps->size());
     decoded.push_back(std::move(*cps));
   }
-  const std::string header =
-      make_npy_header(fmt::format("<U{}", width), {static_cast<int64_t>(strings.size())});
+  const std::string header = make_npy_header(fmt::format("<U{}", width), {static_cast<int64_t>(strings.size())});
   write_all(out, header.data(), header.size());
   std::vector<uint32_t> row(width);
   for (const auto& cps : decoded) {
@@ -462,9 +457,10 @@ void NpyBlockWriter::finish() {
   shape.insert(shape.end(), m_row_shape.begin(), m_row_shape.end());
   const std::string header = make_npy_header(npy_descr_for(m_dtype), shape);
   if (header.size() != m_header_bytes) {
-    throw RetryableError(fmt::format("{}: the dataset changed while it was written ({} rows when it began, {} read); "
-                                     "run it again",
-                                     m_path, m_rows, m_written));
+    throw RetryableError(
+        fmt::format("{}: the dataset changed while it was written ({} rows when it began, {} read); "
+                    "run it again",
+                    m_path, m_rows, m_written));
   }
   std::FILE* f = m_file.stream();
   if (std::fseek(f, 0, SEEK_SET) != 0) {

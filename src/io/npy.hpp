@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "arrayfile.hpp"
-#include "atomicfile.hpp"
+#include "src/io/arrayfile.hpp"
+#include "src/io/atomicfile.hpp"
 
 namespace vstash::io {
 

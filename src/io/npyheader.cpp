@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 // NPY header parsing and formatting (numpy's format.py, versions 1.0, 2.0 and 3.0).
-#include "npyheader.hpp"
+#include "src/io/npyheader.hpp"
 
-#include <cstring>
 #include <fmt/format.h>
+#include <cstring>
 #include <vector>
 
-#include "../errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::io {
 
@@ -23,8 +23,8 @@ struct PyValue {
   std::string text;  // str
   int64_t integer = 0;
   bool flag = false;
-  std::vector<PyValue> items;               // tuple, list, dict values
-  std::vector<std::string> keys;            // dict keys (strings only)
+  std::vector<PyValue> items;     // tuple, list, dict values
+  std::vector<std::string> keys;  // dict keys (strings only)
 };
 
 class LiteralParser {
@@ -45,8 +45,8 @@ class LiteralParser {
     throw UsageError(fmt::format("{}: malformed NPY header: {} at offset {}", m_path, what, m_pos));
   }
   void skip_space() {
-    while (m_pos < m_s.size() && (m_s[m_pos] == ' ' || m_s[m_pos] == '\n' || m_s[m_pos] == '\t' ||
-                                  m_s[m_pos] == '\r')) {
+    while (m_pos < m_s.size() &&
+           (m_s[m_pos] == ' ' || m_s[m_pos] == '\n' || m_s[m_pos] == '\t' || m_s[m_pos] == '\r')) {
       ++m_pos;
     }
   }
@@ -176,9 +176,8 @@ NpyDescr parse_descr(const std::string& path, const std::string& text) {
   }
   const char kind = s[0];
   if (kind == 'O') {
-    throw UsageError(fmt::format(
-        "{}: object arrays (pickled Python objects) are not supported; save with a numeric dtype",
-        path));
+    throw UsageError(
+        fmt::format("{}: object arrays (pickled Python objects) are not supported; save with a numeric dtype", path));
   }
   uint64_t size = 0;
   bool has_size = s.size() > 1;
@@ -207,11 +206,15 @@ NpyDescr parse_descr(const std::string& path, const std::string& text) {
       d.itemsize = size;
       d.swap = false;
       return d;
-    case 'c': throw unsupported("complex numbers");
+    case 'c':
+      throw unsupported("complex numbers");
     case 'M':
-    case 'm': throw unsupported("dates and times");
-    case 'V': throw unsupported("raw void records");
-    default: break;
+    case 'm':
+      throw unsupported("dates and times");
+    case 'V':
+      throw unsupported("raw void records");
+    default:
+      break;
   }
   const char* name = nullptr;
   if (kind == 'f' && (size == 2 || size == 4 || size == 8)) {
@@ -236,8 +239,7 @@ NpyDescr parse_descr(const std::string& path, const std::string& text) {
 
 }  // namespace
 
-NpyPreamble parse_npy_preamble(const std::string& path, const unsigned char* pre, size_t have,
-                               uint64_t file_size) {
+NpyPreamble parse_npy_preamble(const std::string& path, const unsigned char* pre, size_t have, uint64_t file_size) {
   if (have < 6 ? std::memcmp(pre, k_magic, have) != 0 : std::memcmp(pre, k_magic, 6) != 0) {
     throw UsageError(fmt::format("{}: not an NPY file (bad magic)", path));
   }
@@ -256,16 +258,15 @@ NpyPreamble parse_npy_preamble(const std::string& path, const unsigned char* pre
     if (have < 12) {
       throw UsageError(fmt::format("{}: truncated: NPY preamble is {} bytes, file has {}", path, 12, have));
     }
-    p.header_len = uint64_t{pre[8]} | (uint64_t{pre[9]} << 8) | (uint64_t{pre[10]} << 16) |
-                   (uint64_t{pre[11]} << 24);
+    p.header_len = uint64_t{pre[8]} | (uint64_t{pre[9]} << 8) | (uint64_t{pre[10]} << 16) | (uint64_t{pre[11]} << 24);
     p.header_offset = 12;
   }
   if (p.header_len > k_max_header_len) {
     throw UsageError(fmt::format("{}: corrupt NPY header: length {} is implausible", path, p.header_len));
   }
   if (p.header_offset + p.header_len > file_size) {
-    throw UsageError(fmt::format("{}: truncated: header says {} bytes of header, file has {}", path,
-                                 p.header_len, file_size - p.header_offset));
+    throw UsageError(fmt::format("{}: truncated: header says {} bytes of header, file has {}", path, p.header_len,
+                                 file_size - p.header_offset));
   }
   return p;
 }
@@ -326,27 +327,27 @@ NpyHeader parse_npy_header(const std::string& path, std::string_view text) {
 void check_npy_size(const std::string& path, const NpyHeader& h, uint64_t file_size) {
   const uint64_t have = file_size - h.data_offset;
   if (have < h.data_bytes) {
-    throw UsageError(fmt::format("{}: truncated: header says {} bytes of data ({} '{}'), file has {}",
-                                 path, h.data_bytes, shape_to_string(h.shape), h.descr.text, have));
+    throw UsageError(fmt::format("{}: truncated: header says {} bytes of data ({} '{}'), file has {}", path,
+                                 h.data_bytes, shape_to_string(h.shape), h.descr.text, have));
   }
   if (have > h.data_bytes) {
-    throw UsageError(fmt::format("{}: corrupt: {} bytes after the array data ({} '{}' needs {})",
-                                 path, have - h.data_bytes, shape_to_string(h.shape), h.descr.text,
-                                 h.data_bytes));
+    throw UsageError(fmt::format("{}: corrupt: {} bytes after the array data ({} '{}' needs {})", path,
+                                 have - h.data_bytes, shape_to_string(h.shape), h.descr.text, h.data_bytes));
   }
 }
 
 std::string npy_descr_for(DType dtype) {
   const size_t size = dtype_size(dtype);
-  const char kind = dtype == DType::b1 ? 'b' : dtype_is_float(dtype) ? 'f'
+  const char kind = dtype == DType::b1                                                                          ? 'b'
+                    : dtype_is_float(dtype)                                                                     ? 'f'
                     : (dtype == DType::u8 || dtype == DType::u16 || dtype == DType::u32 || dtype == DType::u64) ? 'u'
-                                                                                                                  : 'i';
+                                                                                                                : 'i';
   return fmt::format("{}{}{}", size == 1 ? '|' : '<', kind, size);
 }
 
 std::string make_npy_header(const std::string& descr, const Shape& shape) {
-  std::string shape_text = shape.size() == 1 ? fmt::format("({},)", shape[0])
-                                             : fmt::format("({})", fmt::join(shape, ", "));
+  std::string shape_text =
+      shape.size() == 1 ? fmt::format("({},)", shape[0]) : fmt::format("({})", fmt::join(shape, ", "));
   std::string dict = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", descr, shape_text);
   int major = 1;
   size_t preamble = 10;

@@ -7,18 +7,18 @@
 #include <string>
 #include <string_view>
 
-#include "../array.hpp"
+#include "src/array.hpp"
 
 namespace vstash::io {
 
 enum class NpyKind : uint8_t { numeric, unicode, bytes };
 
 struct NpyDescr {
-  std::string text;        // as in the file: "<f4", ">U10", "|S5"
+  std::string text;  // as in the file: "<f4", ">U10", "|S5"
   NpyKind kind = NpyKind::numeric;
   DType dtype = DType::f32;  // numeric only
   size_t itemsize = 0;
-  bool swap = false;       // stored in the other byte order than the host's
+  bool swap = false;  // stored in the other byte order than the host's
 };
 
 struct NpyPreamble {
@@ -37,8 +37,7 @@ struct NpyHeader {
 
 // Checks magic and version and that the header fits in the file. `pre` holds the first
 // `have` bytes (up to 12) of a file of file_size bytes. Throws UsageError naming path.
-NpyPreamble parse_npy_preamble(const std::string& path, const unsigned char* pre, size_t have,
-                               uint64_t file_size);
+NpyPreamble parse_npy_preamble(const std::string& path, const unsigned char* pre, size_t have, uint64_t file_size);
 // Parses the dict ("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }") and computes
 // data_bytes with overflow checks. Refuses object, structured, complex and datetime dtypes.
 NpyHeader parse_npy_header(const std::string& path, std::string_view text);

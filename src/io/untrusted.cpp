@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
-#include "untrusted.hpp"
+#include "src/io/untrusted.hpp"
 
+#include <fmt/format.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fmt/format.h>
 #include <memory>
 
-#include "../errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::io {
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
-#include "base64.hpp"
+#include "src/util/base64.hpp"
 
-#include <array>
 #include <fmt/format.h>
+#include <array>
 
-#include "../errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::util {
 

@@ -19,13 +19,9 @@ void append_value(std::string& out, T value) {
 
 }  // namespace
 
-void append_float(std::string& out, float value) {
-  append_value(out, value);
-}
+void append_float(std::string& out, float value) { append_value(out, value); }
 
-void append_double(std::string& out, double value) {
-  append_value(out, value);
-}
+void append_double(std::string& out, double value) { append_value(out, value); }
 
 void append_float_array(std::string& out, const float* values, size_t n) {
   // Reserve roughly once: most float32 values need at most 15 characters plus a comma.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The backend under test and the suite's helpers.
-#include "contract.hpp"
+#include "tests/contract/contract.hpp"
 
 #include <cstdlib>
 #include <cstring>
@@ -8,7 +8,7 @@
 
 #include "backends/registry.hpp"
 #include "src/profile.hpp"
-#include "testutil.hpp"
+#include "tests/testutil.hpp"
 
 namespace vstash::contract {
 
@@ -56,18 +56,42 @@ Array sample_array(DType dtype, const Shape& shape, uint32_t seed) {
     const auto r = static_cast<int64_t>(rng() % 2001) - 1000;
     const int64_t nz = r == 0 && first ? 7 : r;
     switch (dtype) {
-      case DType::f16: put(float_to_half(static_cast<float>(nz) / 256.0f)); break;  // exact in half
-      case DType::f32: put(static_cast<float>(nz) / 1000.0f + 0.0001f); break;
-      case DType::f64: put(static_cast<double>(nz) / 997.0 + 1e-9); break;
-      case DType::i8: put(static_cast<int8_t>(nz % 100)); break;
-      case DType::i16: put(static_cast<int16_t>(nz)); break;
-      case DType::i32: put(static_cast<int32_t>(nz * 1000)); break;
-      case DType::i64: put(static_cast<int64_t>(nz) * (int64_t{1} << 40)); break;
-      case DType::u8: put(static_cast<uint8_t>(first ? 1 + rng() % 255 : rng() % 256)); break;
-      case DType::u16: put(static_cast<uint16_t>(rng() % 65536)); break;
-      case DType::u32: put(static_cast<uint32_t>(rng())); break;
-      case DType::u64: put(static_cast<uint64_t>(rng()) << 20); break;
-      case DType::b1: put(static_cast<uint8_t>(first ? 1 : rng() % 2)); break;
+      case DType::f16:
+        put(float_to_half(static_cast<float>(nz) / 256.0f));
+        break;  // exact in half
+      case DType::f32:
+        put(static_cast<float>(nz) / 1000.0f + 0.0001f);
+        break;
+      case DType::f64:
+        put(static_cast<double>(nz) / 997.0 + 1e-9);
+        break;
+      case DType::i8:
+        put(static_cast<int8_t>(nz % 100));
+        break;
+      case DType::i16:
+        put(static_cast<int16_t>(nz));
+        break;
+      case DType::i32:
+        put(static_cast<int32_t>(nz * 1000));
+        break;
+      case DType::i64:
+        put(static_cast<int64_t>(nz) * (int64_t{1} << 40));
+        break;
+      case DType::u8:
+        put(static_cast<uint8_t>(first ? 1 + rng() % 255 : rng() % 256));
+        break;
+      case DType::u16:
+        put(static_cast<uint16_t>(rng() % 65536));
+        break;
+      case DType::u32:
+        put(static_cast<uint32_t>(rng()));
+        break;
+      case DType::u64:
+        put(static_cast<uint64_t>(rng()) << 20);
+        break;
+      case DType::b1:
+        put(static_cast<uint8_t>(first ? 1 : rng() % 2));
+        break;
     }
   }
   return a;

@@ -7,9 +7,9 @@
 #include <thread>
 #include <vector>
 
-#include "contract.hpp"
 #include "src/errors.hpp"
-#include "testutil.hpp"
+#include "tests/contract/contract.hpp"
+#include "tests/testutil.hpp"
 
 using namespace vstash;
 using namespace vstash::contract;

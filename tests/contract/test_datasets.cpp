@@ -2,9 +2,9 @@
 // Contract: dataset lifecycle, missing datasets and statistics.
 #include <algorithm>
 
-#include "contract.hpp"
 #include "src/errors.hpp"
-#include "testutil.hpp"
+#include "tests/contract/contract.hpp"
+#include "tests/testutil.hpp"
 
 using namespace vstash;
 using namespace vstash::contract;
@@ -95,8 +95,8 @@ TEST_SUITE("contract::Datasets") {
     b->write_rows(ds.name(), make_batch(make_ids("s", 5), sample_array(DType::f32, {5, 8}, 2)));
     const auto st = b->stats();
     CHECK(st.backend == b->kind());
-    auto it = std::find_if(st.datasets.begin(), st.datasets.end(),
-                           [&](const auto& i) { return i.spec.name == ds.name(); });
+    auto it =
+        std::find_if(st.datasets.begin(), st.datasets.end(), [&](const auto& i) { return i.spec.name == ds.name(); });
     REQUIRE(it != st.datasets.end());
     CHECK(it->rows == 5);
     CHECK(it->spec.dimension() == 8);

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <map>
 
-#include "contract.hpp"
-#include "src/training/dataloader.hpp"
-#include "src/training/selection.hpp"
+#include "tests/contract/contract.hpp"
+#include "workflows/training/dataloader.hpp"
+#include "workflows/training/selection.hpp"
 
 using namespace vstash;
 using namespace vstash::contract;

@@ -2,7 +2,7 @@
 // Contract: THE filter matrix. One table of (filter, expected ids) over twelve rows with
 // varied metadata, checked through query, count and delete_where, and against
 // Filter::matches, so every backend agrees with the reference semantics of src/filter.hpp.
-#include "contract.hpp"
+#include "tests/contract/contract.hpp"
 
 using namespace vstash;
 using namespace vstash::contract;
@@ -20,7 +20,8 @@ const std::vector<json>& matrix_rows() {
       json(nullptr),
       json::parse(R"({"genre": "Drama", "year": "2019"})"),
       json::parse(R"({"genre": "drama", "year": 2019.0, "n": 1})"),
-      json::parse(R"({"genre": "sci-fi", "year": 2024, "score": -1.5, "tags": ["a"], "draft": true, "city": "Zurich"})"),
+      json::parse(
+          R"({"genre": "sci-fi", "year": 2024, "score": -1.5, "tags": ["a"], "draft": true, "city": "Zurich"})"),
       json::parse(R"({"genre": "comedy", "n": 1.5, "tags": ["x y", "a"], "city": "Zürich"})"),
       json::parse(R"({"genre": "drama", "year": 2018, "score": 0, "draft": false, "tags": ["b"]})"),
   };

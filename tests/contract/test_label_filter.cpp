@@ -5,8 +5,8 @@
 // them with a UsageError naming it.
 #include <cstring>
 
-#include "contract.hpp"
 #include "src/errors.hpp"
+#include "tests/contract/contract.hpp"
 
 using namespace vstash;
 using namespace vstash::contract;
@@ -140,8 +140,7 @@ TEST_SUITE("contract::LabelFilter") {
     auto refused = [&](const std::string& dataset) {
       const std::string where = "dataset \"" + dataset + "\"";
       CHECK_THROWS_WITH_AS(b->count(dataset, &f), doctest::Contains(where.c_str()), UsageError);
-      CHECK_THROWS_WITH_AS(b->query(dataset, {1, 0, 0, 0}, options), doctest::Contains(where.c_str()),
-                           UsageError);
+      CHECK_THROWS_WITH_AS(b->query(dataset, {1, 0, 0, 0}, options), doctest::Contains(where.c_str()), UsageError);
       CHECK_THROWS_WITH_AS(b->delete_where(dataset, f), doctest::Contains(where.c_str()), UsageError);
       CHECK(b->count(dataset, nullptr) == 3);
     };

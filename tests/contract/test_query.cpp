@@ -5,8 +5,8 @@
 #include <numeric>
 
 #include "backends/common/scoring.hpp"
-#include "contract.hpp"
 #include "src/errors.hpp"
+#include "tests/contract/contract.hpp"
 
 using namespace vstash;
 using namespace vstash::contract;
@@ -115,8 +115,7 @@ TEST_SUITE("contract::Query") {
     auto b = make_contract_backend();
     TempDataset ds(*b, vector_spec(4));
     const Array data = sample_array(DType::f32, {3, 4}, 33);
-    b->write_rows(ds.name(), make_batch({"a", "b", "c"}, data,
-                                        {{{"tag", "x"}, {"n", 1}}, {{"tag", "y"}}, nullptr}));
+    b->write_rows(ds.name(), make_batch({"a", "b", "c"}, data, {{{"tag", "x"}, {"n", 1}}, {{"tag", "y"}}, nullptr}));
     const std::vector<float> q(data.as<float>(), data.as<float>() + 4);
 
     QueryOptions with;

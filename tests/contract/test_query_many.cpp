@@ -2,9 +2,9 @@
 // Contract: query_many (a block of queries at once) returns, query by query, exactly what
 // query() returns: same ids, indices, scores (bit for bit), values and metadata, with and
 // without a filter, for every metric, with exact ties among the rows.
-#include "contract.hpp"
 #include "src/errors.hpp"
 #include "src/filter.hpp"
+#include "tests/contract/contract.hpp"
 
 using namespace vstash;
 using namespace vstash::contract;

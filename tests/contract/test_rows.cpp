@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Contract: writing and reading rows exactly, in index order, by position and by id.
-#include "contract.hpp"
 #include "src/errors.hpp"
+#include "tests/contract/contract.hpp"
 
 using namespace vstash;
 using namespace vstash::contract;
@@ -36,8 +36,8 @@ void check_metadata(const json& got, const json& want) {
 TEST_SUITE("contract::Rows") {
   TEST_CASE("rows round-trip exactly for every dtype, row shape, label and metadata") {
     const std::vector<DTypeCase> cases = {
-        {DType::f32, {8}, DType::i64, {}},   {DType::f32, {3, 4}, DType::f32, {2}}, {DType::f64, {3, 4}, {}, {}},
-        {DType::f16, {8}, DType::i64, {}},   {DType::i64, {8}, DType::f32, {2}},    {DType::u8, {3, 4}, DType::i64, {}},
+        {DType::f32, {8}, DType::i64, {}}, {DType::f32, {3, 4}, DType::f32, {2}}, {DType::f64, {3, 4}, {}, {}},
+        {DType::f16, {8}, DType::i64, {}}, {DType::i64, {8}, DType::f32, {2}},    {DType::u8, {3, 4}, DType::i64, {}},
         {DType::b1, {8}, {}, {}},
     };
     auto b = make_contract_backend();
@@ -220,9 +220,11 @@ TEST_SUITE("contract::Rows") {
   TEST_CASE("count and delete_where honour the filter") {
     auto b = make_contract_backend();
     TempDataset ds(*b, vector_spec(4));
-    b->write_rows(ds.name(), make_batch(make_ids("c", 6), sample_array(DType::f32, {6, 4}, 15),
-                                        {{{"even", true}}, {{"even", false}}, {{"even", true}}, {{"even", false}},
-                                         {{"even", true}}, nullptr}));
+    b->write_rows(
+        ds.name(),
+        make_batch(
+            make_ids("c", 6), sample_array(DType::f32, {6, 4}, 15),
+            {{{"even", true}}, {{"even", false}}, {{"even", true}}, {{"even", false}}, {{"even", true}}, nullptr}));
     const auto even = Filter::parse(R"({"even": true})");
     const auto empty = Filter::parse("{}");
     CHECK(b->count(ds.name(), nullptr) == 6);
@@ -255,8 +257,18 @@ TEST_SUITE("contract::Rows") {
 
   TEST_CASE("hostile ids and metadata are stored and returned verbatim") {
     const std::vector<std::string> ids = {
-        "it's",     "say \"hi\"", "a;b",         "$$x$$", "with space", "line\nbreak", "*",
-        "back\\slash", "ünïcødé 日本", std::string(300, 'x'), "'; DROP TABLE rows; --", "%_?",
+        "it's",
+        "say \"hi\"",
+        "a;b",
+        "$$x$$",
+        "with space",
+        "line\nbreak",
+        "*",
+        "back\\slash",
+        "ünïcødé 日本",
+        std::string(300, 'x'),
+        "'; DROP TABLE rows; --",
+        "%_?",
     };
     std::vector<json> metadata;
     for (size_t i = 0; i < ids.size(); ++i) {
@@ -285,8 +297,7 @@ TEST_SUITE("contract::Rows") {
     CHECK(id_set(hit_ids(hits)) == id_set(ids));
     const auto f = Filter::from_json({{"it's", "other'value"}});
     CHECK(b->count(ds.name(), &f) == 1);
-    CHECK(hit_ids(b->query(ds.name(), {1, 1, 1, 1}, {.top_k = 100, .filter = &f})) ==
-          std::vector<std::string>{ids[3]});
+    CHECK(hit_ids(b->query(ds.name(), {1, 1, 1, 1}, {.top_k = 100, .filter = &f})) == std::vector<std::string>{ids[3]});
     const auto g = Filter::from_json({{"sp ace", "new\nline"}, {"back\\", "\\"}});
     CHECK(b->count(ds.name(), &g) == n);
     CHECK(b->delete_ids(ds.name(), {ids[0], ids[9], ids[10]}) == 3);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "fuzz.hpp"
+#include "tests/fuzz/fuzz.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -10,11 +10,11 @@ void check_message(const vstash::Error& e, std::string_view input) {
   constexpr std::string_view k_nlohmann_tag = "[json.exception";
   const std::string_view m = e.what();
   // main() folds newlines into one line, so only emptiness and library text are checked here.
-  const char* broken = m.empty() ? "empty message"
-                       : m.find(k_nlohmann_tag) != std::string_view::npos &&
-                               input.find(k_nlohmann_tag) == std::string_view::npos
-                           ? "raw nlohmann text in message"
-                           : nullptr;
+  const char* broken =
+      m.empty() ? "empty message"
+      : m.find(k_nlohmann_tag) != std::string_view::npos && input.find(k_nlohmann_tag) == std::string_view::npos
+          ? "raw nlohmann text in message"
+          : nullptr;
   if (broken != nullptr) {
     std::fprintf(stderr, "vstash fuzz: %s: %.*s\n", broken, static_cast<int>(m.size()), m.data());
     std::abort();

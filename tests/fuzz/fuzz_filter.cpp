@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "fuzz.hpp"
 #include "src/filter.hpp"
+#include "tests/fuzz/fuzz.hpp"
 
 namespace vstash::fuzz {
 

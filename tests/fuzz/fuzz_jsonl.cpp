@@ -2,13 +2,13 @@
 // JSON Lines input (src/io/jsonl.hpp): the input is a whole file, read as records (ingest,
 // insert) and as metadata objects (ingest --metadata). The readers take a path, so the input
 // goes through an in-memory file (memfd) named by /proc/self/fd.
-#include <cstdlib>
-#include <string>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <cstdlib>
+#include <string>
 
-#include "fuzz.hpp"
 #include "src/io/jsonl.hpp"
+#include "tests/fuzz/fuzz.hpp"
 
 namespace vstash::fuzz {
 
@@ -17,8 +17,7 @@ namespace {
 // The memfd's path after it holds exactly the input.
 std::string as_file(const uint8_t* data, size_t size) {
   static const int fd = memfd_create("vstash-fuzz-jsonl", 0);
-  if (fd < 0 || ftruncate(fd, 0) != 0 ||
-      (size > 0 && pwrite(fd, data, size, 0) != static_cast<ssize_t>(size))) {
+  if (fd < 0 || ftruncate(fd, 0) != 0 || (size > 0 && pwrite(fd, data, size, 0) != static_cast<ssize_t>(size))) {
     std::abort();
   }
   return "/proc/self/fd/" + std::to_string(fd);

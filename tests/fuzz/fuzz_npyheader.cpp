@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "fuzz.hpp"
 #include "src/io/npyheader.hpp"
+#include "tests/fuzz/fuzz.hpp"
 
 namespace vstash::fuzz {
 
@@ -29,7 +29,8 @@ void check_round_trip(const io::NpyHeader& h) {
   }
   const std::string again = io::make_npy_header(h.descr.text, h.shape);
   const auto* bytes = reinterpret_cast<const unsigned char*>(again.data());
-  const io::NpyPreamble p = io::parse_npy_preamble("again.npy", bytes, std::min<size_t>(again.size(), 12), again.size());
+  const io::NpyPreamble p =
+      io::parse_npy_preamble("again.npy", bytes, std::min<size_t>(again.size(), 12), again.size());
   const io::NpyHeader back =
       io::parse_npy_header("again.npy", std::string_view(again).substr(p.header_offset, p.header_len));
   if (back.shape != h.shape || back.descr.text != h.descr.text || back.data_bytes != h.data_bytes ||

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "backends/pinecone/pineconeinternal.hpp"
-#include "fuzz.hpp"
-#include "replyspecs.hpp"
+#include "tests/fuzz/fuzz.hpp"
+#include "tests/fuzz/replyspecs.hpp"
 
 namespace vstash::fuzz {
 

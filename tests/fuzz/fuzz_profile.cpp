@@ -3,8 +3,8 @@
 // do with a loaded file: select a profile and read its values.
 #include <string>
 
-#include "fuzz.hpp"
 #include "src/profile.hpp"
+#include "tests/fuzz/fuzz.hpp"
 
 namespace vstash::fuzz {
 

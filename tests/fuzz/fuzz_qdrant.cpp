@@ -10,8 +10,8 @@
 
 #include "backends/qdrant/qdrantclient.hpp"
 #include "backends/qdrant/qdrantpoints.hpp"
-#include "fuzz.hpp"
-#include "replyspecs.hpp"
+#include "tests/fuzz/fuzz.hpp"
+#include "tests/fuzz/replyspecs.hpp"
 
 namespace vstash::fuzz {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "fuzz.hpp"
+#include "tests/fuzz/fuzz.hpp"
 
 namespace vstash::fuzz {
 int fuzz_npyheader(const uint8_t* data, size_t size);
@@ -32,10 +32,8 @@ struct Target {
 };
 
 constexpr Target k_targets[] = {
-    {"npyheader", vstash::fuzz::fuzz_npyheader},
-    {"filter", vstash::fuzz::fuzz_filter},
-    {"profile", vstash::fuzz::fuzz_profile},
-    {"jsonl", vstash::fuzz::fuzz_jsonl},
+    {"npyheader", vstash::fuzz::fuzz_npyheader}, {"filter", vstash::fuzz::fuzz_filter},
+    {"profile", vstash::fuzz::fuzz_profile},     {"jsonl", vstash::fuzz::fuzz_jsonl},
 #ifdef VSTASH_HAVE_QDRANT
     {"qdrant", vstash::fuzz::fuzz_qdrant},
 #endif

@@ -28,7 +28,7 @@ DIM = 8
 M64 = (1 << 64) - 1
 
 
-# ---- the epoch order, re-implemented from the recipe in src/training/sharding.hpp --------
+# ---- the epoch order, re-implemented from the recipe in workflows/training/sharding.hpp --------
 def _mix(z):
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
@@ -247,7 +247,7 @@ def read_stream(raw, per_batch):
 
 
 def split_of(row_id, seed, fractions):
-    """The split recipe in src/training/selection.hpp."""
+    """The split recipe in workflows/training/selection.hpp."""
     h = 0xCBF29CE484222325
     for b in row_id.encode():
         h = ((h ^ b) * 0x100000001B3) & M64

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# src/python/examples/train_tiny.py trains from a vstash dataset and checkpoints every epoch.
+# python/examples/train_tiny.py trains from a vstash dataset and checkpoints every epoch.
 import os
 import subprocess
 import sys
@@ -10,7 +10,7 @@ from conftest import SOURCE_DIR
 
 def test_train_tiny_example(store, target):
     dataset, model = "tiny-" + uuid.uuid4().hex[:8], "tiny-" + uuid.uuid4().hex[:8]
-    cmd = [sys.executable, str(SOURCE_DIR / "src/python/examples/train_tiny.py"), "--profile", target.profile,
+    cmd = [sys.executable, str(SOURCE_DIR / "python/examples/train_tiny.py"), "--profile", target.profile,
            "--config", target.config, "--dataset", dataset, "--model", model, "--epochs", "3"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=os.environ)
     assert out.returncode == 0, out.stderr

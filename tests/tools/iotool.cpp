@@ -43,8 +43,7 @@ int run(const std::vector<std::string>& args) {
       return 0;
     }
     auto reader = io::open_array(args[1]);
-    print({{"dtype", dtype_name(reader->dtype())}, {"shape", reader->shape()},
-           {"attributes", reader->attributes()}});
+    print({{"dtype", dtype_name(reader->dtype())}, {"shape", reader->shape()}, {"attributes", reader->attributes()}});
     return 0;
   }
   if (cmd == "copy") {

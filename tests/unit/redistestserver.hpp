@@ -7,7 +7,7 @@
 #include <string>
 
 #include "src/profile.hpp"
-#include "testutil.hpp"
+#include "tests/testutil.hpp"
 
 namespace vstash::redistest {
 

@@ -71,7 +71,8 @@ Case make_case(size_t n, size_t dim, size_t nq, unsigned seed, bool integers, fl
   std::shuffle(perm.begin(), perm.end(), rng);
   Case s = c;
   for (size_t r = 0; r < n; ++r) {
-    std::copy_n(c.rows.begin() + static_cast<ptrdiff_t>(perm[r] * dim), dim, s.rows.begin() + static_cast<ptrdiff_t>(r * dim));
+    std::copy_n(c.rows.begin() + static_cast<ptrdiff_t>(perm[r] * dim), dim,
+                s.rows.begin() + static_cast<ptrdiff_t>(r * dim));
     s.indices[r] = c.indices[perm[r]];
   }
   for (size_t q = 0; q < nq; ++q) {

@@ -14,9 +14,9 @@
 #include "backends/registry.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
-#include "src/training/sharding.hpp"
-#include "redistestserver.hpp"
-#include "testutil.hpp"
+#include "tests/testutil.hpp"
+#include "tests/unit/redistestserver.hpp"
+#include "workflows/training/sharding.hpp"
 
 using namespace vstash;
 using backends::Backend;
@@ -29,7 +29,6 @@ namespace {
 using redistest::config;
 using redistest::isolated;
 using redistest::no_server;
-
 
 // A local primary in a scratch directory, opened through a counter. `profile` is the store
 // itself, `cached_profile` the one make_cached reads (with cache_memory_mb).
@@ -166,7 +165,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     const auto token = writer.begin_write("s");
     CHECK_FALSE(reader.lookup_rows("s", {0, 1}).has_value());  // memory held rows: still bypassed
     CHECK_FALSE(reader.lookup("s", "k").has_value());
-    reader.store("s", v->generation, "k", "stale");        // an old token: refused
+    reader.store("s", v->generation, "k", "stale");  // an old token: refused
     reader.store_rows("s", l->generation, {0}, {"stale"});
     writer.end_write("s", token);
 

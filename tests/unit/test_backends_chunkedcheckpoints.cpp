@@ -74,8 +74,8 @@ struct MemoryRecords {
 
   size_t count_prefix(const std::string& prefix) {
     std::lock_guard lock(mutex);
-    return static_cast<size_t>(std::count_if(records.begin(), records.end(),
-                                             [&](const auto& r) { return r.first.starts_with(prefix); }));
+    return static_cast<size_t>(
+        std::count_if(records.begin(), records.end(), [&](const auto& r) { return r.first.starts_with(prefix); }));
   }
 };
 
@@ -154,8 +154,8 @@ TEST_SUITE("backends::chunked") {
   TEST_CASE("a live claim with a lower ticket keeps a new saver out; one not renewed for ten minutes does not") {
     MemoryRecords mem;
     auto store = mem.store();
-    const json claim = {{"kind", "claim"}, {"model", "m"}, {"epoch", 3}, {"token", "crashed"}, {"ticket", 1},
-                        {"at", wall_ms()}};
+    const json claim = {{"kind", "claim"},    {"model", "m"}, {"epoch", 3},
+                        {"token", "crashed"}, {"ticket", 1},  {"at", wall_ms()}};
     store.put({{"k:m@3:crashed", claim}});
     CHECK_THROWS_WITH_AS(backends::chunked::save(store, checkpoint(3, 1)),
                          "memory: checkpoint \"m@3\" is being saved by another process (use --overwrite to replace it)",

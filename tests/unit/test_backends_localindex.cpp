@@ -11,7 +11,7 @@
 #include <set>
 
 #include "backends/local/localindex.hpp"
-#include "testutil.hpp"
+#include "tests/testutil.hpp"
 
 using namespace vstash;
 using namespace vstash::backends;

@@ -7,9 +7,9 @@
 #ifdef VSTASH_HAVE_PGVECTOR
 #include <doctest/doctest.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <functional>
 #include <type_traits>
 
@@ -17,7 +17,7 @@
 #include "backends/registry.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
-#include "testutil.hpp"
+#include "tests/testutil.hpp"
 
 using namespace vstash;
 using namespace vstash::backends;
@@ -146,8 +146,7 @@ TEST_SUITE("backends::pgvector" * doctest::skip()) {
   TEST_CASE("a database without the vector extension names the exact SQL to run") {
     Profile p = fresh_profile();
     p.set("database", "vstash_noext");
-    const std::string msg =
-        error_of<Error>(p, [&] { create_backend(p)->create_dataset(spec_of("x", 4)); });
+    const std::string msg = error_of<Error>(p, [&] { create_backend(p)->create_dataset(spec_of("x", 4)); });
     CHECK(contains(msg, location(p)));
     CHECK(contains(msg, "CREATE EXTENSION vector;"));
     CHECK(contains(msg, "\"vstash_noext\""));
@@ -188,8 +187,8 @@ TEST_SUITE("backends::pgvector" * doctest::skip()) {
     // Another session holds an exclusive lock on the catalog, so the read must wait.
     auto blocker = session_of(p);
     blocker.exec("BEGIN");
-    blocker.exec(fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
-                             blocker.quote(p.get_string("table_name") + "_datasets")));
+    blocker.exec(
+        fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", blocker.quote(p.get_string("table_name") + "_datasets")));
     const std::string msg = error_of<RetryableError>(p, [&] { b->dataset_info("t"); });
     blocker.exec("ROLLBACK");
     CHECK(contains(msg, location(p)));
@@ -237,7 +236,8 @@ TEST_SUITE("backends::pgvector" * doctest::skip()) {
     const auto got = b->fetch("h", ids);
     CHECK(got.ids == ids);
     CHECK(got.metadata == md);
-    const auto f = Filter::from_json({{"k'; DROP TABLE x; --", "v'); DELETE FROM t; --"}, {"d$$", "$$ LANGUAGE sql $$"}});
+    const auto f =
+        Filter::from_json({{"k'; DROP TABLE x; --", "v'); DELETE FROM t; --"}, {"d$$", "$$ LANGUAGE sql $$"}});
     CHECK(b->count("h", &f) == static_cast<int64_t>(ids.size()));
     const auto g = Filter::from_json({{"back\\slash", "c:\\dir\\"}, {"n", {{"$gte", 5}}}});
     CHECK(b->count("h", &g) == 2);
@@ -254,7 +254,8 @@ TEST_SUITE("backends::pgvector" * doctest::skip()) {
     auto b = create_backend(p);
     b->create_dataset(spec_of("z", 2));
     const std::string nul_id = std::string("a\0b", 3);
-    std::string msg = error_of<UsageError>(p, [&] { b->write_rows("z", batch_of({nul_id}, testutil::random_f32(1, 2, 3))); });
+    std::string msg =
+        error_of<UsageError>(p, [&] { b->write_rows("z", batch_of({nul_id}, testutil::random_f32(1, 2, 3))); });
     CHECK(contains(msg, "NUL"));
     msg = error_of<UsageError>(p, [&] {
       b->write_rows("z", batch_of({"ok"}, testutil::random_f32(1, 2, 3), {json{{"k", std::string("x\0y", 3)}}}));
@@ -366,7 +367,8 @@ TEST_SUITE("backends::pgvector" * doctest::skip()) {
     const int64_t n = 20000;
     b->write_rows("watched", batch_of(numbered("w", n), testutil::random_f32(n, 32, 9)));
     std::vector<backends::IndexProgress> seen;  // the watcher's thread, then this one: never at once
-    const std::string note = b->finish_ingest("watched", [&](const backends::IndexProgress& step) { seen.push_back(step); });
+    const std::string note =
+        b->finish_ingest("watched", [&](const backends::IndexProgress& step) { seen.push_back(step); });
     CHECK(contains(note, "built the hnsw index"));
     REQUIRE(!seen.empty());
     CHECK(seen.back().phase == "done");

@@ -45,8 +45,8 @@ TEST_SUITE("qdrant::points") {
   TEST_CASE("UUIDs in any form become the lower-case hyphenated UUID") {
     const std::string want = "5c56c793-69f3-4fbf-87e6-c4bf54c28c26";
     for (const char* form : {"5c56c793-69f3-4fbf-87e6-c4bf54c28c26", "5C56C793-69F3-4FBF-87E6-C4BF54C28C26",
-                                   "5c56c79369f34fbf87e6c4bf54c28c26", "{5c56c793-69f3-4fbf-87e6-c4bf54c28c26}",
-                                   "urn:uuid:5C56C793-69f3-4fbf-87e6-c4bf54c28c26"}) {
+                             "5c56c79369f34fbf87e6c4bf54c28c26", "{5c56c793-69f3-4fbf-87e6-c4bf54c28c26}",
+                             "urn:uuid:5C56C793-69f3-4fbf-87e6-c4bf54c28c26"}) {
       CAPTURE(form);
       CHECK(point_id(form) == json(want));
     }
@@ -63,7 +63,8 @@ TEST_SUITE("qdrant::points") {
   }
 
   TEST_CASE("point keys match replies to requests whatever the UUID case") {
-    CHECK(point_key(json("5C56C793-69F3-4FBF-87E6-C4BF54C28C26")) == point_key(point_id("5c56c79369f34fbf87e6c4bf54c28c26")));
+    CHECK(point_key(json("5C56C793-69F3-4FBF-87E6-C4BF54C28C26")) ==
+          point_key(point_id("5c56c79369f34fbf87e6c4bf54c28c26")));
     CHECK(point_key(json(7)) == "7");
   }
 

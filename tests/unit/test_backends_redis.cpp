@@ -4,21 +4,21 @@
 // Runs only when $VSTASH_REDIS_TEST_CONFIG names the server's redis.yaml (the redis_unit
 // CTest entry sets it); the plain `unit` run reports these cases as skipped, never passed.
 #include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <doctest/doctest.h>
-#include <fcntl.h>
 #include <fstream>
 #include <functional>
 #include <map>
-#include <netinet/in.h>
 #include <set>
 #include <sstream>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic"
@@ -32,8 +32,8 @@
 #include "src/errors.hpp"
 #include "src/filter.hpp"
 #include "src/profile.hpp"
-#include "redistestserver.hpp"
-#include "testutil.hpp"
+#include "tests/testutil.hpp"
+#include "tests/unit/redistestserver.hpp"
 
 using namespace vstash;
 using backends::Backend;
@@ -47,7 +47,6 @@ namespace {
 using redistest::config;
 using redistest::isolated;
 using redistest::no_server;
-
 
 std::unique_ptr<Backend> open(const Profile& p) { return backends::create_backend(p, &config()); }
 
@@ -137,7 +136,9 @@ std::vector<std::string> hit_ids(const std::vector<backends::QueryHit>& hits) {
   return out;
 }
 
-bool mentions_expired(const std::exception& e) { return std::string(e.what()).find("expired or not found") != std::string::npos; }
+bool mentions_expired(const std::exception& e) {
+  return std::string(e.what()).find("expired or not found") != std::string::npos;
+}
 
 // Runs f until it throws NotFoundError ("expired or not found") or the deadline passes.
 // Returns the number of successful calls seen before; fails if expiry never came.
@@ -418,8 +419,18 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     auto b = open(p);
     const std::string bin("b\0\x01\xff\xfe*", 6);
     const std::vector<std::string> names = {"sp ace", "new\nline", "star*", "x:y", "x%3Ay", "{tag}", bin};
-    const std::vector<std::string> ids = {"a b", "line\nbreak", "*", "?", "[a-z]", "{h}", ":", "%41", "A", bin,
-                                          std::string("\0", 1), "\r\n*1\r\n$4\r\nPING\r\n"};
+    const std::vector<std::string> ids = {"a b",
+                                          "line\nbreak",
+                                          "*",
+                                          "?",
+                                          "[a-z]",
+                                          "{h}",
+                                          ":",
+                                          "%41",
+                                          "A",
+                                          bin,
+                                          std::string("\0", 1),
+                                          "\r\n*1\r\n$4\r\nPING\r\n"};
     for (size_t d = 0; d < names.size(); ++d) {
       DatasetSpec s;
       s.name = names[d];
@@ -624,11 +635,9 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     c.command({"HSET", manifest, "spec", R"({"dtype":"float32","row_shape":[2],"metric":"cosine"})", "inc", "i1",
                "next_index", "1", "nchunks", "1", "gen", "3"});
     c.command({"HSET", p.get_string("prefix") + "ds:{old}:i1:rows:0", "_", "", "0", std::string("\1\0\0\0a", 5)});
-    for (const auto& read : std::vector<std::function<void()>>{[&] { b->dataset_info("old"); },
-                                                               [&] { b->read_rows("old", 0, 1); },
-                                                               [&] {
-                                                                 b->write_rows("old", rows({"x"}, 2, 1, false));
-                                                               }}) {
+    for (const auto& read :
+         std::vector<std::function<void()>>{[&] { b->dataset_info("old"); }, [&] { b->read_rows("old", 0, 1); },
+                                            [&] { b->write_rows("old", rows({"x"}, 2, 1, false)); }}) {
       try {
         read();
         FAIL("an old-layout dataset was read or written");

@@ -3,11 +3,11 @@
 // a reader beside a writer never returns rows of a half-applied write, with and without
 // deleted rows, and a dataset of the previous layout is read as it is and migrated by its
 // first write. Runs only when $VSTASH_REDIS_TEST_CONFIG names the server's redis.yaml.
+#include <doctest/doctest.h>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <doctest/doctest.h>
 #include <exception>
 #include <random>
 #include <set>
@@ -23,8 +23,8 @@
 #include "backends/registry.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
-#include "redistestserver.hpp"
-#include "testutil.hpp"
+#include "tests/testutil.hpp"
+#include "tests/unit/redistestserver.hpp"
 
 using namespace vstash;
 using backends::Backend;
@@ -38,7 +38,6 @@ namespace {
 using redistest::config;
 using redistest::isolated;
 using redistest::no_server;
-
 
 std::unique_ptr<Backend> open(const Profile& p) { return backends::create_backend(p, &config()); }
 
@@ -241,8 +240,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
       const std::string inc = rd::as_string(*c.command({"HGET", base + "manifest", "inc"}));
       const std::string key = base + inc + ":rows:0";
       const auto len = static_cast<size_t>(rd::as_int(*c.command({"STRLEN", key})));
-      c.command({"SETRANGE", key, std::to_string(rd::k_records_data),
-                 std::string(len - rd::k_records_data, '\xff')});
+      c.command({"SETRANGE", key, std::to_string(rd::k_records_data), std::string(len - rd::k_records_data, '\xff')});
       CHECK_THROWS_AS(b->read_positions(ds, positions), Error);
       check_samples(b->read_samples(ds, positions), live, positions);
       b->drop_dataset(ds);

@@ -37,19 +37,18 @@ TEST_SUITE("config::Profile") {
     CHECK(loaded == 5);
   }
   TEST_CASE("an unknown key names file, line and key") {
-    CHECK(error_of("profiles:\n  a:\n    type: local\n    hots: x\n") == R"(p.yaml:4: profile "a": unknown key "hots")");
+    CHECK(error_of("profiles:\n  a:\n    type: local\n    hots: x\n") ==
+          R"(p.yaml:4: profile "a": unknown key "hots")");
   }
   TEST_CASE("a key of another backend type is refused") {
-    CHECK(error_of("profiles:\n  a:\n    type: local\n    ttl: 3\n").find(R"(key "ttl" does not apply to type "local")") !=
-          std::string::npos);
+    CHECK(error_of("profiles:\n  a:\n    type: local\n    ttl: 3\n")
+              .find(R"(key "ttl" does not apply to type "local")") != std::string::npos);
   }
   TEST_CASE("a value of the wrong type names the key") {
     CHECK(error_of("profiles:\n  r:\n    type: redis\n    port: sixty\n") ==
           R"(p.yaml:4: key "port": expected an integer, got "sixty")");
   }
-  TEST_CASE("malformed YAML gives file and line") {
-    CHECK(error_of("profiles:\n  a: [\n").find("p.yaml:") == 0);
-  }
+  TEST_CASE("malformed YAML gives file and line") { CHECK(error_of("profiles:\n  a: [\n").find("p.yaml:") == 0); }
   TEST_CASE("${VAR} expands from the environment and an unset one is an error") {
     ::setenv("VSTASH_TEST_SECRET", "s3cret", 1);
     auto f = parse_profile_text("profiles:\n  p:\n    type: pgvector\n    password: ${VSTASH_TEST_SECRET}\n", "p.yaml");

@@ -5,7 +5,7 @@
 #include "backends/common/scoring.hpp"
 #include "src/errors.hpp"
 #include "src/util/base64.hpp"
-#include "testutil.hpp"
+#include "tests/testutil.hpp"
 
 using namespace vstash;
 

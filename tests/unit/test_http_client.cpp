@@ -143,8 +143,9 @@ class ScriptedServer {
         return;
       }
       std::string out = "HTTP/1.1 " + std::to_string(reply.status) + " X\r\nContent-Type: application/json\r\n" +
-                        reply.extra_headers + "Content-Length: " +
-                        std::to_string(reply.body.size() + (reply.truncate ? 100 : 0)) + "\r\n\r\n" + reply.body;
+                        reply.extra_headers +
+                        "Content-Length: " + std::to_string(reply.body.size() + (reply.truncate ? 100 : 0)) +
+                        "\r\n\r\n" + reply.body;
       ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
       if (reply.truncate) {
         close_connection(fd);

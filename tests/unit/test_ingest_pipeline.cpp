@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: MIT
 // The ingest pipeline against the local store with several writer connections: blocks that
 // commit out of order, the resume point, a failing block, and a stop from the caller.
+#include <doctest/doctest.h>
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
-#include <doctest/doctest.h>
 #include <mutex>
 #include <set>
 
 #include "backends/registry.hpp"
-#include "forwardingbackend.hpp"
 #include "src/errors.hpp"
-#include "src/ingest/pipeline.hpp"
 #include "src/profile.hpp"
-#include "testutil.hpp"
+#include "tests/forwardingbackend.hpp"
+#include "tests/testutil.hpp"
+#include "workflows/ingest/pipeline.hpp"
 
 using namespace vstash;
 using backends::Backend;
@@ -29,7 +29,7 @@ constexpr int64_t k_block = 10;
 struct Journal {
   std::mutex mutex;
   std::condition_variable changed;
-  std::set<int64_t> committed;     // first rows of committed blocks
+  std::set<int64_t> committed;  // first rows of committed blocks
   std::vector<int64_t> commit_order;
   std::vector<std::pair<int64_t, int64_t>> marks;  // (watermark written, committed prefix then)
 
@@ -115,7 +115,8 @@ struct Fixture {
     }
     return b;
   }
-  void run(int64_t start, const std::function<void(int64_t)>& progress = [](int64_t) {}) {
+  void run(
+      int64_t start, const std::function<void(int64_t)>& progress = [](int64_t) {}) {
     plan.start = start;
     ingest::run_pipeline([this](int64_t f, int64_t c) { return read(f, c); }, plan, writer_ptrs(), progress);
   }

@@ -3,20 +3,20 @@
 // the old target (or none) and no temporary behind.
 #include <doctest/doctest.h>
 
-#include <algorithm>
-#include <filesystem>
 #include <fmt/format.h>
-#include <fstream>
-#include <string>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
 
 #include "src/errors.hpp"
 #include "src/io/arrayfile.hpp"
 #include "src/io/atomicfile.hpp"
 #include "src/io/hdf5.hpp"
 #include "src/io/npy.hpp"
-#include "testutil.hpp"
+#include "tests/testutil.hpp"
 
 using namespace vstash;
 
@@ -60,9 +60,7 @@ TEST_SUITE("io::atomicfile") {
   TEST_CASE("without commit (an exception on the way) the old target is untouched and no temp remains") {
     const auto dir = testutil::scratch_dir("atomic-abort");
     const auto target = dir / "out.txt";
-    {
-      std::ofstream(target) << "old content";
-    }
+    { std::ofstream(target) << "old content"; }
     try {
       io::AtomicFile f(target.string());
       f.write("new, half written", 17);
@@ -77,9 +75,7 @@ TEST_SUITE("io::atomicfile") {
     const auto dir = testutil::scratch_dir("atomic-path");
     const auto target = dir / "lib.out";
     io::AtomicFile f(target.string());
-    {
-      std::ofstream(f.temp_path(), std::ios::binary) << "by path";
-    }
+    { std::ofstream(f.temp_path(), std::ios::binary) << "by path"; }
     f.commit();
     CHECK(slurp(target) == "by path");
   }

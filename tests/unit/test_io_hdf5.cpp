@@ -4,12 +4,12 @@
 // that name the path, block reads and atomic replacement.
 #include <doctest/doctest.h>
 
+#include <fmt/format.h>
+#include <hdf5.h>
 #include <cstring>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 #include <functional>
-#include <hdf5.h>
 #include <string>
 #include <vector>
 
@@ -17,7 +17,7 @@
 #include "src/io/arrayfile.hpp"
 #include "src/io/hdf5.hpp"
 #include "src/io/hdf5handle.hpp"
-#include "testutil.hpp"
+#include "tests/testutil.hpp"
 
 using namespace vstash;
 using io::hdf5::Hid;
@@ -80,8 +80,7 @@ std::vector<std::string> other_files(const std::filesystem::path& dir, const std
 // A file written with the C API directly, as another program (h5py, a C tool) would.
 struct RawFile {
   Hid file;
-  explicit RawFile(const std::string& path)
-      : file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)) {
+  explicit RawFile(const std::string& path) : file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)) {
     REQUIRE(file);
   }
   Hid dataset(const std::string& path, hid_t type, const std::vector<hsize_t>& dims, hid_t dcpl = H5P_DEFAULT) {
@@ -241,8 +240,8 @@ TEST_SUITE("io::hdf5") {
     const auto fixed = (dir / "fixed.h5").string();
     {
       RawFile raw(fixed);
-      for (auto [name, pad] : {std::pair{"/nullpad", H5T_STR_NULLPAD}, {"/nullterm", H5T_STR_NULLTERM},
-                               {"/spacepad", H5T_STR_SPACEPAD}}) {
+      for (auto [name, pad] :
+           {std::pair{"/nullpad", H5T_STR_NULLPAD}, {"/nullterm", H5T_STR_NULLTERM}, {"/spacepad", H5T_STR_SPACEPAD}}) {
         Hid t(H5Tcopy(H5T_C_S1));
         H5Tset_size(t.get(), 4);
         H5Tset_strpad(t.get(), pad);
@@ -268,10 +267,9 @@ TEST_SUITE("io::hdf5") {
     const auto file = (dir / "a.h5").string();
     const Array data = patterned(DType::f32, {3, 2});
     const nlohmann::json attrs = {
-        {"distance", "angular"}, {"epoch", 7},           {"loss", 0.125},
-        {"done", true},          {"big", uint64_t{1} << 63}, {"dims", {1, 2, 3}},
-        {"weights", {0.5, 1}},   {"names", {"a", "b"}},  {"nested", {{"k", "v"}}},
-        {"neg", -5},
+        {"distance", "angular"},    {"epoch", 7},        {"loss", 0.125},       {"done", true},
+        {"big", uint64_t{1} << 63}, {"dims", {1, 2, 3}}, {"weights", {0.5, 1}}, {"names", {"a", "b"}},
+        {"nested", {{"k", "v"}}},   {"neg", -5},
     };
     io::write_arrays(file, {{"data", data}}, {}, attrs);
     const auto back = io::read_hdf5_file_attributes(file);
@@ -408,11 +406,12 @@ TEST_SUITE("io::hdf5") {
     const auto dir = testutil::scratch_dir("h5-ann");
     const auto file = (dir / "ann.h5").string();
     io::write_arrays(file,
-                     {{"train", patterned(DType::f32, {10, 4})}, {"test", patterned(DType::f32, {2, 4})},
-                      {"neighbors", patterned(DType::i32, {2, 3})}, {"distances", patterned(DType::f32, {2, 3})}},
+                     {{"train", patterned(DType::f32, {10, 4})},
+                      {"test", patterned(DType::f32, {2, 4})},
+                      {"neighbors", patterned(DType::i32, {2, 3})},
+                      {"distances", patterned(DType::f32, {2, 3})}},
                      {}, {{"distance", "euclidean"}});
-    CHECK(io::list_hdf5_datasets(file) ==
-          std::vector<std::string>{"/distances", "/neighbors", "/test", "/train"});
+    CHECK(io::list_hdf5_datasets(file) == std::vector<std::string>{"/distances", "/neighbors", "/test", "/train"});
     CHECK(io::read_hdf5_file_attributes(file)["distance"] == "euclidean");
   }
   TEST_CASE("array specs: FILE.h5:/path, FILE.h5:path, plain files and the magic bytes") {
@@ -525,8 +524,10 @@ TEST_SUITE("io::hdf5") {
       ids.push_back(fmt::format("id-{}", i));
     }
     {
-      io::Hdf5BlockWriter w(file, {{"/g/data", DType::f32, {64}, false}, {"/g/labels", DType::i64, {}, false},
-                                   {"/g/ids", DType::f32, {}, true}},
+      io::Hdf5BlockWriter w(file,
+                            {{"/g/data", DType::f32, {64}, false},
+                             {"/g/labels", DType::i64, {}, false},
+                             {"/g/ids", DType::f32, {}, true}},
                             5000, false);
       for (int64_t first = 0; first < 5000; first += 1500) {
         const int64_t n = std::min<int64_t>(1500, 5000 - first);

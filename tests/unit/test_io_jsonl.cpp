@@ -12,7 +12,7 @@
 
 #include "src/errors.hpp"
 #include "src/io/jsonl.hpp"
-#include "testutil.hpp"
+#include "tests/testutil.hpp"
 
 using namespace vstash;
 
@@ -54,12 +54,13 @@ class StdinFrom {
 
 TEST_SUITE("io::jsonl") {
   TEST_CASE("records with ids, vectors, labels and metadata") {
-    const auto path = write_file("r.jsonl",
-                                 "{\"id\": \"a\", \"vector\": [1, 2.5, -3], \"label\": 4, \"metadata\": {\"k\": \"v\"}}\n"
-                                 "\n"
-                                 "{\"id\": 17, \"values\": [0.5, 0, 1e3]}\n"
-                                 "  \t \n"
-                                 "{\"vector\": [1], \"id\": null, \"metadata\": null, \"label\": \"cat\"}");
+    const auto path =
+        write_file("r.jsonl",
+                   "{\"id\": \"a\", \"vector\": [1, 2.5, -3], \"label\": 4, \"metadata\": {\"k\": \"v\"}}\n"
+                   "\n"
+                   "{\"id\": 17, \"values\": [0.5, 0, 1e3]}\n"
+                   "  \t \n"
+                   "{\"vector\": [1], \"id\": null, \"metadata\": null, \"label\": \"cat\"}");
     const auto records = io::read_jsonl(path);
     REQUIRE(records.size() == 3);
     CHECK(records[0].id == "a");
@@ -129,8 +130,7 @@ TEST_SUITE("io::jsonl") {
     CHECK(objects[1] == nlohmann::json::object());
     CHECK(objects[2]["n"]["d"] == 2);
     const auto gap = write_file("gap.jsonl", "{\"a\": 1}\n\n{\"a\": 2}\n");
-    CHECK(error_of([&] { io::read_jsonl_objects(gap); }) ==
-          gap + ":2: empty line (one JSON object per row expected)");
+    CHECK(error_of([&] { io::read_jsonl_objects(gap); }) == gap + ":2: empty line (one JSON object per row expected)");
     const auto scalar = write_file("scalar.jsonl", "{\"a\": 1}\n42\n");
     CHECK(error_of([&] { io::read_jsonl_objects(scalar); }) == scalar + ":2: expected a JSON object, got number");
   }

@@ -6,15 +6,15 @@
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
-#include <string>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <string>
 #include <vector>
 
 #include "src/io/arrayfile.hpp"
 #include "src/io/mappedfile.hpp"
 #include "src/io/npy.hpp"
-#include "testutil.hpp"
+#include "tests/testutil.hpp"
 
 using namespace vstash;
 

@@ -3,11 +3,11 @@
 // refusals (object, structured, complex) and corrupt or truncated files, block reads.
 #include <doctest/doctest.h>
 
+#include <fmt/format.h>
 #include <cstring>
 #include <filesystem>
-#include <functional>
-#include <fmt/format.h>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <random>
 #include <string>
@@ -17,7 +17,7 @@
 #include "src/io/arrayfile.hpp"
 #include "src/io/npy.hpp"
 #include "src/io/npyheader.hpp"
-#include "testutil.hpp"
+#include "tests/testutil.hpp"
 
 using namespace vstash;
 
@@ -115,8 +115,8 @@ std::string fortran_bytes(const Array& a) {
 }
 
 std::string dict_for(const std::string& descr, bool fortran, const Shape& shape) {
-  return fmt::format("{{'descr': '{}', 'fortran_order': {}, 'shape': {}, }}", descr,
-                     fortran ? "True" : "False", shape_to_string(shape));
+  return fmt::format("{{'descr': '{}', 'fortran_order': {}, 'shape': {}, }}", descr, fortran ? "True" : "False",
+                     shape_to_string(shape));
 }
 
 std::string error_of(const std::function<void()>& fn) {
@@ -143,8 +143,8 @@ TEST_SUITE("io::npy") {
       const std::string file = slurp(path);
       REQUIRE(file.size() > 64);
       CHECK(file.substr(0, 8) == std::string("\x93NUMPY\x01\x00", 8));
-      const auto header_len = static_cast<size_t>(static_cast<unsigned char>(file[8]) |
-                                                  (static_cast<unsigned char>(file[9]) << 8));
+      const auto header_len =
+          static_cast<size_t>(static_cast<unsigned char>(file[8]) | (static_cast<unsigned char>(file[9]) << 8));
       CHECK((10 + header_len) % 64 == 0);  // data aligned as numpy aligns it
       CHECK(file.find(fmt::format("'descr': '{}'", io::npy_descr_for(t))) != std::string::npos);
       CHECK(file.find("'shape': (5, 3, 2)") != std::string::npos);
@@ -297,7 +297,7 @@ TEST_SUITE("io::npy") {
     const auto c_order = (dir / "c.npy").string();
     io::write_npy(c_order, a);
     CHECK(io::open_array(c_order)->nonfinite_rows(1000) == bad);  // mapped
-    const auto big = dir / "be.npy";  // byte-swapped: read block by block
+    const auto big = dir / "be.npy";                              // byte-swapped: read block by block
     spit(big, raw_npy(1, dict_for(">f4", false, a.shape()), swapped_bytes(a)));
     CHECK(io::open_array(big.string())->nonfinite_rows(1000) == bad);
     const std::string fb = fortran_bytes(a);

@@ -12,7 +12,7 @@
 #include "src/errors.hpp"
 #include "src/filter.hpp"
 #include "src/io/untrusted.hpp"
-#include "testutil.hpp"
+#include "tests/testutil.hpp"
 
 using namespace vstash;
 
@@ -29,7 +29,9 @@ std::string usage_error_of(const std::function<void()>& fn) {
   return "no error";
 }
 
-std::string arrays(int depth) { return std::string(static_cast<size_t>(depth), '[') + std::string(static_cast<size_t>(depth), ']'); }
+std::string arrays(int depth) {
+  return std::string(static_cast<size_t>(depth), '[') + std::string(static_cast<size_t>(depth), ']');
+}
 
 }  // namespace
 

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "src/errors.hpp"
-#include "src/training/batchcache.hpp"
-#include "testutil.hpp"
+#include "tests/testutil.hpp"
+#include "workflows/training/batchcache.hpp"
 
 using namespace vstash;
 using namespace vstash::training;

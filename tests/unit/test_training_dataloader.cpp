@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 // The prefetching data loader against the local store: order, epochs, resume, shards,
 // worker failures, early shutdown and the memory bound.
+#include <doctest/doctest.h>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <doctest/doctest.h>
 #include <functional>
 #include <numeric>
 #include <set>
@@ -13,9 +13,9 @@
 #include "backends/registry.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
-#include "src/training/dataloader.hpp"
-#include "forwardingbackend.hpp"
-#include "testutil.hpp"
+#include "tests/forwardingbackend.hpp"
+#include "tests/testutil.hpp"
+#include "workflows/training/dataloader.hpp"
 
 using namespace vstash;
 using namespace vstash::training;
@@ -307,9 +307,7 @@ TEST_SUITE("training::DataLoader") {
     ProbeBackend probe(*store.backend);
     std::atomic<int> reads{0};
     probe.after_read = [&] { ++reads; };
-    {
-      auto idle = create_data_loader(probe, "train", options_with(4, true));
-    }
+    { auto idle = create_data_loader(probe, "train", options_with(4, true)); }
     // The idle loader's workers may have loaded a few batches before it was destroyed; the
     // bound below is about the second loader only.
     reads = 0;

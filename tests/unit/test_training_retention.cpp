@@ -6,8 +6,8 @@
 #include "backends/registry.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
-#include "src/training/retention.hpp"
-#include "testutil.hpp"
+#include "tests/testutil.hpp"
+#include "workflows/training/retention.hpp"
 
 using namespace vstash;
 using namespace vstash::training;
@@ -50,11 +50,9 @@ TEST_SUITE("training::retention") {
   TEST_CASE("keep-best keeps the best by the metric in either direction") {
     CHECK(epochs(plan_retention(history(), RetentionPolicy::parse(2, "loss:min")).keep) ==
           std::vector<int64_t>{2, 4, 5});
-    CHECK(epochs(plan_retention(history(), RetentionPolicy::parse(1, "loss:max")).keep) ==
-          std::vector<int64_t>{0, 5});
+    CHECK(epochs(plan_retention(history(), RetentionPolicy::parse(1, "loss:max")).keep) == std::vector<int64_t>{0, 5});
     // acc ties at epochs 1 and 4: the later one is kept.
-    CHECK(epochs(plan_retention(history(), RetentionPolicy::parse(1, "acc:max")).keep) ==
-          std::vector<int64_t>{4, 5});
+    CHECK(epochs(plan_retention(history(), RetentionPolicy::parse(1, "acc:max")).keep) == std::vector<int64_t>{4, 5});
   }
 
   TEST_CASE("keep-best alone still keeps the latest") {

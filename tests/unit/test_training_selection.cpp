@@ -4,7 +4,7 @@
 #include <string>
 
 #include "src/errors.hpp"
-#include "src/training/selection.hpp"
+#include "workflows/training/selection.hpp"
 
 using namespace vstash;
 using namespace vstash::training;

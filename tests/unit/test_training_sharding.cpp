@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Epoch permutations (bit-exact with the Python recipe in sharding.hpp) and distributed shards.
-#include <algorithm>
 #include <doctest/doctest.h>
+#include <algorithm>
 #include <map>
 #include <numeric>
 
 #include "src/errors.hpp"
-#include "src/training/sharding.hpp"
+#include "workflows/training/sharding.hpp"
 
 using namespace vstash;
 using namespace vstash::training;
@@ -261,9 +261,9 @@ TEST_SUITE("training::sharding") {
 
   TEST_CASE("global plans refuse a global batch smaller than the world and a remainder policy") {
     CHECK_THROWS_AS(EpochPlan(10, std::nullopt, {true, 1, 0, {0, 4}, OrderKind::global, 3, false}), UsageError);
-    CHECK_THROWS_AS(EpochPlan(10, std::nullopt, {true, 1, 0, {0, 2, RemainderPolicy::pad}, OrderKind::global, 4,
-                                                 false}),
-                    UsageError);
+    CHECK_THROWS_AS(
+        EpochPlan(10, std::nullopt, {true, 1, 0, {0, 2, RemainderPolicy::pad}, OrderKind::global, 4, false}),
+        UsageError);
     CHECK_THROWS_AS(parse_order_kind("elastic"), UsageError);
   }
 }

@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: MIT
-// The copy and compare algorithms (src/transfer/copy.hpp, compare.hpp, checkpoints.hpp) between
+// The copy and compare algorithms (workflows/transfer/copy.hpp, compare.hpp, checkpoints.hpp) between
 // two local stores in a scratch directory: what is copied, what is refused, resuming after a
 // failed block, and what a comparison finds.
 #include <doctest/doctest.h>
 
 #include "backends/registry.hpp"
-#include "forwardingbackend.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
-#include "src/transfer/checkpoints.hpp"
-#include "src/transfer/compare.hpp"
-#include "src/transfer/copy.hpp"
-#include "testutil.hpp"
+#include "tests/forwardingbackend.hpp"
+#include "tests/testutil.hpp"
+#include "workflows/transfer/checkpoints.hpp"
+#include "workflows/transfer/compare.hpp"
+#include "workflows/transfer/copy.hpp"
 
 using namespace vstash;
 using backends::Backend;

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
-// Row and dataset digests and canonical metadata (src/transfer/digest.hpp), and addresses
-// (src/transfer/address.hpp).
+// Row and dataset digests and canonical metadata (workflows/transfer/digest.hpp), and addresses
+// (workflows/transfer/address.hpp).
 #include <doctest/doctest.h>
 
 #include "src/errors.hpp"
 #include "src/profile.hpp"
-#include "src/transfer/address.hpp"
-#include "src/transfer/digest.hpp"
-#include "testutil.hpp"
+#include "tests/testutil.hpp"
+#include "workflows/transfer/address.hpp"
+#include "workflows/transfer/digest.hpp"
 
 using namespace vstash;
 using nlohmann::json;
@@ -36,8 +36,7 @@ TEST_SUITE("transfer::digest") {
     CHECK(transfer::canonical_metadata(json{{"f", 1.5}}) != transfer::canonical_metadata(json{{"f", 1.25}}));
     CHECK(transfer::canonical_metadata(json{{"f", 1}}) != transfer::canonical_metadata(json{{"f", "1"}}));
     // beyond 2^53 an integer is not rounded through a double
-    CHECK(transfer::canonical_metadata(json{{"n", int64_t{9007199254740993}}}) ==
-          R"({"n":9007199254740993})");
+    CHECK(transfer::canonical_metadata(json{{"n", int64_t{9007199254740993}}}) == R"({"n":9007199254740993})");
   }
 
   TEST_CASE("a row's digest changes with its id, one sample bit, its label or its metadata") {

@@ -37,9 +37,23 @@ std::string fmt_float(float v) {
 
 TEST_SUITE("util::floatformat") {
   TEST_CASE("edge values round trip bit for bit") {
-    const float values[] = {0.0f, -0.0f, 1.0f, -1.0f, 0.1f, 1.0f / 3.0f, FLT_MIN, -FLT_MIN, FLT_MAX, -FLT_MAX,
-                            std::numeric_limits<float>::denorm_min(), 16777216.0f, 16777217.0f, 1e-45f,
-                            3.4028235e38f, 1e-7f, 123456789.0f};
+    const float values[] = {0.0f,
+                            -0.0f,
+                            1.0f,
+                            -1.0f,
+                            0.1f,
+                            1.0f / 3.0f,
+                            FLT_MIN,
+                            -FLT_MIN,
+                            FLT_MAX,
+                            -FLT_MAX,
+                            std::numeric_limits<float>::denorm_min(),
+                            16777216.0f,
+                            16777217.0f,
+                            1e-45f,
+                            3.4028235e38f,
+                            1e-7f,
+                            123456789.0f};
     for (float v : values) {
       CAPTURE(v);
       CHECK(std::bit_cast<uint32_t>(parse_float(fmt_float(v))) == std::bit_cast<uint32_t>(v));

@@ -17,11 +17,9 @@ TEST_SUITE("util::uuid") {
     CHECK(sha1_hex(std::string(1'000'000, 'a')) == "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
   }
   TEST_CASE("uuid5 of python.org under the dns namespace is the rfc value") {
-    CHECK(uuid_v5("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "python.org") ==
-          "886313e1-3b8a-5372-9b90-0c9aee199e5d");
+    CHECK(uuid_v5("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "python.org") == "886313e1-3b8a-5372-9b90-0c9aee199e5d");
     // The namespace may be given in any accepted form.
-    CHECK(uuid_v5("{6BA7B810-9DAD-11D1-80B4-00C04FD430C8}", "python.org") ==
-          "886313e1-3b8a-5372-9b90-0c9aee199e5d");
+    CHECK(uuid_v5("{6BA7B810-9DAD-11D1-80B4-00C04FD430C8}", "python.org") == "886313e1-3b8a-5372-9b90-0c9aee199e5d");
     CHECK(uuid_v5("6ba7b811-9dad-11d1-80b4-00c04fd430c8", "http://python.org/") ==
           "4c565f0d-3f5a-5890-b41b-20cf47701c5e");
   }

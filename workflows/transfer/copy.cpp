@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-#include "copy.hpp"
+#include "workflows/transfer/copy.hpp"
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 
 #include "src/errors.hpp"
-#include "src/ingest/pipeline.hpp"
 #include "src/util/uuid.hpp"
+#include "workflows/ingest/pipeline.hpp"
 
 namespace vstash::transfer {
 
@@ -16,7 +16,8 @@ using backends::DatasetSpec;
 using backends::RowBatch;
 
 std::string spec_text(const DatasetSpec& s) {
-  std::string out = fmt::format("{} {} {}", dtype_name(s.dtype), shape_to_string(s.row_shape), backends::metric_name(s.metric));
+  std::string out =
+      fmt::format("{} {} {}", dtype_name(s.dtype), shape_to_string(s.row_shape), backends::metric_name(s.metric));
   if (s.label_dtype) {
     out += fmt::format(", labels {} {}", dtype_name(*s.label_dtype), shape_to_string(s.label_shape));
   }
@@ -61,9 +62,10 @@ std::string inexact_row(const std::string& kind, const DatasetSpec& spec, const 
     const size_t user = md.is_object() && !md.empty() ? md.dump().size() : 0;
     if (sample + label + user > k_pinecone_metadata_bytes) {
       metadata_only = sample + label <= k_pinecone_metadata_bytes;
-      return fmt::format("metadata: the record needs at least {} bytes of pinecone metadata (metadata, label and "
-                         "exact sample), over its {}-byte limit",
-                         sample + label + user, k_pinecone_metadata_bytes);
+      return fmt::format(
+          "metadata: the record needs at least {} bytes of pinecone metadata (metadata, label and "
+          "exact sample), over its {}-byte limit",
+          sample + label + user, k_pinecone_metadata_bytes);
     }
   }
   return "";
@@ -93,8 +95,8 @@ CopyPlan plan_copy(const backends::DatasetInfo& src, const std::optional<backend
       }
     }
   }
-  const std::string dst_name = fmt::format("destination \"{}\"",
-                                           request.dst_address.empty() ? request.dst_dataset : request.dst_address);
+  const std::string dst_name =
+      fmt::format("destination \"{}\"", request.dst_address.empty() ? request.dst_dataset : request.dst_address);
   if (dst && request.replace) {
     plan.drop_first = true;
   } else if (dst) {
@@ -113,18 +115,20 @@ CopyPlan plan_copy(const backends::DatasetInfo& src, const std::optional<backend
       }
       const int64_t rows_then = meta.value("copy_source_rows", int64_t{-1});
       if (rows_then != src.rows) {
-        throw ConflictError(fmt::format("source \"{}\" has {} rows, {} when the copy began: it changed, so the resume "
-                                        "point no longer holds (use --replace to copy again)",
-                                        request.src_address, src.rows, rows_then));
+        throw ConflictError(
+            fmt::format("source \"{}\" has {} rows, {} when the copy began: it changed, so the resume "
+                        "point no longer holds (use --replace to copy again)",
+                        request.src_address, src.rows, rows_then));
       }
       plan.start = std::clamp<int64_t>(meta.value("ingest_watermark", int64_t{0}), 0, src.rows);
       plan.base = meta.value("copy_base", int64_t{0});
     } else if (request.append) {
       plan.base = dst->next_index;
     } else if (dst->rows > 0) {
-      throw ConflictError(fmt::format("{} already has {} rows: pass --append to add the source's rows after them, "
-                                      "--replace to replace it, or --resume to finish an interrupted copy",
-                                      dst_name, dst->rows));
+      throw ConflictError(
+          fmt::format("{} already has {} rows: pass --append to add the source's rows after them, "
+                      "--replace to replace it, or --resume to finish an interrupted copy",
+                      dst_name, dst->rows));
     }
   }
   plan.spec.metadata["copy_source"] = request.src_address;
@@ -171,9 +175,10 @@ RowBatch read_block(backends::Backend& src, const CopyPlan& plan, const CopyRequ
                     int64_t count, int64_t* lossy_rows) {
   RowBatch b = src.read_rows(request.src_dataset, first, count);
   if (static_cast<int64_t>(b.size()) != count) {
-    throw Error(fmt::format("source \"{}\": {} rows at position {} read back as {}: the dataset changed during the copy "
-                            "(run it again with --resume once it is stable)",
-                            request.src_address, count, first, b.size()));
+    throw Error(
+        fmt::format("source \"{}\": {} rows at position {} read back as {}: the dataset changed during the copy "
+                    "(run it again with --resume once it is stable)",
+                    request.src_address, count, first, b.size()));
   }
   for (auto& index : b.indices) {
     index += plan.base;

@@ -5,11 +5,11 @@
 #include <pybind11/stl.h>
 
 #include "commands/common.hpp"
-#include "convert.hpp"
-#include "loader.hpp"
-#include "src/training/selection.hpp"
+#include "python/convert.hpp"
+#include "python/loader.hpp"
+#include "python/store.hpp"
 #include "src/errors.hpp"
-#include "store.hpp"
+#include "workflows/training/selection.hpp"
 
 namespace py = pybind11;
 using vstash::python::ClassicalBackend;
@@ -44,12 +44,23 @@ void translate(std::exception_ptr p) {
   } catch (const vstash::Error& e) {
     PyObject* cls = g_exceptions.error;
     switch (e.code()) {
-      case vstash::ExitCode::usage: cls = g_exceptions.usage; break;
-      case vstash::ExitCode::retryable: cls = g_exceptions.retryable; break;
-      case vstash::ExitCode::not_found: cls = g_exceptions.not_found; break;
-      case vstash::ExitCode::conflict: cls = g_exceptions.conflict; break;
-      case vstash::ExitCode::interrupted: cls = PyExc_KeyboardInterrupt; break;
-      default: break;
+      case vstash::ExitCode::usage:
+        cls = g_exceptions.usage;
+        break;
+      case vstash::ExitCode::retryable:
+        cls = g_exceptions.retryable;
+        break;
+      case vstash::ExitCode::not_found:
+        cls = g_exceptions.not_found;
+        break;
+      case vstash::ExitCode::conflict:
+        cls = g_exceptions.conflict;
+        break;
+      case vstash::ExitCode::interrupted:
+        cls = PyExc_KeyboardInterrupt;
+        break;
+      default:
+        break;
     }
     PyErr_SetString(cls, e.what());
   }
@@ -110,15 +121,17 @@ PYBIND11_MODULE(_vstash, m) {
       .def_readonly("metadata", &QueryResult::metadata, "The row's metadata dict (None if left out).")
       .def_readonly("values", &QueryResult::values, "The row's vector as float32 (only with include_values=True).")
       .def("__repr__", [](const QueryResult& r) {
-        return "QueryResult(id=" + py::repr(py::str(r.id)).cast<std::string>() + ", score=" +
-               py::repr(py::float_(r.score)).cast<std::string>() + ", index=" + std::to_string(r.index) + ")";
+        return "QueryResult(id=" + py::repr(py::str(r.id)).cast<std::string>() +
+               ", score=" + py::repr(py::float_(r.score)).cast<std::string>() + ", index=" + std::to_string(r.index) +
+               ")";
       });
 
-  py::class_<PyDataLoader>(m, "DataLoader",
-                           "Batches (data, labels) of one epoch (or one rank's shard), prefetched by C++ worker\n"
-                           "threads into a bounded queue. Iterating starts the epoch over; set_epoch(n) picks the\n"
-                           "epoch (a new shuffle each epoch); state_dict()/load_state_dict() resume at (epoch, batch).\n"
-                           "The sequence equals `vstash batch --stream` with the same arguments.")
+  py::class_<PyDataLoader>(
+      m, "DataLoader",
+      "Batches (data, labels) of one epoch (or one rank's shard), prefetched by C++ worker\n"
+      "threads into a bounded queue. Iterating starts the epoch over; set_epoch(n) picks the\n"
+      "epoch (a new shuffle each epoch); state_dict()/load_state_dict() resume at (epoch, batch).\n"
+      "The sequence equals `vstash batch --stream` with the same arguments.")
       .def("__iter__", &PyDataLoader::iter, py::return_value_policy::reference_internal)
       .def("__next__", &PyDataLoader::next)
       .def("__len__", &PyDataLoader::len, "Batches in the epoch's shard.")
@@ -141,10 +154,9 @@ PYBIND11_MODULE(_vstash, m) {
            "dtypes and shapes; `metadata` is the dataset's metadata dict. Ids default to row numbers. An existing\n"
            "non-empty dataset is ConflictError unless append=True. NaN/Inf rows are UsageError. build_index=True\n"
            "also builds the store's search index, as `vstash ingest` does (off: training data is read in batches).")
-      .def("load_training_batch", &ClassicalBackend::load_training_batch, py::arg("dataset_id"),
-           py::arg("batch_size"), py::arg("shuffle") = true, py::arg("offset") = 0, py::kw_only(),
-           py::arg("seed") = 0, py::arg("epoch") = 0, py::arg("rank") = 0, py::arg("world_size") = 1,
-           py::arg("remainder") = "uneven",
+      .def("load_training_batch", &ClassicalBackend::load_training_batch, py::arg("dataset_id"), py::arg("batch_size"),
+           py::arg("shuffle") = true, py::arg("offset") = 0, py::kw_only(), py::arg("seed") = 0, py::arg("epoch") = 0,
+           py::arg("rank") = 0, py::arg("world_size") = 1, py::arg("remainder") = "uneven",
            "(data, labels): up to batch_size rows from position `offset` of the epoch order (a seeded\n"
            "permutation when shuffled, the same as `vstash batch`). labels is None for a dataset without labels;\n"
            "past the end both are empty.")
@@ -211,7 +223,8 @@ PYBIND11_MODULE(_vstash, m) {
            "Replace a row's vector (None: keep it) and/or merge metadata keys (None values delete keys).\n"
            "A missing id is NotFoundError.")
       .def("delete_vector", &ClassicalBackend::delete_vector, py::arg("id"), py::kw_only(), py::arg("dataset") = "",
-           py::arg("ignore_missing") = false, "Delete a row by id; a missing id is NotFoundError unless ignore_missing.")
+           py::arg("ignore_missing") = false,
+           "Delete a row by id; a missing id is NotFoundError unless ignore_missing.")
       .def("get_statistics", &ClassicalBackend::get_statistics,
            "{'backend', 'location', 'store_bytes', 'datasets': [...], 'checkpoints_per_model', 'extra'} like\n"
            "`vstash stats --json`.")

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "pipeline.hpp"
+#include "workflows/ingest/pipeline.hpp"
 
 #include <algorithm>
 #include <chrono>

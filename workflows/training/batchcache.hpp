@@ -21,7 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "../../backends/backend.hpp"
+#include "backends/backend.hpp"
 
 namespace vstash::training {
 

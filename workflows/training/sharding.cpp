@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Epoch permutations and strided distributed shards (specified in sharding.hpp).
-#include "sharding.hpp"
+#include "workflows/training/sharding.hpp"
 
 #include <fmt/format.h>
 #include <algorithm>
 
-#include "../errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::training {
 
@@ -89,9 +89,12 @@ RemainderPolicy parse_remainder_policy(std::string_view name) {
 
 std::string_view remainder_policy_name(RemainderPolicy policy) {
   switch (policy) {
-    case RemainderPolicy::uneven: return "uneven";
-    case RemainderPolicy::drop: return "drop";
-    case RemainderPolicy::pad: return "pad";
+    case RemainderPolicy::uneven:
+      return "uneven";
+    case RemainderPolicy::drop:
+      return "drop";
+    case RemainderPolicy::pad:
+      return "pad";
   }
   return "uneven";
 }
@@ -101,8 +104,8 @@ void validate_shard(const ShardSpec& shard) {
     throw UsageError(fmt::format("world size {} must be at least 1", shard.world_size));
   }
   if (shard.rank < 0 || shard.rank >= shard.world_size) {
-    throw UsageError(fmt::format("rank {} is outside 0..{} for world size {}", shard.rank, shard.world_size - 1,
-                                 shard.world_size));
+    throw UsageError(
+        fmt::format("rank {} is outside 0..{} for world size {}", shard.rank, shard.world_size - 1, shard.world_size));
   }
 }
 
@@ -111,9 +114,12 @@ namespace {
 int64_t strided_total(int64_t n, const ShardSpec& shard) {
   const int64_t w = shard.world_size;
   switch (shard.remainder) {
-    case RemainderPolicy::uneven: return n;
-    case RemainderPolicy::drop: return n / w * w;
-    case RemainderPolicy::pad: return n == 0 ? 0 : (n + w - 1) / w * w;
+    case RemainderPolicy::uneven:
+      return n;
+    case RemainderPolicy::drop:
+      return n / w * w;
+    case RemainderPolicy::pad:
+      return n == 0 ? 0 : (n + w - 1) / w * w;
   }
   return n;
 }
@@ -166,8 +172,8 @@ EpochPlan::EpochPlan(int64_t n, std::optional<std::vector<int64_t>> selection, c
     return;
   }
   if (b < w) {
-    throw UsageError(fmt::format("global batch size {} is smaller than the world size {}: every rank needs a row",
-                                 b, w));
+    throw UsageError(
+        fmt::format("global batch size {} is smaller than the world size {}: every rank needs a row", b, w));
   }
   if (spec.shard.remainder != RemainderPolicy::uneven) {
     throw UsageError("the global order splits each global batch between the ranks: --remainder does not apply");
@@ -192,9 +198,7 @@ int64_t EpochPlan::share_size(int64_t g) const {
 
 int64_t EpochPlan::rows() const { return m_rows; }
 
-bool EpochPlan::contiguous() const {
-  return !m_spec.shuffle && m_spec.shard.world_size == 1 && !m_selection;
-}
+bool EpochPlan::contiguous() const { return !m_spec.shuffle && m_spec.shard.world_size == 1 && !m_selection; }
 
 int64_t EpochPlan::batch_begin(int64_t k) const {
   return m_spec.kind == OrderKind::global ? k * m_full_share : k * m_spec.batch_size;

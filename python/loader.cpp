@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-#include "loader.hpp"
+#include "python/loader.hpp"
 
-#include <chrono>
 #include <fmt/format.h>
+#include <chrono>
 
 #include "src/errors.hpp"
 
@@ -144,7 +144,7 @@ void PyDataLoader::load_state_dict(const py::dict& state) {
   }
   for (const char* key : {"batch_size", "seed", "world_size", "rank"}) {
     if (state.contains(key)) {
-      const auto mine = py::cast(std::string(key) == "batch_size" ? m_options.batch_size
+      const auto mine = py::cast(std::string(key) == "batch_size"   ? m_options.batch_size
                                  : std::string(key) == "world_size" ? m_options.world_size
                                  : std::string(key) == "rank"       ? m_options.rank
                                                                     : static_cast<int64_t>(m_options.seed));
@@ -159,9 +159,10 @@ void PyDataLoader::load_state_dict(const py::dict& state) {
 }
 
 std::string PyDataLoader::repr() const {
-  return fmt::format("<vstash.DataLoader dataset \"{}\" epoch {} batch {} of {} (batch_size {}, shuffle {}, rank {} of {})>",
-                     m_dataset, m_options.epoch, m_loader->position(), m_loader->num_batches(), m_options.batch_size,
-                     m_options.shuffle ? "True" : "False", m_options.rank, m_options.world_size);
+  return fmt::format(
+      "<vstash.DataLoader dataset \"{}\" epoch {} batch {} of {} (batch_size {}, shuffle {}, rank {} of {})>",
+      m_dataset, m_options.epoch, m_loader->position(), m_loader->num_batches(), m_options.batch_size,
+      m_options.shuffle ? "True" : "False", m_options.rank, m_options.world_size);
 }
 
 }  // namespace vstash::python

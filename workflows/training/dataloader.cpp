@@ -1,18 +1,18 @@
 // SPDX-License-Identifier: MIT
 // The prefetching data loader: a batch plan computed up front, worker threads that fill an
 // ordered ring of slots, and a consumer that takes the slots in order.
-#include "dataloader.hpp"
+#include "workflows/training/dataloader.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <condition_variable>
 #include <exception>
-#include <fmt/format.h>
 #include <mutex>
 #include <numeric>
 #include <thread>
 #include <vector>
 
-#include "../errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::training {
 
@@ -32,9 +32,10 @@ DatasetInfo require_dataset(Backend& backend, const std::string& dataset) {
 
 void check_count(const std::string& dataset, const RowBatch& batch, int64_t expected, int64_t where) {
   if (static_cast<int64_t>(batch.size()) != expected) {
-    throw ConflictError(fmt::format("dataset \"{}\": expected {} rows at batch {}, the store returned {} "
-                                    "(rows deleted while loading?)",
-                                    dataset, expected, where, batch.size()));
+    throw ConflictError(
+        fmt::format("dataset \"{}\": expected {} rows at batch {}, the store returned {} "
+                    "(rows deleted while loading?)",
+                    dataset, expected, where, batch.size()));
   }
 }
 
@@ -188,9 +189,7 @@ class ThreadedLoader final : public DataLoader {
     std::unique_lock lock(m_mutex);
     for (;;) {
       // Claim batch i only while the ring has room for it: this is the memory bound.
-      m_space.wait(lock, [&] {
-        return m_stop || m_next_fetch >= m_batches || m_next_fetch < m_next_take + m_depth;
-      });
+      m_space.wait(lock, [&] { return m_stop || m_next_fetch >= m_batches || m_next_fetch < m_next_take + m_depth; });
       if (m_stop || m_next_fetch >= m_batches) {
         return;
       }
@@ -230,9 +229,9 @@ class ThreadedLoader final : public DataLoader {
         return std::move(*hit);
       }
     }
-    RowBatch batch = m_contiguous                                    ? backend.read_rows(m_name, begin, count)
+    RowBatch batch = m_contiguous                                 ? backend.read_rows(m_name, begin, count)
                      : m_options.samples_only && !m_options.cache ? backend.read_samples(m_name, positions)
-                                                                   : backend.read_positions(m_name, positions);
+                                                                  : backend.read_positions(m_name, positions);
     check_count(m_name, batch, count, index);
     if (m_options.cache) {
       m_options.cache->put(m_info, positions, batch);

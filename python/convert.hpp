@@ -4,9 +4,9 @@
 // is viewed in place; a returned Array is moved into the numpy array's base (a capsule).
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "src/array.hpp"

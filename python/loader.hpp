@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// vstash.DataLoader: the C++ training data loader (src/training/dataloader.hpp) as a Python
+// vstash.DataLoader: the C++ training data loader (workflows/training/dataloader.hpp) as a Python
 // iterable. Worker threads, each with its own connection, prefetch into a bounded queue; the
 // batch sequence is the one `vstash batch --stream` writes for the same arguments.
 // Iterating starts the current epoch over (or resumes where load_state_dict says); waiting
@@ -11,8 +11,8 @@
 #include <memory>
 #include <optional>
 
-#include "src/training/dataloader.hpp"
-#include "store.hpp"
+#include "python/store.hpp"
+#include "workflows/training/dataloader.hpp"
 
 namespace vstash::python {
 
@@ -32,7 +32,7 @@ class PyDataLoader {
 
  private:
   void restart(int64_t start_position);  // a new C++ loader for the current epoch
-  void finish_pending();                  // waits (without the GIL) for a next() in flight
+  void finish_pending();                 // waits (without the GIL) for a next() in flight
   // (data, labels) as numpy arrays owning the batch's buffers; StopIteration at the end.
   static py::tuple to_tuple(std::optional<backends::RowBatch> batch);
 

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Checkpoint retention planning and application (rules in retention.hpp).
-#include "retention.hpp"
+#include "workflows/training/retention.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
-#include <fmt/format.h>
 #include <set>
 
-#include "../errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::training {
 

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Filter and split selections of an epoch (specified in selection.hpp).
-#include "selection.hpp"
+#include "workflows/training/selection.hpp"
 
-#include <cmath>
 #include <fmt/format.h>
+#include <cmath>
 #include <set>
 
-#include "../errors.hpp"
-#include "sharding.hpp"
+#include "src/errors.hpp"
+#include "workflows/training/sharding.hpp"
 
 namespace vstash::training {
 

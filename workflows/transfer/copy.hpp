@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The algorithm of `vstash copy`: plan what to do with the destination (create, append,
 // replace, resume, or refuse), then stream the source's rows in index order through the
-// ingest pipeline (src/ingest/pipeline.hpp: read-ahead, the destination's writers, a durable
+// ingest pipeline (workflows/ingest/pipeline.hpp: read-ahead, the destination's writers, a durable
 // resume point). Independent of the CLI: it takes backends and a progress callback.
 //
 // Resuming: the destination dataset's metadata keeps `copy_source` (the source's address),
@@ -24,14 +24,14 @@ namespace vstash::transfer {
 struct CopyRequest {
   std::string src_dataset;
   std::string dst_dataset;
-  std::string src_address;  // "PROFILE:DATASET", recorded in the destination for --resume
-  std::string dst_address;  // "PROFILE:DATASET", for messages (the dataset name if empty)
-  std::string dst_kind;     // the destination's Backend::kind(), for the exactness rules
-  bool append = false;      // add to a non-empty compatible destination after its rows
-  bool replace = false;     // drop an existing destination first
-  bool resume = false;      // continue an interrupted copy of the same source
+  std::string src_address;      // "PROFILE:DATASET", recorded in the destination for --resume
+  std::string dst_address;      // "PROFILE:DATASET", for messages (the dataset name if empty)
+  std::string dst_kind;         // the destination's Backend::kind(), for the exactness rules
+  bool append = false;          // add to a non-empty compatible destination after its rows
+  bool replace = false;         // drop an existing destination first
+  bool resume = false;          // continue an interrupted copy of the same source
   bool lossy_metadata = false;  // --allow-lossy metadata: drop metadata the destination cannot hold
-  int64_t block_rows = 0;   // 0: by row size, as ingest (ingest::default_block_rows)
+  int64_t block_rows = 0;       // 0: by row size, as ingest (ingest::default_block_rows)
 };
 
 struct CopyPlan {
@@ -40,10 +40,9 @@ struct CopyPlan {
   int64_t start = 0;           // first source position to write (after --resume)
   int64_t base = 0;            // added to each source index (--append: the destination's next index)
   int64_t block_rows = 0;
-  bool drop_first = false;     // --replace of an existing destination
-  bool exists = false;         // the destination dataset exists (and is kept)
+  bool drop_first = false;  // --replace of an existing destination
+  bool exists = false;      // the destination dataset exists (and is kept)
 };
-
 
 // Decides what the copy does. Throws ConflictError (exit 5) for a destination with another
 // spec (unless --replace), a non-empty one without --append/--replace/--resume, or a --resume

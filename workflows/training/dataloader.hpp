@@ -29,19 +29,19 @@
 #include <optional>
 #include <string>
 
-#include "../../backends/backend.hpp"
-#include "batchcache.hpp"
-#include "sharding.hpp"
+#include "backends/backend.hpp"
+#include "workflows/training/batchcache.hpp"
+#include "workflows/training/sharding.hpp"
 
 namespace vstash::training {
 
 struct LoaderOptions {
   int64_t batch_size = 32;
   bool shuffle = true;
-  int num_workers = 4;              // 0: load in the caller's thread inside next()
+  int num_workers = 4;  // 0: load in the caller's thread inside next()
   uint64_t seed = 0;
-  int64_t epoch = 0;                // a new order each epoch (when shuffled)
-  bool drop_last = false;           // drop the shard's last, short batch
+  int64_t epoch = 0;       // a new order each epoch (when shuffled)
+  bool drop_last = false;  // drop the shard's last, short batch
   int64_t rank = 0;
   int64_t world_size = 1;
   RemainderPolicy pad_shards = RemainderPolicy::uneven;  // when world_size does not divide rows
@@ -51,8 +51,8 @@ struct LoaderOptions {
   // The positions the epoch is over (batch --filter/--split: selection.hpp), ascending; null:
   // every row of the dataset.
   std::shared_ptr<const std::vector<int64_t>> selection;
-  int64_t prefetch = 0;             // queue depth in batches; 0: 2 * max(1, num_workers)
-  int64_t start_position = 0;       // resume: index of the first batch to deliver
+  int64_t prefetch = 0;        // queue depth in batches; 0: 2 * max(1, num_workers)
+  int64_t start_position = 0;  // resume: index of the first batch to deliver
   // Opens a private backend for one worker (called num_workers times by the constructor,
   // in the caller's thread). Empty: the workers share the backend given to the factory.
   std::function<std::unique_ptr<backends::Backend>()> connect;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-#include "address.hpp"
+#include "workflows/transfer/address.hpp"
 
-#include <filesystem>
 #include <fmt/format.h>
+#include <filesystem>
 
 #include "backends/backend.hpp"
 #include "src/errors.hpp"
@@ -17,8 +17,8 @@ bool is_profile_name(const std::string& s) {
     return false;
   }
   for (const char c : s) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                    c == '_' || c == '-';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) {
       return false;
     }
@@ -36,9 +36,10 @@ Address parse_address(const std::string& text, const std::string& what) {
   } else {
     const std::string head = text.substr(0, colon);
     if (!head.empty() && !is_profile_name(head)) {
-      throw UsageError(fmt::format("{} \"{}\": malformed address: \"{}\" is not a profile name (use PROFILE:DATASET, "
-                                   "or :DATASET for a dataset name with a colon)",
-                                   what, text, head));
+      throw UsageError(
+          fmt::format("{} \"{}\": malformed address: \"{}\" is not a profile name (use PROFILE:DATASET, "
+                      "or :DATASET for a dataset name with a colon)",
+                      what, text, head));
     }
     if (!head.empty()) {
       a.profile = head;
@@ -46,8 +47,8 @@ Address parse_address(const std::string& text, const std::string& what) {
     a.dataset = text.substr(colon + 1);
   }
   if (a.dataset.empty()) {
-    throw UsageError(fmt::format("{} \"{}\": malformed address: no dataset (use PROFILE:DATASET or DATASET)", what,
-                                 text));
+    throw UsageError(
+        fmt::format("{} \"{}\": malformed address: no dataset (use PROFILE:DATASET or DATASET)", what, text));
   }
   try {
     backends::check_dataset_name(a.dataset);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "convert.hpp"
+#include "python/convert.hpp"
 
 #include <fmt/format.h>
 #include <memory>
@@ -43,8 +43,8 @@ nlohmann::json to_json_at(py::handle obj, const std::string& what, int depth) {
     nlohmann::json out = nlohmann::json::object();
     for (const auto& [k, v] : obj.cast<py::dict>()) {
       if (!py::isinstance<py::str>(k)) {
-        throw UsageError(fmt::format("{}: keys must be strings, got {}", what,
-                                     py::repr(k).cast<std::string>().substr(0, 60)));
+        throw UsageError(
+            fmt::format("{}: keys must be strings, got {}", what, py::repr(k).cast<std::string>().substr(0, 60)));
       }
       const auto key = k.cast<std::string>();
       out[key] = to_json_at(v, what, depth + 1);
@@ -114,8 +114,8 @@ Array array_view(const py::array& arr, const std::string& what) {
   const auto* bytes = static_cast<const std::byte*>(arr.data());
   // The caller keeps arr alive for as long as the view is used (see convert.hpp).
   std::shared_ptr<const void> owner(bytes, [](const void*) {});
-  return Array::view(dtype_of(arr.dtype(), what), std::move(shape),
-                     {bytes, static_cast<size_t>(arr.nbytes())}, std::move(owner));
+  return Array::view(dtype_of(arr.dtype(), what), std::move(shape), {bytes, static_cast<size_t>(arr.nbytes())},
+                     std::move(owner));
 }
 
 py::array to_numpy(Array&& a) {

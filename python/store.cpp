@@ -1,18 +1,18 @@
 // SPDX-License-Identifier: MIT
-#include "store.hpp"
+#include "python/store.hpp"
 
-#include <cmath>
 #include <fmt/format.h>
 #include <pybind11/stl.h>
+#include <cmath>
 #include <set>
 
 #include "backends/registry.hpp"
 #include "commands/common.hpp"
 #include "src/errors.hpp"
-#include "src/ingest/pipeline.hpp"
-#include "src/training/dataloader.hpp"
-#include "src/training/retention.hpp"
-#include "src/training/sharding.hpp"
+#include "workflows/ingest/pipeline.hpp"
+#include "workflows/training/dataloader.hpp"
+#include "workflows/training/retention.hpp"
+#include "workflows/training/sharding.hpp"
 
 namespace vstash::python {
 
@@ -28,9 +28,7 @@ auto locked(StoreState& state, F&& fn) {
   return fn(*state.backend);
 }
 
-std::string type_name(py::handle obj) {
-  return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
-}
+std::string type_name(py::handle obj) { return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>(); }
 
 std::vector<std::string> string_list(const py::object& obj, const std::string& what) {
   if (py::isinstance<py::str>(obj) || !py::isinstance<py::sequence>(obj)) {
@@ -134,7 +132,8 @@ ClassicalBackend::ClassicalBackend(const py::object& config, const std::string& 
     st.file = find_profile_file(config_file);
     st.profile = select_profile(st.file, config.is_none() ? std::string() : config.cast<std::string>());
   } else {
-    throw UsageError(fmt::format("config: expected a profile name or a dict of profile keys, got {}", type_name(config)));
+    throw UsageError(
+        fmt::format("config: expected a profile name or a dict of profile keys, got {}", type_name(config)));
   }
   m_dataset = dataset.empty() ? st.profile.default_dataset() : dataset;
   const auto access = read_only ? backends::Access::read_only : backends::Access::read_write;
@@ -197,8 +196,8 @@ void ClassicalBackend::store_training_data(const std::string& dataset_id, const 
       int64_t base = 0;
       if (auto info = backend.dataset_info(dataset_id); info && info->rows > 0) {
         if (!append) {
-          throw ConflictError(fmt::format("dataset \"{}\" already has {} rows: pass append=True to add rows",
-                                          dataset_id, info->rows));
+          throw ConflictError(
+              fmt::format("dataset \"{}\" already has {} rows: pass append=True to add rows", dataset_id, info->rows));
         }
         base = info->next_index;
       }
@@ -319,8 +318,8 @@ std::string ClassicalBackend::save_checkpoint(const std::string& model_id, int64
     }
     for (const auto& [k, v] : metrics.cast<py::dict>()) {
       if (!py::isinstance<py::str>(k) || py::isinstance<py::str>(v) || !py::hasattr(v, "__float__")) {
-        throw UsageError(fmt::format("metrics: {}: expected a number, got {}", py::repr(k).cast<std::string>(),
-                                     type_name(v)));
+        throw UsageError(
+            fmt::format("metrics: {}: expected a number, got {}", py::repr(k).cast<std::string>(), type_name(v)));
       }
       cp.metrics[k.cast<std::string>()] = py::float_(py::reinterpret_borrow<py::object>(v)).cast<double>();
     }
@@ -451,8 +450,8 @@ void ClassicalBackend::write_vectors(const std::string& dataset, const py::objec
     if (refuse_existing) {
       const auto found = backend.fetch(ds, ids);
       if (!found.ids.empty()) {
-        throw ConflictError(fmt::format("dataset \"{}\": id \"{}\" already exists (pass upsert=True to replace it)",
-                                        ds, found.ids.front()));
+        throw ConflictError(fmt::format("dataset \"{}\": id \"{}\" already exists (pass upsert=True to replace it)", ds,
+                                        found.ids.front()));
       }
     }
     backend.write_rows(ds, batch);
@@ -463,9 +462,9 @@ py::list ClassicalBackend::query(const py::object& query_vector, int64_t top_k, 
                                  const std::string& dataset, bool include_values, bool include_metadata) {
   const std::string ds = dataset_or_default(dataset);
   commands::check_range("top_k", top_k, 1, 100000);
-  const py::array q = contiguous(py::module_::import("numpy").attr("ravel")(contiguous(query_vector, "query_vector"))
-                                     .attr("astype")("float32"),
-                                 "query_vector");
+  const py::array q = contiguous(
+      py::module_::import("numpy").attr("ravel")(contiguous(query_vector, "query_vector")).attr("astype")("float32"),
+      "query_vector");
   const std::vector<float> values(q.data() ? static_cast<const float*>(q.data()) : nullptr,
                                   static_cast<const float*>(q.data()) + q.size());
   for (size_t i = 0; i < values.size(); ++i) {
@@ -515,7 +514,8 @@ void ClassicalBackend::update_vector(const std::string& id, const py::object& ve
   std::optional<py::array> v;
   std::optional<Array> sample;
   if (!vector.is_none()) {
-    const auto info = locked(*m_state, [&](backends::Backend& backend) { return commands::require_dataset(backend, ds); });
+    const auto info =
+        locked(*m_state, [&](backends::Backend& backend) { return commands::require_dataset(backend, ds); });
     const py::array one = py::module_::import("numpy").attr("expand_dims")(contiguous(vector, "vector"), 0);
     v = fit_rows(one, info.spec.dtype, info.spec.row_shape, info.spec, "vector");
     check_finite(array_view(*v, "vector"), "vector");
@@ -532,7 +532,8 @@ void ClassicalBackend::delete_vector(const std::string& id, const std::string& d
     return backend.delete_ids(ds, {id});
   });
   if (n == 0 && !ignore_missing) {
-    throw NotFoundError(fmt::format("dataset \"{}\": no row with id \"{}\" (ignore_missing=True accepts that)", ds, id));
+    throw NotFoundError(
+        fmt::format("dataset \"{}\": no row with id \"{}\" (ignore_missing=True accepts that)", ds, id));
   }
 }
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 // The byte-bounded LRU batch cache (contract in batchcache.hpp).
-#include "batchcache.hpp"
+#include "workflows/training/batchcache.hpp"
 
 #include <fmt/format.h>
 
-#include "../errors.hpp"
+#include "src/errors.hpp"
 
 namespace vstash::training {
 

@@ -19,14 +19,14 @@
 #include <string>
 #include <vector>
 
-#include "../../backends/backend.hpp"
+#include "backends/backend.hpp"
 
 namespace vstash::training {
 
 struct RetentionPolicy {
-  std::optional<int64_t> keep_last;   // --keep N (N >= 1)
+  std::optional<int64_t> keep_last;  // --keep N (N >= 1)
   std::optional<std::string> best_metric;
-  bool best_is_max = false;           // METRIC:max; METRIC:min otherwise
+  bool best_is_max = false;  // METRIC:max; METRIC:min otherwise
 
   bool empty() const { return !keep_last && !best_metric; }
   // keep <= 0 means "not set"; keep_best "" means not set, else "METRIC:min" or "METRIC:max".

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "backends/backend.hpp"
-#include "convert.hpp"
+#include "python/convert.hpp"
 #include "src/profile.hpp"
 
 namespace vstash::python {

@@ -27,8 +27,8 @@
 #include <string_view>
 #include <vector>
 
-#include "../../backends/backend.hpp"
-#include "../filter.hpp"
+#include "backends/backend.hpp"
+#include "src/filter.hpp"
 
 namespace vstash::training {
 

@@ -32,14 +32,14 @@ struct IdList {
 struct CompareResult {
   int64_t src_rows = 0;
   int64_t dst_rows = 0;
-  int64_t compared = 0;          // source rows looked at (all, or the sample)
-  std::string spec_difference;   // "" when dtype, shape, labels and metric agree
+  int64_t compared = 0;                              // source rows looked at (all, or the sample)
+  std::string spec_difference;                       // "" when dtype, shape, labels and metric agree
   std::vector<std::string> metadata_keys_differing;  // dataset-level, bookkeeping keys aside
-  IdList missing;    // in the source, not in the destination
-  IdList extra;      // in the destination, not in the source (full comparison only)
-  IdList differing;  // in both, with different content
-  bool order_differs = false;    // same rows, another index order (full comparison only)
-  std::string src_digest, dst_digest;  // dataset digests (full comparison only)
+  IdList missing;                                    // in the source, not in the destination
+  IdList extra;                                      // in the destination, not in the source (full comparison only)
+  IdList differing;                                  // in both, with different content
+  bool order_differs = false;                        // same rows, another index order (full comparison only)
+  std::string src_digest, dst_digest;                // dataset digests (full comparison only)
   bool sampled = false;
 
   bool equal() const;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "checkpoints.hpp"
+#include "workflows/transfer/checkpoints.hpp"
 
 #include <fmt/format.h>
 #include <set>
@@ -25,9 +25,10 @@ CheckpointCopy copy_checkpoints(backends::Backend& src, backends::Backend& dst, 
   CheckpointCopy out;
   for (const auto& c : wanted) {
     if (there.count(c.path) != 0 && existing == ExistingCheckpoint::conflict) {
-      throw ConflictError(fmt::format("destination already has checkpoint \"{}\" (use --replace to overwrite, "
-                                      "--resume to skip the checkpoints already there)",
-                                      c.path));
+      throw ConflictError(
+          fmt::format("destination already has checkpoint \"{}\" (use --replace to overwrite, "
+                      "--resume to skip the checkpoints already there)",
+                      c.path));
     }
   }
   for (const auto& c : wanted) {  // by model, then epoch ascending: latest moves forward

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: MIT
-#include "compare.hpp"
+#include "workflows/transfer/compare.hpp"
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 #include <future>
 #include <random>
 #include <set>
 #include <unordered_map>
 
-#include "copy.hpp"
-#include "digest.hpp"
 #include "src/errors.hpp"
+#include "workflows/transfer/copy.hpp"
+#include "workflows/transfer/digest.hpp"
 
 namespace vstash::transfer {
 
@@ -64,8 +64,7 @@ std::vector<std::string> metadata_differences(const nlohmann::json& a, const nlo
 using Pending = std::unordered_map<std::string, Digest>;
 
 // A row of one side: matched against the other side's pending rows, else pending itself.
-void meet(const std::string& id, const Digest& d, Pending& mine, Pending& theirs, CompareResult& r,
-          size_t listed) {
+void meet(const std::string& id, const Digest& d, Pending& mine, Pending& theirs, CompareResult& r, size_t listed) {
   if (auto it = theirs.find(id); it != theirs.end()) {
     if (!(it->second == d)) {
       r.differing.add(id, listed);
@@ -76,8 +75,8 @@ void meet(const std::string& id, const Digest& d, Pending& mine, Pending& theirs
   }
 }
 
-void compare_full(Backend& src, const std::string& sds, Backend& dst, const std::string& dds,
-                  const CompareOptions& o, CompareResult& r, const std::function<void(int64_t)>& progress) {
+void compare_full(Backend& src, const std::string& sds, Backend& dst, const std::string& dds, const CompareOptions& o,
+                  CompareResult& r, const std::function<void(int64_t)>& progress) {
   const int64_t n = std::max(r.src_rows, r.dst_rows);
   const int64_t block = std::max<int64_t>(o.block_rows, 1);
   auto read = [](Backend& b, const std::string& ds, int64_t first, int64_t count) {
@@ -135,8 +134,8 @@ void compare_full(Backend& src, const std::string& sds, Backend& dst, const std:
   }
   r.src_digest = src_digest.finish().hex();
   r.dst_digest = dst_digest.finish().hex();
-  r.order_differs = r.src_digest != r.dst_digest && r.missing.count == 0 && r.extra.count == 0 &&
-                    r.differing.count == 0;
+  r.order_differs =
+      r.src_digest != r.dst_digest && r.missing.count == 0 && r.extra.count == 0 && r.differing.count == 0;
 }
 
 // N distinct positions of [0, rows), sorted (Floyd's algorithm: N draws, no table of rows).
@@ -152,14 +151,15 @@ std::vector<int64_t> sample_positions(int64_t rows, int64_t n, uint64_t seed) {
   return {chosen.begin(), chosen.end()};
 }
 
-void compare_sample(Backend& src, const std::string& sds, Backend& dst, const std::string& dds,
-                    const CompareOptions& o, CompareResult& r, const std::function<void(int64_t)>& progress) {
+void compare_sample(Backend& src, const std::string& sds, Backend& dst, const std::string& dds, const CompareOptions& o,
+                    CompareResult& r, const std::function<void(int64_t)>& progress) {
   r.sampled = true;
   const auto positions = sample_positions(r.src_rows, std::min(*o.sample, r.src_rows), o.seed);
   const size_t block = static_cast<size_t>(std::max<int64_t>(o.block_rows, 1));
   for (size_t first = 0; first < positions.size(); first += block) {
-    const std::vector<int64_t> some(positions.begin() + static_cast<std::ptrdiff_t>(first),
-                                    positions.begin() + static_cast<std::ptrdiff_t>(std::min(first + block, positions.size())));
+    const std::vector<int64_t> some(
+        positions.begin() + static_cast<std::ptrdiff_t>(first),
+        positions.begin() + static_cast<std::ptrdiff_t>(std::min(first + block, positions.size())));
     const RowBatch a = src.read_positions(sds, some);
     const RowBatch b = dst.fetch(dds, a.ids);
     std::unordered_map<std::string, size_t> at;

@@ -134,8 +134,8 @@ struct PlanSpec {
   int64_t epoch = 0;
   ShardSpec shard;
   OrderKind kind = OrderKind::strided;
-  int64_t batch_size = 1;    // strided: the rank's batch size; global: the global batch size G
-  bool drop_last = false;    // drop the rank's (strided) or every rank's (global) short last batch
+  int64_t batch_size = 1;  // strided: the rank's batch size; global: the global batch size G
+  bool drop_last = false;  // drop the rank's (strided) or every rank's (global) short last batch
 };
 
 // One rank's epoch in batches: which positions batch k holds. The positions of a batch are
@@ -160,9 +160,9 @@ class EpochPlan {
   int64_t batch_begin(int64_t k) const;
 
  private:
-  int64_t position(int64_t order_index) const;      // selection-mapped order[order_index]
-  int64_t order_index(int64_t entry) const;         // rank sequence entry -> order index
-  int64_t share_begin(int64_t g) const;             // global: rank's first order index in batch g
+  int64_t position(int64_t order_index) const;  // selection-mapped order[order_index]
+  int64_t order_index(int64_t entry) const;     // rank sequence entry -> order index
+  int64_t share_begin(int64_t g) const;         // global: rank's first order index in batch g
   int64_t share_size(int64_t g) const;
 
   std::optional<std::vector<int64_t>> m_selection;

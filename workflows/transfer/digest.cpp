@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
-#include "digest.hpp"
+#include "workflows/transfer/digest.hpp"
 
+#include <fmt/format.h>
 #include <cmath>
 #include <cstring>
-#include <fmt/format.h>
 
 namespace vstash::transfer {
 
