@@ -137,7 +137,7 @@ std::string now_rfc3339() {
                      tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
 
-std::vector<std::vector<QueryHit>> Backend::query_many(const std::string& dataset, const std::vector<float>& queries,
+std::vector<std::vector<QueryHit>> RowStore::query_many(const std::string& dataset, const std::vector<float>& queries,
                                                        size_t n, const QueryOptions& options) {
   if (n == 0) {
     return {};

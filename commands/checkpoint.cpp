@@ -83,7 +83,7 @@ void run_checkpoint_save(const CheckpointSaveOptions& opt, Context& ctx) {
   for (auto& named : io::read_all_arrays(opt.params)) {
     cp.arrays.emplace(named.name, std::move(named.array));
   }
-  const std::string path = ctx.backend().save_checkpoint(cp);
+  const std::string path = ctx.backend().checkpoints().save_checkpoint(cp);
   // Retention runs after the save committed: a crash in between only leaves extra epochs.
   std::vector<backends::CheckpointInfo> removed;
   if (!policy.empty()) {
@@ -108,7 +108,7 @@ void run_checkpoint_prune(const CheckpointPruneOptions& opt, Context& ctx) {
   training::RetentionPlan plan;
   if (opt.dry_run) {
     ctx.only_reads();
-    auto listed = ctx.backend().list_checkpoints(opt.model);
+    auto listed = ctx.backend().checkpoints().list_checkpoints(opt.model);
     std::erase_if(listed, [&](const backends::CheckpointInfo& c) { return c.model != opt.model; });
     plan = training::plan_retention(listed, policy);
   } else {
@@ -132,7 +132,7 @@ void run_checkpoint_prune(const CheckpointPruneOptions& opt, Context& ctx) {
 void run_checkpoint_load(const CheckpointLoadOptions& opt, Context& ctx) {
   ctx.only_reads();
   backends::CheckpointRef::parse(opt.path);
-  const auto cp = ctx.backend().load_checkpoint(opt.path);
+  const auto cp = ctx.backend().checkpoints().load_checkpoint(opt.path);
   const std::string path = backends::checkpoint_path(cp.model, cp.epoch);
   auto arrays_json = nlohmann::json::array();
   std::vector<io::NamedArray> arrays;
@@ -168,7 +168,7 @@ void run_checkpoint_load(const CheckpointLoadOptions& opt, Context& ctx) {
 
 void run_checkpoint_list(const CheckpointListOptions& opt, Context& ctx) {
   ctx.only_reads();
-  const auto list = ctx.backend().list_checkpoints(opt.model);
+  const auto list = ctx.backend().checkpoints().list_checkpoints(opt.model);
   if (ctx.json()) {
     auto arr = nlohmann::json::array();
     for (const auto& c : list) {

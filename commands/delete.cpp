@@ -65,7 +65,7 @@ void run_delete(const DeleteOptions& opt, Context& ctx) {
   if (!opt.checkpoint.empty()) {
     const auto ref = backends::CheckpointRef::parse(opt.checkpoint);
     std::string path;
-    for (const auto& c : backend.list_checkpoints(ref.model)) {
+    for (const auto& c : backend.checkpoints().list_checkpoints(ref.model)) {
       if (ref.epoch ? c.epoch == *ref.epoch : c.latest) {
         path = c.path;
       }
@@ -78,7 +78,7 @@ void run_delete(const DeleteOptions& opt, Context& ctx) {
     what = fmt::format("checkpoint {}", path);
     matched = 1;
     if (!opt.dry_run) {
-      backend.delete_checkpoint(path);
+      backend.checkpoints().delete_checkpoint(path);
     }
   } else {
     const std::string dataset = ctx.dataset();

@@ -71,7 +71,7 @@ std::string ago_text(std::optional<double> seconds) {
 
 void run_progress_show(const ProgressShowOptions& opt, Context& ctx) {
   ctx.only_reads();
-  const auto records = ctx.backend().list_progress(opt.run);
+  const auto records = ctx.backend().progress().list_progress(opt.run);
   if (ctx.json()) {
     auto arr = nlohmann::json::array();
     for (const auto& r : records) {
@@ -118,7 +118,7 @@ void run_progress_record(const ProgressRecordOptions& opt, Context& ctx) {
   r.epoch = opt.epoch;
   r.step = opt.step;
   r.metrics = parse_metric_pairs(opt.metrics);
-  ctx.backend().record_progress(r);
+  ctx.backend().progress().record_progress(r);
   if (ctx.json()) {
     output::print_json(
         {{"run", r.run}, {"rank", r.rank}, {"epoch", r.epoch}, {"step", r.step}, {"metrics", r.metrics}});

@@ -325,7 +325,7 @@ std::string ClassicalBackend::save_checkpoint(const std::string& model_id, int64
     }
   }
   return locked(*m_state, [&](backends::Backend& backend) {
-    const std::string path = backend.save_checkpoint(cp);
+    const std::string path = backend.checkpoints().save_checkpoint(cp);
     if (!policy.empty()) {
       training::apply_retention(backend, model_id, policy);
     }
@@ -335,7 +335,8 @@ std::string ClassicalBackend::save_checkpoint(const std::string& model_id, int64
 
 py::dict ClassicalBackend::load_checkpoint(const std::string& checkpoint_path) {
   backends::CheckpointRef::parse(checkpoint_path);
-  auto cp = locked(*m_state, [&](backends::Backend& backend) { return backend.load_checkpoint(checkpoint_path); });
+  auto cp = locked(*m_state,
+                   [&](backends::Backend& backend) { return backend.checkpoints().load_checkpoint(checkpoint_path); });
   py::dict arrays;
   for (auto& [name, array] : cp.arrays) {
     arrays[py::str(name)] = to_numpy(std::move(array));
@@ -357,7 +358,8 @@ py::dict ClassicalBackend::load_checkpoint(const std::string& checkpoint_path) {
 }
 
 py::list ClassicalBackend::list_checkpoints(const std::string& model_id) {
-  auto list = locked(*m_state, [&](backends::Backend& backend) { return backend.list_checkpoints(model_id); });
+  auto list =
+      locked(*m_state, [&](backends::Backend& backend) { return backend.checkpoints().list_checkpoints(model_id); });
   py::list out;
   for (const auto& c : list) {
     out.append(from_json(commands::checkpoint_info_json(c)));

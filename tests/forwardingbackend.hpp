@@ -39,16 +39,8 @@ class ForwardingBackend : public backends::Backend {
                                         const backends::QueryOptions& o) override {
     return m_inner.query(d, v, o);
   }
-  std::string save_checkpoint(const backends::Checkpoint& c) override { return m_inner.save_checkpoint(c); }
-  backends::Checkpoint load_checkpoint(const std::string& p) override { return m_inner.load_checkpoint(p); }
-  std::vector<backends::CheckpointInfo> list_checkpoints(const std::string& m) override {
-    return m_inner.list_checkpoints(m);
-  }
-  bool delete_checkpoint(const std::string& p) override { return m_inner.delete_checkpoint(p); }
-  void record_progress(const backends::ProgressRecord& r) override { m_inner.record_progress(r); }
-  std::vector<backends::ProgressRecord> list_progress(const std::string& r) override {
-    return m_inner.list_progress(r);
-  }
+  backends::CheckpointStore& checkpoints() override { return m_inner.checkpoints(); }
+  backends::ProgressStore& progress() override { return m_inner.progress(); }
   backends::Stats stats() override { return m_inner.stats(); }
   int ingest_writers() const override { return m_inner.ingest_writers(); }
   int max_ingest_writers() const override { return m_inner.max_ingest_writers(); }

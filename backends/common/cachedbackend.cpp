@@ -57,8 +57,10 @@ using namespace cachecodec;
 
 constexpr int64_t k_max_cache_memory_mb = int64_t{1} << 20;
 
-class CachedBackend final : public Backend {
+class CachedBackend final : public Backend, public CheckpointStore, public ProgressStore {
  public:
+  CheckpointStore& checkpoints() override { return *this; }
+  ProgressStore& progress() override { return *this; }
   CachedBackend(OpenBackend open_primary, std::string kind, const Profile& cache_profile, std::string scope,
                 int64_t memory_bytes)
       : m_open(std::move(open_primary)),
@@ -183,21 +185,25 @@ class CachedBackend final : public Backend {
   }
 
   std::string save_checkpoint(const Checkpoint& c) override {
-    return write_scope(model_scope(c.model), [&] { return primary().save_checkpoint(c); });
+    return write_scope(model_scope(c.model), [&] { return primary().checkpoints().save_checkpoint(c); });
   }
   Checkpoint load_checkpoint(const std::string& path) override {
     const auto ref = CheckpointRef::parse(path);
     return cached<Checkpoint>(model_scope(ref.model), ref.to_string(), encode_checkpoint, decode_checkpoint,
-                              [&] { return primary().load_checkpoint(path); });
+                              [&] { return primary().checkpoints().load_checkpoint(path); });
   }
-  std::vector<CheckpointInfo> list_checkpoints(const std::string& m) override { return primary().list_checkpoints(m); }
+  std::vector<CheckpointInfo> list_checkpoints(const std::string& m) override {
+    return primary().checkpoints().list_checkpoints(m);
+  }
   bool delete_checkpoint(const std::string& path) override {
     const auto ref = CheckpointRef::parse(path);
-    return write_scope(model_scope(ref.model), [&] { return primary().delete_checkpoint(path); });
+    return write_scope(model_scope(ref.model), [&] { return primary().checkpoints().delete_checkpoint(path); });
   }
 
-  void record_progress(const ProgressRecord& r) override { primary().record_progress(r); }
-  std::vector<ProgressRecord> list_progress(const std::string& run) override { return primary().list_progress(run); }
+  void record_progress(const ProgressRecord& r) override { primary().progress().record_progress(r); }
+  std::vector<ProgressRecord> list_progress(const std::string& run) override {
+    return primary().progress().list_progress(run);
+  }
 
   std::string id_key(const std::string& id) const override { return primary().id_key(id); }
   int ingest_writers() const override { return primary().ingest_writers(); }

@@ -107,8 +107,10 @@ std::unique_ptr<Connection> open_for_reading(const std::string& path, OpenMode& 
   return conn;
 }
 
-class LocalBackend final : public Backend {
+class LocalBackend final : public Backend, public CheckpointStore, public ProgressStore {
  public:
+  CheckpointStore& checkpoints() override { return *this; }
+  ProgressStore& progress() override { return *this; }
   LocalBackend(std::string path, Access access, HnswParams hnsw = {}) : m_path(std::move(path)), m_hnsw(hnsw) {
     if (access == Access::read_only) {
       m_readers.push_back(open_for_reading(m_path, m_read_mode));

@@ -128,8 +128,10 @@ struct IndexSettings {
   int64_t probes = 0;  // 0: sqrt(lists)
 };
 
-class PgvectorBackend final : public Backend {
+class PgvectorBackend final : public Backend, public CheckpointStore, public ProgressStore {
  public:
+  CheckpointStore& checkpoints() override { return *this; }
+  ProgressStore& progress() override { return *this; }
   explicit PgvectorBackend(const Profile& p);
   std::string kind() const override { return "pgvector"; }
 

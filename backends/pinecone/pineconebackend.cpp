@@ -63,8 +63,10 @@ json both(const json& a, const json& b) {
   return json{{"$and", json::array({a, b})}};
 }
 
-class PineconeBackend final : public Backend {
+class PineconeBackend final : public Backend, public CheckpointStore, public ProgressStore {
  public:
+  CheckpointStore& checkpoints() override { return *this; }
+  ProgressStore& progress() override { return *this; }
   explicit PineconeBackend(const Profile& profile)
       : m_profile(profile),
         m_index_template(profile.get_string("index_name", "")),

@@ -153,8 +153,10 @@ std::string base_url(const Profile& p) {
                      p.get_int("port", 6333));
 }
 
-class QdrantBackend final : public Backend {
+class QdrantBackend final : public Backend, public CheckpointStore, public ProgressStore {
  public:
+  CheckpointStore& checkpoints() override { return *this; }
+  ProgressStore& progress() override { return *this; }
   explicit QdrantBackend(const Profile& profile)
       : m_client(client_options(profile), base_url(profile), profile.secrets()),
         m_max_bytes(profile.get_int("max_request_bytes", k_default_request_bytes)),

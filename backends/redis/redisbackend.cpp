@@ -107,8 +107,10 @@ namespace {
 constexpr int k_attempts = 10;
 constexpr size_t k_scan_group = 16;
 
-class RedisBackend final : public Backend {
+class RedisBackend final : public Backend, public CheckpointStore, public ProgressStore {
  public:
+  CheckpointStore& checkpoints() override { return *this; }
+  ProgressStore& progress() override { return *this; }
   RedisBackend(ConnectOptions options, StoreConfig cfg, std::vector<std::string> secrets)
       : m_conn(std::move(options), std::move(secrets)), m_cfg(std::move(cfg)), m_rows(m_conn, m_cfg) {}
 
@@ -630,7 +632,7 @@ class RedisBackend final : public Backend {
   std::mutex m_mutex;  // one connection, so one command sequence at a time
   Connection m_conn;
   StoreConfig m_cfg;
-  RowStore m_rows;
+  redis::RowStore m_rows;
 };
 
 }  // namespace

@@ -39,8 +39,8 @@ struct ModelCleanup {
   std::string model;
   ~ModelCleanup() {
     try {
-      for (const auto& c : backend.list_checkpoints(model)) {
-        backend.delete_checkpoint(c.path);
+      for (const auto& c : backend.checkpoints().list_checkpoints(model)) {
+        backend.checkpoints().delete_checkpoint(c.path);
       }
     } catch (const std::exception& e) {
       MESSAGE("could not delete checkpoints of " << model << ": " << e.what());
@@ -56,10 +56,10 @@ TEST_SUITE("contract::Checkpoints") {
     const auto model = testutil::unique_name("model");
     ModelCleanup cleanup{*b, model};
     const auto cp = make_checkpoint(model, 4, 50);
-    CHECK(b->save_checkpoint(cp) == model + "@4");
+    CHECK(b->checkpoints().save_checkpoint(cp) == model + "@4");
     for (const auto& ref : {model + "@4", model + "@latest"}) {
       CAPTURE(ref);
-      const auto got = b->load_checkpoint(ref);
+      const auto got = b->checkpoints().load_checkpoint(ref);
       CHECK(got.model == model);
       CHECK(got.epoch == 4);
       CHECK(got.metrics == cp.metrics);
@@ -78,19 +78,19 @@ TEST_SUITE("contract::Checkpoints") {
     auto b = make_contract_backend();
     const auto model = testutil::unique_name("model");
     ModelCleanup cleanup{*b, model};
-    b->save_checkpoint(make_checkpoint(model, 5, 60));
-    b->save_checkpoint(make_checkpoint(model, 3, 61));
-    CHECK(b->load_checkpoint(model + "@latest").epoch == 5);
+    b->checkpoints().save_checkpoint(make_checkpoint(model, 5, 60));
+    b->checkpoints().save_checkpoint(make_checkpoint(model, 3, 61));
+    CHECK(b->checkpoints().load_checkpoint(model + "@latest").epoch == 5);
 
     auto replacement = make_checkpoint(model, 3, 62);
     replacement.overwrite = true;
     replacement.metrics["loss"] = 9.5;
-    b->save_checkpoint(replacement);
-    const auto replaced = b->load_checkpoint(model + "@3");
+    b->checkpoints().save_checkpoint(replacement);
+    const auto replaced = b->checkpoints().load_checkpoint(model + "@3");
     CHECK(replaced.arrays.at("parameters") == replacement.arrays.at("parameters"));
     CHECK(replaced.metrics.at("loss") == 9.5);
 
-    const auto list = b->list_checkpoints(model);
+    const auto list = b->checkpoints().list_checkpoints(model);
     REQUIRE(list.size() == 2);
     CHECK(list[0].epoch == 3);
     CHECK(list[0].path == model + "@3");
@@ -106,29 +106,29 @@ TEST_SUITE("contract::Checkpoints") {
     const auto model = testutil::unique_name("model");
     ModelCleanup cleanup{*b, model};
     const auto first = make_checkpoint(model, 2, 63);
-    b->save_checkpoint(first);
-    b->save_checkpoint(make_checkpoint(model, 4, 64));
+    b->checkpoints().save_checkpoint(first);
+    b->checkpoints().save_checkpoint(make_checkpoint(model, 4, 64));
     auto second = make_checkpoint(model, 2, 65);
     second.metrics = {{"loss", 7.0}};
     second.metadata = {{"arch", "other"}};
     second.arrays.erase("mask");
     try {
-      b->save_checkpoint(second);
+      b->checkpoints().save_checkpoint(second);
       FAIL("saving " << model << "@2 again did not throw");
     } catch (const ConflictError& e) {
       const std::string text = e.what();
       CHECK_MESSAGE(text.find("checkpoint \"" + model + "@2\" already exists") != std::string::npos, text);
       CHECK_MESSAGE(text.find("--overwrite") != std::string::npos, text);
     }
-    const auto got = b->load_checkpoint(model + "@2");
+    const auto got = b->checkpoints().load_checkpoint(model + "@2");
     CHECK(got.metrics == first.metrics);
     CHECK(got.metadata == first.metadata);
     CHECK(got.arrays == first.arrays);
-    const auto list = b->list_checkpoints(model);
+    const auto list = b->checkpoints().list_checkpoints(model);
     REQUIRE(list.size() == 2);
     CHECK(list[0].metrics == first.metrics);
     CHECK(list[1].latest);
-    CHECK(b->load_checkpoint(model + "@latest").epoch == 4);
+    CHECK(b->checkpoints().load_checkpoint(model + "@latest").epoch == 4);
   }
 
   TEST_CASE("of four clients saving the same new epoch at once, exactly one wins and the rest conflict") {
@@ -150,7 +150,8 @@ TEST_SUITE("contract::Checkpoints") {
         clients.emplace_back([&, t] {
           const auto slot = static_cast<size_t>(t);
           try {
-            backends_of[slot]->save_checkpoint(make_checkpoint(model, epoch, static_cast<uint32_t>(200 + t)));
+            backends_of[slot]->checkpoints().save_checkpoint(
+                make_checkpoint(model, epoch, static_cast<uint32_t>(200 + t)));
             outcome[slot] = "won";
           } catch (const ConflictError&) {
             outcome[slot] = "conflict";
@@ -166,11 +167,11 @@ TEST_SUITE("contract::Checkpoints") {
                       outcome[0] << " | " << outcome[1] << " | " << outcome[2] << " | " << outcome[3]);
       CHECK(std::count(outcome.begin(), outcome.end(), "conflict") == k_clients - 1);
       const auto winner = static_cast<uint32_t>(std::find(outcome.begin(), outcome.end(), "won") - outcome.begin());
-      const auto got = b->load_checkpoint(model + "@" + std::to_string(epoch));
+      const auto got = b->checkpoints().load_checkpoint(model + "@" + std::to_string(epoch));
       CHECK(got.arrays == make_checkpoint(model, epoch, 200 + winner).arrays);
-      CHECK(b->load_checkpoint(model + "@latest").epoch == epoch);
+      CHECK(b->checkpoints().load_checkpoint(model + "@latest").epoch == epoch);
     }
-    CHECK(b->list_checkpoints(model).size() == 3);
+    CHECK(b->checkpoints().list_checkpoints(model).size() == 3);
   }
 
   TEST_CASE("deleting the latest checkpoint moves latest to the next lower epoch") {
@@ -178,14 +179,14 @@ TEST_SUITE("contract::Checkpoints") {
     const auto model = testutil::unique_name("model");
     ModelCleanup cleanup{*b, model};
     for (int64_t e : {1, 2, 7}) {
-      b->save_checkpoint(make_checkpoint(model, e, 70));
+      b->checkpoints().save_checkpoint(make_checkpoint(model, e, 70));
     }
-    CHECK(b->delete_checkpoint(model + "@7"));
-    CHECK_FALSE(b->delete_checkpoint(model + "@7"));
-    CHECK(b->load_checkpoint(model + "@latest").epoch == 2);
-    CHECK(b->delete_checkpoint(model + "@1"));
-    CHECK(b->load_checkpoint(model + "@latest").epoch == 2);
-    const auto list = b->list_checkpoints(model);
+    CHECK(b->checkpoints().delete_checkpoint(model + "@7"));
+    CHECK_FALSE(b->checkpoints().delete_checkpoint(model + "@7"));
+    CHECK(b->checkpoints().load_checkpoint(model + "@latest").epoch == 2);
+    CHECK(b->checkpoints().delete_checkpoint(model + "@1"));
+    CHECK(b->checkpoints().load_checkpoint(model + "@latest").epoch == 2);
+    const auto list = b->checkpoints().list_checkpoints(model);
     REQUIRE(list.size() == 1);
     CHECK(list[0].latest);
   }
@@ -205,7 +206,7 @@ TEST_SUITE("contract::Checkpoints") {
         try {
           auto mine = make_contract_backend();
           for (int64_t e : {t + 8, t + 4, t}) {
-            mine->save_checkpoint(make_checkpoint(model, e, static_cast<uint32_t>(100 + e)));
+            mine->checkpoints().save_checkpoint(make_checkpoint(model, e, static_cast<uint32_t>(100 + e)));
           }
         } catch (const std::exception& e) {
           errors[static_cast<size_t>(t)] = e.what();
@@ -218,12 +219,12 @@ TEST_SUITE("contract::Checkpoints") {
     for (const auto& e : errors) {
       CHECK_MESSAGE(e.empty(), e);
     }
-    CHECK(b->load_checkpoint(model + "@latest").epoch == 11);
-    const auto list = b->list_checkpoints(model);
+    CHECK(b->checkpoints().load_checkpoint(model + "@latest").epoch == 11);
+    const auto list = b->checkpoints().list_checkpoints(model);
     REQUIRE(list.size() == 12);
     for (const auto& info : list) {
       CAPTURE(info.path);
-      const auto got = b->load_checkpoint(info.path);
+      const auto got = b->checkpoints().load_checkpoint(info.path);
       const auto want = make_checkpoint(model, info.epoch, static_cast<uint32_t>(100 + info.epoch));
       CHECK(got.arrays.at("parameters") == want.arrays.at("parameters"));
       CHECK(got.arrays.at("optimizer/m") == want.arrays.at("optimizer/m"));
@@ -238,13 +239,13 @@ TEST_SUITE("contract::Checkpoints") {
     auto cp = make_checkpoint(model, 2, 20);
     cp.metrics["loss"] = std::numeric_limits<double>::quiet_NaN();
     cp.metrics["grad_norm"] = std::numeric_limits<double>::infinity();
-    b->save_checkpoint(cp);
-    const auto got = b->load_checkpoint(model + "@2");
+    b->checkpoints().save_checkpoint(cp);
+    const auto got = b->checkpoints().load_checkpoint(model + "@2");
     REQUIRE(got.metrics.size() == 3);
     CHECK(std::isnan(got.metrics.at("loss")));
     CHECK(std::isnan(got.metrics.at("grad_norm")));  // JSON has no infinity: stored as null
     CHECK(got.metrics.at("accuracy") == 0.9);
-    const auto listed = b->list_checkpoints(model);
+    const auto listed = b->checkpoints().list_checkpoints(model);
     REQUIRE(listed.size() == 1);
     CHECK(std::isnan(listed[0].metrics.at("loss")));
     CHECK(got.arrays == cp.arrays);
@@ -254,10 +255,10 @@ TEST_SUITE("contract::Checkpoints") {
     auto b = make_contract_backend();
     const auto model = testutil::unique_name("model");
     ModelCleanup cleanup{*b, model};
-    CHECK_THROWS_AS(b->load_checkpoint(model + "@latest"), NotFoundError);
-    b->save_checkpoint(make_checkpoint(model, 1, 80));
-    CHECK_THROWS_AS(b->load_checkpoint(model + "@99"), NotFoundError);
-    CHECK(b->list_checkpoints(testutil::unique_name("model")).empty());
+    CHECK_THROWS_AS(b->checkpoints().load_checkpoint(model + "@latest"), NotFoundError);
+    b->checkpoints().save_checkpoint(make_checkpoint(model, 1, 80));
+    CHECK_THROWS_AS(b->checkpoints().load_checkpoint(model + "@99"), NotFoundError);
+    CHECK(b->checkpoints().list_checkpoints(testutil::unique_name("model")).empty());
   }
 }
 
@@ -265,10 +266,10 @@ TEST_SUITE("contract::Progress") {
   TEST_CASE("progress keeps the latest record per run and rank") {
     auto b = make_contract_backend();
     const auto run = testutil::unique_name("run");
-    b->record_progress({run, 0, 1, 10, {{"loss", 1.0}}, ""});
-    b->record_progress({run, 0, 2, 20, {{"loss", 0.5}}, ""});
-    b->record_progress({run, 1, 1, 12, {{"loss", 0.9}}, ""});
-    auto list = b->list_progress(run);
+    b->progress().record_progress({run, 0, 1, 10, {{"loss", 1.0}}, ""});
+    b->progress().record_progress({run, 0, 2, 20, {{"loss", 0.5}}, ""});
+    b->progress().record_progress({run, 1, 1, 12, {{"loss", 0.9}}, ""});
+    auto list = b->progress().list_progress(run);
     std::sort(list.begin(), list.end(), [](const auto& x, const auto& y) { return x.rank < y.rank; });
     REQUIRE(list.size() == 2);
     CHECK(list[0].run == run);
@@ -279,7 +280,7 @@ TEST_SUITE("contract::Progress") {
     CHECK_FALSE(list[0].updated_at.empty());
     CHECK(list[1].rank == 1);
     CHECK(list[1].step == 12);
-    const auto everything = b->list_progress("");
+    const auto everything = b->progress().list_progress("");
     CHECK(std::count_if(everything.begin(), everything.end(), [&](const auto& r) { return r.run == run; }) == 2);
   }
 }

@@ -102,12 +102,12 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     cp.model = "m";
     cp.epoch = 3;
     cp.arrays.emplace("w", testutil::random_f32(2, 2, 5));
-    writer->save_checkpoint(cp);
+    writer->checkpoints().save_checkpoint(cp);
     const auto order = training::epoch_order(300, true, 7, 0);
     const auto batch = slice(order, 32, 64);
     const RowBatch truth = writer->read_positions("ds", batch);  // a miss: fetched and filed
     const auto info = writer->dataset_info("ds");
-    writer->load_checkpoint("m@latest");
+    writer->checkpoints().load_checkpoint("m@latest");
 
     const int opened = p.opens;
     auto reader = p.cached(cache);
@@ -117,7 +117,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     CHECK(again->next_index == info->next_index);
     CHECK(again->spec.label_dtype == DType::i64);
     check_same(reader->read_positions("ds", batch), truth);
-    CHECK(reader->load_checkpoint("m@latest").arrays.at("w") == cp.arrays.at("w"));
+    CHECK(reader->checkpoints().load_checkpoint("m@latest").arrays.at("w") == cp.arrays.at("w"));
     CHECK(p.opens == opened);  // the reader never opened the primary
   }
 

@@ -250,9 +250,9 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     b->write_rows(ds, rows(numbered("r", 600), 8, 1, true));  // 3 chunks
     b->update_row(ds, "r5", std::nullopt, json{{"x", 1}});
     CHECK(b->delete_ids(ds, {"r7", "r300"}) == 2);
-    b->save_checkpoint(checkpoint("m", 1, 0));
-    b->save_checkpoint(checkpoint("m", 2, 0));
-    b->record_progress({"run", 0, 1, 10, {{"loss", 0.1}}, ""});
+    b->checkpoints().save_checkpoint(checkpoint("m", 1, 0));
+    b->checkpoints().save_checkpoint(checkpoint("m", 2, 0));
+    b->progress().record_progress({"run", 0, 1, 10, {{"loss", 0.1}}, ""});
 
     auto c = raw();
     const auto keys = keys_under(c, p.get_string("prefix"));
@@ -324,7 +324,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     auto b = open(p);
     b->create_dataset(labelled_spec("ds", 4));
     b->write_rows("ds", rows(numbered("r", 10), 4, 1, true));
-    b->save_checkpoint(checkpoint("m", 1, 0));
+    b->checkpoints().save_checkpoint(checkpoint("m", 1, 0));
     auto c = raw();
     const auto keys = keys_under(c, p.get_string("prefix"));
     CHECK(keys.size() >= 6);
@@ -332,7 +332,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
       CHECK(rd::as_int(*c.command({"TTL", k})) == -1);
     }
     b->drop_dataset("ds");
-    b->delete_checkpoint("m@1");
+    b->checkpoints().delete_checkpoint("m@1");
   }
 
   TEST_CASE("an expired dataset or checkpoint is 'expired or not found', never a partial read") {
@@ -342,7 +342,7 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     b->create_dataset(labelled_spec("ds", 4));
     const auto ids = numbered("r", 700);
     b->write_rows("ds", rows(ids, 4, 1, true));
-    b->save_checkpoint(checkpoint("m", 1, 0));
+    b->checkpoints().save_checkpoint(checkpoint("m", 1, 0));
     // Until expiry every read is whole; then every read says "expired or not found".
     poll_until_expired(
         [&] {
@@ -354,11 +354,11 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     CHECK_FALSE(b->dataset_info("ds").has_value());
     poll_until_expired(
         [&] {
-          const auto ck = b->load_checkpoint("m@1");  // throws (not inside CHECK) once expired
+          const auto ck = b->checkpoints().load_checkpoint("m@1");  // throws (not inside CHECK) once expired
           REQUIRE(ck.arrays.size() == 1);
         },
         std::chrono::seconds(10));
-    CHECK_THROWS_AS(b->load_checkpoint("m@latest"), NotFoundError);
+    CHECK_THROWS_AS(b->checkpoints().load_checkpoint("m@latest"), NotFoundError);
   }
 
   TEST_CASE("one vanished key makes the whole dataset 'expired or not found'") {
@@ -400,14 +400,14 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
       CHECK(keys_under(c, prefix + "ds:").empty());
     }
     // A checkpoint whose hash vanished while "latest" still points at it.
-    b->save_checkpoint(checkpoint("m", 4, 0));
+    b->checkpoints().save_checkpoint(checkpoint("m", 4, 0));
     for (const auto& k : keys_under(c, prefix + "ckpt:")) {
       if (k.size() > 2 && k.compare(k.size() - 2, 2, ":4") == 0) {
         c.command({"DEL", k});
       }
     }
     try {
-      b->load_checkpoint("m@latest");
+      b->checkpoints().load_checkpoint("m@latest");
       FAIL("loaded a vanished checkpoint");
     } catch (const NotFoundError& e) {
       CHECK(mentions_expired(e));
@@ -575,19 +575,19 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     CHECK(a->read_positions(ds, {3, 1}).ids == pos1.ids);
 
     // Checkpoint loads: cached, and a re-save of the same epoch is seen at once.
-    a->save_checkpoint(checkpoint("m", 1, 0));
-    CHECK(a->load_checkpoint("m@latest").arrays.at("parameters").as<float>()[0] == 0);
-    CHECK(a->load_checkpoint("m@1").arrays.at("parameters").as<float>()[0] == 0);
+    a->checkpoints().save_checkpoint(checkpoint("m", 1, 0));
+    CHECK(a->checkpoints().load_checkpoint("m@latest").arrays.at("parameters").as<float>()[0] == 0);
+    CHECK(a->checkpoints().load_checkpoint("m@1").arrays.at("parameters").as<float>()[0] == 0);
     auto clash = checkpoint("m", 1, 5);
     clash.overwrite = false;  // refused: the cached load still gives the saved checkpoint
-    CHECK_THROWS_AS(other->save_checkpoint(clash), ConflictError);
-    CHECK(a->load_checkpoint("m@1").arrays.at("parameters").as<float>()[0] == 0);
-    other->save_checkpoint(checkpoint("m", 1, 7));
-    CHECK(a->load_checkpoint("m@1").arrays.at("parameters").as<float>()[0] == 7);
-    other->save_checkpoint(checkpoint("m", 2, 9));
-    CHECK(a->load_checkpoint("m@latest").epoch == 2);
-    other->delete_checkpoint("m@2");
-    CHECK(a->load_checkpoint("m@latest").epoch == 1);
+    CHECK_THROWS_AS(other->checkpoints().save_checkpoint(clash), ConflictError);
+    CHECK(a->checkpoints().load_checkpoint("m@1").arrays.at("parameters").as<float>()[0] == 0);
+    other->checkpoints().save_checkpoint(checkpoint("m", 1, 7));
+    CHECK(a->checkpoints().load_checkpoint("m@1").arrays.at("parameters").as<float>()[0] == 7);
+    other->checkpoints().save_checkpoint(checkpoint("m", 2, 9));
+    CHECK(a->checkpoints().load_checkpoint("m@latest").epoch == 2);
+    other->checkpoints().delete_checkpoint("m@2");
+    CHECK(a->checkpoints().load_checkpoint("m@latest").epoch == 1);
 
     // Dropping the dataset: the cached batches are gone with it.
     CHECK(other->drop_dataset(ds));
@@ -614,8 +614,8 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
       CHECK(b->read_rows("ds", 0, 20).size() == 20);
       CHECK(b->read_rows("ds", 0, 20).size() == 20);
       CHECK(b->query("ds", {1, 0}, {3}).size() == 3);
-      b->save_checkpoint(checkpoint("m", 1, 0));
-      CHECK(b->load_checkpoint("m@1").epoch == 1);
+      b->checkpoints().save_checkpoint(checkpoint("m", 1, 0));
+      CHECK(b->checkpoints().load_checkpoint("m@1").epoch == 1);
       const auto st = b->stats().extra.at("cache");
       CHECK_FALSE(st.at("available").get<bool>());
       CHECK(b->drop_dataset("ds"));

@@ -99,19 +99,19 @@ TEST_SUITE("training::retention") {
       cp.epoch = c.epoch;
       cp.metrics = c.metrics;
       cp.arrays["parameters"] = testutil::random_f32(4, 3, static_cast<uint32_t>(c.epoch));
-      backend->save_checkpoint(cp);
+      backend->checkpoints().save_checkpoint(cp);
     }
     backends::Checkpoint other;
     other.model = "other";
     other.epoch = 1;
-    backend->save_checkpoint(other);
+    backend->checkpoints().save_checkpoint(other);
 
     const auto plan = apply_retention(*backend, "m", RetentionPolicy::parse(2, "loss:min"));
     CHECK(epochs(plan.remove) == std::vector<int64_t>{0, 1, 3});
-    CHECK(epochs(backend->list_checkpoints("m")) == std::vector<int64_t>{2, 4, 5});
-    CHECK(backend->load_checkpoint("m@latest").epoch == 5);
-    CHECK(backend->load_checkpoint("m@2").arrays.at("parameters") == testutil::random_f32(4, 3, 2));
-    CHECK(backend->list_checkpoints("other").size() == 1);
+    CHECK(epochs(backend->checkpoints().list_checkpoints("m")) == std::vector<int64_t>{2, 4, 5});
+    CHECK(backend->checkpoints().load_checkpoint("m@latest").epoch == 5);
+    CHECK(backend->checkpoints().load_checkpoint("m@2").arrays.at("parameters") == testutil::random_f32(4, 3, 2));
+    CHECK(backend->checkpoints().list_checkpoints("other").size() == 1);
     // Applying again changes nothing.
     CHECK(apply_retention(*backend, "m", RetentionPolicy::parse(2, "loss:min")).remove.empty());
   }

@@ -190,12 +190,12 @@ TEST_SUITE("transfer::copy") {
       c.epoch = e;
       c.arrays["parameters"] = testutil::random_f32(2, 2, static_cast<uint32_t>(e));
       c.metrics["loss"] = 1.0 / static_cast<double>(e);
-      fx.src->save_checkpoint(c);
+      fx.src->checkpoints().save_checkpoint(c);
     }
     using transfer::ExistingCheckpoint;
     auto done = transfer::copy_checkpoints(*fx.src, *fx.dst, "m", ExistingCheckpoint::conflict, false);
     CHECK(done.copied == std::vector<std::string>{"m@1", "m@2", "m@3"});
-    const auto latest = fx.dst->load_checkpoint("m@latest");
+    const auto latest = fx.dst->checkpoints().load_checkpoint("m@latest");
     CHECK(latest.epoch == 3);
     CHECK(latest.arrays.at("parameters") == testutil::random_f32(2, 2, 3));
     CHECK(latest.metrics.at("loss") == doctest::Approx(1.0 / 3));

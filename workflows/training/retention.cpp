@@ -72,11 +72,11 @@ RetentionPlan plan_retention(const std::vector<CheckpointInfo>& checkpoints, con
 
 RetentionPlan apply_retention(backends::Backend& backend, const std::string& model, const RetentionPolicy& policy) {
   backends::validate_model_name(model);
-  auto listed = backend.list_checkpoints(model);
+  auto listed = backend.checkpoints().list_checkpoints(model);
   std::erase_if(listed, [&](const CheckpointInfo& c) { return c.model != model; });
   RetentionPlan plan = plan_retention(listed, policy);
   for (const auto& c : plan.remove) {
-    backend.delete_checkpoint(backends::checkpoint_path(c.model, c.epoch));
+    backend.checkpoints().delete_checkpoint(backends::checkpoint_path(c.model, c.epoch));
   }
   return plan;
 }

@@ -13,13 +13,13 @@ CheckpointCopy copy_checkpoints(backends::Backend& src, backends::Backend& dst, 
   if (!model.empty()) {
     backends::validate_model_name(model);
   }
-  const auto wanted = src.list_checkpoints(model);
+  const auto wanted = src.checkpoints().list_checkpoints(model);
   if (wanted.empty()) {
     throw NotFoundError(model.empty() ? fmt::format("{}: no checkpoints", src_label)
                                       : fmt::format("{}: no checkpoints of model \"{}\"", src_label, model));
   }
   std::set<std::string> there;
-  for (const auto& c : dst.list_checkpoints(model)) {
+  for (const auto& c : dst.checkpoints().list_checkpoints(model)) {
     there.insert(c.path);
   }
   CheckpointCopy out;
@@ -37,12 +37,12 @@ CheckpointCopy copy_checkpoints(backends::Backend& src, backends::Backend& dst, 
       continue;
     }
     if (!dry_run) {
-      backends::Checkpoint cp = src.load_checkpoint(c.path);
+      backends::Checkpoint cp = src.checkpoints().load_checkpoint(c.path);
       for (const auto& [name, a] : cp.arrays) {
         out.bytes += static_cast<int64_t>(a.nbytes());
       }
       cp.overwrite = existing == ExistingCheckpoint::overwrite;
-      dst.save_checkpoint(cp);
+      dst.checkpoints().save_checkpoint(cp);
     } else {
       out.bytes += c.bytes;
     }
