@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "backends/backend.hpp"
+#include "backends/checkpointstore.hpp"
 
 namespace vstash::backends::chunked {
 
@@ -57,6 +58,22 @@ std::string save(RecordStore& store, const Checkpoint& checkpoint);
 Checkpoint load(RecordStore& store, const std::string& path);
 std::vector<CheckpointInfo> list(RecordStore& store, const std::string& model);
 bool remove(RecordStore& store, const std::string& path);
+
+// The checkpoint store over a store's records: the functions above as a CheckpointStore,
+// held by a backend and returned from its checkpoints(). Safe to use from several threads
+// when the record operations are.
+class ChunkedCheckpoints final : public CheckpointStore {
+ public:
+  explicit ChunkedCheckpoints(RecordStore store) : m_store(std::move(store)) {}
+
+  std::string save_checkpoint(const Checkpoint& checkpoint) override { return save(m_store, checkpoint); }
+  Checkpoint load_checkpoint(const std::string& path) override { return load(m_store, path); }
+  std::vector<CheckpointInfo> list_checkpoints(const std::string& model) override { return list(m_store, model); }
+  bool delete_checkpoint(const std::string& path) override { return remove(m_store, path); }
+
+ private:
+  RecordStore m_store;
+};
 
 // "m:MODEL@EPOCH": the stores' listing filters by this prefix or by the manifest's fields.
 std::string manifest_key(const std::string& model, int64_t epoch);

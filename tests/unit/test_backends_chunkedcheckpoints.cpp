@@ -168,3 +168,23 @@ TEST_SUITE("backends::chunked") {
     CHECK(mem.count_prefix("k:") == 1);  // only the crashed saver's
   }
 }
+
+TEST_SUITE("backends::chunked::ChunkedCheckpoints") {
+  TEST_CASE("the class is a CheckpointStore over the records: save, list, load latest, delete moves latest back") {
+    MemoryRecords mem;
+    backends::chunked::ChunkedCheckpoints owned(mem.store());
+    backends::CheckpointStore& store = owned;
+    CHECK(store.save_checkpoint(checkpoint(1, 1)) == "m@1");
+    CHECK(store.save_checkpoint(checkpoint(2, 2)) == "m@2");
+    CHECK_THROWS_AS(store.save_checkpoint(checkpoint(2, 9)), ConflictError);
+    const auto all = store.list_checkpoints("m");
+    REQUIRE(all.size() == 2);
+    CHECK(!all[0].latest);
+    CHECK(all[1].latest);
+    CHECK(store.load_checkpoint("m@latest").arrays.at("parameters") == checkpoint(2, 2).arrays.at("parameters"));
+    CHECK(store.delete_checkpoint("m@2"));
+    CHECK(!store.delete_checkpoint("m@2"));
+    CHECK(store.load_checkpoint("m@latest").epoch == 1);
+    CHECK_THROWS_WITH_AS(store.load_checkpoint("m@2"), "memory: checkpoint \"m@2\" does not exist", NotFoundError);
+  }
+}
