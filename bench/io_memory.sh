@@ -5,7 +5,7 @@
 # Prints file size, seconds and peak RSS per case; peak RSS should stay near one block, far
 # below the file size.
 #   bench/io_memory.sh BUILD_DIR [MB=1024] [BLOCK_ROWS=10000]
-# BUILD_DIR must hold tests/vstash_iotool (make vstash_iotool). Data goes to BUILD_DIR/bench-io
+# Needs BUILD_DIR/tests/vstash_iotool (make vstash_iotool). Data goes to BUILD_DIR/bench-io
 # and is removed at the end.
 set -euo pipefail
 build=${1:?usage: bench/io_memory.sh BUILD_DIR [MB] [BLOCK_ROWS]}

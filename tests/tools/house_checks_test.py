@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# house_checks_test.py: the house-rule checks fail when a rule is broken, and pass when it holds.
+# Each case builds a small tree in a temp dir (the repository's .clang-format, a few files under
+# src/, backends/, workflows/, commands/), runs one check on it, breaks one rule, and runs it again:
+#   scripts/check-format.sh                 one misformatted file
+#   tests/tools/check_includes.py style     #include "../x.hpp", a path not from the root, <> for ours
+#   tests/tools/check_includes.py layers    src -> backends, backends -> workflows, workflows -> commands
+#   tests/tools/check_comment_paths.py      a comment naming a file that does not exist
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+SOURCE = os.environ.get("VSTASH_SOURCE_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+PYTHON = os.environ.get("PYTHON") or sys.executable
+HEADER = "// SPDX-License-Identifier: MIT\n"
+GOOD = {
+    "src/core.hpp": HEADER + "#pragma once\nint core();\n",
+    "src/core.cpp": HEADER + '// See src/core.hpp.\n#include "src/core.hpp"\n\nint core() { return 1; }\n',
+    "backends/store.hpp": HEADER + '#pragma once\n#include "src/core.hpp"\n',
+    "workflows/flow.hpp": HEADER + '#pragma once\n#include "backends/store.hpp"\n',
+    "commands/run.cpp": HEADER + '#include "workflows/flow.hpp"\n',
+}
+
+
+class HouseChecks(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="vstash-house-")
+        shutil.copy(os.path.join(SOURCE, ".clang-format"), self.root)
+        for rel, text in GOOD.items():
+            self.write(rel, text)
+
+    def tearDown(self):
+        shutil.rmtree(self.root)
+
+    def write(self, rel, text):
+        path = os.path.join(self.root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+
+    def run_check(self, *argv):
+        if argv[0].endswith(".py"):
+            argv = (PYTHON,) + argv
+        p = subprocess.run(list(argv) + [self.root], capture_output=True, text=True, timeout=120)
+        return p.returncode, p.stdout + p.stderr
+
+    def assert_breaks(self, argv, rel, text, expect):
+        code, out = self.run_check(*argv)
+        self.assertEqual(code, 0, out)
+        self.write(rel, text)
+        code, out = self.run_check(*argv)
+        self.assertEqual(code, 1, out)
+        self.assertIn(expect, out)
+
+    def test_format(self):
+        script = os.path.join(SOURCE, "scripts", "check-format.sh")
+        self.assert_breaks(["bash", script], "src/core.cpp", GOOD["src/core.cpp"].replace("int core()", "int  core( )"),
+                           "src/core.cpp")
+
+    def test_include_style(self):
+        tool = os.path.join(SOURCE, "tests", "tools", "check_includes.py")
+        for text, expect in [('#include "../core.hpp"\n', "without .."), ('#include "core.hpp"\n', "no such file"),
+                             ("#include <src/core.hpp>\n", "a project file")]:
+            with self.subTest(include=text.strip()):
+                self.assert_breaks([tool, "style"], "src/other.cpp", HEADER + text, "src/other.cpp:2")
+                code, out = self.run_check(tool, "style")
+                self.assertIn(expect, out)
+                os.remove(os.path.join(self.root, "src/other.cpp"))
+
+    def test_layers(self):
+        tool = os.path.join(SOURCE, "tests", "tools", "check_includes.py")
+        for rel, inc in [("src/up.cpp", "backends/store.hpp"), ("src/up.cpp", "commands/run.cpp"),
+                         ("backends/up.cpp", "workflows/flow.hpp"), ("workflows/up.cpp", "commands/run.cpp")]:
+            with self.subTest(file=rel, include=inc):
+                self.assert_breaks([tool, "layers"], rel, HEADER + f'#include "{inc}"\n', f"{rel}:2")
+                os.remove(os.path.join(self.root, rel))
+
+    def test_comment_paths(self):
+        tool = os.path.join(SOURCE, "tests", "tools", "check_comment_paths.py")
+        self.assert_breaks([tool], "workflows/flow.cpp", HEADER + "// Reads src/gone.hpp and src/core.hpp.\n",
+                           '"src/gone.hpp" does not exist')
+        self.write("workflows/flow.cpp", HEADER + "// One per area: tests/<name>.sh, src/{core,gone}.hpp.\n")
+        self.write("tests/x.sh", "#!/bin/sh\n# run src/core.hpp then commands/missing.sh\n")
+        code, out = self.run_check(tool)
+        self.assertEqual(code, 1, out)
+        self.assertIn('tests/x.sh:2: "commands/missing.sh" does not exist', out)
+        self.assertNotIn("src/core.hpp", out)
+
+
+if __name__ == "__main__":
+    unittest.main()
