@@ -138,7 +138,7 @@ std::string now_rfc3339() {
 }
 
 std::vector<std::vector<QueryHit>> RowStore::query_many(const std::string& dataset, const std::vector<float>& queries,
-                                                       size_t n, const QueryOptions& options) {
+                                                        size_t n, const QueryOptions& options) {
   if (n == 0) {
     return {};
   }
