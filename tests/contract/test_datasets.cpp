@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Contract: dataset lifecycle, missing datasets and statistics.
 #include <algorithm>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "src/errors.hpp"
 #include "tests/contract/contract.hpp"
@@ -42,6 +45,58 @@ TEST_SUITE("contract::Datasets") {
     other_dtype.dtype = DType::f64;
     CHECK_THROWS_AS(b->create_dataset(other_dtype), ConflictError);
     CHECK(b->dataset_info(ds.name())->spec.row_shape == Shape{8});
+  }
+
+  TEST_CASE("a spec conflict reads the same on every backend: location, both specs described one way") {
+    auto b = make_contract_backend();
+    TempDataset ds(*b, vector_spec(8));
+    auto other = ds.spec();
+    other.row_shape = {16};
+    other.label_dtype = DType::i64;
+    const std::string expected = "dataset \"" + ds.name() +
+                                 "\" exists as float32 (8,) cosine, no labels; requested float32 (16,) cosine, labels "
+                                 "int64 ()";
+    try {
+      b->create_dataset(other);
+      FAIL("no ConflictError");
+    } catch (const ConflictError& e) {
+      const std::string message = e.what();
+      INFO(message);
+      const auto at = message.find(": " + expected);
+      CHECK(at != std::string::npos);
+      CHECK(at > 0);  // the store's location comes first
+      CHECK(message.size() == at + 2 + expected.size());
+    }
+  }
+
+  TEST_CASE("a dataset without labels ignores the label shape of a later create") {
+    auto b = make_contract_backend();
+    TempDataset ds(*b, vector_spec(8));
+    auto again = ds.spec();
+    again.label_shape = {3};
+    CHECK_NOTHROW(b->create_dataset(again));
+    CHECK_FALSE(b->dataset_info(ds.name())->spec.label_dtype);
+  }
+
+  TEST_CASE("a missing dataset reads the same on every backend") {
+    auto b = make_contract_backend();
+    const std::string name = testutil::unique_name("missing");
+    const std::string expected = ": dataset \"" + name + "\" does not exist";
+    for (const auto& run :
+         std::vector<std::function<void()>>{[&] { b->read_rows(name, 0, 10); }, [&] { b->count(name, nullptr); },
+                                            [&] {
+                                              b->query(name, {1, 0, 0, 0}, {});
+                                            }}) {
+      try {
+        run();
+        FAIL("no NotFoundError");
+      } catch (const NotFoundError& e) {
+        const std::string message = e.what();
+        INFO(message);
+        CHECK(message.size() > expected.size());
+        CHECK(message.compare(message.size() - expected.size(), expected.size(), expected) == 0);
+      }
+    }
   }
 
   TEST_CASE("dataset_info of a missing dataset is empty") {
