@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Checkpoints (metadata row + one bytea row per array) and progress records.
+// Checkpoints: a metadata row and one bytea row per array.
 //
 // A save without overwrite inserts the metadata row with ON CONFLICT DO NOTHING: the
 // primary key lets exactly one of several concurrent savers of an epoch in.
@@ -10,10 +10,11 @@
 
 #include <fmt/format.h>
 #include <cstring>
+#include <utility>
 
 #include "src/errors.hpp"
 
-namespace vstash::backends::pgvector::checkpoints {
+namespace vstash::backends::pgvector {
 
 namespace {
 using json = nlohmann::json;
@@ -33,8 +34,6 @@ std::optional<int64_t> resolve(Session& s, const Tables& t, const CheckpointRef&
   }
   return r.int_text(0, 0);
 }
-}  // namespace
-
 std::string save(Session& s, const Tables& t, const Checkpoint& c) {
   validate_model_name(c.model);
   if (c.epoch < 0) {
@@ -171,38 +170,18 @@ bool remove(Session& s, const Tables& t, const std::string& path) {
   return existed;
 }
 
-void record_progress(Session& s, const Tables& t, const ProgressRecord& r) {
-  s.transact(fmt::format("recording progress of run \"{}\"", r.run), [&](pqxx::work&) {
-    s.exec(fmt::format(
-               "INSERT INTO {} (run, rank, epoch, step, metrics, updated_at) VALUES ($1, $2::bigint, "
-               "$3::bigint, $4::bigint, $5::jsonb, $6) ON CONFLICT (run, rank) DO UPDATE SET epoch = "
-               "excluded.epoch, step = excluded.step, metrics = excluded.metrics, updated_at = excluded.updated_at",
-               t.progress),
-           {Param(r.run), Param(r.rank), Param(r.epoch), Param(r.step), Param(metrics_to_json(r.metrics).dump()),
-            Param(now_rfc3339())});
-  });
+}  // namespace
+
+PgCheckpoints::PgCheckpoints(Session& session, TablesFn tables) : m_session(session), m_tables(std::move(tables)) {}
+
+std::string PgCheckpoints::save_checkpoint(const Checkpoint& c) { return save(m_session, m_tables(), c); }
+
+Checkpoint PgCheckpoints::load_checkpoint(const std::string& path) { return load(m_session, m_tables(), path); }
+
+std::vector<CheckpointInfo> PgCheckpoints::list_checkpoints(const std::string& model) {
+  return list(m_session, m_tables(), model);
 }
 
-std::vector<ProgressRecord> list_progress(Session& s, const Tables& t, const std::string& run) {
-  std::vector<ProgressRecord> out;
-  s.transact("listing progress", [&](pqxx::work&) {
-    const Result r =
-        s.exec(fmt::format("SELECT run, rank, epoch, step, metrics::text, updated_at FROM {} WHERE $1 = '' "
-                           "OR run = $1 ORDER BY run, rank",
-                           t.progress),
-               {Param(run)});
-    for (int i = 0; i < r.rows(); ++i) {
-      ProgressRecord p;
-      p.run = r.text(i, 0);
-      p.rank = r.int_text(i, 1);
-      p.epoch = r.int_text(i, 2);
-      p.step = r.int_text(i, 3);
-      p.metrics = metrics_from(r.get(i, 4));
-      p.updated_at = r.text(i, 5);
-      out.push_back(std::move(p));
-    }
-  });
-  return out;
-}
+bool PgCheckpoints::delete_checkpoint(const std::string& path) { return remove(m_session, m_tables(), path); }
 
-}  // namespace vstash::backends::pgvector::checkpoints
+}  // namespace vstash::backends::pgvector

@@ -1,21 +1,30 @@
 // SPDX-License-Identifier: MIT
-// Checkpoints and training progress in the pgvector store's shared tables (pgschema.hpp).
+// The pgvector store's checkpoints, native SQL in its shared tables (pgschema.hpp): a save is
+// one transaction, so readers see all of a checkpoint or none of it.
 #pragma once
 
 #include <string>
 #include <vector>
 
-#include "backends/backend.hpp"
+#include "backends/checkpointstore.hpp"
 #include "backends/pgvector/pgconnection.hpp"
 #include "backends/pgvector/pgschema.hpp"
 
-namespace vstash::backends::pgvector::checkpoints {
+namespace vstash::backends::pgvector {
 
-std::string save(Session& s, const Tables& t, const Checkpoint& c);
-Checkpoint load(Session& s, const Tables& t, const std::string& path);
-std::vector<CheckpointInfo> list(Session& s, const Tables& t, const std::string& model);
-bool remove(Session& s, const Tables& t, const std::string& path);
-void record_progress(Session& s, const Tables& t, const ProgressRecord& r);
-std::vector<ProgressRecord> list_progress(Session& s, const Tables& t, const std::string& run);
+class PgCheckpoints final : public CheckpointStore {
+ public:
+  // tables: the store's tables, created on first use; session is the store's connection.
+  PgCheckpoints(Session& session, TablesFn tables);
 
-}  // namespace vstash::backends::pgvector::checkpoints
+  std::string save_checkpoint(const Checkpoint& c) override;
+  Checkpoint load_checkpoint(const std::string& path) override;
+  std::vector<CheckpointInfo> list_checkpoints(const std::string& model) override;
+  bool delete_checkpoint(const std::string& path) override;
+
+ private:
+  Session& m_session;
+  TablesFn m_tables;
+};
+
+}  // namespace vstash::backends::pgvector

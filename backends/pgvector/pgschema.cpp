@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Schema creation, versioning and the dataset catalog.
+// Table names, schema creation and versioning.
 #include "backends/pgvector/pgschema.hpp"
 
 #include <fmt/format.h>
@@ -9,8 +9,6 @@
 namespace vstash::backends::pgvector {
 
 namespace {
-
-using json = nlohmann::json;
 
 constexpr size_t k_max_identifier = 63;  // PostgreSQL's NAMEDATALEN - 1
 constexpr size_t k_longest_suffix = 18;  // "_checkpoint_arrays"
@@ -25,36 +23,6 @@ uint64_t fnv1a(const std::string& s) {
   }
   return h;
 }
-
-Shape shape_from_json(const std::string& text) {
-  Shape out;
-  for (const auto& d : json::parse(text)) {
-    out.push_back(d.get<int64_t>());
-  }
-  return out;
-}
-
-std::string shape_json(const Shape& s) { return json(s).dump(); }
-
-CatalogEntry entry_from(const Result& r, int row) {
-  CatalogEntry e;
-  e.spec.name = r.text(row, 0);
-  e.table = r.text(row, 1);
-  e.spec.dtype = parse_dtype_name(r.text(row, 2));
-  e.spec.row_shape = shape_from_json(r.text(row, 3));
-  if (!r.is_null(row, 4)) {
-    e.spec.label_dtype = parse_dtype_name(r.text(row, 4));
-  }
-  e.spec.label_shape = shape_from_json(r.text(row, 5));
-  e.spec.metric = parse_metric(r.text(row, 6));
-  e.spec.metadata = json::parse(r.get(row, 7));
-  e.rows = r.int_text(row, 8);
-  e.next_index = r.int_text(row, 9);
-  return e;
-}
-
-constexpr const char* k_catalog_columns =
-    "name, tbl, dtype, row_shape::text, label_dtype, label_shape::text, metric, metadata::text, live_rows, next_index";
 
 }  // namespace
 
@@ -151,60 +119,6 @@ void ensure_schema(Session& s, const Tables& t) {
     s.exec(fmt::format("INSERT INTO {} (key, value) VALUES ('layout_version', $1)", t.meta),
            {Param(int64_t{k_layout_version})});
   });
-}
-
-std::optional<CatalogEntry> read_catalog(Session& s, const Tables& t, const std::string& dataset, bool for_update) {
-  const Result r = s.exec(fmt::format("SELECT {} FROM {} WHERE name = $1{}", k_catalog_columns, t.datasets,
-                                      for_update ? " FOR UPDATE" : ""),
-                          {Param(dataset)});
-  if (r.rows() == 0) {
-    return std::nullopt;
-  }
-  return entry_from(r, 0);
-}
-
-std::vector<CatalogEntry> read_catalog_all(Session& s, const Tables& t) {
-  const Result r = s.exec(fmt::format("SELECT {} FROM {} ORDER BY name", k_catalog_columns, t.datasets));
-  std::vector<CatalogEntry> out;
-  for (int i = 0; i < r.rows(); ++i) {
-    out.push_back(entry_from(r, i));
-  }
-  return out;
-}
-
-void create_catalog_entry(Session& s, const Tables& t, const DatasetSpec& spec) {
-  const std::string table = rows_table_name(t.prefix, spec.name);
-  s.exec(fmt::format("INSERT INTO {} (name, tbl, dtype, row_shape, dim, label_dtype, label_shape, metric, metadata) "
-                     "VALUES ($1, $2, $3, $4::jsonb, $5::integer, $6, $7::jsonb, $8, $9::jsonb)",
-                     t.datasets),
-         {Param(spec.name), Param(table), Param(std::string(dtype_name(spec.dtype))), Param(shape_json(spec.row_shape)),
-          Param(spec.dimension()), spec.label_dtype ? Param(std::string(dtype_name(*spec.label_dtype))) : Param(),
-          Param(shape_json(spec.label_shape)), Param(std::string(metric_name(spec.metric))),
-          Param(spec.metadata.is_object() ? spec.metadata.dump() : std::string("{}"))});
-  s.exec(
-      fmt::format("CREATE TABLE {} (id text PRIMARY KEY, idx bigint NOT NULL UNIQUE, embedding vector({}) "
-                  "NOT NULL, sample bytea, label bytea, metadata jsonb)",
-                  s.quote(table), spec.dimension()));
-  // pgvector's type stores vectors out of line (TOAST) once a row passes ~2 kB, i.e. from
-  // about 500 dimensions: every row then costs a second heap tuple and a TOAST index entry,
-  // and every exact scan a detoast. Up to k_inline_dimensions the vector (4 kB) is kept in
-  // the row instead; the other columns stay TOAST-able, so a row always fits a page.
-  if (spec.dimension() <= k_inline_dimensions) {
-    s.exec(fmt::format("ALTER TABLE {} ALTER COLUMN embedding SET STORAGE PLAIN", s.quote(table)));
-  }
-}
-
-std::string describe_spec(const DatasetSpec& spec) {
-  std::string out = fmt::format("{} {}", dtype_name(spec.dtype), shape_to_string(spec.row_shape));
-  if (spec.label_dtype) {
-    out += fmt::format(" labels {} {}", dtype_name(*spec.label_dtype), shape_to_string(spec.label_shape));
-  }
-  return out + fmt::format(" {}", metric_name(spec.metric));
-}
-
-bool specs_compatible(const DatasetSpec& a, const DatasetSpec& b) {
-  return a.dtype == b.dtype && a.row_shape == b.row_shape && a.label_dtype == b.label_dtype &&
-         (!a.label_dtype || a.label_shape == b.label_shape) && a.metric == b.metric;
 }
 
 }  // namespace vstash::backends::pgvector
