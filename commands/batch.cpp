@@ -158,8 +158,8 @@ std::string batch_file_name(const std::string& pattern, int64_t index) {
   return pattern.substr(0, at) + fmt::format("{:06d}", index) + pattern.substr(at + 2);
 }
 
-// A whole epoch (or shard) through the prefetching data loader.
-void run_stream(const BatchOptions& opt, Context& ctx) {
+// -o of --stream: "-" (not a terminal) or a file pattern with the batch number's placeholder.
+void check_stream_output(const BatchOptions& opt) {
   const bool to_stdout = opt.output == "-";
   if (!to_stdout && opt.output.find(k_placeholder) == std::string::npos) {
     throw UsageError(
@@ -171,7 +171,11 @@ void run_stream(const BatchOptions& opt, Context& ctx) {
     throw UsageError("batch --stream -o -: stdout is a terminal; pipe the NPY stream into a program or a file");
   }
   check_range("--workers", opt.workers, 0, k_max_workers);
-  const std::string dataset = ctx.dataset();
+}
+
+// The data loader's options from the flags: order, selection, shard, workers and their connections.
+training::LoaderOptions stream_loader_options(const BatchOptions& opt, const std::string& dataset, Context& ctx) {
+  const bool to_stdout = opt.output == "-";
   auto& backend = ctx.backend();
   const auto spec = plan_spec_of(opt);
   const auto& shard = spec.shard;
@@ -193,7 +197,16 @@ void run_stream(const BatchOptions& opt, Context& ctx) {
   const Profile& profile = ctx.profile();
   const ProfileFile& file = ctx.profile_file();  // so a `cache:` profile is found by every worker
   lo.connect = [&profile, &file] { return backends::create_backend(profile, &file, backends::Access::read_only); };
-  auto loader = training::create_data_loader(backend, dataset, lo);
+  return lo;
+}
+
+// A whole epoch (or shard) through the prefetching data loader.
+void run_stream(const BatchOptions& opt, Context& ctx) {
+  check_stream_output(opt);
+  const bool to_stdout = opt.output == "-";
+  const std::string dataset = ctx.dataset();
+  auto& backend = ctx.backend();
+  auto loader = training::create_data_loader(backend, dataset, stream_loader_options(opt, dataset, ctx));
 
   int64_t rows = 0;
   int64_t batches = 0;

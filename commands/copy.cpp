@@ -62,7 +62,8 @@ void run_copy_checkpoints(const CopyOptions& opt, Context& ctx) {
                                  done.skipped.empty() ? "" : fmt::format(", {} already there", done.skipped.size())));
 }
 
-void run_copy(const CopyOptions& opt, Context& ctx) {
+// The flags' own checks; returns whether --allow-lossy metadata was given.
+bool check_copy_flags(const CopyOptions& opt) {
   if (opt.writers != 0) {
     check_range("--writers", opt.writers, 1, 64);
   }
@@ -72,18 +73,82 @@ void run_copy(const CopyOptions& opt, Context& ctx) {
   if (int(opt.append) + int(opt.replace) + int(opt.resume) > 1) {
     throw UsageError("copy: --append, --replace and --resume exclude each other");
   }
-  transfer::CopyRequest req;
+  bool lossy_metadata = false;
   for (const auto& what : opt.allow_lossy) {
     if (what != "metadata") {
       throw UsageError(fmt::format("--allow-lossy: unknown conversion \"{}\" (known: metadata)", what));
     }
-    req.lossy_metadata = true;
+    lossy_metadata = true;
   }
   if (opt.verify && opt.append) {
     throw UsageError(
         "copy: --verify compares whole datasets, and after --append the destination holds more rows "
         "(run `vstash check` on what you expect instead)");
   }
+  return lossy_metadata;
+}
+
+// --dry-run: reads the rows to be copied and checks that each fits the destination; writes nothing.
+void dry_run_copy(Endpoint& src, const Endpoint& dst, const transfer::CopyPlan& plan, const transfer::CopyRequest& req,
+                  nlohmann::json& result, Context& ctx) {
+  const int64_t todo = plan.total - plan.start;
+  ProgressBar bar("scan", todo, ctx.show_progress());
+  const auto problem = transfer::scan_exactness(*src.backend, plan, req, [&](int64_t done) { bar.update(done); });
+  bar.finish();
+  if (problem) {
+    throw UsageError(*problem);
+  }
+  result["rows"] = todo;
+  result["bytes"] = 0;
+  if (!ctx.json()) {
+    const char* how = plan.drop_first ? "replacing it" : plan.exists ? "into the existing dataset" : "creating it";
+    output::print_text(
+        fmt::format("dry run: would copy {} of {} rows from \"{}\" to \"{}\" ({}); every row fits; "
+                    "nothing written\n",
+                    todo, plan.total, src.label, dst.label, how));
+  }
+}
+
+void copy_rows(const CopyOptions& opt, Endpoint& src, Endpoint& dst, const transfer::CopyPlan& plan,
+               const transfer::CopyRequest& req, nlohmann::json& result, Context& ctx) {
+  if (opt.writers > dst.backend->max_ingest_writers()) {
+    throw UsageError(fmt::format("--writers: the {} backend takes at most {} writer(s) per dataset",
+                                 dst.backend->kind(), dst.backend->max_ingest_writers()));
+  }
+  auto writers = writer_connections(dst, opt.writers > 0 ? opt.writers : dst.backend->ingest_writers(), ctx);
+  if (plan.start > 0) {
+    ctx.note(fmt::format("resuming at row {} of {}", plan.start, plan.total));
+  }
+  ProgressBar bar("copy", plan.total - plan.start, ctx.show_progress());
+  const auto stats = transfer::run_copy(*src.backend, *dst.backend, writers.pointers, plan, req, [&](int64_t done) {
+    bar.update(done);
+    check_interrupted();
+  });
+  bar.finish();
+  result["rows"] = stats.rows;
+  result["bytes"] = stats.bytes;
+  result["lossy_rows"] = stats.lossy_rows;
+  result["writers"] = writers.pointers.size();
+}
+
+// --verify: compares the two datasets whole, prints, and fails when they differ.
+void verify_copy(Endpoint& src, Endpoint& dst, nlohmann::json& result, Context& ctx) {
+  const auto diff = compare_endpoints(src, dst, {}, ctx);
+  result["verified"] = diff.equal();
+  if (!ctx.json()) {
+    print_differences(diff, src.label, dst.label);
+  }
+  if (ctx.json()) {
+    output::print_json(result);
+  }
+  if (!diff.equal()) {
+    throw Error(fmt::format("copy --verify: \"{}\" and \"{}\" differ after the copy", src.label, dst.label));
+  }
+}
+
+void run_copy(const CopyOptions& opt, Context& ctx) {
+  transfer::CopyRequest req;
+  req.lossy_metadata = check_copy_flags(opt);
   if (!opt.checkpoints.empty() || opt.all) {
     run_copy_checkpoints(opt, ctx);
     return;
@@ -112,40 +177,9 @@ void run_copy(const CopyOptions& opt, Context& ctx) {
                            {"verified", nullptr}};
   const auto t0 = std::chrono::steady_clock::now();
   if (opt.dry_run) {
-    ProgressBar bar("scan", todo, ctx.show_progress());
-    const auto problem = transfer::scan_exactness(*src.backend, plan, req, [&](int64_t done) { bar.update(done); });
-    bar.finish();
-    if (problem) {
-      throw UsageError(*problem);
-    }
-    result["rows"] = todo;
-    result["bytes"] = 0;
-    if (!ctx.json()) {
-      const char* how = plan.drop_first ? "replacing it" : plan.exists ? "into the existing dataset" : "creating it";
-      output::print_text(
-          fmt::format("dry run: would copy {} of {} rows from \"{}\" to \"{}\" ({}); every row fits; "
-                      "nothing written\n",
-                      todo, plan.total, src.label, dst.label, how));
-    }
+    dry_run_copy(src, dst, plan, req, result, ctx);
   } else {
-    if (opt.writers > dst.backend->max_ingest_writers()) {
-      throw UsageError(fmt::format("--writers: the {} backend takes at most {} writer(s) per dataset",
-                                   dst.backend->kind(), dst.backend->max_ingest_writers()));
-    }
-    auto writers = writer_connections(dst, opt.writers > 0 ? opt.writers : dst.backend->ingest_writers(), ctx);
-    if (plan.start > 0) {
-      ctx.note(fmt::format("resuming at row {} of {}", plan.start, plan.total));
-    }
-    ProgressBar bar("copy", todo, ctx.show_progress());
-    const auto stats = transfer::run_copy(*src.backend, *dst.backend, writers.pointers, plan, req, [&](int64_t done) {
-      bar.update(done);
-      check_interrupted();
-    });
-    bar.finish();
-    result["rows"] = stats.rows;
-    result["bytes"] = stats.bytes;
-    result["lossy_rows"] = stats.lossy_rows;
-    result["writers"] = writers.pointers.size();
+    copy_rows(opt, src, dst, plan, req, result, ctx);
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   result["seconds"] = secs;
@@ -156,17 +190,7 @@ void run_copy(const CopyOptions& opt, Context& ctx) {
                                    plan.start > 0 ? fmt::format(", {} already there", plan.start) : ""));
   }
   if (opt.verify && !opt.dry_run) {
-    const auto diff = compare_endpoints(src, dst, {}, ctx);
-    result["verified"] = diff.equal();
-    if (!ctx.json()) {
-      print_differences(diff, src.label, dst.label);
-    }
-    if (ctx.json()) {
-      output::print_json(result);
-    }
-    if (!diff.equal()) {
-      throw Error(fmt::format("copy --verify: \"{}\" and \"{}\" differ after the copy", src.label, dst.label));
-    }
+    verify_copy(src, dst, result, ctx);
     return;
   }
   if (ctx.json()) {

@@ -42,6 +42,77 @@ std::vector<std::string> missing_ids(backends::Backend& backend, const std::vect
   return missing;
 }
 
+// What one delete matched: its description, the count, and the ids that name no row.
+struct DeleteOutcome {
+  std::string what;
+  int64_t matched = 0;
+  std::vector<std::string> missing;
+};
+
+DeleteOutcome delete_checkpoint(const DeleteOptions& opt, nlohmann::json& result, Context& ctx) {
+  auto& backend = ctx.backend();
+  const auto ref = backends::CheckpointRef::parse(opt.checkpoint);
+  std::string path;
+  for (const auto& c : backend.checkpoints().list_checkpoints(ref.model)) {
+    if (ref.epoch ? c.epoch == *ref.epoch : c.latest) {
+      path = c.path;
+    }
+  }
+  if (path.empty()) {
+    throw NotFoundError(fmt::format("checkpoint \"{}\" does not exist", opt.checkpoint));
+  }
+  result["target"] = "checkpoint";
+  result["checkpoint"] = path;
+  if (!opt.dry_run) {
+    backend.checkpoints().delete_checkpoint(path);
+  }
+  return {fmt::format("checkpoint {}", path), 1, {}};
+}
+
+// The dataset whole (--dataset-all), the rows matching --filter, or the rows with the given ids.
+DeleteOutcome delete_rows(const DeleteOptions& opt, const std::vector<std::string>& ids,
+                          const std::optional<Filter>& filter, nlohmann::json& result, Context& ctx) {
+  auto& backend = ctx.backend();
+  const std::string dataset = ctx.dataset();
+  const auto info = require_dataset(backend, dataset);
+  result["dataset"] = dataset;
+  DeleteOutcome out;
+  bool bulk = false;
+  if (opt.dataset_all) {
+    result["target"] = "dataset";
+    out.matched = info.rows;
+    bulk = true;
+    out.what = fmt::format("dataset \"{}\" and its {} rows", dataset, out.matched);
+  } else if (filter) {
+    result["target"] = "filter";
+    out.matched = backend.count(dataset, &*filter);
+    bulk = true;
+    out.what = fmt::format("{} rows of \"{}\" matching the filter", out.matched, dataset);
+  } else {
+    result["target"] = "ids";
+    const auto found = backend.fetch(dataset, ids);
+    out.matched = static_cast<int64_t>(found.size());
+    out.missing = missing_ids(backend, ids, found);
+    result["missing"] = out.missing;
+    bulk = ids.size() > 1;
+    out.what = fmt::format("{} of {} given ids from \"{}\"", out.matched, ids.size(), dataset);
+  }
+  if (opt.dry_run) {
+    return out;
+  }
+  if (bulk && !confirm_bulk(fmt::format("delete {}?", out.what), opt.yes, "delete")) {
+    throw Error("delete: not confirmed; nothing deleted");
+  }
+  if (opt.dataset_all) {
+    backend.drop_dataset(dataset);
+  } else if (filter) {
+    out.matched = backend.delete_where(dataset, *filter);
+  } else {
+    out.matched = backend.delete_ids(dataset, ids);
+  }
+  return out;
+}
+
 void run_delete(const DeleteOptions& opt, Context& ctx) {
   std::vector<std::string> ids = split_list(opt.ids);
   ids.insert(ids.end(), opt.id.begin(), opt.id.end());
@@ -56,78 +127,21 @@ void run_delete(const DeleteOptions& opt, Context& ctx) {
   if (opt.dry_run) {
     ctx.only_reads();  // a dry run must not create a store, nor need write access to one
   }
-  auto& backend = ctx.backend();
   nlohmann::json result = {{"dry_run", opt.dry_run}};
-  std::string what;
-  int64_t matched = 0;
-  bool bulk = false;
-  std::vector<std::string> missing;
-  if (!opt.checkpoint.empty()) {
-    const auto ref = backends::CheckpointRef::parse(opt.checkpoint);
-    std::string path;
-    for (const auto& c : backend.checkpoints().list_checkpoints(ref.model)) {
-      if (ref.epoch ? c.epoch == *ref.epoch : c.latest) {
-        path = c.path;
-      }
-    }
-    if (path.empty()) {
-      throw NotFoundError(fmt::format("checkpoint \"{}\" does not exist", opt.checkpoint));
-    }
-    result["target"] = "checkpoint";
-    result["checkpoint"] = path;
-    what = fmt::format("checkpoint {}", path);
-    matched = 1;
-    if (!opt.dry_run) {
-      backend.checkpoints().delete_checkpoint(path);
-    }
-  } else {
-    const std::string dataset = ctx.dataset();
-    const auto info = require_dataset(backend, dataset);
-    result["dataset"] = dataset;
-    if (opt.dataset_all) {
-      result["target"] = "dataset";
-      matched = info.rows;
-      bulk = true;
-      what = fmt::format("dataset \"{}\" and its {} rows", dataset, matched);
-    } else if (filter) {
-      result["target"] = "filter";
-      matched = backend.count(dataset, &*filter);
-      bulk = true;
-      what = fmt::format("{} rows of \"{}\" matching the filter", matched, dataset);
-    } else {
-      result["target"] = "ids";
-      const auto found = backend.fetch(dataset, ids);
-      matched = static_cast<int64_t>(found.size());
-      missing = missing_ids(backend, ids, found);
-      result["missing"] = missing;
-      bulk = ids.size() > 1;
-      what = fmt::format("{} of {} given ids from \"{}\"", matched, ids.size(), dataset);
-    }
-    if (!opt.dry_run) {
-      if (bulk && !confirm_bulk(fmt::format("delete {}?", what), opt.yes, "delete")) {
-        throw Error("delete: not confirmed; nothing deleted");
-      }
-      if (opt.dataset_all) {
-        backend.drop_dataset(dataset);
-      } else if (filter) {
-        matched = backend.delete_where(dataset, *filter);
-      } else {
-        matched = backend.delete_ids(dataset, ids);
-      }
-    }
-  }
-  result["matched"] = matched;
-  result["deleted"] = opt.dry_run ? 0 : matched;
+  const DeleteOutcome out =
+      opt.checkpoint.empty() ? delete_rows(opt, ids, filter, result, ctx) : delete_checkpoint(opt, result, ctx);
+  result["matched"] = out.matched;
+  result["deleted"] = opt.dry_run ? 0 : out.matched;
   if (ctx.json()) {
     output::print_json(result);
   } else {
-    output::print_text(fmt::format("{} {}\n", opt.dry_run ? "dry run: would delete" : "deleted", what));
+    output::print_text(fmt::format("{} {}\n", opt.dry_run ? "dry run: would delete" : "deleted", out.what));
   }
   // The same rule as `get` and `update`: an id that names no row is exit 4 (after the others
   // are deleted), unless the caller says that is fine, as `rm -f` does.
-  if (!missing.empty() && !opt.ignore_missing) {
+  if (!out.missing.empty() && !opt.ignore_missing) {
     throw NotFoundError(fmt::format("dataset \"{}\": no row with id \"{}\" (--ignore-missing accepts that)",
-                                    ctx.dataset(), fmt::join(missing, "\", \"")));
+                                    ctx.dataset(), fmt::join(out.missing, "\", \"")));
   }
 }
 

@@ -37,20 +37,19 @@ struct IngestOptions {
 
 namespace {
 
-void run_ingest(const IngestOptions& opt, Context& ctx) {
+void check_ingest_flags(const IngestOptions& opt) {
   if (opt.batch_size_given || opt.batch_size != 0) {
     check_range("--batch-size", opt.batch_size, 1, int64_t{1} << 24);
   }
   if (opt.writers != 0) {
     check_range("--writers", opt.writers, 1, 64);
   }
-  IngestSource src = IngestSource::open(opt.files);
-  if (!src.remark().empty()) {
-    ctx.note(src.remark());
-  }
-  const std::string dataset = ctx.dataset();
+}
+
+// The dataset's spec from the source file's rows and labels and the metric.
+backends::DatasetSpec ingest_spec(const IngestOptions& opt, const IngestSource& src, Context& ctx) {
   backends::DatasetSpec spec;
-  spec.name = dataset;
+  spec.name = ctx.dataset();
   spec.dtype = src.dtype();
   spec.row_shape = src.row_shape();
   if (src.labels()) {
@@ -64,39 +63,40 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
     metric = backends::metric_name(*src.metric());
   }
   if (metric.empty() && (opt.append || opt.resume) && !opt.dry_run) {
-    if (auto existing = ctx.backend().dataset_info(dataset)) {
+    if (auto existing = ctx.backend().dataset_info(spec.name)) {
       metric = backends::metric_name(existing->spec.metric);
     }
   }
   spec.metric = backends::parse_metric(metric.empty() ? ctx.profile().get_string("metric", "cosine") : metric);
-  const int64_t total = src.rows();
-  const int64_t batch_size = opt.batch_size > 0 ? opt.batch_size : ingest::default_block_rows(spec);
-  src.check_finite_all(batch_size);
+  return spec;
+}
 
-  const int64_t bytes = total * static_cast<int64_t>(dtype_size(spec.dtype)) * spec.dimension();
-  nlohmann::json result = {{"dataset", dataset},
-                           {"source", src.name()},
-                           {"dtype", std::string(dtype_name(spec.dtype))},
-                           {"shape", spec.row_shape},
-                           {"metric", std::string(backends::metric_name(spec.metric))},
-                           {"labels", src.labels().has_value()},
-                           {"total_rows", total},
-                           {"dry_run", opt.dry_run}};
-  if (opt.dry_run) {
-    result["rows"] = total;
-    result["bytes"] = bytes;
-    if (ctx.json()) {
-      output::print_json(result);
-    } else {
-      output::print_text(fmt::format(
-          "dry run: would write {} rows of {} {} to dataset \"{}\" ({}, metric {}{}); "
-          "nothing written\n",
-          total, dtype_name(spec.dtype), shape_to_string(spec.row_shape), dataset, output::human_bytes(bytes),
-          backends::metric_name(spec.metric), src.labels() ? ", with labels" : ""));
-    }
+void print_dry_run(nlohmann::json& result, const backends::DatasetSpec& spec, const IngestSource& src, int64_t bytes,
+                   Context& ctx) {
+  const int64_t total = src.rows();
+  result["rows"] = total;
+  result["bytes"] = bytes;
+  if (ctx.json()) {
+    output::print_json(result);
     return;
   }
+  output::print_text(
+      fmt::format("dry run: would write {} rows of {} {} to dataset \"{}\" ({}, metric {}{}); "
+                  "nothing written\n",
+                  total, dtype_name(spec.dtype), shape_to_string(spec.row_shape), spec.name, output::human_bytes(bytes),
+                  backends::metric_name(spec.metric), src.labels() ? ", with labels" : ""));
+}
 
+// Where the load starts in the file and the index of file row 0.
+struct IngestStart {
+  int64_t start = 0;
+  int64_t base = 0;
+};
+
+// Checks --writers against the backend, decides the start from --resume/--append, and creates
+// (or checks) the dataset with the resume point in its metadata.
+IngestStart prepare_dataset(const IngestOptions& opt, backends::DatasetSpec& spec, const IngestSource& src,
+                            Context& ctx) {
   auto& backend = ctx.backend();
   if (opt.writers > backend.max_ingest_writers()) {
     throw UsageError(
@@ -104,62 +104,81 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
                     "`parallel` sets how many requests one writer sends at once",
                     backend.kind(), backend.max_ingest_writers()));
   }
-  int64_t start = 0;
-  int64_t base = 0;
-  if (auto info = backend.dataset_info(dataset); info && info->rows > 0) {
+  const int64_t total = src.rows();
+  IngestStart at;
+  if (auto info = backend.dataset_info(spec.name); info && info->rows > 0) {
     const auto& meta = info->spec.metadata;
     if (opt.resume) {
-      start = std::min(meta.value("ingest_watermark", int64_t{0}), total);
-      base = meta.value("ingest_base", int64_t{0});
+      at.start = std::min(meta.value("ingest_watermark", int64_t{0}), total);
+      at.base = meta.value("ingest_base", int64_t{0});
     } else if (opt.append) {
-      base = info->next_index;
+      at.base = info->next_index;
     } else {
       throw ConflictError(
           fmt::format("dataset \"{}\" already has {} rows: pass --resume to finish an interrupted "
                       "ingest or --append to add rows",
-                      dataset, info->rows));
+                      spec.name, info->rows));
     }
   }
-  spec.metadata = {{"ingest_base", base}, {"ingest_watermark", start}, {"ingest_source", src.name()}};
+  spec.metadata = {{"ingest_base", at.base}, {"ingest_watermark", at.start}, {"ingest_source", src.name()}};
   backend.create_dataset(spec);
-  if (start > 0) {
-    ctx.note(fmt::format("resuming at row {} of {}", start, total));
+  if (at.start > 0) {
+    ctx.note(fmt::format("resuming at row {} of {}", at.start, total));
   }
+  return at;
+}
 
-  // One connection per writer; a single writer shares the command's own.
-  const int writers = opt.writers > 0 ? opt.writers : backend.ingest_writers();
+// One connection per writer; a single writer shares the command's own.
+struct WriterConnections {
   std::vector<std::unique_ptr<backends::Backend>> own;
-  std::vector<backends::Backend*> connections{&backend};
-  if (writers > 1) {
-    connections.clear();
-    for (int i = 0; i < writers; ++i) {
-      own.push_back(backends::create_backend(ctx.profile(), &ctx.profile_file()));
-      connections.push_back(own.back().get());
-    }
-  }
-  ctx.debug(fmt::format("ingest: {} writer(s), {} rows per write", connections.size(), batch_size));
+  std::vector<backends::Backend*> connections;
+};
 
+WriterConnections open_writers(const IngestOptions& opt, Context& ctx) {
+  auto& backend = ctx.backend();
+  const int writers = opt.writers > 0 ? opt.writers : backend.ingest_writers();
+  WriterConnections w;
+  if (writers <= 1) {
+    w.connections.push_back(&backend);
+    return w;
+  }
+  for (int i = 0; i < writers; ++i) {
+    w.own.push_back(backends::create_backend(ctx.profile(), &ctx.profile_file()));
+    w.connections.push_back(w.own.back().get());
+  }
+  return w;
+}
+
+// Runs the ingest pipeline over rows [start, total) with a progress bar; returns the seconds taken.
+double load_rows(IngestSource& src, const backends::DatasetSpec& spec, IngestStart at, int64_t batch_size,
+                 const std::vector<backends::Backend*>& connections, Context& ctx) {
+  const int64_t total = src.rows();
   const auto t0 = std::chrono::steady_clock::now();
-  ProgressBar bar("ingest", total - start, ctx.show_progress());
+  ProgressBar bar("ingest", total - at.start, ctx.show_progress());
   ingest::IngestPlan plan;
   plan.spec = spec;
-  plan.start = start;
+  plan.start = at.start;
   plan.total = total;
   plan.batch_size = batch_size;
-  plan.base = base;
-  ingest::run_pipeline([&](int64_t first, int64_t count) { return src.read(first, count, base); }, plan, connections,
+  plan.base = at.base;
+  ingest::run_pipeline([&](int64_t first, int64_t count) { return src.read(first, count, at.base); }, plan, connections,
                        [&](int64_t done) {
                          bar.update(done);
                          check_interrupted();
                        });
   bar.finish();
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const int64_t written = total - start;
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The load's figures into `result`, and the text line unless --json.
+void report_load(nlohmann::json& result, int64_t total, int64_t bytes, IngestStart at, size_t writers, double secs,
+                 Context& ctx) {
+  const int64_t written = total - at.start;
   const double written_bytes =
       total > 0 ? static_cast<double>(bytes) * static_cast<double>(written) / static_cast<double>(total) : 0.0;
   result["rows"] = written;
-  result["skipped_rows"] = start;
-  result["writers"] = connections.size();
+  result["skipped_rows"] = at.start;
+  result["writers"] = writers;
   result["bytes"] = static_cast<int64_t>(written_bytes);
   result["seconds"] = secs;
   result["rows_per_second"] = secs > 0 ? static_cast<double>(written) / secs : 0.0;
@@ -167,13 +186,16 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
   if (!ctx.json()) {
     // Said before the index build, which can take minutes on a large dataset.
     output::print_text(fmt::format("ingested {} rows into \"{}\" in {:.2f} s ({:.0f} rows/s, {:.1f} MB/s)\n", written,
-                                   dataset, secs, result["rows_per_second"].get<double>(),
+                                   result["dataset"].get<std::string>(), secs, result["rows_per_second"].get<double>(),
                                    result["mb_per_second"].get<double>()));
   }
-  // The search index is built once the rows are in (the figures above are the load alone).
+}
+
+// The search index is built once the rows are in (the load's figures are the load alone).
+void finish_index(const IngestOptions& opt, nlohmann::json& result, const std::string& dataset, Context& ctx) {
   std::string index_note;
   if (!opt.no_index) {
-    index_note = build_search_index(backend, dataset, ctx);
+    index_note = build_search_index(ctx.backend(), dataset, ctx);
     if (!index_note.empty() && !ctx.json()) {
       ctx.note(index_note);
     }
@@ -182,6 +204,38 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
     result["index"] = index_note.empty() ? nlohmann::json(nullptr) : nlohmann::json(index_note);
     output::print_json(result);
   }
+}
+
+void run_ingest(const IngestOptions& opt, Context& ctx) {
+  check_ingest_flags(opt);
+  IngestSource src = IngestSource::open(opt.files);
+  if (!src.remark().empty()) {
+    ctx.note(src.remark());
+  }
+  backends::DatasetSpec spec = ingest_spec(opt, src, ctx);
+  const int64_t total = src.rows();
+  const int64_t batch_size = opt.batch_size > 0 ? opt.batch_size : ingest::default_block_rows(spec);
+  src.check_finite_all(batch_size);
+
+  const int64_t bytes = total * static_cast<int64_t>(dtype_size(spec.dtype)) * spec.dimension();
+  nlohmann::json result = {{"dataset", spec.name},
+                           {"source", src.name()},
+                           {"dtype", std::string(dtype_name(spec.dtype))},
+                           {"shape", spec.row_shape},
+                           {"metric", std::string(backends::metric_name(spec.metric))},
+                           {"labels", src.labels().has_value()},
+                           {"total_rows", total},
+                           {"dry_run", opt.dry_run}};
+  if (opt.dry_run) {
+    print_dry_run(result, spec, src, bytes, ctx);
+    return;
+  }
+  const IngestStart at = prepare_dataset(opt, spec, src, ctx);
+  const WriterConnections writers = open_writers(opt, ctx);
+  ctx.debug(fmt::format("ingest: {} writer(s), {} rows per write", writers.connections.size(), batch_size));
+  const double secs = load_rows(src, spec, at, batch_size, writers.connections, ctx);
+  report_load(result, total, bytes, at, writers.connections.size(), secs, ctx);
+  finish_index(opt, result, spec.name, ctx);
 }
 
 }  // namespace

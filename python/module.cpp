@@ -66,7 +66,7 @@ void translate(std::exception_ptr p) {
   }
 }
 
-// The loader's filter/split selection (training/selection.hpp), read once through the
+// The loader's filter/split selection (workflows/training/selection.hpp), read once through the
 // store's shared connection; null when neither is given.
 std::shared_ptr<const std::vector<int64_t>> loader_selection(vstash::python::StoreState& state,
                                                              const std::string& dataset, const py::object& filter,
@@ -97,10 +97,35 @@ std::shared_ptr<const std::vector<int64_t>> loader_selection(vstash::python::Sto
   return std::make_shared<const std::vector<int64_t>>(std::move(*selected));
 }
 
-}  // namespace
+// vstash.ClassicalBackend.create_data_loader: the loader options from the keywords, checked.
+std::unique_ptr<PyDataLoader> create_data_loader(ClassicalBackend& self, const std::string& dataset_id,
+                                                 int64_t batch_size, bool shuffle, int num_workers, uint64_t seed,
+                                                 int64_t epoch, int64_t rank, int64_t world_size, bool drop_last,
+                                                 const std::string& remainder, int64_t prefetch,
+                                                 const py::object& filter, const std::string& split,
+                                                 const std::string& take, const std::string& order) {
+  vstash::training::LoaderOptions o;
+  o.order = vstash::training::parse_order_kind(order);
+  o.batch_size = batch_size;
+  o.shuffle = shuffle;
+  o.num_workers = num_workers;
+  o.seed = seed;
+  o.epoch = epoch;
+  o.rank = rank;
+  o.world_size = world_size;
+  o.drop_last = drop_last;
+  o.pad_shards = vstash::training::parse_remainder_policy(remainder);
+  o.prefetch = prefetch;
+  // The CLI's bounds (batch --size, --workers): a typo must not allocate or spawn unbounded.
+  vstash::commands::check_range("batch_size", batch_size, 1, int64_t{1} << 24);
+  vstash::commands::check_range("num_workers", num_workers, 0, 64);
+  vstash::backends::check_dataset_name(dataset_id);
+  o.selection = loader_selection(*self.state(), dataset_id, filter, split, take, seed);
+  return std::make_unique<PyDataLoader>(self.state(), dataset_id, std::move(o));
+}
 
-PYBIND11_MODULE(_vstash, m) {
-  m.doc() = "vstash: training data, checkpoints and vectors in vector databases (the C++ library's Python API)";
+// The exception classes of the exit codes.
+void bind_exceptions(py::module_& m) {
   g_exceptions.error = make_exception(m, "Error", PyExc_Exception, vstash::ExitCode::fatal,
                                       "Base class of every vstash error; exit_code is the CLI's exit status.");
   g_exceptions.usage = make_exception(m, "UsageError", g_exceptions.error, vstash::ExitCode::usage,
@@ -112,7 +137,9 @@ PYBIND11_MODULE(_vstash, m) {
   g_exceptions.conflict = make_exception(m, "ConflictError", g_exceptions.error, vstash::ExitCode::conflict,
                                          "Already exists or incompatible dataset spec (exit 5).");
   py::register_exception_translator(&translate);
+}
 
+void bind_query_result(py::module_& m) {
   py::class_<QueryResult>(m, "QueryResult", "One nearest neighbour: id, score, index, metadata, values.")
       .def_readonly("id", &QueryResult::id, "The row's id.")
       .def_readonly("score", &QueryResult::score,
@@ -125,7 +152,9 @@ PYBIND11_MODULE(_vstash, m) {
                ", score=" + py::repr(py::float_(r.score)).cast<std::string>() + ", index=" + std::to_string(r.index) +
                ")";
       });
+}
 
+void bind_data_loader(py::module_& m) {
   py::class_<PyDataLoader>(
       m, "DataLoader",
       "Batches (data, labels) of one epoch (or one rank's shard), prefetched by C++ worker\n"
@@ -143,17 +172,21 @@ PYBIND11_MODULE(_vstash, m) {
       .def("load_state_dict", &PyDataLoader::load_state_dict, py::arg("state"),
            "Resume: the next iteration starts at state['batch'] of state['epoch'].")
       .def("__repr__", &PyDataLoader::repr);
+}
 
-  py::class_<ClassicalBackend>(m, "ClassicalBackend",
-                               "An opened store (local, pgvector, redis, qdrant or pinecone): the Classical Backend\n"
-                               "methods. Create it with vstash.open(config).")
-      .def("store_training_data", &ClassicalBackend::store_training_data, py::arg("dataset_id"), py::arg("data"),
-           py::arg("labels"), py::arg("metadata") = py::none(), py::kw_only(), py::arg("ids") = py::none(),
-           py::arg("metric") = "", py::arg("append") = false, py::arg("build_index") = false,
-           "Store rows of `data` (n, ...) with `labels` (n, ...) or None as dataset `dataset_id`, in the arrays'\n"
-           "dtypes and shapes; `metadata` is the dataset's metadata dict. Ids default to row numbers. An existing\n"
-           "non-empty dataset is ConflictError unless append=True. NaN/Inf rows are UsageError. build_index=True\n"
-           "also builds the store's search index, as `vstash ingest` does (off: training data is read in batches).")
+// ClassicalBackend: the training-data and checkpoint methods.
+py::class_<ClassicalBackend> bind_training_methods(py::module_& m) {
+  py::class_<ClassicalBackend> cls(
+      m, "ClassicalBackend",
+      "An opened store (local, pgvector, redis, qdrant or pinecone): the Classical Backend\n"
+      "methods. Create it with vstash.open(config).");
+  cls.def("store_training_data", &ClassicalBackend::store_training_data, py::arg("dataset_id"), py::arg("data"),
+          py::arg("labels"), py::arg("metadata") = py::none(), py::kw_only(), py::arg("ids") = py::none(),
+          py::arg("metric") = "", py::arg("append") = false, py::arg("build_index") = false,
+          "Store rows of `data` (n, ...) with `labels` (n, ...) or None as dataset `dataset_id`, in the arrays'\n"
+          "dtypes and shapes; `metadata` is the dataset's metadata dict. Ids default to row numbers. An existing\n"
+          "non-empty dataset is ConflictError unless append=True. NaN/Inf rows are UsageError. build_index=True\n"
+          "also builds the store's search index, as `vstash ingest` does (off: training data is read in batches).")
       .def("load_training_batch", &ClassicalBackend::load_training_batch, py::arg("dataset_id"), py::arg("batch_size"),
            py::arg("shuffle") = true, py::arg("offset") = 0, py::kw_only(), py::arg("seed") = 0, py::arg("epoch") = 0,
            py::arg("rank") = 0, py::arg("world_size") = 1, py::arg("remainder") = "uneven",
@@ -171,45 +204,26 @@ PYBIND11_MODULE(_vstash, m) {
            "'path', 'created_at'}; 'arrays' holds every named array.")
       .def("list_checkpoints", &ClassicalBackend::list_checkpoints, py::arg("model_id") = "",
            "Checkpoints of a model (all if empty): dicts like `vstash checkpoint list --json`.")
-      .def(
-          "create_data_loader",
-          [](ClassicalBackend& self, const std::string& dataset_id, int64_t batch_size, bool shuffle, int num_workers,
-             uint64_t seed, int64_t epoch, int64_t rank, int64_t world_size, bool drop_last,
-             const std::string& remainder, int64_t prefetch, const py::object& filter, const std::string& split,
-             const std::string& take, const std::string& order) {
-            vstash::training::LoaderOptions o;
-            o.order = vstash::training::parse_order_kind(order);
-            o.batch_size = batch_size;
-            o.shuffle = shuffle;
-            o.num_workers = num_workers;
-            o.seed = seed;
-            o.epoch = epoch;
-            o.rank = rank;
-            o.world_size = world_size;
-            o.drop_last = drop_last;
-            o.pad_shards = vstash::training::parse_remainder_policy(remainder);
-            o.prefetch = prefetch;
-            // The CLI's bounds (batch --size, --workers): a typo must not allocate or spawn unbounded.
-            vstash::commands::check_range("batch_size", batch_size, 1, int64_t{1} << 24);
-            vstash::commands::check_range("num_workers", num_workers, 0, 64);
-            vstash::backends::check_dataset_name(dataset_id);
-            o.selection = loader_selection(*self.state(), dataset_id, filter, split, take, seed);
-            return std::make_unique<PyDataLoader>(self.state(), dataset_id, std::move(o));
-          },
-          py::arg("dataset_id"), py::arg("batch_size") = 32, py::arg("shuffle") = true, py::arg("num_workers") = 4,
-          py::kw_only(), py::arg("seed") = 0, py::arg("epoch") = 0, py::arg("rank") = 0, py::arg("world_size") = 1,
-          py::arg("drop_last") = false, py::arg("remainder") = "uneven", py::arg("prefetch") = 0,
-          py::arg("filter") = py::none(), py::arg("split") = "", py::arg("take") = "", py::arg("order") = "strided",
-          "A DataLoader over one epoch of dataset_id (rank's shard of world_size), num_workers C++ threads\n"
-          "prefetching (0: load in __next__). remainder: 'uneven', 'drop' or 'pad' when world_size does not\n"
-          "divide the rows. filter (dict or JSON, $label for the label) and split='train=0.8,val=0.2' with\n"
-          "take='train' restrict the epoch to those rows (chosen when the loader is created), as `vstash\n"
-          "batch --filter/--split/--take`. order='global': batch_size is the global batch size, the same\n"
-          "for every world_size, each rank reading its share (`vstash batch --order global`).")
-      .def("insert_vector", &ClassicalBackend::insert_vector, py::arg("id"), py::arg("vector"),
-           py::arg("metadata") = py::none(), py::kw_only(), py::arg("dataset") = "", py::arg("upsert") = false,
-           "Insert one vector (the dataset is created from it if missing). An existing id is ConflictError\n"
-           "unless upsert=True.")
+      .def("create_data_loader", &create_data_loader, py::arg("dataset_id"), py::arg("batch_size") = 32,
+           py::arg("shuffle") = true, py::arg("num_workers") = 4, py::kw_only(), py::arg("seed") = 0,
+           py::arg("epoch") = 0, py::arg("rank") = 0, py::arg("world_size") = 1, py::arg("drop_last") = false,
+           py::arg("remainder") = "uneven", py::arg("prefetch") = 0, py::arg("filter") = py::none(),
+           py::arg("split") = "", py::arg("take") = "", py::arg("order") = "strided",
+           "A DataLoader over one epoch of dataset_id (rank's shard of world_size), num_workers C++ threads\n"
+           "prefetching (0: load in __next__). remainder: 'uneven', 'drop' or 'pad' when world_size does not\n"
+           "divide the rows. filter (dict or JSON, $label for the label) and split='train=0.8,val=0.2' with\n"
+           "take='train' restrict the epoch to those rows (chosen when the loader is created), as `vstash\n"
+           "batch --filter/--split/--take`. order='global': batch_size is the global batch size, the same\n"
+           "for every world_size, each rank reading its share (`vstash batch --order global`).");
+  return cls;
+}
+
+// ClassicalBackend: the vector methods and properties.
+void bind_vector_methods(py::class_<ClassicalBackend>& cls) {
+  cls.def("insert_vector", &ClassicalBackend::insert_vector, py::arg("id"), py::arg("vector"),
+          py::arg("metadata") = py::none(), py::kw_only(), py::arg("dataset") = "", py::arg("upsert") = false,
+          "Insert one vector (the dataset is created from it if missing). An existing id is ConflictError\n"
+          "unless upsert=True.")
       .def("batch_insert", &ClassicalBackend::batch_insert, py::arg("ids"), py::arg("vectors"),
            py::arg("metadata") = py::none(), py::kw_only(), py::arg("dataset") = "", py::arg("labels") = py::none(),
            "Insert (upsert) many vectors: a list of arrays or one (n, ...) array, metadata a list of dicts.")
@@ -233,7 +247,9 @@ PYBIND11_MODULE(_vstash, m) {
                              "The dataset the vector methods use when not given dataset=.")
       .def_property_readonly("config", &ClassicalBackend::config, "The profile's keys, secrets shown as '***'.")
       .def("__repr__", &ClassicalBackend::repr);
+}
 
+void bind_open(py::module_& m) {
   m.def(
       "open",
       [](const py::object& config, const std::string& config_file, const std::string& dataset, bool read_only) {
@@ -251,5 +267,17 @@ PYBIND11_MODULE(_vstash, m) {
       "dataset: the dataset the vector methods use by default (else the profile's).\n"
       "read_only: never create or write the store (a missing local store is NotFoundError).\n"
       "Errors: UsageError (bad profile), NotFoundError (unknown profile), RetryableError (server down).");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_vstash, m) {
+  m.doc() = "vstash: training data, checkpoints and vectors in vector databases (the C++ library's Python API)";
+  bind_exceptions(m);
+  bind_query_result(m);
+  bind_data_loader(m);
+  auto cls = bind_training_methods(m);
+  bind_vector_methods(cls);
+  bind_open(m);
   m.attr("__version__") = VSTASH_VERSION;
 }

@@ -155,6 +155,53 @@ std::string ClassicalBackend::repr() const {
 
 py::object ClassicalBackend::config() const { return from_json(m_state->profile.redacted()); }
 
+namespace {
+
+// The rows store_training_data writes: views of the caller's arrays and the ids (empty: row numbers).
+struct TrainingRows {
+  const Array& data;
+  const std::optional<Array>& labels;
+  const std::vector<std::string>& ids;
+};
+
+// The ingest pipeline, as `vstash ingest` runs it: the backend's number of writers,
+// each over its own connection, blocks sized by row bytes.
+void write_training_rows(backends::Backend& backend, const StoreState& state, const backends::DatasetSpec& spec,
+                         const TrainingRows& rows, int64_t base) {
+  const int64_t n = rows.data.rows();
+  std::vector<std::unique_ptr<backends::Backend>> own;
+  std::vector<backends::Backend*> writers{&backend};
+  if (backend.ingest_writers() > 1) {
+    writers.clear();
+    for (int i = 0; i < backend.ingest_writers(); ++i) {
+      own.push_back(state.connect(backends::Access::read_write));
+      writers.push_back(own.back().get());
+    }
+  }
+  ingest::IngestPlan plan;
+  plan.spec = spec;
+  plan.total = n;
+  plan.batch_size = ingest::default_block_rows(spec);
+  plan.base = base;
+  auto read = [&](int64_t first, int64_t count) {
+    count = std::min(count, n - first);
+    backends::RowBatch b;
+    b.data = rows.data.slice_rows(first, count);
+    if (rows.labels) {
+      b.labels = rows.labels->slice_rows(first, count);
+    }
+    for (int64_t r = first; r < first + count; ++r) {
+      b.ids.push_back(rows.ids.empty() ? std::to_string(base + r) : rows.ids[static_cast<size_t>(r)]);
+      b.indices.push_back(base + r);
+      b.metadata.emplace_back();
+    }
+    return b;
+  };
+  ingest::run_pipeline(read, plan, writers, [](int64_t) { check_signals_released(); });
+}
+
+}  // namespace
+
 void ClassicalBackend::store_training_data(const std::string& dataset_id, const py::object& data,
                                            const py::object& labels, const py::object& metadata, const py::object& ids,
                                            const std::string& metric, bool append, bool build_index) {
@@ -190,6 +237,7 @@ void ClassicalBackend::store_training_data(const std::string& dataset_id, const 
   spec.metric = metric_of(m_state->profile, metric);
   spec.metadata = to_json_object(metadata, "metadata");
   check_finite(data_view, "data");
+  const TrainingRows rows{data_view, label_view, id_list};
 
   try {
     locked(*m_state, [&](backends::Backend& backend) {
@@ -202,37 +250,7 @@ void ClassicalBackend::store_training_data(const std::string& dataset_id, const 
         base = info->next_index;
       }
       backend.create_dataset(spec);
-      // The ingest pipeline, as `vstash ingest` runs it: the backend's number of writers,
-      // each over its own connection, blocks sized by row bytes.
-      std::vector<std::unique_ptr<backends::Backend>> own;
-      std::vector<backends::Backend*> writers{&backend};
-      if (backend.ingest_writers() > 1) {
-        writers.clear();
-        for (int i = 0; i < backend.ingest_writers(); ++i) {
-          own.push_back(m_state->connect(backends::Access::read_write));
-          writers.push_back(own.back().get());
-        }
-      }
-      ingest::IngestPlan plan;
-      plan.spec = spec;
-      plan.total = n;
-      plan.batch_size = ingest::default_block_rows(spec);
-      plan.base = base;
-      auto read = [&](int64_t first, int64_t count) {
-        count = std::min(count, n - first);
-        backends::RowBatch b;
-        b.data = data_view.slice_rows(first, count);
-        if (label_view) {
-          b.labels = label_view->slice_rows(first, count);
-        }
-        for (int64_t r = first; r < first + count; ++r) {
-          b.ids.push_back(id_list.empty() ? std::to_string(base + r) : id_list[static_cast<size_t>(r)]);
-          b.indices.push_back(base + r);
-          b.metadata.emplace_back();
-        }
-        return b;
-      };
-      ingest::run_pipeline(read, plan, writers, [](int64_t) { check_signals_released(); });
+      write_training_rows(backend, *m_state, spec, rows, base);
       // Training data is read in batches, not searched: the ANN index that `vstash ingest`
       // builds at its end (minutes for a million rows) is built only when asked for.
       if (build_index) {
