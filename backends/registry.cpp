@@ -4,14 +4,20 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "backends/local/localbackend.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
+
+// A backend's factory is linked only when CMake compiles its folder in (vstash_backend in
+// CMakeLists.txt defines VSTASH_HAVE_<NAME>); its keys are known either way, so that a profile
+// of a store left out of the build still loads and says "not compiled in" when opened.
+#ifdef VSTASH_HAVE_LOCAL
+#include "backends/local/localbackend.hpp"
+#endif
 #ifdef VSTASH_HAVE_PGVECTOR
 #include "backends/pgvector/pgvectorbackend.hpp"
 #endif
 #ifdef VSTASH_HAVE_REDIS
-#include "backends/common/cachedbackend.hpp"
+#include "backends/redis/cachedbackend.hpp"
 #include "backends/redis/redisbackend.hpp"
 #endif
 #ifdef VSTASH_HAVE_QDRANT
@@ -24,51 +30,162 @@
 namespace vstash::backends {
 
 namespace {
-struct Entry {
-  const char* type;
-  std::unique_ptr<Backend> (*create)(const Profile&);
-  // For Access::read_only, where the store opens otherwise; null: create serves both.
-  std::unique_ptr<Backend> (*open_read_only)(const Profile&) = nullptr;
+
+using K = KeyType;
+
+// Factories, null for a store that is not compiled in.
+struct Factories {
+  Factory create = nullptr;
+  Factory open_read_only = nullptr;
 };
-// The compiled-in stores. One explicit table: easy to grep, and nothing depends on static
-// initialisers surviving the linker.
-const Entry k_backends[] = {
-    {"local", &local::create, &local::open_read_only},
+#ifdef VSTASH_HAVE_LOCAL
+constexpr Factories k_local{&local::create, &local::open_read_only};
+#else
+constexpr Factories k_local{};
+#endif
 #ifdef VSTASH_HAVE_PGVECTOR
-    {"pgvector", &pgvector::create},
+constexpr Factories k_pgvector{&pgvector::create};
+#else
+constexpr Factories k_pgvector{};
 #endif
 #ifdef VSTASH_HAVE_REDIS
-    {"redis", &redis::create},
+constexpr Factories k_redis{&redis::create};
+#else
+constexpr Factories k_redis{};
 #endif
 #ifdef VSTASH_HAVE_QDRANT
-    {"qdrant", &qdrant::create},
+constexpr Factories k_qdrant{&qdrant::create};
+#else
+constexpr Factories k_qdrant{};
 #endif
 #ifdef VSTASH_HAVE_PINECONE
-    {"pinecone", &pinecone::create},
+constexpr Factories k_pinecone{&pinecone::create};
+#else
+constexpr Factories k_pinecone{};
 #endif
-};
-}  // namespace
 
-namespace {
-std::unique_ptr<Backend> create_plain(const Profile& profile, Access access) {
-  for (const auto& e : k_backends) {
-    if (profile.type() == e.type) {
-      return access == Access::read_only && e.open_read_only ? e.open_read_only(profile) : e.create(profile);
-    }
+// Key groups more than one store shares.
+std::vector<ProfileKey> keys(std::initializer_list<std::vector<ProfileKey>> groups) {
+  std::vector<ProfileKey> out;
+  for (const auto& g : groups) {
+    out.insert(out.end(), g.begin(), g.end());
   }
-  throw UsageError(fmt::format("profile \"{}\" ({}): backend type \"{}\" is not compiled in (have: {})", profile.name(),
-                               profile.source(), profile.type(), fmt::join(compiled_backends(), ", ")));
+  return out;
 }
-}  // namespace
+// TLS (docs/backends.md "TLS"): CA bundle, client certificate and its key, PEM files.
+const std::vector<ProfileKey> k_tls_keys = {{"tls_ca", K::string}, {"tls_cert", K::string}, {"tls_key", K::string}};
+// The REST stores' HTTP layer (backends/http/httpclient.hpp ClientOptions).
+const std::vector<ProfileKey> k_http_keys = {{"timeout_ms", K::integer, "120000"},
+                                             {"connect_timeout_ms", K::integer, "10000"},
+                                             {"parallel", K::integer, "4"},
+                                             {"max_attempts", K::integer, "5"}};
 
-std::unique_ptr<Backend> create_backend(const Profile& profile, const ProfileFile* file, Access access) {
-  if (!profile.has("cache")) {
-    if (profile.has("cache_memory_mb")) {
-      throw UsageError(fmt::format("profile \"{}\" ({}): key \"cache_memory_mb\" needs a cache: key", profile.name(),
-                                   profile.source()));
+BackendEntry entry(std::string_view type, std::vector<ProfileKey> store_keys, std::optional<TestPort> port,
+                   Factories f) {
+  return BackendEntry{type, std::move(store_keys), port, f.create, f.open_read_only};
+}
+
+// The backends, in display order. A new store is one entry here (its factory above), its
+// folder, one vstash_backend line in CMakeLists.txt, configs/<name>.yaml and
+// tests/suites/<name>.cmake.
+const std::vector<BackendEntry> k_backends = {
+    entry("local",
+          {{"path", K::string, "$XDG_DATA_HOME/vstash/local.db"},
+           {"hnsw_m", K::integer, "32"},
+           {"hnsw_ef_construction", K::integer, "200"},
+           {"hnsw_ef_search", K::integer, "512"},
+           {"hnsw_min_rows", K::integer, "50000"}},
+          std::nullopt, k_local),
+    entry("pgvector",
+          keys({{{"host", K::string, "localhost"},
+                 {"port", K::integer, "5432"},
+                 {"database", K::string, "postgres"},
+                 {"user", K::string},
+                 {"password", K::string, {}, false, true},
+                 {"table_name", K::string, "vstash"},
+                 {"sslmode", K::string},
+                 {"connect_timeout", K::integer, "10"},
+                 {"statement_timeout_ms", K::integer, "0"},
+                 {"index", K::string, "hnsw"},
+                 {"m", K::integer, "16"},
+                 {"ef_construction", K::integer, "64"},
+                 {"ef_search", K::integer, "200"},
+                 {"lists", K::integer, "0"},
+                 {"probes", K::integer, "0"}},
+                k_tls_keys}),
+          TestPort{"VSTASH_TEST_PG_PORT", 55432}, k_pgvector),
+    // Redis accepts the TLS keys (and `tls`) only to refuse them with a clear message.
+    entry("redis",
+          keys({{{"host", K::string, "127.0.0.1"},
+                 {"port", K::integer, "6379"},
+                 {"socket", K::string},
+                 {"db", K::integer, "0"},
+                 {"username", K::string},
+                 {"password", K::string, {}, false, true},
+                 {"prefix", K::string, "vstash:"},
+                 {"ttl", K::integer, "0"},
+                 {"tls", K::boolean, "false"},
+                 {"timeout_ms", K::integer, "30000"},
+                 {"connect_timeout_ms", K::integer, "5000"}},
+                k_tls_keys}),
+          TestPort{"VSTASH_TEST_REDIS_PORT", 56379}, k_redis),
+    entry("qdrant",
+          keys({{{"host", K::string, "localhost"},
+                 {"port", K::integer, "6333"},
+                 {"https", K::boolean, "false"},
+                 {"api_key", K::string, {}, false, true},
+                 {"collection_name", K::string},
+                 {"max_request_bytes", K::integer, "4194304"}},
+                k_http_keys,
+                k_tls_keys}),
+          TestPort{"VSTASH_TEST_QDRANT_PORT", 56333}, k_qdrant),
+    entry("pinecone",
+          keys({{{"api_key", K::string, "$PINECONE_API_KEY", true, true},
+                 {"environment", K::string},
+                 {"index_name", K::string},
+                 {"host", K::string},
+                 {"cloud", K::string},
+                 {"region", K::string},
+                 {"control_host", K::string, "api.pinecone.io"},
+                 {"namespace_prefix", K::string},
+                 {"wait", K::boolean, "true"}},
+                k_http_keys,
+                k_tls_keys}),
+          TestPort{"VSTASH_TEST_PINECONE_PORT", 56380}, k_pinecone),
+};
+
+// Keys of every type: the Classical Backend document's Configuration Examples and the cache
+// tier's (create_backend below).
+const std::vector<ProfileKey> k_common_keys = {
+    {"type", K::string, {}, true},
+    {"dimension", K::integer},
+    {"metric", K::string, "cosine"},
+    {"dataset", K::string},
+    {"cache", K::string},                  // a redis profile in the same file
+    {"cache_memory_mb", K::integer, "0"},  // rows of the cache tier kept in process memory
+};
+
+const BackendEntry* find_entry(std::string_view type) {
+  for (const auto& e : k_backends) {
+    if (e.type == type) {
+      return &e;
     }
-    return create_plain(profile, access);
   }
+  return nullptr;
+}
+
+std::unique_ptr<Backend> create_plain(const Profile& profile, Access access) {
+  const BackendEntry* e = find_entry(profile.type());
+  if (!e || !e->create) {
+    throw UsageError(fmt::format("profile \"{}\" ({}): backend type \"{}\" is not compiled in (have: {})",
+                                 profile.name(), profile.source(), profile.type(),
+                                 fmt::join(compiled_backends(), ", ")));
+  }
+  return access == Access::read_only && e->open_read_only ? e->open_read_only(profile) : e->create(profile);
+}
+
+// The primary behind the cache tier: `cache:` names a redis profile of the same file.
+std::unique_ptr<Backend> create_cached(const Profile& profile, const ProfileFile* file, Access access) {
   const std::string cache_name = profile.get_string("cache");
   if (!file || !file->profiles.count(cache_name)) {
     throw UsageError(fmt::format("profile \"{}\" ({}): cache profile \"{}\" is not defined", profile.name(),
@@ -85,17 +202,51 @@ std::unique_ptr<Backend> create_backend(const Profile& profile, const ProfileFil
   // The primary is opened on the first read the cache cannot serve.
   return make_cached([profile, access] { return create_plain(profile, access); }, profile, cache);
 #else
+  (void)access;
   throw UsageError(
       fmt::format("profile \"{}\": the cache tier needs the redis backend, which is not compiled in", profile.name()));
 #endif
 }
 
+}  // namespace
+
+const std::vector<BackendEntry>& backend_entries() { return k_backends; }
+
+std::unique_ptr<Backend> create_backend(const Profile& profile, const ProfileFile* file, Access access) {
+  if (profile.has("cache")) {
+    return create_cached(profile, file, access);
+  }
+  if (profile.has("cache_memory_mb")) {
+    throw UsageError(fmt::format("profile \"{}\" ({}): key \"cache_memory_mb\" needs a cache: key", profile.name(),
+                                 profile.source()));
+  }
+  return create_plain(profile, access);
+}
+
 std::vector<std::string> compiled_backends() {
   std::vector<std::string> out;
   for (const auto& e : k_backends) {
-    out.emplace_back(e.type);
+    if (e.create) {
+      out.emplace_back(e.type);
+    }
   }
   return out;
 }
 
 }  // namespace vstash::backends
+
+namespace vstash {
+
+// Declared by the core (src/profile.hpp), which validates every profile against it.
+const ProfileSchema& profile_schema() {
+  static const ProfileSchema schema = [] {
+    ProfileSchema s{backends::k_common_keys, {}};
+    for (const auto& e : backends::k_backends) {
+      s.backends.push_back(BackendKeys{e.type, e.keys});
+    }
+    return s;
+  }();
+  return schema;
+}
+
+}  // namespace vstash

@@ -1,26 +1,53 @@
 // SPDX-License-Identifier: MIT
-// Builds a Backend from a profile through one explicit table of the compiled-in stores.
+// The one list of backends (registry.cpp k_backends): each store's type name, factory, the
+// profile keys it accepts and the test server its suite needs. Profile validation
+// (src/profile.hpp profile_schema), `vstash --version` and the cache tier read it; nothing
+// else names a store.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backends/backend.hpp"
-
-namespace vstash {
-struct ProfileFile;
-}
+#include "src/profile.hpp"
 
 namespace vstash::backends {
 
+using Factory = std::unique_ptr<Backend> (*)(const Profile&);
+
+// The loopback server a backend's test suite starts (tests/servers/*.sh): the environment
+// variable naming its preferred port and the script's default for it.
+struct TestPort {
+  std::string_view env;
+  int port = 0;
+};
+
+struct BackendEntry {
+  std::string_view type;
+  // Keys beside the common ones (profile_schema().common).
+  std::vector<ProfileKey> keys;
+  std::optional<TestPort> test_port;  // none: the store needs no server
+  // Null when the store is not compiled into this binary.
+  Factory create = nullptr;
+  // For Access::read_only, where the store opens otherwise; null: create serves both.
+  Factory open_read_only = nullptr;
+};
+
+// Every backend, compiled in or not, in display order.
+const std::vector<BackendEntry>& backend_entries();
+
 // Throws UsageError for an unknown or not-compiled-in type. If the profile names
 // `cache: <redis profile>`, that profile is looked up in `file` and the primary is wrapped in
-// the cache tier (common/cachedbackend.hpp); without a file the cache key is an error.
+// the cache tier (redis/cachedbackend.hpp); without a file the cache key is an error, and so
+// is the key in a binary built without Redis.
 // access: see Access in backend.hpp.
 std::unique_ptr<Backend> create_backend(const Profile& profile, const ProfileFile* file = nullptr,
                                         Access access = Access::read_write);
-// Types compiled into this binary ("local", "pgvector", ...), for `vstash --version`.
+// Types compiled into this binary ("local", "pgvector", ...), for `vstash --version`: the
+// entries of backend_entries() that have a factory.
 std::vector<std::string> compiled_backends();
 
 }  // namespace vstash::backends

@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -18,88 +19,61 @@ namespace fs = std::filesystem;
 
 namespace {
 
-enum class KeyType { string, integer, number, boolean };
-
-struct KeyInfo {
-  std::string_view name;
-  KeyType type;
-  // Backend types the key belongs to; empty = every type.
-  std::vector<std::string_view> types;
-  bool secret = false;
-};
-
-// Every key a profile may hold. The first block is the Classical Backend document's
-// Configuration Examples; the rest is what each backend genuinely needs.
-const std::vector<KeyInfo> k_keys = {
-    {"type", KeyType::string, {}},
-    {"dimension", KeyType::integer, {}},
-    {"metric", KeyType::string, {}},
-    {"dataset", KeyType::string, {}},
-    {"cache", KeyType::string, {}},
-    {"cache_memory_mb", KeyType::integer, {}},  // rows of the cache tier kept in process memory
-    {"api_key", KeyType::string, {"pinecone", "qdrant"}, true},
-    {"environment", KeyType::string, {"pinecone"}},
-    {"index_name", KeyType::string, {"pinecone"}},
-    {"host", KeyType::string, {"pgvector", "redis", "qdrant", "pinecone"}},
-    {"port", KeyType::integer, {"pgvector", "redis", "qdrant"}},
-    {"database", KeyType::string, {"pgvector"}},
-    {"user", KeyType::string, {"pgvector"}},
-    {"password", KeyType::string, {"pgvector", "redis"}, true},
-    {"table_name", KeyType::string, {"pgvector"}},
-    {"collection_name", KeyType::string, {"qdrant"}},
-    {"db", KeyType::integer, {"redis"}},
-    {"ttl", KeyType::integer, {"redis"}},
-    // local
-    {"path", KeyType::string, {"local"}},
-    {"hnsw_m", KeyType::integer, {"local"}},
-    {"hnsw_ef_construction", KeyType::integer, {"local"}},
-    {"hnsw_ef_search", KeyType::integer, {"local"}},
-    {"hnsw_min_rows", KeyType::integer, {"local"}},
-    // pgvector
-    {"sslmode", KeyType::string, {"pgvector"}},
-    {"connect_timeout", KeyType::integer, {"pgvector"}},
-    {"statement_timeout_ms", KeyType::integer, {"pgvector"}},
-    {"index", KeyType::string, {"pgvector"}},
-    {"m", KeyType::integer, {"pgvector"}},
-    {"ef_construction", KeyType::integer, {"pgvector"}},
-    {"ef_search", KeyType::integer, {"pgvector"}},
-    {"lists", KeyType::integer, {"pgvector"}},
-    {"probes", KeyType::integer, {"pgvector"}},
-    // redis
-    {"username", KeyType::string, {"redis"}},
-    {"prefix", KeyType::string, {"redis"}},
-    {"socket", KeyType::string, {"redis"}},
-    // TLS (docs/backends.md "TLS"): CA bundle, client certificate and its key, PEM files.
-    // Redis accepts them (and `tls`) only to refuse them with a clear message.
-    {"tls_ca", KeyType::string, {"pgvector", "redis", "qdrant", "pinecone"}},
-    {"tls_cert", KeyType::string, {"pgvector", "redis", "qdrant", "pinecone"}},
-    {"tls_key", KeyType::string, {"pgvector", "redis", "qdrant", "pinecone"}},
-    {"tls", KeyType::boolean, {"redis"}},
-    // shared by the network backends
-    {"timeout_ms", KeyType::integer, {"redis", "qdrant", "pinecone"}},
-    {"connect_timeout_ms", KeyType::integer, {"redis", "qdrant", "pinecone"}},
-    {"parallel", KeyType::integer, {"qdrant", "pinecone"}},
-    {"max_attempts", KeyType::integer, {"qdrant", "pinecone"}},
-    // qdrant
-    {"https", KeyType::boolean, {"qdrant"}},
-    {"max_request_bytes", KeyType::integer, {"qdrant"}},
-    // pinecone
-    {"cloud", KeyType::string, {"pinecone"}},
-    {"region", KeyType::string, {"pinecone"}},
-    {"control_host", KeyType::string, {"pinecone"}},
-    {"namespace_prefix", KeyType::string, {"pinecone"}},
-    {"wait", KeyType::boolean, {"pinecone"}},
-};
-
-const std::vector<std::string> k_types = {"local", "pgvector", "redis", "qdrant", "pinecone"};
-
-const KeyInfo* find_key(std::string_view name) {
-  for (const auto& k : k_keys) {
+const ProfileKey* find_in(const std::vector<ProfileKey>& keys, std::string_view name) {
+  for (const auto& k : keys) {
     if (k.name == name) {
       return &k;
     }
   }
   return nullptr;
+}
+
+const BackendKeys* find_type(std::string_view type) {
+  for (const auto& b : profile_schema().backends) {
+    if (b.type == type) {
+      return &b;
+    }
+  }
+  return nullptr;
+}
+
+// The key as `type` declares it (or as every type does); null if that type has no such key.
+const ProfileKey* key_of_type(std::string_view name, std::string_view type) {
+  if (const ProfileKey* k = find_in(profile_schema().common, name)) {
+    return k;
+  }
+  const BackendKeys* b = find_type(type);
+  return b ? find_in(b->keys, name) : nullptr;
+}
+
+// The key as any type declares it; null if no type knows it.
+const ProfileKey* find_key(std::string_view name) {
+  if (const ProfileKey* k = find_in(profile_schema().common, name)) {
+    return k;
+  }
+  for (const auto& b : profile_schema().backends) {
+    if (const ProfileKey* k = find_in(b.keys, name)) {
+      return k;
+    }
+  }
+  return nullptr;
+}
+
+// Every secret key name of every type, once each.
+std::vector<std::string> secret_keys() {
+  std::vector<std::string> out;
+  auto add = [&](const std::vector<ProfileKey>& keys) {
+    for (const auto& k : keys) {
+      if (k.secret && std::find(out.begin(), out.end(), k.name) == out.end()) {
+        out.emplace_back(k.name);
+      }
+    }
+  };
+  add(profile_schema().common);
+  for (const auto& b : profile_schema().backends) {
+    add(b.keys);
+  }
+  return out;
 }
 
 std::string where(const std::string& origin, const YAML::Node& node) {
@@ -142,7 +116,7 @@ std::string expand_env(const std::string& value, const std::string& at, const st
   return out;
 }
 
-json convert_value(const KeyInfo& info, const std::string& text, const std::string& at) {
+json convert_value(const ProfileKey& info, const std::string& text, const std::string& at) {
   const std::string key(info.name);
   auto bad = [&](std::string_view want) {
     return UsageError(fmt::format("{}: key \"{}\": expected {}, got \"{}\"", at, key, want, text));
@@ -195,23 +169,23 @@ Profile parse_profile(const std::string& name, const YAML::Node& node, const std
   }
   const YAML::Node type_node = node["type"];
   if (!type_node || !type_node.IsScalar()) {
-    throw UsageError(
-        fmt::format("{}: profile \"{}\": missing key \"type\" (one of {})", at, name, fmt::join(k_types, ", ")));
+    throw UsageError(fmt::format("{}: profile \"{}\": missing key \"type\" (one of {})", at, name,
+                                 fmt::join(profile_types(), ", ")));
   }
   const std::string type = type_node.Scalar();
-  if (std::find(k_types.begin(), k_types.end(), type) == k_types.end()) {
+  if (!find_type(type)) {
     throw UsageError(fmt::format("{}: profile \"{}\": unknown type \"{}\" (one of {})", where(origin, type_node), name,
-                                 type, fmt::join(k_types, ", ")));
+                                 type, fmt::join(profile_types(), ", ")));
   }
   json values = json::object();
   for (const auto& kv : node) {
     const std::string key = key_text(origin, kv.first);
     const std::string kat = where(origin, kv.first);
-    const KeyInfo* info = find_key(key);
-    if (!info) {
+    const ProfileKey* info = key_of_type(key, type);
+    if (!info && !find_key(key)) {
       throw UsageError(fmt::format("{}: profile \"{}\": unknown key \"{}\"", kat, name, key));
     }
-    if (!info->types.empty() && std::find(info->types.begin(), info->types.end(), type) == info->types.end()) {
+    if (!info) {
       throw UsageError(
           fmt::format("{}: profile \"{}\": key \"{}\" does not apply to type \"{}\"", kat, name, key, type));
     }
@@ -296,9 +270,9 @@ std::string Profile::default_dataset() const {
 
 json Profile::redacted() const {
   json out = m_values;
-  for (const auto& k : k_keys) {
-    if (k.secret && out.contains(std::string(k.name))) {
-      out[std::string(k.name)] = "***";
+  for (const auto& key : secret_keys()) {
+    if (out.contains(key)) {
+      out[key] = "***";
     }
   }
   return out;
@@ -306,9 +280,8 @@ json Profile::redacted() const {
 
 std::vector<std::string> Profile::secrets() const {
   std::vector<std::string> out;
-  for (const auto& k : k_keys) {
-    const std::string key(k.name);
-    if (k.secret && has(key) && !get_string(key).empty()) {
+  for (const auto& key : secret_keys()) {
+    if (has(key) && !get_string(key).empty()) {
       out.push_back(get_string(key));
     }
   }
@@ -316,7 +289,7 @@ std::vector<std::string> Profile::secrets() const {
 }
 
 void Profile::set(const std::string& key, const json& value) {
-  const KeyInfo* info = find_key(key);
+  const ProfileKey* info = find_key(key);
   if (!info) {
     throw UsageError(fmt::format("profile \"{}\": unknown key \"{}\"", m_name, key));
   }
@@ -458,6 +431,12 @@ Profile select_profile(const ProfileFile& file, const std::string& explicit_name
 
 std::string default_local_path() { return env_or("XDG_DATA_HOME", home_dir() + "/.local/share") + "/vstash/local.db"; }
 
-const std::vector<std::string>& profile_types() { return k_types; }
+std::vector<std::string> profile_types() {
+  std::vector<std::string> out;
+  for (const auto& b : profile_schema().backends) {
+    out.emplace_back(b.type);
+  }
+  return out;
+}
 
 }  // namespace vstash

@@ -18,9 +18,10 @@
 // Which profile: --profile NAME, else $VSTASH_PROFILE, else the file's `default:`, else
 // "local". With no file at all, "local" is the built-in local store at the default path.
 //
-// Every key is checked against one table (profile.cpp k_keys): an unknown key, a key that
-// does not belong to the profile's type, or a value of the wrong type is a UsageError naming
-// file:line and key. ${VAR} expands from the environment; an unset VAR is an error.
+// Every key is checked against one table, profile_schema() below, which the backend registry
+// (backends/registry.cpp) declares: an unknown key, a key that does not belong to the profile's
+// type, or a value of the wrong type is a UsageError naming file:line and key. ${VAR} expands
+// from the environment; an unset VAR is an error.
 #pragma once
 
 #include <cstdint>
@@ -28,9 +29,41 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vstash {
+
+enum class KeyType { string, integer, number, boolean };
+
+// One key a profile may hold.
+struct ProfileKey {
+  std::string_view name;
+  KeyType type = KeyType::string;
+  // What the store uses when the key is absent, as text for people ("" when there is none).
+  std::string_view fallback = {};
+  // The store refuses to open without it (it says so when opened; loading does not check).
+  bool required = false;
+  // Redacted by Profile::redacted and scrubbed from server messages (Profile::secrets).
+  bool secret = false;
+};
+
+// The keys of one backend type, beside the keys every type accepts.
+struct BackendKeys {
+  std::string_view type;
+  std::vector<ProfileKey> keys;
+};
+
+struct ProfileSchema {
+  std::vector<ProfileKey> common;     // accepted by every type
+  std::vector<BackendKeys> backends;  // one per backend type, in display order
+};
+
+// The one table profiles are validated against. Declared here and defined by the backend
+// registry (backends/registry.cpp), the one list of backends: the core reads it and never
+// includes backends/. Every backend type is listed, compiled into this binary or not (a
+// profile of a type left out of the build loads, and opening it says "not compiled in").
+const ProfileSchema& profile_schema();
 
 class Profile {
  public:
@@ -90,7 +123,7 @@ Profile select_profile(const ProfileFile& file, const std::string& explicit_name
 
 // The local store's default path: $XDG_DATA_HOME/vstash/local.db (~/.local/share/vstash/local.db).
 std::string default_local_path();
-// The known backend types, in display order.
-const std::vector<std::string>& profile_types();
+// The known backend types, in display order (profile_schema()'s).
+std::vector<std::string> profile_types();
 
 }  // namespace vstash

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The cache tier's binary forms (backends/common/cachedbackend.cpp): whole batches, single
+// The cache tier's binary forms (backends/redis/cachedbackend.cpp): whole batches, single
 // rows, query hits, checkpoints and dataset facts, length-prefixed so that ids and metadata
 // may hold any bytes. Decoders throw vstash::Error on a truncated or inconsistent value (the
 // caller treats it as a miss).

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Cache primitives on a Redis server for the cache tier (backends/common/cachedbackend.cpp):
+// Cache primitives on a Redis server for the cache tier (backends/redis/cachedbackend.cpp):
 // generation-scoped values and rows, a byte-bounded in-process memory of rows in front of
 // them, hit/miss counters, and a cache that never fails a command.
 #pragma once

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The cache tier (backends/common/cachedbackend, backends/redis/rediscache) against the real
+// The cache tier (backends/redis/cachedbackend, backends/redis/rediscache) against the real
 // test server: a hit costs one round trip and never opens the primary, shuffled batches are
 // cached by row (another seed hits), the memory tier, and exact invalidation while a write is
 // in progress. Runs with the redis suite ($VSTASH_REDIS_TEST_CONFIG, the redis_unit entry);
@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <numeric>
 
-#include "backends/common/cachedbackend.hpp"
+#include "backends/redis/cachedbackend.hpp"
 #include "backends/redis/rediscache.hpp"
 #include "backends/registry.hpp"
 #include "src/errors.hpp"

@@ -25,7 +25,7 @@
 #include <hiredis/hiredis.h>
 #pragma GCC diagnostic pop
 
-#include "backends/common/cachedbackend.hpp"
+#include "backends/redis/cachedbackend.hpp"
 #include "backends/redis/redisconnection.hpp"
 #include "backends/redis/redisrows.hpp"
 #include "backends/registry.hpp"

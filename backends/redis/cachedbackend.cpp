@@ -13,7 +13,7 @@
 // argument), so a reader in any process never reads a value that a completed write changed,
 // nor a mix of rows from before and after a write. Writes made to the primary by other
 // programs are not seen; cached values then live until the cache ttl.
-#include "backends/common/cachedbackend.hpp"
+#include "backends/redis/cachedbackend.hpp"
 
 #include <fmt/format.h>
 #include <atomic>
@@ -22,12 +22,10 @@
 #include <type_traits>
 
 #include "backends/common/cachecodec.hpp"
+#include "backends/redis/rediscache.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
 #include "src/util/uuid.hpp"
-#ifdef VSTASH_HAVE_REDIS
-#include "backends/redis/rediscache.hpp"
-#endif
 
 namespace vstash::backends {
 
@@ -50,7 +48,6 @@ std::string cache_scope(const Profile& primary_profile) {
   return fmt::format("{}:{}", primary_profile.type(), util::sha1_hex(id.dump()).substr(0, 16));
 }
 
-#ifdef VSTASH_HAVE_REDIS
 namespace {
 
 using namespace cachecodec;
@@ -330,16 +327,6 @@ std::unique_ptr<Backend> make_cached(std::unique_ptr<Backend> primary, const Pro
   auto held = std::make_shared<std::unique_ptr<Backend>>(std::move(primary));
   return std::make_unique<CachedBackend>([held] { return std::move(*held); }, std::move(kind), cache_profile, scope, 0);
 }
-#else
-std::unique_ptr<Backend> make_cached(OpenBackend, const Profile& primary_profile, const Profile& cache_profile) {
-  throw UsageError(fmt::format("profile \"{}\" ({}): the cache tier needs the redis backend, which is not compiled in",
-                               primary_profile.name(), cache_profile.source()));
-}
-std::unique_ptr<Backend> make_cached(std::unique_ptr<Backend>, const Profile& cache_profile, const std::string&) {
-  throw UsageError(fmt::format("profile \"{}\" ({}): the cache tier needs the redis backend, which is not compiled in",
-                               cache_profile.name(), cache_profile.source()));
-}
-#endif
 
 std::unique_ptr<Backend> make_cached(std::unique_ptr<Backend> primary, const Profile& cache_profile) {
   const std::string scope = primary->kind();

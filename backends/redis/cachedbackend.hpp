@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The cache tier: a Backend that reads batches, rows, dataset facts, checkpoint loads and
 // query results through a Redis cache in front of any primary, and invalidates what writes
-// change. Built by the registry when a profile names `cache: <redis profile>`.
+// change. Built by the registry when a profile names `cache: <redis profile>`; compiled only
+// with the Redis backend, whose cache primitives (rediscache.hpp) it stands on.
 #pragma once
 
 #include <functional>
