@@ -7,6 +7,8 @@
 #   tests/tools/check_includes.py style     #include "../x.hpp", a path not from the root, <> for ours
 #   tests/tools/check_includes.py layers    src -> backends, backends -> workflows, workflows -> commands
 #   tests/tools/check_comment_paths.py      a comment naming a file that does not exist
+#   tests/tools/long_functions.py           a function of 81 lines (braces in strings, a
+#                                           constructor's brace initialisers, a lambda)
 import os
 import shutil
 import subprocess
@@ -90,6 +92,23 @@ class HouseChecks(unittest.TestCase):
         self.assertIn('tests/x.sh:2: "commands/missing.sh" does not exist', out)
         self.assertNotIn("src/core.hpp", out)
 
+    def test_function_length(self):
+        tool = os.path.join(SOURCE, "tests", "tools", "long_functions.py")
+        argv = [PYTHON, tool, "--max-lines", "80", "--root", self.root, "src"]
+
+        def constructor(body_lines):  # 4 + body_lines lines from signature to brace
+            body = "".join(f"  m_a += {i};\n" for i in range(body_lines))
+            return (HEADER + 'Foo::Foo(int a)\n    : m_a{a}, m_b{R"({)"} {\n  auto f = [] { return "}{"; };\n' + body +
+                    "}\nint after() { return 0; }\n")
+
+        self.write("src/steps.cpp", constructor(76))
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("80  src/steps.cpp:2  Foo::Foo", p.stdout)
+        self.write("src/steps.cpp", constructor(77))
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("src/steps.cpp:2: function Foo::Foo has 81 lines (limit 80)", p.stderr)
 
 if __name__ == "__main__":
     unittest.main()

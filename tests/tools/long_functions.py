@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: MIT
 # long_functions.py: list the longest C++ functions and files of the tree (issue 15 line 6:
 # no function over about 80 lines, no file over about 600 lines).
-#   long_functions.py [--max-lines N] [--max-file-lines M] [--top K] [DIR ...]
+#   long_functions.py [--max-lines N] [--max-file-lines M] [--top K] [--root ROOT] [DIR ...]
 # Prints the top K functions and files by line count; exits 1 when a function is longer than N
 # or a file longer than M (only when that limit is given), else 0. DIRs default to the code
-# folders (src commands workflows python backends), relative to the repository root.
+# folders (src commands workflows python backends), relative to ROOT (default: this repository).
 #
 # A brace-matching scan of clang-formatted code, not a parser: comments, string and character
 # literals (raw strings too) and preprocessor lines are blanked; a `{` outside any function whose
@@ -150,9 +150,10 @@ def main():
     ap.add_argument("--max-lines", type=int, default=None)
     ap.add_argument("--max-file-lines", type=int, default=None)
     ap.add_argument("--top", type=int, default=10)
+    ap.add_argument("--root", default=ROOT)
     args = ap.parse_args()
     functions, files = [], []
-    for path, rel in cpp_files(ROOT, args.dirs):
+    for path, rel in cpp_files(args.root, args.dirs):
         with open(path, encoding="utf-8", errors="replace") as f:
             files.append((sum(1 for _ in f), rel))
         for fn, first, last in scan(path):
