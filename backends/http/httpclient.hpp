@@ -2,21 +2,22 @@
 // The HTTP layer shared by the REST backends (Qdrant, Pinecone): libcurl with connection
 // reuse, concurrent requests, timeouts, and the one retry policy of both stores:
 //   - retried: connection refused/reset, timeouts, empty or cut-short replies, and the
-//     statuses is_retryable_status says yes to (408, 429, 500, 502, 503, 504; not a 429 that
-//     says a quota is used up);
+//     statuses the status policy classes retryable (statuspolicy.hpp: 408, 429, 500, 502,
+//     503, 504; not a 429 that says a quota is used up);
 //   - exponential backoff with full jitter (base * 2^attempt, capped); a Retry-After header
 //     (whole seconds or an HTTP date) is honoured instead when present, up to retry_after_cap_s;
 //   - a 2xx reply that a request's check cannot understand is sent once more, then it is an
 //     Error naming the request ("...: POST /vectors/upsert: unexpected reply: ...");
-//   - never retried: any other 4xx, which is returned to the caller to report (raise_for_status).
-// Every request carries User-Agent: vstash/VERSION.
+//   - never retried: every other status, returned to the caller to report (raise_for_status).
+// Every request carries User-Agent: vstash/VERSION. Files: httpclient.cpp (the retry loop),
+// statuspolicy.cpp (statuses), curltransfer.cpp (one exchange on a curl handle),
+// tlsoptions.cpp (TLS files and failures), httptext.cpp (messages), batchplan.cpp.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -24,6 +25,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "backends/http/statuspolicy.hpp"
 
 namespace vstash {
 class Profile;
@@ -56,21 +59,6 @@ class BadReply : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
-
-// The one rule of both stores: whether a completed reply's status is worth another attempt.
-bool is_retryable_status(const Response& response);
-// A 429 whose message says a quota (e.g. a month's write units) is used up: not transient.
-bool is_quota_exhausted(const Response& response);
-// Throws the vstash error for a final non-2xx reply, "<context>: HTTP <status>: <message>":
-// 401/403 UsageError naming the profile key auth_key (an auth failure is a configuration
-// problem), 404 NotFoundError, 409 ConflictError, a retryable status RetryableError (a used-up
-// quota: Error, not retried), any other 4xx UsageError, anything else Error.
-[[noreturn]] void raise_for_status(const Response& response, const std::string& context, const std::string& message,
-                                   std::string_view auth_key);
-// Seconds to wait from a Retry-After value: whole seconds or an HTTP date (RFC 7231
-// IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT") relative to now_unix; nullopt when
-// malformed. A date in the past gives 0.
-std::optional<double> parse_retry_after(std::string_view value, double now_unix);
 
 struct ClientOptions {
   std::string server;  // "host:port" for messages
@@ -124,10 +112,6 @@ class Client {
 
  private:
   struct Impl;
-  std::string service_name() const;
-  static std::string request_name(const Request& request);
-  // "" when the request's check accepts the reply, else what is wrong (one line, no secrets).
-  std::string check_reply(const Request& request, Response& response) const;
 
   ClientOptions m_options;
   std::unique_ptr<Impl> m_impl;

@@ -8,7 +8,9 @@ set(vstash_fuzz_sources
   src/util/base64.cpp src/util/uuid.cpp src/util/floatformat.cpp
   backends/registry.cpp)  # the profile keys (no VSTASH_HAVE_*: no store factories)
 if(VSTASH_WITH_QDRANT OR VSTASH_WITH_PINECONE)
-  list(APPEND vstash_fuzz_sources backends/backend.cpp backends/common/rowcodec.cpp backends/http/httpclient.cpp)
+  list(APPEND vstash_fuzz_sources backends/backend.cpp backends/common/rowcodec.cpp backends/http/httpclient.cpp
+       backends/http/statuspolicy.cpp backends/http/curltransfer.cpp backends/http/tlsoptions.cpp
+       backends/http/httptext.cpp backends/http/batchplan.cpp)
 endif()
 if(VSTASH_WITH_QDRANT)
   list(APPEND vstash_fuzz_targets qdrant)

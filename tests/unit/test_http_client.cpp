@@ -1,181 +1,22 @@
 // SPDX-License-Identifier: MIT
 #include <doctest/doctest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <atomic>
 #include <chrono>
 #include <ctime>
-#include <deque>
-#include <mutex>
 #include <thread>
 
 #include "backends/http/httpclient.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
+#include "tests/unit/httptestserver.hpp"
 
 namespace http = vstash::backends::http;
 
 namespace {
 
-// A scripted HTTP/1.1 server on a loopback port: each request takes the next scripted
-// reply (or 200 "{}" when the script is empty); "drop" closes the connection unanswered,
-// "truncate" announces 100 bytes more than it sends and then closes.
-class ScriptedServer {
- public:
-  struct Reply {
-    int status = 200;
-    std::string body = "{}";
-    std::string extra_headers;
-    bool drop = false;
-    bool truncate = false;
-  };
+using vstash::testing::ScriptedServer;
 
-  ScriptedServer() {
-    m_listen = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    ::setsockopt(m_listen, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    REQUIRE(::bind(m_listen, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-    socklen_t len = sizeof(addr);
-    ::getsockname(m_listen, reinterpret_cast<sockaddr*>(&addr), &len);
-    m_port = ntohs(addr.sin_port);
-    REQUIRE(::listen(m_listen, 64) == 0);
-    m_acceptor = std::thread([this] { accept_loop(); });
-  }
-
-  ~ScriptedServer() {
-    m_stop = true;
-    ::shutdown(m_listen, SHUT_RDWR);
-    ::close(m_listen);
-    m_acceptor.join();
-    {
-      std::lock_guard lock(m_mutex);
-      for (int fd : m_open) {
-        ::shutdown(fd, SHUT_RDWR);
-      }
-    }
-    for (auto& t : m_workers) {
-      t.join();
-    }
-  }
-
-  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(m_port) + path; }
-  void script(Reply reply) {
-    std::lock_guard lock(m_mutex);
-    m_script.push_back(std::move(reply));
-  }
-  std::vector<std::string> requests() {
-    std::lock_guard lock(m_mutex);
-    return m_requests;
-  }
-  int connections() {
-    std::lock_guard lock(m_mutex);
-    return static_cast<int>(m_connections.size());
-  }
-
- private:
-  void accept_loop() {
-    while (!m_stop) {
-      int fd = ::accept(m_listen, nullptr, nullptr);
-      if (fd < 0) {
-        return;
-      }
-      std::lock_guard lock(m_mutex);
-      m_connections.push_back(fd);
-      m_open.push_back(fd);
-      m_workers.emplace_back([this, fd] { serve(fd); });
-    }
-  }
-
-  void close_connection(int fd) {
-    std::lock_guard lock(m_mutex);
-    std::erase(m_open, fd);
-    ::close(fd);
-  }
-
-  void serve(int fd) {
-    std::string buffer;
-    char chunk[65536];
-    for (;;) {
-      size_t header_end;
-      while ((header_end = buffer.find("\r\n\r\n")) == std::string::npos) {
-        ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
-        if (n <= 0) {
-          close_connection(fd);
-          return;
-        }
-        buffer.append(chunk, static_cast<size_t>(n));
-      }
-      std::string head = buffer.substr(0, header_end);
-      size_t length = 0;
-      auto cl = head.find("Content-Length: ");
-      if (cl != std::string::npos) {
-        length = std::stoul(head.substr(cl + 16));
-      }
-      while (buffer.size() < header_end + 4 + length) {
-        ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
-        if (n <= 0) {
-          close_connection(fd);
-          return;
-        }
-        buffer.append(chunk, static_cast<size_t>(n));
-      }
-      std::string request = buffer.substr(0, header_end + 4 + length);
-      buffer.erase(0, header_end + 4 + length);
-      Reply reply;
-      {
-        std::lock_guard lock(m_mutex);
-        m_requests.push_back(request);
-        if (!m_script.empty()) {
-          reply = m_script.front();
-          m_script.pop_front();
-        }
-      }
-      if (reply.drop) {
-        close_connection(fd);
-        return;
-      }
-      std::string out = "HTTP/1.1 " + std::to_string(reply.status) + " X\r\nContent-Type: application/json\r\n" +
-                        reply.extra_headers +
-                        "Content-Length: " + std::to_string(reply.body.size() + (reply.truncate ? 100 : 0)) +
-                        "\r\n\r\n" + reply.body;
-      ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
-      if (reply.truncate) {
-        close_connection(fd);
-        return;
-      }
-    }
-  }
-
-  int m_listen = -1;
-  int m_port = 0;
-  std::atomic<bool> m_stop{false};
-  std::thread m_acceptor;
-  std::mutex m_mutex;
-  std::deque<Reply> m_script;
-  std::vector<std::string> m_requests;
-  std::vector<int> m_connections;
-  std::vector<int> m_open;
-  std::vector<std::thread> m_workers;
-};
-
-http::ClientOptions fast_options() {
-  http::ClientOptions o;
-  o.server = "test:1";
-  o.backoff_base_s = 0.001;
-  o.backoff_cap_s = 0.01;
-  o.max_attempts = 4;
-  o.connect_timeout_ms = 2000;
-  o.timeout_ms = 5000;
-  return o;
-}
+http::ClientOptions fast_options() { return vstash::testing::fast_http_options(); }
 
 }  // namespace
 
@@ -364,28 +205,6 @@ TEST_SUITE("http::Client") {
       CHECK(what.find("json.exception") == std::string::npos);
     }
     CHECK(server.requests().size() == 4);
-  }
-  TEST_CASE("one retry rule for every store: statuses, and a used-up quota is final") {
-    auto status = [](long s, std::string body = "{}") {
-      http::Response r;
-      r.status = s;
-      r.body = std::move(body);
-      return r;
-    };
-    for (long s : {408L, 429L, 500L, 502L, 503L, 504L}) {
-      CHECK(http::is_retryable_status(status(s)));
-    }
-    for (long s : {200L, 400L, 401L, 403L, 404L, 409L, 422L, 501L, 507L}) {
-      CHECK_FALSE(http::is_retryable_status(status(s)));
-    }
-    CHECK_FALSE(http::is_retryable_status(status(429, "You've reached your write unit limit for the current month")));
-    CHECK_THROWS_AS(http::raise_for_status(status(401), "qdrant x: GET /", "no", "api_key"), vstash::UsageError);
-    CHECK_THROWS_WITH(http::raise_for_status(status(403), "s: GET /", "forbidden", "api_key"),
-                      "s: GET /: authentication failed (HTTP 403): check api_key: forbidden");
-    CHECK_THROWS_AS(http::raise_for_status(status(503), "s", "m", "api_key"), vstash::RetryableError);
-    CHECK_THROWS_AS(http::raise_for_status(status(404), "s", "m", "api_key"), vstash::NotFoundError);
-    CHECK_THROWS_AS(http::raise_for_status(status(409), "s", "m", "api_key"), vstash::ConflictError);
-    CHECK_THROWS_AS(http::raise_for_status(status(422), "s", "m", "api_key"), vstash::UsageError);
   }
   TEST_CASE("every request says who it is: User-Agent vstash/VERSION") {
     ScriptedServer server;
