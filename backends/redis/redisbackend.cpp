@@ -42,7 +42,7 @@
 // write, and the read is retried. Batch reads by position (read_rows, read_positions: the
 // data loader's) need no snapshot: the manifest's rows and next_index say whether the
 // dataset is dense (a position is then an index), else the live counts map positions to
-// chunks; each round of the read is a MULTI re-reading gen (RowStore::read_fast), so a
+// chunks; each round of the read is a MULTI re-reading gen (DatasetRows::read_fast), so a
 // batch costs O(rows read), not O(chunks in the dataset). Keys set in one MULTI can still expire at different
 // moments, so the sentinels make a vanished key visible: a snapshot or read that finds a
 // chunk's records, the ids hash or a needed blob missing reports the whole dataset as "expired or
@@ -60,10 +60,8 @@
 
 #include <fmt/format.h>
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <mutex>
-#include <random>
 #include <type_traits>
 #include <unordered_map>
 
@@ -73,8 +71,12 @@
 #pragma GCC diagnostic pop
 
 #include "backends/common/blockscan.hpp"
+#include "backends/common/catalog.hpp"
 #include "backends/common/rowcheck.hpp"
 #include "backends/common/scoring.hpp"
+#include "backends/redis/redischeckpoints.hpp"
+#include "backends/redis/redisdatasets.hpp"
+#include "backends/redis/redisprogress.hpp"
 #include "backends/redis/redisrows.hpp"
 #include "backends/redis/redisstore.hpp"
 #include "src/errors.hpp"
@@ -107,89 +109,25 @@ namespace {
 constexpr int k_attempts = 10;
 constexpr size_t k_scan_group = 16;
 
-class RedisBackend final : public Backend, public CheckpointStore, public ProgressStore {
+class RedisBackend final : public Backend {
  public:
-  CheckpointStore& checkpoints() override { return *this; }
-  ProgressStore& progress() override { return *this; }
   RedisBackend(ConnectOptions options, StoreConfig cfg, std::vector<std::string> secrets)
-      : m_conn(std::move(options), std::move(secrets)), m_cfg(std::move(cfg)), m_rows(m_conn, m_cfg) {}
+      : m_conn(std::move(options), std::move(secrets)),
+        m_cfg(std::move(cfg)),
+        m_rows(m_conn, m_cfg),
+        m_records(m_conn, m_cfg, m_rows),
+        m_checkpoints(m_conn, m_cfg, m_mutex),
+        m_progress(m_conn, m_cfg, m_mutex) {}
+
+  CheckpointStore& checkpoints() override { return m_checkpoints; }
+  ProgressStore& progress() override { return m_progress; }
 
   std::string kind() const override { return "redis"; }
 
   void create_dataset(const DatasetSpec& spec) override {
     std::lock_guard lock(m_mutex);
     check_spec(spec);
-    const DatasetKeys k(m_cfg, spec.name);
-    CommitTurn& turn = commit_turn(m_conn.location(), k.manifest());
-    const std::lock_guard turn_lock(turn.mutex);
-    for (int attempt = 0; attempt < k_attempts; ++attempt) {
-      // Light when this process kept the dataset whole since it last saw it so (an ingest's
-      // watermark after each block), else every chunk is checked.
-      m_conn.append({"WATCH", k.manifest()});
-      m_rows.append_snapshot(k, /*light=*/true);
-      auto replies = m_conn.flush();
-      auto snap = m_rows.parse_snapshot(spec.name, *replies[1]);
-      m_rows.settle_snapshot(turn, k, snap);
-      json stored_spec;
-      std::string inc;
-      if (snap && snap->intact) {
-        if (!compatible(snap->spec, spec)) {
-          m_conn.command({"UNWATCH"});
-          throw ConflictError(fmt::format("redis {}: dataset \"{}\" exists as {}, requested {}", m_conn.location(),
-                                          spec.name, spec_to_json(snap->spec).dump(), spec_to_json(spec).dump()));
-        }
-        DatasetSpec merged = snap->spec;
-        for (const auto& [key, value] : spec.metadata.items()) {
-          merged.metadata[key] = value;
-        }
-        if (merged.metadata == snap->spec.metadata) {
-          m_conn.command({"UNWATCH"});
-          return;
-        }
-        stored_spec = spec_to_json(merged);
-        inc = snap->inc;
-      } else {
-        stored_spec = spec_to_json(spec);
-        inc = new_incarnation();
-      }
-      const std::string text = stored_spec.dump();
-      m_conn.append({"MULTI"});
-      if (snap && snap->intact) {
-        m_conn.append({"HSET", k.manifest(), "spec", text});
-        m_conn.append({"HINCRBY", k.manifest(), "gen", "1"});
-        m_rows.append_expire_all(k, *snap);
-      } else {
-        // A missing or partly expired dataset starts over under a new incarnation; what is
-        // left of the old one goes now rather than living on without a ttl.
-        m_conn.append({"DEL", k.manifest()});
-        if (snap) {
-          m_conn.append({"UNLINK", k.ids(snap->inc)});
-          for (int64_t n = 0; n < snap->nchunks; ++n) {
-            m_conn.append({"UNLINK", k.rows(snap->inc, n), k.chunk(snap->inc, n), k.labels(snap->inc, n)});
-          }
-          m_conn.append({"UNLINK", k.live(snap->inc)});
-        }
-        m_conn.append({"HSET", k.manifest(), "spec", text, "inc", inc, "next_index", "0", "nchunks", "0", "gen", "1",
-                       "layout", k_layout, "ids_from", "0", "rows", "0"});
-        m_conn.append({"HSET", k.ids(inc), "", ""});
-        m_conn.append({"SET", k.live(inc), ""});
-        append_expire(m_conn, m_cfg, k.live(inc));
-        m_conn.append({"SADD", datasets_key(), spec.name});
-        append_expire(m_conn, m_cfg, k.manifest());
-        append_expire(m_conn, m_cfg, k.ids(inc));
-        append_expire(m_conn, m_cfg, datasets_key());
-      }
-      m_conn.append({"EXEC"});
-      if (exec_ok(m_conn.flush())) {
-        if (snap && snap->intact) {
-          turn.ids_unchanged(snap->inc, snap->gen);
-        } else {
-          turn.saw_whole(inc, 1);  // the new, empty incarnation
-        }
-        return;
-      }
-    }
-    throw too_busy(spec.name);
+    catalog::Catalog(m_records).create(spec);
   }
 
   std::optional<DatasetInfo> dataset_info(const std::string& dataset) override {
@@ -211,21 +149,7 @@ class RedisBackend final : public Backend, public CheckpointStore, public Progre
 
   bool drop_dataset(const std::string& dataset) override {
     std::lock_guard lock(m_mutex);
-    const DatasetKeys k(m_cfg, dataset);
-    m_rows.append_snapshot(k);
-    auto snap = m_rows.parse_snapshot(dataset, *m_conn.flush().front());
-    m_conn.append({"MULTI"});
-    m_conn.append({"UNLINK", k.manifest()});
-    m_conn.append({"SREM", datasets_key(), dataset});
-    if (snap) {
-      m_conn.append({"UNLINK", k.ids(snap->inc), k.live(snap->inc)});
-      for (int64_t n = 0; n < snap->nchunks; ++n) {
-        m_conn.append({"UNLINK", k.rows(snap->inc, n), k.chunk(snap->inc, n), k.labels(snap->inc, n)});
-      }
-    }
-    m_conn.append({"EXEC"});
-    m_conn.flush();
-    return snap.has_value();
+    return m_records.remove(dataset);
   }
 
   // Three: commits take turns, but while one writer commits the others' staged chunks are
@@ -387,36 +311,6 @@ class RedisBackend final : public Backend, public CheckpointStore, public Progre
     });
   }
 
-  std::string save_checkpoint(const Checkpoint& checkpoint) override {
-    std::lock_guard lock(m_mutex);
-    return redis::save_checkpoint(m_conn, m_cfg, checkpoint);
-  }
-
-  Checkpoint load_checkpoint(const std::string& path) override {
-    std::lock_guard lock(m_mutex);
-    return redis::load_checkpoint(m_conn, m_cfg, CheckpointRef::parse(path));
-  }
-
-  std::vector<CheckpointInfo> list_checkpoints(const std::string& model) override {
-    std::lock_guard lock(m_mutex);
-    return redis::list_checkpoints(m_conn, m_cfg, model);
-  }
-
-  bool delete_checkpoint(const std::string& path) override {
-    std::lock_guard lock(m_mutex);
-    return redis::delete_checkpoint(m_conn, m_cfg, CheckpointRef::parse(path));
-  }
-
-  void record_progress(const ProgressRecord& record) override {
-    std::lock_guard lock(m_mutex);
-    redis::record_progress(m_conn, m_cfg, record);
-  }
-
-  std::vector<ProgressRecord> list_progress(const std::string& run) override {
-    std::lock_guard lock(m_mutex);
-    return redis::list_progress(m_conn, m_cfg, run);
-  }
-
   Stats stats() override {
     std::lock_guard lock(m_mutex);
     Stats s;
@@ -424,7 +318,7 @@ class RedisBackend final : public Backend, public CheckpointStore, public Progre
     s.backend = "redis";
     s.location = m_conn.location();
     s.datasets = list_locked();
-    s.checkpoints_per_model = checkpoint_counts(m_conn, m_cfg);
+    s.checkpoints_per_model = checkpoint_counts(m_conn, m_cfg);  // under m_mutex, as RedisCheckpoints
     const std::string info =
         as_string(*m_conn.command({"INFO", "memory"})) + as_string(*m_conn.command({"INFO", "server"}));
     s.store_bytes = info_field_int(info, "used_memory");
@@ -437,19 +331,6 @@ class RedisBackend final : public Backend, public CheckpointStore, public Progre
   }
 
  private:
-  static bool compatible(const DatasetSpec& a, const DatasetSpec& b) {
-    return a.dtype == b.dtype && a.row_shape == b.row_shape && a.label_dtype == b.label_dtype &&
-           (!a.label_dtype || a.label_shape == b.label_shape) && a.metric == b.metric;
-  }
-
-  static std::string new_incarnation() {
-    static thread_local std::mt19937_64 rng{
-        std::random_device{}() ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
-    return fmt::format("{:016x}", rng());
-  }
-
-  std::string datasets_key() const { return m_cfg.prefix + "datasets"; }
-
   ConflictError too_busy(const std::string& dataset) const {
     return ConflictError(
         fmt::format("redis {}: dataset \"{}\": gave up after {} attempts: concurrent writers keep "
@@ -496,7 +377,7 @@ class RedisBackend final : public Backend, public CheckpointStore, public Progre
           head = m_rows.head(dataset);
         }
         if (!head) {
-          m_rows.throw_expired(dataset);
+          m_rows.throw_not_found(dataset);
         }
         if (head->layout != k_layout) {
           const Snapshot snap = m_rows.require(dataset);
@@ -542,22 +423,9 @@ class RedisBackend final : public Backend, public CheckpointStore, public Progre
   }
 
   std::vector<DatasetInfo> list_locked() {
-    auto names_reply = m_conn.command({"SMEMBERS", datasets_key()});
-    std::vector<std::string> names;
-    for (size_t i = 0; i < array_size(*names_reply); ++i) {
-      names.push_back(as_string(element(*names_reply, i)));
-    }
-    std::sort(names.begin(), names.end());
-    for (const auto& n : names) {
-      m_rows.append_snapshot(DatasetKeys(m_cfg, n));
-    }
-    auto replies = m_conn.flush();
     std::vector<DatasetInfo> out;
-    for (size_t i = 0; i < names.size(); ++i) {
-      auto snap = m_rows.parse_snapshot(names[i], *replies[i]);
-      if (snap && snap->intact) {
-        out.push_back(info_of(*snap));
-      }
+    for (const auto& snap : m_records.intact_snapshots()) {
+      out.push_back(info_of(snap));
     }
     return out;
   }
@@ -632,7 +500,10 @@ class RedisBackend final : public Backend, public CheckpointStore, public Progre
   std::mutex m_mutex;  // one connection, so one command sequence at a time
   Connection m_conn;
   StoreConfig m_cfg;
-  redis::RowStore m_rows;
+  DatasetRows m_rows;
+  RedisDatasetRecords m_records;
+  RedisCheckpoints m_checkpoints;
+  RedisProgress m_progress;
 };
 
 }  // namespace

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Checkpoints and training progress in Redis (layout in redisstore.hpp).
+// Checkpoints in Redis (layout in redischeckpoints.hpp).
+#include "backends/redis/redischeckpoints.hpp"
+
 #include <fmt/format.h>
 #include <algorithm>
 
@@ -9,7 +11,6 @@
 #pragma GCC diagnostic pop
 
 #include "backends/common/rowcodec.hpp"
-#include "backends/redis/redisstore.hpp"
 #include "src/errors.hpp"
 
 namespace vstash::backends::redis {
@@ -45,18 +46,6 @@ struct ModelKeys {
 };
 
 std::string models_key(const StoreConfig& cfg) { return cfg.prefix + "models"; }
-std::string runs_key(const StoreConfig& cfg) { return cfg.prefix + "runs"; }
-std::string progress_key(const StoreConfig& cfg, const std::string& run) {
-  return fmt::format("{}progress:{{{}}}", cfg.prefix, key_escape(run));
-}
-
-std::vector<std::string> string_array(const redisReply& r) {
-  std::vector<std::string> out;
-  for (size_t i = 0; i < array_size(r); ++i) {
-    out.push_back(as_string(element(r, i)));
-  }
-  return out;
-}
 
 std::string expired(const std::string& path) { return fmt::format("checkpoint \"{}\": expired or not found", path); }
 }  // namespace
@@ -255,57 +244,27 @@ std::map<std::string, int64_t> checkpoint_counts(Connection& conn, const StoreCo
   return out;
 }
 
-void record_progress(Connection& conn, const StoreConfig& cfg, const ProgressRecord& rec) {
-  if (rec.run.empty()) {
-    throw UsageError("progress: run name is empty");
-  }
-  const json j = {{"epoch", rec.epoch},
-                  {"step", rec.step},
-                  {"metrics", metrics_to_json(rec.metrics)},
-                  {"updated_at", now_rfc3339()}};
-  const std::string key = progress_key(cfg, rec.run);
-  const std::string rank = std::to_string(rec.rank);
-  const std::string text = j.dump();
-  conn.append({"MULTI"});
-  conn.append({"HSET", key, rank, text});
-  append_expire(conn, cfg, key);
-  conn.append({"SADD", runs_key(cfg), rec.run});
-  append_expire(conn, cfg, runs_key(cfg));
-  conn.append({"EXEC"});
-  conn.flush();
+RedisCheckpoints::RedisCheckpoints(Connection& conn, const StoreConfig& cfg, std::mutex& mutex)
+    : m_conn(conn), m_cfg(cfg), m_mutex(mutex) {}
+
+std::string RedisCheckpoints::save_checkpoint(const Checkpoint& checkpoint) {
+  std::lock_guard lock(m_mutex);
+  return redis::save_checkpoint(m_conn, m_cfg, checkpoint);
 }
 
-std::vector<ProgressRecord> list_progress(Connection& conn, const StoreConfig& cfg, const std::string& run) {
-  std::vector<std::string> runs;
-  if (!run.empty()) {
-    runs.push_back(run);
-  } else {
-    runs = string_array(*conn.command({"SMEMBERS", runs_key(cfg)}));
-  }
-  std::sort(runs.begin(), runs.end());
-  for (const auto& r : runs) {
-    conn.append({"HGETALL", progress_key(cfg, r)});
-  }
-  auto replies = conn.flush();
-  std::vector<ProgressRecord> out;
-  for (size_t i = 0; i < runs.size(); ++i) {
-    const auto& all = *replies[i];
-    std::vector<ProgressRecord> recs;
-    for (size_t f = 0; f + 1 < array_size(all); f += 2) {
-      const json j = json::parse(as_view(element(all, f + 1)));
-      ProgressRecord p;
-      p.run = runs[i];
-      p.rank = as_int(element(all, f));
-      p.epoch = j.at("epoch").get<int64_t>();
-      p.step = j.at("step").get<int64_t>();
-      p.metrics = metrics_from_json(j.at("metrics"));
-      p.updated_at = j.at("updated_at").get<std::string>();
-      recs.push_back(std::move(p));
-    }
-    std::sort(recs.begin(), recs.end(), [](const auto& a, const auto& b) { return a.rank < b.rank; });
-    out.insert(out.end(), recs.begin(), recs.end());
-  }
-  return out;
+Checkpoint RedisCheckpoints::load_checkpoint(const std::string& path) {
+  std::lock_guard lock(m_mutex);
+  return redis::load_checkpoint(m_conn, m_cfg, CheckpointRef::parse(path));
+}
+
+std::vector<CheckpointInfo> RedisCheckpoints::list_checkpoints(const std::string& model) {
+  std::lock_guard lock(m_mutex);
+  return redis::list_checkpoints(m_conn, m_cfg, model);
+}
+
+bool RedisCheckpoints::delete_checkpoint(const std::string& path) {
+  std::lock_guard lock(m_mutex);
+  return redis::delete_checkpoint(m_conn, m_cfg, CheckpointRef::parse(path));
 }
 
 }  // namespace vstash::backends::redis

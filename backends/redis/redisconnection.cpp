@@ -442,4 +442,12 @@ const redisReply& element(const redisReply& r, size_t i) {
   return *r.element[i];
 }
 
+std::vector<std::string> string_array(const redisReply& r) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < array_size(r); ++i) {
+    out.push_back(as_string(element(r, i)));
+  }
+  return out;
+}
+
 }  // namespace vstash::backends::redis

@@ -108,5 +108,7 @@ std::string as_string(const redisReply& r);
 int64_t as_int(const redisReply& r);  // integer replies and decimal strings
 size_t array_size(const redisReply& r);
 const redisReply& element(const redisReply& r, size_t i);
+// The elements of an array reply (SMEMBERS, ZRANGE) as strings.
+std::vector<std::string> string_array(const redisReply& r);
 
 }  // namespace vstash::backends::redis

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <map>
@@ -34,6 +35,11 @@ constexpr std::string_view k_layout = "3";
 constexpr std::string_view k_layout_v2 = "2";
 // Fields per HSET/HMGET of many ids: few commands, none of them huge.
 constexpr size_t k_fields_per_command = 1024;
+inline uint32_t load_u32(const char* p) {
+  uint32_t v = 0;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
 constexpr int64_t chunk_of(int64_t index) { return index / k_chunk_rows; }
 constexpr int64_t slot_of(int64_t index) { return index % k_chunk_rows; }
 
@@ -209,8 +215,10 @@ class StagedChunks {
 // it long before.
 constexpr int64_t k_stage_ttl_ms = 3600 * 1000;
 
-json spec_to_json(const DatasetSpec& spec);
-DatasetSpec spec_from_json(const std::string& name, const json& j);
+// The manifest's "spec" field: the catalog's JSON form (backends/common/catalog.hpp) without
+// the label keys when there are no labels, as this store has always written it (the
+// snapshot script reads a missing label_dtype as "no labels").
+std::string stored_spec_text(const DatasetSpec& spec);
 // A row's record in its chunk's records: u32 id length, id bytes, metadata as MessagePack
 // (nothing for null).
 std::string encode_record(std::string_view id, const json& metadata);
@@ -230,9 +238,18 @@ std::string encode_chunk_records(const std::vector<std::pair<int64_t, std::strin
 std::string encode_chunk_records(const ChunkRecords& records);
 ChunkRecords decode_chunk_records(std::string_view blob);
 
-class RowStore {
+// What read_fast learned of the dataset it last read, valid at head's (inc, gen) only.
+struct ReadCache {
+  Snapshot head;
+  std::unordered_map<int64_t, std::string> tables;  // chunk -> its slots' end offsets
+  std::vector<int64_t> cumulative;                  // live rows before each chunk
+  bool have_live = false;
+};
+constexpr size_t k_cached_tables_max = 16384;  // 16 MiB of tables, 4M rows
+
+class DatasetRows {
  public:
-  RowStore(Connection& conn, const StoreConfig& cfg) : m_conn(conn), m_cfg(cfg) {}
+  DatasetRows(Connection& conn, const StoreConfig& cfg) : m_conn(conn), m_cfg(cfg) {}
 
   void append_snapshot(const DatasetKeys& keys, bool light = false);
   // With the turn held and the manifest WATCHed: replaces a light snapshot the turn cannot
@@ -241,9 +258,14 @@ class RowStore {
   void settle_snapshot(CommitTurn& turn, const DatasetKeys& keys, std::optional<Snapshot>& snap);
   // nullopt when the manifest does not exist.
   std::optional<Snapshot> parse_snapshot(const std::string& dataset, const redisReply& reply) const;
-  // An intact snapshot, or NotFoundError "expired or not found".
+  // An intact snapshot, or NotFoundError: "does not exist" without a manifest, "expired or
+  // not found" when some of its keys have vanished.
   Snapshot require(const std::string& dataset);
+  void require_intact(const std::string& dataset, const std::optional<Snapshot>& snap) const;
   [[noreturn]] void throw_expired(const std::string& dataset) const;
+  [[noreturn]] void throw_not_found(const std::string& dataset) const;
+  // "redis HOST:PORT", the context of every message about a dataset.
+  std::string location() const { return "redis " + m_conn.location(); }
   // Queues EXPIRE for every key of the dataset (chunks below nchunks).
   void append_expire_all(const DatasetKeys& keys, const Snapshot& snap, int64_t nchunks = -1);
 
@@ -308,7 +330,7 @@ class RowStore {
    public:
     // light: a light snapshot when settle_snapshot trusts it, else a full one (a second
     // round trip).
-    Watched(RowStore& store, const DatasetKeys& keys, StagedChunks* staged = nullptr, bool light = false);
+    Watched(DatasetRows& store, const DatasetKeys& keys, StagedChunks* staged = nullptr, bool light = false);
     Snapshot& snap() { return *m_snap; }
     CommitTurn& turn() { return m_turn; }
     void disarm() { m_unwatch.disarm(); }
@@ -320,21 +342,9 @@ class RowStore {
     std::optional<Snapshot> m_snap;
   };
 
-  // Queues one SET (a whole chunk), RENAME (a whole chunk staged) or SETRANGE (a run inside
-  // one) per run of consecutive target indices, for the samples and the labels.
-  void append_sample_writes(const DatasetKeys& keys, const Snapshot& snap, const RowBatch& batch,
-                            const std::vector<size_t>& order, const std::vector<int64_t>& target,
-                            const StagedChunks& staged);
+  DatasetSpec stored_spec(const std::string& dataset, const redisReply& text) const;
   Connection& m_conn;
   const StoreConfig& m_cfg;
-  // What read_fast learned of the dataset it last read, valid at head's (inc, gen) only.
-  struct ReadCache {
-    Snapshot head;
-    std::unordered_map<int64_t, std::string> tables;  // chunk -> its slots' end offsets
-    std::vector<int64_t> cumulative;                  // live rows before each chunk
-    bool have_live = false;
-  };
-  static constexpr size_t k_cached_tables_max = 16384;  // 16 MiB of tables, 4M rows
   std::optional<ReadCache> m_read_cache;
 };
 

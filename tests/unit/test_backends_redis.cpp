@@ -136,11 +136,15 @@ std::vector<std::string> hit_ids(const std::vector<backends::QueryHit>& hits) {
   return out;
 }
 
+// A dataset with some keys gone is "expired or not found"; one whose manifest expired too
+// "does not exist", as any missing dataset (backends/common/catalog.hpp).
 bool mentions_expired(const std::exception& e) {
-  return std::string(e.what()).find("expired or not found") != std::string::npos;
+  const std::string message = e.what();
+  return message.find("expired or not found") != std::string::npos ||
+         message.find("\" does not exist") != std::string::npos;
 }
 
-// Runs f until it throws NotFoundError ("expired or not found") or the deadline passes.
+// Runs f until it throws NotFoundError (expired or missing) or the deadline passes.
 // Returns the number of successful calls seen before; fails if expiry never came.
 template <class F>
 void poll_until_expired(F f, std::chrono::milliseconds deadline) {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Redis batch reads by position (layout 3, RowStore::read_fast) against the real test server:
+// Redis batch reads by position (layout 3, DatasetRows::read_fast) against the real test server:
 // a reader beside a writer never returns rows of a half-applied write, with and without
 // deleted rows, and a dataset of the previous layout is read as it is and migrated by its
 // first write. Runs only when $VSTASH_REDIS_TEST_CONFIG names the server's redis.yaml.

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: MIT
+// The Redis store's dataset records for the catalog (backends/common/catalog.hpp): a
+// dataset's record is its manifest hash (layout in redisbackend.cpp), its version the
+// manifest's "INC:GEN". Each operation takes the dataset's commit turn and runs as
+// WATCH manifest + MULTI/EXEC, so a compare-and-set loses to any write in between.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backends/common/catalog.hpp"
+#include "backends/redis/redisrows.hpp"
+
+namespace vstash::backends::redis {
+
+class RedisDatasetRecords final : public catalog::DatasetRecords {
+ public:
+  RedisDatasetRecords(Connection& conn, const StoreConfig& cfg, DatasetRows& rows)
+      : m_conn(conn), m_cfg(cfg), m_rows(rows) {}
+
+  std::string location() const override { return m_rows.location(); }
+  // An intact dataset's record (a partly expired one counts as missing: insert replaces it).
+  std::optional<catalog::DatasetRecord> get(const std::string& name) override;
+  std::vector<catalog::DatasetRecord> list() override;
+  // A new incarnation with an empty ids hash and live key; what is left of an expired one
+  // goes in the same EXEC.
+  bool insert(const catalog::DatasetRecord& record) override;
+  // The spec (with its metadata) and next_index, bumping gen and refreshing every key's ttl.
+  bool compare_and_set(const catalog::DatasetRecord& seen, const catalog::DatasetRecord& next) override;
+  bool remove(const std::string& name) override;
+
+  // Every listed dataset's full snapshot, by name, intact ones only.
+  std::vector<Snapshot> intact_snapshots();
+
+ private:
+  // Under the turn and the manifest's WATCH: a light snapshot, full where the turn cannot vouch for it.
+  std::optional<Snapshot> watched_snapshot(CommitTurn& turn, const DatasetKeys& keys);
+  std::string datasets_key() const { return m_cfg.prefix + "datasets"; }
+
+  Connection& m_conn;
+  const StoreConfig& m_cfg;
+  DatasetRows& m_rows;
+};
+
+}  // namespace vstash::backends::redis

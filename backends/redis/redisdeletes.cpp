@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+// Deleting rows (by id or by filter): their slots and records cleared, counts and ids hash
+// updated, in one MULTI/EXEC.
+#include <fmt/format.h>
+#include <set>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#include <hiredis/hiredis.h>
+#pragma GCC diagnostic pop
+
+#include "backends/redis/redisrows.hpp"
+#include "src/errors.hpp"
+
+namespace vstash::backends::redis {
+
+std::optional<int64_t> DatasetRows::remove(const std::string& dataset, const Selector& select) {
+  const DatasetKeys k(m_cfg, dataset);
+  Watched watched(*this, k);
+  Snapshot& snap = watched.snap();
+  if (snap.layout != k_layout) {
+    migrate_layout(snap);
+    return std::nullopt;  // again, in layout 3
+  }
+  std::set<int64_t> victims;
+  IdsCatchUp catch_up;
+  for (const auto& i : select(snap, catch_up)) {
+    if (i) {
+      victims.insert(*i);
+    }
+  }
+  const std::vector<int64_t> indices(victims.begin(), victims.end());
+  // Plain reads, not load(): its EXEC would end the WATCH this delete relies on.
+  std::map<int64_t, ChunkRecords> chunks;
+  for (const auto idx : indices) {
+    chunks.emplace(chunk_of(idx), ChunkRecords());
+  }
+  for (const auto& [c, unused] : chunks) {
+    m_conn.append({"GET", k.rows(snap.inc, c)});
+  }
+  if (!chunks.empty()) {
+    auto replies = m_conn.flush();
+    size_t r = 0;
+    for (auto& [c, records] : chunks) {
+      const auto& reply = *replies[r++];
+      if (is_nil(reply)) {
+        throw_expired(dataset);
+      }
+      records = decode_chunk_records(as_view(reply));
+    }
+  }
+  std::vector<std::string> ids;
+  for (const auto idx : indices) {
+    auto& records = chunks.at(chunk_of(idx));
+    const auto rec = records.find(slot_of(idx));
+    if (rec == records.end()) {
+      throw_expired(dataset);
+    }
+    ids.push_back(decode_record(rec->second).first);
+    records.erase(rec);
+  }
+  m_conn.append({"MULTI"});
+  watched.disarm();
+  append_ids_catch_up(k, snap, catch_up);  // first: the HDELs below apply to it
+  const std::string ids_key = k.ids(snap.inc);
+  for (size_t begin = 0; begin < ids.size(); begin += k_fields_per_command) {
+    std::vector<std::string_view> args = {"HDEL", ids_key};
+    for (size_t i = begin; i < std::min(ids.size(), begin + k_fields_per_command); ++i) {
+      args.push_back(ids[i]);
+    }
+    m_conn.append(args);
+  }
+  std::map<int64_t, int64_t> counts;
+  for (const auto& [c, records] : chunks) {
+    m_conn.append({"SET", k.rows(snap.inc, c), encode_chunk_records(records)});
+    counts[c] = static_cast<int64_t>(records.size());
+  }
+  append_live(k, snap, counts);
+  if (!indices.empty()) {
+    m_conn.append({"HINCRBY", k.manifest(), "rows", std::to_string(-static_cast<int64_t>(indices.size()))});
+  }
+  m_conn.append({"HINCRBY", k.manifest(), "gen", "1"});
+  append_expire_all(k, snap);
+  m_conn.append({"EXEC"});
+  if (!exec_ok(m_conn.flush())) {
+    return std::nullopt;
+  }
+  // The deleted ids stay in KnownIds: a "maybe" there only costs a lookup.
+  watched.turn().ids_unchanged(snap.inc, snap.gen);
+  return static_cast<int64_t>(indices.size());
+}
+
+}  // namespace vstash::backends::redis

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT
+// update_row: one row's sample and/or metadata replaced in place, under WATCH + MULTI/EXEC.
+#include <fmt/format.h>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#include <hiredis/hiredis.h>
+#pragma GCC diagnostic pop
+
+#include "backends/common/rowcheck.hpp"
+#include "backends/redis/redisrows.hpp"
+#include "src/errors.hpp"
+
+namespace vstash::backends::redis {
+
+bool DatasetRows::update(const std::string& dataset, const std::string& id, const std::optional<Array>& sample,
+                         const std::optional<json>& metadata) {
+  const DatasetKeys k(m_cfg, dataset);
+  Watched watched(*this, k);
+  Snapshot& snap = watched.snap();
+  if (snap.layout != k_layout) {
+    migrate_layout(snap);
+    return false;  // again, in layout 3
+  }
+  IdsCatchUp catch_up;
+  const auto where = lookup_ids(snap, {id}, &catch_up).front();
+  if (!where) {
+    throw NotFoundError(
+        fmt::format("redis {}: dataset \"{}\": id \"{}\" does not exist", m_conn.location(), dataset, id));
+  }
+  const int64_t c = chunk_of(*where);
+  auto blob = m_conn.command({"GET", k.rows(snap.inc, c)});
+  if (is_nil(*blob)) {
+    throw_expired(dataset);
+  }
+  auto records = decode_chunk_records(as_view(*blob));
+  const auto rec = records.find(slot_of(*where));
+  if (rec == records.end()) {
+    throw_expired(dataset);  // the ids hash names a slot its chunk does not hold
+  }
+  auto [rec_id, meta] = decode_record(rec->second);
+  std::optional<Array> row;
+  if (sample) {
+    Shape batch_shape = {1};
+    batch_shape.insert(batch_shape.end(), snap.spec.row_shape.begin(), snap.spec.row_shape.end());
+    if (sample->dtype() != snap.spec.dtype ||
+        (sample->shape() != snap.spec.row_shape && sample->shape() != batch_shape)) {
+      throw UsageError(fmt::format("dataset \"{}\": holds {} rows of shape {}, got {} of shape {}", dataset,
+                                   dtype_name(snap.spec.dtype), shape_to_string(snap.spec.row_shape),
+                                   dtype_name(sample->dtype()), shape_to_string(sample->shape())));
+    }
+    row = Array(sample->dtype(), batch_shape, std::vector<std::byte>(sample->bytes().begin(), sample->bytes().end()));
+    check_finite(*row, {id}, dataset);
+  }
+  if (metadata) {
+    if (!metadata->is_object()) {
+      throw UsageError(fmt::format("dataset \"{}\": row \"{}\": metadata must be a JSON object", dataset, id));
+    }
+    if (!meta.is_object()) {
+      meta = json::object();
+    }
+    for (const auto& [key, value] : metadata->items()) {
+      if (value.is_null()) {
+        meta.erase(key);
+      } else {
+        meta[key] = value;
+      }
+    }
+  }
+  rec->second = encode_record(rec_id, meta);
+  const std::string value = encode_chunk_records(records);
+  m_conn.append({"MULTI"});
+  watched.disarm();
+  if (row) {
+    const std::string offset = std::to_string(static_cast<size_t>(slot_of(*where)) * snap.row_bytes);
+    m_conn.append({"SETRANGE", k.chunk(snap.inc, c), offset,
+                   std::string_view(reinterpret_cast<const char*>(row->data()), row->nbytes())});
+  }
+  m_conn.append({"SET", k.rows(snap.inc, c), value});
+  append_ids_catch_up(k, snap, catch_up);
+  m_conn.append({"HINCRBY", k.manifest(), "gen", "1"});
+  append_expire_all(k, snap);
+  m_conn.append({"EXEC"});
+  if (!exec_ok(m_conn.flush())) {
+    return false;
+  }
+  watched.turn().ids_unchanged(snap.inc, snap.gen);
+  return true;
+}
+
+}  // namespace vstash::backends::redis
