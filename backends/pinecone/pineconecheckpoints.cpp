@@ -7,89 +7,106 @@
 // their metadata. Pinecone applies one writer's upserts in order, so the manifest written last
 // never names chunks a reader cannot find (once `wait` has let the writes become visible).
 // Progress: one record per (run, rank), id "RUN#RANK".
+#include "backends/pinecone/pineconecheckpoints.hpp"
+
 #include <fmt/format.h>
+
 #include <algorithm>
 
-#include "backends/common/chunkedcheckpoints.hpp"
-#include "backends/pinecone/pineconeinternal.hpp"
 #include "src/errors.hpp"
 
-namespace vstash::backends::pinecone::checkpoints {
+namespace vstash::backends::pinecone {
 
 namespace {
 
 constexpr size_t k_chunk_raw_bytes = 29000;
+// Fetch replies sized for records of at most this many bytes (under the 40 KB metadata limit).
+constexpr int64_t k_record_bytes = 42000;
 
-chunked::RecordStore record_store(RecordOps& ops) {
+// A checkpoint record whose metadata is over Pinecone's limit: only a manifest can be this
+// large (its metrics and metadata are the user's).
+void check_record_size(const std::string& key, const json& fields) {
+  if (const size_t n = metadata_bytes(fields); n > k_max_metadata_bytes) {
+    throw UsageError(
+        fmt::format("checkpoint \"{}\": metrics and metadata take {} bytes, over pinecone's "
+                    "{}-byte record limit",
+                    key.substr(2), n, k_max_metadata_bytes));
+  }
+}
+
+// The metadata of every record of the checkpoint namespace whose id starts with prefix.
+std::vector<json> fields_with_prefix(Indexes& indexes, const std::string& prefix) {
+  std::vector<json> out;
+  for (auto& rec : indexes.fetch_all(indexes.home_ready(), indexes.checkpoint_ns(), prefix, k_record_bytes)) {
+    out.push_back(rec.value("metadata", json::object()));
+  }
+  return out;
+}
+
+chunked::RecordStore record_store(Indexes& indexes) {
   chunked::RecordStore s;
-  s.location = ops.location;
+  s.location = indexes.home().location();
   s.chunk_bytes = k_chunk_raw_bytes;
-  s.put = [&ops](const std::vector<std::pair<std::string, json>>& records) {
+  s.put = [&indexes](const std::vector<std::pair<std::string, json>>& records) {
+    const int64_t dimension = indexes.home_dimension();
     std::vector<std::string> bodies;
     for (const auto& [key, fields] : records) {
-      if (const size_t n = metadata_bytes(fields); n > k_max_metadata_bytes) {
-        // Only a manifest can be this large: its metrics and metadata are the user's.
-        throw UsageError(
-            fmt::format("checkpoint \"{}\": metrics and metadata take {} bytes, over pinecone's "
-                        "{}-byte record limit",
-                        key.substr(2), n, k_max_metadata_bytes));
-      }
-      bodies.push_back(placeholder_record(key, ops.dimension, fields));
+      check_record_size(key, fields);
+      bodies.push_back(placeholder_record(key, dimension, fields));
     }
-    ops.upsert(bodies);
+    indexes.upsert(indexes.home_ready(), indexes.checkpoint_ns(), bodies);
   };
-  s.get = [&ops](const std::vector<std::string>& keys) {
+  s.get = [&indexes](const std::vector<std::string>& keys) {
     std::map<std::string, json> out;
-    for (auto& [id, rec] : ops.fetch(keys)) {
+    for (auto& [id, rec] : indexes.fetch(indexes.home_ready(), indexes.checkpoint_ns(), keys, k_record_bytes)) {
       out[id] = rec.value("metadata", json::object());
     }
     return out;
   };
-  s.manifests = [&ops](const std::string& model) {
+  s.manifests = [&indexes](const std::string& model) {
     std::vector<json> out;
-    for (auto& rec : ops.fetch_prefix(model.empty() ? "m:" : "m:" + model + "@")) {
-      json md = rec.value("metadata", json::object());
+    for (auto& md : fields_with_prefix(indexes, model.empty() ? "m:" : "m:" + model + "@")) {
       if (model.empty() || md.value("model", std::string()) == model) {
         out.push_back(std::move(md));
       }
     }
     return out;
   };
-  s.claims = [&ops](const std::string& model) {
-    std::vector<json> out;
-    for (auto& rec : ops.fetch_prefix("k:" + model + "@")) {  // '@' ends a model name
-      out.push_back(rec.value("metadata", json::object()));
-    }
-    return out;
+  s.claims = [&indexes](const std::string& model) {
+    return fields_with_prefix(indexes, "k:" + model + "@");  // '@' ends a model name
   };
-  s.remove = [&ops](const std::vector<std::string>& keys) { ops.remove(keys); };
-  s.settle = [&ops] { ops.settle(); };
+  s.remove = [&indexes](const std::vector<std::string>& keys) {
+    indexes.remove(indexes.home_ready(), indexes.checkpoint_ns(), keys);
+  };
+  s.settle = [&indexes] { indexes.settle(); };
   return s;
 }
 
 }  // namespace
 
-std::string save(RecordOps& ops, const Checkpoint& checkpoint) {
-  auto store = record_store(ops);
-  return chunked::save(store, checkpoint);
+PineconeCheckpoints::PineconeCheckpoints(Indexes& indexes) : m_indexes(indexes), m_store(record_store(indexes)) {}
+
+std::string PineconeCheckpoints::save_checkpoint(const Checkpoint& checkpoint) {
+  m_indexes.home_ready();
+  return chunked::save(m_store, checkpoint);
 }
 
-Checkpoint load(RecordOps& ops, const std::string& path) {
-  auto store = record_store(ops);
-  return chunked::load(store, path);
+Checkpoint PineconeCheckpoints::load_checkpoint(const std::string& path) {
+  m_indexes.home_ready();
+  return chunked::load(m_store, path);
 }
 
-std::vector<CheckpointInfo> list(RecordOps& ops, const std::string& model) {
-  auto store = record_store(ops);
-  return chunked::list(store, model);
+std::vector<CheckpointInfo> PineconeCheckpoints::list_checkpoints(const std::string& model) {
+  m_indexes.home_ready();
+  return chunked::list(m_store, model);
 }
 
-bool remove(RecordOps& ops, const std::string& path) {
-  auto store = record_store(ops);
-  return chunked::remove(store, path);
+bool PineconeCheckpoints::delete_checkpoint(const std::string& path) {
+  m_indexes.home_ready();
+  return chunked::remove(m_store, path);
 }
 
-void record_progress(RecordOps& ops, const ProgressRecord& r) {
+void PineconeProgress::record_progress(const ProgressRecord& r) {
   if (r.run.empty()) {
     throw UsageError("progress: run name is empty");
   }
@@ -99,13 +116,16 @@ void record_progress(RecordOps& ops, const ProgressRecord& r) {
                    {"step", r.step},
                    {"metrics", metrics_to_json(r.metrics).dump()},
                    {"updated_at", now_rfc3339()}};
-  ops.upsert({placeholder_record(stored_id(fmt::format("{}#{}", r.run, r.rank)), ops.dimension, md)});
-  ops.settle();
+  const std::string id = stored_id(fmt::format("{}#{}", r.run, r.rank));
+  m_indexes.upsert(m_indexes.home_ready(), m_indexes.progress_ns(),
+                   {placeholder_record(id, m_indexes.home_dimension(), md)});
+  m_indexes.settle();
 }
 
-std::vector<ProgressRecord> list_progress(RecordOps& ops, const std::string& run) {
+std::vector<ProgressRecord> PineconeProgress::list_progress(const std::string& run) {
   std::vector<ProgressRecord> out;
-  for (const auto& rec : ops.fetch_prefix(run.empty() ? "" : run + "#")) {
+  for (const auto& rec : m_indexes.fetch_all(m_indexes.home_ready(), m_indexes.progress_ns(),
+                                             run.empty() ? "" : run + "#", k_record_bytes)) {
     const json md = rec.value("metadata", json::object());
     ProgressRecord p;
     p.run = md.value("run", std::string());
@@ -124,4 +144,4 @@ std::vector<ProgressRecord> list_progress(RecordOps& ops, const std::string& run
   return out;
 }
 
-}  // namespace vstash::backends::pinecone::checkpoints
+}  // namespace vstash::backends::pinecone

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Internals shared by the Pinecone backend's files: wire limits, the filter and metadata
-// rules (pineconefilter.cpp) and the connection to both planes (pineconecontrol.cpp).
+// rules (pineconefilter.cpp), the record forms (pineconerecords.cpp) and the connection to both
+// planes (pineconecontrol.cpp).
 #pragma once
 
 #include <atomic>
@@ -73,7 +74,11 @@ std::string stored_id(const std::string& id);
 std::string unit_vector_json(int64_t dimension);
 // Appends {"id":..,"values":..,"metadata":..} for a record with a placeholder vector.
 std::string placeholder_record(const std::string& id, int64_t dimension, const json& metadata);
+// The catalog record's metadata is flat (Pinecone metadata holds no nested values): the spec's
+// JSON form (backends/common/catalog.hpp) with the shapes and dataset metadata as JSON text and
+// the row shape under "shape", plus "kind", "dataset" and the counters.
 std::string catalog_record(const CatalogEntry& entry, int64_t dimension);
+// Throws Error naming the dataset for a record that is not a catalog entry.
 CatalogEntry parse_catalog(const json& metadata);
 // True when rows keep an exact "_data" blob (dtype other than float32, or not 1-D).
 bool keeps_exact_blob(const DatasetSpec& spec);
@@ -98,30 +103,6 @@ struct DecodedRow {
 };
 DecodedRow decode_row(const DatasetSpec& spec, const json& record);
 RowBatch assemble_rows(const DatasetSpec& spec, std::vector<DecodedRow>& rows);
-// "float32 (128,) cosine, labels int64 ()": for conflict messages.
-std::string describe_spec(const DatasetSpec& spec);
-bool compatible(const DatasetSpec& a, const DatasetSpec& b);
-
-// --- pineconecheckpoints.cpp ---------------------------------------------------------------
-// Record operations on one namespace, provided by the backend.
-struct RecordOps {
-  std::string ns;
-  std::string location;
-  int64_t dimension = 0;
-  std::function<void(const std::vector<std::string>& records)> upsert;
-  std::function<std::map<std::string, json>(const std::vector<std::string>& ids)> fetch;
-  std::function<std::vector<json>(const std::string& prefix)> fetch_prefix;
-  std::function<void(const std::vector<std::string>& ids)> remove;
-  std::function<void()> settle;  // waits until our writes are visible (profile `wait`)
-};
-namespace checkpoints {
-std::string save(RecordOps& ops, const Checkpoint& checkpoint);
-Checkpoint load(RecordOps& ops, const std::string& path);
-std::vector<CheckpointInfo> list(RecordOps& ops, const std::string& model);
-bool remove(RecordOps& ops, const std::string& path);
-void record_progress(RecordOps& ops, const ProgressRecord& record);
-std::vector<ProgressRecord> list_progress(RecordOps& ops, const std::string& run);
-}  // namespace checkpoints
 
 // --- pineconecontrol.cpp --------------------------------------------------------------------
 // The shape the data-plane spec promises for a 2xx reply to path ("/query", "/vectors/fetch",
@@ -142,9 +123,9 @@ struct IndexRequest {
   Metric metric = Metric::cosine;
 };
 
-// Both planes behind one object: the API key and version headers, the retry policy (a 429
-// that reports an exhausted monthly quota is never retried), error mapping, and the index
-// description fetched once per process and cached.
+// Both planes behind one object: the API key and version headers, final statuses mapped to
+// errors (which statuses are retried is backends/http/statuspolicy.hpp's decision), and the
+// index description fetched once per process and cached.
 class Connection {
  public:
   // index_name overrides the profile's (an expanded index-name template); "{index}" in the

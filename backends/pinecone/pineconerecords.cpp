@@ -13,6 +13,7 @@
 #include <cstring>
 #include <limits>
 
+#include "backends/common/catalog.hpp"
 #include "backends/common/rowcodec.hpp"
 #include "backends/pinecone/pineconeinternal.hpp"
 #include "src/errors.hpp"
@@ -24,8 +25,6 @@
 namespace vstash::backends::pinecone {
 
 namespace {
-
-json shape_json(const Shape& s) { return json(s); }
 
 Shape parse_shape(const json& j) {
   const json a = j.is_string() ? json::parse(j.get<std::string>()) : j;
@@ -66,43 +65,42 @@ std::string placeholder_record(const std::string& id, int64_t dimension, const j
 }
 
 std::string catalog_record(const CatalogEntry& e, int64_t dimension) {
-  json md = {{"kind", "dataset"},
-             {"dataset", e.spec.name},
-             {"dtype", dtype_name(e.spec.dtype)},
-             {"shape", shape_json(e.spec.row_shape).dump()},
-             {"metric", metric_name(e.spec.metric)},
-             {"metadata", e.spec.metadata.dump()},
-             {"next_index", e.next_index},
-             {"row_bytes", e.row_bytes}};
+  const json spec = catalog::spec_to_json(e.spec);
+  json md = {{"kind", "dataset"},          {"dataset", e.spec.name},
+             {"dtype", spec["dtype"]},     {"shape", spec["row_shape"].dump()},
+             {"metric", spec["metric"]},   {"metadata", spec["metadata"].dump()},
+             {"next_index", e.next_index}, {"row_bytes", e.row_bytes}};
   if (e.label_field) {
     md["label_field"] = true;
   }
   if (e.spec.label_dtype) {
-    md["label_dtype"] = dtype_name(*e.spec.label_dtype);
-    md["label_shape"] = shape_json(e.spec.label_shape).dump();
+    md["label_dtype"] = spec["label_dtype"];
+    md["label_shape"] = spec["label_shape"].dump();
   }
   return placeholder_record(stored_id(e.spec.name), dimension, md);
 }
 
 CatalogEntry parse_catalog(const json& md) {
   CatalogEntry e;
+  std::string what = "pinecone catalog record";
   try {
-    e.spec.name = md.at("dataset").get<std::string>();
-    e.spec.dtype = parse_dtype_name(md.at("dtype").get<std::string>());
-    e.spec.row_shape = parse_shape(md.at("shape"));
-    e.spec.metric = parse_metric(md.at("metric").get<std::string>());
-    e.spec.metadata = json::parse(md.value("metadata", std::string("{}")));
+    const std::string name = md.at("dataset").get<std::string>();
+    what = fmt::format("pinecone catalog record of dataset \"{}\"", name);
+    json spec = {{"dtype", md.at("dtype")},
+                 {"row_shape", parse_shape(md.at("shape"))},
+                 {"metric", md.at("metric")},
+                 {"metadata", json::parse(md.value("metadata", std::string("{}")))}};
     if (md.contains("label_dtype")) {
-      e.spec.label_dtype = parse_dtype_name(md.at("label_dtype").get<std::string>());
-      e.spec.label_shape = parse_shape(md.at("label_shape"));
+      spec["label_dtype"] = md.at("label_dtype");
+      spec["label_shape"] = parse_shape(md.at("label_shape"));
     }
+    e.spec = catalog::spec_from_json(name, spec, what);
     e.next_index = md.contains("next_index") ? decode_row_index(md["next_index"], "pinecone catalog next_index") : 0;
     e.row_bytes = md.contains("row_bytes") ? decode_row_index(md["row_bytes"], "pinecone catalog row_bytes") : 0;
     e.label_field = md.contains("label_field") && md["label_field"].is_boolean() && md["label_field"].get<bool>();
   } catch (const json::exception& ex) {
-    throw Error(fmt::format("pinecone catalog record is corrupt: {}", io::json_error_text(ex)));
+    throw Error(fmt::format("{}: corrupt catalog entry: {}", what, io::json_error_text(ex)));
   }
-  check_catalog_spec(e.spec, fmt::format("pinecone catalog record of dataset \"{}\"", e.spec.name));
   return e;
 }
 
@@ -254,7 +252,7 @@ RowBatch assemble_rows(const DatasetSpec& spec, std::vector<DecodedRow>& rows) {
     const auto dst = b.data.row(static_cast<int64_t>(i));
     if (r.sample.nbytes() != dst.size() || r.sample.dtype() != spec.dtype) {
       throw Error(fmt::format("pinecone record \"{}\": stored sample does not match dataset \"{}\" ({})", r.id,
-                              spec.name, describe_spec(spec)));
+                              spec.name, catalog::describe(spec)));
     }
     std::memcpy(dst.data(), r.sample.data(), dst.size());
     if (b.labels && r.label) {
@@ -268,19 +266,6 @@ RowBatch assemble_rows(const DatasetSpec& spec, std::vector<DecodedRow>& rows) {
     b.metadata.push_back(std::move(r.metadata));
   }
   return b;
-}
-
-std::string describe_spec(const DatasetSpec& s) {
-  std::string out = fmt::format("{} {} {}", dtype_name(s.dtype), shape_to_string(s.row_shape), metric_name(s.metric));
-  if (s.label_dtype) {
-    out += fmt::format(", labels {} {}", dtype_name(*s.label_dtype), shape_to_string(s.label_shape));
-  }
-  return out;
-}
-
-bool compatible(const DatasetSpec& a, const DatasetSpec& b) {
-  return a.dtype == b.dtype && a.row_shape == b.row_shape && a.label_dtype == b.label_dtype &&
-         (!a.label_dtype || a.label_shape == b.label_shape) && a.metric == b.metric;
 }
 
 }  // namespace vstash::backends::pinecone

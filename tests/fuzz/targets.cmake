@@ -19,5 +19,5 @@ endif()
 if(VSTASH_WITH_PINECONE)
   list(APPEND vstash_fuzz_targets pinecone)
   list(APPEND vstash_fuzz_sources backends/pinecone/pineconerecords.cpp backends/pinecone/pineconefilter.cpp
-       backends/pinecone/pineconecontrol.cpp)
+       backends/pinecone/pineconecontrol.cpp backends/common/catalog.cpp)
 endif()

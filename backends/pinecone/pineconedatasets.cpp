@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: MIT
+#include "backends/pinecone/pineconedatasets.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "src/errors.hpp"
+
+namespace vstash::backends::pinecone {
+
+CatalogEntry DatasetTable::entry(const catalog::DatasetRecord& record) {
+  CatalogEntry e;
+  e.spec = record.spec;
+  e.next_index = record.next_index;
+  e.row_bytes = record.extra.value("row_bytes", int64_t{0});
+  e.label_field = record.extra.value("label_field", false);
+  return e;
+}
+
+catalog::DatasetRecord DatasetTable::record(const CatalogEntry& entry, std::string version) {
+  catalog::DatasetRecord r;
+  r.spec = entry.spec;
+  r.next_index = entry.next_index;
+  r.version = std::move(version);
+  r.extra = {{"row_bytes", entry.row_bytes}, {"label_field", entry.label_field}};
+  return r;
+}
+
+std::optional<json> DatasetTable::fetch_stored(const std::string& name) {
+  try {
+    m_indexes.home().index();
+  } catch (const NotFoundError&) {
+    return std::nullopt;  // no home index yet: no dataset either (it is created on first write)
+  }
+  const auto records = m_indexes.fetch(m_indexes.home(), m_indexes.catalog_ns(), {stored_id(name)}, 0);
+  if (records.empty()) {
+    return std::nullopt;
+  }
+  return records.begin()->second.value("metadata", json::object());
+}
+
+CatalogEntry DatasetTable::merge_local(CatalogEntry e) {
+  std::lock_guard lock(m_mutex);
+  if (auto it = m_written.find(e.spec.name); it != m_written.end()) {
+    e.next_index = std::max(e.next_index, it->second.next_index);
+    e.row_bytes = std::max(e.row_bytes, it->second.row_bytes);
+  }
+  return e;
+}
+
+void DatasetTable::save(const CatalogEntry& entry) {
+  m_indexes.upsert(m_indexes.home(), m_indexes.catalog_ns(), {catalog_record(entry, m_indexes.home_dimension())});
+  std::lock_guard lock(m_mutex);
+  m_written[entry.spec.name] = entry;
+}
+
+std::optional<catalog::DatasetRecord> DatasetTable::get(const std::string& name) {
+  m_indexes.namespace_of(name);  // a reserved name is refused before any request
+  const std::optional<json> stored = fetch_stored(name);
+  if (!stored) {
+    // Written by this process but not visible yet; the version says "not stored".
+    std::lock_guard lock(m_mutex);
+    auto it = m_written.find(name);
+    return it == m_written.end() ? std::nullopt : std::optional(record(it->second));
+  }
+  return record(merge_local(parse_catalog(*stored)), stored->dump());
+}
+
+std::vector<catalog::DatasetRecord> DatasetTable::list() {
+  std::vector<catalog::DatasetRecord> out;
+  for (const json& rec : m_indexes.fetch_all(m_indexes.home(), m_indexes.catalog_ns(), "", 0)) {
+    const json md = rec.value("metadata", json::object());
+    out.push_back(record(merge_local(parse_catalog(md)), md.dump()));
+  }
+  return out;
+}
+
+bool DatasetTable::insert(const catalog::DatasetRecord& fresh) {
+  if (fetch_stored(fresh.spec.name)) {
+    return false;
+  }
+  save(entry(fresh));
+  return true;
+}
+
+bool DatasetTable::compare_and_set(const catalog::DatasetRecord& seen, const catalog::DatasetRecord& next) {
+  const std::optional<json> stored = fetch_stored(seen.spec.name);
+  if ((stored ? stored->dump() : std::string()) != seen.version) {
+    return false;
+  }
+  save(entry(next));
+  return true;
+}
+
+void DatasetTable::raise_row_bytes(const std::string& name, int64_t bytes) {
+  for (int attempt = 0; attempt < catalog::k_catalog_attempts; ++attempt) {
+    const std::optional<catalog::DatasetRecord> seen = get(name);
+    if (!seen) {
+      throw catalog::dataset_not_found(location(), name);
+    }
+    if (seen->extra.value("row_bytes", int64_t{0}) >= bytes) {
+      return;
+    }
+    catalog::DatasetRecord next = *seen;
+    next.extra["row_bytes"] = bytes;
+    if (compare_and_set(*seen, next)) {
+      return;
+    }
+  }
+  throw ConflictError(fmt::format("{}: dataset \"{}\": gave up after {} attempts: concurrent writers keep changing it",
+                                  location(), name, catalog::k_catalog_attempts));
+}
+
+bool DatasetTable::remove(const std::string& name) {
+  const std::optional<catalog::DatasetRecord> stored = get(name);
+  if (!stored) {
+    return false;
+  }
+  try {
+    m_indexes.of(stored->spec)
+        .post("/vectors/delete", json{{"deleteAll", true}, {"namespace", m_indexes.namespace_of(name)}}.dump());
+  } catch (const NotFoundError&) {
+    // Pinecone answers 404 for a namespace that never received a row.
+  }
+  m_indexes.remove(m_indexes.home(), m_indexes.catalog_ns(), {stored_id(name)});
+  std::lock_guard lock(m_mutex);
+  m_written.erase(name);
+  return true;
+}
+
+}  // namespace vstash::backends::pinecone

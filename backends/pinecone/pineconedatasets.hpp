@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+// The catalog's dataset records (backends/common/catalog.hpp) as Pinecone keeps them: one
+// record per dataset in the reserved namespace __vstash_catalog__ of the home index, its
+// metadata the spec and counters (pineconerecords.cpp: catalog_record, parse_catalog).
+//
+// Pinecone has no conditional write: compare_and_set re-reads the record and writes only when
+// it is still the one seen (its metadata, compared whole), which narrows a race between two
+// processes but cannot close it, so the store takes one writer per dataset
+// (max_ingest_writers). Pinecone applies writes asynchronously, so this process's own writes
+// are remembered (read-your-writes): a record not yet visible is served from memory, and the
+// counters read back are never lower than the ones written.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backends/common/catalog.hpp"
+#include "backends/pinecone/pineconeindexes.hpp"
+
+namespace vstash::backends::pinecone {
+
+class DatasetTable final : public catalog::DatasetRecords {
+ public:
+  explicit DatasetTable(Indexes& indexes) : m_indexes(indexes) {}
+
+  std::string location() const override { return m_indexes.home().location(); }
+  std::optional<catalog::DatasetRecord> get(const std::string& name) override;
+  std::vector<catalog::DatasetRecord> list() override;
+  bool insert(const catalog::DatasetRecord& record) override;
+  bool compare_and_set(const catalog::DatasetRecord& seen, const catalog::DatasetRecord& next) override;
+  // Deletes the dataset's namespace, then its catalog record.
+  bool remove(const std::string& name) override;
+
+  // Raises the record's row_bytes (the largest row record written, by which reads are sized)
+  // to at least `bytes`, re-reading as Catalog::advance does; the catalog knows no row_bytes.
+  void raise_row_bytes(const std::string& name, int64_t bytes);
+
+  // Pinecone's view of a record (row_bytes and label_field live in its extra) and back.
+  static CatalogEntry entry(const catalog::DatasetRecord& record);
+  static catalog::DatasetRecord record(const CatalogEntry& entry, std::string version = {});
+
+ private:
+  // The stored record's metadata, or nullopt (also while the home index does not exist).
+  std::optional<json> fetch_stored(const std::string& name);
+  // The stored entry with this process's counters (never lower than what it wrote).
+  CatalogEntry merge_local(CatalogEntry e);
+  void save(const CatalogEntry& entry);
+
+  Indexes& m_indexes;
+  std::mutex m_mutex;
+  std::map<std::string, CatalogEntry> m_written;  // this process's writes: read-your-writes
+};
+
+}  // namespace vstash::backends::pinecone
