@@ -8,6 +8,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "backends/common/catalog.hpp"
 #include "src/errors.hpp"
 #include "workflows/transfer/copy.hpp"
 #include "workflows/transfer/digest.hpp"
@@ -27,15 +28,6 @@ DatasetInfo require(Backend& b, const std::string& dataset, const char* side) {
     throw NotFoundError(fmt::format("{}: dataset \"{}\" not found", side, dataset));
   }
   return *info;
-}
-
-std::string spec_text(const DatasetSpec& s) {
-  std::string out =
-      fmt::format("{} {} {}", dtype_name(s.dtype), shape_to_string(s.row_shape), backends::metric_name(s.metric));
-  if (s.label_dtype) {
-    out += fmt::format(", labels {} {}", dtype_name(*s.label_dtype), shape_to_string(s.label_shape));
-  }
-  return out;
 }
 
 std::vector<std::string> metadata_differences(const nlohmann::json& a, const nlohmann::json& b) {
@@ -201,8 +193,10 @@ CompareResult compare_datasets(Backend& src, const std::string& src_dataset, Bac
   CompareResult r;
   r.src_rows = si.rows;
   r.dst_rows = di.rows;
-  if (spec_text(si.spec) != spec_text(di.spec)) {
-    r.spec_difference = fmt::format("source is {}, destination is {}", spec_text(si.spec), spec_text(di.spec));
+  const std::string src_spec = backends::catalog::describe(si.spec);
+  const std::string dst_spec = backends::catalog::describe(di.spec);
+  if (src_spec != dst_spec) {
+    r.spec_difference = fmt::format("source is {}, destination is {}", src_spec, dst_spec);
   }
   r.metadata_keys_differing = metadata_differences(si.spec.metadata, di.spec.metadata);
   if (options.sample) {
