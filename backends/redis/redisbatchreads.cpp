@@ -318,16 +318,7 @@ void BatchRead::fill_rows(RowBatch& out, const Run& r, const std::vector<Reply>&
 RowBatch BatchRead::assemble(const std::vector<int64_t>& indices, const std::vector<Run>& runs,
                              const std::vector<Reply>& read, bool records) {
   const size_t n = indices.size();
-  const DatasetSpec& spec = m_head.spec;
-  RowBatch out;
-  Shape shape = {static_cast<int64_t>(n)};
-  shape.insert(shape.end(), spec.row_shape.begin(), spec.row_shape.end());
-  out.data = Array(spec.dtype, shape);
-  if (spec.label_dtype) {
-    Shape ls = {static_cast<int64_t>(n)};
-    ls.insert(ls.end(), spec.label_shape.begin(), spec.label_shape.end());
-    out.labels = Array(*spec.label_dtype, ls);
-  }
+  RowBatch out = shaped_batch(m_head.spec, n);
   out.ids.resize(n);
   out.metadata.resize(n);
   out.indices = indices;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <set>
 
 #pragma GCC diagnostic push
@@ -57,8 +58,19 @@ std::optional<RowBatch> DatasetRows::read_positions(const Snapshot& snap, const 
   return load(snap, indices, true);
 }
 
-std::optional<RowBatch> DatasetRows::load(const Snapshot& snap, const std::vector<int64_t>& indices, bool values) {
-  std::map<int64_t, std::vector<int64_t>> by_chunk;  // chunk -> sorted unique slots
+namespace {
+
+using SlotsByChunk = std::map<int64_t, std::vector<int64_t>>;  // chunk -> sorted unique slots
+struct SlotRun {
+  int64_t chunk, first, count;
+};
+// A row's record, sample bytes and label bytes, viewing the replies.
+struct Cell {
+  std::string_view record, sample, label;
+};
+
+SlotsByChunk slots_by_chunk(const std::vector<int64_t>& indices) {
+  SlotsByChunk by_chunk;
   for (const auto idx : indices) {
     by_chunk[chunk_of(idx)].push_back(slot_of(idx));
   }
@@ -66,66 +78,56 @@ std::optional<RowBatch> DatasetRows::load(const Snapshot& snap, const std::vecto
     std::sort(v.begin(), v.end());
     v.erase(std::unique(v.begin(), v.end()), v.end());
   }
-  // One MULTI: gen, the chunks' records, then one GETRANGE per run of consecutive slots.
-  m_conn.append({"MULTI"});
-  m_conn.append({"HGET", snap.keys.manifest(), "gen"});
+  return by_chunk;
+}
+
+std::vector<SlotRun> slot_runs(const SlotsByChunk& by_chunk) {
+  std::vector<SlotRun> runs;
   for (const auto& [c, v] : by_chunk) {
-    m_conn.append({"GET", snap.keys.rows(snap.inc, c)});
-  }
-  struct Run {
-    int64_t chunk, first, count;
-  };
-  std::vector<Run> runs;
-  if (values) {
-    for (const auto& [c, v] : by_chunk) {
-      for (size_t j = 0; j < v.size();) {
-        size_t e = j + 1;
-        while (e < v.size() && v[e] == v[e - 1] + 1) {
-          ++e;
-        }
-        runs.push_back({c, v[j], static_cast<int64_t>(e - j)});
-        j = e;
+    for (size_t j = 0; j < v.size();) {
+      size_t e = j + 1;
+      while (e < v.size() && v[e] == v[e - 1] + 1) {
+        ++e;
       }
+      runs.push_back({c, v[j], static_cast<int64_t>(e - j)});
+      j = e;
     }
-    for (const auto& run : runs) {
-      for (const bool label : {false, true}) {
-        const size_t width = label ? snap.label_bytes : snap.row_bytes;
-        if (width == 0) {
-          continue;
-        }
-        const std::string key = label ? snap.keys.labels(snap.inc, run.chunk) : snap.keys.chunk(snap.inc, run.chunk);
-        const std::string a = std::to_string(static_cast<size_t>(run.first) * width);
-        const std::string b = std::to_string(static_cast<size_t>(run.first + run.count) * width - 1);
-        m_conn.append({"GETRANGE", key, a, b});
+  }
+  return runs;
+}
+
+// One GETRANGE per run of consecutive slots, for the samples and (with labels) the labels.
+void append_value_reads(Connection& conn, const Snapshot& snap, const std::vector<SlotRun>& runs) {
+  for (const auto& run : runs) {
+    for (const bool label : {false, true}) {
+      const size_t width = label ? snap.label_bytes : snap.row_bytes;
+      if (width == 0) {
+        continue;
       }
+      const std::string key = label ? snap.keys.labels(snap.inc, run.chunk) : snap.keys.chunk(snap.inc, run.chunk);
+      const std::string a = std::to_string(static_cast<size_t>(run.first) * width);
+      const std::string b = std::to_string(static_cast<size_t>(run.first + run.count) * width - 1);
+      conn.append({"GETRANGE", key, a, b});
     }
   }
-  m_conn.append({"EXEC"});
-  auto replies = m_conn.flush();
-  const auto& exec = *replies.back();
-  if (is_nil(exec) || is_nil(element(exec, 0)) || as_int(element(exec, 0)) != snap.gen) {
-    if (!is_nil(exec) && is_nil(element(exec, 0))) {
-      throw_expired(snap.keys.name);
-    }
-    return std::nullopt;
-  }
-  size_t e = 1;
-  // (chunk, slot) -> record, sample bytes, label bytes
-  struct Cell {
-    std::string_view record, sample, label;
-  };
+}
+
+// The rows' records (owned by `owned`) and value bytes from the EXEC's replies after gen.
+std::map<int64_t, Cell> read_cells(const DatasetRows& rows, const Snapshot& snap, const redisReply& exec,
+                                   const SlotsByChunk& by_chunk, const std::vector<SlotRun>& runs,
+                                   std::deque<ChunkRecords>& owned) {
   std::map<int64_t, Cell> cells;
-  std::deque<ChunkRecords> chunk_records;  // owns what cells' records view
+  size_t e = 1;
   for (const auto& [c, v] : by_chunk) {
     const auto& r = element(exec, e++);
     if (is_nil(r)) {
-      throw_expired(snap.keys.name);
+      rows.throw_expired(snap.keys.name);
     }
-    const auto& records = chunk_records.emplace_back(decode_chunk_records(as_view(r)));
+    const auto& records = owned.emplace_back(decode_chunk_records(as_view(r)));
     for (const auto slot : v) {
       const auto rec = records.find(slot);
       if (rec == records.end()) {
-        throw_expired(snap.keys.name);  // gen unchanged, so the row did not go through vstash
+        rows.throw_expired(snap.keys.name);  // gen unchanged, so the row did not go through vstash
       }
       cells[c * k_chunk_rows + slot].record = rec->second;
     }
@@ -138,7 +140,7 @@ std::optional<RowBatch> DatasetRows::load(const Snapshot& snap, const std::vecto
       }
       const auto bytes = as_view(element(exec, e++));
       if (bytes.size() != static_cast<size_t>(run.count) * width) {
-        throw_expired(snap.keys.name);
+        rows.throw_expired(snap.keys.name);
       }
       for (int64_t j = 0; j < run.count; ++j) {
         auto& cell = cells[run.chunk * k_chunk_rows + run.first + j];
@@ -146,16 +148,47 @@ std::optional<RowBatch> DatasetRows::load(const Snapshot& snap, const std::vecto
       }
     }
   }
+  return cells;
+}
+
+}  // namespace
+
+RowBatch shaped_batch(const DatasetSpec& spec, size_t n) {
   RowBatch out;
-  const auto n = static_cast<int64_t>(indices.size());
-  Shape shape = {n};
-  shape.insert(shape.end(), snap.spec.row_shape.begin(), snap.spec.row_shape.end());
-  out.data = Array(snap.spec.dtype, shape);
-  if (snap.spec.label_dtype) {
-    Shape ls = {n};
-    ls.insert(ls.end(), snap.spec.label_shape.begin(), snap.spec.label_shape.end());
-    out.labels = Array(*snap.spec.label_dtype, ls);
+  Shape shape = {static_cast<int64_t>(n)};
+  shape.insert(shape.end(), spec.row_shape.begin(), spec.row_shape.end());
+  out.data = Array(spec.dtype, shape);
+  if (spec.label_dtype) {
+    Shape ls = {static_cast<int64_t>(n)};
+    ls.insert(ls.end(), spec.label_shape.begin(), spec.label_shape.end());
+    out.labels = Array(*spec.label_dtype, ls);
   }
+  return out;
+}
+
+std::optional<RowBatch> DatasetRows::load(const Snapshot& snap, const std::vector<int64_t>& indices, bool values) {
+  const SlotsByChunk by_chunk = slots_by_chunk(indices);
+  const std::vector<SlotRun> runs = values ? slot_runs(by_chunk) : std::vector<SlotRun>();
+  // One MULTI: gen, the chunks' records, then one GETRANGE per run of consecutive slots.
+  m_conn.append({"MULTI"});
+  m_conn.append({"HGET", snap.keys.manifest(), "gen"});
+  for (const auto& [c, v] : by_chunk) {
+    m_conn.append({"GET", snap.keys.rows(snap.inc, c)});
+  }
+  append_value_reads(m_conn, snap, runs);
+  m_conn.append({"EXEC"});
+  auto replies = m_conn.flush();
+  const auto& exec = *replies.back();
+  if (is_nil(exec) || is_nil(element(exec, 0)) || as_int(element(exec, 0)) != snap.gen) {
+    if (!is_nil(exec) && is_nil(element(exec, 0))) {
+      throw_expired(snap.keys.name);
+    }
+    return std::nullopt;
+  }
+  std::deque<ChunkRecords> owned;  // what cells' records view
+  const auto cells = read_cells(*this, snap, exec, by_chunk, runs, owned);
+  RowBatch out = shaped_batch(snap.spec, indices.size());
+  const auto n = static_cast<int64_t>(indices.size());
   for (int64_t i = 0; i < n; ++i) {
     const auto& cell = cells.at(indices[static_cast<size_t>(i)]);
     auto [id, meta] = decode_record(cell.record);

@@ -238,6 +238,10 @@ std::string encode_chunk_records(const std::vector<std::pair<int64_t, std::strin
 std::string encode_chunk_records(const ChunkRecords& records);
 ChunkRecords decode_chunk_records(std::string_view blob);
 
+// A batch of n rows of the spec: data (and labels, when the spec has them) allocated, ids
+// and metadata empty.
+RowBatch shaped_batch(const DatasetSpec& spec, size_t n);
+
 // What read_fast learned of the dataset it last read, valid at head's (inc, gen) only.
 struct ReadCache {
   Snapshot head;
