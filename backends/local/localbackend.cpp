@@ -53,7 +53,11 @@
 
 #include "backends/common/rowcheck.hpp"
 #include "backends/common/scoring.hpp"
+#include "backends/local/localcatalog.hpp"
+#include "backends/local/localcheckpoints.hpp"
+#include "backends/local/localconnections.hpp"
 #include "backends/local/localindex.hpp"
+#include "backends/local/localprogress.hpp"
 #include "backends/local/localstore.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
@@ -62,88 +66,21 @@ namespace vstash::backends::local {
 
 namespace {
 
-// Readers kept open for reuse; more may exist while many threads read at once.
-constexpr size_t k_max_idle_readers = 8;
-
-// Whether the store's -wal file holds frames (a writer is active, or one crashed).
-bool wal_has_content(const std::string& path) {
-  std::error_code ec;
-  const auto n = std::filesystem::file_size(path + "-wal", ec);
-  return !ec && n > 0;
-}
-
-// The first connection of a read-only backend; sets the mode later readers open with.
-// SQLite reads a WAL store read-only through its -shm file, which it must create when the
-// last writer closed cleanly and removed it; in a directory this process may not write it
-// cannot. With no -wal content there is nothing for those files to add, so the store is
-// then read as immutable.
-std::unique_ptr<Connection> open_for_reading(const std::string& path, OpenMode& mode) {
-  const char* probe = "SELECT count(*) FROM sqlite_master";
-  mode = OpenMode::read_only;
-  auto conn = std::make_unique<Connection>(path, mode);
-  int rc = sqlite3_exec(conn->handle(), probe, nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK && ((rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_READONLY) && !wal_has_content(path)) {
-    mode = OpenMode::immutable;
-    conn = std::make_unique<Connection>(path, mode);
-    rc = sqlite3_exec(conn->handle(), probe, nullptr, nullptr, nullptr);
-  }
-  if (rc != SQLITE_OK) {
-    conn->fail(rc, "opening the store read-only");
-  }
-  configure_connection(*conn);
-  auto meta = conn->prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
-  if (!meta.step() || meta.int_at(0) != 1) {
-    throw Error(fmt::format("{}: not a vstash local store (no meta table)", path));
-  }
-  if (const int64_t v = read_layout_version(*conn); v > k_layout_version) {
-    throw Error(fmt::format("{}: store layout version {} is newer than this vstash supports ({}); upgrade vstash", path,
-                            v, k_layout_version));
-  } else if (v < k_layout_version) {
-    throw Error(
-        fmt::format("{}: store layout version {} must be migrated to {} first: run `vstash compact` "
-                    "(a command that writes) with this store",
-                    path, v, k_layout_version));
-  }
-  return conn;
-}
-
-class LocalBackend final : public Backend, public CheckpointStore, public ProgressStore {
+class LocalBackend final : public Backend {
  public:
-  CheckpointStore& checkpoints() override { return *this; }
-  ProgressStore& progress() override { return *this; }
-  LocalBackend(std::string path, Access access, HnswParams hnsw = {}) : m_path(std::move(path)), m_hnsw(hnsw) {
-    if (access == Access::read_only) {
-      m_readers.push_back(open_for_reading(m_path, m_read_mode));
-      return;
-    }
-    m_writer = std::make_unique<Connection>(m_path);
-    ensure_schema(*m_writer);
-  }
+  LocalBackend(std::string path, Access access, HnswParams hnsw = {})
+      : m_path(std::move(path)), m_hnsw(hnsw), m_db(m_path, access), m_checkpoints(m_db), m_progress(m_db) {}
+
+  CheckpointStore& checkpoints() override { return m_checkpoints; }
+  ProgressStore& progress() override { return m_progress; }
 
   std::string kind() const override { return "local"; }
 
   void create_dataset(const DatasetSpec& spec) override {
     check_spec(spec);
     write([&](Connection& c) {
-      auto existing = find_dataset(c, spec.name);
-      if (!existing) {
-        insert_dataset(c, spec);
-        return;
-      }
-      if (!compatible(existing->spec, spec)) {
-        throw ConflictError(fmt::format("{}: dataset \"{}\" exists as {}, requested {}", m_path, spec.name,
-                                        describe_spec(existing->spec), describe_spec(spec)));
-      }
-      json merged = existing->spec.metadata;
-      if (spec.metadata.is_object()) {
-        merged.update(spec.metadata);
-      }
-      if (merged != existing->spec.metadata) {
-        c.prepare("UPDATE datasets SET metadata = ?1 WHERE id = ?2")
-            .bind(1, dump_json(merged, "dataset \"" + spec.name + "\""))
-            .bind(2, existing->id)
-            .run();
-      }
+      LocalDatasetRecords records(c, m_db.obsolete());
+      catalog::Catalog(records).create(spec);
     });
   }
 
@@ -165,17 +102,7 @@ class LocalBackend final : public Backend, public CheckpointStore, public Progre
   }
 
   bool drop_dataset(const std::string& dataset) override {
-    return write([&](Connection& c) {
-      auto r = find_dataset(c, dataset);
-      if (!r) {
-        return false;
-      }
-      c.prepare("DELETE FROM rows WHERE dataset_id = ?1").bind(1, r->id).run();
-      c.prepare("DELETE FROM datasets WHERE id = ?1").bind(1, r->id).run();
-      m_obsolete.push_back(r->segment(m_path));
-      delete_index_record(c, r->id);
-      return true;
-    });
+    return write([&](Connection& c) { return LocalDatasetRecords(c, m_db.obsolete()).remove(dataset); });
   }
 
   void write_rows(const std::string& dataset, const RowBatch& batch) override {
@@ -189,7 +116,7 @@ class LocalBackend final : public Backend, public CheckpointStore, public Progre
       }
       auto counters = RowCounters::of(ds);
       write_batch(c, ds, batch, counters);
-      compact_rows(c, ds, counters, false, m_obsolete);
+      compact_rows(c, ds, counters, false, m_db.obsolete());
       save_counters(c, ds.id, counters);
     });
   }
@@ -261,7 +188,7 @@ class LocalBackend final : public Backend, public CheckpointStore, public Progre
       for (const auto& ds : targets) {
         auto counters = RowCounters::of(ds);
         const int64_t dead = ds.slots - ds.row_count;
-        if (compact_rows(c, ds, counters, true, m_obsolete)) {
+        if (compact_rows(c, ds, counters, true, m_db.obsolete())) {
           save_counters(c, ds.id, counters);
           out.push_back(fmt::format("dataset \"{}\": {} rows, {} dead slots reclaimed ({} bytes)", ds.spec.name,
                                     ds.row_count, dead, dead * static_cast<int64_t>(ds.record_bytes())));
@@ -279,7 +206,7 @@ class LocalBackend final : public Backend, public CheckpointStore, public Progre
       auto ds = require_dataset(c, dataset);
       auto counters = RowCounters::of(ds);
       update_one(c, ds, id, sample, metadata, counters);
-      compact_rows(c, ds, counters, false, m_obsolete);
+      compact_rows(c, ds, counters, false, m_db.obsolete());
       save_counters(c, ds.id, counters);
     });
   }
@@ -292,7 +219,7 @@ class LocalBackend final : public Backend, public CheckpointStore, public Progre
       for (const auto& id : ids) {
         n += delete_by_id(c, ds, id, counters) ? 1 : 0;
       }
-      compact_rows(c, ds, counters, false, m_obsolete);
+      compact_rows(c, ds, counters, false, m_db.obsolete());
       save_counters(c, ds.id, counters);
       return n;
     });
@@ -306,7 +233,7 @@ class LocalBackend final : public Backend, public CheckpointStore, public Progre
       for (const auto idx : victims) {
         delete_by_index(c, ds, idx, counters);
       }
-      compact_rows(c, ds, counters, false, m_obsolete);
+      compact_rows(c, ds, counters, false, m_db.obsolete());
       save_counters(c, ds.id, counters);
       return static_cast<int64_t>(victims.size());
     });
@@ -344,7 +271,7 @@ class LocalBackend final : public Backend, public CheckpointStore, public Progre
   // Builds the HNSW index of a dataset above hnsw_min_rows rows unless a current one exists
   // (localindex.hpp); rows change meanwhile -> the record's version is stale, never wrong.
   std::string finish_ingest(const std::string& dataset, const IndexProgressFn& progress) override {
-    require_writer();
+    m_db.require_writer();
     const auto [ds, record] = read([&](Connection& c) {
       auto d = require_dataset(c, dataset);
       return std::pair(d, find_index_record(c, d.id));
@@ -363,45 +290,6 @@ class LocalBackend final : public Backend, public CheckpointStore, public Progre
     }
     return fmt::format("built the hnsw index of \"{}\" ({} rows, m={}, ef_construction={})", dataset, built.rows,
                        built.m, built.ef_construction);
-  }
-
-  std::string save_checkpoint(const Checkpoint& checkpoint) override {
-    std::lock_guard lock(m_write_mutex);
-    require_writer();
-    // A checkpoint is what training resumes from: make its commit survive power loss too.
-    m_writer->exec("PRAGMA synchronous=FULL");
-    try {
-      Transaction txn(*m_writer, true);
-      auto path = local::save_checkpoint(*m_writer, checkpoint);
-      txn.commit();
-      m_writer->exec("PRAGMA synchronous=NORMAL");
-      return path;
-    } catch (...) {
-      m_writer->exec("PRAGMA synchronous=NORMAL");
-      throw;
-    }
-  }
-
-  Checkpoint load_checkpoint(const std::string& path) override {
-    const auto ref = CheckpointRef::parse(path);
-    return read([&](Connection& c) { return local::load_checkpoint(c, ref); });
-  }
-
-  std::vector<CheckpointInfo> list_checkpoints(const std::string& model) override {
-    return read([&](Connection& c) { return local::list_checkpoints(c, model); });
-  }
-
-  bool delete_checkpoint(const std::string& path) override {
-    const auto ref = CheckpointRef::parse(path);
-    return write([&](Connection& c) { return local::delete_checkpoint(c, ref); });
-  }
-
-  void record_progress(const ProgressRecord& record) override {
-    write([&](Connection& c) { local::record_progress(c, record); });
-  }
-
-  std::vector<ProgressRecord> list_progress(const std::string& run) override {
-    return read([&](Connection& c) { return local::list_progress(c, run); });
   }
 
   Stats stats() override {
@@ -428,66 +316,13 @@ class LocalBackend final : public Backend, public CheckpointStore, public Progre
   }
 
  private:
-  void require_writer() const {
-    if (!m_writer) {
-      throw Error(fmt::format("{}: the store was opened read-only for a command that only reads", m_path));
-    }
-  }
-
-  // Runs f in a write transaction on the writer connection.
-  // Segment files replaced or dropped by it are unlinked after the commit; the first write
-  // of this backend sweeps files of generations no dataset names (what a crash left).
   template <class F>
   std::invoke_result_t<F&, Connection&> write(F&& f) {
-    std::lock_guard lock(m_write_mutex);
-    require_writer();
-    m_obsolete.clear();
-    Transaction txn(*m_writer, true);
-    if (!m_swept) {
-      std::vector<std::pair<int64_t, int64_t>> current;
-      for (const auto& r : all_datasets(*m_writer)) {
-        current.emplace_back(r.id, r.generation);
-      }
-      sweep_segments(m_path, current);
-      m_swept = true;
-    }
-    auto unlink_obsolete = [&] {
-      std::error_code ec;
-      for (const auto& file : m_obsolete) {
-        std::filesystem::remove(file, ec);
-      }
-      m_obsolete.clear();
-    };
-    if constexpr (std::is_void_v<decltype(f(*m_writer))>) {
-      f(*m_writer);
-      txn.commit();
-      unlink_obsolete();
-    } else {
-      auto result = f(*m_writer);
-      txn.commit();
-      unlink_obsolete();
-      return result;
-    }
+    return m_db.write(std::forward<F>(f));
   }
-
-  // Runs f in a read transaction on a pooled reader connection.
-  // A snapshot naming a segment file that a compaction has since removed is retried in a
-  // new snapshot (which names the new file).
   template <class F>
   std::invoke_result_t<F&, Connection&> read(F&& f) {
-    ReaderLease lease(*this);
-    for (int attempt = 0;; ++attempt) {
-      try {
-        Transaction txn(*lease.conn, false);
-        auto result = f(*lease.conn);
-        txn.commit();
-        return result;
-      } catch (const SegmentGone&) {
-        if (attempt >= 8) {
-          throw;
-        }
-      }
-    }
+    return m_db.read(std::forward<F>(f));
   }
 
   // The rows at positions: records gathered from the mapping; ids, indices and metadata from
@@ -560,32 +395,6 @@ class LocalBackend final : public Backend, public CheckpointStore, public Progre
     return o;
   }
 
-  struct ReaderLease {
-    explicit ReaderLease(LocalBackend& b) : owner(b) {
-      {
-        std::lock_guard lock(owner.m_pool_mutex);
-        if (!owner.m_readers.empty()) {
-          conn = std::move(owner.m_readers.back());
-          owner.m_readers.pop_back();
-        }
-      }
-      if (!conn) {
-        conn = std::make_unique<Connection>(owner.m_path, owner.m_read_mode);
-        configure_connection(*conn);
-      }
-    }
-    ~ReaderLease() {
-      std::lock_guard lock(owner.m_pool_mutex);
-      if (owner.m_readers.size() < k_max_idle_readers) {
-        owner.m_readers.push_back(std::move(conn));
-      }
-    }
-    ReaderLease(const ReaderLease&) = delete;
-    ReaderLease& operator=(const ReaderLease&) = delete;
-    LocalBackend& owner;
-    std::unique_ptr<Connection> conn;
-  };
-
   struct CachedOrder {
     int64_t version = -1;
     std::shared_ptr<const RowOrder> order;
@@ -598,16 +407,12 @@ class LocalBackend final : public Backend, public CheckpointStore, public Progre
   std::string m_path;
   HnswParams m_hnsw;
   IndexCache m_indexes;
-  std::mutex m_write_mutex;
-  std::unique_ptr<Connection> m_writer;         // null when opened read-only
-  OpenMode m_read_mode = OpenMode::read_write;  // how reader connections open
-  std::mutex m_pool_mutex;
-  std::vector<std::unique_ptr<Connection>> m_readers;
+  Connections m_db;
+  LocalCheckpoints m_checkpoints;
+  LocalProgress m_progress;
   std::mutex m_cache_mutex;
   std::map<int64_t, CachedOrder> m_order_cache;
   std::map<int64_t, CachedSegment> m_segments;
-  std::vector<std::string> m_obsolete;  // segment files to unlink after the write commits
-  bool m_swept = false;
 };
 
 std::string expand_home(std::string path) {

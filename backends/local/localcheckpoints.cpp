@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: MIT
-// Checkpoints and training progress in the local store.
+// Checkpoints in the local store: native SQLite, each call one transaction.
 //
 // There is no "latest" pointer table: the contract makes latest always the highest saved
 // epoch (it moves only forward on save, and to the next lower epoch when the latest is
 // deleted), so MAX(epoch) over the (model, epoch) primary key is exact, costs one b-tree
 // seek, and cannot disagree with the rows even under concurrent saves.
+#include "backends/local/localcheckpoints.hpp"
+
 #include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include "backends/local/localstore.hpp"
 #include "src/errors.hpp"
 
 namespace vstash::backends::local {
@@ -41,8 +43,6 @@ void delete_epoch(Connection& conn, const std::string& model, int64_t epoch) {
   conn.prepare("DELETE FROM checkpoint_arrays WHERE model = ?1 AND epoch = ?2").bind(1, model).bind(2, epoch).run();
   conn.prepare("DELETE FROM checkpoints WHERE model = ?1 AND epoch = ?2").bind(1, model).bind(2, epoch).run();
 }
-
-}  // namespace
 
 std::string save_checkpoint(Connection& conn, const Checkpoint& cp) {
   validate_model_name(cp.model);
@@ -174,6 +174,8 @@ bool delete_checkpoint(Connection& conn, const CheckpointRef& ref) {
   return sqlite3_changes64(conn.handle()) > 0;
 }
 
+}  // namespace
+
 std::map<std::string, int64_t> checkpoint_counts(Connection& conn) {
   auto s = conn.prepare("SELECT model, count(*) FROM checkpoints GROUP BY model ORDER BY model");
   std::map<std::string, int64_t> out;
@@ -183,38 +185,25 @@ std::map<std::string, int64_t> checkpoint_counts(Connection& conn) {
   return out;
 }
 
-void record_progress(Connection& conn, const ProgressRecord& r) {
-  if (r.run.empty()) {
-    throw UsageError("progress: empty run name");
-  }
-  conn.prepare(
-          "INSERT OR REPLACE INTO progress(run, rank, epoch, step, metrics, updated_at) "
-          "VALUES(?1, ?2, ?3, ?4, ?5, ?6)")
-      .bind(1, r.run)
-      .bind(2, r.rank)
-      .bind(3, r.epoch)
-      .bind(4, r.step)
-      .bind(5, metrics_to_json(r.metrics).dump())
-      .bind(6, now_rfc3339())
-      .run();
+LocalCheckpoints::LocalCheckpoints(Connections& db) : m_db(db) {}
+
+// A checkpoint is what training resumes from: its commit survives power loss too.
+std::string LocalCheckpoints::save_checkpoint(const Checkpoint& checkpoint) {
+  return m_db.write_durable([&](Connection& c) { return local::save_checkpoint(c, checkpoint); });
 }
 
-std::vector<ProgressRecord> list_progress(Connection& conn, const std::string& run) {
-  auto s = conn.prepare(
-      "SELECT run, rank, epoch, step, metrics, updated_at FROM progress WHERE ?1 = '' OR run = ?1 ORDER BY run, rank");
-  s.bind(1, run);
-  std::vector<ProgressRecord> out;
-  while (s.step()) {
-    ProgressRecord r;
-    r.run = s.text_at(0);
-    r.rank = s.int_at(1);
-    r.epoch = s.int_at(2);
-    r.step = s.int_at(3);
-    r.metrics = metrics_from_text(s.text_at(4));
-    r.updated_at = s.text_at(5);
-    out.push_back(std::move(r));
-  }
-  return out;
+Checkpoint LocalCheckpoints::load_checkpoint(const std::string& path) {
+  const auto ref = CheckpointRef::parse(path);
+  return m_db.read([&](Connection& c) { return local::load_checkpoint(c, ref); });
+}
+
+std::vector<CheckpointInfo> LocalCheckpoints::list_checkpoints(const std::string& model) {
+  return m_db.read([&](Connection& c) { return local::list_checkpoints(c, model); });
+}
+
+bool LocalCheckpoints::delete_checkpoint(const std::string& path) {
+  const auto ref = CheckpointRef::parse(path);
+  return m_db.write([&](Connection& c) { return local::delete_checkpoint(c, ref); });
 }
 
 }  // namespace vstash::backends::local

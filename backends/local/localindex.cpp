@@ -460,6 +460,74 @@ std::shared_ptr<const LocalIndex> IndexCache::get(const std::string& store_path,
   return e.index;
 }
 
+namespace {
+
+// The graph's k best of each of n queries; queries are independent, so they are split over
+// the cores.
+std::vector<std::vector<TopK::Entry>> search_all(const LocalIndex& index, const std::vector<float>& q, size_t n,
+                                                 size_t dim, size_t k, size_t breadth,
+                                                 const std::function<bool(int64_t)>& keep) {
+  std::vector<std::vector<TopK::Entry>> best(n);
+  std::atomic<size_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  auto work = [&] {
+    try {
+      for (size_t i = next++; i < n; i = next++) {
+        best[i] = index.search(&q[i * dim], k, breadth, keep);
+      }
+    } catch (...) {
+      std::lock_guard lock(failure_mutex);
+      failure = std::current_exception();
+      next = n;
+    }
+  };
+  std::vector<std::thread> pool;
+  const size_t threads = n < 8 ? 1 : std::max(1u, std::thread::hardware_concurrency());
+  for (size_t t = 1; t < threads; ++t) {
+    pool.emplace_back(work);
+  }
+  work();
+  for (auto& t : pool) {
+    t.join();
+  }
+  if (failure) {
+    std::rethrow_exception(failure);
+  }
+  return best;
+}
+
+// The hits of each query with their ids (and values, metadata as asked) read from the rows.
+std::vector<std::vector<QueryHit>> hits_of(Connection& conn, const DatasetRecord& ds, const LocalIndex& index,
+                                           const std::vector<std::vector<TopK::Entry>>& best, const QueryOptions& o) {
+  const size_t n = best.size();
+  std::vector<std::vector<QueryHit>> out(n);
+  auto row = conn.prepare("SELECT id, metadata FROM rows WHERE dataset_id = ?1 AND idx = ?2");
+  for (size_t i = 0; i < n; ++i) {
+    for (const auto& e : best[i]) {
+      row.bind(1, ds.id).bind(2, e.index);
+      if (!row.step()) {
+        throw Error(fmt::format("{}: dataset \"{}\": row at index {} vanished", conn.path(), ds.spec.name, e.index));
+      }
+      QueryHit h;
+      h.id = row.text_at(0);
+      h.index = e.index;
+      h.score = e.score;
+      if (o.include_values) {
+        h.values = index.values(e.index);
+      }
+      if (o.include_metadata && !row.is_null(1)) {
+        h.metadata = json::parse(row.text_at(1));
+      }
+      row.reset();
+      out[i].push_back(std::move(h));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::optional<std::vector<std::vector<QueryHit>>> index_query(Connection& conn, const DatasetRecord& ds,
                                                               const std::vector<float>& q, size_t n,
                                                               const QueryOptions& o, const HnswParams& params,
@@ -494,61 +562,12 @@ std::optional<std::vector<std::vector<QueryHit>>> index_query(Connection& conn, 
         breadth * static_cast<size_t>((ds.row_count + matches - 1) / std::max<int64_t>(matches, 1)) * 2);
     keep = [&matching](int64_t i) { return std::binary_search(matching.begin(), matching.end(), i); };
   }
-  // Queries are independent: split them over the cores.
-  std::vector<std::vector<TopK::Entry>> best(n);
-  std::atomic<size_t> next{0};
-  std::exception_ptr failure;
-  std::mutex failure_mutex;
-  auto work = [&] {
-    try {
-      for (size_t i = next++; i < n; i = next++) {
-        best[i] = index->search(&q[i * dim], k, breadth, keep);
-      }
-    } catch (...) {
-      std::lock_guard lock(failure_mutex);
-      failure = std::current_exception();
-      next = n;
-    }
-  };
-  std::vector<std::thread> pool;
-  const size_t threads = n < 8 ? 1 : std::max(1u, std::thread::hardware_concurrency());
-  for (size_t t = 1; t < threads; ++t) {
-    pool.emplace_back(work);
-  }
-  work();
-  for (auto& t : pool) {
-    t.join();
-  }
-  if (failure) {
-    std::rethrow_exception(failure);
-  }
+  const auto best = search_all(*index, q, n, dim, k, breadth, keep);
   if (std::any_of(best.begin(), best.end(), [&](const auto& b) { return b.size() < k; }) &&
       (matching.empty() || matching.size() >= k)) {
     return std::nullopt;  // the graph gave fewer than k (filtered) hits: the scan finds them all
   }
-  std::vector<std::vector<QueryHit>> out(n);
-  auto row = conn.prepare("SELECT id, metadata FROM rows WHERE dataset_id = ?1 AND idx = ?2");
-  for (size_t i = 0; i < n; ++i) {
-    for (const auto& e : best[i]) {
-      row.bind(1, ds.id).bind(2, e.index);
-      if (!row.step()) {
-        throw Error(fmt::format("{}: dataset \"{}\": row at index {} vanished", conn.path(), ds.spec.name, e.index));
-      }
-      QueryHit h;
-      h.id = row.text_at(0);
-      h.index = e.index;
-      h.score = e.score;
-      if (o.include_values) {
-        h.values = index->values(e.index);
-      }
-      if (o.include_metadata && !row.is_null(1)) {
-        h.metadata = json::parse(row.text_at(1));
-      }
-      row.reset();
-      out[i].push_back(std::move(h));
-    }
-  }
-  return out;
+  return hits_of(conn, ds, *index, best, o);
 }
 
 IndexRecord build_index_file(Backend& backend, const DatasetRecord& ds, const std::string& store_path,

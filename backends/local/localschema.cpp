@@ -269,14 +269,6 @@ std::optional<DatasetRecord> find_dataset(Connection& conn, const std::string& n
   return record_from(s);
 }
 
-DatasetRecord require_dataset(Connection& conn, const std::string& name) {
-  auto r = find_dataset(conn, name);
-  if (!r) {
-    throw NotFoundError(fmt::format("{}: dataset \"{}\" does not exist", conn.path(), name));
-  }
-  return std::move(*r);
-}
-
 std::vector<DatasetRecord> all_datasets(Connection& conn) {
   auto s = conn.prepare(fmt::format("SELECT {} FROM datasets ORDER BY name", k_dataset_columns));
   std::vector<DatasetRecord> out;
@@ -298,19 +290,6 @@ void insert_dataset(Connection& conn, const DatasetSpec& spec) {
   s.bind(7, dump_json(spec.metadata.is_null() ? json::object() : spec.metadata, "dataset \"" + spec.name + "\""));
   s.bind(8, now_rfc3339());
   s.run();
-}
-
-std::string describe_spec(const DatasetSpec& spec) {
-  std::string labels =
-      spec.label_dtype ? fmt::format("labels {} {}", dtype_name(*spec.label_dtype), shape_to_string(spec.label_shape))
-                       : "no labels";
-  return fmt::format("{} {} {}, {}", dtype_name(spec.dtype), shape_to_string(spec.row_shape), metric_name(spec.metric),
-                     labels);
-}
-
-bool compatible(const DatasetSpec& a, const DatasetSpec& b) {
-  return a.dtype == b.dtype && a.row_shape == b.row_shape && a.label_dtype == b.label_dtype &&
-         (!a.label_dtype || a.label_shape == b.label_shape) && a.metric == b.metric;
 }
 
 }  // namespace vstash::backends::local

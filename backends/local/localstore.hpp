@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Internals of the local store shared by its .cpp files: RAII over the SQLite C API, the
-// schema, and the checkpoint/progress tables. Not part of the public backend interface.
+// schema, the datasets and rows tables. Not part of the public backend interface.
 #pragma once
 
 #include <sqlite3.h>
@@ -146,13 +146,10 @@ struct DatasetRecord {
 };
 
 std::optional<DatasetRecord> find_dataset(Connection& conn, const std::string& name);
-// Throws NotFoundError naming the store and the dataset.
+// Throws catalog::dataset_not_found (localcatalog.cpp).
 DatasetRecord require_dataset(Connection& conn, const std::string& name);
 std::vector<DatasetRecord> all_datasets(Connection& conn);
 void insert_dataset(Connection& conn, const DatasetSpec& spec);
-// "float32 (128,) cosine, labels int64 ()", for conflict messages.
-std::string describe_spec(const DatasetSpec& spec);
-bool compatible(const DatasetSpec& a, const DatasetSpec& b);
 // Serialises JSON for storage; invalid UTF-8 becomes a UsageError naming what.
 std::string dump_json(const json& j, std::string_view what);
 
@@ -234,16 +231,5 @@ constexpr int64_t k_compact_min_slots = 1024;
 constexpr int64_t k_garbage_percent = 50;
 bool compact_rows(Connection& conn, const DatasetRecord& ds, RowCounters& counters, bool force,
                   std::vector<std::string>& obsolete);
-
-// --- checkpoints and progress (localcheckpoints.cpp) -------------------------------------
-// Each runs inside the caller's transaction.
-
-std::string save_checkpoint(Connection& conn, const Checkpoint& checkpoint);
-Checkpoint load_checkpoint(Connection& conn, const CheckpointRef& ref);
-std::vector<CheckpointInfo> list_checkpoints(Connection& conn, const std::string& model);
-bool delete_checkpoint(Connection& conn, const CheckpointRef& ref);
-std::map<std::string, int64_t> checkpoint_counts(Connection& conn);
-void record_progress(Connection& conn, const ProgressRecord& record);
-std::vector<ProgressRecord> list_progress(Connection& conn, const std::string& run);
 
 }  // namespace vstash::backends::local
