@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "backends/pgvector/pgconnection.hpp"
+#include "backends/pgvector/pgdatasets.hpp"
 #include "backends/registry.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
@@ -268,6 +269,39 @@ TEST_SUITE("backends::pgvector" * doctest::skip()) {
     // The session still works afterwards.
     b->write_rows("z", batch_of({"ok"}, testutil::random_f32(1, 2, 3)));
     CHECK(b->count("z", nullptr) == 1);
+  }
+
+  TEST_CASE("dataset records compare-and-set on the row's version: a stale record loses, the catalog merges") {
+    const Profile p = fresh_profile();
+    auto b = create_backend(p);
+    DatasetSpec spec = spec_of("c", 4);
+    spec.metadata = {{"a", 1}};
+    b->create_dataset(spec);
+    auto s = session_of(p);
+    const pgvector::Tables t = pgvector::table_names(s, p.get_string("table_name"));
+    s.transact("test", [&](pqxx::work&) {
+      pgvector::PgDatasetRecords records(s, t);
+      const auto seen = records.get("c");
+      REQUIRE(seen.has_value());
+      CHECK(pgvector::entry_of(*seen).table == pgvector::rows_table_name(p.get_string("table_name"), "c"));
+      CHECK_FALSE(records.insert(*seen));  // the name is taken
+      auto next = *seen;
+      next.next_index = 7;
+      CHECK(records.compare_and_set(*seen, next));
+      next.next_index = 9;
+      CHECK_FALSE(records.compare_and_set(*seen, next));  // the row changed since `seen`
+      CHECK(records.get("c")->next_index == 7);
+    });
+    spec.metadata = {{"b", 2}};
+    b->create_dataset(spec);  // through the catalog: merges into the stored metadata
+    CHECK(b->dataset_info("c")->spec.metadata == json{{"a", 1}, {"b", 2}});
+    CHECK(b->dataset_info("c")->next_index == 7);
+    s.transact("test", [&](pqxx::work&) {
+      pgvector::PgDatasetRecords records(s, t);
+      CHECK(records.remove("c"));
+      CHECK_FALSE(records.remove("c"));
+    });
+    CHECK_FALSE(b->dataset_info("c").has_value());
   }
 
   TEST_CASE("upserting through the staging path keeps indices, counts and leaves no gap") {
