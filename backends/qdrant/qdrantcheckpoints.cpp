@@ -5,21 +5,19 @@
 // records of backends/common/chunkedcheckpoints (manifest + chunks of at most 2 MiB); record
 // key K is point id uuid5("checkpoint:" + K) and its fields are the point's payload (also
 // the claims of a save without overwrite).
-// Collection __vstash_progress: one point per (run, rank), id uuid5("progress:RUN#RANK").
+// Collection __vstash_progress: one point per (run, rank), id uuid5("progress:RUN#RANK"), the
+// fields of backends/common/recordprogress as its payload.
 // kind, model and run carry keyword payload indexes, so strict-mode servers accept the filters.
 #include "backends/qdrant/qdrantcheckpoints.hpp"
 
-#include <fmt/format.h>
-#include <algorithm>
 #include <mutex>
 #include <set>
 
-#include "backends/common/chunkedcheckpoints.hpp"
 #include "backends/qdrant/qdrantpoints.hpp"
 #include "src/errors.hpp"
 #include "src/util/uuid.hpp"
 
-namespace vstash::backends::qdrant::checkpoints {
+namespace vstash::backends::qdrant {
 
 namespace {
 
@@ -80,8 +78,9 @@ std::vector<json> retrieve_or_empty(RestClient& client, const std::string& colle
   }
 }
 
-// The checkpoint records as points of the reserved collection.
-chunked::RecordStore record_store(RestClient& client) {
+}  // namespace
+
+chunked::RecordStore checkpoint_records(RestClient& client) {
   chunked::RecordStore s;
   s.location = client.location();
   s.chunk_bytes = k_chunk_raw_bytes;
@@ -136,56 +135,21 @@ chunked::RecordStore record_store(RestClient& client) {
   return s;  // writes use wait=true: visible on return, nothing to settle
 }
 
-}  // namespace
-
-std::string save(RestClient& client, const Checkpoint& checkpoint) {
-  auto store = record_store(client);
-  return chunked::save(store, checkpoint);
+records::ProgressRecords progress_records(RestClient& client) {
+  records::ProgressRecords r;
+  r.put = [&client](const std::string& key, const json& fields) {
+    ensure(client, prog(), {"run"});
+    upsert_bodies(client, prog(), {points_body({{pid("progress:" + key), fields}})});
+  };
+  r.list = [&client](const std::string& run) {
+    const json filter = run.empty() ? json::object() : json{{"must", json::array({match("run", run)})}};
+    std::vector<json> out;
+    for (const auto& rec : scroll_or_empty(client, prog(), filter)) {
+      out.push_back(rec.value("payload", json::object()));
+    }
+    return out;
+  };
+  return r;  // writes use wait=true: visible on return, nothing to settle
 }
 
-Checkpoint load(RestClient& client, const std::string& path) {
-  auto store = record_store(client);
-  return chunked::load(store, path);
-}
-
-std::vector<CheckpointInfo> list(RestClient& client, const std::string& model) {
-  auto store = record_store(client);
-  return chunked::list(store, model);
-}
-
-bool remove(RestClient& client, const std::string& path) {
-  auto store = record_store(client);
-  return chunked::remove(store, path);
-}
-
-void record_progress(RestClient& client, const ProgressRecord& r) {
-  if (r.run.empty()) {
-    throw UsageError("progress: run name is empty");
-  }
-  ensure(client, prog(), {"run"});
-  const json metrics = metrics_to_json(r.metrics);
-  const json payload = {{"run", r.run},   {"rank", r.rank},     {"epoch", r.epoch},
-                        {"step", r.step}, {"metrics", metrics}, {"updated_at", now_rfc3339()}};
-  upsert_bodies(client, prog(), {points_body({{pid(fmt::format("progress:{}#{}", r.run, r.rank)), payload}})});
-}
-
-std::vector<ProgressRecord> list_progress(RestClient& client, const std::string& run) {
-  const json filter = run.empty() ? json::object() : json{{"must", json::array({match("run", run)})}};
-  std::vector<ProgressRecord> out;
-  for (const auto& rec : scroll_or_empty(client, prog(), filter)) {
-    const json md = rec.value("payload", json::object());
-    ProgressRecord p;
-    p.run = md.value("run", std::string());
-    p.rank = md.value("rank", int64_t{0});
-    p.epoch = md.value("epoch", int64_t{0});
-    p.step = md.value("step", int64_t{0});
-    p.metrics = metrics_from_json(md.value("metrics", json::object()));
-    p.updated_at = md.value("updated_at", std::string());
-    out.push_back(std::move(p));
-  }
-  std::sort(out.begin(), out.end(),
-            [](const auto& a, const auto& b) { return std::pair(a.run, a.rank) < std::pair(b.run, b.rank); });
-  return out;
-}
-
-}  // namespace vstash::backends::qdrant::checkpoints
+}  // namespace vstash::backends::qdrant

@@ -1,24 +1,23 @@
 // SPDX-License-Identifier: MIT
-// Checkpoints and training progress as points of two reserved Qdrant collections.
+// Checkpoints and training progress as points of two reserved Qdrant collections: the record
+// operations that the shared checkpoint and progress stores (backends/common/
+// chunkedcheckpoints.hpp, recordprogress.hpp) run on.
 #pragma once
 
-#include <string>
 #include <string_view>
-#include <vector>
 
-#include "backends/backend.hpp"
+#include "backends/common/chunkedcheckpoints.hpp"
+#include "backends/common/recordprogress.hpp"
 #include "backends/qdrant/qdrantclient.hpp"
 
-namespace vstash::backends::qdrant::checkpoints {
+namespace vstash::backends::qdrant {
 
 inline constexpr std::string_view k_checkpoint_collection = "__vstash_checkpoints";
 inline constexpr std::string_view k_progress_collection = "__vstash_progress";
 
-std::string save(RestClient& client, const Checkpoint& checkpoint);
-Checkpoint load(RestClient& client, const std::string& path);
-std::vector<CheckpointInfo> list(RestClient& client, const std::string& model);
-bool remove(RestClient& client, const std::string& path);
-void record_progress(RestClient& client, const ProgressRecord& record);
-std::vector<ProgressRecord> list_progress(RestClient& client, const std::string& run);
+// The checkpoint records as points of __vstash_checkpoints; uses client by reference.
+chunked::RecordStore checkpoint_records(RestClient& client);
+// The progress records as points of __vstash_progress; uses client by reference.
+records::ProgressRecords progress_records(RestClient& client);
 
-}  // namespace vstash::backends::qdrant::checkpoints
+}  // namespace vstash::backends::qdrant

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstring>
 #include <optional>
+#include <set>
 #include <span>
 
 #include "backends/common/rowcodec.hpp"
@@ -143,6 +144,18 @@ std::string point_key(const json& pid) {
   return pid.dump();
 }
 
+std::vector<json> distinct_point_ids(const std::vector<std::string>& ids) {
+  std::vector<json> pids;
+  std::set<std::string> keys;
+  for (const auto& id : ids) {
+    json pid = point_id(id);
+    if (keys.insert(point_key(pid)).second) {
+      pids.push_back(std::move(pid));
+    }
+  }
+  return pids;
+}
+
 std::string distance_name(Metric metric) {
   switch (metric) {
     case Metric::cosine:
@@ -153,34 +166,6 @@ std::string distance_name(Metric metric) {
       return "Dot";
   }
   return "Cosine";
-}
-
-json spec_to_json(const DatasetSpec& spec) {
-  return json{{"dtype", dtype_name(spec.dtype)},
-              {"row_shape", spec.row_shape},
-              {"label_dtype", spec.label_dtype ? json(dtype_name(*spec.label_dtype)) : json()},
-              {"label_shape", spec.label_shape},
-              {"metric", metric_name(spec.metric)},
-              {"metadata", spec.metadata.is_object() ? spec.metadata : json::object()}};
-}
-
-DatasetSpec spec_from_json(const std::string& name, const json& j) {
-  try {
-    DatasetSpec s;
-    s.name = name;
-    s.dtype = parse_dtype_name(j.at("dtype").get<std::string>());
-    s.row_shape = j.at("row_shape").get<Shape>();
-    if (!j.at("label_dtype").is_null()) {
-      s.label_dtype = parse_dtype_name(j.at("label_dtype").get<std::string>());
-    }
-    s.label_shape = j.at("label_shape").get<Shape>();
-    s.metric = parse_metric(j.at("metric").get<std::string>());
-    s.metadata = j.value("metadata", json::object());
-    check_catalog_spec(s, fmt::format("dataset \"{}\": catalog entry", name));
-    return s;
-  } catch (const json::exception& e) {
-    throw Error(fmt::format("dataset \"{}\": corrupt catalog entry: {}", name, io::json_error_text(e)));
-  }
 }
 
 json filter_aids(const json& metadata) {

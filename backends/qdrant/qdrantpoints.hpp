@@ -44,10 +44,10 @@ inline constexpr std::string_view k_id_namespace = "ddc95e9b-59a8-50d1-9b69-beb0
 json point_id(const std::string& id);
 // A stable text key for a point id as returned by Qdrant (for matching replies to requests).
 std::string point_key(const json& point_id);
+// The distinct point ids of user ids, in first-seen order.
+std::vector<json> distinct_point_ids(const std::vector<std::string>& ids);
 
 std::string distance_name(Metric metric);  // "Cosine", "Euclid", "Dot"
-json spec_to_json(const DatasetSpec& spec);
-DatasetSpec spec_from_json(const std::string& name, const json& j);
 // The payload keys _keys and _num of a row's metadata (an object; empty for no metadata).
 json filter_aids(const json& metadata);
 // True when a row point also carries its exact sample in `_data`.

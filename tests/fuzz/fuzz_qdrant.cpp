@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "backends/common/catalog.hpp"
 #include "backends/qdrant/qdrantclient.hpp"
 #include "backends/qdrant/qdrantpoints.hpp"
 #include "tests/fuzz/fuzz.hpp"
@@ -72,7 +73,8 @@ int fuzz_qdrant(const uint8_t* data, size_t size) {
     expect_error_or_success(input, [&] { (void)qd::point_key(p.at("id")); });
     const json* payload = member(p, "payload");
     if (const json* s = payload ? member(*payload, "spec") : nullptr) {  // a catalog point
-      expect_error_or_success(input, [&] { catalog_specs.push_back(qd::spec_from_json("fuzz", *s)); });
+      expect_error_or_success(input,
+                              [&] { catalog_specs.push_back(backends::catalog::spec_from_json("fuzz", *s, "fuzz")); });
       continue;
     }
     records.push_back(&p);

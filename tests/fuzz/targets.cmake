@@ -10,7 +10,7 @@ set(vstash_fuzz_sources
 if(VSTASH_WITH_QDRANT OR VSTASH_WITH_PINECONE)
   list(APPEND vstash_fuzz_sources backends/backend.cpp backends/common/rowcodec.cpp backends/http/httpclient.cpp
        backends/http/statuspolicy.cpp backends/http/curltransfer.cpp backends/http/tlsoptions.cpp
-       backends/http/httptext.cpp backends/http/batchplan.cpp)
+       backends/http/httptext.cpp backends/http/batchplan.cpp backends/common/catalog.cpp)
 endif()
 if(VSTASH_WITH_QDRANT)
   list(APPEND vstash_fuzz_targets qdrant)
@@ -19,5 +19,5 @@ endif()
 if(VSTASH_WITH_PINECONE)
   list(APPEND vstash_fuzz_targets pinecone)
   list(APPEND vstash_fuzz_sources backends/pinecone/pineconerecords.cpp backends/pinecone/pineconefilter.cpp
-       backends/pinecone/pineconecontrol.cpp backends/common/catalog.cpp)
+       backends/pinecone/pineconecontrol.cpp)
 endif()

@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: MIT
+#include "backends/qdrant/qdrantcatalog.hpp"
+
+#include <fmt/format.h>
+
+#include <string_view>
+#include <utility>
+
+#include "backends/qdrant/qdrantpoints.hpp"
+#include "src/errors.hpp"
+#include "src/util/uuid.hpp"
+
+namespace vstash::backends::qdrant {
+
+namespace {
+
+constexpr std::string_view k_catalog = "__vstash_catalog";
+constexpr std::string_view k_reserved_prefix = "__vstash_";
+
+std::string catalog_collection() { return std::string(k_catalog); }
+
+json catalog_point_id(const std::string& dataset) { return json(util::uuid_v5(k_id_namespace, "dataset:" + dataset)); }
+
+std::string label_index_schema(DType t) {
+  return t == DType::f16 || t == DType::f32 || t == DType::f64 ? "float" : "integer";
+}
+
+json payload_of(const catalog::DatasetRecord& r) {
+  return json{{"name", r.spec.name},
+              {"spec", catalog::spec_to_json(r.spec)},
+              {"next_index", r.next_index},
+              {"filter_aids", has_filter_aids(r)}};
+}
+
+catalog::DatasetRecord record_of(const json& point) {
+  const json& p = point.at("payload");
+  const std::string name = p.value("name", std::string());
+  catalog::DatasetRecord r;
+  r.spec = catalog::spec_from_json(name, p.value("spec", json::object()), fmt::format("dataset \"{}\"", name));
+  r.next_index = p.value("next_index", int64_t{0});
+  r.extra = {{"filter_aids", p.value("filter_aids", false)}};
+  r.version = p.dump();
+  return r;
+}
+
+}  // namespace
+
+void validate_dataset_name(const std::string& name) {
+  if (name.empty() || name.size() > 255) {
+    throw UsageError(fmt::format("dataset \"{}\": a qdrant collection name has 1 to 255 bytes", name));
+  }
+  for (char c : name) {
+    if (std::string_view("<>:\"/\\|?*").find(c) != std::string_view::npos || c == '\0' || c == '\x1f') {
+      throw UsageError(fmt::format("dataset \"{}\": a qdrant collection name cannot contain '{}'", name,
+                                   c == '\0' ? std::string("\\0") : std::string(1, c)));
+    }
+  }
+  if (name.rfind(k_reserved_prefix, 0) == 0) {
+    throw UsageError(fmt::format("dataset \"{}\": names starting with \"{}\" are reserved", name, k_reserved_prefix));
+  }
+}
+
+bool has_filter_aids(const catalog::DatasetRecord& record) {
+  return record.extra.is_object() && record.extra.value("filter_aids", false);
+}
+
+std::optional<catalog::DatasetRecord> QdrantDatasets::get(const std::string& name) {
+  validate_dataset_name(name);
+  std::vector<json> found;
+  try {
+    found = retrieve(m_client, catalog_collection(), {catalog_point_id(name)}, true, false);
+  } catch (const NotFoundError&) {
+    return std::nullopt;  // no catalog collection yet: no datasets
+  }
+  if (found.empty()) {
+    return std::nullopt;
+  }
+  return record_of(found[0]);
+}
+
+std::vector<catalog::DatasetRecord> QdrantDatasets::list() {
+  std::vector<json> points;
+  try {
+    points = scroll_all(m_client, catalog_collection(),
+                        json{{"limit", 1000}, {"with_payload", true}, {"with_vector", false}});
+  } catch (const NotFoundError&) {
+    return {};
+  }
+  std::vector<catalog::DatasetRecord> out;
+  for (const auto& p : points) {
+    out.push_back(record_of(p));
+  }
+  return out;
+}
+
+bool QdrantDatasets::insert(const catalog::DatasetRecord& record) {
+  ensure_collection(record.spec);
+  put(record);
+  return true;
+}
+
+bool QdrantDatasets::compare_and_set(const catalog::DatasetRecord& /*seen*/, const catalog::DatasetRecord& next) {
+  put(next);
+  return true;
+}
+
+bool QdrantDatasets::remove(const std::string& name) {
+  const bool existed = get(name).has_value();
+  if (existed) {
+    delete_points(m_client, catalog_collection(), {catalog_point_id(name)});
+  }
+  // Also removes a collection left behind by an interrupted drop. 200 with false if absent.
+  m_client.call({"DELETE", collection_path(name), ""});
+  std::lock_guard lock(m_mutex);
+  m_ensured.erase(name);
+  return existed;
+}
+
+void QdrantDatasets::put(const catalog::DatasetRecord& record) {
+  ensure_catalog();
+  const json point = {{"id", catalog_point_id(record.spec.name)}, {"vector", {1.0}}, {"payload", payload_of(record)}};
+  upsert_bodies(m_client, catalog_collection(), {json{{"points", json::array({point})}}.dump()});
+}
+
+void QdrantDatasets::ensure_catalog() {
+  if (!m_catalog_ready) {
+    create_collection(m_client, catalog_collection(), 1, "Dot");
+    m_catalog_ready = true;
+  }
+}
+
+// A collection that exists costs one GET (its info lists the payload indexes already there),
+// a new one the create and the index PUTs.
+void QdrantDatasets::ensure_collection(const DatasetSpec& spec) {
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_ensured.count(spec.name) != 0) {
+      return;
+    }
+  }
+  const std::string distance = distance_name(spec.metric);
+  const Call get_info{"GET", collection_path(spec.name), ""};
+  auto info = m_client.call_or_missing(get_info);
+  if (!info && !create_collection(m_client, spec.name, spec.dimension(), distance)) {
+    info = m_client.call(get_info);  // created meanwhile by another process: check it as found
+  }
+  json schema = json::object();
+  if (info) {
+    const json vectors = info->value("config", json::object()).value("params", json::object()).value("vectors", json());
+    if (!vectors.is_object() || vectors.value("size", int64_t{0}) != spec.dimension() ||
+        vectors.value("distance", std::string()) != distance) {
+      throw ConflictError(fmt::format("{}: collection \"{}\" exists with vectors {}; dataset needs size {} distance {}",
+                                      m_client.location(), spec.name, vectors.dump(), spec.dimension(), distance));
+    }
+    schema = info->value("payload_schema", json::object());
+  }
+  std::vector<std::pair<std::string, std::string>> indexes{
+      {"_id", "keyword"}, {"_idx", "integer"}, {"_keys", "keyword"}};
+  if (spec.label_dtype && spec.label_shape.empty()) {
+    indexes.emplace_back("label", label_index_schema(*spec.label_dtype));
+  }
+  for (const auto& [field, type] : indexes) {
+    if (!schema.is_object() || !schema.contains(field)) {
+      create_payload_index(m_client, spec.name, field, type);
+    }
+  }
+  std::lock_guard lock(m_mutex);
+  m_ensured.insert(spec.name);
+}
+
+}  // namespace vstash::backends::qdrant
