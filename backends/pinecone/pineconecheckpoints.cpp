@@ -6,12 +6,11 @@
 // record stays under the 40 KB metadata limit; record keys are the record ids and the fields
 // their metadata. Pinecone applies one writer's upserts in order, so the manifest written last
 // never names chunks a reader cannot find (once `wait` has let the writes become visible).
-// Progress: one record per (run, rank), id "RUN#RANK".
+// Progress: one record per (run, rank), id "RUN#RANK" (backends/common/recordprogress).
+// Records hold no searchable data: their vector is a placeholder of the home index's dimension.
 #include "backends/pinecone/pineconecheckpoints.hpp"
 
 #include <fmt/format.h>
-
-#include <algorithm>
 
 #include "src/errors.hpp"
 
@@ -34,16 +33,18 @@ void check_record_size(const std::string& key, const json& fields) {
   }
 }
 
-// The metadata of every record of the checkpoint namespace whose id starts with prefix.
-std::vector<json> fields_with_prefix(Indexes& indexes, const std::string& prefix) {
+// The metadata of every record of namespace ns whose id starts with prefix.
+std::vector<json> fields_with_prefix(Indexes& indexes, const std::string& ns, const std::string& prefix) {
   std::vector<json> out;
-  for (auto& rec : indexes.fetch_all(indexes.home_ready(), indexes.checkpoint_ns(), prefix, k_record_bytes)) {
+  for (auto& rec : indexes.fetch_all(indexes.home_ready(), ns, prefix, k_record_bytes)) {
     out.push_back(rec.value("metadata", json::object()));
   }
   return out;
 }
 
-chunked::RecordStore record_store(Indexes& indexes) {
+}  // namespace
+
+chunked::RecordStore checkpoint_records(Indexes& indexes) {
   chunked::RecordStore s;
   s.location = indexes.home().location();
   s.chunk_bytes = k_chunk_raw_bytes;
@@ -65,7 +66,7 @@ chunked::RecordStore record_store(Indexes& indexes) {
   };
   s.manifests = [&indexes](const std::string& model) {
     std::vector<json> out;
-    for (auto& md : fields_with_prefix(indexes, model.empty() ? "m:" : "m:" + model + "@")) {
+    for (auto& md : fields_with_prefix(indexes, indexes.checkpoint_ns(), model.empty() ? "m:" : "m:" + model + "@")) {
       if (model.empty() || md.value("model", std::string()) == model) {
         out.push_back(std::move(md));
       }
@@ -73,7 +74,7 @@ chunked::RecordStore record_store(Indexes& indexes) {
     return out;
   };
   s.claims = [&indexes](const std::string& model) {
-    return fields_with_prefix(indexes, "k:" + model + "@");  // '@' ends a model name
+    return fields_with_prefix(indexes, indexes.checkpoint_ns(), "k:" + model + "@");  // '@' ends a model name
   };
   s.remove = [&indexes](const std::vector<std::string>& keys) {
     indexes.remove(indexes.home_ready(), indexes.checkpoint_ns(), keys);
@@ -82,66 +83,17 @@ chunked::RecordStore record_store(Indexes& indexes) {
   return s;
 }
 
-}  // namespace
-
-PineconeCheckpoints::PineconeCheckpoints(Indexes& indexes) : m_indexes(indexes), m_store(record_store(indexes)) {}
-
-std::string PineconeCheckpoints::save_checkpoint(const Checkpoint& checkpoint) {
-  m_indexes.home_ready();
-  return chunked::save(m_store, checkpoint);
-}
-
-Checkpoint PineconeCheckpoints::load_checkpoint(const std::string& path) {
-  m_indexes.home_ready();
-  return chunked::load(m_store, path);
-}
-
-std::vector<CheckpointInfo> PineconeCheckpoints::list_checkpoints(const std::string& model) {
-  m_indexes.home_ready();
-  return chunked::list(m_store, model);
-}
-
-bool PineconeCheckpoints::delete_checkpoint(const std::string& path) {
-  m_indexes.home_ready();
-  return chunked::remove(m_store, path);
-}
-
-void PineconeProgress::record_progress(const ProgressRecord& r) {
-  if (r.run.empty()) {
-    throw UsageError("progress: run name is empty");
-  }
-  const json md = {{"run", r.run},
-                   {"rank", r.rank},
-                   {"epoch", r.epoch},
-                   {"step", r.step},
-                   {"metrics", metrics_to_json(r.metrics).dump()},
-                   {"updated_at", now_rfc3339()}};
-  const std::string id = stored_id(fmt::format("{}#{}", r.run, r.rank));
-  m_indexes.upsert(m_indexes.home_ready(), m_indexes.progress_ns(),
-                   {placeholder_record(id, m_indexes.home_dimension(), md)});
-  m_indexes.settle();
-}
-
-std::vector<ProgressRecord> PineconeProgress::list_progress(const std::string& run) {
-  std::vector<ProgressRecord> out;
-  for (const auto& rec : m_indexes.fetch_all(m_indexes.home_ready(), m_indexes.progress_ns(),
-                                             run.empty() ? "" : run + "#", k_record_bytes)) {
-    const json md = rec.value("metadata", json::object());
-    ProgressRecord p;
-    p.run = md.value("run", std::string());
-    if (!run.empty() && p.run != run) {
-      continue;
-    }
-    p.rank = static_cast<int64_t>(md.value("rank", 0.0));
-    p.epoch = static_cast<int64_t>(md.value("epoch", 0.0));
-    p.step = static_cast<int64_t>(md.value("step", 0.0));
-    p.metrics = metrics_from_json(json::parse(md.value("metrics", std::string("{}"))));
-    p.updated_at = md.value("updated_at", std::string());
-    out.push_back(std::move(p));
-  }
-  std::sort(out.begin(), out.end(),
-            [](const auto& a, const auto& b) { return std::pair(a.run, a.rank) < std::pair(b.run, b.rank); });
-  return out;
+records::ProgressRecords progress_records(Indexes& indexes) {
+  records::ProgressRecords p;
+  p.put = [&indexes](const std::string& key, const json& fields) {
+    const std::string record = placeholder_record(stored_id(key), indexes.home_dimension(), fields);
+    indexes.upsert(indexes.home_ready(), indexes.progress_ns(), {record});
+  };
+  p.list = [&indexes](const std::string& run) {
+    return fields_with_prefix(indexes, indexes.progress_ns(), run.empty() ? "" : run + "#");
+  };
+  p.settle = [&indexes] { indexes.settle(); };
+  return p;
 }
 
 }  // namespace vstash::backends::pinecone

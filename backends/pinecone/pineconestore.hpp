@@ -44,8 +44,8 @@ class PineconeBackend final : public Backend {
       : m_indexes(profile),
         m_datasets(m_indexes),
         m_catalog(m_datasets),
-        m_checkpoints(m_indexes),
-        m_progress(m_indexes) {}
+        m_checkpoints(checkpoint_records(m_indexes)),
+        m_progress(progress_records(m_indexes)) {}
 
   std::string kind() const override { return "pinecone"; }
   CheckpointStore& checkpoints() override { return m_checkpoints; }
@@ -107,8 +107,8 @@ class PineconeBackend final : public Backend {
   Indexes m_indexes;
   DatasetTable m_datasets;
   catalog::Catalog m_catalog;
-  PineconeCheckpoints m_checkpoints;
-  PineconeProgress m_progress;
+  chunked::ChunkedCheckpoints m_checkpoints;
+  records::RecordProgress m_progress;
   std::mutex m_mutex;
   std::map<std::string, PositionCache> m_positions;
 };
