@@ -6,6 +6,7 @@
 
 #include "src/errors.hpp"
 #include "src/profile.hpp"
+#include "src/util/uuid.hpp"
 
 // A backend's factory is linked only when CMake compiles its folder in (vstash_backend in
 // CMakeLists.txt defines VSTASH_HAVE_<NAME>); its keys are known either way, so that a profile
@@ -80,9 +81,52 @@ const std::vector<ProfileKey> k_http_keys = {{"timeout_ms", K::integer, "120000"
                                              {"parallel", K::integer, "4"},
                                              {"max_attempts", K::integer, "5"}};
 
-BackendEntry entry(std::string_view type, std::vector<ProfileKey> store_keys, std::optional<TestPort> port,
-                   Factories f) {
-  return BackendEntry{type, std::move(store_keys), port, f.create, f.open_read_only};
+// What each store cannot keep exactly (InexactRow), from what its folder stores.
+std::string pgvector_inexact(const DatasetSpec&, const RowBatch& b, size_t i, bool& metadata_only) {
+  if (b.ids[i].find('\0') != std::string::npos) {
+    return "id: PostgreSQL text cannot hold a NUL character";
+  }
+  const bool md = i < b.metadata.size() && !b.metadata[i].is_null();
+  if (md && b.metadata[i].dump().find("\\u0000") != std::string::npos) {
+    metadata_only = true;
+    return "metadata: PostgreSQL jsonb cannot hold a NUL character";
+  }
+  return "";
+}
+
+// Qdrant makes a UUID id its point id, lower-case: "ABC..." would read back as "abc...".
+std::string qdrant_inexact(const DatasetSpec&, const RowBatch& b, size_t i, bool&) {
+  if (auto u = util::canonical_uuid(b.ids[i]); u && *u != b.ids[i]) {
+    return fmt::format("id: qdrant keeps a UUID id in lower case (it would read back as \"{}\")", *u);
+  }
+  return "";
+}
+
+// Pinecone keeps a record's metadata, the label and (unless the sample is a float32 vector)
+// the exact sample in at most 40 KiB of metadata (backends/pinecone/pineconerecords.cpp);
+// this is a lower bound of that record's size, so a row refused here is refused there too.
+constexpr size_t k_pinecone_metadata_bytes = 40960;
+
+size_t base64_size(size_t n) { return (n + 2) / 3 * 4; }
+
+std::string pinecone_inexact(const DatasetSpec& spec, const RowBatch& b, size_t i, bool& metadata_only) {
+  const nlohmann::json& md = i < b.metadata.size() ? b.metadata[i] : nlohmann::json();
+  const size_t sample = spec.dtype != DType::f32 || spec.row_shape.size() != 1 ? base64_size(b.data.row_bytes()) : 0;
+  const size_t label = b.labels ? base64_size(b.labels->row_bytes()) : 0;
+  const size_t user = md.is_object() && !md.empty() ? md.dump().size() : 0;
+  if (sample + label + user <= k_pinecone_metadata_bytes) {
+    return "";
+  }
+  metadata_only = sample + label <= k_pinecone_metadata_bytes;
+  return fmt::format(
+      "metadata: the record needs at least {} bytes of pinecone metadata (metadata, label and "
+      "exact sample), over its {}-byte limit",
+      sample + label + user, k_pinecone_metadata_bytes);
+}
+
+BackendEntry entry(std::string_view type, std::vector<ProfileKey> store_keys, std::optional<TestPort> port, Factories f,
+                   InexactRow inexact = nullptr) {
+  return BackendEntry{type, std::move(store_keys), port, f.create, f.open_read_only, inexact};
 }
 
 // The backends, in display order. A new store is one entry here (its factory above), its
@@ -113,7 +157,7 @@ const std::vector<BackendEntry> k_backends = {
                  {"lists", K::integer, "0"},
                  {"probes", K::integer, "0"}},
                 k_tls_keys}),
-          TestPort{"VSTASH_TEST_PG_PORT", 55432}, k_pgvector),
+          TestPort{"VSTASH_TEST_PG_PORT", 55432}, k_pgvector, &pgvector_inexact),
     // Redis accepts the TLS keys (and `tls`) only to refuse them with a clear message.
     entry("redis",
           keys({{{"host", K::string, "127.0.0.1"},
@@ -138,7 +182,7 @@ const std::vector<BackendEntry> k_backends = {
                  {"max_request_bytes", K::integer, "4194304"}},
                 k_http_keys,
                 k_tls_keys}),
-          TestPort{"VSTASH_TEST_QDRANT_PORT", 56333}, k_qdrant),
+          TestPort{"VSTASH_TEST_QDRANT_PORT", 56333}, k_qdrant, &qdrant_inexact),
     entry("pinecone",
           keys({{{"api_key", K::string, "$PINECONE_API_KEY", true, true},
                  {"environment", K::string},
@@ -151,7 +195,7 @@ const std::vector<BackendEntry> k_backends = {
                  {"wait", K::boolean, "true"}},
                 k_http_keys,
                 k_tls_keys}),
-          TestPort{"VSTASH_TEST_PINECONE_PORT", 56380}, k_pinecone),
+          TestPort{"VSTASH_TEST_PINECONE_PORT", 56380}, k_pinecone, &pinecone_inexact),
 };
 
 // Keys of every type: the Classical Backend document's Configuration Examples and the cache
@@ -165,17 +209,8 @@ const std::vector<ProfileKey> k_common_keys = {
     {"cache_memory_mb", K::integer, "0"},  // rows of the cache tier kept in process memory
 };
 
-const BackendEntry* find_entry(std::string_view type) {
-  for (const auto& e : k_backends) {
-    if (e.type == type) {
-      return &e;
-    }
-  }
-  return nullptr;
-}
-
 std::unique_ptr<Backend> create_plain(const Profile& profile, Access access) {
-  const BackendEntry* e = find_entry(profile.type());
+  const BackendEntry* e = find_backend(profile.type());
   if (!e || !e->create) {
     throw UsageError(fmt::format("profile \"{}\" ({}): backend type \"{}\" is not compiled in (have: {})",
                                  profile.name(), profile.source(), profile.type(),
@@ -211,6 +246,15 @@ std::unique_ptr<Backend> create_cached(const Profile& profile, const ProfileFile
 }  // namespace
 
 const std::vector<BackendEntry>& backend_entries() { return k_backends; }
+
+const BackendEntry* find_backend(std::string_view type) {
+  for (const auto& e : k_backends) {
+    if (e.type == type) {
+      return &e;
+    }
+  }
+  return nullptr;
+}
 
 std::unique_ptr<Backend> create_backend(const Profile& profile, const ProfileFile* file, Access access) {
   if (profile.has("cache")) {

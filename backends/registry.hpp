@@ -25,6 +25,11 @@ struct TestPort {
   int port = 0;
 };
 
+// What a store cannot keep bit for bit of row i of batch (copy's fidelity check,
+// workflows/transfer/copy.cpp make_exact): "" if nothing, else "field: why"; metadata_only is
+// set when dropping the row's metadata would make it fit.
+using InexactRow = std::string (*)(const DatasetSpec& spec, const RowBatch& batch, size_t i, bool& metadata_only);
+
 struct BackendEntry {
   std::string_view type;
   // Keys beside the common ones (profile_schema().common).
@@ -34,10 +39,14 @@ struct BackendEntry {
   Factory create = nullptr;
   // For Access::read_only, where the store opens otherwise; null: create serves both.
   Factory open_read_only = nullptr;
+  // Null: the store keeps every row exactly.
+  InexactRow inexact_row = nullptr;
 };
 
 // Every backend, compiled in or not, in display order.
 const std::vector<BackendEntry>& backend_entries();
+// The entry of `type`, or null.
+const BackendEntry* find_backend(std::string_view type);
 
 // Throws UsageError for an unknown or not-compiled-in type. If the profile names
 // `cache: <redis profile>`, that profile is looked up in `file` and the primary is wrapped in

@@ -4,8 +4,8 @@
 #include <fmt/format.h>
 #include <algorithm>
 
+#include "backends/registry.hpp"
 #include "src/errors.hpp"
-#include "src/util/uuid.hpp"
 #include "workflows/ingest/pipeline.hpp"
 
 namespace vstash::transfer {
@@ -27,48 +27,6 @@ std::string spec_text(const DatasetSpec& s) {
 bool compatible(const DatasetSpec& a, const DatasetSpec& b) {
   return a.dtype == b.dtype && a.row_shape == b.row_shape && a.label_dtype == b.label_dtype &&
          (!a.label_dtype || a.label_shape == b.label_shape) && a.metric == b.metric;
-}
-
-// Pinecone keeps a record's metadata, the label and (unless the sample is a float32 vector)
-// the exact sample in at most 40 KiB of metadata (backends/pinecone/pineconerecords.cpp);
-// this is a lower bound of that record's size, so a row refused here is refused there too.
-constexpr size_t k_pinecone_metadata_bytes = 40960;
-
-size_t base64_size(size_t n) { return (n + 2) / 3 * 4; }
-
-// What one row cannot keep in a store of this kind: "" if nothing. metadata_only is set when
-// dropping the row's metadata would make it fit.
-std::string inexact_row(const std::string& kind, const DatasetSpec& spec, const RowBatch& b, size_t i,
-                        bool& metadata_only) {
-  metadata_only = false;
-  const std::string& id = b.ids[i];
-  const nlohmann::json& md = i < b.metadata.size() ? b.metadata[i] : nlohmann::json();
-  if (kind == "pgvector") {
-    if (id.find('\0') != std::string::npos) {
-      return "id: PostgreSQL text cannot hold a NUL character";
-    }
-    if (!md.is_null() && md.dump().find("\\u0000") != std::string::npos) {
-      metadata_only = true;
-      return "metadata: PostgreSQL jsonb cannot hold a NUL character";
-    }
-  } else if (kind == "qdrant") {
-    // Qdrant makes a UUID id its point id, lower-case: "ABC..." would read back as "abc...".
-    if (auto u = util::canonical_uuid(id); u && *u != id) {
-      return fmt::format("id: qdrant keeps a UUID id in lower case (it would read back as \"{}\")", *u);
-    }
-  } else if (kind == "pinecone") {
-    const size_t sample = spec.dtype != DType::f32 || spec.row_shape.size() != 1 ? base64_size(b.data.row_bytes()) : 0;
-    const size_t label = b.labels ? base64_size(b.labels->row_bytes()) : 0;
-    const size_t user = md.is_object() && !md.empty() ? md.dump().size() : 0;
-    if (sample + label + user > k_pinecone_metadata_bytes) {
-      metadata_only = sample + label <= k_pinecone_metadata_bytes;
-      return fmt::format(
-          "metadata: the record needs at least {} bytes of pinecone metadata (metadata, label and "
-          "exact sample), over its {}-byte limit",
-          sample + label + user, k_pinecone_metadata_bytes);
-    }
-  }
-  return "";
 }
 
 }  // namespace
@@ -140,8 +98,11 @@ CopyPlan plan_copy(const backends::DatasetInfo& src, const std::optional<backend
 
 std::optional<std::string> make_exact(const std::string& dst_kind, const std::string& dataset, RowBatch& batch,
                                       bool lossy_metadata, int64_t* lossy_rows) {
-  if (dst_kind == "local" || dst_kind == "redis") {
-    return std::nullopt;  // exact blobs and JSON text: anything goes
+  // The registry knows what each store cannot keep; a store with no such rule (local, Redis:
+  // exact blobs and JSON text) takes anything.
+  const backends::BackendEntry* store = backends::find_backend(dst_kind);
+  if (!store || !store->inexact_row) {
+    return std::nullopt;
   }
   DatasetSpec spec;
   spec.dtype = batch.data.dtype();
@@ -149,7 +110,7 @@ std::optional<std::string> make_exact(const std::string& dst_kind, const std::st
   spec.row_shape = rs;
   for (size_t i = 0; i < batch.size(); ++i) {
     bool metadata_only = false;
-    const std::string what = inexact_row(dst_kind, spec, batch, i, metadata_only);
+    const std::string what = store->inexact_row(spec, batch, i, metadata_only);
     if (what.empty()) {
       continue;
     }
