@@ -39,16 +39,7 @@ RowBatch reorder(const RowBatch& in, const std::vector<size_t>& order) {
   return out;
 }
 
-std::string bigint_array(const std::vector<int64_t>& v) {
-  std::string out = "{";
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i > 0) {
-      out += ',';
-    }
-    out += fmt::format("{}", v[i]);
-  }
-  return out + "}";
-}
+std::string bigint_array(const std::vector<int64_t>& v) { return fmt::format("{{{}}}", fmt::join(v, ",")); }
 
 }  // namespace
 

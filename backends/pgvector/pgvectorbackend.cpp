@@ -11,16 +11,7 @@
 
 namespace vstash::backends::pgvector {
 
-std::string vector_literal(const std::vector<float>& v) {
-  std::string out = "[";
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i > 0) {
-      out += ',';
-    }
-    out += fmt::format("{}", v[i]);
-  }
-  return out + "]";
-}
+std::string vector_literal(const std::vector<float>& v) { return fmt::format("[{}]", fmt::join(v, ",")); }
 
 std::string ids_json(const std::vector<std::string>& ids) { return json(ids).dump(); }
 
