@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The qdrant store. Only the factory is public; QdrantBackend lives in qdrantbackend.cpp.
+// The qdrant store. Only the factory is public; QdrantBackend is declared in qdrantstore.hpp.
 #pragma once
 
 #include <memory>
