@@ -656,6 +656,36 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     c.command({"DEL", manifest, p.get_string("prefix") + "ds:{old}:i1:rows:0"});
   }
 
+  TEST_CASE("a manifest whose spec is not a spec is a one-line error naming the dataset, not the JSON library's text") {
+    Profile p = isolated("redis", "badspec");
+    auto b = open(p);
+    auto c = raw();
+    const std::string base = p.get_string("prefix") + "ds:{bad}:";
+    for (const std::string spec :
+         {R"({"dtype":"float32","row_shape":"x","metric":"cosine"})", R"({"dtype":"float32","row_shape":[2]})",
+          R"({"dtype":"float99","row_shape":[2],"metric":"cosine"})"}) {
+      CAPTURE(spec);
+      c.command({"HSET", base + "manifest", "spec", spec, "inc", "i1", "next_index", "0", "nchunks", "0", "gen", "1",
+                 "layout", "3", "ids_from", "0", "rows", "0"});
+      c.command({"HSET", base + "i1:ids", "", ""});
+      c.command({"SET", base + "i1:live", ""});
+      for (const auto& read :
+           std::vector<std::function<void()>>{[&] { b->read_rows("bad", 0, 1); }, [&] { b->count("bad", nullptr); },
+                                              [&] { b->dataset_info("bad"); }}) {
+        try {
+          read();
+          FAIL("a corrupt spec was read");
+        } catch (const Error& e) {
+          const std::string message = e.what();
+          CHECK(message.find("dataset \"bad\": corrupt catalog entry") != std::string::npos);
+          CHECK(message.find("json.exception") == std::string::npos);
+          CHECK(message.find('\n') == std::string::npos);
+        }
+      }
+    }
+    c.command({"DEL", base + "manifest", base + "i1:ids", base + "i1:live"});
+  }
+
   TEST_CASE("whole chunks of consecutive indices are staged, then renamed into place with the dataset's ttl") {
     for (const int64_t ttl : {int64_t{0}, int64_t{600}}) {
       CAPTURE(ttl);
