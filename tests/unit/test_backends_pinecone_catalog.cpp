@@ -28,17 +28,22 @@ DatasetSpec labelled_spec() {
   return spec;
 }
 
+CatalogEntry labelled_entry(int64_t next_index, int64_t row_bytes) {
+  CatalogEntry entry;
+  entry.spec = labelled_spec();
+  entry.next_index = next_index;
+  entry.row_bytes = row_bytes;
+  entry.label_field = true;
+  return entry;
+}
+
 json stored_metadata(const CatalogEntry& entry) { return json::parse(catalog_record(entry, 4)).at("metadata"); }
 
 }  // namespace
 
 TEST_SUITE("pinecone::catalog") {
   TEST_CASE("a catalog record reads back as the entry written, its metadata flat") {
-    CatalogEntry entry;
-    entry.spec = labelled_spec();
-    entry.next_index = 70000;
-    entry.row_bytes = 4321;
-    entry.label_field = true;
+    CatalogEntry entry = labelled_entry(70000, 4321);
     const json md = stored_metadata(entry);
     for (const auto& [key, value] : md.items()) {
       CHECK_MESSAGE(!value.is_structured(), key);  // Pinecone metadata holds no nested values
@@ -104,11 +109,7 @@ TEST_SUITE("pinecone::catalog") {
   }
 
   TEST_CASE("the catalog's record keeps pinecone's counters in its extra") {
-    CatalogEntry entry;
-    entry.spec = labelled_spec();
-    entry.next_index = 5;
-    entry.row_bytes = 900;
-    entry.label_field = true;
+    const CatalogEntry entry = labelled_entry(5, 900);
     const catalog::DatasetRecord record = DatasetTable::record(entry, "v1");
     CHECK(record.version == "v1");
     CHECK(record.next_index == 5);
