@@ -69,7 +69,7 @@ settle() {
 }
 rate() { echo "$1 / ($3 - $2)" | bc -l; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
-# The layout of a vstash rows table (backends/pgvector/pgschema.cpp), for the reference loaders.
+# The layout of a vstash rows table (backends/pgvector/pgdatasets.cpp), for the reference loaders.
 # Vectors of up to 1024 dimensions are stored inline there (k_inline_dimensions), so here too.
 make_table() {
   sql "DROP TABLE IF EXISTS $1; CREATE TABLE $1 (id text PRIMARY KEY, idx bigint NOT NULL UNIQUE,
