@@ -179,7 +179,14 @@ const std::vector<BackendEntry> k_backends = {
                  {"https", K::boolean, "false"},
                  {"api_key", K::string, {}, false, true},
                  {"collection_name", K::string},
-                 {"max_request_bytes", K::integer, "4194304"}},
+                 {"max_request_bytes", K::integer, "4194304"},
+                 // Distributed collections (backends/qdrant/qdrantdistribution.hpp); unset: the server's.
+                 {"shard_number", K::integer},
+                 {"replication_factor", K::integer},
+                 {"write_consistency_factor", K::integer},
+                 {"on_disk", K::boolean},
+                 {"consistency", K::string},  // reads: a replica count, majority, quorum or all
+                 {"ordering", K::string}},    // point writes: weak, medium or strong
                 k_http_keys,
                 k_tls_keys}),
           TestPort{"VSTASH_TEST_QDRANT_PORT", 56333}, k_qdrant, &qdrant_inexact),

@@ -30,6 +30,7 @@
 #include <cstdlib>
 
 #include "backends/qdrant/qdrantcheckpoints.hpp"
+#include "backends/qdrant/qdrantdistribution.hpp"
 #include "backends/qdrant/qdrantpoints.hpp"
 #include "backends/qdrant/qdrantstore.hpp"
 #include "src/errors.hpp"
@@ -92,7 +93,7 @@ bool is_index_required(const UsageError& e) {
 int64_t idx_of(const json& record) { return record.at("payload").at("_idx").get<int64_t>(); }
 
 QdrantBackend::QdrantBackend(const Profile& profile)
-    : m_client(client_options(profile), base_url(profile), profile.secrets()),
+    : m_client(client_options(profile), base_url(profile), profile.secrets(), distribution_from(profile)),
       m_datasets(m_client),
       m_catalog(m_datasets),
       m_checkpoints(checkpoint_records(m_client)),

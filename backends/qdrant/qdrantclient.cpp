@@ -98,14 +98,16 @@ void check_result(const Call& call, const json& result) {
 
 std::string collection_path(const std::string& collection) { return "/collections/" + http::url_escape(collection); }
 
-RestClient::RestClient(http::ClientOptions options, std::string base_url, std::vector<std::string> secrets)
+RestClient::RestClient(http::ClientOptions options, std::string base_url, std::vector<std::string> secrets,
+                       Distribution distribution)
     : m_http(std::move(options)),
       m_base_url(std::move(base_url)),
       m_location("qdrant " + m_http.options().server),
-      m_secrets(std::move(secrets)) {}
+      m_secrets(std::move(secrets)),
+      m_distribution(std::move(distribution)) {}
 
 http::Request RestClient::request(const Call& c) const {
-  http::Request r{c.method, m_base_url + c.path, {}, c.body, {}};
+  http::Request r{c.method, m_base_url + with_request_params(m_distribution, c.method, c.path), {}, c.body, {}};
   // Every 2xx reply is an envelope {"result": ...} whose result has the operation's shape.
   r.check = [c](http::Response& response) {
     response.parsed = json::parse(response.body);
@@ -194,7 +196,8 @@ std::pair<int, int> RestClient::version() {
 }
 
 bool create_collection(RestClient& client, const std::string& collection, int64_t size, const std::string& distance) {
-  const json body = {{"vectors", {{"size", size}, {"distance", distance}}}};
+  json body = {{"vectors", {{"size", size}, {"distance", distance}}}};
+  add_collection_params(client.distribution(), body);
   try {
     client.call({"PUT", collection_path(collection), body.dump()});
     return true;

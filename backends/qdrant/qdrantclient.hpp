@@ -11,6 +11,7 @@
 
 #include "backends/backend.hpp"
 #include "backends/http/httpclient.hpp"
+#include "backends/qdrant/qdrantdistribution.hpp"
 
 namespace vstash::backends::qdrant {
 
@@ -22,7 +23,9 @@ struct Call {
 
 class RestClient {
  public:
-  RestClient(http::ClientOptions options, std::string base_url, std::vector<std::string> secrets);
+  // Every call carries the distribution's read consistency or write ordering (qdrantdistribution.hpp).
+  RestClient(http::ClientOptions options, std::string base_url, std::vector<std::string> secrets,
+             Distribution distribution = {});
 
   // "qdrant host:port" for messages.
   const std::string& location() const { return m_location; }
@@ -39,6 +42,7 @@ class RestClient {
   std::pair<int, int> version();
   const std::string& version_text();
   http::ClientStats stats() const { return m_http.stats(); }
+  const Distribution& distribution() const { return m_distribution; }
 
  private:
   // The HTTP request of a call, with the check of its 2xx reply's envelope and shape.
@@ -49,6 +53,7 @@ class RestClient {
   std::string m_base_url;
   std::string m_location;
   std::vector<std::string> m_secrets;
+  Distribution m_distribution;
   std::optional<std::pair<int, int>> m_version;
   std::string m_version_text;
 };
@@ -66,7 +71,8 @@ inline constexpr std::string_view k_wait = "?wait=true";
 // Ids per retrieve/delete request: small bodies, replies sized by the caller's payload.
 inline constexpr size_t k_ids_per_request = 1000;
 
-// Creates the collection with one unnamed vector of size and distance. Returns false when it
+// Creates the collection with one unnamed vector of size and distance, and the client's
+// distribution parameters (shards, replicas, on_disk). Returns false when it
 // already existed (409, or the 400 "already exists" of servers before 1.8).
 bool create_collection(RestClient& client, const std::string& collection, int64_t size, const std::string& distance);
 // Creates a payload index (schema "keyword", "integer", "float", ...); idempotent.

@@ -16,6 +16,12 @@ extracted from those documents by make_qdrant_spec.py, so it runs without ../sha
   * writes honour `wait`: with wait=false (the default) the reply is "acknowledged" and the change
     becomes visible only after --apply-delay-ms; with wait=true it is applied before the reply
     ("completed");
+  * distributed collections: shard_number, replication_factor, write_consistency_factor (uint32
+    >= 1), sharding_method and vectors.on_disk are checked at creation and shown by GET
+    /collections/{c}; the `consistency` and `ordering` query parameters must hold the spec's
+    values; on a custom-sharded collection every point operation must carry an existing
+    `shard_key` (reads too: stricter than the server, which then reads every shard), and on an
+    auto-sharded one none may;
   * strict mode (PATCH /collections/{c} {"strict_mode_config": {...}}) refuses filters on payload
     keys without a payload index with Qdrant's 400 "Index required but not found";
   * exact scoring (float32 storage; Cosine normalises on insert; Euclid is the L2 distance).
@@ -354,6 +360,51 @@ class FilterEval:
         raise bad(f"Format error in JSON body: unsupported condition {json.dumps(c)[:80]}")
 
 
+UINT32_MAX = 2**32 - 1
+READ_CONSISTENCY = ("majority", "quorum", "all")  # ReadConsistencyType; or an integer >= 1
+WRITE_ORDERING = ("weak", "medium", "strong")      # WriteOrdering
+
+
+def collection_params(body, vectors):
+    """CreateCollection's distribution fields, checked as the spec types them: shard_number,
+    replication_factor, write_consistency_factor uint32 >= 1 or null; sharding_method
+    "auto" | "custom" or null; vectors.on_disk boolean or null (VectorParams)."""
+    params = {}
+    for key in ("shard_number", "replication_factor", "write_consistency_factor"):
+        v = body.get(key)
+        if v is None:
+            continue
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise bad(f"Format error in JSON body: {key}: invalid type: {json.dumps(v)}, expected u32")
+        if not 1 <= v <= UINT32_MAX:
+            raise ApiError(422, f"Validation error in JSON body: [{key}: value {v} invalid, must be 1 or more]")
+        params[key] = v
+    method = body.get("sharding_method")
+    if method is not None and method not in ("auto", "custom"):
+        raise bad(f"Format error in JSON body: sharding_method: unknown variant `{method}`, expected `auto` or `custom`")
+    params["sharding_method"] = method
+    on_disk = vectors.get("on_disk")
+    if on_disk is not None and not isinstance(on_disk, bool):
+        raise bad(f"Format error in JSON body: vectors.on_disk: invalid type: {json.dumps(on_disk)}, expected a boolean")
+    params["on_disk"] = on_disk
+    if params.get("write_consistency_factor", 1) > params.get("replication_factor", 1):
+        raise bad("Wrong input: write_consistency_factor can't be higher than replication_factor")
+    return params
+
+
+def check_query_values(query):
+    """The values of `consistency` (ReadConsistency: an integer >= 1, majority, quorum, all) and
+    `ordering` (WriteOrdering: weak, medium, strong), where an operation declares them."""
+    for v in query.get("consistency", []):
+        if not (v in READ_CONSISTENCY or (v.isdigit() and int(v) >= 1)):
+            raise bad(f"Query deserialize error: consistency: data did not match any variant of untagged enum "
+                      f"ReadConsistency: `{v}`")
+    for v in query.get("ordering", []):
+        if v not in WRITE_ORDERING:
+            raise bad(f"Query deserialize error: ordering: unknown variant `{v}`, expected one of `weak`, `medium`, "
+                      "`strong`")
+
+
 class Point:
     __slots__ = ("id", "vector", "payload", "version")
 
@@ -362,13 +413,19 @@ class Point:
 
 
 class Collection:
-    def __init__(self, name, size, distance):
+    def __init__(self, name, size, distance, params=None):
         self.name, self.size, self.distance = name, size, distance
         self.points = {}
         self.indexes = {}  # field -> data_type
         self.strict = {"enabled": False}
         self.version = 0
         self.pending = []  # (due, fn)
+        # CollectionParams as created (shard_number, replication_factor, ...; spec defaults 1).
+        self.params = dict(params or {})
+        self.shards = {}  # custom sharding: shard key -> Collection holding that key's points
+
+    def custom(self):
+        return self.params.get("sharding_method") == "custom"
 
     def apply_due(self, everything=False):
         now = time.monotonic()
@@ -490,22 +547,30 @@ class State:
         if distance not in DISTANCES:
             raise bad(f"Format error in JSON body: vectors.distance: unknown variant `{distance}`, expected one of "
                       "`Cosine`, `Euclid`, `Dot`, `Manhattan`")
-        c = Collection(name, size, distance)
+        c = Collection(name, size, distance, collection_params(body, vectors))
         if isinstance(body.get("strict_mode_config"), dict):
             c.strict.update(body["strict_mode_config"])
         self.collections[name] = c
         return True
 
     def collection_info(self, c):
+        vectors = {"size": c.size, "distance": c.distance}
+        if c.params.get("on_disk") is not None:
+            vectors["on_disk"] = c.params["on_disk"]
+        params = {"vectors": vectors, "shard_number": c.params.get("shard_number") or 1,
+                  "replication_factor": c.params.get("replication_factor") or 1,
+                  "write_consistency_factor": c.params.get("write_consistency_factor") or 1,
+                  "on_disk_payload": True}
+        if c.params.get("sharding_method") is not None:
+            params["sharding_method"] = c.params["sharding_method"]
         return {
             "status": "yellow" if c.pending else "green",
             "optimizer_status": "ok",
             "indexed_vectors_count": 0,
-            "points_count": len(c.points),
+            "points_count": len(c.points) + sum(len(s.points) for s in c.shards.values()),
             "segments_count": 2,
             "config": {
-                "params": {"vectors": {"size": c.size, "distance": c.distance}, "shard_number": 1,
-                           "replication_factor": 1, "write_consistency_factor": 1, "on_disk_payload": True},
+                "params": params,
                 "hnsw_config": {"m": 16, "ef_construct": 100, "full_scan_threshold": 10000,
                                 "max_indexing_threads": 0, "on_disk": False},
                 "optimizer_config": {"deleted_threshold": 0.2, "vacuum_min_vector_number": 1000,
@@ -523,6 +588,7 @@ class State:
 
     # -- the router ------------------------------------------------------------------------
     def handle(self, method, path, query, body):
+        check_query_values(query)
         parts = [unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
         if method == "GET" and not parts:
             return "bare", {"title": "qdrant - vector search engine", "version": self.args.version,
@@ -555,10 +621,52 @@ class State:
             if kind not in FIELD_SCHEMAS:
                 raise bad(f"Format error in JSON body: field_schema: unknown variant `{kind}`")
             return "ok", self.write(c, query, lambda: c.indexes.__setitem__(body["field_name"], kind))
+        if rest[0] == "shards":
+            return "ok", self.shards_op(c, method, rest[1:], body or {})
         if rest[0] != "points":
             raise ApiError(404, "Not Found", plain=True)
         op = "/".join(rest[1:])
-        return "ok", self.points_op(c, method, op, query, body or {})
+        return "ok", self.points_op(self.shard_of(c, body), method, op, query, body or {})
+
+    # -- custom sharding: shard keys (PUT/GET /shards, POST /shards/delete) ---------------------
+    def shards_op(self, c, method, rest, body):
+        if method == "GET" and not rest:
+            return {"shard_keys": [{"key": k} for k in c.shards]}
+        key = body.get("shard_key")
+        if not (isinstance(key, str) or (isinstance(key, int) and not isinstance(key, bool) and key >= 0)):
+            raise bad("Format error in JSON body: shard_key: data did not match any variant of untagged enum ShardKey")
+        if not c.custom():
+            raise bad(f"Bad request: Shard key `{key}` cannot be used: collection `{c.name}` has auto sharding")
+        if method == "PUT" and not rest:
+            if key in c.shards:
+                raise bad(f"Bad request: Shard key `{key}` already exists")
+            sub = Collection(c.name, c.size, c.distance, c.params)
+            sub.indexes, sub.strict = c.indexes, c.strict  # payload indexes and strict mode are the collection's
+            c.shards[key] = sub
+            return True
+        if method == "POST" and rest == ["delete"]:
+            if c.shards.pop(key, None) is None:
+                raise bad(f"Bad request: Shard key `{key}` does not exist")
+            return True
+        raise ApiError(404, "Not Found", plain=True)
+
+    def shard_of(self, c, body):
+        """The collection a point operation acts on: on a custom-sharded collection, the shard of
+        its body's `shard_key` (required, one existing key); elsewhere `shard_key` is refused."""
+        key = (body or {}).get("shard_key")
+        if isinstance(key, list) and len(key) == 1:
+            key = key[0]
+        if not c.custom():
+            if key is not None:
+                raise bad(f"Bad request: Shard key `{key}` cannot be used: collection `{c.name}` has auto sharding")
+            return c
+        if key is None:
+            raise bad(f"Bad request: collection `{c.name}` has custom sharding: the request must name a shard_key")
+        if isinstance(key, (list, dict)) or key not in c.shards:
+            raise bad(f"Wrong input: Shard key `{json.dumps(key)}` does not exist in collection `{c.name}`")
+        sub = c.shards[key]
+        sub.apply_due()
+        return sub
 
     def points_op(self, c, method, op, query, body):
         if op == "" and method == "PUT":

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
 import urllib.request
 import uuid
 
@@ -466,6 +467,99 @@ class QdrantTest(unittest.TestCase):
             self.assertIn(key, ds["extra"])
         self.assertEqual(ds["extra"]["status"], "green")
         self.assertEqual(ds["extra"]["vectors"], {"size": 4, "distance": "Cosine"})
+
+    def test_distribution_keys_reach_the_double_as_the_spec_says(self):
+        # Collection parameters in the PUT /collections/{c} body (vectors.on_disk inside
+        # VectorParams), `consistency` on every read and `ordering` on every point write as
+        # query parameters; nothing else carries them (the double refuses undeclared ones).
+        d = self.double(profile={"shard_number": 3, "replication_factor": 2, "write_consistency_factor": 2,
+                                 "on_disk": "true", "consistency": "majority", "ordering": "strong"})
+        x = self.vectors(8, 4)
+        d.run("--dataset", "dist", "ingest", self.npy("x.npy", x), "--labels",
+              self.npy("y.npy", np.arange(8, dtype=np.int64)))
+        d.run("--dataset", "dist", "query", json.dumps(x[1].tolist()), "-k", "2")
+        d.run("--dataset", "dist", "batch", "--size", "4", "-o", os.path.join(self.root, "b.npy"))
+        d.run("--dataset", "dist", "get", "0")
+        d.run("--dataset", "dist", "update", "--id", "0", "--metadata", '{"a": 1}')
+        d.run("--dataset", "dist", "delete", "--id", "1", "--yes")
+        params = d.api("GET", "/collections/dist")["result"]["config"]["params"]
+        self.assertEqual((params["shard_number"], params["replication_factor"], params["write_consistency_factor"]),
+                         (3, 2, 2))
+        self.assertEqual(params["vectors"], {"size": 4, "distance": "Cosine", "on_disk": True})
+        reads = ("/points", "/points/scroll", "/points/count", "/points/query", "/points/search")
+        seen = set()
+        for e in d.log():
+            op = e["path"][e["path"].find("/", len("/collections/")):] if e["path"].startswith("/collections/") else ""
+            q = e["query"].split("&") if e["query"] else []
+            if e["method"] == "POST" and op in reads:
+                self.assertIn("consistency=majority", q, e)
+                seen.add("read")
+            elif e["method"] in ("PUT", "POST") and op.startswith("/points"):
+                self.assertIn("ordering=strong", q, e)
+                seen.add("write " + op)
+            else:
+                self.assertFalse([v for v in q if v.startswith(("consistency=", "ordering="))], e)
+        self.assertTrue({"read", "write /points", "write /points/delete", "write /points/payload"} <= seen, seen)
+
+    def test_a_bad_distribution_value_is_refused_at_the_profile(self):
+        d = self.double()
+        x = self.npy("x.npy", self.vectors(2, 4))
+        cases = [({"shard_number": 0}, "shard_number"), ({"replication_factor": 4294967296}, "replication_factor"),
+                 ({"replication_factor": 2, "write_consistency_factor": 3}, "write_consistency_factor"),
+                 ({"consistency": "most"}, "consistency"), ({"consistency": 0}, "consistency"),
+                 ({"ordering": "fast"}, "ordering"), ({"on_disk": "maybe"}, "on_disk"),
+                 ({"shard_number": "two"}, "shard_number")]
+        for values, key in cases:
+            with self.subTest(values=values):
+                bad = Double.__new__(Double)
+                bad.__dict__.update(d.__dict__)
+                bad.config = os.path.join(self.root, "bad.yaml")
+                with open(bad.config, "w") as f:
+                    f.write("default: q\nprofiles:\n  q:\n    type: qdrant\n    host: 127.0.0.1\n")
+                    f.write(f"    port: {d.port}\n    api_key: {API_KEY}\n")
+                    for k, v in values.items():
+                        f.write(f"    {k}: {v}\n")
+                bad.env = dict(d.env, VSTASH_CONFIG=bad.config)
+                before = len(d.log())
+                p = bad.run("--dataset", "bad", "ingest", x, check=False)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+                self.assertIn(f'"{key}"', p.stderr)
+                self.assertNotIn("json.exception", p.stderr)
+                self.assertEqual(len(d.log()), before, "nothing is sent for a bad profile")
+
+    def test_the_double_checks_custom_sharding_as_the_spec_says(self):
+        d = self.double()
+
+        def refused(method, path, body):
+            with self.assertRaises(urllib.error.HTTPError) as e:
+                d.api(method, path, body)
+            return e.exception.code
+
+        vec = {"vectors": {"size": 2, "distance": "Dot"}}
+        self.assertEqual(refused("PUT", "/collections/bad", dict(vec, shard_number=0)), 422)
+        self.assertEqual(refused("PUT", "/collections/bad", dict(vec, sharding_method="manual")), 400)
+        self.assertEqual(refused("PUT", "/collections/bad", dict(vec, replication_factor=True)), 400)
+        d.api("PUT", "/collections/auto", vec)
+        d.api("PUT", "/collections/many", dict(vec, sharding_method="custom", shard_number=2))
+        self.assertEqual(d.api("GET", "/collections/many")["result"]["config"]["params"]["sharding_method"], "custom")
+        self.assertEqual(refused("PUT", "/collections/auto/shards", {"shard_key": "a"}), 400)
+        d.api("PUT", "/collections/many/shards", {"shard_key": "a"})
+        d.api("PUT", "/collections/many/shards", {"shard_key": "b"})
+        self.assertEqual(refused("PUT", "/collections/many/shards", {"shard_key": "a"}), 400)
+        point = {"points": [{"id": 1, "vector": [1.0, 0.0], "payload": {}}]}
+        self.assertEqual(refused("PUT", "/collections/many/points?wait=true", point), 400)  # no shard key
+        self.assertEqual(refused("PUT", "/collections/many/points?wait=true", dict(point, shard_key="c")), 400)
+        self.assertEqual(refused("PUT", "/collections/auto/points?wait=true", dict(point, shard_key="a")), 400)
+        d.api("PUT", "/collections/many/points?wait=true", dict(point, shard_key="a"))
+        self.assertEqual(d.api("POST", "/collections/many/points/count", {"shard_key": "a"})["result"]["count"], 1)
+        self.assertEqual(d.api("POST", "/collections/many/points/count", {"shard_key": "b"})["result"]["count"], 0)
+        self.assertEqual(refused("POST", "/collections/many/points/count", {}), 400)
+        self.assertEqual(refused("POST", "/collections/many/points/scroll?consistency=0", {"shard_key": "a"}), 400)
+        self.assertEqual(refused("PUT", "/collections/auto/points?ordering=fast", point), 400)
+        d.api("POST", "/collections/many/shards/delete", {"shard_key": "a"})
+        self.assertEqual(d.api("GET", "/collections/many/shards")["result"], {"shard_keys": [{"key": "b"}]})
+        d.api("POST", "/__admin/reset", admin=True)  # the refusals above were on purpose
 
     def test_strict_mode_server(self):
         d = self.double()
