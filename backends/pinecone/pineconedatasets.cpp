@@ -94,23 +94,25 @@ bool DatasetTable::compare_and_set(const catalog::DatasetRecord& seen, const cat
   return true;
 }
 
-void DatasetTable::raise_row_bytes(const std::string& name, int64_t bytes) {
+void DatasetTable::raise_counters(catalog::DatasetRecord seen, int64_t end, int64_t row_bytes) {
   for (int attempt = 0; attempt < catalog::k_catalog_attempts; ++attempt) {
-    const std::optional<catalog::DatasetRecord> seen = get(name);
-    if (!seen) {
-      throw catalog::dataset_not_found(location(), name);
-    }
-    if (seen->extra.value("row_bytes", int64_t{0}) >= bytes) {
+    catalog::DatasetRecord next = seen;
+    next.next_index = std::max(seen.next_index, end);
+    next.extra["row_bytes"] = std::max(seen.extra.value("row_bytes", int64_t{0}), row_bytes);
+    if (next.next_index == seen.next_index && next.extra == seen.extra) {
       return;
     }
-    catalog::DatasetRecord next = *seen;
-    next.extra["row_bytes"] = bytes;
-    if (compare_and_set(*seen, next)) {
+    if (compare_and_set(seen, next)) {
       return;
     }
+    std::optional<catalog::DatasetRecord> again = get(seen.spec.name);
+    if (!again) {
+      throw catalog::dataset_not_found(location(), seen.spec.name);
+    }
+    seen = std::move(*again);
   }
   throw ConflictError(fmt::format("{}: dataset \"{}\": gave up after {} attempts: concurrent writers keep changing it",
-                                  location(), name, catalog::k_catalog_attempts));
+                                  location(), seen.spec.name, catalog::k_catalog_attempts));
 }
 
 bool DatasetTable::remove(const std::string& name) {

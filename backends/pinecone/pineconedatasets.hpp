@@ -34,9 +34,11 @@ class DatasetTable final : public catalog::DatasetRecords {
   // Deletes the dataset's namespace, then its catalog record.
   bool remove(const std::string& name) override;
 
-  // Raises the record's row_bytes (the largest row record written, by which reads are sized)
-  // to at least `bytes`, re-reading as Catalog::advance does; the catalog knows no row_bytes.
-  void raise_row_bytes(const std::string& name, int64_t bytes);
+  // Raises next_index to at least `end` and row_bytes (the largest row record written, by
+  // which reads are sized; the catalog knows no row_bytes) to at least `row_bytes` in one
+  // write, starting from `seen`, the record the caller has just read, and re-reading when
+  // another writer changed it meanwhile, as Catalog::advance does for next_index alone.
+  void raise_counters(catalog::DatasetRecord seen, int64_t end, int64_t row_bytes);
 
   // Pinecone's view of a record (row_bytes and label_field live in its extra) and back.
   static CatalogEntry entry(const catalog::DatasetRecord& record);

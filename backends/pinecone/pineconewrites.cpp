@@ -115,7 +115,8 @@ std::vector<int64_t> PineconeBackend::existing_indices(const CatalogEntry& entry
 }
 
 void PineconeBackend::write_rows(const std::string& dataset, const RowBatch& batch) {
-  const CatalogEntry entry = require(dataset);
+  const catalog::DatasetRecord record = m_catalog.require(dataset);
+  const CatalogEntry entry = DatasetTable::entry(record);
   check_batch(entry.spec, batch);
   if (batch.size() == 0) {
     return;
@@ -132,12 +133,9 @@ void PineconeBackend::write_rows(const std::string& dataset, const RowBatch& bat
       indices = numbered(known, first);  // another writer took those indices meanwhile
       rows = encode_rows(entry.spec, batch, indices);
     }
-  } else if (!batch.indices.empty()) {
-    m_catalog.advance(dataset, *std::max_element(indices.begin(), indices.end()) + 1);
   }
-  if (static_cast<int64_t>(rows.max_bytes) > entry.row_bytes) {
-    m_datasets.raise_row_bytes(dataset, static_cast<int64_t>(rows.max_bytes));
-  }
+  const int64_t end = batch.indices.empty() ? 0 : *std::max_element(indices.begin(), indices.end()) + 1;
+  m_datasets.raise_counters(record, end, static_cast<int64_t>(rows.max_bytes));
   m_indexes.upsert(m_indexes.of(entry.spec), m_indexes.namespace_of(dataset), rows.records);
   invalidate(dataset);
   m_indexes.settle();
