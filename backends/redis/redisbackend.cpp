@@ -127,6 +127,10 @@ class RedisBackend final : public Backend {
   void create_dataset(const DatasetSpec& spec) override {
     std::lock_guard lock(m_mutex);
     check_spec(spec);
+    struct Release {
+      RedisDatasetRecords& records;
+      ~Release() { records.release(); }
+    } release{m_records};
     catalog::Catalog(m_records).create(spec);
   }
 

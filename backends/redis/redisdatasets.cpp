@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <random>
+#include <utility>
 
 namespace vstash::backends::redis {
 
@@ -45,13 +46,23 @@ std::optional<catalog::DatasetRecord> RedisDatasetRecords::get(const std::string
   const std::lock_guard lock(turn.mutex);
   // Light when this process kept the dataset whole since it last saw it so (an ingest's
   // watermark after each block), else every chunk is checked.
-  m_rows.append_snapshot(k, /*light=*/true);
-  auto snap = m_rows.parse_snapshot(name, *m_conn.flush().front());
-  m_rows.settle_snapshot(turn, k, snap);
-  if (!snap || !snap->intact) {
+  m_armed = true;
+  m_watched = watched_snapshot(turn, k);
+  if (!m_watched || !m_watched->intact) {
+    m_watched.reset();
     return std::nullopt;
   }
-  return record_of(*snap);
+  return record_of(*m_watched);
+}
+
+void RedisDatasetRecords::release() noexcept {
+  m_watched.reset();
+  if (std::exchange(m_armed, false) && m_conn.connected()) {
+    try {
+      m_conn.command({"UNWATCH"});
+    } catch (...) {  // NOLINT(bugprone-empty-catch): the connection is reset on its next use
+    }
+  }
 }
 
 std::vector<Snapshot> RedisDatasetRecords::intact_snapshots() {
@@ -83,7 +94,9 @@ bool RedisDatasetRecords::insert(const catalog::DatasetRecord& record) {
   const DatasetKeys k(m_cfg, record.spec.name);
   CommitTurn& turn = commit_turn(m_conn.location(), k.manifest());
   const std::lock_guard lock(turn.mutex);
-  Unwatch unwatch(m_conn);
+  Unwatch unwatch(m_conn);  // from here on, this call ends the WATCH
+  m_armed = false;
+  m_watched.reset();
   const auto snap = watched_snapshot(turn, k);
   if (snap && snap->intact) {
     return false;
@@ -123,8 +136,15 @@ bool RedisDatasetRecords::compare_and_set(const catalog::DatasetRecord& seen, co
   const DatasetKeys k(m_cfg, seen.spec.name);
   CommitTurn& turn = commit_turn(m_conn.location(), k.manifest());
   const std::lock_guard lock(turn.mutex);
-  Unwatch unwatch(m_conn);
-  const auto snap = watched_snapshot(turn, k);
+  Unwatch unwatch(m_conn);  // from here on, this call ends the WATCH
+  std::optional<Snapshot> snap;
+  if (std::exchange(m_armed, false) && m_watched && m_watched->keys.name == k.name &&
+      version_of(*m_watched) == seen.version) {
+    snap = std::move(m_watched);  // read by get() under the WATCH that is still armed
+  } else {
+    snap = watched_snapshot(turn, k);
+  }
+  m_watched.reset();
   if (!snap || !snap->intact || version_of(*snap) != seen.version) {
     return false;
   }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The Redis store's dataset records for the catalog (backends/common/catalog.hpp): a
 // dataset's record is its manifest hash (layout in redisbackend.cpp), its version the
-// manifest's "INC:GEN". Each operation takes the dataset's commit turn and runs as
-// WATCH manifest + MULTI/EXEC, so a compare-and-set loses to any write in between.
+// manifest's "INC:GEN". Each operation takes the dataset's commit turn; get() reads under
+// WATCH manifest and insert/compare_and_set commit in MULTI/EXEC under that WATCH (or their
+// own), so a compare-and-set loses to any write in between.
 #pragma once
 
 #include <optional>
@@ -32,6 +33,10 @@ class RedisDatasetRecords final : public catalog::DatasetRecords {
 
   // Every listed dataset's full snapshot, by name, intact ones only.
   std::vector<Snapshot> intact_snapshots();
+  // Ends the WATCH that get() leaves on the manifest for a compare_and_set or insert that
+  // did not come (the dataset was compatible and unchanged, or a conflict was thrown). Call
+  // it when a Catalog operation returns or throws.
+  void release() noexcept;
 
  private:
   // Under the turn and the manifest's WATCH: a light snapshot, full where the turn cannot vouch for it.
@@ -41,6 +46,11 @@ class RedisDatasetRecords final : public catalog::DatasetRecords {
   Connection& m_conn;
   const StoreConfig& m_cfg;
   DatasetRows& m_rows;
+  // get() reads the record under WATCH manifest and keeps it armed, so that the
+  // compare_and_set that follows (create_dataset's metadata merge: an ingest's watermark) is
+  // just its MULTI/EXEC, two round trips in all as before the catalog.
+  bool m_armed = false;
+  std::optional<Snapshot> m_watched;  // what get() read under that WATCH
 };
 
 }  // namespace vstash::backends::redis

@@ -281,6 +281,28 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     b->drop_dataset(ds);
   }
 
+  TEST_CASE("create_dataset on a stored dataset is two round trips, merged metadata or not (an ingest's watermark)") {
+    Profile p = isolated("redis", "mark");
+    auto b = open(p);
+    auto trips = [&] { return b->stats().extra.at("round_trips").get<int64_t>(); };
+    auto spec = labelled_spec("ds", 4);
+    b->create_dataset(spec);
+    b->write_rows("ds", rows(numbered("r", 300), 4, 1, true));
+    const int64_t t0 = trips();
+    const int64_t stats_cost = trips() - t0;  // with one dataset to list
+    for (const int64_t mark : {int64_t{300}, int64_t{300}, int64_t{600}}) {
+      CAPTURE(mark);
+      spec.metadata = {{"ingest_watermark", mark}};
+      const int64_t before = trips();
+      b->create_dataset(spec);
+      CHECK(trips() - before - stats_cost == 2);
+      CHECK(b->dataset_info("ds")->spec.metadata.at("ingest_watermark") == mark);
+    }
+    // A WATCH left by the unchanged case must not abort the next transaction.
+    b->write_rows("ds", rows({"extra"}, 4, 2, true));
+    CHECK(b->count("ds", nullptr) == 301);
+  }
+
   TEST_CASE("writes, batch reads and queries are a few pipelined round trips, not one per row") {
     Profile p = isolated("redis", "pipe");
     auto b = open(p);
