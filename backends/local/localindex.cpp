@@ -193,6 +193,34 @@ void to_stored(Metric metric, const float* v, size_t dim, float* out) {
 
 }  // namespace
 
+void parallel_for(size_t n, size_t threads, const std::function<void(size_t)>& item) {
+  std::atomic<size_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  auto work = [&] {
+    try {
+      for (size_t i = next++; i < n; i = next++) {
+        item(i);
+      }
+    } catch (...) {
+      std::lock_guard lock(failure_mutex);
+      failure = std::current_exception();
+      next = n;
+    }
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) {
+    pool.emplace_back(work);
+  }
+  work();
+  for (auto& t : pool) {
+    t.join();
+  }
+  if (failure) {
+    std::rethrow_exception(failure);
+  }
+}
+
 struct LocalIndex::Impl {
   Metric metric;
   size_t dim;
@@ -241,31 +269,9 @@ std::unique_ptr<LocalIndex> LocalIndex::build(Metric metric, size_t dim, size_t 
       to_stored(metric, &rows[i * dim], dim, &stored[i * width]);
     }
     // hnswlib inserts concurrently (per-node locks); each thread takes the next row.
-    std::atomic<size_t> next{0};
-    std::exception_ptr failure;
-    std::mutex failure_mutex;
-    auto work = [&] {
-      try {
-        for (size_t i = next++; i < n; i = next++) {
-          impl->graph->addPoint(&stored[i * width], static_cast<hnswlib::labeltype>(indices[i]));
-        }
-      } catch (...) {
-        std::lock_guard lock(failure_mutex);
-        failure = std::current_exception();
-        next = n;
-      }
-    };
-    std::vector<std::thread> pool;
-    for (size_t t = 1; t < threads; ++t) {
-      pool.emplace_back(work);
-    }
-    work();
-    for (auto& t : pool) {
-      t.join();
-    }
-    if (failure) {
-      std::rethrow_exception(failure);
-    }
+    parallel_for(n, threads, [&](size_t i) {
+      impl->graph->addPoint(&stored[i * width], static_cast<hnswlib::labeltype>(indices[i]));
+    });
     added += n;
     if (progress) {
       progress({"building index: hnsw", static_cast<int64_t>(added), static_cast<int64_t>(capacity)});

@@ -66,6 +66,10 @@ class LocalIndex {
   std::unique_ptr<Impl> m_impl;
 };
 
+// Runs item(i) for every i in [0, n) on `threads` threads (the caller's among them), each
+// taking the next i; the first exception stops the others and is rethrown here.
+void parallel_for(size_t n, size_t threads, const std::function<void(size_t)>& item);
+
 // --- the record in the store (table hnsw_index, created on first build) ------------------
 
 // What the store records of a built index.

@@ -141,32 +141,8 @@ std::vector<std::vector<TopK::Entry>> search_all(const LocalIndex& index, const 
                                                  size_t dim, size_t k, size_t breadth,
                                                  const std::function<bool(int64_t)>& keep) {
   std::vector<std::vector<TopK::Entry>> best(n);
-  std::atomic<size_t> next{0};
-  std::exception_ptr failure;
-  std::mutex failure_mutex;
-  auto work = [&] {
-    try {
-      for (size_t i = next++; i < n; i = next++) {
-        best[i] = index.search(&q[i * dim], k, breadth, keep);
-      }
-    } catch (...) {
-      std::lock_guard lock(failure_mutex);
-      failure = std::current_exception();
-      next = n;
-    }
-  };
-  std::vector<std::thread> pool;
-  const size_t threads = n < 8 ? 1 : std::max(1u, std::thread::hardware_concurrency());
-  for (size_t t = 1; t < threads; ++t) {
-    pool.emplace_back(work);
-  }
-  work();
-  for (auto& t : pool) {
-    t.join();
-  }
-  if (failure) {
-    std::rethrow_exception(failure);
-  }
+  parallel_for(n, n < 8 ? 1 : std::max(1u, std::thread::hardware_concurrency()),
+               [&](size_t i) { best[i] = index.search(&q[i * dim], k, breadth, keep); });
   return best;
 }
 
@@ -178,14 +154,7 @@ std::vector<std::vector<QueryHit>> hits_of(Connection& conn, const DatasetRecord
   auto row = conn.prepare("SELECT id, metadata FROM rows WHERE dataset_id = ?1 AND idx = ?2");
   for (size_t i = 0; i < n; ++i) {
     for (const auto& e : best[i]) {
-      row.bind(1, ds.id).bind(2, e.index);
-      if (!row.step()) {
-        throw Error(fmt::format("{}: dataset \"{}\": row at index {} vanished", conn.path(), ds.spec.name, e.index));
-      }
-      QueryHit h;
-      h.id = row.text_at(0);
-      h.index = e.index;
-      h.score = e.score;
+      QueryHit h = hit_at(conn, row, ds, e.index, e.score);
       if (o.include_values) {
         h.values = index.values(e.index);
       }

@@ -368,6 +368,18 @@ std::vector<int64_t> matching_indices(Connection& conn, const DatasetRecord& ds,
   return out;
 }
 
+QueryHit hit_at(Connection& conn, Stmt& row, const DatasetRecord& ds, int64_t index, double score) {
+  row.bind(1, ds.id).bind(2, index);
+  if (!row.step()) {
+    throw Error(fmt::format("{}: dataset \"{}\": row at index {} vanished", conn.path(), ds.spec.name, index));
+  }
+  QueryHit h;
+  h.id = row.text_at(0);
+  h.index = index;
+  h.score = score;
+  return h;
+}
+
 std::vector<std::vector<QueryHit>> scan_query(Connection& conn, const DatasetRecord& ds, const SegmentMap* segment,
                                               const RowOrder* order, const std::vector<float>& q, size_t n,
                                               const QueryOptions& o) {
@@ -422,14 +434,7 @@ std::vector<std::vector<QueryHit>> scan_query(Connection& conn, const DatasetRec
     std::vector<QueryHit> hits;
     hits.reserve(best.size());
     for (const auto& e : best) {
-      row.bind(1, ds.id).bind(2, e.index);
-      if (!row.step()) {
-        throw Error(fmt::format("{}: dataset \"{}\": row at index {} vanished", conn.path(), ds.spec.name, e.index));
-      }
-      QueryHit h;
-      h.id = row.text_at(0);
-      h.index = e.index;
-      h.score = e.score;
+      QueryHit h = hit_at(conn, row, ds, e.index, e.score);
       if (o.include_values) {
         h.values.emplace(dim);
         to_float32(ds.spec.dtype, segment->record(row.int_at(1)), dim, h.values->data());

@@ -218,6 +218,10 @@ void delete_by_index(Connection& conn, const DatasetRecord& ds, int64_t idx, Row
 // Indices of the rows whose metadata (and label, for $label) matches, in index order
 // (reference semantics: Filter::matches).
 std::vector<int64_t> matching_indices(Connection& conn, const DatasetRecord& ds, const Filter& filter);
+// A search hit at index with score: steps `row` (a statement over rows whose first column is
+// id, parameters ?1 dataset_id and ?2 idx) on that row, for the caller to read more columns and
+// reset. Error when the row vanished.
+QueryHit hit_at(Connection& conn, Stmt& row, const DatasetRecord& ds, int64_t index, double score);
 // Exact top-k of n queries (n x dimension) in one scan of the rows (backends/common/blockscan)
 // read from the segment mapping; order is null for a plain dataset.
 std::vector<std::vector<QueryHit>> scan_query(Connection& conn, const DatasetRecord& ds, const SegmentMap* segment,
