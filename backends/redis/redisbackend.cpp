@@ -70,13 +70,12 @@
 #include <hiredis/hiredis.h>
 #pragma GCC diagnostic pop
 
-#include "backends/common/blockscan.hpp"
 #include "backends/common/catalog.hpp"
 #include "backends/common/rowcheck.hpp"
-#include "backends/common/scoring.hpp"
 #include "backends/redis/redischeckpoints.hpp"
 #include "backends/redis/redisdatasets.hpp"
 #include "backends/redis/redisprogress.hpp"
+#include "backends/redis/redisquery.hpp"
 #include "backends/redis/redisrows.hpp"
 #include "backends/redis/redisstore.hpp"
 #include "src/errors.hpp"
@@ -107,7 +106,6 @@ void append_expire(Connection& conn, const StoreConfig& cfg, const std::string& 
 namespace {
 
 constexpr int k_attempts = 10;
-constexpr size_t k_scan_group = 16;
 
 class RedisBackend final : public Backend {
  public:
@@ -296,7 +294,7 @@ class RedisBackend final : public Backend {
         throw UsageError(fmt::format("dataset \"{}\": query vector has {} values, the dataset has dimension {}",
                                      dataset, vector.size(), snap.spec.dimension()));
       }
-      auto hits = scan_query(snap, vector, 1, options);
+      auto hits = scan_query(m_rows, snap, vector, 1, options);
       return hits ? std::optional<std::vector<QueryHit>>(std::move(hits->at(0))) : std::nullopt;
     });
   }
@@ -311,7 +309,7 @@ class RedisBackend final : public Backend {
         throw UsageError(fmt::format("dataset \"{}\": {} query values are not {} queries of dimension {}", dataset,
                                      queries.size(), n, snap.spec.dimension()));
       }
-      return scan_query(snap, queries, n, options);
+      return scan_query(m_rows, snap, queries, n, options);
     });
   }
 
@@ -430,60 +428,6 @@ class RedisBackend final : public Backend {
     std::vector<DatasetInfo> out;
     for (const auto& snap : m_records.intact_snapshots()) {
       out.push_back(info_of(snap));
-    }
-    return out;
-  }
-
-  // Exact top-k of n queries in one pass over the chunks (backends/common/blockscan); the
-  // filter is evaluated once per row. nullopt when a concurrent write moved gen.
-  std::optional<std::vector<std::vector<QueryHit>>> scan_query(const Snapshot& snap, const std::vector<float>& queries,
-                                                               size_t n, const QueryOptions& options) {
-    const bool filtered = options.filter != nullptr && !options.filter->empty();
-    check_label_filter(options.filter, snap.keys.name, snap.spec.label_dtype, snap.spec.label_shape);
-    const auto dim = static_cast<size_t>(snap.spec.dimension());
-    BlockScan scan(snap.spec.metric, dim, queries.data(), n, static_cast<size_t>(std::max<int64_t>(options.top_k, 0)));
-    std::vector<float> row(dim);
-    for (int64_t first = 0; first < snap.nchunks; first += static_cast<int64_t>(k_scan_group)) {
-      const int64_t last = std::min(snap.nchunks, first + static_cast<int64_t>(k_scan_group));
-      auto chunks = m_rows.read_chunks(snap, first, last, filtered, true);
-      if (filtered && options.filter->uses_label()) {
-        m_rows.read_labels(snap, chunks);
-      }
-      for (const auto& chunk : chunks) {
-        for (const auto& [slot, record] : chunk.records) {
-          if (filtered && !options.filter->matches(decode_record(record).second,
-                                                   m_rows.label_of(snap, chunk, slot, *options.filter))) {
-            continue;
-          }
-          m_rows.row_as_float(snap, chunk.samples, slot, row);
-          std::copy(row.begin(), row.end(), scan.next_row(chunk.n * k_chunk_rows + slot));
-        }
-      }
-    }
-    std::vector<std::vector<QueryHit>> out;
-    out.reserve(n);
-    for (const auto& best : scan.finish()) {
-      std::vector<int64_t> indices;
-      for (const auto& e : best) {
-        indices.push_back(e.index);
-      }
-      auto rows = m_rows.load(snap, indices, options.include_values);
-      if (!rows) {
-        return std::nullopt;
-      }
-      std::vector<QueryHit> hits;
-      for (size_t i = 0; i < best.size(); ++i) {
-        QueryHit h;
-        h.id = rows->ids[i];
-        h.index = best[i].index;
-        h.score = best[i].score;
-        if (options.include_values) {
-          h.values = rows->data.row_as_float32(static_cast<int64_t>(i));
-        }
-        h.metadata = options.include_metadata ? rows->metadata[i] : json();
-        hits.push_back(std::move(h));
-      }
-      out.push_back(std::move(hits));
     }
     return out;
   }
