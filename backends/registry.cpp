@@ -155,7 +155,9 @@ const std::vector<BackendEntry> k_backends = {
                  {"ef_construction", K::integer, "64"},
                  {"ef_search", K::integer, "200"},
                  {"lists", K::integer, "0"},
-                 {"probes", K::integer, "0"}},
+                 {"probes", K::integer, "0"},
+                 // "host:port,host:port": streaming replicas for row reads (backends/pgvector/pgreplicas.hpp).
+                 {"read_replicas", K::string}},
                 k_tls_keys}),
           TestPort{"VSTASH_TEST_PG_PORT", 55432}, k_pgvector, &pgvector_inexact),
     // Redis accepts the TLS keys (and `tls`) only to refuse them with a clear message.
@@ -186,7 +188,9 @@ const std::vector<BackendEntry> k_backends = {
                  {"write_consistency_factor", K::integer},
                  {"on_disk", K::boolean},
                  {"consistency", K::string},  // reads: a replica count, majority, quorum or all
-                 {"ordering", K::string}},    // point writes: weak, medium or strong
+                 {"ordering", K::string},     // point writes: weak, medium or strong
+                 {"shard_key", K::string},    // auto: datasets on custom shard keys of shared collections
+                 {"shard_collection", K::string, "vstash-{dimension}-{metric}"}},
                 k_http_keys,
                 k_tls_keys}),
           TestPort{"VSTASH_TEST_QDRANT_PORT", 56333}, k_qdrant, &qdrant_inexact),

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "backends/pgvector/pgcitus.hpp"
+
 namespace vstash::backends::pgvector {
 
 namespace {
@@ -86,16 +88,8 @@ bool PgDatasetRecords::insert(const catalog::DatasetRecord& record) {
   if (r.rows() == 0) {
     return false;
   }
-  m_session.exec(
-      fmt::format("CREATE TABLE {} (id text PRIMARY KEY, idx bigint NOT NULL UNIQUE, embedding vector({}) "
-                  "NOT NULL, sample bytea, label bytea, metadata jsonb)",
-                  m_session.quote(table), spec.dimension()));
-  // pgvector's type stores vectors out of line (TOAST) once a row passes ~2 kB, i.e. from
-  // about 500 dimensions: every row then costs a second heap tuple and a TOAST index entry,
-  // and every exact scan a detoast. Up to k_inline_dimensions the vector (4 kB) is kept in
-  // the row instead; the other columns stay TOAST-able, so a row always fits a page.
-  if (spec.dimension() <= k_inline_dimensions) {
-    m_session.exec(fmt::format("ALTER TABLE {} ALTER COLUMN embedding SET STORAGE PLAIN", m_session.quote(table)));
+  for (const Statement& st : rows_table_statements(m_session, table, spec.dimension(), m_tables.citus)) {
+    m_session.exec(st.sql, std::vector<Param>(st.params.begin(), st.params.end()));
   }
   return true;
 }

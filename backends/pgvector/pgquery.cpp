@@ -53,16 +53,15 @@ double score_from_distance(Metric m, double d) {
 
 }  // namespace
 
-void PgvectorBackend::set_search_parameters(const CatalogEntry& e, const QueryOptions& options, bool ann) {
+void PgvectorBackend::set_search_parameters(Session& s, const CatalogEntry& e, const QueryOptions& options, bool ann) {
   const bool filtered = options.filter != nullptr && !options.filter->empty();
   if (!ann) {
-    m_session.exec("SELECT set_config('enable_indexscan', 'off', true)");
+    s.exec("SELECT set_config('enable_indexscan', 'off', true)");
   } else if (m_index.kind == IndexKind::hnsw) {
-    m_session.exec(
-        "SELECT set_config('hnsw.ef_search', $1, true)",
-        {Param(std::max<int64_t>(options.ef.value_or(m_index.ef_search), std::min<int64_t>(options.top_k, 1000)))});
+    s.exec("SELECT set_config('hnsw.ef_search', $1, true)",
+           {Param(std::max<int64_t>(options.ef.value_or(m_index.ef_search), std::min<int64_t>(options.top_k, 1000)))});
     if (filtered) {
-      m_session.exec("SELECT set_config('hnsw.iterative_scan', 'strict_order', true)");
+      s.exec("SELECT set_config('hnsw.iterative_scan', 'strict_order', true)");
     }
   } else if (ann) {
     // --ef reads as ivfflat's probes: how much of the index a search visits.
@@ -70,9 +69,9 @@ void PgvectorBackend::set_search_parameters(const CatalogEntry& e, const QueryOp
                            : m_index.probes > 0
                                ? m_index.probes
                                : std::max<int64_t>(1, std::lround(std::sqrt(static_cast<double>(lists_for(e.rows)))));
-    m_session.exec("SELECT set_config('ivfflat.probes', $1, true)", {Param(probes)});
+    s.exec("SELECT set_config('ivfflat.probes', $1, true)", {Param(probes)});
     if (filtered) {
-      m_session.exec("SELECT set_config('ivfflat.iterative_scan', 'relaxed_order', true)");
+      s.exec("SELECT set_config('ivfflat.iterative_scan', 'relaxed_order', true)");
     }
   }
 }
@@ -80,9 +79,10 @@ void PgvectorBackend::set_search_parameters(const CatalogEntry& e, const QueryOp
 std::vector<QueryHit> PgvectorBackend::query(const std::string& dataset, const std::vector<float>& vector,
                                              const QueryOptions& options) {
   tables();
+  Session& s = m_reads.reader();
   const CatalogEntry e = [&] {
     CatalogEntry out;
-    m_session.read("querying " + ctx(dataset), [&](pqxx::work&) { out = require(dataset); });
+    s.read("querying " + ctx(dataset), [&](pqxx::work&) { out = require_on(s, dataset); });
     return out;
   }();
   if (static_cast<int64_t>(vector.size()) != e.spec.dimension()) {
@@ -104,15 +104,15 @@ std::vector<QueryHit> PgvectorBackend::query(const std::string& dataset, const s
   }
   // --exact: no index scan (the plain query's ORDER BY dist, idx cannot use one either).
   const bool ann = !options.exact && ensure_index(e);
-  m_session.read("querying " + ctx(dataset), [&](pqxx::work&) {
+  s.read("querying " + ctx(dataset), [&](pqxx::work&) {
     hits.clear();  // read() may run this twice
-    set_search_parameters(e, options, ann);
+    set_search_parameters(s, e, options, ann);
     const SqlFilter f = translate_filter(options.filter, "metadata", 3, &e.spec);
     const std::string op = distance_operator(e.spec.metric);
     const std::string cols = fmt::format("id, idx, (embedding {} $1::vector)::float8 AS dist, {}, {}", op,
                                          options.include_values ? "embedding" : "NULL::vector",
                                          options.include_metadata ? "metadata::text" : "NULL::text");
-    const std::string table = m_session.quote(e.table);
+    const std::string table = s.quote(e.table);
     // An index scan orders by the distance alone; the outer sort adds the idx tie-break.
     const std::string sql =
         ann ? fmt::format(
@@ -122,7 +122,7 @@ std::vector<QueryHit> PgvectorBackend::query(const std::string& dataset, const s
             : fmt::format("SELECT {} FROM {} WHERE {} ORDER BY dist, idx LIMIT $2::bigint", cols, table, f.sql);
     std::vector<Param> params{Param(vector_literal(vector)), Param(options.top_k)};
     params.insert(params.end(), f.params.begin(), f.params.end());
-    const Result r = m_session.exec(sql, params, true);
+    const Result r = s.exec(sql, params, true);
     for (int i = 0; i < r.rows(); ++i) {
       QueryHit h;
       h.id = r.text(i, 0);

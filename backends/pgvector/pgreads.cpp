@@ -94,17 +94,18 @@ RowBatch PgvectorBackend::read_rows(const std::string& dataset, int64_t offset, 
   }
   RowBatch out;
   const Tables& t = tables();
-  m_session.read("reading rows of " + ctx(dataset), [&](pqxx::work&) {
-    m_session.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    const CatalogEntry e = require(dataset);
-    const std::string table = m_session.quote(e.table);
+  Session& s = m_reads.reader();
+  s.read("reading rows of " + ctx(dataset), [&](pqxx::work&) {
+    s.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    const CatalogEntry e = require_on(s, dataset);
+    const std::string table = s.quote(e.table);
     // When no index was skipped or deleted, a row's position is its index: a range scan.
     const bool dense = e.rows == e.next_index;
     const std::string sql =
         dense ? fmt::format("SELECT {} FROM {} WHERE idx >= $1::bigint AND idx < $1::bigint + $2::bigint ORDER BY idx",
                             k_read_columns, table)
               : fmt::format("SELECT {} FROM {} ORDER BY idx OFFSET $1::bigint LIMIT $2::bigint", k_read_columns, table);
-    out = decode_rows(e, m_session.exec(sql, {Param(offset), Param(count)}, true), 0);
+    out = decode_rows(e, s.exec(sql, {Param(offset), Param(count)}, true), 0);
   });
   (void)t;
   return out;
@@ -113,15 +114,16 @@ RowBatch PgvectorBackend::read_rows(const std::string& dataset, int64_t offset, 
 RowBatch PgvectorBackend::read_positions(const std::string& dataset, const std::vector<int64_t>& positions) {
   RowBatch out;
   tables();
-  m_session.read("reading rows of " + ctx(dataset), [&](pqxx::work&) {
-    m_session.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    const CatalogEntry e = require(dataset);
+  Session& s = m_reads.reader();
+  s.read("reading rows of " + ctx(dataset), [&](pqxx::work&) {
+    s.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    const CatalogEntry e = require_on(s, dataset);
     for (int64_t p : positions) {
       if (p < 0 || p >= e.rows) {
         throw UsageError(fmt::format("dataset \"{}\": position {} is out of range (0 to {})", dataset, p, e.rows - 1));
       }
     }
-    const std::string table = m_session.quote(e.table);
+    const std::string table = s.quote(e.table);
     const bool dense = e.rows == e.next_index;
     const std::string sql =
         dense ? fmt::format("SELECT {}, idx FROM {} WHERE idx = ANY($1::bigint[])", k_read_columns, table)
@@ -129,7 +131,7 @@ RowBatch PgvectorBackend::read_positions(const std::string& dataset, const std::
                     "SELECT {}, pos FROM (SELECT *, row_number() OVER (ORDER BY idx) - 1 AS pos FROM {}) r "
                     "WHERE pos = ANY($1::bigint[])",
                     k_read_columns, table);
-    const Result r = m_session.exec(sql, {Param(bigint_array(positions))}, true);
+    const Result r = s.exec(sql, {Param(bigint_array(positions))}, true);
     const RowBatch got = decode_rows(e, r, 0);
     std::unordered_map<int64_t, size_t> at;
     for (int i = 0; i < r.rows(); ++i) {
@@ -147,12 +149,12 @@ RowBatch PgvectorBackend::read_positions(const std::string& dataset, const std::
 RowBatch PgvectorBackend::fetch(const std::string& dataset, const std::vector<std::string>& ids) {
   RowBatch out;
   tables();
-  m_session.read("fetching rows of " + ctx(dataset), [&](pqxx::work&) {
-    const CatalogEntry e = require(dataset);
-    const Result r =
-        m_session.exec(fmt::format("SELECT {} FROM {} WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))",
-                                   k_read_columns, m_session.quote(e.table)),
-                       {Param(ids_json(ids))}, true);
+  Session& s = m_reads.reader();
+  s.read("fetching rows of " + ctx(dataset), [&](pqxx::work&) {
+    const CatalogEntry e = require_on(s, dataset);
+    const Result r = s.exec(fmt::format("SELECT {} FROM {} WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))",
+                                        k_read_columns, s.quote(e.table)),
+                            {Param(ids_json(ids))}, true);
     const RowBatch got = decode_rows(e, r, 0);
     std::unordered_map<std::string, size_t> at;
     for (size_t i = 0; i < got.ids.size(); ++i) {
@@ -172,16 +174,16 @@ RowBatch PgvectorBackend::fetch(const std::string& dataset, const std::vector<st
 int64_t PgvectorBackend::count(const std::string& dataset, const Filter* filter) {
   int64_t n = 0;
   tables();
-  m_session.read("counting rows of " + ctx(dataset), [&](pqxx::work&) {
-    const CatalogEntry e = require(dataset);
+  Session& s = m_reads.reader();
+  s.read("counting rows of " + ctx(dataset), [&](pqxx::work&) {
+    const CatalogEntry e = require_on(s, dataset);
     if (filter == nullptr || filter->empty()) {
       n = e.rows;
       return;
     }
     const SqlFilter f = translate_filter(filter, "metadata", 1, &e.spec);
-    n = m_session
-            .exec(fmt::format("SELECT count(*) FROM {} WHERE {}", m_session.quote(e.table), f.sql),
-                  std::vector<Param>(f.params.begin(), f.params.end()))
+    n = s.exec(fmt::format("SELECT count(*) FROM {} WHERE {}", s.quote(e.table), f.sql),
+               std::vector<Param>(f.params.begin(), f.params.end()))
             .int_text(0, 0);
   });
   return n;

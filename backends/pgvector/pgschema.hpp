@@ -29,6 +29,7 @@ inline constexpr int k_inline_dimensions = 1024;
 struct Tables {
   std::string prefix;  // unquoted
   std::string meta, datasets, checkpoints, arrays, latest, progress;
+  bool citus = false;  // the citus extension is installed: rows tables are distributed (pgcitus.hpp)
 };
 // The shared tables, connecting and creating them on first use (the backend's tables()).
 using TablesFn = std::function<const Tables&()>;

@@ -12,6 +12,7 @@ namespace vstash::backends::pgvector {
 
 void PgvectorBackend::update_row(const std::string& dataset, const std::string& id, const std::optional<Array>& sample,
                                  const std::optional<json>& metadata) {
+  note_write();
   tables();
   m_session.transact("updating row \"" + id + "\" of " + ctx(dataset), [&](pqxx::work&) {
     const CatalogEntry e = require(dataset);
@@ -63,6 +64,7 @@ void PgvectorBackend::update_row(const std::string& dataset, const std::string& 
 int64_t PgvectorBackend::delete_matching(const std::string& dataset, const std::string& what,
                                          const std::function<std::pair<std::string, std::vector<Param>>()>& where) {
   int64_t n = 0;
+  note_write();
   const Tables& t = tables();
   m_session.transact(what + " of " + ctx(dataset), [&](pqxx::work&) {
     const CatalogEntry e = require(dataset, true);

@@ -29,6 +29,7 @@ bool well_formed(const DatasetSpec& spec, const RowBatch& b) {
 }  // namespace
 
 void PgvectorBackend::write_rows(const std::string& dataset, const RowBatch& batch) {
+  note_write();
   const Tables& t = tables();
   m_session.transact("writing rows to " + ctx(dataset), [&](pqxx::work&) {
     // Auto-assigned indices need next_index, so such a write locks the catalog row first and

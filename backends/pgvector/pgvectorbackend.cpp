@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "backends/pgvector/pgcitus.hpp"
 #include "backends/pgvector/pgvectorbackend.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
@@ -36,7 +37,8 @@ PgvectorBackend::PgvectorBackend(const Profile& p)
             s.statement_timeout_ms = p.get_int("statement_timeout_ms", 0);
             return s;
           }(),
-          p.secrets()) {
+          p.secrets()),
+      m_reads(m_session, parse_replicas(p.get_string("read_replicas", ""), m_session.settings()), p.secrets()) {
   const std::string prefix = p.get_string("table_name", "vstash");
   check_prefix(prefix);
   m_prefix = prefix;
@@ -77,6 +79,7 @@ Tables& PgvectorBackend::tables() {
     m_session.conn();
     m_tables = table_names(m_session, m_prefix);
     ensure_schema(m_session, m_tables);
+    m_tables.citus = citus_installed(m_session);
     m_ready = true;
   }
   return m_tables;
@@ -86,6 +89,12 @@ std::string PgvectorBackend::ctx(const std::string& dataset) const { return fmt:
 
 CatalogEntry PgvectorBackend::require(const std::string& dataset, bool for_update) {
   PgDatasetRecords records(m_session, tables(), for_update);
+  return entry_of(catalog::Catalog(records).require(dataset));
+}
+
+CatalogEntry PgvectorBackend::require_on(Session& s, const std::string& dataset) {
+  const Tables& t = tables();
+  PgDatasetRecords records(s, t);
   return entry_of(catalog::Catalog(records).require(dataset));
 }
 

@@ -17,6 +17,7 @@ void PgvectorBackend::create_dataset(const DatasetSpec& spec) {
     throw UsageError(fmt::format("dataset \"{}\": pgvector holds 1 to {} dimensions, got {}", spec.name,
                                  k_max_dimension, spec.dimension()));
   }
+  note_write();
   const Tables& t = tables();
   m_session.transact("creating " + ctx(spec.name), [&](pqxx::work&) {
     m_session.exec("SELECT pg_advisory_xact_lock(hashtext($1))", {Param("vstash:" + t.prefix)});
@@ -85,6 +86,7 @@ DatasetInfo PgvectorBackend::info_of(const CatalogEntry& e) {
 
 bool PgvectorBackend::drop_dataset(const std::string& dataset) {
   bool existed = false;
+  note_write();
   const Tables& t = tables();
   m_session.transact("dropping " + ctx(dataset), [&](pqxx::work&) {
     m_session.exec("SELECT pg_advisory_xact_lock(hashtext($1))", {Param("vstash:" + t.prefix)});

@@ -8,6 +8,7 @@
 //   pgquery.cpp           query (exact or through the ANN index)
 //   pgindex.cpp           the ANN index: when it is built, how, finish_ingest
 //   pgcheckpoints.cpp, pgprogress.cpp  checkpoints and progress (their own classes)
+//   pgreplicas.cpp        which session serves a read (read replicas); pgcitus.cpp  Citus tables
 // Connects lazily at the first operation and creates its tables then.
 #pragma once
 
@@ -23,6 +24,7 @@
 #include "backends/pgvector/pgcopy.hpp"
 #include "backends/pgvector/pgdatasets.hpp"
 #include "backends/pgvector/pgprogress.hpp"
+#include "backends/pgvector/pgreplicas.hpp"
 #include "backends/pgvector/pgschema.hpp"
 
 namespace vstash::backends::pgvector {
@@ -91,6 +93,8 @@ class PgvectorBackend final : public Backend {
   // The dataset's catalog entry in the current transaction, or the catalog's not-found error;
   // for_update locks its catalog row until the transaction ends.
   CatalogEntry require(const std::string& dataset, bool for_update = false);
+  // require on the session serving a read (pgreplicas.hpp), in its current transaction.
+  CatalogEntry require_on(Session& s, const std::string& dataset);
   DatasetInfo info_of(const CatalogEntry& e);
   json index_stats() const;
 
@@ -105,7 +109,7 @@ class PgvectorBackend final : public Backend {
                           const std::function<std::pair<std::string, std::vector<Param>>()>& where);
 
   // pgquery.cpp: sets the index's search parameters for this transaction.
-  void set_search_parameters(const CatalogEntry& e, const QueryOptions& options, bool ann);
+  void set_search_parameters(Session& s, const CatalogEntry& e, const QueryOptions& options, bool ann);
   // pgindex.cpp: true if the dataset has an ANN index to use (building it now if it is due);
   // `built` is set when this call built it.
   bool ensure_index(const CatalogEntry& e, bool* built = nullptr, const IndexProgressFn& progress = {});
@@ -113,6 +117,7 @@ class PgvectorBackend final : public Backend {
   int64_t lists_for(int64_t rows) const;
 
   Session m_session;
+  ReadRoute m_reads;  // the primary or a read replica, for row reads
   std::string m_prefix;
   IndexSettings m_index;
   Tables m_tables;

@@ -8,6 +8,9 @@
 #                          skipped by the plain `unit` run, selected here with --no-skip)
 #   pgvector_integration   through the CLI: resume after kill -9 and after a server restart,
 #                          error lines and exit codes; it restarts the server, so RUN_SERIAL
+#   pgvector_replica       read_replicas against a streaming replica that the test starts and
+#                          stops (tests/servers/postgres_replica.sh): reads served by the replica
+#                          (its replay paused), writes on the primary, an unreachable replica
 # A missing server fails these tests; nothing is skipped.
 if(VSTASH_WITH_PGVECTOR)
   set(pg_profile_env "VSTASH_CONTRACT_CONFIG=${VSTASH_TEST_STATE}/pgvector.yaml;VSTASH_CONTRACT_PROFILE=pg")
@@ -29,4 +32,9 @@ if(VSTASH_WITH_PGVECTOR)
            COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tests/integration/pgvector_test.py)
   set_tests_properties(pgvector_integration PROPERTIES FIXTURES_REQUIRED pg RUN_SERIAL TRUE
                        ENVIRONMENT "${VSTASH_TEST_ENV};${pg_profile_env}" TIMEOUT 900)
+
+  add_test(NAME pgvector_replica
+           COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tests/integration/pgvector_replica_test.py)
+  set_tests_properties(pgvector_replica PROPERTIES FIXTURES_REQUIRED pg RUN_SERIAL TRUE
+                       ENVIRONMENT "${VSTASH_TEST_ENV};${pg_profile_env}" TIMEOUT 300)
 endif()
