@@ -39,8 +39,13 @@ std::unique_ptr<Connection> open_for_reading(const std::string& path, OpenMode& 
     conn->fail(rc, "opening the store read-only");
   }
   configure_connection(*conn);
-  auto meta = conn->prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
-  if (!meta.step() || meta.int_at(0) != 1) {
+  auto tables =
+      conn->prepare("SELECT count(*), count(*) FILTER (WHERE name = 'meta') FROM sqlite_master WHERE type = 'table'");
+  if (!tables.step() || tables.int_at(0) == 0) {
+    // An empty file: another process is creating the store (its tables not committed yet).
+    throw NotFoundError(fmt::format("{}: no local store here (check the profile's path)", path));
+  }
+  if (tables.int_at(1) != 1) {
     throw Error(fmt::format("{}: not a vstash local store (no meta table)", path));
   }
   if (const int64_t v = read_layout_version(*conn); v > k_layout_version) {

@@ -5,7 +5,8 @@
 #     after a clean close (no -wal/-shm files) and while a writer holds it open, and leave
 #     the directory as it was;
 #   - a mistyped path is exit 4 naming the path, and nothing is created there; a write
-#     command (ingest) still creates the store.
+#     command (ingest) still creates the store; a store file another process is still
+#     creating (no tables committed yet) is exit 4 too.
 # Root may write anything, so under root the read commands run as user "nobody" (setpriv),
 # from a copy of the binary that nobody can reach (the build tree may be under /root);
 # under another user, chmod alone makes the store read-only.
@@ -156,6 +157,30 @@ class ReadOnlyStore(unittest.TestCase):
         stats = json.loads(self.ok("--profile", "typo", "stats", "--json").stdout)
         self.assertEqual([d["rows"] for d in stats["datasets"]], [3])
 
+
+    def test_a_store_still_being_created_is_not_found_yet(self):
+        # Another process creating the store has made the file (empty, or WAL mode with its
+        # tables not yet committed): a read command says there is no store yet (exit 4, as
+        # for a missing path), not that the file is foreign. A file with other tables is.
+        path = os.path.join(self.root, "stroe", "local.db")
+        os.makedirs(os.path.dirname(path))
+        expected = f"vstash: error: {path}: no local store here (check the profile's path)"
+        open(path, "wb").close()
+        p = self.vstash("--profile", "typo", "stats")
+        self.assertEqual((p.returncode, p.stderr.strip()), (4, expected))
+        os.remove(path)
+        db = sqlite3.connect(path)
+        db.execute("PRAGMA journal_mode=WAL").fetchall()
+        db.close()
+        p = self.vstash("--profile", "typo", "stats")
+        self.assertEqual((p.returncode, p.stderr.strip()), (4, expected))
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE other(x)")
+        db.commit()
+        db.close()
+        p = self.vstash("--profile", "typo", "stats")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("not a vstash local store", p.stderr)
 
 if __name__ == "__main__":
     unittest.main()
