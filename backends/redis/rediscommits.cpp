@@ -6,11 +6,6 @@
 #include <mutex>
 #include <random>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpedantic"
-#include <hiredis/hiredis.h>
-#pragma GCC diagnostic pop
-
 #include "backends/redis/redisrows.hpp"
 #include "src/errors.hpp"
 

@@ -4,11 +4,6 @@
 #include <fmt/format.h>
 #include <set>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpedantic"
-#include <hiredis/hiredis.h>
-#pragma GCC diagnostic pop
-
 #include "backends/redis/redisrows.hpp"
 #include "src/errors.hpp"
 

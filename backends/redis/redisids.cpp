@@ -5,11 +5,6 @@
 #include <algorithm>
 #include <unordered_map>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpedantic"
-#include <hiredis/hiredis.h>
-#pragma GCC diagnostic pop
-
 #include "backends/redis/redisrows.hpp"
 #include "src/errors.hpp"
 

@@ -2,11 +2,6 @@
 // Layout 3's live counts, and migrating a layout 2 dataset to layout 3.
 #include <fmt/format.h>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpedantic"
-#include <hiredis/hiredis.h>
-#pragma GCC diagnostic pop
-
 #include "backends/redis/redisrows.hpp"
 #include "src/errors.hpp"
 

@@ -8,11 +8,6 @@
 #include <map>
 #include <set>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpedantic"
-#include <hiredis/hiredis.h>
-#pragma GCC diagnostic pop
-
 #include "backends/common/rowcheck.hpp"
 #include "backends/redis/redisrows.hpp"
 #include "src/errors.hpp"

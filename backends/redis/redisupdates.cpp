@@ -2,11 +2,6 @@
 // update_row: one row's sample and/or metadata replaced in place, under WATCH + MULTI/EXEC.
 #include <fmt/format.h>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpedantic"
-#include <hiredis/hiredis.h>
-#pragma GCC diagnostic pop
-
 #include "backends/common/rowcheck.hpp"
 #include "backends/redis/redisrows.hpp"
 #include "src/errors.hpp"
