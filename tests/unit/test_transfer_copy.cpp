@@ -133,6 +133,11 @@ TEST_SUITE("transfer::copy") {
     fx.dst->create_dataset(other);
     r.dst_dataset = "e";
     CHECK_THROWS_AS(fx.plan(r), ConflictError);
+    // Both specs read as every other message describes a spec (backends/common/catalog).
+    CHECK_THROWS_WITH_AS(fx.plan(r),
+                         doctest::Contains("is float32 (6,) cosine, no labels, the source is float16 (2, 3) cosine, "
+                                           "labels int64 () (use --replace"),
+                         ConflictError);
     r.append = false;
     r.replace = true;
     CHECK(fx.plan(r).drop_first);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <algorithm>
 
+#include "backends/common/catalog.hpp"
 #include "backends/registry.hpp"
 #include "src/errors.hpp"
 #include "workflows/ingest/pipeline.hpp"
@@ -14,20 +15,6 @@ namespace {
 
 using backends::DatasetSpec;
 using backends::RowBatch;
-
-std::string spec_text(const DatasetSpec& s) {
-  std::string out =
-      fmt::format("{} {} {}", dtype_name(s.dtype), shape_to_string(s.row_shape), backends::metric_name(s.metric));
-  if (s.label_dtype) {
-    out += fmt::format(", labels {} {}", dtype_name(*s.label_dtype), shape_to_string(s.label_shape));
-  }
-  return out;
-}
-
-bool compatible(const DatasetSpec& a, const DatasetSpec& b) {
-  return a.dtype == b.dtype && a.row_shape == b.row_shape && a.label_dtype == b.label_dtype &&
-         (!a.label_dtype || a.label_shape == b.label_shape) && a.metric == b.metric;
-}
 
 }  // namespace
 
@@ -59,9 +46,9 @@ CopyPlan plan_copy(const backends::DatasetInfo& src, const std::optional<backend
     plan.drop_first = true;
   } else if (dst) {
     plan.exists = true;
-    if (!compatible(dst->spec, src.spec)) {
+    if (!backends::catalog::compatible(dst->spec, src.spec)) {
       throw ConflictError(fmt::format("{} is {}, the source is {} (use --replace to replace it)", dst_name,
-                                      spec_text(dst->spec), spec_text(src.spec)));
+                                      backends::catalog::describe(dst->spec), backends::catalog::describe(src.spec)));
     }
     const auto& meta = dst->spec.metadata;
     if (request.resume) {
