@@ -11,7 +11,7 @@
 //             (dataset_id, id)
 //   STORE.segments/<dataset id>-<generation>.rows  the records: sample bytes then label
 //             bytes, fixed width (localsegments.hpp), read through one mapping
-//   checkpoints + checkpoint_arrays, progress (localcheckpoints.cpp)
+//   checkpoints + checkpoint_arrays (localcheckpoints.cpp), progress (localprogress.cpp)
 //
 // Commit protocol: a writer takes SQLite's write lock (BEGIN IMMEDIATE), appends records
 // past the committed slot count with pwrite, fdatasyncs them, then inserts the rows naming
@@ -32,7 +32,7 @@
 // count, unread, and the next writer overwrites them. synchronous=NORMAL keeps that
 // guarantee for process crashes; checkpoint saves use FULL so they also survive power loss.
 //
-// Concurrency: one writer connection behind a mutex (SQLite allows one writer per file;
+// Concurrency (localconnections.hpp): one writer connection behind a mutex (SQLite allows one writer per file;
 // other processes wait up to k_busy_timeout_ms, then RetryableError) and a pool of reader
 // connections, one per concurrent reading thread. Each read runs in its own read
 // transaction, so it sees one consistent snapshot, and WAL lets it proceed while a long
