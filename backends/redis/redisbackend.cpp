@@ -56,6 +56,14 @@
 // indices the row takes the given index (rewriting it is idempotent, which --resume relies
 // on), with assigned indices it keeps its old one; an index held by another id is a
 // ConflictError.
+//
+// Where the rest is, in this folder: redisdatasets (the catalog's records: create, list,
+// drop), redissnapshot (snapshot, head, the WATCH of a mutation), rediswrites (upsert),
+// redisupdates, redisdeletes, redisids (the lazy ids index), redisreads (rows by index,
+// chunk scans), redisbatchreads (batches by position), redisquery, redislayout (live counts,
+// layout 2 -> 3), rediscodec (records), rediscommits (commit turns, known ids, staged
+// chunks), redischeckpoints, redisprogress, redisconnection (the socket), and the cache tier
+// (rediscache, cachedbackend).
 #include "backends/redis/redisbackend.hpp"
 
 #include <fmt/format.h>
