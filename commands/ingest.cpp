@@ -5,6 +5,14 @@
 // to be committed (and `ingest_base` the index of file row 0); see workflows/ingest/pipeline.hpp for how
 // it advances when several writers commit blocks out of order. --resume starts there; rows
 // are upserted by id, so re-sent rows replace themselves and no duplicates appear.
+//
+// Sharded (--rank R --world-size W): the process writes file rows [R*N/W, (R+1)*N/W) at the
+// indices and ids a single-process ingest gives them, so W processes started at once, on any
+// machines, fill one dataset. Each rank keeps its own resume point,
+// `ingest_watermark_rank_R` (beside `ingest_world_size`), which the catalog merges key by key,
+// so ranks never overwrite each other's; next_index only moves forward, so it ends at N
+// whatever order the ranks finish in. No rank builds the search index (none knows when the
+// others are done): `vstash index` does, once.
 #include <fmt/format.h>
 #include <chrono>
 #include <memory>
@@ -33,6 +41,10 @@ struct IngestOptions {
   bool append = false;
   bool resume = false;
   bool dry_run = false;
+  int64_t rank = 0;        // with world_size: this process's slice of the file
+  int64_t world_size = 0;  // 0: not sharded
+  bool rank_given = false;
+  bool world_size_given = false;
 };
 
 namespace {
@@ -44,6 +56,39 @@ void check_ingest_flags(const IngestOptions& opt) {
   if (opt.writers != 0) {
     check_range("--writers", opt.writers, 1, 64);
   }
+  if (opt.rank_given != opt.world_size_given) {
+    throw UsageError(opt.rank_given ? "--rank: give --world-size too" : "--world-size: give --rank too");
+  }
+  if (opt.world_size_given) {
+    check_range("--world-size", opt.world_size, 1, 1 << 20);
+    check_range("--rank", opt.rank, 0, opt.world_size - 1);
+    if (opt.append) {
+      throw UsageError(
+          "--append: not with --rank (ranks must agree on the first index); ingest the new file without "
+          "--append into an empty dataset, or with --append from one process");
+    }
+  }
+}
+
+bool sharded(const IngestOptions& opt) { return opt.world_size > 0; }
+
+// The file rows this process writes: all of them, or its rank's contiguous slice.
+struct Slice {
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
+Slice slice_of(const IngestOptions& opt, int64_t total) {
+  if (!sharded(opt)) {
+    return {0, total};
+  }
+  // floor(r * N / W) without overflow for any N below 2^63 and W up to 2^20.
+  auto bound = [&](int64_t r) { return total / opt.world_size * r + total % opt.world_size * r / opt.world_size; };
+  return {bound(opt.rank), bound(opt.rank + 1)};
+}
+
+std::string watermark_key(const IngestOptions& opt) {
+  return sharded(opt) ? fmt::format("ingest_watermark_rank_{}", opt.rank) : "ingest_watermark";
 }
 
 // The dataset's spec from the source file's rows and labels and the metric.
@@ -71,27 +116,84 @@ backends::DatasetSpec ingest_spec(const IngestOptions& opt, const IngestSource& 
   return spec;
 }
 
-void print_dry_run(nlohmann::json& result, const backends::DatasetSpec& spec, const IngestSource& src, int64_t bytes,
-                   Context& ctx) {
-  const int64_t total = src.rows();
+void print_dry_run(nlohmann::json& result, const backends::DatasetSpec& spec, const IngestSource& src, Slice slice,
+                   int64_t bytes, Context& ctx) {
+  const int64_t total = slice.end - slice.begin;
+  const int64_t slice_bytes = src.rows() > 0 ? bytes / src.rows() * total : 0;
   result["rows"] = total;
-  result["bytes"] = bytes;
+  result["bytes"] = slice_bytes;
   if (ctx.json()) {
     output::print_json(result);
     return;
   }
-  output::print_text(
-      fmt::format("dry run: would write {} rows of {} {} to dataset \"{}\" ({}, metric {}{}); "
-                  "nothing written\n",
-                  total, dtype_name(spec.dtype), shape_to_string(spec.row_shape), spec.name, output::human_bytes(bytes),
-                  backends::metric_name(spec.metric), src.labels() ? ", with labels" : ""));
+  output::print_text(fmt::format(
+      "dry run: would write {} rows of {} {} to dataset \"{}\" ({}, metric {}{}); "
+      "nothing written\n",
+      total, dtype_name(spec.dtype), shape_to_string(spec.row_shape), spec.name, output::human_bytes(slice_bytes),
+      backends::metric_name(spec.metric), src.labels() ? ", with labels" : ""));
 }
 
-// Where the load starts in the file and the index of file row 0.
+// Where the load starts in the file, where it ends, and the index of file row 0.
 struct IngestStart {
   int64_t start = 0;
   int64_t base = 0;
+  Slice slice;
 };
+
+// A sharded ingest's start in a dataset that already exists: the rank's own resume point
+// with --resume, the slice's start if this rank never began (other ranks may be writing), a
+// conflict if the rank began before without --resume or the dataset holds other rows.
+int64_t sharded_start(const IngestOptions& opt, const backends::DatasetInfo& info, Slice slice) {
+  const auto& meta = info.spec.metadata;
+  const std::string key = watermark_key(opt);
+  const auto world = meta.is_object() ? meta.find("ingest_world_size") : meta.end();
+  if (world == meta.end() || !world->is_number_integer()) {
+    if (info.rows == 0) {
+      return slice.begin;
+    }
+    throw ConflictError(fmt::format(
+        "dataset \"{}\" already has {} rows not written by a sharded ingest: --rank needs a new or empty dataset",
+        info.spec.name, info.rows));
+  }
+  if (world->get<int64_t>() != opt.world_size) {
+    throw ConflictError(fmt::format("--world-size {}: dataset \"{}\" is being ingested with --world-size {}",
+                                    opt.world_size, info.spec.name, world->get<int64_t>()));
+  }
+  if (!meta.contains(key)) {
+    return slice.begin;
+  }
+  if (!opt.resume) {
+    throw ConflictError(fmt::format("dataset \"{}\": rank {} of {} already started: pass --resume to finish it",
+                                    info.spec.name, opt.rank, opt.world_size));
+  }
+  const int64_t mark = meta[key].is_number_integer() ? meta[key].get<int64_t>() : slice.begin;
+  return std::clamp(mark, slice.begin, slice.end);
+}
+
+// A single-process ingest's start in a dataset that already has rows.
+IngestStart unsharded_start(const IngestOptions& opt, const backends::DatasetInfo& info, int64_t total) {
+  const auto& meta = info.spec.metadata;
+  IngestStart at;
+  at.slice = {0, total};
+  if (opt.resume) {
+    if (meta.contains("ingest_world_size")) {
+      throw UsageError(fmt::format(
+          "--resume: dataset \"{}\" was ingested with --world-size {}: resume each unfinished rank with --rank "
+          "and --world-size",
+          info.spec.name, meta["ingest_world_size"].dump()));
+    }
+    at.start = std::min(meta.value("ingest_watermark", int64_t{0}), total);
+    at.base = meta.value("ingest_base", int64_t{0});
+  } else if (opt.append) {
+    at.base = info.next_index;
+  } else {
+    throw ConflictError(
+        fmt::format("dataset \"{}\" already has {} rows: pass --resume to finish an interrupted "
+                    "ingest or --append to add rows",
+                    info.spec.name, info.rows));
+  }
+  return at;
+}
 
 // Checks --writers against the backend, decides the start from --resume/--append, and creates
 // (or checks) the dataset with the resume point in its metadata.
@@ -106,24 +208,21 @@ IngestStart prepare_dataset(const IngestOptions& opt, backends::DatasetSpec& spe
   }
   const int64_t total = src.rows();
   IngestStart at;
-  if (auto info = backend.dataset_info(spec.name); info && info->rows > 0) {
-    const auto& meta = info->spec.metadata;
-    if (opt.resume) {
-      at.start = std::min(meta.value("ingest_watermark", int64_t{0}), total);
-      at.base = meta.value("ingest_base", int64_t{0});
-    } else if (opt.append) {
-      at.base = info->next_index;
-    } else {
-      throw ConflictError(
-          fmt::format("dataset \"{}\" already has {} rows: pass --resume to finish an interrupted "
-                      "ingest or --append to add rows",
-                      spec.name, info->rows));
-    }
+  at.slice = slice_of(opt, total);
+  at.start = at.slice.begin;
+  const auto info = backend.dataset_info(spec.name);
+  if (sharded(opt) && info) {
+    at.start = sharded_start(opt, *info, at.slice);
+  } else if (info && info->rows > 0) {
+    at = unsharded_start(opt, *info, total);
   }
-  spec.metadata = {{"ingest_base", at.base}, {"ingest_watermark", at.start}, {"ingest_source", src.name()}};
+  spec.metadata = {{"ingest_base", at.base}, {watermark_key(opt), at.start}, {"ingest_source", src.name()}};
+  if (sharded(opt)) {
+    spec.metadata["ingest_world_size"] = opt.world_size;
+  }
   backend.create_dataset(spec);
-  if (at.start > 0) {
-    ctx.note(fmt::format("resuming at row {} of {}", at.start, total));
+  if (at.start > at.slice.begin) {
+    ctx.note(fmt::format("resuming at row {} of {}", at.start, at.slice.end));
   }
   return at;
 }
@@ -150,17 +249,17 @@ WriterConnections open_writers(const IngestOptions& opt, Context& ctx) {
 }
 
 // Runs the ingest pipeline over rows [start, total) with a progress bar; returns the seconds taken.
-double load_rows(IngestSource& src, const backends::DatasetSpec& spec, IngestStart at, int64_t batch_size,
-                 const std::vector<backends::Backend*>& connections, Context& ctx) {
-  const int64_t total = src.rows();
+double load_rows(const IngestOptions& opt, IngestSource& src, const backends::DatasetSpec& spec, IngestStart at,
+                 int64_t batch_size, const std::vector<backends::Backend*>& connections, Context& ctx) {
   const auto t0 = std::chrono::steady_clock::now();
-  ProgressBar bar("ingest", total - at.start, ctx.show_progress());
+  ProgressBar bar("ingest", at.slice.end - at.start, ctx.show_progress());
   ingest::IngestPlan plan;
   plan.spec = spec;
   plan.start = at.start;
-  plan.total = total;
+  plan.total = at.slice.end;
   plan.batch_size = batch_size;
   plan.base = at.base;
+  plan.watermark_key = watermark_key(opt);
   ingest::run_pipeline([&](int64_t first, int64_t count) { return src.read(first, count, at.base); }, plan, connections,
                        [&](int64_t done) {
                          bar.update(done);
@@ -173,11 +272,11 @@ double load_rows(IngestSource& src, const backends::DatasetSpec& spec, IngestSta
 // The load's figures into `result`, and the text line unless --json.
 void report_load(nlohmann::json& result, int64_t total, int64_t bytes, IngestStart at, size_t writers, double secs,
                  Context& ctx) {
-  const int64_t written = total - at.start;
+  const int64_t written = at.slice.end - at.start;
   const double written_bytes =
       total > 0 ? static_cast<double>(bytes) * static_cast<double>(written) / static_cast<double>(total) : 0.0;
   result["rows"] = written;
-  result["skipped_rows"] = at.start;
+  result["skipped_rows"] = at.start - at.slice.begin;
   result["writers"] = writers;
   result["bytes"] = static_cast<int64_t>(written_bytes);
   result["seconds"] = secs;
@@ -194,7 +293,10 @@ void report_load(nlohmann::json& result, int64_t total, int64_t bytes, IngestSta
 // The search index is built once the rows are in (the load's figures are the load alone).
 void finish_index(const IngestOptions& opt, nlohmann::json& result, const std::string& dataset, Context& ctx) {
   std::string index_note;
-  if (!opt.no_index) {
+  if (sharded(opt) && !opt.no_index && !ctx.json()) {
+    ctx.note("no search index built by a rank: run `vstash index` once every rank has finished");
+  }
+  if (!opt.no_index && !sharded(opt)) {
     index_note = build_search_index(ctx.backend(), dataset, ctx);
     if (!index_note.empty() && !ctx.json()) {
       ctx.note(index_note);
@@ -226,14 +328,21 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
                            {"labels", src.labels().has_value()},
                            {"total_rows", total},
                            {"dry_run", opt.dry_run}};
+  if (sharded(opt)) {
+    const Slice slice = slice_of(opt, total);
+    result["rank"] = opt.rank;
+    result["world_size"] = opt.world_size;
+    result["first_row"] = slice.begin;
+    result["end_row"] = slice.end;
+  }
   if (opt.dry_run) {
-    print_dry_run(result, spec, src, bytes, ctx);
+    print_dry_run(result, spec, src, slice_of(opt, total), bytes, ctx);
     return;
   }
   const IngestStart at = prepare_dataset(opt, spec, src, ctx);
   const WriterConnections writers = open_writers(opt, ctx);
   ctx.debug(fmt::format("ingest: {} writer(s), {} rows per write", writers.connections.size(), batch_size));
-  const double secs = load_rows(src, spec, at, batch_size, writers.connections, ctx);
+  const double secs = load_rows(opt, src, spec, at, batch_size, writers.connections, ctx);
   report_load(result, total, bytes, at, writers.connections.size(), secs, ctx);
   finish_index(opt, result, spec.name, ctx);
 }
@@ -264,6 +373,15 @@ void register_ingest(CLI::App& parent, Context& ctx) {
   sub->add_flag("--append", opt->append, "Add rows to a non-empty dataset (ids continue from its next index)");
   sub->add_flag("--resume", opt->resume, "Finish an interrupted ingest of the same file");
   sub->add_flag("--dry-run", opt->dry_run, "Validate and show what would be written; write nothing");
+  sub->add_option("--rank", opt->rank,
+                  "With --world-size: write only slice R of the file, rows [R*N/W, (R+1)*N/W), at the indices and "
+                  "ids a single process gives them; no index is built (run `vstash index` after the last rank)")
+      ->envname("VSTASH_INGEST_RANK")
+      ->each([opt](const std::string&) { opt->rank_given = true; });
+  sub->add_option("--world-size", opt->world_size,
+                  "Number of ingest processes sharing the file (each with its own --rank, resumable on its own)")
+      ->envname("VSTASH_INGEST_WORLD_SIZE")
+      ->each([opt](const std::string&) { opt->world_size_given = true; });
   sub->callback([opt, &ctx] { run_ingest(*opt, ctx); });
 }
 

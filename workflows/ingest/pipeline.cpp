@@ -139,7 +139,7 @@ void write_watermark(backends::Backend& backend, const IngestPlan& plan, Shared&
     return;  // too soon, or another writer already recorded a later point
   }
   backends::DatasetSpec spec = plan.spec;
-  spec.metadata = {{"ingest_watermark", mark}};
+  spec.metadata = {{plan.watermark_key, mark}};
   backend.create_dataset(spec);
 }
 
