@@ -2,7 +2,9 @@
 // The Qdrant backend: one collection per dataset, REST through the shared HTTP layer.
 //
 // Mapping:
-// - dataset D -> collection D (the profile's collection_name is the default dataset); D's
+// - dataset D -> collection D (the profile's collection_name is the default dataset), or with
+//   shard_key: auto the shard key D of a shared collection (qdrantshards.hpp); shard and
+//   replica counts, read consistency and write ordering: qdrantdistribution.hpp. D's
 //   spec and next_index are its catalog record (qdrantcatalog.hpp). next_index is reserved
 //   there before rows are written, so an interrupted ingest never reuses an index.
 // - rows -> points (qdrantpoints.hpp: ids, payload layout); checkpoints and progress ->
@@ -115,6 +117,15 @@ QdrantBackend::~QdrantBackend() {
 
 std::string QdrantBackend::id_key(const std::string& id) const { return point_key(point_id(id)); }
 
+json QdrantBackend::placement_of(const DatasetSpec& spec) const {
+  json out = {{"collection", m_datasets.collection_of(spec)}};
+  if (m_client.distribution().shard_collection.empty()) {
+    return out;
+  }
+  out["shard_key"] = spec.name;
+  return out;
+}
+
 QdrantBackend::Record QdrantBackend::require(const std::string& dataset) { return m_catalog.require(dataset); }
 
 void QdrantBackend::create_dataset(const DatasetSpec& spec) {
@@ -139,7 +150,7 @@ std::optional<DatasetInfo> QdrantBackend::dataset_info(const std::string& datase
   info.spec = record->spec;
   info.next_index = record->next_index;
   info.rows = count_all(dataset);
-  info.extra = {{"collection", dataset}};
+  info.extra = placement_of(record->spec);
   return info;
 }
 
@@ -151,7 +162,7 @@ std::vector<DatasetInfo> QdrantBackend::list_datasets() {
     info.next_index = record.next_index;
     auto rows = m_client.call_or_missing(count_call(record.spec.name, json()));
     info.rows = rows ? rows->at("count").get<int64_t>() : 0;
-    info.extra = {{"collection", record.spec.name}};
+    info.extra = placement_of(record.spec);
     out.push_back(std::move(info));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.spec.name < b.spec.name; });
@@ -171,7 +182,7 @@ Stats QdrantBackend::stats() {
   s.location = m_client.location();
   s.datasets = list_datasets();
   for (auto& d : s.datasets) {
-    if (auto info = m_client.call_or_missing({"GET", collection_path(d.spec.name), ""})) {
+    if (auto info = m_client.call_or_missing({"GET", collection_path(m_datasets.collection_of(d.spec)), ""})) {
       add_collection_info(*info, d);
     } else {
       d.extra["status"] = "missing";

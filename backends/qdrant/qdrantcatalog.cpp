@@ -75,7 +75,7 @@ std::optional<catalog::DatasetRecord> QdrantDatasets::get(const std::string& nam
   if (found.empty()) {
     return std::nullopt;
   }
-  return record_of(found[0]);
+  return placed(record_of(found[0]));
 }
 
 std::vector<catalog::DatasetRecord> QdrantDatasets::list() {
@@ -88,7 +88,7 @@ std::vector<catalog::DatasetRecord> QdrantDatasets::list() {
   }
   std::vector<catalog::DatasetRecord> out;
   for (const auto& p : points) {
-    out.push_back(record_of(p));
+    out.push_back(placed(record_of(p)));
   }
   return out;
 }
@@ -105,15 +105,30 @@ bool QdrantDatasets::compare_and_set(const catalog::DatasetRecord& /*seen*/, con
 }
 
 bool QdrantDatasets::remove(const std::string& name) {
-  const bool existed = get(name).has_value();
-  if (existed) {
+  const auto record = get(name);
+  if (record && m_client.placement().enabled()) {
+    // The shard key first: a drop interrupted after it leaves the record, and drop runs again.
+    const std::string collection = collection_of(record->spec);
+    try {
+      m_client.call({"POST", collection_path(collection) + "/shards/delete", json{{"shard_key", name}}.dump()});
+    } catch (const UsageError& e) {
+      if (std::string_view(e.what()).find("not exist") == std::string_view::npos) {
+        throw;
+      }
+    } catch (const NotFoundError&) {
+    }
+    m_client.placement().forget(name);
+  }
+  if (record) {
     delete_points(m_client, catalog_collection(), {catalog_point_id(name)});
   }
-  // Also removes a collection left behind by an interrupted drop. 200 with false if absent.
-  m_client.call({"DELETE", collection_path(name), ""});
+  if (!m_client.placement().enabled()) {
+    // Also removes a collection left behind by an interrupted drop. 200 with false if absent.
+    m_client.call({"DELETE", collection_path(name), ""});
+  }
   std::lock_guard lock(m_mutex);
   m_ensured.erase(name);
-  return existed;
+  return record.has_value();
 }
 
 void QdrantDatasets::put(const catalog::DatasetRecord& record) {
@@ -129,8 +144,20 @@ void QdrantDatasets::ensure_catalog() {
   }
 }
 
+std::string QdrantDatasets::collection_of(const DatasetSpec& spec) const {
+  const auto& placement = m_client.placement();
+  return placement.enabled() ? placement.collection_for(spec.dimension(), distance_name(spec.metric)) : spec.name;
+}
+
+catalog::DatasetRecord QdrantDatasets::placed(catalog::DatasetRecord record) {
+  if (m_client.placement().enabled()) {
+    m_client.placement().remember(record.spec.name, collection_of(record.spec));
+  }
+  return record;
+}
+
 // A collection that exists costs one GET (its info lists the payload indexes already there),
-// a new one the create and the index PUTs.
+// a new one the create and the index PUTs; under custom sharding, also the shard key's PUT.
 void QdrantDatasets::ensure_collection(const DatasetSpec& spec) {
   {
     std::lock_guard lock(m_mutex);
@@ -138,19 +165,44 @@ void QdrantDatasets::ensure_collection(const DatasetSpec& spec) {
       return;
     }
   }
+  const std::string collection = collection_of(spec);
+  const bool custom = m_client.placement().enabled();
+  prepare_collection(collection, spec, custom);
+  if (custom) {
+    try {
+      m_client.call({"PUT", collection_path(collection) + "/shards", json{{"shard_key", spec.name}}.dump()});
+    } catch (const UsageError& e) {
+      if (std::string_view(e.what()).find("already exists") == std::string_view::npos) {
+        throw;
+      }
+    }
+    m_client.placement().remember(spec.name, collection);
+  }
+  std::lock_guard lock(m_mutex);
+  m_ensured.insert(spec.name);
+}
+
+void QdrantDatasets::prepare_collection(const std::string& collection, const DatasetSpec& spec, bool custom) {
   const std::string distance = distance_name(spec.metric);
-  const Call get_info{"GET", collection_path(spec.name), ""};
+  const Call get_info{"GET", collection_path(collection), ""};
   auto info = m_client.call_or_missing(get_info);
-  if (!info && !create_collection(m_client, spec.name, spec.dimension(), distance)) {
+  if (!info && !create_collection(m_client, collection, spec.dimension(), distance, custom)) {
     info = m_client.call(get_info);  // created meanwhile by another process: check it as found
   }
   json schema = json::object();
   if (info) {
-    const json vectors = info->value("config", json::object()).value("params", json::object()).value("vectors", json());
+    const json params = info->value("config", json::object()).value("params", json::object());
+    const json vectors = params.value("vectors", json());
     if (!vectors.is_object() || vectors.value("size", int64_t{0}) != spec.dimension() ||
         vectors.value("distance", std::string()) != distance) {
       throw ConflictError(fmt::format("{}: collection \"{}\" exists with vectors {}; dataset needs size {} distance {}",
-                                      m_client.location(), spec.name, vectors.dump(), spec.dimension(), distance));
+                                      m_client.location(), collection, vectors.dump(), spec.dimension(), distance));
+    }
+    if (custom && params.value("sharding_method", json()) != "custom") {
+      throw ConflictError(
+          fmt::format("{}: collection \"{}\" exists without custom sharding; dataset \"{}\" needs it "
+                      "(shard_key: auto)",
+                      m_client.location(), collection, spec.name));
     }
     schema = info->value("payload_schema", json::object());
   }
@@ -161,11 +213,9 @@ void QdrantDatasets::ensure_collection(const DatasetSpec& spec) {
   }
   for (const auto& [field, type] : indexes) {
     if (!schema.is_object() || !schema.contains(field)) {
-      create_payload_index(m_client, spec.name, field, type);
+      create_payload_index(m_client, collection, field, type);
     }
   }
-  std::lock_guard lock(m_mutex);
-  m_ensured.insert(spec.name);
 }
 
 }  // namespace vstash::backends::qdrant

@@ -11,7 +11,8 @@
 // a request per ingest batch (tests/integration/qdrant_test.py counts them) and still leave
 // a race, so writers in several processes are not coordinated and the backend allows one
 // ingest writer per dataset.
-// D's rows live in collection D: one unnamed vector of the row size with Distance Cosine /
+// D's rows live in collection D (under custom sharding: shard key D of a shared collection,
+// qdrantshards.hpp): one unnamed vector of the row size with Distance Cosine /
 // Euclid / Dot, and payload indexes on _id (keyword), _idx (integer), _keys (keyword) and
 // label (integer or float, scalar labels), so servers in strict mode accept the filters
 // vstash itself sends.
@@ -53,8 +54,14 @@ class QdrantDatasets final : public catalog::DatasetRecords {
   // Creates the collection (or checks the one found) and its payload indexes, once per
   // process and dataset: an ingest calls create_dataset at every resume point.
   void ensure_collection(const DatasetSpec& spec);
+  // The collection holding the dataset's rows: its own, or under custom sharding (profile
+  // shard_key: auto, qdrantshards.hpp) the shared one of its dimension and metric.
+  std::string collection_of(const DatasetSpec& spec) const;
 
  private:
+  // Notes where a record's rows live (custom sharding) and returns it.
+  catalog::DatasetRecord placed(catalog::DatasetRecord record);
+  void prepare_collection(const std::string& collection, const DatasetSpec& spec, bool custom);
   void put(const catalog::DatasetRecord& record);
   void ensure_catalog();
 

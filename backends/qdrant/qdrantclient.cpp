@@ -104,10 +104,14 @@ RestClient::RestClient(http::ClientOptions options, std::string base_url, std::v
       m_base_url(std::move(base_url)),
       m_location("qdrant " + m_http.options().server),
       m_secrets(std::move(secrets)),
-      m_distribution(std::move(distribution)) {}
+      m_distribution(std::move(distribution)),
+      m_placement(m_distribution.shard_collection) {}
 
 http::Request RestClient::request(const Call& c) const {
-  http::Request r{c.method, m_base_url + with_request_params(m_distribution, c.method, c.path), {}, c.body, {}};
+  std::string path = c.path;
+  std::string body = c.body;
+  m_placement.place(path, body);
+  http::Request r{c.method, m_base_url + with_request_params(m_distribution, c.method, path), {}, std::move(body), {}};
   // Every 2xx reply is an envelope {"result": ...} whose result has the operation's shape.
   r.check = [c](http::Response& response) {
     response.parsed = json::parse(response.body);
@@ -195,9 +199,13 @@ std::pair<int, int> RestClient::version() {
   return *m_version;
 }
 
-bool create_collection(RestClient& client, const std::string& collection, int64_t size, const std::string& distance) {
+bool create_collection(RestClient& client, const std::string& collection, int64_t size, const std::string& distance,
+                       bool custom_sharding) {
   json body = {{"vectors", {{"size", size}, {"distance", distance}}}};
   add_collection_params(client.distribution(), body);
+  if (custom_sharding) {
+    body["sharding_method"] = "custom";
+  }
   try {
     client.call({"PUT", collection_path(collection), body.dump()});
     return true;

@@ -12,6 +12,7 @@
 #include "backends/backend.hpp"
 #include "backends/http/httpclient.hpp"
 #include "backends/qdrant/qdrantdistribution.hpp"
+#include "backends/qdrant/qdrantshards.hpp"
 
 namespace vstash::backends::qdrant {
 
@@ -43,6 +44,8 @@ class RestClient {
   const std::string& version_text();
   http::ClientStats stats() const { return m_http.stats(); }
   const Distribution& distribution() const { return m_distribution; }
+  // Where datasets under custom shard keys live; every call is placed through it.
+  ShardPlacement& placement() { return m_placement; }
 
  private:
   // The HTTP request of a call, with the check of its 2xx reply's envelope and shape.
@@ -54,6 +57,7 @@ class RestClient {
   std::string m_location;
   std::vector<std::string> m_secrets;
   Distribution m_distribution;
+  ShardPlacement m_placement;
   std::optional<std::pair<int, int>> m_version;
   std::string m_version_text;
 };
@@ -74,7 +78,9 @@ inline constexpr size_t k_ids_per_request = 1000;
 // Creates the collection with one unnamed vector of size and distance, and the client's
 // distribution parameters (shards, replicas, on_disk). Returns false when it
 // already existed (409, or the 400 "already exists" of servers before 1.8).
-bool create_collection(RestClient& client, const std::string& collection, int64_t size, const std::string& distance);
+// With custom_sharding, the collection is created with `sharding_method: custom`.
+bool create_collection(RestClient& client, const std::string& collection, int64_t size, const std::string& distance,
+                       bool custom_sharding = false);
 // Creates a payload index (schema "keyword", "integer", "float", ...); idempotent.
 void create_payload_index(RestClient& client, const std::string& collection, const std::string& field,
                           const std::string& schema);

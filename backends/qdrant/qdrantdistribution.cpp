@@ -64,6 +64,29 @@ std::string write_ordering(const Profile& p) {
   return v;
 }
 
+// `shard_key: auto` (the dataset's name is its shard key) turns custom sharding on;
+// `shard_collection` names the shared collections, by default one per dimension and metric.
+std::string shard_collection(const Profile& p) {
+  if (!p.has("shard_key")) {
+    if (p.has("shard_collection")) {
+      throw bad_key(p, "shard_collection", "needs shard_key: auto");
+    }
+    return "";
+  }
+  if (p.get_string("shard_key") != "auto") {
+    throw bad_key(p, "shard_key",
+                  fmt::format("\"{}\" is not auto (the dataset name is the shard key)", p.get_string("shard_key")));
+  }
+  const std::string name = p.get_string("shard_collection", "vstash-{dimension}-{metric}");
+  const bool bad_char = std::any_of(name.begin(), name.end(), [](char c) {
+    return std::string_view("<>:\"/\\|?*").find(c) != std::string_view::npos || c == '\0' || c == '\x1f';
+  });
+  if (name.empty() || name.size() > 200 || bad_char || name.rfind("__vstash_", 0) == 0) {
+    throw bad_key(p, "shard_collection", fmt::format("\"{}\" is not a qdrant collection name", name));
+  }
+  return name;
+}
+
 // What follows "/collections/<name>" in a path without its query string ("/points/scroll"),
 // or "" for a path that is not under a collection. The name is escaped, so has no '/'.
 std::string_view operation_of(std::string_view bare) {
@@ -92,6 +115,7 @@ Distribution distribution_from(const Profile& profile) {
   }
   d.consistency = read_consistency(profile);
   d.ordering = write_ordering(profile);
+  d.shard_collection = shard_collection(profile);
   return d;
 }
 

@@ -22,6 +22,8 @@ struct Distribution {
   // WriteOrdering ("weak", "medium", "strong") on point writes; empty for none.
   std::string consistency;
   std::string ordering;
+  // Custom sharding (qdrantshards.hpp): the shared collection's name template, "" for off.
+  std::string shard_collection;
 };
 
 // The profile's keys, checked: a bad value is a one-line UsageError naming the key.

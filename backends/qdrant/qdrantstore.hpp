@@ -77,6 +77,8 @@ class QdrantBackend final : public Backend {
 
   // The dataset's record, or the catalog's not-found error.
   Record require(const std::string& dataset);
+  // {"collection": C} and, under custom sharding, {"shard_key": dataset} (info and stats).
+  json placement_of(const DatasetSpec& spec) const;
 
   // writes
   std::vector<int64_t> row_indices(const std::string& dataset, const RowBatch& batch, const std::vector<json>& pids,

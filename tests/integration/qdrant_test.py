@@ -508,7 +508,9 @@ class QdrantTest(unittest.TestCase):
                  ({"replication_factor": 2, "write_consistency_factor": 3}, "write_consistency_factor"),
                  ({"consistency": "most"}, "consistency"), ({"consistency": 0}, "consistency"),
                  ({"ordering": "fast"}, "ordering"), ({"on_disk": "maybe"}, "on_disk"),
-                 ({"shard_number": "two"}, "shard_number")]
+                 ({"shard_number": "two"}, "shard_number"), ({"shard_key": "yes"}, "shard_key"),
+                 ({"shard_collection": "x"}, "shard_collection"),
+                 ({"shard_key": "auto", "shard_collection": "a/b"}, "shard_collection")]
         for values, key in cases:
             with self.subTest(values=values):
                 bad = Double.__new__(Double)
@@ -527,6 +529,44 @@ class QdrantTest(unittest.TestCase):
                 self.assertIn(f'"{key}"', p.stderr)
                 self.assertNotIn("json.exception", p.stderr)
                 self.assertEqual(len(d.log()), before, "nothing is sent for a bad profile")
+
+    def test_datasets_on_custom_shard_keys_round_trip(self):
+        # shard_key: auto: datasets of one dimension and metric share the collection
+        # vstash-{dimension}-{metric}, created with sharding_method custom, each on the shard
+        # key of its name; every point call carries it (the double refuses one without).
+        d = self.double(profile={"shard_key": "auto", "shard_number": 2})
+        xa, xb, xc = self.vectors(50, 4, seed=1), self.vectors(30, 4, seed=2), self.vectors(5, 3, seed=3)
+        ya = np.arange(50, dtype=np.int64) % 3
+        d.run("--dataset", "a", "ingest", self.npy("a.npy", xa), "--labels", self.npy("ya.npy", ya))
+        d.run("--dataset", "b", "ingest", self.npy("b.npy", xb))
+        d.run("--dataset", "c", "ingest", self.npy("c.npy", xc), "--metric", "dot")
+        info = d.api("GET", "/collections/vstash-4-cosine")["result"]["config"]["params"]
+        self.assertEqual((info["sharding_method"], info["shard_number"]), ("custom", 2))
+        keys = d.api("GET", "/collections/vstash-4-cosine/shards")["result"]["shard_keys"]
+        self.assertEqual(sorted(k["key"] for k in keys), ["a", "b"])
+        self.assertEqual(d.api("GET", "/collections/vstash-3-dot/shards")["result"]["shard_keys"], [{"key": "c"}])
+        self.assertEqual(d.api("GET", "/collections")["result"]["collections"],
+                         [{"name": n} for n in ("__vstash_catalog", "vstash-3-dot", "vstash-4-cosine")])
+        for name, x in (("a", xa), ("b", xb), ("c", xc)):
+            out = os.path.join(self.root, f"out-{name}.npy")
+            d.run("--dataset", name, "batch", "--size", str(len(x)), "-o", out)
+            self.assertEqual(np.load(out).tobytes(), x.tobytes(), name)
+        hits = json.loads(d.run("--dataset", "b", "--json", "query", json.dumps(xb[7].tolist()), "-k", "1").stdout)
+        hits = hits.get("hits", hits) if isinstance(hits, dict) else hits
+        self.assertEqual(hits[0]["id"], "7")
+        got = json.loads(d.run("--dataset", "a", "--json", "query", json.dumps(xa[0].tolist()), "-k", "100",
+                               "--filter", '{"$label": 1}').stdout)
+        got = got.get("hits", got) if isinstance(got, dict) else got
+        self.assertEqual(sorted(int(h["id"]) for h in got), [i for i in range(50) if ya[i] == 1])
+        stats = json.loads(d.run("--json", "stats").stdout)
+        a = next(s for s in stats["datasets"] if s["name"] == "a")
+        self.assertEqual((a["rows"], a["extra"]["collection"], a["extra"]["shard_key"]), (50, "vstash-4-cosine", "a"))
+        d.run("--dataset", "a", "delete", "--id", "3", "--yes")
+        d.run("--dataset", "a", "delete", "--dataset-all", "--yes")
+        keys = d.api("GET", "/collections/vstash-4-cosine/shards")["result"]["shard_keys"]
+        self.assertEqual([k["key"] for k in keys], ["b"])
+        self.assertEqual(d.api("POST", "/collections/vstash-4-cosine/points/count", {"shard_key": "b"})["result"],
+                         {"count": 30})
 
     def test_the_double_checks_custom_sharding_as_the_spec_says(self):
         d = self.double()
