@@ -11,7 +11,7 @@ if(VSTASH_WITH_QDRANT)
   add_test(NAME contract_qdrant COMMAND vstash_contract)
   set_tests_properties(contract_qdrant PROPERTIES
     ENVIRONMENT "${VSTASH_TEST_ENV};VSTASH_CONTRACT_CONFIG=${VSTASH_TEST_STATE}/qdrant.yaml;VSTASH_CONTRACT_PROFILE=qdrant"
-    FIXTURES_REQUIRED qdrant TIMEOUT 600)
+    FIXTURES_REQUIRED qdrant RESOURCE_LOCK qdrant_shared_double TIMEOUT 600)
 
   # Starts its own private doubles (fault injection, strict mode, small limits, old versions)
   # on free loopback ports.
@@ -24,7 +24,7 @@ if(VSTASH_WITH_QDRANT)
   add_test(NAME qdrant_spec_conformance
     COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/qdrant_test.py SharedDoubleConformance)
   set_tests_properties(qdrant_spec_conformance PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}"
-    FIXTURES_REQUIRED qdrant DEPENDS "contract_qdrant;qdrant_integration" TIMEOUT 60)
+    FIXTURES_REQUIRED qdrant DEPENDS "contract_qdrant;contract_qdrant_sharded;qdrant_integration" TIMEOUT 60)
   # The double checks requests against tests/doubles/qdrant_spec.json; this compares that file
   # with what make_qdrant_spec.py extracts from the official spec in ../shared/specs. Without
   # ../shared it says so in one line and is skipped (exit 77), except under CI=true.

@@ -12,5 +12,5 @@ if(VSTASH_WITH_QDRANT)
   add_test(NAME contract_qdrant_sharded COMMAND vstash_contract)
   set_tests_properties(contract_qdrant_sharded PROPERTIES
     ENVIRONMENT "${VSTASH_TEST_ENV};VSTASH_CONTRACT_CONFIG=${VSTASH_TEST_STATE}/qdrant_sharded.yaml;VSTASH_CONTRACT_PROFILE=qdrant_sharded"
-    FIXTURES_REQUIRED "qdrant;qdrant_sharded" TIMEOUT 600)
+    FIXTURES_REQUIRED "qdrant;qdrant_sharded" RESOURCE_LOCK qdrant_shared_double DEPENDS contract_qdrant TIMEOUT 600)
 endif()
