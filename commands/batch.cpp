@@ -113,29 +113,48 @@ void write_batch_file(const std::string& target, const backends::RowBatch& rows)
 }
 
 // One batch: rows [offset, offset + size) of the rank's shard of the epoch order.
+// The rows of one batch, planned on the dataset's row count. A writer that deletes rows between
+// the count and the read makes a planned position fall off the end: the batch is then planned
+// again on the new count (a few times), so a reader racing a writer sees one consistent
+// snapshot's batch rather than "position out of range".
+backends::RowBatch read_single_batch(const BatchOptions& opt, backends::Backend& backend, const std::string& dataset,
+                                     int64_t& available, bool& selected) {
+  constexpr int k_attempts = 5;
+  for (int attempt = 1;; ++attempt) {
+    const auto info = require_dataset(backend, dataset);
+    const auto selection = selection_of(opt, backend, dataset, info);
+    selected = selection != nullptr;
+    // Rows [offset, offset + size) of the rank's sequence: shuffled batches walk one seeded
+    // permutation (sharding.hpp's EpochOrder), evaluated at these positions only, so a batch
+    // costs O(size) and consecutive offsets never repeat a row.
+    const training::EpochPlan plan(info.rows, selection ? std::optional(*selection) : std::nullopt, plan_spec_of(opt));
+    available = plan.rows();
+    try {
+      if (plan.contiguous()) {
+        return backend.read_rows(dataset, opt.offset, opt.size);
+      }
+      return opt.offset < available ? backend.read_positions(dataset, plan.entries(opt.offset, opt.size))
+                                    : backends::RowBatch{};
+    } catch (const UsageError&) {
+      const auto now = backend.dataset_info(dataset);
+      if (attempt == k_attempts || !now || now->rows == info.rows) {
+        throw;  // not a shrinking dataset: the error stands
+      }
+    }
+  }
+}
+
 void run_single(const BatchOptions& opt, Context& ctx) {
   if (opt.output == "-") {
     throw UsageError("batch: -o - (stdout) needs --stream");
   }
   const std::string dataset = ctx.dataset();
-  auto& backend = ctx.backend();
-  const auto info = require_dataset(backend, dataset);
-  const auto spec = plan_spec_of(opt);
-  const auto selection = selection_of(opt, backend, dataset, info);
-  // Rows [offset, offset + size) of the rank's sequence: shuffled batches walk one seeded
-  // permutation (sharding.hpp's EpochOrder), evaluated at these positions only, so a batch
-  // costs O(size) and consecutive offsets never repeat a row.
-  const training::EpochPlan plan(info.rows, selection ? std::optional(*selection) : std::nullopt, spec);
-  const int64_t available = plan.rows();
-  backends::RowBatch rows;
-  if (plan.contiguous()) {
-    rows = backend.read_rows(dataset, opt.offset, opt.size);
-  } else if (opt.offset < available) {
-    rows = backend.read_positions(dataset, plan.entries(opt.offset, opt.size));
-  }
+  int64_t available = 0;
+  bool selected = false;
+  const backends::RowBatch rows = read_single_batch(opt, ctx.backend(), dataset, available, selected);
   if (rows.size() == 0) {
     throw NotFoundError(fmt::format("dataset \"{}\": no rows at offset {} (the {} has {})", dataset, opt.offset,
-                                    opt.world_size == 1 ? (selection ? "selection" : "dataset") : "shard", available));
+                                    opt.world_size == 1 ? (selected ? "selection" : "dataset") : "shard", available));
   }
   write_batch_file(opt.output, rows);
   nlohmann::json result = common_json(opt, dataset);
