@@ -10,6 +10,7 @@
 #include "backends/registry.hpp"
 #include "commands/commands.hpp"
 #include "commands/common.hpp"
+#include "commands/ingestsource.hpp"
 #include "commands/transfer.hpp"
 #include "src/errors.hpp"
 #include "src/output.hpp"
@@ -29,6 +30,7 @@ struct CopyOptions {
   int writers = 0;
   int64_t block_rows = 0;
   bool append = false, replace = false, resume = false, dry_run = false, verify = false;
+  ShardFlags shards;  // --rank/--world-size
 };
 
 namespace {
@@ -80,6 +82,10 @@ bool check_copy_flags(const CopyOptions& opt) {
     }
     lossy_metadata = true;
   }
+  opt.shards.check();
+  if (opt.verify && opt.shards.shard.sharded()) {
+    throw UsageError("copy --rank: --verify compares whole datasets; run `vstash check` once every rank has finished");
+  }
   if (opt.verify && opt.append) {
     throw UsageError(
         "copy: --verify compares whole datasets, and after --append the destination holds more rows "
@@ -116,7 +122,7 @@ void copy_rows(const CopyOptions& opt, Endpoint& src, Endpoint& dst, const trans
                                  dst.backend->kind(), dst.backend->max_ingest_writers()));
   }
   auto writers = writer_connections(dst, opt.writers > 0 ? opt.writers : dst.backend->ingest_writers(), ctx);
-  if (plan.start > 0) {
+  if (plan.start > plan.first) {
     ctx.note(fmt::format("resuming at row {} of {}", plan.start, plan.total));
   }
   ProgressBar bar("copy", plan.total - plan.start, ctx.show_progress());
@@ -168,13 +174,20 @@ void run_copy(const CopyOptions& opt, Context& ctx) {
   req.replace = opt.replace;
   req.resume = opt.resume;
   req.block_rows = opt.block_rows;
+  req.shard = opt.shards.shard;
   const auto plan = transfer::plan_copy(src_info, dst.backend->dataset_info(dst.dataset), req);
   const int64_t todo = plan.total - plan.start;
   nlohmann::json result = {{"source", src.label},
                            {"destination", dst.label},
                            {"dry_run", opt.dry_run},
-                           {"skipped", plan.start},
+                           {"skipped", plan.start - plan.first},
                            {"verified", nullptr}};
+  if (req.shard.sharded()) {
+    result["rank"] = req.shard.rank;
+    result["world_size"] = req.shard.world_size;
+    result["first_row"] = plan.first;
+    result["end_row"] = plan.total;
+  }
   const auto t0 = std::chrono::steady_clock::now();
   if (opt.dry_run) {
     dry_run_copy(src, dst, plan, req, result, ctx);
@@ -185,9 +198,10 @@ void run_copy(const CopyOptions& opt, Context& ctx) {
   result["seconds"] = secs;
   result["rows_per_second"] = secs > 0 && !opt.dry_run ? static_cast<double>(todo) / secs : 0.0;
   if (!opt.dry_run && !ctx.json()) {
-    output::print_text(fmt::format("copied {} rows from \"{}\" to \"{}\" in {:.2f} s ({:.0f} rows/s){}\n", todo,
-                                   src.label, dst.label, secs, result["rows_per_second"].get<double>(),
-                                   plan.start > 0 ? fmt::format(", {} already there", plan.start) : ""));
+    output::print_text(
+        fmt::format("copied {} rows from \"{}\" to \"{}\" in {:.2f} s ({:.0f} rows/s){}\n", todo, src.label, dst.label,
+                    secs, result["rows_per_second"].get<double>(),
+                    plan.start > plan.first ? fmt::format(", {} already there", plan.start - plan.first) : ""));
   }
   if (opt.verify && !opt.dry_run) {
     verify_copy(src, dst, result, ctx);
@@ -223,6 +237,7 @@ void register_copy(CLI::App& parent, Context& ctx) {
   sub->add_option("--block-rows", opt->block_rows, "Rows per block (default 10240, fewer for wide rows)");
   sub->add_flag("--dry-run", opt->dry_run, "Read the source, check the destination can hold it, write nothing");
   sub->add_flag("--verify", opt->verify, "Compare source and destination afterwards (as `vstash check`)");
+  opt->shards.add_to(*sub, "COPY", "copy");
   sub->callback([opt, &ctx] { run_copy(*opt, ctx); });
 }
 

@@ -41,10 +41,7 @@ struct IngestOptions {
   bool append = false;
   bool resume = false;
   bool dry_run = false;
-  int64_t rank = 0;        // with world_size: this process's slice of the file
-  int64_t world_size = 0;  // 0: not sharded
-  bool rank_given = false;
-  bool world_size_given = false;
+  ShardFlags shards;  // --rank/--world-size
 };
 
 namespace {
@@ -56,12 +53,8 @@ void check_ingest_flags(const IngestOptions& opt) {
   if (opt.writers != 0) {
     check_range("--writers", opt.writers, 1, 64);
   }
-  if (opt.rank_given != opt.world_size_given) {
-    throw UsageError(opt.rank_given ? "--rank: give --world-size too" : "--world-size: give --rank too");
-  }
-  if (opt.world_size_given) {
-    check_range("--world-size", opt.world_size, 1, 1 << 20);
-    check_range("--rank", opt.rank, 0, opt.world_size - 1);
+  opt.shards.check();
+  if (opt.shards.shard.sharded()) {
     if (opt.append) {
       throw UsageError(
           "--append: not with --rank (ranks must agree on the first index); ingest the new file without "
@@ -70,26 +63,13 @@ void check_ingest_flags(const IngestOptions& opt) {
   }
 }
 
-bool sharded(const IngestOptions& opt) { return opt.world_size > 0; }
+bool sharded(const IngestOptions& opt) { return opt.shards.shard.sharded(); }
 
-// The file rows this process writes: all of them, or its rank's contiguous slice.
-struct Slice {
-  int64_t begin = 0;
-  int64_t end = 0;
-};
+using ingest::Slice;
 
-Slice slice_of(const IngestOptions& opt, int64_t total) {
-  if (!sharded(opt)) {
-    return {0, total};
-  }
-  // floor(r * N / W) without overflow for any N below 2^63 and W up to 2^20.
-  auto bound = [&](int64_t r) { return total / opt.world_size * r + total % opt.world_size * r / opt.world_size; };
-  return {bound(opt.rank), bound(opt.rank + 1)};
-}
+Slice slice_of(const IngestOptions& opt, int64_t total) { return ingest::slice_rows(total, opt.shards.shard); }
 
-std::string watermark_key(const IngestOptions& opt) {
-  return sharded(opt) ? fmt::format("ingest_watermark_rank_{}", opt.rank) : "ingest_watermark";
-}
+std::string watermark_key(const IngestOptions& opt) { return ingest::watermark_key(opt.shards.shard); }
 
 // The dataset's spec from the source file's rows and labels and the metric.
 backends::DatasetSpec ingest_spec(const IngestOptions& opt, const IngestSource& src, Context& ctx) {
@@ -140,47 +120,17 @@ struct IngestStart {
   Slice slice;
 };
 
-// A sharded ingest's start in a dataset that already exists: the rank's own resume point
-// with --resume, the slice's start if this rank never began (other ranks may be writing), a
-// conflict if the rank began before without --resume or the dataset holds other rows.
-int64_t sharded_start(const IngestOptions& opt, const backends::DatasetInfo& info, Slice slice) {
-  const auto& meta = info.spec.metadata;
-  const std::string key = watermark_key(opt);
-  const auto world = meta.is_object() ? meta.find("ingest_world_size") : meta.end();
-  if (world == meta.end() || !world->is_number_integer()) {
-    if (info.rows == 0) {
-      return slice.begin;
-    }
-    throw ConflictError(fmt::format(
-        "dataset \"{}\" already has {} rows not written by a sharded ingest: --rank needs a new or empty dataset",
-        info.spec.name, info.rows));
-  }
-  if (world->get<int64_t>() != opt.world_size) {
-    throw ConflictError(fmt::format("--world-size {}: dataset \"{}\" is being ingested with --world-size {}",
-                                    opt.world_size, info.spec.name, world->get<int64_t>()));
-  }
-  if (!meta.contains(key)) {
-    return slice.begin;
-  }
-  if (!opt.resume) {
-    throw ConflictError(fmt::format("dataset \"{}\": rank {} of {} already started: pass --resume to finish it",
-                                    info.spec.name, opt.rank, opt.world_size));
-  }
-  const int64_t mark = meta[key].is_number_integer() ? meta[key].get<int64_t>() : slice.begin;
-  return std::clamp(mark, slice.begin, slice.end);
-}
-
 // A single-process ingest's start in a dataset that already has rows.
 IngestStart unsharded_start(const IngestOptions& opt, const backends::DatasetInfo& info, int64_t total) {
   const auto& meta = info.spec.metadata;
   IngestStart at;
   at.slice = {0, total};
   if (opt.resume) {
-    if (meta.contains("ingest_world_size")) {
+    if (meta.contains(ingest::k_world_size_key)) {
       throw UsageError(fmt::format(
           "--resume: dataset \"{}\" was ingested with --world-size {}: resume each unfinished rank with --rank "
           "and --world-size",
-          info.spec.name, meta["ingest_world_size"].dump()));
+          info.spec.name, meta[ingest::k_world_size_key].dump()));
     }
     at.start = std::min(meta.value("ingest_watermark", int64_t{0}), total);
     at.base = meta.value("ingest_base", int64_t{0});
@@ -212,13 +162,13 @@ IngestStart prepare_dataset(const IngestOptions& opt, backends::DatasetSpec& spe
   at.start = at.slice.begin;
   const auto info = backend.dataset_info(spec.name);
   if (sharded(opt) && info) {
-    at.start = sharded_start(opt, *info, at.slice);
+    at.start = ingest::sharded_start(*info, opt.shards.shard, at.slice, opt.resume, "ingest");
   } else if (info && info->rows > 0) {
     at = unsharded_start(opt, *info, total);
   }
   spec.metadata = {{"ingest_base", at.base}, {watermark_key(opt), at.start}, {"ingest_source", src.name()}};
   if (sharded(opt)) {
-    spec.metadata["ingest_world_size"] = opt.world_size;
+    spec.metadata[ingest::k_world_size_key] = opt.shards.shard.world_size;
   }
   backend.create_dataset(spec);
   if (at.start > at.slice.begin) {
@@ -330,8 +280,8 @@ void run_ingest(const IngestOptions& opt, Context& ctx) {
                            {"dry_run", opt.dry_run}};
   if (sharded(opt)) {
     const Slice slice = slice_of(opt, total);
-    result["rank"] = opt.rank;
-    result["world_size"] = opt.world_size;
+    result["rank"] = opt.shards.shard.rank;
+    result["world_size"] = opt.shards.shard.world_size;
     result["first_row"] = slice.begin;
     result["end_row"] = slice.end;
   }
@@ -373,15 +323,7 @@ void register_ingest(CLI::App& parent, Context& ctx) {
   sub->add_flag("--append", opt->append, "Add rows to a non-empty dataset (ids continue from its next index)");
   sub->add_flag("--resume", opt->resume, "Finish an interrupted ingest of the same file");
   sub->add_flag("--dry-run", opt->dry_run, "Validate and show what would be written; write nothing");
-  sub->add_option("--rank", opt->rank,
-                  "With --world-size: write only slice R of the file, rows [R*N/W, (R+1)*N/W), at the indices and "
-                  "ids a single process gives them; no index is built (run `vstash index` after the last rank)")
-      ->envname("VSTASH_INGEST_RANK")
-      ->each([opt](const std::string&) { opt->rank_given = true; });
-  sub->add_option("--world-size", opt->world_size,
-                  "Number of ingest processes sharing the file (each with its own --rank, resumable on its own)")
-      ->envname("VSTASH_INGEST_WORLD_SIZE")
-      ->each([opt](const std::string&) { opt->world_size_given = true; });
+  opt->shards.add_to(*sub, "INGEST", "write");
   sub->callback([opt, &ctx] { run_ingest(*opt, ctx); });
 }
 

@@ -3,6 +3,7 @@
 #include "commands/ingestsource.hpp"
 
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
 #include <unordered_set>
@@ -174,6 +175,28 @@ void IngestSource::check_finite_all(int64_t block_rows) {
     }
     throw UsageError(fmt::format("{}: {} row(s) contain NaN or Inf (rows {}{})", m_name, bad.size(), rows_text,
                                  bad.size() > 5 ? ", ..." : ""));
+  }
+}
+
+void ShardFlags::add_to(CLI::App& sub, const std::string& env, const std::string& what) {
+  sub.add_option("--rank", shard.rank,
+                 fmt::format("With --world-size: {} only slice R, rows [R*N/W, (R+1)*N/W) of N, at the indices "
+                             "and ids a single process gives them; resumable on its own",
+                             what))
+      ->envname(fmt::format("VSTASH_{}_RANK", env))
+      ->each([this](const std::string&) { rank_given = true; });
+  sub.add_option("--world-size", shard.world_size, "Number of processes sharing the rows (each with its own --rank)")
+      ->envname(fmt::format("VSTASH_{}_WORLD_SIZE", env))
+      ->each([this](const std::string&) { world_size_given = true; });
+}
+
+void ShardFlags::check() const {
+  if (rank_given != world_size_given) {
+    throw UsageError(rank_given ? "--rank: give --world-size too" : "--world-size: give --rank too");
+  }
+  if (world_size_given) {
+    check_range("--world-size", shard.world_size, 1, int64_t{1} << 20);
+    check_range("--rank", shard.rank, 0, shard.world_size - 1);
   }
 }
 

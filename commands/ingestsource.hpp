@@ -12,6 +12,11 @@
 
 #include "backends/backend.hpp"
 #include "src/io/arrayfile.hpp"
+#include "workflows/ingest/pipeline.hpp"
+
+namespace CLI {
+class App;
+}
 
 namespace vstash::commands {
 
@@ -20,6 +25,17 @@ struct IngestFiles {
   std::string labels;
   std::string ids;
   std::string metadata;
+};
+
+// --rank R --world-size W of `ingest` and `copy` (workflows/ingest/pipeline.hpp: the slices).
+struct ShardFlags {
+  ingest::Shard shard;
+  bool rank_given = false;
+  bool world_size_given = false;
+  // Adds both options to `sub`; `env` is the variables' infix (VSTASH_<env>_RANK).
+  void add_to(CLI::App& sub, const std::string& env, const std::string& what);
+  // Both or neither, 1 <= W <= 2^20, 0 <= R < W; one-line UsageError naming the flag.
+  void check() const;
 };
 
 class IngestSource {

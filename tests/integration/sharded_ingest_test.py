@@ -7,9 +7,10 @@
   - kill -9 of one rank once its own resume point has moved (polled, no sleeps), then
     `--resume` of that rank alone: no duplicate, no gap (the export equals a single ingest);
     a rank re-run without --resume is a conflict (exit 5);
-  - flag checks: one of the two flags alone, rank out of range, --append with --rank (exit 2).
+  - flag checks: one of the two flags alone, rank out of range, --append with --rank (exit 2);
+  - `copy --rank R --world-size 4`, four at once, gives a copy equal to its source.
 The store is the profile VSTASH_SHARD_PROFILE in VSTASH_SHARD_CONFIG (both empty: a local
-store in a temporary directory); CTest runs it once per store (tests/suites/sharded.cmake).
+store in a temporary directory), VSTASH_SHARD_KILL_ROWS the kill test's rows (default 24000); CTest runs it once per store (tests/suites/sharded.cmake).
 A missing server fails the test (nothing is skipped)."""
 import filecmp
 import json
@@ -17,27 +18,21 @@ import os
 import signal
 import subprocess
 import tempfile
-import time
 import unittest
 import uuid
 
 import numpy as np
 import yaml
 
+from local_store_test import wait_until  # polls with a deadline
+
 VSTASH = os.environ["VSTASH_BIN"]
 CONFIG = os.environ.get("VSTASH_SHARD_CONFIG", "")
 PROFILE = os.environ.get("VSTASH_SHARD_PROFILE", "")
 WORLD = 4
-
-
-def wait_until(predicate, timeout, what):
-    """Polls predicate() until it is true; fails after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+# Rows of the kill test: enough that the killed rank's slice takes many commits (the Pinecone
+# double, slow per request, needs fewer).
+KILL_ROWS = int(os.environ.get("VSTASH_SHARD_KILL_ROWS", "24000"))
 
 
 class ShardedIngestTest(unittest.TestCase):
@@ -120,6 +115,8 @@ class ShardedIngestTest(unittest.TestCase):
                             f"{f} differs between a single ingest and {WORLD} ranks")
         a, b = self.stats(single), self.stats(sharded)
         self.assertEqual((a["rows"], a["next_index"]), (b["rows"], b["next_index"]))
+        # check agrees (the ranks' resume points are bookkeeping, not data)
+        self.run_vstash("check", f"s:{single}", f"s:{sharded}")
 
     def single_ingest(self, source, rows):
         name = f"single-{uuid.uuid4().hex[:8]}"
@@ -140,12 +137,34 @@ class ShardedIngestTest(unittest.TestCase):
         self.assert_same_export(single, sharded)
         self.assertEqual(self.stats(sharded)["metadata"]["ingest_world_size"], WORLD)
 
+    def test_four_copy_ranks_equal_the_source(self):
+        rows = 1003
+        single = self.single_ingest(self.make_input(rows, 5), rows)
+        copied = f"copied-{uuid.uuid4().hex[:8]}"
+        procs = [subprocess.Popen([VSTASH, "copy", f"s:{single}", f"s:{copied}", "--rank", str(r), "--world-size",
+                                   str(WORLD), "--block-rows", "64", "--json"], env=self.env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for r in range(WORLD)]
+        outs = [p.communicate(timeout=600) for p in procs]
+        for r, (p, (out, err)) in enumerate(zip(procs, outs)):
+            self.assertEqual(p.returncode, 0, f"copy rank {r}: {err}{out}")
+        results = [json.loads(out) for out, _ in outs]
+        self.assertEqual([(r["first_row"], r["end_row"], r["rows"]) for r in results],
+                         [(0, 250, 250), (250, 501, 251), (501, 752, 251), (752, 1003, 251)])
+        self.assert_same_export(single, copied)
+        again = self.run_vstash("copy", f"s:{single}", f"s:{copied}", "--rank", "2", "--world-size", str(WORLD), code=5)
+        self.assertIn("already started: pass --resume", again.stderr)
+        for flags, message in [(["--verify"], "--verify compares whole datasets"),
+                               (["--replace"], "not with --replace"), (["--append"], "not with --append")]:
+            r = self.run_vstash("copy", f"s:{single}", f"s:{copied}", "--rank", "0", "--world-size", "2", *flags,
+                                code=2)
+            self.assertIn(message, r.stderr)
+
     def watermark(self, dataset, rank):
         d = self.stats(dataset)
         return None if d is None else d["metadata"].get(f"ingest_watermark_rank_{rank}")
 
     def test_kill_one_rank_then_resume(self):
-        rows = 24000
+        rows = KILL_ROWS
         source = self.make_input(rows, 16)
         single = self.single_ingest(source, rows)
         sharded = f"killed-{uuid.uuid4().hex[:8]}"

@@ -9,15 +9,15 @@ add_test(NAME sharded_ingest_local
 set_tests_properties(sharded_ingest_local PROPERTIES TIMEOUT 900
                      ENVIRONMENT "${VSTASH_TEST_ENV};VSTASH_SHARD_CONFIG=;VSTASH_SHARD_PROFILE=")
 
-function(vstash_sharded_ingest_test store option fixture profile_file profile)
+function(vstash_sharded_ingest_test store option fixture profile_file profile kill_rows)
   if(${option})
     add_test(NAME sharded_ingest_${store}
              COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tests/integration/sharded_ingest_test.py)
     set_tests_properties(sharded_ingest_${store} PROPERTIES FIXTURES_REQUIRED ${fixture} TIMEOUT 900
-      ENVIRONMENT "${VSTASH_TEST_ENV};VSTASH_SHARD_CONFIG=${VSTASH_TEST_STATE}/${profile_file};VSTASH_SHARD_PROFILE=${profile}")
+      ENVIRONMENT "${VSTASH_TEST_ENV};VSTASH_SHARD_CONFIG=${VSTASH_TEST_STATE}/${profile_file};VSTASH_SHARD_PROFILE=${profile};VSTASH_SHARD_KILL_ROWS=${kill_rows}")
   endif()
 endfunction()
-vstash_sharded_ingest_test(pgvector VSTASH_WITH_PGVECTOR pg pgvector.yaml pg)
-vstash_sharded_ingest_test(redis VSTASH_WITH_REDIS redis redis.yaml redis)
-vstash_sharded_ingest_test(qdrant VSTASH_WITH_QDRANT qdrant qdrant.yaml qdrant)
-vstash_sharded_ingest_test(pinecone VSTASH_WITH_PINECONE pinecone_double pinecone.yaml pinecone)
+vstash_sharded_ingest_test(pgvector VSTASH_WITH_PGVECTOR pg pgvector.yaml pg 24000)
+vstash_sharded_ingest_test(redis VSTASH_WITH_REDIS redis redis.yaml redis 24000)
+vstash_sharded_ingest_test(qdrant VSTASH_WITH_QDRANT qdrant qdrant.yaml qdrant 24000)
+vstash_sharded_ingest_test(pinecone VSTASH_WITH_PINECONE pinecone_double pinecone.yaml pinecone 2000)

@@ -12,6 +12,10 @@
 #include <set>
 #include <thread>
 
+#include <fmt/format.h>
+
+#include "src/errors.hpp"
+
 namespace vstash::ingest {
 
 namespace {
@@ -198,6 +202,49 @@ void run_pipeline(const ReadBlock& read, const IngestPlan& plan, const std::vect
   if (auto error = shared.error()) {
     std::rethrow_exception(error);
   }
+}
+
+Slice slice_rows(int64_t total, const Shard& shard) {
+  if (!shard.sharded()) {
+    return {0, total};
+  }
+  // floor(r * N / W) without overflow for any N below 2^63 and W up to 2^20.
+  auto bound = [&](int64_t r) {
+    return total / shard.world_size * r + total % shard.world_size * r / shard.world_size;
+  };
+  return {bound(shard.rank), bound(shard.rank + 1)};
+}
+
+std::string watermark_key(const Shard& shard) {
+  return shard.sharded() ? fmt::format("ingest_watermark_rank_{}", shard.rank) : "ingest_watermark";
+}
+
+int64_t sharded_start(const backends::DatasetInfo& info, const Shard& shard, Slice slice, bool resume,
+                      const std::string& what) {
+  const auto& meta = info.spec.metadata;
+  const std::string key = watermark_key(shard);
+  const auto world = meta.is_object() ? meta.find(k_world_size_key) : meta.end();
+  if (world == meta.end() || !world->is_number_integer()) {
+    if (info.rows == 0) {
+      return slice.begin;
+    }
+    throw ConflictError(fmt::format(
+        "dataset \"{}\" already has {} rows not written by a sharded {}: --rank needs a new or empty dataset",
+        info.spec.name, info.rows, what));
+  }
+  if (world->get<int64_t>() != shard.world_size) {
+    throw ConflictError(fmt::format("--world-size {}: dataset \"{}\" is being loaded with --world-size {}",
+                                    shard.world_size, info.spec.name, world->get<int64_t>()));
+  }
+  if (!meta.contains(key)) {
+    return slice.begin;
+  }
+  if (!resume) {
+    throw ConflictError(fmt::format("dataset \"{}\": {} rank {} of {} already started: pass --resume to finish it",
+                                    info.spec.name, what, shard.rank, shard.world_size));
+  }
+  const int64_t mark = meta[key].is_number_integer() ? meta[key].get<int64_t>() : slice.begin;
+  return std::clamp(mark, slice.begin, slice.end);
 }
 
 int64_t default_block_rows(const backends::DatasetSpec& spec) {

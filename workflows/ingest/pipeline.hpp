@@ -45,4 +45,34 @@ int64_t default_block_rows(const backends::DatasetSpec& spec);
 void run_pipeline(const ReadBlock& read, const IngestPlan& plan, const std::vector<backends::Backend*>& writers,
                   const std::function<void(int64_t)>& progress);
 
+// --- many processes, one dataset (ingest and copy --rank R --world-size W) ----------------
+struct Shard {
+  int64_t rank = 0;
+  int64_t world_size = 0;  // 0: not sharded
+  bool sharded() const { return world_size > 0; }
+};
+
+// Rows [begin, end) of a load.
+struct Slice {
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
+// Rank r's contiguous rows of `total`: [floor(r * total / W), floor((r + 1) * total / W)),
+// so every row keeps the index and id a single process gives it; all rows when not sharded.
+Slice slice_rows(int64_t total, const Shard& shard);
+
+// The dataset metadata key of the resume point: `ingest_watermark`, or for a rank its own
+// `ingest_watermark_rank_R` (the catalog merges metadata key by key, so ranks never overwrite
+// each other's). A sharded load also records W under k_world_size_key.
+std::string watermark_key(const Shard& shard);
+inline constexpr const char* k_world_size_key = "ingest_world_size";
+
+// Where a rank starts in a dataset that exists (`what` names the load in messages): its own
+// resume point with `resume`, its slice's start if it never began (other ranks may be
+// writing). ConflictError if it began before and `resume` is not set, if the dataset records
+// another world size, or if it holds rows of a load that was not sharded.
+int64_t sharded_start(const backends::DatasetInfo& info, const Shard& shard, Slice slice, bool resume,
+                      const std::string& what);
+
 }  // namespace vstash::ingest

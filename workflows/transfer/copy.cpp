@@ -11,16 +11,70 @@
 
 namespace vstash::transfer {
 
-namespace {
-
 using backends::DatasetSpec;
 using backends::RowBatch;
 
-}  // namespace
-
 bool is_bookkeeping_key(const std::string& key) {
-  return key == "ingest_watermark" || key == "ingest_base" || key.rfind("copy_", 0) == 0;
+  return key == "ingest_watermark" || key == "ingest_base" || key == "ingest_world_size" ||
+         key.rfind("ingest_watermark_rank_", 0) == 0 || key.rfind("copy_", 0) == 0;
 }
+
+namespace {
+
+void require_compatible(const backends::DatasetInfo& dst, const backends::DatasetInfo& src,
+                        const std::string& dst_name) {
+  if (!backends::catalog::compatible(dst.spec, src.spec)) {
+    throw ConflictError(fmt::format("{} is {}, the source is {} (use --replace to replace it)", dst_name,
+                                    backends::catalog::describe(dst.spec), backends::catalog::describe(src.spec)));
+  }
+}
+
+// The destination records a copy of this very source, of the same row count.
+void require_same_source(const nlohmann::json& meta, const backends::DatasetInfo& src, const CopyRequest& request,
+                         const std::string& dst_name) {
+  const std::string recorded = meta.is_object() ? meta.value("copy_source", std::string()) : std::string();
+  if (recorded != request.src_address) {
+    throw ConflictError(fmt::format("{} is not an interrupted copy of \"{}\"{} (--resume continues only that)",
+                                    dst_name, request.src_address,
+                                    recorded.empty() ? "" : fmt::format(" but of \"{}\"", recorded)));
+  }
+  const int64_t rows_then = meta.value("copy_source_rows", int64_t{-1});
+  if (rows_then != src.rows) {
+    throw ConflictError(
+        fmt::format("source \"{}\" has {} rows, {} when the copy began: it changed, so the resume "
+                    "point no longer holds (use --replace to copy again)",
+                    request.src_address, src.rows, rows_then));
+  }
+}
+
+// Rank R of W: its slice, its start in a destination other ranks may be filling, its own resume point.
+void plan_sharded(CopyPlan& plan, const backends::DatasetInfo& src, const std::optional<backends::DatasetInfo>& dst,
+                  const CopyRequest& request, const std::string& dst_name) {
+  if (request.append || request.replace) {
+    throw UsageError(fmt::format("copy --rank: not with --{} (ranks share one destination and its indices)",
+                                 request.append ? "append" : "replace"));
+  }
+  const ingest::Slice slice = ingest::slice_rows(src.rows, request.shard);
+  plan.first = slice.begin;
+  plan.start = slice.begin;
+  plan.total = slice.end;
+  plan.watermark_key = ingest::watermark_key(request.shard);
+  if (dst) {
+    plan.exists = true;
+    require_compatible(*dst, src, dst_name);
+    if (dst->rows > 0 || dst->spec.metadata.contains(ingest::k_world_size_key)) {
+      require_same_source(dst->spec.metadata, src, request, dst_name);
+    }
+    plan.start = ingest::sharded_start(*dst, request.shard, slice, request.resume, "copy");
+  }
+  plan.spec.metadata["copy_source"] = request.src_address;
+  plan.spec.metadata["copy_source_rows"] = src.rows;
+  plan.spec.metadata["copy_base"] = 0;
+  plan.spec.metadata[ingest::k_world_size_key] = request.shard.world_size;
+  plan.spec.metadata[plan.watermark_key] = plan.start;
+}
+
+}  // namespace
 
 CopyPlan plan_copy(const backends::DatasetInfo& src, const std::optional<backends::DatasetInfo>& dst,
                    const CopyRequest& request) {
@@ -42,29 +96,18 @@ CopyPlan plan_copy(const backends::DatasetInfo& src, const std::optional<backend
   }
   const std::string dst_name =
       fmt::format("destination \"{}\"", request.dst_address.empty() ? request.dst_dataset : request.dst_address);
+  if (request.shard.sharded()) {
+    plan_sharded(plan, src, dst, request, dst_name);
+    return plan;
+  }
   if (dst && request.replace) {
     plan.drop_first = true;
   } else if (dst) {
     plan.exists = true;
-    if (!backends::catalog::compatible(dst->spec, src.spec)) {
-      throw ConflictError(fmt::format("{} is {}, the source is {} (use --replace to replace it)", dst_name,
-                                      backends::catalog::describe(dst->spec), backends::catalog::describe(src.spec)));
-    }
+    require_compatible(*dst, src, dst_name);
     const auto& meta = dst->spec.metadata;
     if (request.resume) {
-      const std::string recorded = meta.is_object() ? meta.value("copy_source", std::string()) : std::string();
-      if (recorded != request.src_address) {
-        throw ConflictError(fmt::format("{} is not an interrupted copy of \"{}\"{} (--resume continues only that)",
-                                        dst_name, request.src_address,
-                                        recorded.empty() ? "" : fmt::format(" but of \"{}\"", recorded)));
-      }
-      const int64_t rows_then = meta.value("copy_source_rows", int64_t{-1});
-      if (rows_then != src.rows) {
-        throw ConflictError(
-            fmt::format("source \"{}\" has {} rows, {} when the copy began: it changed, so the resume "
-                        "point no longer holds (use --replace to copy again)",
-                        request.src_address, src.rows, rows_then));
-      }
+      require_same_source(meta, src, request, dst_name);
       plan.start = std::clamp<int64_t>(meta.value("ingest_watermark", int64_t{0}), 0, src.rows);
       plan.base = meta.value("copy_base", int64_t{0});
     } else if (request.append) {
@@ -158,6 +201,7 @@ CopyStats run_copy(backends::Backend& src, backends::Backend& dst, const std::ve
   ip.total = plan.total;
   ip.batch_size = plan.block_rows;
   ip.base = plan.base;
+  ip.watermark_key = plan.watermark_key;
   CopyStats stats;
   // Only the pipeline's reader thread touches these.
   int64_t bytes = 0;

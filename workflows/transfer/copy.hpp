@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backends/backend.hpp"
+#include "workflows/ingest/pipeline.hpp"
 
 namespace vstash::transfer {
 
@@ -32,21 +33,27 @@ struct CopyRequest {
   bool resume = false;          // continue an interrupted copy of the same source
   bool lossy_metadata = false;  // --allow-lossy metadata: drop metadata the destination cannot hold
   int64_t block_rows = 0;       // 0: by row size, as ingest (ingest::default_block_rows)
+  ingest::Shard shard;          // --rank/--world-size: copy only this rank's slice of the source
 };
 
 struct CopyPlan {
   backends::DatasetSpec spec;  // the destination's: the source's spec and metadata, the new name
-  int64_t total = 0;           // source rows
+  int64_t total = 0;           // one past the last source position to write (source rows, or a rank's slice end)
+  int64_t first = 0;           // the first source position of the copy (a rank's slice start; else 0)
   int64_t start = 0;           // first source position to write (after --resume)
   int64_t base = 0;            // added to each source index (--append: the destination's next index)
   int64_t block_rows = 0;
-  bool drop_first = false;  // --replace of an existing destination
-  bool exists = false;      // the destination dataset exists (and is kept)
+  bool drop_first = false;                         // --replace of an existing destination
+  bool exists = false;                             // the destination dataset exists (and is kept)
+  std::string watermark_key = "ingest_watermark";  // the resume point's metadata key (per rank)
 };
 
 // Decides what the copy does. Throws ConflictError (exit 5) for a destination with another
 // spec (unless --replace), a non-empty one without --append/--replace/--resume, or a --resume
-// whose recorded source differs; UsageError for contradictory flags.
+// whose recorded source differs; UsageError for contradictory flags. With a shard, rank R of W
+// copies source positions ingest::slice_rows(rows, shard) at their own indices into a
+// destination the other ranks may be filling at the same time (each rank resumable on its own,
+// ingest::sharded_start); not with --append or --replace.
 CopyPlan plan_copy(const backends::DatasetInfo& src, const std::optional<backends::DatasetInfo>& dst,
                    const CopyRequest& request);
 
