@@ -33,6 +33,11 @@ WORLD = 4
 # Rows of the kill test: enough that the killed rank's slice takes many commits (the Pinecone
 # double, slow per request, needs fewer).
 KILL_ROWS = int(os.environ.get("VSTASH_SHARD_KILL_ROWS", "24000"))
+# 0 for a store whose dataset record has no atomic compare-and-set (Pinecone: a read-modify-
+# write over an eventually consistent index), where ranks writing their resume points at the
+# same moment can lose one: that rank then resumes from its slice's start (rows re-sent replace
+# themselves) and a re-run without --resume is not refused. No duplicate and no gap either way.
+ATOMIC_CATALOG = os.environ.get("VSTASH_SHARD_ATOMIC_CATALOG", "1") == "1"
 
 
 class ShardedIngestTest(unittest.TestCase):
@@ -151,8 +156,10 @@ class ShardedIngestTest(unittest.TestCase):
         self.assertEqual([(r["first_row"], r["end_row"], r["rows"]) for r in results],
                          [(0, 250, 250), (250, 501, 251), (501, 752, 251), (752, 1003, 251)])
         self.assert_same_export(single, copied)
-        again = self.run_vstash("copy", f"s:{single}", f"s:{copied}", "--rank", "2", "--world-size", str(WORLD), code=5)
-        self.assertIn("already started: pass --resume", again.stderr)
+        if ATOMIC_CATALOG:
+            again = self.run_vstash("copy", f"s:{single}", f"s:{copied}", "--rank", "2", "--world-size", str(WORLD),
+                                    code=5)
+            self.assertIn("already started: pass --resume", again.stderr)
         for flags, message in [(["--verify"], "--verify compares whole datasets"),
                                (["--replace"], "not with --replace"), (["--append"], "not with --append")]:
             r = self.run_vstash("copy", f"s:{single}", f"s:{copied}", "--rank", "0", "--world-size", "2", *flags,
@@ -182,11 +189,14 @@ class ShardedIngestTest(unittest.TestCase):
                 out, err = p.communicate(timeout=600)
                 self.assertEqual(p.returncode, 0, f"rank {r}: {err}{out}")
         mark = self.watermark(sharded, victim)
+        if mark is None and not ATOMIC_CATALOG:
+            mark = begin  # lost to another rank's write: the rank starts again from its slice
         self.assertLess(mark, end, "the victim's resume point already at its slice end")
-        again = self.run_vstash("--dataset", sharded, "ingest", *source, "--rank", str(victim), "--world-size",
-                                str(WORLD), "--batch-size", "16", code=5)
-        self.assertIn("already started: pass --resume", again.stderr)
-        self.assertEqual(len(again.stderr.strip().splitlines()), 1, again.stderr)
+        if self.watermark(sharded, victim) is not None:
+            again = self.run_vstash("--dataset", sharded, "ingest", *source, "--rank", str(victim), "--world-size",
+                                    str(WORLD), "--batch-size", "16", code=5)
+            self.assertIn("already started: pass --resume", again.stderr)
+            self.assertEqual(len(again.stderr.strip().splitlines()), 1, again.stderr)
         r = json.loads(self.run_vstash("--dataset", sharded, "ingest", *source, "--rank", str(victim),
                                        "--world-size", str(WORLD), "--batch-size", "16", "--resume", "--json").stdout)
         self.assertEqual(r["skipped_rows"], mark - begin)
