@@ -13,6 +13,7 @@
 #include "backends/common/rowcodec.hpp"
 #include "backends/http/httpclient.hpp"
 #include "src/errors.hpp"
+#include "src/filter.hpp"
 #include "src/io/untrusted.hpp"
 #include "src/util/base64.hpp"
 #include "src/util/floatformat.hpp"
@@ -45,34 +46,11 @@ std::string json_text(const json& j, std::string_view what) {
   }
 }
 
+// A label element as src/filter.hpp's label_value reads it, but a bool as 1/0: the stored
+// payload has kept numbers since the first release, and a $label filter compares them.
 json element_json(const Array& a, int64_t i) {
-  const std::byte* p = a.data() + static_cast<size_t>(i) * dtype_size(a.dtype());
-  auto get = [p]<class T>(T v) {
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  };
-  switch (a.dtype()) {
-    case DType::i8:
-      return json(get(int8_t{}));
-    case DType::i16:
-      return json(get(int16_t{}));
-    case DType::i32:
-      return json(get(int32_t{}));
-    case DType::i64:
-      return json(get(int64_t{}));
-    case DType::u8:
-      return json(get(uint8_t{}));
-    case DType::u16:
-      return json(get(uint16_t{}));
-    case DType::u32:
-      return json(get(uint32_t{}));
-    case DType::u64:
-      return json(get(uint64_t{}));
-    case DType::b1:
-      return json(get(uint8_t{}) != 0 ? 1 : 0);
-    default:
-      return json(a.element_as_double(i));
-  }
+  json v = label_value(a.dtype(), a.data() + static_cast<size_t>(i) * dtype_size(a.dtype()));
+  return v.is_boolean() ? json(v.get<bool>() ? 1 : 0) : v;
 }
 
 void put_element(Array& a, int64_t i, const json& v) {
