@@ -14,10 +14,11 @@ import os
 import re
 import subprocess
 import tempfile
-import time
 import unittest
 
 import numpy as np
+
+from pgvector_test import wait_until  # noqa: E402 (this folder is on sys.path)
 
 VSTASH = os.environ.get("VSTASH_BIN", "vstash")
 SOURCE = os.environ.get("VSTASH_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -33,16 +34,6 @@ def script(path, *args):
     if p.returncode != 0:
         raise AssertionError(f"{os.path.basename(path)} {' '.join(args)} failed: {p.stderr}")
     return p.stdout.strip()
-
-
-def wait_until(predicate, timeout, what):
-    """Polls predicate() until it is true; fails the test after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def refused_port():

@@ -20,10 +20,10 @@
 # "vstashtest" user created for it).
 set -euo pipefail
 
-bin=/usr/lib/postgresql/15/bin
 state=${VSTASH_TEST_STATE:?VSTASH_TEST_STATE must be set}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/ports.sh"
+source "$here/pgctl.sh"
 port=$(published_port pg "${VSTASH_TEST_PG_PORT:-55432}")
 data=$state/pg
 sock=$state/pg-run
@@ -70,21 +70,7 @@ start() {
   # certificate and reload (tls_test.py's wrong host name).
   printf "ssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\n" "$sock/server.pem" "$sock/server.key" \
     >>"$data/postgresql.conf"
-  # The server binds the port itself: a port another process holds fails the start with
-  # "Address already in use" and the next candidate is tried.
-  local candidate started=0
-  for candidate in $(candidate_ports "${VSTASH_TEST_PG_PORT:-55432}"); do
-    port=$candidate
-    rm -f "$log"
-    if "${as_owner[@]}" "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 -o \
-      "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$sock -c fsync=off -c max_connections=50" \
-      start >/dev/null 2>&1; then
-      started=1
-      break
-    fi
-    grep -q "Address already in use" "$log" 2>/dev/null || { cat "$log" >&2; exit 1; }
-  done
-  [[ $started -eq 1 ]] || { echo "postgres.sh: no free loopback port found" >&2; exit 1; }
+  pg_start_free "${VSTASH_TEST_PG_PORT:-55432}" postgres.sh "-c fsync=off -c max_connections=50"
   # Bounded wait: 60 s at most.
   for _ in $(seq 1 120); do
     if "$bin/pg_isready" -q -h "$sock" -p "$port"; then

@@ -12,10 +12,10 @@
 # Used by tests/integration/pgvector_replica_test.py, which starts and stops it.
 set -euo pipefail
 
-bin=/usr/lib/postgresql/15/bin
 state=${VSTASH_TEST_STATE:?VSTASH_TEST_STATE must be set}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/ports.sh"
+source "$here/pgctl.sh"
 primary_port=$(published_port pg "${VSTASH_TEST_PG_PORT:-55432}")
 port=$(published_port pg-replica "${VSTASH_TEST_PG_REPLICA_PORT:-$((primary_port + 1))}")
 data=$state/pg-replica
@@ -47,19 +47,7 @@ start() {
   # -R writes standby.signal and primary_conninfo (the primary's socket, the superuser).
   "${as_owner[@]}" "$bin/pg_basebackup" -h "$primary_sock" -p "$primary_port" -U postgres -D "$data" -R \
     -X stream -c fast >"$state/pg-replica-basebackup.log" 2>&1 || { cat "$state/pg-replica-basebackup.log" >&2; exit 1; }
-  local candidate started=0
-  for candidate in $(candidate_ports "${VSTASH_TEST_PG_REPLICA_PORT:-$((primary_port + 1))}"); do
-    port=$candidate
-    rm -f "$log"
-    if "${as_owner[@]}" "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 -o \
-      "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$sock -c hot_standby=on" \
-      start >/dev/null 2>&1; then
-      started=1
-      break
-    fi
-    grep -q "Address already in use" "$log" 2>/dev/null || { cat "$log" >&2; exit 1; }
-  done
-  [[ $started -eq 1 ]] || { echo "postgres_replica.sh: no free loopback port found" >&2; exit 1; }
+  pg_start_free "${VSTASH_TEST_PG_REPLICA_PORT:-$((primary_port + 1))}" postgres_replica.sh "-c hot_standby=on"
   publish_port pg-replica "$port"
   # Bounded wait (30 s): the replica accepts reads and its WAL receiver streams.
   local streaming=""
