@@ -13,6 +13,7 @@
 #include <functional>
 #include <type_traits>
 
+#include "backends/pgvector/pgcitus.hpp"
 #include "backends/pgvector/pgconnection.hpp"
 #include "backends/pgvector/pgdatasets.hpp"
 #include "backends/registry.hpp"
@@ -481,6 +482,38 @@ TEST_SUITE("backends::pgvector" * doctest::skip()) {
     p.set("index", "hnsw");
     p.set("m", 1);
     CHECK_THROWS_AS(create_backend(p), UsageError);
+  }
+
+  // Citus is not packaged here: its create_distributed_table is a stub that records its
+  // arguments, so the statements are checked as PostgreSQL runs them (docs/backends.md).
+  TEST_CASE("the citus rows-table statements run in one transaction and distribute by idx") {
+    const Profile p = fresh_profile();
+    auto s = session_of(p);
+    const std::string schema = s.quote(testutil::unique_name("citus"));
+    const std::string table = schema + "." + s.quote("rows;\"x");
+    s.exec("CREATE SCHEMA " + schema);
+    s.exec(fmt::format("CREATE TABLE {}.calls (tbl oid, col text)", schema));
+    s.exec(
+        fmt::format("CREATE FUNCTION {0}.create_distributed_table(t regclass, col text) RETURNS void LANGUAGE sql AS "
+                    "$$ INSERT INTO {0}.calls VALUES (t::oid, col) $$",
+                    schema));
+    s.transact("citus statements", [&](pqxx::work&) {
+      s.exec(fmt::format("SET LOCAL search_path = {}, public", schema));
+      for (const auto& st : pgvector::rows_table_statements_quoted(table, 8, true)) {
+        s.exec(st.sql, std::vector<pgvector::Param>(st.params.begin(), st.params.end()));
+      }
+    });
+    const auto calls = s.exec(fmt::format("SELECT tbl = to_regclass($1)::oid, col FROM {}.calls", schema), {table});
+    REQUIRE(calls.rows() == 1);
+    CHECK(calls.text(0, 0) == "t");  // the bound name is the table just created
+    CHECK(calls.text(0, 1) == "idx");
+    const auto key = s.exec(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+        "WHERE i.indrelid = to_regclass($1) AND i.indisprimary",
+        {table});
+    REQUIRE(key.rows() == 1);
+    CHECK(key.text(0, 0) == "idx");
+    s.exec(fmt::format("DROP SCHEMA {} CASCADE", schema));
   }
 }
 #endif  // VSTASH_HAVE_PGVECTOR
