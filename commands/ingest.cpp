@@ -156,6 +156,7 @@ IngestStart prepare_dataset(const IngestOptions& opt, backends::DatasetSpec& spe
                     "`parallel` sets how many requests one writer sends at once",
                     backend.kind(), backend.max_ingest_writers()));
   }
+  opt.shards.check_store(backend);
   const int64_t total = src.rows();
   IngestStart at;
   at.slice = slice_of(opt, total);

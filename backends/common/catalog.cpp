@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "backends/common/contention.hpp"
 #include "src/io/untrusted.hpp"
 
 namespace vstash::backends::catalog {
@@ -97,6 +98,7 @@ bool Catalog::create(const DatasetSpec& spec, DatasetRecord fresh) {
     if (next.spec.metadata == stored->spec.metadata || m_records.compare_and_set(*stored, next)) {
       return false;
     }
+    contention_pause(attempt);
   }
   throw ConflictError(fmt::format("{}: dataset \"{}\": gave up after {} attempts: concurrent writers keep changing it",
                                   m_records.location(), spec.name, k_catalog_attempts));
@@ -119,6 +121,7 @@ DatasetRecord Catalog::update(const std::string& name, Change&& change) {
     if (next.next_index == stored.next_index || m_records.compare_and_set(stored, next)) {
       return stored;
     }
+    contention_pause(attempt);
   }
   throw ConflictError(fmt::format("{}: dataset \"{}\": gave up after {} attempts: concurrent writers keep changing it",
                                   m_records.location(), name, k_catalog_attempts));

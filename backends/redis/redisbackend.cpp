@@ -79,6 +79,7 @@
 #pragma GCC diagnostic pop
 
 #include "backends/common/catalog.hpp"
+#include "backends/common/contention.hpp"
 #include "backends/common/rowcheck.hpp"
 #include "backends/redis/redischeckpoints.hpp"
 #include "backends/redis/redisdatasets.hpp"
@@ -114,6 +115,8 @@ void append_expire(Connection& conn, const StoreConfig& cfg, const std::string& 
 namespace {
 
 constexpr int k_attempts = 10;
+// Writes lose to other processes' writes (the manifest's WATCH), and back off in between.
+constexpr int k_write_attempts = 40;
 
 class RedisBackend final : public Backend {
  public:
@@ -174,12 +177,13 @@ class RedisBackend final : public Backend {
         throw UsageError(fmt::format("dataset \"{}\": negative index {}", dataset, idx));
       }
     }
-    for (int attempt = 0; attempt < k_attempts; ++attempt) {
+    for (int attempt = 0; attempt < k_write_attempts; ++attempt) {
       if (m_rows.write(dataset, batch)) {
         return;
       }
+      contention_pause(attempt);
     }
-    throw too_busy(dataset);
+    throw too_busy(dataset, k_write_attempts);
   }
 
   RowBatch read_rows(const std::string& dataset, int64_t offset, int64_t count) override {
@@ -246,12 +250,13 @@ class RedisBackend final : public Backend {
   void update_row(const std::string& dataset, const std::string& id, const std::optional<Array>& sample,
                   const std::optional<json>& metadata) override {
     std::lock_guard lock(m_mutex);
-    for (int attempt = 0; attempt < k_attempts; ++attempt) {
+    for (int attempt = 0; attempt < k_write_attempts; ++attempt) {
       if (m_rows.update(dataset, id, sample, metadata)) {
         return;
       }
+      contention_pause(attempt);
     }
-    throw too_busy(dataset);
+    throw too_busy(dataset, k_write_attempts);
   }
 
   int64_t delete_ids(const std::string& dataset, const std::vector<std::string>& ids) override {
@@ -341,11 +346,11 @@ class RedisBackend final : public Backend {
   }
 
  private:
-  ConflictError too_busy(const std::string& dataset) const {
+  ConflictError too_busy(const std::string& dataset, int attempts = k_attempts) const {
     return ConflictError(
         fmt::format("redis {}: dataset \"{}\": gave up after {} attempts: concurrent writers keep "
                     "changing it",
-                    m_conn.location(), dataset, k_attempts));
+                    m_conn.location(), dataset, attempts));
   }
 
   // Runs read(snapshot) until it sees no concurrent write (read returns nullopt when gen moved).

@@ -5,8 +5,8 @@
 #                            rank then --resume; flag errors. The store is the profile its
 #                            fixture writes (VSTASH_SHARD_CONFIG/VSTASH_SHARD_PROFILE; empty: local).
 # Pinecone: fewer rows for the kill test (a slow double). Pinecone and Qdrant: the catalog record has no atomic
-# compare-and-set, so a rank's resume point may be lost to another's write (the test then
-# checks no duplicate and no gap, not the exact resume point).
+# compare-and-set, so they take one writer per dataset and the test checks that --world-size 4
+# is refused there (atomic_catalog 0).
 add_test(NAME sharded_ingest_local
          COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tests/integration/sharded_ingest_test.py)
 set_tests_properties(sharded_ingest_local PROPERTIES TIMEOUT 900
