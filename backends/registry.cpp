@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <filesystem>
 
 #include "src/errors.hpp"
 #include "src/profile.hpp"
@@ -124,23 +125,23 @@ std::string pinecone_inexact(const DatasetSpec& spec, const RowBatch& b, size_t 
       sample + label + user, k_pinecone_metadata_bytes);
 }
 
-BackendEntry entry(std::string_view type, std::vector<ProfileKey> store_keys, std::optional<TestPort> port, Factories f,
-                   InexactRow inexact = nullptr) {
-  return BackendEntry{type, std::move(store_keys), port, f.create, f.open_read_only, inexact};
+BackendEntry entry(std::string_view type, std::vector<std::string_view> location, std::vector<ProfileKey> store_keys,
+                   std::optional<TestPort> port, Factories f, InexactRow inexact = nullptr) {
+  return BackendEntry{type, std::move(store_keys), port, f.create, f.open_read_only, inexact, std::move(location)};
 }
 
 // The backends, in display order. A new store is one entry here (its factory above), its
 // folder, one vstash_backend line in CMakeLists.txt, configs/<name>.yaml and
 // tests/suites/<name>.cmake.
 const std::vector<BackendEntry> k_backends = {
-    entry("local",
+    entry("local", {"path"},
           {{"path", K::string, "$XDG_DATA_HOME/vstash/local.db"},
            {"hnsw_m", K::integer, "32"},
            {"hnsw_ef_construction", K::integer, "200"},
            {"hnsw_ef_search", K::integer, "512"},
            {"hnsw_min_rows", K::integer, "50000"}},
           std::nullopt, k_local),
-    entry("pgvector",
+    entry("pgvector", {"host", "port", "database", "table_name"},
           keys({{{"host", K::string, "localhost"},
                  {"port", K::integer, "5432"},
                  {"database", K::string, "postgres"},
@@ -161,7 +162,7 @@ const std::vector<BackendEntry> k_backends = {
                 k_tls_keys}),
           TestPort{"VSTASH_TEST_PG_PORT", 55432}, k_pgvector, &pgvector_inexact),
     // Redis accepts the TLS keys (and `tls`) only to refuse them with a clear message.
-    entry("redis",
+    entry("redis", {"host", "port", "socket", "db", "prefix"},
           keys({{{"host", K::string, "127.0.0.1"},
                  {"port", K::integer, "6379"},
                  {"socket", K::string},
@@ -175,7 +176,7 @@ const std::vector<BackendEntry> k_backends = {
                  {"connect_timeout_ms", K::integer, "5000"}},
                 k_tls_keys}),
           TestPort{"VSTASH_TEST_REDIS_PORT", 56379}, k_redis),
-    entry("qdrant",
+    entry("qdrant", {"host", "port", "collection_name"},
           keys({{{"host", K::string, "localhost"},
                  {"port", K::integer, "6333"},
                  {"https", K::boolean, "false"},
@@ -194,7 +195,7 @@ const std::vector<BackendEntry> k_backends = {
                 k_http_keys,
                 k_tls_keys}),
           TestPort{"VSTASH_TEST_QDRANT_PORT", 56333}, k_qdrant, &qdrant_inexact),
-    entry("pinecone",
+    entry("pinecone", {"host", "index_name", "namespace_prefix", "control_host", "environment"},
           keys({{{"api_key", K::string, "$PINECONE_API_KEY", true, true},
                  {"environment", K::string},
                  {"index_name", K::string},
@@ -257,6 +258,21 @@ std::unique_ptr<Backend> create_cached(const Profile& profile, const ProfileFile
 }  // namespace
 
 const std::vector<BackendEntry>& backend_entries() { return k_backends; }
+
+nlohmann::json store_identity(const Profile& profile) {
+  const nlohmann::json values = profile.redacted();
+  nlohmann::json id = {{"type", profile.type()}};
+  const BackendEntry* e = find_backend(profile.type());
+  for (const std::string_view key : e ? e->location_keys : std::vector<std::string_view>{}) {
+    if (key == "path") {
+      std::error_code ec;
+      id["path"] = std::filesystem::weakly_canonical(profile.get_string("path", default_local_path()), ec).string();
+    } else if (values.contains(key)) {
+      id[std::string(key)] = values.at(std::string(key));
+    }
+  }
+  return id;
+}
 
 const BackendEntry* find_backend(std::string_view type) {
   for (const auto& e : k_backends) {

@@ -41,12 +41,20 @@ struct BackendEntry {
   Factory open_read_only = nullptr;
   // Null: the store keeps every row exactly.
   InexactRow inexact_row = nullptr;
+  // The keys that say where the data lives: two profiles of this type with equal values of
+  // these keys name one store (store_identity below).
+  std::vector<std::string_view> location_keys;
 };
 
 // Every backend, compiled in or not, in display order.
 const std::vector<BackendEntry>& backend_entries();
 // The entry of `type`, or null.
 const BackendEntry* find_backend(std::string_view type);
+
+// Where a profile's data lives, as JSON: its type and its location keys' values (a "path" made
+// canonical). Equal for two profiles that name one store: copy's same-store check and the
+// cache tier's scope compare it.
+nlohmann::json store_identity(const Profile& profile);
 
 // Throws UsageError for an unknown or not-compiled-in type. If the profile names
 // `cache: <redis profile>`, that profile is looked up in `file` and the primary is wrapped in

@@ -23,6 +23,7 @@
 
 #include "backends/common/cachecodec.hpp"
 #include "backends/redis/rediscache.hpp"
+#include "backends/registry.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
 #include "src/util/uuid.hpp"
@@ -32,20 +33,8 @@ namespace vstash::backends {
 // Only what names the store (never timeouts, `dataset:` or `cache:`), so that every profile
 // of one store shares one scope and a write through any of them invalidates the others.
 std::string cache_scope(const Profile& primary_profile) {
-  const json values = primary_profile.redacted();
-  json id = {{"type", primary_profile.type()}};
-  for (const char* key : {"host", "port", "socket", "db", "database", "table_name", "prefix", "collection_name",
-                          "index_name", "namespace_prefix", "control_host", "environment"}) {
-    if (values.contains(key)) {
-      id[key] = values.at(key);
-    }
-  }
-  if (primary_profile.type() == "local") {
-    std::error_code ec;
-    id["path"] =
-        std::filesystem::weakly_canonical(primary_profile.get_string("path", default_local_path()), ec).string();
-  }
-  return fmt::format("{}:{}", primary_profile.type(), util::sha1_hex(id.dump()).substr(0, 16));
+  return fmt::format("{}:{}", primary_profile.type(),
+                     util::sha1_hex(store_identity(primary_profile).dump()).substr(0, 16));
 }
 
 namespace {

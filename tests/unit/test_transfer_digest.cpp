@@ -109,6 +109,12 @@ TEST_SUITE("transfer::address") {
     const Profile r3{"r3", "redis", {{"host", "h"}, {"port", 1}, {"prefix", "q:"}}, "t"};
     CHECK(transfer::same_store(r1, r2));
     CHECK_FALSE(transfer::same_store(r1, r3));
+    // The registry's location keys decide (backends/registry.cpp): another Redis db is another store.
+    const Profile r4{"r4", "redis", {{"host", "h"}, {"port", 1}, {"prefix", "p:"}, {"db", 2}}, "t"};
+    CHECK_FALSE(transfer::same_store(r2, r4));
+    const Profile p1{"p1", "pinecone", {{"index_name", "i"}, {"namespace_prefix", "a"}}, "t"};
+    const Profile p2{"p2", "pinecone", {{"index_name", "i"}, {"namespace_prefix", "b"}}, "t"};
+    CHECK_FALSE(transfer::same_store(p1, p2));
   }
 
   TEST_CASE("a malformed address is a usage error naming it") {

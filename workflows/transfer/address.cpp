@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "backends/backend.hpp"
+#include "backends/registry.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
 
@@ -59,23 +60,7 @@ Address parse_address(const std::string& text, const std::string& what) {
 }
 
 bool same_store(const Profile& a, const Profile& b) {
-  if (a.type() != b.type()) {
-    return false;
-  }
-  const auto va = a.redacted();
-  const auto vb = b.redacted();
-  for (const char* key : {"host", "port", "database", "table_name", "prefix", "collection_name", "index_name"}) {
-    if (va.value(key, nlohmann::json()) != vb.value(key, nlohmann::json())) {
-      return false;
-    }
-  }
-  if (a.type() == "local") {
-    std::error_code ec;
-    const auto pa = std::filesystem::weakly_canonical(a.get_string("path", default_local_path()), ec);
-    const auto pb = std::filesystem::weakly_canonical(b.get_string("path", default_local_path()), ec);
-    return pa == pb;
-  }
-  return true;
+  return backends::store_identity(a) == backends::store_identity(b);
 }
 
 Profile address_profile(const Address& address, const ProfileFile& file, const Profile& current) {
