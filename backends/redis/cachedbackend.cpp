@@ -43,10 +43,12 @@ using namespace cachecodec;
 
 constexpr int64_t k_max_cache_memory_mb = int64_t{1} << 20;
 
-class CachedBackend final : public Backend, public CheckpointStore, public ProgressStore {
+// The tier is the primary's row store and checkpoint store with a cache in front (loads are
+// cached, saves and deletes invalidate the model's scope); progress reports go straight through.
+class CachedBackend final : public Backend, public CheckpointStore {
  public:
   CheckpointStore& checkpoints() override { return *this; }
-  ProgressStore& progress() override { return *this; }
+  ProgressStore& progress() override { return primary().progress(); }
   CachedBackend(OpenBackend open_primary, std::string kind, const Profile& cache_profile, std::string scope,
                 int64_t memory_bytes)
       : m_open(std::move(open_primary)),
@@ -184,11 +186,6 @@ class CachedBackend final : public Backend, public CheckpointStore, public Progr
   bool delete_checkpoint(const std::string& path) override {
     const auto ref = CheckpointRef::parse(path);
     return write_scope(model_scope(ref.model), [&] { return primary().checkpoints().delete_checkpoint(path); });
-  }
-
-  void record_progress(const ProgressRecord& r) override { primary().progress().record_progress(r); }
-  std::vector<ProgressRecord> list_progress(const std::string& run) override {
-    return primary().progress().list_progress(run);
   }
 
   std::string id_key(const std::string& id) const override { return primary().id_key(id); }
