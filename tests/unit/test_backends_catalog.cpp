@@ -33,7 +33,7 @@ class MemoryRecords final : public DatasetRecords {
       before_write();
     }
     DatasetRecord r = record;
-    r.version = "1";
+    r.version = std::string("1");
     return m_records.emplace(r.spec.name, r).second;
   }
   bool compare_and_set(const DatasetRecord& seen, const DatasetRecord& next) override {
@@ -147,7 +147,7 @@ TEST_SUITE("backends::catalog") {
       DatasetRecord theirs;
       theirs.spec = spec("d");
       theirs.spec.row_shape = {7};
-      theirs.version = "1";
+      theirs.version = std::string("1");
       records.m_records["d"] = theirs;
     };
     CHECK_THROWS_AS(catalog.create(spec("d")), ConflictError);

@@ -15,7 +15,7 @@ namespace {
 
 DatasetSpec spec_of(int64_t dim, json metadata = json::object()) {
   DatasetSpec s;
-  s.name = "d";
+  s.name = std::string("d");
   s.dtype = DType::f32;
   s.row_shape = {dim};
   s.metric = Metric::cosine;

@@ -62,10 +62,10 @@ TEST_SUITE("backends::pgvector::scaleout") {
 
   TEST_CASE("read_replicas lists host:port entries that inherit the primary's other settings") {
     ConnectionSettings primary;
-    primary.host = "db0";
+    primary.host = std::string("db0");
     primary.port = 5432;
-    primary.database = "ml";
-    primary.user = "u";
+    primary.database = std::string("ml");
+    primary.user = std::string("u");
     const auto r = parse_replicas("db1:5433, 10.0.0.2:6432", primary);
     REQUIRE(r.size() == 2);
     CHECK(r[0].host == "db1");

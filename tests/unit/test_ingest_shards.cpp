@@ -40,7 +40,7 @@ TEST_SUITE("ingest::shards") {
 
   TEST_CASE("where a rank starts in a dataset that exists") {
     backends::DatasetInfo info;
-    info.spec.name = "d";
+    info.spec.name = std::string("d");
     const Shard shard{1, 4};
     const ingest::Slice slice = ingest::slice_rows(100, shard);  // [25, 50)
     info.rows = 0;
