@@ -66,7 +66,9 @@ void check_dataset_name(const std::string& name) {
 void check_catalog_spec(const DatasetSpec& spec, std::string_view what) {
   for (const Shape* shape : {&spec.row_shape, &spec.label_shape}) {
     for (const int64_t d : *shape) {
-      if (d < 0 || d > k_max_catalog_row_elements) {
+      // Zero is as corrupt as negative: datasets are created with positive dimensions only
+      // (backends/common/rowcheck.cpp), and a zero-element row would decode into an empty buffer.
+      if (d < 1 || d > k_max_catalog_row_elements) {
         throw Error(fmt::format("{}: corrupt shape {}", what, shape_to_string(*shape)));
       }
     }

@@ -161,8 +161,9 @@ void validate_model_name(const std::string& model);
 constexpr size_t k_max_dataset_name_bytes = 255;
 void check_dataset_name(const std::string& name);
 // A spec read back from a store's catalog (a JSON record on a server we do not control, e.g.
-// Qdrant and Pinecone): row and label shapes of at most k_max_catalog_row_elements elements,
-// so that decoding rows never allocates from a corrupt shape. Throws Error naming `what`.
+// Qdrant and Pinecone): row and label shapes of positive dimensions and at most
+// k_max_catalog_row_elements elements, so that decoding rows never allocates from a corrupt shape.
+// Throws Error naming `what`.
 constexpr int64_t k_max_catalog_row_elements = int64_t{1} << 20;
 void check_catalog_spec(const DatasetSpec& spec, std::string_view what);
 // RFC 3339 UTC "now", e.g. 2026-11-25T12:00:00.123Z.

@@ -106,6 +106,10 @@ TEST_SUITE("backends::catalog") {
                          doctest::Contains("w: corrupt catalog entry"), Error);
     CHECK_THROWS_AS(
         spec_from_json("d", {{"dtype", "float32"}, {"row_shape", {int64_t{1} << 40}}, {"metric", "dot"}}, "w"), Error);
+    // A zero dimension is corrupt too: no dataset is created with one, and its rows would be empty
+    // buffers (tests/fuzz/regressions/pinecone/catalog_zero_dim.bin).
+    CHECK_THROWS_WITH_AS(spec_from_json("d", {{"dtype", "float32"}, {"row_shape", {0}}, {"metric", "dot"}}, "w"),
+                         doctest::Contains("w: corrupt shape (0,)"), Error);
   }
 
   TEST_CASE("create makes a dataset once, then merges metadata and refuses another spec") {
