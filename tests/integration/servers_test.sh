@@ -4,7 +4,8 @@
 # redis-server (no password) on the configured Redis port and foreign listeners on the
 # PostgreSQL and double ports, tests/servers/*.sh start their own servers on other ports,
 # publish them in $state/NAME.port and the profile YAMLs, vstash works against them, and the
-# foreign servers are untouched (still running, no keys written). Two redis.sh starts at once
+# foreign servers are untouched (still running, no keys written); likewise redis_cluster.sh with
+# a foreign listener among its twelve ports. Two redis.sh starts at once
 # with the same configured port get two servers. Everything runs in a state dir of its own.
 # Env: VSTASH_BIN, VSTASH_SOURCE_DIR, VSTASH_TEST_STATE, PYTHON (as ctest sets them).
 set -euo pipefail
@@ -20,7 +21,7 @@ pids=()
 failures=0
 
 cleanup() {
-  for s in redis postgres qdrant_double pinecone_double; do
+  for s in redis redis_cluster postgres qdrant_double pinecone_double; do
     for st in "$root"/state*; do
       [[ -d $st ]] && VSTASH_TEST_STATE=$st bash "$src/tests/servers/$s.sh" stop >/dev/null 2>&1 || true
     done
@@ -42,6 +43,7 @@ wait_for() {  # wait_for WHAT CMD...: poll CMD for 20 s at most
   echo "timed out waiting for $what" >&2
   exit 1
 }
+refused() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }  # nothing listens on PORT
 # The profile file names PORT (as `port: PORT` or in a URL) and never FOREIGN.
 yaml_names() { grep -Eq "(port: |127[.]0[.]0[.]1:)$2\b" "$1" && ! grep -Eq "(port: |127[.]0[.]0[.]1:)$3\b" "$1"; }
 
@@ -99,6 +101,26 @@ check pinecone pinecone_double.sh pinecone.yaml "$pinecone_port" pinecone
 VSTASH_TEST_STATE=$state bash "$src/tests/servers/redis.sh" stop
 [[ $(redis-cli -p "$redis_port" dbsize) == 1 ]] || fail "the foreign redis-server's data changed"
 redis-cli -p "$redis_port" ping >/dev/null 2>&1 || fail "the foreign redis-server is gone"
+
+# The Redis Cluster needs twelve ports in a row: with a foreign listener on one of them,
+# redis_cluster.sh starts its six nodes elsewhere, and its stop leaves the listener alone.
+listen cluster
+cluster_foreign=$(cat "$root/foreign/listen.cluster")
+VSTASH_TEST_REDIS_CLUSTER_PORT=$((cluster_foreign - 3))
+export VSTASH_TEST_REDIS_CLUSTER_PORT
+if bash "$src/tests/servers/redis_cluster.sh" start >"$root/cluster.out" 2>&1; then
+  base=$(cat "$state/redis-cluster.port")
+  ((cluster_foreign < base || cluster_foreign > base + 11)) || fail "the cluster took the foreign port $cluster_foreign"
+  yaml_names "$state/redis_cluster.yaml" "$base" "$cluster_foreign" || fail "redis_cluster.yaml does not name port $base alone"
+  [[ $(grep -c "127.0.0.1:$((base + 5))\"" "$state/redis_cluster.yaml") == 1 ]] || fail "redis_cluster.yaml lacks node $((base + 5))"
+  bash "$src/tests/servers/redis_cluster.sh" cli "$((base + 5))" cluster info | grep -q '^cluster_state:ok' ||
+    fail "the cluster is not ok after start"
+  bash "$src/tests/servers/redis_cluster.sh" stop
+  for ((p = base; p < base + 6; p++)); do refused "$p" || fail "a cluster node still listens on $p after stop"; done
+else
+  fail "redis_cluster.sh start with a foreign listener on a configured port: $(tail -3 "$root/cluster.out")"
+fi
+refused "$cluster_foreign" && fail "redis_cluster.sh stop closed the foreign listener"
 
 # Two runs at once with the same configured port: two servers of their own.
 mkdir -p "$root/state1" "$root/state2"
