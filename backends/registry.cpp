@@ -126,8 +126,9 @@ std::string pinecone_inexact(const DatasetSpec& spec, const RowBatch& b, size_t 
 }
 
 BackendEntry entry(std::string_view type, std::vector<std::string_view> location, std::vector<ProfileKey> store_keys,
-                   std::optional<TestPort> port, Factories f, InexactRow inexact = nullptr) {
-  return BackendEntry{type, std::move(store_keys), port, f.create, f.open_read_only, inexact, std::move(location)};
+                   std::vector<TestPort> ports, Factories f, InexactRow inexact = nullptr) {
+  return BackendEntry{type,    std::move(store_keys), std::move(ports), f.create, f.open_read_only,
+                      inexact, std::move(location)};
 }
 
 // The backends, in display order. A new store is one entry here (its factory above), its
@@ -140,7 +141,7 @@ const std::vector<BackendEntry> k_backends = {
            {"hnsw_ef_construction", K::integer, "200"},
            {"hnsw_ef_search", K::integer, "512"},
            {"hnsw_min_rows", K::integer, "50000"}},
-          std::nullopt, k_local),
+          {}, k_local),
     entry("pgvector", {"host", "port", "database", "table_name"},
           keys({{{"host", K::string, "localhost"},
                  {"port", K::integer, "5432"},
@@ -160,7 +161,7 @@ const std::vector<BackendEntry> k_backends = {
                  // "host:port,host:port": streaming replicas for row reads (backends/pgvector/pgreplicas.hpp).
                  {"read_replicas", K::string}},
                 k_tls_keys}),
-          TestPort{"VSTASH_TEST_PG_PORT", 55432}, k_pgvector, &pgvector_inexact),
+          {{"VSTASH_TEST_PG_PORT", 55432}}, k_pgvector, &pgvector_inexact),
     // Redis accepts the TLS keys (and `tls`) only to refuse them with a clear message.
     entry("redis", {"host", "port", "socket", "db", "prefix"},
           keys({{{"host", K::string, "127.0.0.1"},
@@ -175,7 +176,7 @@ const std::vector<BackendEntry> k_backends = {
                  {"timeout_ms", K::integer, "30000"},
                  {"connect_timeout_ms", K::integer, "5000"}},
                 k_tls_keys}),
-          TestPort{"VSTASH_TEST_REDIS_PORT", 56379}, k_redis),
+          {{"VSTASH_TEST_REDIS_PORT", 56379}, {"VSTASH_TEST_REDIS_CLUSTER_PORT", 56400}}, k_redis),
     entry("qdrant", {"host", "port", "collection_name"},
           keys({{{"host", K::string, "localhost"},
                  {"port", K::integer, "6333"},
@@ -194,7 +195,7 @@ const std::vector<BackendEntry> k_backends = {
                  {"shard_collection", K::string, "vstash-{dimension}-{metric}"}},
                 k_http_keys,
                 k_tls_keys}),
-          TestPort{"VSTASH_TEST_QDRANT_PORT", 56333}, k_qdrant, &qdrant_inexact),
+          {{"VSTASH_TEST_QDRANT_PORT", 56333}}, k_qdrant, &qdrant_inexact),
     entry("pinecone", {"host", "index_name", "namespace_prefix", "control_host", "environment"},
           keys({{{"api_key", K::string, "$PINECONE_API_KEY", true, true},
                  {"environment", K::string},
@@ -207,7 +208,7 @@ const std::vector<BackendEntry> k_backends = {
                  {"wait", K::boolean, "true"}},
                 k_http_keys,
                 k_tls_keys}),
-          TestPort{"VSTASH_TEST_PINECONE_PORT", 56380}, k_pinecone, &pinecone_inexact),
+          {{"VSTASH_TEST_PINECONE_PORT", 56380}}, k_pinecone, &pinecone_inexact),
 };
 
 // Keys of every type: the Classical Backend document's Configuration Examples and the cache

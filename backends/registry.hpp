@@ -18,7 +18,7 @@ namespace vstash::backends {
 
 using Factory = std::unique_ptr<Backend> (*)(const Profile&);
 
-// The loopback server a backend's test suite starts (tests/servers/*.sh): the environment
+// A loopback server a backend's test suites start (tests/servers/*.sh): the environment
 // variable naming its preferred port and the script's default for it.
 struct TestPort {
   std::string_view env;
@@ -34,7 +34,7 @@ struct BackendEntry {
   std::string_view type;
   // Keys beside the common ones (profile_schema().common).
   std::vector<ProfileKey> keys;
-  std::optional<TestPort> test_port;  // none: the store needs no server
+  std::vector<TestPort> test_ports;  // the servers its suites start; none: the store needs no server
   // Null when the store is not compiled into this binary.
   Factory create = nullptr;
   // For Access::read_only, where the store opens otherwise; null: create serves both.
