@@ -63,7 +63,11 @@ class Cluster:
         return self.script("cli", str(port), *args, check=False).strip()
 
     def slot_of_dataset(self, dataset):
-        return int(self.cli(self.ports()[0], "cluster", "keyslot", f"{PREFIX}ds:{{{dataset}}}:manifest"))
+        for port in self.ports():  # any node that answers (one may have been killed)
+            slot = self.cli(port, "cluster", "keyslot", f"{PREFIX}ds:{{{dataset}}}:manifest")
+            if slot.isdigit():
+                return int(slot)
+        raise AssertionError("no cluster node answers CLUSTER KEYSLOT")
 
     def owner(self, slot, exclude=()):
         """The port of the live master serving SLOT as a node other than EXCLUDE sees it, or None."""
@@ -96,6 +100,10 @@ class Cluster:
 
         wait_until(promoted, 60, f"a replica to take over slot {slot} from 127.0.0.1:{master}")
         return master
+
+    def net_output_bytes(self, port):
+        info = self.cli(port, "info", "stats")
+        return int(next(line for line in info.splitlines() if line.startswith("total_net_output_bytes:")).split(":")[1])
 
     def restart(self, port):
         self.script("restart", str(port))
@@ -172,6 +180,7 @@ def test_failover_during_ingest_then_resume():
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode in (0, 3), f"ingest across a failover: exit {proc.returncode}, stderr {err!r}"
+    print(f"  ingest across the failover of 127.0.0.1:{killed}: exit {proc.returncode}", flush=True)
     if proc.returncode == 3:
         one_line_error(err)
         p = vstash(c.yaml, "redis_cluster", "--dataset", dataset, "ingest", data, "--batch-size", "2000",
@@ -198,11 +207,14 @@ def test_failover_during_batch_stream():
             head += chunk
         assert proc.poll() is None, "the stream finished before the kill: give it more work"
         killed = c.kill_master_of(dataset)
+        promoted = c.owner(c.slot_of_dataset(dataset), exclude=(killed,))
+        sent_before = c.net_output_bytes(promoted)
         tail, err = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode in (0, 3), f"batch --stream across a failover: exit {proc.returncode}: {err.decode()!r}"
+    print(f"  batch --stream across the failover of 127.0.0.1:{killed}: exit {proc.returncode}", flush=True)
     out, arrays = io.BytesIO(head + tail), []
     while True:
         try:
@@ -214,6 +226,9 @@ def test_failover_during_batch_stream():
     want = np.load(data)
     if proc.returncode == 0:
         assert np.array_equal(got, want), "the batch stream across a failover is not the dataset"
+        # The rows after the kill came from the promoted replica (not all read ahead before it).
+        sent = c.net_output_bytes(promoted) - sent_before
+        assert sent > want.nbytes // 4, f"the promoted master sent {sent} bytes: the stream did not read from it"
     else:
         one_line_error(err.decode())
         assert np.array_equal(got, want[: len(got)]), "the batches before the failure are not the dataset's first rows"
