@@ -239,9 +239,9 @@ def test_plain_host_port_of_a_node_is_detected_as_a_cluster():
     c = Cluster(STATE)  # the shared cluster of the redis_cluster fixture
     node = c.ports()[0]
     # A dataset whose slot another node serves: a single-node client would get MOVED.
-    dataset = next(f"plain_{i}" for i in range(1000) if c.owner(c.slot_of_dataset(f"plain_{i}")) != node)
+    names = (f"plain_{os.getpid()}_{i}" for i in range(1000))  # new in this run
+    dataset = next(d for d in names if c.owner(c.slot_of_dataset(d)) != node)
     data = write_npy("plain.npy", 5000, 16, seed=13)
-    vstash(c.yaml, "redis_cluster_node", "--dataset", dataset, "delete", "--yes", check=None)
     vstash(c.yaml, "redis_cluster_node", "--dataset", dataset, "ingest", data, check=0)
     out = os.path.join(SCRATCH, "plain-export.npy")
     vstash(c.yaml, "redis_cluster_node", "--dataset", dataset, "export", "-o", out, check=0)
