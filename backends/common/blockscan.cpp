@@ -44,6 +44,71 @@ double norm_of(const float* v, size_t dim) {
   return std::sqrt(s);
 }
 
+// gamma bounds the relative error of a float32 product or squared norm of dim terms in any
+// summation order, FMA or not (twice the classic dim * 2^-24 / (1 - dim * 2^-24), plus slack
+// for the double arithmetic); underflow adds an absolute error of at most one 2^-150 per
+// operation, which k_underflow(dim) bounds twice over.
+double gamma_of(size_t dim) {
+  const double u = std::ldexp(1.0, -24) * static_cast<double>(dim + 2);
+  return 2.0 * u / (1.0 - u) + 1e-12;
+}
+double underflow_of(size_t dim) { return std::ldexp(static_cast<double>(dim + 2), -148); }
+
+// A float32 dot product in k_lanes independent accumulators, which the compiler keeps in
+// SIMD registers (a single accumulator would serialise every addition).
+float lane_dot(const float* a, const float* b, size_t dim) {
+  constexpr size_t k_lanes = 16;
+  float acc[k_lanes] = {};
+  size_t i = 0;
+  for (; i + k_lanes <= dim; i += k_lanes) {
+    for (size_t j = 0; j < k_lanes; ++j) {
+      acc[j] += a[i + j] * b[i + j];
+    }
+  }
+  float s = 0;
+  for (; i < dim; ++i) {
+    s += a[i] * b[i];
+  }
+  for (size_t j = 0; j < k_lanes; ++j) {
+    s += acc[j];
+  }
+  return s;
+}
+
+// Whether a row can be skipped for a query whose k-th exact score is `worst`: p is the
+// float32 product, sq the float32 squared row norm, qn the query's norm (double). The row's
+// true norm squared lies in [r2_lo, r2_hi]; the product within `bound` of the true one. A row
+// is skipped only when its best case is strictly worse than worst (as in select()).
+bool fused_skip(Metric metric, double p, double sq, double qn, double worst, double gamma, double underflow) {
+  if (!std::isfinite(p) || !std::isfinite(sq) || !std::isfinite(worst)) {
+    return false;
+  }
+  const double r2_lo = std::max(0.0, (sq - underflow) / (1 + gamma));
+  const double r2_hi = (sq + underflow) / (1 - gamma);
+  const double r_hi = std::sqrt(r2_hi);
+  const double bound = gamma * qn * r_hi + underflow;
+  double best_case = 0;
+  double limit = worst;
+  switch (metric) {
+    case Metric::dot:
+      best_case = p + bound;
+      break;
+    case Metric::cosine: {
+      if (qn == 0 || r2_lo == 0) {
+        return false;
+      }
+      const double top = p + bound;
+      best_case = (top >= 0 ? top / (qn * std::sqrt(r2_lo)) : top / (qn * r_hi)) + 1e-12;
+      break;
+    }
+    case Metric::euclidean:
+      best_case = qn * qn + r2_lo - 2 * p - 2 * bound - 1e-12 * (qn * qn + r2_hi);
+      limit = worst * worst * (1 + 1e-12);
+      break;
+  }
+  return std::isfinite(best_case) && std::isfinite(limit) && ranks_before(metric, limit, best_case);
+}
+
 }  // namespace
 
 BlockScan::BlockScan(Metric metric, size_t dim, const float* queries, size_t nq, size_t k)
@@ -54,7 +119,8 @@ BlockScan::BlockScan(Metric metric, size_t dim, const float* queries, size_t nq,
     m_query_norms.push_back(norm_of(queries + q * dim, dim));
     m_top.emplace_back(metric, k);
   }
-  m_rows.reserve(k_block_rows * dim);
+  // Sized once: a resize per row would zero-fill every row before it is written.
+  m_rows.resize(k_block_rows * dim);
   m_indices.reserve(k_block_rows);
 }
 
@@ -63,7 +129,6 @@ float* BlockScan::next_row(int64_t index) {
     score_block();
   }
   m_indices.push_back(index);
-  m_rows.resize(m_indices.size() * m_dim);
   return m_rows.data() + (m_indices.size() - 1) * m_dim;
 }
 
@@ -75,13 +140,19 @@ void BlockScan::flush() {
 
 // For each (query, row): a float32 product p from sgemm with |p - q.r| <= gamma |q| |r|
 // (any summation order, FMA or not: gamma = dim * 2^-24 / (1 - dim * 2^-24); we use twice
-// that, plus slack for the double arithmetic). A row is skipped only when its approximate
-// score, moved by that margin in its favour, is still strictly worse than the query's k-th
-// exact score: then its exact score is too, and TopK would refuse it. Anything not finite
-// (overflow, NaN rows, infinite norms) is rescored.
+// that, plus slack for the double arithmetic; plus underflow_of(dim) for products below
+// float's normal range, which once let a row of 1e-22 values be skipped wrongly). A row is skipped only when its
+// approximate score, moved by that margin in its favour, is still strictly worse than the query's k-th exact score:
+// then its exact score is too, and TopK would refuse it. Anything not finite (overflow, NaN rows, infinite norms) is
+// rescored.
 void BlockScan::score_block() {
   const size_t n = m_indices.size();
   const size_t dim = m_dim;
+  if (m_nq <= k_fused_queries) {
+    select_fused(n);
+    m_indices.clear();
+    return;
+  }
   m_products.resize(m_nq * n);
   if (m_nq > 0 && n > 0 && dim > 0) {
     sgemm()(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m_nq), static_cast<int>(n), static_cast<int>(dim),
@@ -119,13 +190,32 @@ void BlockScan::score_block() {
     select(0, m_nq, n);
   }
   m_indices.clear();
-  m_rows.clear();
+}
+
+void BlockScan::select_fused(size_t n) {
+  const size_t dim = m_dim;
+  const double gamma = gamma_of(dim);
+  const double underflow = underflow_of(dim);
+  for (size_t r = 0; r < n; ++r) {
+    const float* row = m_rows.data() + r * dim;
+    const double sq = lane_dot(row, row, dim);
+    for (size_t q = 0; q < m_nq; ++q) {
+      const float* qv = m_queries.data() + q * dim;
+      TopK& top = m_top[q];
+      const TopK::Entry* worst = top.worst();
+      if (worst != nullptr &&
+          fused_skip(m_metric, lane_dot(qv, row, dim), sq, m_query_norms[q], worst->score, gamma, underflow)) {
+        continue;
+      }
+      top.offer(exact_score(m_metric, qv, row, dim), m_indices[r], 0);
+    }
+  }
 }
 
 void BlockScan::select(size_t q_begin, size_t q_end, size_t n) {
   const size_t dim = m_dim;
-  const double u = std::ldexp(1.0, -24) * static_cast<double>(dim + 2);
-  const double gamma = 2.0 * u / (1.0 - u) + 1e-12;
+  const double gamma = gamma_of(dim);
+  const double underflow = underflow_of(dim);
   for (size_t q = q_begin; q < q_end; ++q) {
     TopK& top = m_top[q];
     const float* qv = m_queries.data() + q * dim;
@@ -136,8 +226,8 @@ void BlockScan::select(size_t q_begin, size_t q_end, size_t n) {
       if (worst != nullptr) {
         const double rn = m_row_norms[r];
         const double p = prod[r];
-        const double bound = gamma * qn * rn;  // on |p - q.r|
-        double best_case = 0;                  // approximate score moved by the margin in its favour
+        const double bound = gamma * qn * rn + underflow;  // on |p - q.r|
+        double best_case = 0;                              // approximate score moved by the margin in its favour
         double limit = worst->score;
         switch (m_metric) {
           case Metric::dot:

@@ -3,7 +3,9 @@
 // with OpenBLAS sgemm: the one scan of every store that searches on the client (local,
 // Redis). Scores and tie order are exactly those of exact_score + TopK (scoring.hpp):
 // sgemm (float32, any summation order) only ranks candidates; every row that could
-// enter a query's top k under a float32 error bound is rescored with exact_score.
+// enter a query's top k under a float32 error bound is rescored with exact_score. A few
+// queries (up to k_fused_queries) skip sgemm, which degenerates into gemv and copies the
+// block: one fused float32 pass per row gives its products and its squared norm.
 #pragma once
 
 #include <cstddef>
@@ -28,18 +30,21 @@ class BlockScan {
   std::vector<std::vector<TopK::Entry>> finish();
 
   static constexpr size_t k_block_rows = 4096;
+  static constexpr size_t k_fused_queries = 8;
 
  private:
   void score_block();
   // Offers block rows to the TopK of queries [q_begin, q_end) (see score_block).
   void select(size_t q_begin, size_t q_end, size_t n);
+  // The fused pass for a few queries: products and row norms in float32, then the same test.
+  void select_fused(size_t n);
   Metric m_metric;
   size_t m_dim;
   size_t m_nq;
   std::vector<float> m_queries;       // nq x dim
   std::vector<double> m_query_norms;  // L2 norms, in double
   std::vector<TopK> m_top;            // exact scores
-  std::vector<float> m_rows;          // block x dim
+  std::vector<float> m_rows;          // k_block_rows x dim, the first m_indices.size() in use
   std::vector<int64_t> m_indices;     // of the rows in the block
   std::vector<float> m_products;      // nq x block, from sgemm
   std::vector<double> m_row_norms;

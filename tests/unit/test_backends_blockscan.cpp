@@ -133,6 +133,27 @@ TEST_SUITE("backends::blockscan") {
     }
   }
 
+  TEST_CASE("a few queries take the fused float32 pass: same rows, scores and ties as the exact scan") {
+    const size_t n = BlockScan::k_block_rows + 301;
+    for (const size_t nq : {size_t{1}, size_t{3}, BlockScan::k_fused_queries}) {
+      for (const bool integers : {false, true}) {
+        for (const size_t dim : {size_t{7}, size_t{128}}) {
+          const Case c = make_case(n, dim, nq, static_cast<unsigned>(nq * 31 + dim), integers);
+          for (const Metric metric : {Metric::cosine, Metric::euclidean, Metric::dot}) {
+            for (const size_t k : {size_t{1}, size_t{10}, size_t{100}}) {
+              CAPTURE(nq);
+              CAPTURE(integers);
+              CAPTURE(dim);
+              CAPTURE(metric_name(metric));
+              CAPTURE(k);
+              check_equal(metric, c, k);
+            }
+          }
+        }
+      }
+    }
+  }
+
   TEST_CASE("small and empty inputs, k = 0, dimension 1") {
     for (const Metric metric : {Metric::cosine, Metric::euclidean, Metric::dot}) {
       CAPTURE(metric_name(metric));
@@ -151,12 +172,15 @@ TEST_SUITE("backends::blockscan") {
   }
 
   TEST_CASE("values near float overflow and tiny values are rescored exactly") {
-    for (const float scale : {1e19f, 1e-19f}) {
-      CAPTURE(scale);
-      const Case c = make_case(300, 16, 5, 11, false, scale);
-      for (const Metric metric : {Metric::cosine, Metric::euclidean, Metric::dot}) {
-        CAPTURE(metric_name(metric));
-        check_equal(metric, c, 10);
+    for (const float scale : {1e19f, 1e-19f, 1e-22f}) {
+      for (const size_t nq : {size_t{1}, size_t{5}, BlockScan::k_fused_queries + 1}) {
+        CAPTURE(scale);
+        CAPTURE(nq);
+        const Case c = make_case(300, 16, nq, 11, false, scale);
+        for (const Metric metric : {Metric::cosine, Metric::euclidean, Metric::dot}) {
+          CAPTURE(metric_name(metric));
+          check_equal(metric, c, 10);
+        }
       }
     }
   }
