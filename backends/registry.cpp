@@ -174,7 +174,10 @@ const std::vector<BackendEntry> k_backends = {
                  {"ttl", K::integer, "0"},
                  {"tls", K::boolean, "false"},
                  {"timeout_ms", K::integer, "30000"},
-                 {"connect_timeout_ms", K::integer, "5000"}},
+                 {"connect_timeout_ms", K::integer, "5000"},
+                 // Redis Cluster (backends/redis/rediscluster.hpp): seed nodes, a list of "host:port".
+                 {"cluster", K::boolean, "false"},
+                 {"nodes", K::string}},
                 k_tls_keys}),
           {{"VSTASH_TEST_REDIS_PORT", 56379}, {"VSTASH_TEST_REDIS_CLUSTER_PORT", 56400}}, k_redis),
     entry("qdrant", {"host", "port", "collection_name"},

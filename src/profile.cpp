@@ -189,10 +189,17 @@ Profile parse_profile(const std::string& name, const YAML::Node& node, const std
       throw UsageError(
           fmt::format("{}: profile \"{}\": key \"{}\" does not apply to type \"{}\"", kat, name, key, type));
     }
-    if (!kv.second.IsScalar()) {
+    // A list of scalars for a text key (redis `nodes: [a:1, b:2]`) is kept comma-joined.
+    const bool list = kv.second.IsSequence() && info->type == KeyType::string &&
+                      std::all_of(kv.second.begin(), kv.second.end(), [](const YAML::Node& n) { return n.IsScalar(); });
+    if (!kv.second.IsScalar() && !list) {
       throw UsageError(fmt::format("{}: profile \"{}\": key \"{}\" must be a single value", kat, name, key));
     }
-    values[key] = convert_value(*info, expand_env(kv.second.Scalar(), kat, key), kat);
+    std::string text = list ? std::string() : kv.second.Scalar();
+    for (size_t i = 0; list && i < kv.second.size(); ++i) {
+      text += (i == 0 ? "" : ",") + kv.second[i].Scalar();
+    }
+    values[key] = convert_value(*info, expand_env(text, kat, key), kat);
   }
   return Profile(name, type, std::move(values), origin);
 }

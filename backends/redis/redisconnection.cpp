@@ -3,6 +3,7 @@
 #include "backends/redis/redisconnection.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/uio.h>
 #include <algorithm>
 #include <cctype>
@@ -19,6 +20,8 @@
 #include <hiredis/sds.h>
 #pragma GCC diagnostic pop
 
+#include "backends/redis/rediscluster.hpp"
+#include "backends/redis/redisclusterslots.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
 
@@ -45,6 +48,38 @@ std::string lower(std::string s) {
 }
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+}  // namespace
+
+namespace {
+// cluster: true|false and nodes: a YAML list of "host:port" (stored comma-joined) or a string.
+void read_cluster_keys(const Profile& p, ConnectOptions& o) {
+  if (p.has("cluster")) {
+    o.cluster = p.get_bool("cluster", false) ? ClusterMode::cluster : ClusterMode::single;
+  }
+  const std::string nodes = p.get_string("nodes", "");
+  for (size_t at = 0; at < nodes.size();) {
+    size_t end = nodes.find(',', at);
+    end = end == std::string::npos ? nodes.size() : end;
+    std::string node = nodes.substr(at, end - at);
+    node.erase(0, node.find_first_not_of(' '));
+    node.erase(node.find_last_not_of(' ') + 1);
+    if (!split_endpoint(node)) {
+      throw UsageError(
+          fmt::format("profile \"{}\" ({}): nodes: \"{}\" is not host:port", p.name(), p.source(), node.substr(0, 80)));
+    }
+    o.nodes.push_back(std::move(node));
+    at = end + 1;
+  }
+  if (!o.nodes.empty() && o.cluster == ClusterMode::single) {
+    throw UsageError(fmt::format("profile \"{}\" ({}): nodes needs cluster: true", p.name(), p.source()));
+  }
+  if (o.cluster == ClusterMode::cluster && (!o.socket.empty() || o.db != 0)) {
+    throw UsageError(fmt::format("profile \"{}\" ({}): a cluster has no socket and no db but 0", p.name(), p.source()));
+  }
+  if (!o.nodes.empty()) {
+    o.cluster = ClusterMode::cluster;
+  }
+}
 }  // namespace
 
 void ReplyDeleter::operator()(redisReply* r) const noexcept { freeReplyObject(r); }
@@ -82,10 +117,14 @@ ConnectOptions ConnectOptions::from_profile(const Profile& p, int64_t default_ti
   if (!o.username.empty() && o.password.empty()) {
     throw UsageError(fmt::format("profile \"{}\" ({}): username needs a password", p.name(), p.source()));
   }
+  read_cluster_keys(p, o);
   return o;
 }
 
 std::string ConnectOptions::endpoint() const {
+  if (cluster == ClusterMode::cluster && !nodes.empty()) {
+    return fmt::format("{}", fmt::join(nodes, ","));
+  }
   return socket.empty() ? fmt::format("{}:{}", host, port) : fmt::format("unix:{}", socket);
 }
 
@@ -96,12 +135,54 @@ Connection::Connection(ConnectOptions options, std::vector<std::string> secrets)
   if (!m_options.password.empty()) {
     m_secrets.push_back(m_options.password);
   }
-  connect();
+  if (m_options.cluster != ClusterMode::cluster) {
+    connect();
+  }
+  if (m_options.cluster == ClusterMode::cluster || (m_options.cluster == ClusterMode::detect && answers_as_cluster())) {
+    if (m_ctx != nullptr) {
+      redisFree(m_ctx);
+      m_ctx = nullptr;
+    }
+    std::vector<std::string> seeds = m_options.nodes;
+    if (seeds.empty()) {
+      seeds.push_back(fmt::format("{}:{}", m_options.host, m_options.port));
+    }
+    m_cluster = std::make_unique<ClusterRouter>(m_options, std::move(seeds), m_secrets);
+  }
 }
 
 Connection::~Connection() {
   if (m_ctx != nullptr) {
     redisFree(m_ctx);
+  }
+}
+
+// One INFO cluster round trip, not counted in round_trips(). A server that refuses INFO
+// (renamed, ACL) is taken for a single server.
+bool Connection::answers_as_cluster() {
+  if (!m_options.socket.empty()) {
+    return false;
+  }
+  const uint64_t trips = m_round_trips;
+  bool cluster = false;
+  try {
+    const Reply r = command({"INFO", "cluster"});
+    cluster = as_view(*r).find("cluster_enabled:1") != std::string_view::npos;
+  } catch (const RetryableError&) {
+    throw;
+  } catch (const Error&) {  // NOLINT(bugprone-empty-catch): no INFO, no cluster
+  }
+  m_round_trips = trips;
+  return cluster;
+}
+
+size_t Connection::pending() const { return m_cluster ? m_cluster->pending() : m_pending; }
+
+uint64_t Connection::round_trips() const { return m_cluster ? m_cluster->round_trips() : m_round_trips; }
+
+void Connection::send_pending() {
+  if (m_ctx != nullptr && m_ctx->obuf != nullptr && sdslen(m_ctx->obuf) > 0) {
+    drain_output();
   }
 }
 
@@ -111,7 +192,8 @@ Connection::Connection(Connection&& o) noexcept
       m_location(std::move(o.m_location)),
       m_ctx(std::exchange(o.m_ctx, nullptr)),
       m_pending(std::exchange(o.m_pending, 0)),
-      m_round_trips(o.m_round_trips) {}
+      m_round_trips(o.m_round_trips),
+      m_cluster(std::move(o.m_cluster)) {}
 
 Connection& Connection::operator=(Connection&& o) noexcept {
   if (this != &o) {
@@ -124,6 +206,7 @@ Connection& Connection::operator=(Connection&& o) noexcept {
     m_ctx = std::exchange(o.m_ctx, nullptr);
     m_pending = std::exchange(o.m_pending, 0);
     m_round_trips = o.m_round_trips;
+    m_cluster = std::move(o.m_cluster);
   }
   return *this;
 }
@@ -275,6 +358,10 @@ void Connection::write_direct(std::span<const std::string_view> args) {
 }
 
 void Connection::append(std::span<const std::string_view> args) {
+  if (m_cluster) {
+    m_cluster->append(args);
+    return;
+  }
   ensure_connected();
   size_t bytes = 0;
   for (const auto& arg : args) {
@@ -316,6 +403,9 @@ void Connection::append(std::initializer_list<std::string_view> args) {
 }
 
 std::vector<Reply> Connection::flush_unchecked() {
+  if (m_cluster) {
+    return m_cluster->flush_unchecked();
+  }
   ensure_connected();
   std::vector<Reply> out;
   out.reserve(m_pending);
@@ -342,6 +432,10 @@ std::vector<Reply> Connection::flush() {
 }
 
 void Connection::wait_for_server() {
+  if (m_cluster) {
+    m_cluster->wait_for_server();
+    return;
+  }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(m_options.connect_timeout_ms);
   for (auto pause = std::chrono::milliseconds(50);; pause = std::min(pause * 2, std::chrono::milliseconds(1000))) {
     try {
@@ -391,6 +485,10 @@ void Connection::throw_reply_error(const redisReply& reply) const {
   }
   if (starts_with(msg, "WRONGPASS") || starts_with(msg, "NOPERM")) {
     throw UsageError(fmt::format("redis {}: not allowed: {}", loc, msg));
+  }
+  if (starts_with(msg, "MOVED ") || starts_with(msg, "ASK ")) {
+    throw RetryableError(
+        fmt::format("redis {}: cluster slot moved and the move was not settled in time: {}", loc, msg));
   }
   if (starts_with(msg, "READONLY")) {
     throw RetryableError(fmt::format("redis {}: server is a read-only replica", loc));

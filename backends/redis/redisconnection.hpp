@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// A pipelining RAII connection to one redis-server (hiredis 0.14: RESP2, blocking sockets).
+// A pipelining RAII connection to one redis-server (hiredis 0.14: RESP2, blocking sockets), or
+// to a Redis Cluster through the router in rediscluster.hpp, behind the same interface.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +20,12 @@ class Profile;
 
 namespace vstash::backends::redis {
 
+class ClusterRouter;
+
+// detect: a single host/port that answers INFO cluster with cluster_enabled:1 is a cluster;
+// single: never a cluster (the router's own node connections); cluster: `cluster: true`.
+enum class ClusterMode { detect, single, cluster };
+
 struct ConnectOptions {
   std::string host = "127.0.0.1";
   int64_t port = 6379;
@@ -28,12 +35,16 @@ struct ConnectOptions {
   std::string password;
   int64_t timeout_ms = 30000;
   int64_t connect_timeout_ms = 5000;
+  ClusterMode cluster = ClusterMode::detect;
+  std::vector<std::string> nodes;  // a cluster's seed nodes, "host:port"; empty: host/port
 
-  // Reads host/port/socket/db/username/password/timeout_ms/connect_timeout_ms. The timeout
+  // Reads host/port/socket/db/username/password/timeout_ms/connect_timeout_ms, and cluster
+  // and nodes ("host:port" list, or a comma-separated string; implies cluster). The timeout
   // fallbacks differ for a cache (short, so a slow cache never stalls a command).
   static ConnectOptions from_profile(const Profile& profile, int64_t default_timeout_ms = 30000,
                                      int64_t default_connect_timeout_ms = 5000);
-  // "host:port/db" or "unix:/path/db": what messages name. Never holds a secret.
+  // "host:port/db", "unix:/path/db" or, for a cluster with seed nodes, "host:port,host:port/0":
+  // what messages name. Never holds a secret.
   std::string location() const;
   // "host:port" or the socket path, for the cache warning.
   std::string endpoint() const;
@@ -59,10 +70,14 @@ class Connection {
 
   void append(std::span<const std::string_view> args);
   void append(std::initializer_list<std::string_view> args);
-  size_t pending() const { return m_pending; }
-  // Pipelines flushed so far (one round trip each), for `stats` and the pipelining tests.
-  uint64_t round_trips() const { return m_round_trips; }
-  bool connected() const { return m_ctx != nullptr; }
+  size_t pending() const;
+  // Pipelines flushed so far (one round trip each; on a cluster, one per fan-out to the nodes),
+  // for `stats` and the pipelining tests.
+  uint64_t round_trips() const;
+  bool connected() const { return m_ctx != nullptr || m_cluster != nullptr; }
+  bool is_cluster() const { return m_cluster != nullptr; }
+  // Writes out what append() buffered without reading a reply (the cluster's fan-out).
+  void send_pending();
   // Reads one reply per queued command. Throws RetryableError on a transport failure (the
   // connection is dropped and reopened by the next call) and the mapped error for the first
   // error reply, after every reply was read so the stream stays in step.
@@ -86,6 +101,7 @@ class Connection {
  private:
   void ensure_connected();
   void connect();
+  bool answers_as_cluster();
   void drain_output();
   // Sends one command straight to the socket (after whatever is buffered), without copying
   // its arguments; for commands of k_direct_bytes or more.
@@ -99,6 +115,7 @@ class Connection {
   redisContext* m_ctx = nullptr;
   size_t m_pending = 0;
   uint64_t m_round_trips = 0;
+  std::unique_ptr<ClusterRouter> m_cluster;
 };
 
 // Reply accessors. as_string is binary safe; the others throw Error on an unexpected type.

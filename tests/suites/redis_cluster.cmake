@@ -24,8 +24,15 @@ add_test(NAME redis_cluster_stop COMMAND bash ${redis_cluster_script} stop)
 set_tests_properties(redis_cluster_stop PROPERTIES FIXTURES_CLEANUP redis_cluster ENVIRONMENT "${VSTASH_TEST_ENV}"
   TIMEOUT 60)
 
-# The contract suite on the cluster (profile redis_cluster in ${redis_cluster_yaml}) goes here:
-# contract_redis_cluster, FIXTURES_REQUIRED redis_cluster (added with the cluster routing).
+# contract_redis_cluster: the backend contract suite on the cluster (profile redis_cluster);
+# redis_cluster_unit: tests/unit/test_backends_redis_cluster.cpp's suite redis_cluster (a pipeline
+# over the three masters, a cross-slot transaction, -ASK and -MOVED after moving one slot).
+add_test(NAME contract_redis_cluster COMMAND vstash_contract)
+set_tests_properties(contract_redis_cluster PROPERTIES FIXTURES_REQUIRED redis_cluster TIMEOUT 300
+  ENVIRONMENT "${VSTASH_TEST_ENV};VSTASH_CONTRACT_CONFIG=${redis_cluster_yaml};VSTASH_CONTRACT_PROFILE=redis_cluster")
+add_test(NAME redis_cluster_unit COMMAND vstash_unittest --test-suite=redis_cluster)
+set_tests_properties(redis_cluster_unit PROPERTIES FIXTURES_REQUIRED redis_cluster TIMEOUT 300
+  ENVIRONMENT "${VSTASH_TEST_ENV};VSTASH_REDIS_CLUSTER_TEST_CONFIG=${redis_cluster_yaml}")
 
 add_test(NAME redis_cluster_node COMMAND ${Python3_EXECUTABLE} ${redis_cluster_test} plain_host_port)
 set_tests_properties(redis_cluster_node PROPERTIES FIXTURES_REQUIRED redis_cluster TIMEOUT 300
