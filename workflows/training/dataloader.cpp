@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "src/errors.hpp"
+#include "workflows/training/batchmemory.hpp"
 
 namespace vstash::training {
 
@@ -70,6 +71,7 @@ class ThreadedLoader final : public DataLoader {
     }
     m_next_take = m_next_fetch = m_options.start_position;
     m_depth = m_options.prefetch > 0 ? m_options.prefetch : 2 * std::max(1, m_options.num_workers);
+    keep_memory();
     start_workers();
   }
 
@@ -151,6 +153,17 @@ class ThreadedLoader final : public DataLoader {
       throw UsageError(fmt::format("epoch {} must not be negative", m_options.epoch));
     }
     validate_shard({m_options.rank, m_options.world_size, m_options.pad_shards});
+  }
+
+  // The batches in flight (the ring, the caller's, the one loading, each with its store's
+  // replies) reuse the pages of those freed before them (batchmemory.hpp).
+  void keep_memory() const {
+    const auto& spec = m_info.spec;
+    const auto row =
+        static_cast<size_t>(spec.dimension()) * dtype_size(spec.dtype) +
+        (spec.label_dtype ? static_cast<size_t>(shape_product(spec.label_shape)) * dtype_size(*spec.label_dtype) : 0);
+    const size_t batch = row * static_cast<size_t>(std::min(m_options.batch_size, std::max<int64_t>(m_rows, 1)));
+    keep_batch_memory(batch, 2 * batch * static_cast<size_t>(m_depth + 2));
   }
 
   void start_workers() {
