@@ -10,7 +10,7 @@
 #     The killed node is restarted (it rejoins as a replica) before the next test.
 #   node test: the shared cluster of the redis_cluster fixture through the profile
 #     redis_cluster_node, a plain host/port of one node, which must be detected as a cluster.
-# Arguments select tests by substring; "-WORD" leaves out the tests whose name has WORD.
+# Arguments select tests by substring, "-WORD" leaves some out (tests/integration/clirun.py).
 # Prints "N passed, N failed"; exits 1 on any failure.
 import io
 import os
@@ -19,26 +19,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-import traceback
 
 import numpy as np
 
-BIN = os.environ["VSTASH_BIN"]
+from clirun import BIN, one_line_error, read_prefix, run_tests, vstash, wait_until  # this folder is on sys.path
+
 STATE = os.environ["VSTASH_TEST_STATE"]
 SCRIPT = os.path.join(os.environ["VSTASH_SOURCE_DIR"], "tests", "servers", "redis_cluster.sh")
 PREFIX = "vc:"  # the profiles' prefix (redis_cluster.sh)
 os.makedirs(STATE, exist_ok=True)
 SCRATCH = tempfile.mkdtemp(prefix="redis-cluster-", dir=STATE)
-
-
-def wait_until(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Cluster:
@@ -110,21 +100,6 @@ class Cluster:
         self.script("wait")
 
 
-def vstash(config, profile, *args, check=None, timeout=300):
-    cmd = [BIN, "--config", config, "--profile", profile, "--no-progress", *args]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if check is not None and p.returncode != check:
-        raise AssertionError(f"{' '.join(cmd)}: exit {p.returncode}, want {check}; stderr: {p.stderr.strip()}")
-    return p
-
-
-def one_line_error(stderr):
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, f"want one line on stderr, got {len(lines)}: {stderr!r}"
-    assert lines[0].startswith("vstash: error: "), lines[0]
-    return lines[0]
-
-
 def write_npy(name, rows, dim, seed):
     path = os.path.join(SCRATCH, name)
     np.save(path, np.random.default_rng(seed).standard_normal((rows, dim), dtype=np.float32))
@@ -157,32 +132,48 @@ def private_cluster():
 
 
 # --- tests ---------------------------------------------------------------------------------
+def across_failover(c, dataset, args, before_kill):
+    """Runs `vstash --dataset DATASET ARGS` on cluster C; once BEFORE_KILL(proc) has returned
+    (what it read of stdout), kills the master of DATASET's slot and waits for its replica. The
+    command must end with exit 0, or 3 and one line. Returns (killed port, promoted port, the
+    promoted master's output bytes at the kill, stdout as bytes, stderr, exit code)."""
+    cmd = [BIN, "--config", c.yaml, "--profile", "redis_cluster", "--no-progress", "--dataset", dataset, *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        head = before_kill(proc)
+        killed = c.kill_master_of(dataset)
+        promoted = c.owner(c.slot_of_dataset(dataset), exclude=(killed,))
+        sent_before = c.net_output_bytes(promoted)
+        tail, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = err.decode()
+    what = f"{args[0]} across the failover of 127.0.0.1:{killed}"
+    assert proc.returncode in (0, 3), f"{what}: exit {proc.returncode}, stderr {err!r}"
+    print(f"  {what}: exit {proc.returncode}", flush=True)
+    if proc.returncode == 3:
+        one_line_error(err)
+    return killed, promoted, sent_before, head + tail, proc.returncode
+
+
 def test_failover_during_ingest_then_resume():
     c = private_cluster()
     n, dataset = 200000, "fo_ingest"
     data = write_npy("ingest.npy", n, 32, seed=11)
-    slot = c.slot_of_dataset(dataset)
-    master = c.owner(slot)
-    cmd = [BIN, "--config", c.yaml, "--profile", "redis_cluster", "--no-progress", "--dataset", dataset,
-           "ingest", data, "--batch-size", "2000"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    master = c.owner(c.slot_of_dataset(dataset))
 
-    def some_rows():
-        assert proc.poll() is None, f"the ingest ended before the kill (exit {proc.returncode}): give it more work"
-        v = c.cli(master, "hget", f"{PREFIX}ds:{{{dataset}}}:manifest", "next_index")
-        return v.isdigit() and int(v) >= 20000
+    def some_rows(proc):
+        def written():
+            assert proc.poll() is None, f"the ingest ended before the kill (exit {proc.returncode}): more work"
+            v = c.cli(master, "hget", f"{PREFIX}ds:{{{dataset}}}:manifest", "next_index")
+            return v.isdigit() and int(v) >= 20000
 
-    try:
-        wait_until(some_rows, 120, "the ingest to write 20000 rows")
-        killed = c.kill_master_of(dataset)
-        _, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode in (0, 3), f"ingest across a failover: exit {proc.returncode}, stderr {err!r}"
-    print(f"  ingest across the failover of 127.0.0.1:{killed}: exit {proc.returncode}", flush=True)
-    if proc.returncode == 3:
-        one_line_error(err)
+        wait_until(written, 120, "the ingest to write 20000 rows")
+        return b""
+
+    killed, _, _, _, rc = across_failover(c, dataset, ["ingest", data, "--batch-size", "2000"], some_rows)
+    if rc == 3:
         p = vstash(c.yaml, "redis_cluster", "--dataset", dataset, "ingest", data, "--batch-size", "2000",
                    "--resume", check=0)
         assert "resuming at row" in p.stderr, p.stderr
@@ -195,42 +186,29 @@ def test_failover_during_batch_stream():
     n, dataset = 30000, "fo_stream"
     data = write_npy("stream.npy", n, 32, seed=12)
     vstash(c.yaml, "redis_cluster", "--dataset", dataset, "ingest", data, check=0)
-    cmd = [BIN, "--config", c.yaml, "--profile", "redis_cluster", "--no-progress", "--dataset", dataset,
-           "batch", "--size", "256", "--stream", "-o", "-"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    head, first = b"", 256 * 32 * 4 * 20
-    try:
-        while len(head) < first:  # unbuffered: communicate() below reads the fd directly
-            chunk = os.read(proc.stdout.fileno(), first - len(head))
-            if not chunk:
-                break
-            head += chunk
+
+    def twenty_batches(proc):
+        head = read_prefix(proc, 256 * 32 * 4 * 20)
         assert proc.poll() is None, "the stream finished before the kill: give it more work"
-        killed = c.kill_master_of(dataset)
-        promoted = c.owner(c.slot_of_dataset(dataset), exclude=(killed,))
-        sent_before = c.net_output_bytes(promoted)
-        tail, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode in (0, 3), f"batch --stream across a failover: exit {proc.returncode}: {err.decode()!r}"
-    print(f"  batch --stream across the failover of 127.0.0.1:{killed}: exit {proc.returncode}", flush=True)
-    out, arrays = io.BytesIO(head + tail), []
+        return head
+
+    args = ["batch", "--size", "256", "--stream", "-o", "-"]
+    killed, promoted, sent_before, out, rc = across_failover(c, dataset, args, twenty_batches)
+    f, arrays = io.BytesIO(out), []
     while True:
         try:
-            arrays.append(np.load(out, allow_pickle=False))
+            arrays.append(np.load(f, allow_pickle=False))
         except (ValueError, EOFError, OSError):
             break  # the end, or a batch cut short by the failure
     rows = [a for a in arrays if a.ndim == 2]
     got = np.concatenate(rows) if rows else np.zeros((0, 32), np.float32)
     want = np.load(data)
-    if proc.returncode == 0:
+    if rc == 0:
         assert np.array_equal(got, want), "the batch stream across a failover is not the dataset"
         # The rows after the kill came from the promoted replica (not all read ahead before it).
         sent = c.net_output_bytes(promoted) - sent_before
         assert sent > want.nbytes // 4, f"the promoted master sent {sent} bytes: the stream did not read from it"
     else:
-        one_line_error(err.decode())
         assert np.array_equal(got, want[: len(got)]), "the batches before the failure are not the dataset's first rows"
     c.restart(killed)
 
@@ -252,27 +230,11 @@ def test_plain_host_port_of_a_node_is_detected_as_a_cluster():
 
 
 def main():
-    tests = [(name, fn) for name, fn in sorted(globals().items()) if name.startswith("test_") and callable(fn)]
-    only = [a for a in sys.argv[1:] if not a.startswith("-")]
-    without = [a[1:] for a in sys.argv[1:] if a.startswith("-")]
-    passed = failed = 0
     try:
-        for name, fn in tests:
-            if (only and not any(o in name for o in only)) or any(w in name for w in without):
-                continue
-            t0 = time.monotonic()
-            try:
-                fn()
-                passed += 1
-                print(f"PASS {name} ({time.monotonic() - t0:.1f} s)", flush=True)
-            except Exception:  # noqa: BLE001 - report every failure and go on
-                failed += 1
-                print(f"FAIL {name}", flush=True)
-                traceback.print_exc()
+        failed = run_tests(globals(), sys.argv[1:])
     finally:
         if _private is not None:
             _private.script("stop", check=False)
-    print(f"{passed} passed, {failed} failed")
     if not failed:
         shutil.rmtree(SCRATCH, ignore_errors=True)
     return 1 if failed else 0

@@ -12,12 +12,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 import numpy as np
 import redis
 
-BIN = os.environ["VSTASH_BIN"]
+from clirun import BIN, one_line_error, read_prefix, run_tests, vstash, wait_until  # this folder is on sys.path
+
 STATE = os.environ["VSTASH_TEST_STATE"]
 SHARED_YAML = os.path.join(STATE, "redis.yaml")
 SCRATCH = tempfile.mkdtemp(prefix="redis-cli-", dir=STATE)
@@ -31,15 +31,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_until(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class PrivateServer:
@@ -99,21 +90,6 @@ class PrivateServer:
             f.write(f"profiles:\n  p:\n    type: redis\n    host: 127.0.0.1\n    port: {self.port}\n"
                     f"    prefix: \"v:\"\n    timeout_ms: 5000\n{extra}")
         return path
-
-
-def vstash(config, profile, *args, check=None, timeout=300):
-    cmd = [BIN, "--config", config, "--profile", profile, "--no-progress", *args]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if check is not None and p.returncode != check:
-        raise AssertionError(f"{' '.join(cmd)}: exit {p.returncode}, want {check}; stderr: {p.stderr.strip()}")
-    return p
-
-
-def one_line_error(stderr):
-    lines = [l for l in stderr.splitlines() if l.strip()]
-    assert len(lines) == 1, f"want one line on stderr, got {len(lines)}: {stderr!r}"
-    assert lines[0].startswith("vstash: error: "), lines[0]
-    return lines[0]
 
 
 def write_npy(name, rows, dim, seed=0):
@@ -228,12 +204,7 @@ def restart_during(srv, cfg, args, read_first):
     The command must succeed (a read reconnects and runs once more); a hang fails (bounded)."""
     cmd = [BIN, "--config", cfg, "--profile", "p", "--no-progress", *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    head = b""
-    while len(head) < read_first:  # unbuffered: communicate() below reads the fd directly
-        chunk = os.read(proc.stdout.fileno(), read_first - len(head))
-        if not chunk:
-            break
-        head += chunk
+    head = read_prefix(proc, read_first)
     assert proc.poll() is None, "the command finished before the restart: give it more work"
     srv.kill()
     srv.start()
@@ -426,27 +397,8 @@ def json_inline(d):
     return json.dumps(d)
 
 
-
 def main():
-    tests = [(name, fn) for name, fn in sorted(globals().items()) if name.startswith("test_") and callable(fn)]
-    # Arguments select tests by substring; "-WORD" leaves out the tests whose name has WORD.
-    only = [a for a in sys.argv[1:] if not a.startswith("-")]
-    without = [a[1:] for a in sys.argv[1:] if a.startswith("-")]
-    passed = failed = 0
-    for name, fn in tests:
-        if (only and not any(o in name for o in only)) or any(w in name for w in without):
-            continue
-        t0 = time.monotonic()
-        try:
-            fn()
-            passed += 1
-            print(f"PASS {name} ({time.monotonic() - t0:.1f} s)", flush=True)
-        except Exception:  # noqa: BLE001 - report every failure and go on
-            failed += 1
-            print(f"FAIL {name}", flush=True)
-            traceback.print_exc()
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return 1 if run_tests(globals(), sys.argv[1:]) else 0
 
 
 if __name__ == "__main__":

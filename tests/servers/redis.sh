@@ -22,6 +22,7 @@ set -euo pipefail
 state=${VSTASH_TEST_STATE:?VSTASH_TEST_STATE must be set}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/ports.sh"
+source "$here/redisproc.sh"
 port=$(published_port redis "${VSTASH_TEST_REDIS_PORT:-56379}")
 dir=$state/redis
 pidfile=$dir/redis.pid
@@ -30,15 +31,6 @@ password=vstash-test-redis-pw-K3m
 acl_password=vstash-acl-pw-T8q
 
 cli() { REDISCLI_AUTH=$password redis-cli -h 127.0.0.1 -p "$port" --no-auth-warning "$@"; }
-
-# Our server is running: the pid in the pidfile is alive and is a redis-server.
-running() {
-  [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null &&
-    grep -q redis-server "/proc/$(cat "$pidfile")/cmdline" 2>/dev/null
-}
-
-# The pid of the redis-server answering on $port with our password ("" if none does).
-answering_pid() { cli info server 2>/dev/null | sed -n 's/^process_id:\([0-9]*\).*/\1/p'; }
 
 # start_on PORT: start a server on PORT. 0: it is up and answering is our own process;
 # 1: PORT is taken (the server could not bind it); anything else is fatal.
@@ -52,32 +44,8 @@ start_on() {
     --requirepass "$password" \
     --maxmemory-policy noeviction \
     </dev/null >/dev/null 2>&1 &
-  local pid=$!
-  echo "$pid" >"$pidfile"
-  # Bounded wait: 20 s at most.
-  for _ in $(seq 1 200); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      grep -q "Address already in use" "$log" 2>/dev/null && return 1
-      echo "redis.sh: redis-server exited on 127.0.0.1:$port:" >&2
-      tail -20 "$log" >&2 || true
-      return 2
-    fi
-    [[ $(answering_pid) == "$pid" ]] && return 0
-    sleep 0.1
-  done
-  echo "redis.sh: server not ready on 127.0.0.1:$port after 20 s" >&2
-  tail -20 "$log" >&2 || true
-  return 2
-}
-
-wait_gone() {  # bounded: 20 s
-  local pid=$1
-  for _ in $(seq 1 200); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  echo "redis.sh: server pid $pid still running after 20 s" >&2
-  return 1
+  echo $! >"$pidfile"
+  redis_await "$(cat "$pidfile")" "$log" "$port" cli  # bounded: 20 s
 }
 
 start() {
@@ -152,11 +120,11 @@ YAML
 }
 
 stop() {
-  if running; then
+  if redis_running "$pidfile"; then
     local pid
     pid=$(cat "$pidfile")
     kill "$pid" 2>/dev/null || true
-    wait_gone "$pid"
+    redis_wait_gone "$pid"
   fi
   rm -f "$pidfile"
 }

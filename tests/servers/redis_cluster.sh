@@ -32,6 +32,7 @@ set -euo pipefail
 state=${VSTASH_TEST_STATE:?VSTASH_TEST_STATE must be set}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/ports.sh"
+source "$here/redisproc.sh"
 base=$(published_port redis-cluster "${VSTASH_TEST_REDIS_CLUSTER_PORT:-56400}")
 dir=$state/redis-cluster
 password=vstash-test-cluster-pw-R7d
@@ -46,15 +47,7 @@ cli_port() {
 node_dir() { echo "$dir/n$1"; }
 
 # Node I (0-5) is running: the pid in its pidfile is alive and is a redis-server.
-running() {
-  local pidfile
-  pidfile=$(node_dir "$1")/redis.pid
-  [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null &&
-    grep -q redis-server "/proc/$(cat "$pidfile")/cmdline" 2>/dev/null
-}
-
-# The pid of the redis-server answering on PORT with our password ("" if none does).
-answering_pid() { cli_port "$1" info server 2>/dev/null | sed -n 's/^process_id:\([0-9]*\).*/\1/p'; }
+running() { redis_running "$(node_dir "$1")/redis.pid"; }
 
 # launch I: start node I (client port base+I, bus port base+6+I) in the background.
 launch() {
@@ -74,22 +67,9 @@ launch() {
 # await I: 0 once node I answers as our own process; 1 if it could not bind its ports; 2 if
 # it failed otherwise or did not answer within 20 s.
 await() {
-  local i=$1 d pid
-  d=$(node_dir "$i")
-  pid=$(cat "$d/redis.pid")
-  for _ in $(seq 1 200); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      grep -q "Address already in use" "$d/redis.log" 2>/dev/null && return 1
-      echo "redis_cluster.sh: redis-server exited on 127.0.0.1:$((base + i)):" >&2
-      tail -20 "$d/redis.log" >&2 || true
-      return 2
-    fi
-    [[ $(answering_pid $((base + i))) == "$pid" ]] && return 0
-    sleep 0.1
-  done
-  echo "redis_cluster.sh: node not ready on 127.0.0.1:$((base + i)) after 20 s" >&2
-  tail -20 "$d/redis.log" >&2 || true
-  return 2
+  local d
+  d=$(node_dir "$1")
+  redis_await "$(cat "$d/redis.pid")" "$d/redis.log" $((base + $1)) cli_port $((base + $1))
 }
 
 # start_on BASE: start the six nodes. 0: all up; 1: a port was taken (the nodes started are
@@ -131,16 +111,6 @@ wait_healthy() {  # bounded: 60 s
   done
   echo "redis_cluster.sh: the cluster on 127.0.0.1:$base-$((base + nodes - 1)) is not ok after 60 s" >&2
   cli_port "$base" cluster info >&2 || true
-  return 1
-}
-
-wait_gone() {  # bounded: 20 s
-  local pid=$1
-  for _ in $(seq 1 200); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  echo "redis_cluster.sh: server pid $pid still running after 20 s" >&2
   return 1
 }
 
@@ -206,7 +176,7 @@ stop() {
     if running "$i"; then
       pid=$(cat "$(node_dir "$i")/redis.pid")
       kill "$pid" 2>/dev/null || true
-      wait_gone "$pid"
+      redis_wait_gone "$pid"
     fi
     rm -f "$(node_dir "$i")/redis.pid"
   done
