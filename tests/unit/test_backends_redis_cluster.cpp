@@ -103,10 +103,10 @@ TEST_CASE("cluster: a recorded CLUSTER SLOTS reply becomes the slot map") {
   CHECK(map.master(12740) == "127.0.0.1:57003");
 
   // Malformed replies are one-line errors, never a crash.
-  for (const std::string bad : {std::string(":1\r\n"), std::string("*1\r\n*2\r\n:0\r\n:1\r\n"),
-                                std::string("*1\r\n*3\r\n:0\r\n:99999\r\n*2\r\n$1\r\nh\r\n:1\r\n"),
-                                std::string("*1\r\n*3\r\n:9\r\n:1\r\n*2\r\n$1\r\nh\r\n:1\r\n"),
-                                std::string("*1\r\n*3\r\n:0\r\n:1\r\n*2\r\n$1\r\nh\r\n:0\r\n")}) {
+  for (const std::string& bad : {std::string(":1\r\n"), std::string("*1\r\n*2\r\n:0\r\n:1\r\n"),
+                                 std::string("*1\r\n*3\r\n:0\r\n:99999\r\n*2\r\n$1\r\nh\r\n:1\r\n"),
+                                 std::string("*1\r\n*3\r\n:9\r\n:1\r\n*2\r\n$1\r\nh\r\n:1\r\n"),
+                                 std::string("*1\r\n*3\r\n:0\r\n:1\r\n*2\r\n$1\r\nh\r\n:0\r\n")}) {
     const rd::Reply r = parse_resp(bad);
     CHECK_THROWS_AS(rd::parse_cluster_slots(*r, "h"), vstash::Error);
   }
