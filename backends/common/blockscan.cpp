@@ -5,10 +5,13 @@
 #include <dlfcn.h>
 
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <mutex>
 #include <thread>
+#include <utility>
 
 #include "src/errors.hpp"
 
@@ -65,12 +68,14 @@ float lane_dot(const float* a, const float* b, size_t dim) {
       acc[j] += a[i + j] * b[i + j];
     }
   }
-  float s = 0;
+  for (size_t w = k_lanes / 2; w > 0; w /= 2) {  // a tree: the wide steps stay in SIMD
+    for (size_t j = 0; j < w; ++j) {
+      acc[j] += acc[j + w];
+    }
+  }
+  float s = acc[0];
   for (; i < dim; ++i) {
     s += a[i] * b[i];
-  }
-  for (size_t j = 0; j < k_lanes; ++j) {
-    s += acc[j];
   }
   return s;
 }
@@ -124,16 +129,98 @@ BlockScan::BlockScan(Metric metric, size_t dim, const float* queries, size_t nq,
   m_indices.reserve(k_block_rows);
 }
 
+// The fused pass is cheap enough that filling a block (copying rows out of a mapping and
+// faulting its pages in) takes as long as scoring it: the caller's thread fills the next
+// block while this one scores the last. Started with the second block, so a scan of one
+// block never starts a thread.
+const unsigned k_cores = std::thread::hardware_concurrency();
+
+struct BlockScan::Pipeline {
+  std::thread thread;
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<float> rows;
+  std::vector<int64_t> indices;
+  bool busy = false;
+  bool stop = false;
+  std::exception_ptr failed;
+};
+
+BlockScan::~BlockScan() {
+  if (m_pipeline) {
+    {
+      std::lock_guard lock(m_pipeline->mutex);
+      m_pipeline->stop = true;
+    }
+    m_pipeline->changed.notify_all();
+    m_pipeline->thread.join();
+  }
+}
+
+void BlockScan::hand_off() {
+  if (!m_pipeline) {
+    m_pipeline = std::make_unique<Pipeline>();
+    Pipeline& p = *m_pipeline;
+    p.rows.resize(m_rows.size());
+    p.thread = std::thread([this, &p] {
+      std::unique_lock lock(p.mutex);
+      while (true) {
+        p.changed.wait(lock, [&] { return p.busy || p.stop; });
+        if (!p.busy) {
+          return;
+        }
+        lock.unlock();
+        std::exception_ptr failed;
+        try {
+          select_fused(p.rows.data(), p.indices.data(), p.indices.size());
+        } catch (...) {
+          failed = std::current_exception();
+        }
+        lock.lock();
+        p.failed = failed;
+        p.busy = false;
+        p.changed.notify_all();
+      }
+    });
+  }
+  drain();
+  {
+    std::lock_guard lock(m_pipeline->mutex);
+    std::swap(m_rows, m_pipeline->rows);
+    std::swap(m_indices, m_pipeline->indices);
+    m_pipeline->busy = true;
+  }
+  m_pipeline->changed.notify_all();
+  m_indices.clear();
+}
+
+void BlockScan::drain() {
+  std::unique_lock lock(m_pipeline->mutex);
+  m_pipeline->changed.wait(lock, [&] { return !m_pipeline->busy; });
+  if (auto failed = std::exchange(m_pipeline->failed, nullptr)) {
+    std::rethrow_exception(failed);
+  }
+}
+
 float* BlockScan::next_row(int64_t index) {
   if (m_indices.size() == k_block_rows) {
-    score_block();
+    if (m_nq <= k_fused_queries && k_cores > 1) {
+      hand_off();
+    } else {
+      score_block();
+    }
   }
   m_indices.push_back(index);
   return m_rows.data() + (m_indices.size() - 1) * m_dim;
 }
 
 void BlockScan::flush() {
-  if (!m_indices.empty()) {
+  if (m_pipeline) {
+    if (!m_indices.empty()) {
+      hand_off();
+    }
+    drain();
+  } else if (!m_indices.empty()) {
     score_block();
   }
 }
@@ -149,7 +236,7 @@ void BlockScan::score_block() {
   const size_t n = m_indices.size();
   const size_t dim = m_dim;
   if (m_nq <= k_fused_queries) {
-    select_fused(n);
+    select_fused(m_rows.data(), m_indices.data(), n);
     m_indices.clear();
     return;
   }
@@ -192,12 +279,12 @@ void BlockScan::score_block() {
   m_indices.clear();
 }
 
-void BlockScan::select_fused(size_t n) {
+void BlockScan::select_fused(const float* rows, const int64_t* indices, size_t n) {
   const size_t dim = m_dim;
   const double gamma = gamma_of(dim);
   const double underflow = underflow_of(dim);
   for (size_t r = 0; r < n; ++r) {
-    const float* row = m_rows.data() + r * dim;
+    const float* row = rows + r * dim;
     const double sq = lane_dot(row, row, dim);
     for (size_t q = 0; q < m_nq; ++q) {
       const float* qv = m_queries.data() + q * dim;
@@ -207,7 +294,7 @@ void BlockScan::select_fused(size_t n) {
           fused_skip(m_metric, lane_dot(qv, row, dim), sq, m_query_norms[q], worst->score, gamma, underflow)) {
         continue;
       }
-      top.offer(exact_score(m_metric, qv, row, dim), m_indices[r], 0);
+      top.offer(exact_score(m_metric, qv, row, dim), indices[r], 0);
     }
   }
 }

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "backends/common/scoring.hpp"
@@ -20,6 +21,9 @@ class BlockScan {
  public:
   // queries: nq x dim float32, row-major, all finite (the caller validates). k per query.
   BlockScan(Metric metric, size_t dim, const float* queries, size_t nq, size_t k);
+  ~BlockScan();
+  BlockScan(const BlockScan&) = delete;
+  BlockScan& operator=(const BlockScan&) = delete;
 
   // Room for the next row (dim floats) of the current block, scored as row `index`.
   // Indices must be distinct; order does not matter. The block is scored when full.
@@ -37,7 +41,13 @@ class BlockScan {
   // Offers block rows to the TopK of queries [q_begin, q_end) (see score_block).
   void select(size_t q_begin, size_t q_end, size_t n);
   // The fused pass for a few queries: products and row norms in float32, then the same test.
-  void select_fused(size_t n);
+  void select_fused(const float* rows, const int64_t* indices, size_t n);
+  // Fused pass, full block: scored on a second thread while the caller fills the next one.
+  void hand_off();
+  // Waits for the second thread's block; rethrows what it threw.
+  void drain();
+  struct Pipeline;
+  std::unique_ptr<Pipeline> m_pipeline;
   Metric m_metric;
   size_t m_dim;
   size_t m_nq;

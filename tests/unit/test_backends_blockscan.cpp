@@ -154,6 +154,14 @@ TEST_SUITE("backends::blockscan") {
     }
   }
 
+  TEST_CASE("the fused pass scores blocks on a second thread: several blocks, one query") {
+    const Case c = make_case(3 * BlockScan::k_block_rows + 5, 5, 1, 17, true);
+    for (const Metric metric : {Metric::cosine, Metric::euclidean, Metric::dot}) {
+      CAPTURE(metric_name(metric));
+      check_equal(metric, c, 10);
+    }
+  }
+
   TEST_CASE("small and empty inputs, k = 0, dimension 1") {
     for (const Metric metric : {Metric::cosine, Metric::euclidean, Metric::dot}) {
       CAPTURE(metric_name(metric));
