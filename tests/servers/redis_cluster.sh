@@ -59,6 +59,7 @@ launch() {
     --cluster-enabled yes --cluster-config-file "$d/nodes.conf" \
     --cluster-node-timeout "$node_timeout_ms" --appendonly yes --save "" \
     --protected-mode yes --requirepass "$password" --masterauth "$password" \
+    --repl-diskless-sync-delay 0 \
     --maxmemory-policy noeviction \
     </dev/null >/dev/null 2>&1 &
   echo $! >"$d/redis.pid"
@@ -103,13 +104,13 @@ healthy() {
   done
 }
 
-wait_healthy() {  # bounded: 60 s
-  local deadline=$((SECONDS + 60))
+wait_healthy() {  # bounded: 120 s (a loaded CI machine)
+  local deadline=$((SECONDS + 120))
   while ((SECONDS < deadline)); do
     healthy && return 0
     sleep 0.1
   done
-  echo "redis_cluster.sh: the cluster on 127.0.0.1:$base-$((base + nodes - 1)) is not ok after 60 s" >&2
+  echo "redis_cluster.sh: the cluster on 127.0.0.1:$base-$((base + nodes - 1)) is not ok after 120 s" >&2
   cli_port "$base" cluster info >&2 || true
   return 1
 }
@@ -170,16 +171,16 @@ start() {
   echo "redis_cluster.sh: redis $(redis-server --version | sed -E 's/.*v=([0-9.]+).*/\1/') cluster on 127.0.0.1:$base-$((base + nodes - 1)); profiles in $state/redis_cluster.yaml"
 }
 
-stop() {
-  local i pid
+stop() {  # SIGTERM to every node first (each takes a second or two to exit), then wait
+  local i pids=()
   for i in $(seq 0 $((nodes - 1))); do
     if running "$i"; then
-      pid=$(cat "$(node_dir "$i")/redis.pid")
-      kill "$pid" 2>/dev/null || true
-      redis_wait_gone "$pid"
+      pids+=("$(cat "$(node_dir "$i")/redis.pid")")
+      kill "${pids[-1]}" 2>/dev/null || true
     fi
-    rm -f "$(node_dir "$i")/redis.pid"
   done
+  for i in "${pids[@]}"; do redis_wait_gone "$i"; done
+  rm -f "$dir"/n*/redis.pid
 }
 
 # node_index PORT: I of the node on PORT, or a usage error.
