@@ -19,7 +19,7 @@ set(redis_cluster_test ${PROJECT_SOURCE_DIR}/tests/integration/redis_cluster_tes
 
 add_test(NAME redis_cluster_start COMMAND bash ${redis_cluster_script} start)
 set_tests_properties(redis_cluster_start PROPERTIES FIXTURES_SETUP redis_cluster ENVIRONMENT "${VSTASH_TEST_ENV}"
-  TIMEOUT 120)
+  TIMEOUT 180)
 add_test(NAME redis_cluster_stop COMMAND bash ${redis_cluster_script} stop)
 set_tests_properties(redis_cluster_stop PROPERTIES FIXTURES_CLEANUP redis_cluster ENVIRONMENT "${VSTASH_TEST_ENV}"
   TIMEOUT 60)
