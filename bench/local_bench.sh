@@ -243,19 +243,32 @@ segments_bench() {
     t0=$(now); env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$vstash" ingest "$d" --dataset seg --no-progress --no-index >/dev/null; t1=$(now)
     ing+=("$(echo "$t1 - $t0" | bc -l)")
   done
-  for r in $(seq 1 "$rounds"); do
+  # The two latencies: LOCAL_BENCH_LATENCY_ROUNDS (default 11) alternating rounds of each
+  # whole process, medians; the batch (written atomically: the data and ids files and their
+  # directory are fsynced) beside numpy memmap doing the same job in one python3 process
+  # (import, np.load mmap_mode="r", 256 random rows, np.save).
+  local -a np1=()
+  for r in $(seq 1 "${LOCAL_BENCH_LATENCY_ROUNDS:-11}"); do
     local t0 t1
     t0=$(now); env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$vstash" query --dataset seg --exact --vector-file "$q" -k 10 >/dev/null; t1=$(now)
     one+=("$(echo "($t1 - $t0) * 1000" | bc -l)")
     t0=$(now); env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$vstash" batch --dataset seg --size 256 --shuffle --seed "$r" -o "$work/b.npy" >/dev/null; t1=$(now)
     b256+=("$(echo "($t1 - $t0) * 1000" | bc -l)")
+    t0=$(now)
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 -c "import sys, numpy as np
+x = np.load(sys.argv[1], mmap_mode='r')
+np.save(sys.argv[2], x[np.sort(np.random.default_rng(int(sys.argv[3])).choice(len(x), 256, replace=False))])" \
+      "$d" "$work/np_b.npy" "$r"
+    t1=$(now)
+    np1+=("$(echo "($t1 - $t0) * 1000" | bc -l)")
   done
   local mb=$((1000000 * 128 * 4 / 1048576))
   printf 'ingest 1M x 128:         vstash %.2f s (%.0f MB/s)   dd conv=fsync %.2f s (%.0f MB/s)   ratio %.0f%% (target >= 80%%)\n' \
     "$(median "${ing[@]}")" "$(echo "$mb / $(median "${ing[@]}")" | bc -l)" "$(median "${dd_s[@]}")" \
     "$(echo "$mb / $(median "${dd_s[@]}")" | bc -l)" "$(echo "100 * $(median "${dd_s[@]}") / $(median "${ing[@]}")" | bc -l)"
   printf 'one query, 1M x 128:     %.1f ms whole process (target < 100 ms)\n' "$(median "${one[@]}")"
-  printf 'one shuffled batch 256:  %.1f ms whole process from 1M rows (target < 20 ms)\n' "$(median "${b256[@]}")"
+  printf 'one shuffled batch 256:  %.1f ms whole process from 1M rows (target < 20 ms)   numpy memmap %.1f ms (whole process)\n' \
+    "$(median "${b256[@]}")" "$(median "${np1[@]}")"
   for rows in 100000 1000000; do
     local ds=seg
     if ((rows == 100000)); then
