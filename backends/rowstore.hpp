@@ -89,6 +89,11 @@ class RowStore {
   // The most writers one dataset takes at once without losing its counters (`--writers` above
   // this is refused).
   virtual int max_ingest_writers() const { return 64; }
+  // Names the writer this connection writes for when several processes write one dataset at
+  // once (rank R of a sharded load); "" (the default) is the single writer. Stores whose
+  // dataset record has no atomic update (Qdrant, Pinecone) keep each named writer's counters
+  // and metadata in a record of its own (backends/common/writerparts.hpp); others ignore it.
+  virtual void set_writer(const std::string& /*writer*/) {}
 
   // --- maintenance ----------------------------------------------------------------------
   // Reclaims the space of deleted and replaced rows of dataset (every dataset if empty) in

@@ -13,6 +13,10 @@
 # VSTASH_TEST_STATE / VSTASH_TEST_PG_PORT (default build/bench-pg, 55432): a server started
 # there by tests/servers/postgres.sh is reused, otherwise one is started and stopped at the end.
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for the runs.
+# BENCH_PROFILE=1 also says what limits each load (the medians are unchanged): the client CPU
+# seconds of each process (user + sys, /usr/bin/time), the server's CPU seconds (its backends,
+# reaped by the postmaster: the postmaster's cutime + cstime delta) and the wait events of the
+# active vstash backends sampled every 100 ms from pg_stat_activity (CPU: none).
 set -euo pipefail
 shopt -s inherit_errexit  # a failed row check inside $(...) stops the run
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
@@ -66,25 +70,64 @@ sys.exit(0 if got == (n, n) else "%s: (rows, next_index) %s, expected %d" % (sys
 ' "$1" "$2"
 }
 fresh() { "$vstash" --dataset "$1" delete --dataset-all --yes >/dev/null 2>&1 || true; }
+profile=${BENCH_PROFILE:-0}
+pg_port=$(cat "$VSTASH_TEST_STATE/pg.port" 2>/dev/null || echo "$VSTASH_TEST_PG_PORT")
+server_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$(head -1 "$VSTASH_TEST_STATE/pg/postmaster.pid")/stat"; }
+sample_waits() {  # sample_waits FILE: until killed, one line per active vstash backend every 100 ms
+  local pw
+  pw=$("$py" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["profiles"]["pg"]["password"])' "$VSTASH_CONFIG")
+  PGPASSWORD=$pw exec psql -h 127.0.0.1 -p "$pg_port" -U vstash vstash_test -Atq >"$1" 2>/dev/null \
+    <<<"SELECT coalesce(wait_event_type, 'CPU') || ':' || coalesce(wait_event, '-') FROM pg_stat_activity
+        WHERE backend_type = 'client backend' AND state = 'active' AND pid <> pg_backend_pid() \\watch 0.1"
+}
+# timed LABEL COMMAND...: runs the command (under /usr/bin/time when profiling)
+timed() {
+  local label=$1
+  shift
+  if [[ $profile == 1 ]]; then /usr/bin/time -f "$label %U %S" -a -o "$work/cpu" "$@"; else "$@"; fi
+}
+start_profile() {
+  [[ $profile == 1 ]] || return 0
+  rm -f "$work/cpu" "$work/waits"
+  ticks0=$(server_ticks)
+  sample_waits "$work/waits" &
+  sampler=$!
+}
+end_profile() {  # end_profile LABEL SECONDS: one line of CPU figures, one of wait events (to stderr)
+  [[ $profile == 1 ]] || return 0
+  kill "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
+  local hz server
+  hz=$(getconf CLK_TCK)
+  server=$(echo "($(server_ticks) - $ticks0) / $hz" | bc -l)
+  awk -v l="$1" -v wall="$2" -v srv="$server" '{c += $2 + $3; p = p sprintf(" %.2f", $2 + $3)}
+    END {printf "  profile %-5s wall %.2fs client cpu %.2fs (per process:%s) server cpu %.2fs, cores busy %.2f\n",
+         l, wall, c, p, srv, (c + srv) / wall}' "$work/cpu" >&2
+  echo "  waits   $1: $(grep -v '^$' "$work/waits" | sort | uniq -c | sort -rn | head -6 | awk '{printf "%s %s, ", $2, $1}')" >&2
+}
 run_one() {  # prints the seconds of one process
   fresh one
   local t0 t1
+  start_profile
   t0=$(now)
-  "$vstash" --dataset one ingest "$1" --no-index >/dev/null
+  timed one "$vstash" --dataset one ingest "$1" --no-index >/dev/null
   t1=$(now)
+  end_profile one "$(echo "$t1 - $t0" | bc -l)"
   check_rows one "$2"
   echo "$t1 - $t0" | bc -l
 }
 run_ranks() {  # prints the seconds until the last of $world ranks is done
   fresh ranks
   local t0 t1 pids=() r
+  start_profile
   t0=$(now)
   for ((r = 0; r < world; r++)); do
-    "$vstash" --dataset ranks ingest "$1" --no-index --rank "$r" --world-size "$world" >/dev/null &
+    timed "rank$r" "$vstash" --dataset ranks ingest "$1" --no-index --rank "$r" --world-size "$world" >/dev/null &
     pids+=($!)
   done
   for r in "${pids[@]}"; do wait "$r"; done
   t1=$(now)
+  end_profile ranks "$(echo "$t1 - $t0" | bc -l)"
   check_rows ranks "$2"
   echo "$t1 - $t0" | bc -l
 }

@@ -121,8 +121,11 @@ void copy_rows(const CopyOptions& opt, Endpoint& src, Endpoint& dst, const trans
     throw UsageError(fmt::format("--writers: the {} backend takes at most {} writer(s) per dataset",
                                  dst.backend->kind(), dst.backend->max_ingest_writers()));
   }
-  opt.shards.check_store(*dst.backend);
+  opt.shards.name_writer(*dst.backend);
   auto writers = writer_connections(dst, opt.writers > 0 ? opt.writers : dst.backend->ingest_writers(), ctx);
+  for (backends::Backend* w : writers.pointers) {
+    opt.shards.name_writer(*w);
+  }
   if (plan.start > plan.first) {
     ctx.note(fmt::format("resuming at row {} of {}", plan.start, plan.total));
   }

@@ -156,7 +156,7 @@ IngestStart prepare_dataset(const IngestOptions& opt, backends::DatasetSpec& spe
                     "`parallel` sets how many requests one writer sends at once",
                     backend.kind(), backend.max_ingest_writers()));
   }
-  opt.shards.check_store(backend);
+  opt.shards.name_writer(backend);
   const int64_t total = src.rows();
   IngestStart at;
   at.slice = slice_of(opt, total);
@@ -194,6 +194,7 @@ WriterConnections open_writers(const IngestOptions& opt, Context& ctx) {
   }
   for (int i = 0; i < writers; ++i) {
     w.own.push_back(backends::create_backend(ctx.profile(), &ctx.profile_file()));
+    opt.shards.name_writer(*w.own.back());
     w.connections.push_back(w.own.back().get());
   }
   return w;

@@ -200,13 +200,6 @@ void ShardFlags::check() const {
   }
 }
 
-void ShardFlags::check_store(const backends::Backend& store) const {
-  if (shard.world_size > 1 && shard.world_size > store.max_ingest_writers()) {
-    throw UsageError(
-        fmt::format("--world-size {}: the {} backend takes at most {} writer(s) per dataset at once (its dataset "
-                    "record has no atomic update); load it with one process",
-                    shard.world_size, store.kind(), store.max_ingest_writers()));
-  }
-}
+void ShardFlags::name_writer(backends::Backend& store) const { store.set_writer(ingest::writer_name(shard)); }
 
 }  // namespace vstash::commands

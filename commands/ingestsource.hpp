@@ -36,10 +36,9 @@ struct ShardFlags {
   void add_to(CLI::App& sub, const std::string& env, const std::string& what);
   // Both or neither, 1 <= W <= 2^20, 0 <= R < W; one-line UsageError naming the flag.
   void check() const;
-  // W ranks are W writers of one dataset at once: refused (UsageError naming --world-size) on a
-  // store that takes fewer (Qdrant and Pinecone keep the dataset record without an atomic
-  // update, so concurrent ranks could lose each other's next_index and resume keys).
-  void check_store(const backends::Backend& store) const;
+  // W ranks are W writers of one dataset at once: names a connection of this rank for the
+  // store (ingest::writer_name), before it writes anything.
+  void name_writer(backends::Backend& store) const;
 };
 
 class IngestSource {

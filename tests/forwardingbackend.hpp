@@ -44,6 +44,7 @@ class ForwardingBackend : public backends::Backend {
   backends::Stats stats() override { return m_inner.stats(); }
   int ingest_writers() const override { return m_inner.ingest_writers(); }
   int max_ingest_writers() const override { return m_inner.max_ingest_writers(); }
+  void set_writer(const std::string& w) override { m_inner.set_writer(w); }
   std::string finish_ingest(const std::string& d, const backends::IndexProgressFn& p) override {
     return m_inner.finish_ingest(d, p);
   }

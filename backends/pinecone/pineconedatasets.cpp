@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "src/errors.hpp"
+#include "src/util/uuid.hpp"
 
 namespace vstash::backends::pinecone {
 
@@ -16,6 +17,7 @@ CatalogEntry DatasetTable::entry(const catalog::DatasetRecord& record) {
   e.next_index = record.next_index;
   e.row_bytes = record.extra.value("row_bytes", int64_t{0});
   e.label_field = record.extra.value("label_field", false);
+  e.writers = catalog::has_parts(record);
   return e;
 }
 
@@ -25,6 +27,9 @@ catalog::DatasetRecord DatasetTable::record(const CatalogEntry& entry, std::stri
   r.next_index = entry.next_index;
   r.version = std::move(version);
   r.extra = {{"row_bytes", entry.row_bytes}, {"label_field", entry.label_field}};
+  if (entry.writers) {
+    r.extra["writers"] = true;
+  }
   return r;
 }
 
@@ -46,6 +51,7 @@ CatalogEntry DatasetTable::merge_local(CatalogEntry e) {
   if (auto it = m_written.find(e.spec.name); it != m_written.end()) {
     e.next_index = std::max(e.next_index, it->second.next_index);
     e.row_bytes = std::max(e.row_bytes, it->second.row_bytes);
+    e.writers = e.writers || it->second.writers;  // parts seen by this process are not lost to a lagging read
   }
   return e;
 }
@@ -56,7 +62,7 @@ void DatasetTable::save(const CatalogEntry& entry) {
   m_written[entry.spec.name] = entry;
 }
 
-std::optional<catalog::DatasetRecord> DatasetTable::get(const std::string& name) {
+std::optional<catalog::DatasetRecord> DatasetTable::shared_get(const std::string& name) {
   m_indexes.namespace_of(name);  // a reserved name is refused before any request
   const std::optional<json> stored = fetch_stored(name);
   if (!stored) {
@@ -68,7 +74,7 @@ std::optional<catalog::DatasetRecord> DatasetTable::get(const std::string& name)
   return record(merge_local(parse_catalog(*stored)), stored->dump());
 }
 
-std::vector<catalog::DatasetRecord> DatasetTable::list() {
+std::vector<catalog::DatasetRecord> DatasetTable::shared_list() {
   std::vector<catalog::DatasetRecord> out;
   for (const json& rec : m_indexes.fetch_all(m_indexes.home(), m_indexes.catalog_ns(), "", 0)) {
     const json md = rec.value("metadata", json::object());
@@ -77,7 +83,7 @@ std::vector<catalog::DatasetRecord> DatasetTable::list() {
   return out;
 }
 
-bool DatasetTable::insert(const catalog::DatasetRecord& fresh) {
+bool DatasetTable::shared_insert(const catalog::DatasetRecord& fresh) {
   if (fetch_stored(fresh.spec.name)) {
     return false;
   }
@@ -85,7 +91,7 @@ bool DatasetTable::insert(const catalog::DatasetRecord& fresh) {
   return true;
 }
 
-bool DatasetTable::compare_and_set(const catalog::DatasetRecord& seen, const catalog::DatasetRecord& next) {
+bool DatasetTable::shared_compare_and_set(const catalog::DatasetRecord& seen, const catalog::DatasetRecord& next) {
   const std::optional<json> stored = fetch_stored(seen.spec.name);
   if ((stored ? stored->dump() : std::string()) != seen.version) {
     return false;
@@ -115,8 +121,8 @@ void DatasetTable::raise_counters(catalog::DatasetRecord seen, int64_t end, int6
                                   location(), seen.spec.name, catalog::k_catalog_attempts));
 }
 
-bool DatasetTable::remove(const std::string& name) {
-  const std::optional<catalog::DatasetRecord> stored = get(name);
+bool DatasetTable::shared_remove(const std::string& name) {
+  const std::optional<catalog::DatasetRecord> stored = shared_get(name);
   if (!stored) {
     return false;
   }
@@ -130,6 +136,47 @@ bool DatasetTable::remove(const std::string& name) {
   std::lock_guard lock(m_mutex);
   m_written.erase(name);
   return true;
+}
+
+std::string DatasetTable::parts_ns() const { return m_indexes.catalog_ns() + "writers__"; }
+
+std::vector<json> DatasetTable::stored_parts(const std::string& name) {
+  try {
+    m_indexes.home().index();
+  } catch (const NotFoundError&) {
+    return {};
+  }
+  return m_indexes.fetch_all(m_indexes.home(), parts_ns(), util::sha1_hex(name) + "/", 0);
+}
+
+std::vector<catalog::WriterPart> DatasetTable::load_parts(const std::string& name) {
+  std::vector<catalog::WriterPart> parts;
+  const std::string what = fmt::format("pinecone writer record of dataset \"{}\"", name);
+  for (const json& rec : stored_parts(name)) {
+    const json md = rec.value("metadata", json::object());
+    const json part = json::parse(md.value("part", std::string()), nullptr, false);
+    if (part.is_discarded()) {
+      throw Error(fmt::format("{}: corrupt writer record: its part is not JSON", what));
+    }
+    parts.push_back(catalog::part_from_json(part, what));
+  }
+  return parts;
+}
+
+void DatasetTable::save_part(const std::string& name, const catalog::WriterPart& part) {
+  const json md = {{"dataset", name}, {"part", catalog::part_to_json(part).dump()}};
+  m_indexes.upsert(m_indexes.home(), parts_ns(),
+                   {placeholder_record(util::sha1_hex(name) + "/" + part.writer, m_indexes.home_dimension(), md)});
+}
+
+void DatasetTable::drop_parts(const std::string& name) {
+  std::vector<std::string> ids;
+  for (const json& rec : stored_parts(name)) {
+    ids.push_back(rec.value("id", std::string()));
+  }
+  if (!ids.empty()) {
+    m_indexes.remove(m_indexes.home(), parts_ns(), ids);
+  }
 }
 
 }  // namespace vstash::backends::pinecone

@@ -62,6 +62,7 @@ struct CatalogEntry {
   int64_t next_index = 0;
   int64_t row_bytes = 0;     // largest serialized row record written, to size reads under 4 MiB
   bool label_field = false;  // rows carry "_lval", the scalar label as a number or bool ($label)
+  bool writers = false;      // writer parts exist (backends/common/writerparts.hpp)
 };
 inline constexpr std::string_view k_catalog_ns = "__vstash_catalog__";
 inline constexpr std::string_view k_checkpoint_ns = "__vstash_checkpoints__";

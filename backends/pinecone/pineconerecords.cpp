@@ -73,6 +73,9 @@ std::string catalog_record(const CatalogEntry& e, int64_t dimension) {
   if (e.label_field) {
     md["label_field"] = true;
   }
+  if (e.writers) {
+    md["writers"] = true;
+  }
   if (e.spec.label_dtype) {
     md["label_dtype"] = spec["label_dtype"];
     md["label_shape"] = spec["label_shape"].dump();
@@ -98,6 +101,7 @@ CatalogEntry parse_catalog(const json& md) {
     e.next_index = md.contains("next_index") ? decode_row_index(md["next_index"], "pinecone catalog next_index") : 0;
     e.row_bytes = md.contains("row_bytes") ? decode_row_index(md["row_bytes"], "pinecone catalog row_bytes") : 0;
     e.label_field = md.contains("label_field") && md["label_field"].is_boolean() && md["label_field"].get<bool>();
+    e.writers = md.contains("writers") && md["writers"].is_boolean() && md["writers"].get<bool>();
   } catch (const json::exception& ex) {
     throw Error(fmt::format("{}: corrupt catalog entry: {}", what, io::json_error_text(ex)));
   }

@@ -58,8 +58,10 @@ class PineconeBackend final : public Backend {
   bool drop_dataset(const std::string& dataset) override;
   Stats stats() override;
   // next_index lives in a catalog record that Pinecone cannot update atomically: one writer
-  // per dataset (requests within a write already run `parallel` at once).
+  // connection per process and dataset (requests within a write already run `parallel` at
+  // once); processes named by set_writer keep parts of their own (pineconedatasets.hpp).
   int max_ingest_writers() const override { return 1; }
+  void set_writer(const std::string& writer) override { m_datasets.set_writer(writer); }
 
   // pineconewrites.cpp
   void write_rows(const std::string& dataset, const RowBatch& batch) override;

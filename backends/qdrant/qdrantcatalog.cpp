@@ -16,6 +16,7 @@ namespace {
 
 constexpr std::string_view k_catalog = "__vstash_catalog";
 constexpr std::string_view k_reserved_prefix = "__vstash_";
+constexpr std::string_view k_writers = "__vstash_writers";
 
 std::string catalog_collection() { return std::string(k_catalog); }
 
@@ -26,10 +27,22 @@ std::string label_index_schema(DType t) {
 }
 
 json payload_of(const catalog::DatasetRecord& r) {
-  return json{{"name", r.spec.name},
-              {"spec", catalog::spec_to_json(r.spec)},
-              {"next_index", r.next_index},
-              {"filter_aids", has_filter_aids(r)}};
+  json p = {{"name", r.spec.name},
+            {"spec", catalog::spec_to_json(r.spec)},
+            {"next_index", r.next_index},
+            {"filter_aids", has_filter_aids(r)}};
+  if (catalog::has_parts(r)) {
+    p["writers"] = true;
+  }
+  return p;
+}
+
+json part_point_id(const std::string& dataset, const std::string& writer) {
+  return json(util::uuid_v5(k_id_namespace, "writer:" + json::array({dataset, writer}).dump()));
+}
+
+json parts_filter(const std::string& dataset) {
+  return json{{"must", json::array({json{{"key", "dataset"}, {"match", json{{"value", dataset}}}}})}};
 }
 
 catalog::DatasetRecord record_of(const json& point) {
@@ -39,6 +52,9 @@ catalog::DatasetRecord record_of(const json& point) {
   r.spec = catalog::spec_from_json(name, p.value("spec", json::object()), fmt::format("dataset \"{}\"", name));
   r.next_index = p.value("next_index", int64_t{0});
   r.extra = {{"filter_aids", p.value("filter_aids", false)}};
+  if (p.value("writers", false)) {
+    r.extra["writers"] = true;
+  }
   r.version = p.dump();
   return r;
 }
@@ -64,7 +80,7 @@ bool has_filter_aids(const catalog::DatasetRecord& record) {
   return record.extra.is_object() && record.extra.value("filter_aids", false);
 }
 
-std::optional<catalog::DatasetRecord> QdrantDatasets::get(const std::string& name) {
+std::optional<catalog::DatasetRecord> QdrantDatasets::shared_get(const std::string& name) {
   validate_dataset_name(name);
   std::vector<json> found;
   try {
@@ -78,7 +94,7 @@ std::optional<catalog::DatasetRecord> QdrantDatasets::get(const std::string& nam
   return placed(record_of(found[0]));
 }
 
-std::vector<catalog::DatasetRecord> QdrantDatasets::list() {
+std::vector<catalog::DatasetRecord> QdrantDatasets::shared_list() {
   std::vector<json> points;
   try {
     points = scroll_all(m_client, catalog_collection(),
@@ -93,19 +109,20 @@ std::vector<catalog::DatasetRecord> QdrantDatasets::list() {
   return out;
 }
 
-bool QdrantDatasets::insert(const catalog::DatasetRecord& record) {
+bool QdrantDatasets::shared_insert(const catalog::DatasetRecord& record) {
   ensure_collection(record.spec);
   put(record);
   return true;
 }
 
-bool QdrantDatasets::compare_and_set(const catalog::DatasetRecord& /*seen*/, const catalog::DatasetRecord& next) {
+bool QdrantDatasets::shared_compare_and_set(const catalog::DatasetRecord& /*seen*/,
+                                            const catalog::DatasetRecord& next) {
   put(next);
   return true;
 }
 
-bool QdrantDatasets::remove(const std::string& name) {
-  const auto record = get(name);
+bool QdrantDatasets::shared_remove(const std::string& name) {
+  const auto record = shared_get(name);
   if (record && m_client.placement().enabled()) {
     // The shard key first: a drop interrupted after it leaves the record, and drop runs again.
     const std::string collection = collection_of(record->spec);
@@ -135,6 +152,45 @@ void QdrantDatasets::put(const catalog::DatasetRecord& record) {
   ensure_catalog();
   const json point = {{"id", catalog_point_id(record.spec.name)}, {"vector", {1.0}}, {"payload", payload_of(record)}};
   upsert_bodies(m_client, catalog_collection(), {json{{"points", json::array({point})}}.dump()});
+}
+
+std::vector<catalog::WriterPart> QdrantDatasets::load_parts(const std::string& name) {
+  std::vector<json> points;
+  try {
+    points = scroll_all(
+        m_client, std::string(k_writers),
+        json{{"limit", 1000}, {"with_payload", true}, {"with_vector", false}, {"filter", parts_filter(name)}});
+  } catch (const NotFoundError&) {
+    return {};  // no writer has written a part yet
+  }
+  std::vector<catalog::WriterPart> parts;
+  const std::string what = fmt::format("dataset \"{}\"", name);
+  for (const auto& p : points) {
+    parts.push_back(catalog::part_from_json(p.value("payload", json::object()), what));
+  }
+  return parts;
+}
+
+void QdrantDatasets::save_part(const std::string& name, const catalog::WriterPart& part) {
+  if (!m_writers_ready) {
+    create_collection(m_client, std::string(k_writers), 1, "Dot");
+    create_payload_index(m_client, std::string(k_writers), "dataset", "keyword");
+    m_writers_ready = true;
+  }
+  json payload = catalog::part_to_json(part);
+  payload["dataset"] = name;
+  const json point = {{"id", part_point_id(name, part.writer)}, {"vector", {1.0}}, {"payload", payload}};
+  upsert_bodies(m_client, std::string(k_writers), {json{{"points", json::array({point})}}.dump()});
+}
+
+void QdrantDatasets::drop_parts(const std::string& name) {
+  std::vector<json> ids;
+  for (const auto& part : load_parts(name)) {
+    ids.push_back(part_point_id(name, part.writer));
+  }
+  if (!ids.empty()) {
+    delete_points(m_client, std::string(k_writers), ids);
+  }
 }
 
 void QdrantDatasets::ensure_catalog() {

@@ -9,8 +9,11 @@
 // Qdrant has no conditional write, so compare_and_set writes the record and succeeds: a
 // read-modify-write, as the catalog point always was. Re-reading to compare first would cost
 // a request per ingest batch (tests/integration/qdrant_test.py counts them) and still leave
-// a race, so writers in several processes are not coordinated and the backend allows one
-// ingest writer per dataset.
+// a race. So a named writer (the ranks of a sharded load, RowStore::set_writer) writes a part
+// of its own instead (backends/common/writerparts.hpp): a point of the reserved collection
+// __vstash_writers (id uuid5 of the dataset and writer, payload the part and {"dataset": D},
+// a keyword index on "dataset"), which only that writer writes; D's record then carries
+// "writers": true. One process still takes one writer connection per dataset.
 // D's rows live in collection D (under custom sharding: shard key D of a shared collection,
 // qdrantshards.hpp): one unnamed vector of the row size with Distance Cosine /
 // Euclid / Dot, and payload indexes on _id (keyword), _idx (integer), _keys (keyword) and
@@ -26,6 +29,7 @@
 #include <vector>
 
 #include "backends/common/catalog.hpp"
+#include "backends/common/writerparts.hpp"
 #include "backends/qdrant/qdrantclient.hpp"
 
 namespace vstash::backends::qdrant {
@@ -37,20 +41,11 @@ void validate_dataset_name(const std::string& name);
 // Whether a dataset record says its rows carry the filter aids.
 bool has_filter_aids(const catalog::DatasetRecord& record);
 
-class QdrantDatasets final : public catalog::DatasetRecords {
+class QdrantDatasets final : public catalog::SplitRecords {
  public:
   explicit QdrantDatasets(RestClient& client) : m_client(client) {}
 
   std::string location() const override { return m_client.location(); }
-  // Validates the name first (every lookup of a dataset does).
-  std::optional<catalog::DatasetRecord> get(const std::string& name) override;
-  std::vector<catalog::DatasetRecord> list() override;
-  // Creates the collection, then the record (last writer wins: see above).
-  bool insert(const catalog::DatasetRecord& record) override;
-  bool compare_and_set(const catalog::DatasetRecord& seen, const catalog::DatasetRecord& next) override;
-  // Removes the record and the collection (also a collection left by an interrupted drop).
-  bool remove(const std::string& name) override;
-
   // Creates the collection (or checks the one found) and its payload indexes, once per
   // process and dataset: an ingest calls create_dataset at every resume point.
   void ensure_collection(const DatasetSpec& spec);
@@ -59,6 +54,20 @@ class QdrantDatasets final : public catalog::DatasetRecords {
   std::string collection_of(const DatasetSpec& spec) const;
 
  private:
+  // Validates the name first (every lookup of a dataset does).
+  std::optional<catalog::DatasetRecord> shared_get(const std::string& name) override;
+  std::vector<catalog::DatasetRecord> shared_list() override;
+  // Creates the collection, then the record (last writer wins: see above).
+  bool shared_insert(const catalog::DatasetRecord& record) override;
+  bool shared_compare_and_set(const catalog::DatasetRecord& seen, const catalog::DatasetRecord& next) override;
+  // Removes the record and the collection (also a collection left by an interrupted drop).
+  bool shared_remove(const std::string& name) override;
+  // The points of __vstash_writers whose "dataset" is the name (none before that collection).
+  std::vector<catalog::WriterPart> load_parts(const std::string& name) override;
+  // Creates __vstash_writers and its index on "dataset" once per process, then upserts.
+  void save_part(const std::string& name, const catalog::WriterPart& part) override;
+  void drop_parts(const std::string& name) override;
+
   // Notes where a record's rows live (custom sharding) and returns it.
   catalog::DatasetRecord placed(catalog::DatasetRecord record);
   void prepare_collection(const std::string& collection, const DatasetSpec& spec, bool custom);
@@ -67,6 +76,7 @@ class QdrantDatasets final : public catalog::DatasetRecords {
 
   RestClient& m_client;
   std::atomic<bool> m_catalog_ready = false;
+  std::atomic<bool> m_writers_ready = false;
   std::mutex m_mutex;
   std::set<std::string> m_ensured;  // collections this process has created or checked
 };

@@ -50,9 +50,10 @@ class QdrantBackend final : public Backend {
   bool drop_dataset(const std::string& dataset) override;
   Stats stats() override;
   // next_index lives in a catalog point that Qdrant cannot update conditionally
-  // (qdrantcatalog.hpp): one writer per dataset (requests within a write already run
-  // `parallel` at once).
+  // (qdrantcatalog.hpp): one writer connection per process and dataset (requests within a
+  // write already run `parallel` at once); processes named by set_writer keep parts of their own.
   int max_ingest_writers() const override { return 1; }
+  void set_writer(const std::string& writer) override { m_datasets.set_writer(writer); }
   std::string id_key(const std::string& id) const override;
 
   // qdrantwrites.cpp

@@ -191,6 +191,7 @@ class CachedBackend final : public Backend, public CheckpointStore {
   std::string id_key(const std::string& id) const override { return primary().id_key(id); }
   int ingest_writers() const override { return primary().ingest_writers(); }
   int max_ingest_writers() const override { return primary().max_ingest_writers(); }
+  void set_writer(const std::string& writer) override { primary().set_writer(writer); }
   std::string finish_ingest(const std::string& dataset, const IndexProgressFn& progress) override {
     return primary().finish_ingest(dataset, progress);
   }

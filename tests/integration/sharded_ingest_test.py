@@ -11,6 +11,9 @@
   - `copy --rank R --world-size 4`, four at once, gives a copy equal to its source.
 The store is the profile VSTASH_SHARD_PROFILE in VSTASH_SHARD_CONFIG (both empty: a local
 store in a temporary directory), VSTASH_SHARD_KILL_ROWS the kill test's rows (default 24000); CTest runs it once per store (tests/suites/sharded.cmake).
+On Qdrant and Pinecone, whose dataset record has no atomic update, each rank keeps its
+next_index and resume point in a record of its own (backends/common/writerparts.hpp); the same
+checks hold there, and a later single-process change folds those records back.
 A missing server fails the test (nothing is skipped)."""
 import filecmp
 import json
@@ -33,11 +36,6 @@ WORLD = 4
 # Rows of the kill test: enough that the killed rank's slice takes many commits (the Pinecone
 # double, slow per request, needs fewer).
 KILL_ROWS = int(os.environ.get("VSTASH_SHARD_KILL_ROWS", "24000"))
-# 0 for a store whose dataset record has no atomic update (Qdrant, Pinecone: a read-modify-write
-# of one record), where concurrent ranks could lose each other's next_index and resume points:
-# those stores take one writer per dataset (max_ingest_writers), so --world-size above 1 is
-# refused there before anything is written, and the multi-rank cases check that refusal.
-ATOMIC_CATALOG = os.environ.get("VSTASH_SHARD_ATOMIC_CATALOG", "1") == "1"
 
 
 class ShardedIngestTest(unittest.TestCase):
@@ -69,13 +67,13 @@ class ShardedIngestTest(unittest.TestCase):
             self.assertEqual(r.returncode, code, f"vstash {' '.join(args)}: {r.stderr}{r.stdout}")
         return r
 
-    def make_input(self, rows, dim):
+    def make_input(self, rows, dim, id_prefix="row"):
         """Data, labels, string ids and JSONL metadata files of `rows` rows; returns ingest args."""
         tag = uuid.uuid4().hex[:8]
         rng = np.random.default_rng(rows)
         np.save(self.path(f"x-{tag}.npy"), rng.standard_normal((rows, dim)).astype(np.float32))
         np.save(self.path(f"y-{tag}.npy"), rng.integers(0, 10, rows).astype(np.int64))
-        np.save(self.path(f"ids-{tag}.npy"), np.array([f"row-{i:06d}-é" for i in range(rows)]))
+        np.save(self.path(f"ids-{tag}.npy"), np.array([f"{id_prefix}-{i:06d}-é" for i in range(rows)]))
         with open(self.path(f"m-{tag}.jsonl"), "w") as f:
             for i in range(rows):
                 f.write(json.dumps({"i": i, "name": f"ñ{i}", "even": i % 2 == 0}) + "\n")
@@ -106,7 +104,7 @@ class ShardedIngestTest(unittest.TestCase):
         """The two datasets export to byte-identical files, and agree on rows and next_index."""
         files = {}
         for name in (single, sharded):
-            d = self.path(f"out-{name}")
+            d = self.path(f"out-{name}-{uuid.uuid4().hex[:8]}")
             os.makedirs(d)
             self.run_vstash("--dataset", name, "export", "-o", os.path.join(d, "out.npy"))
             files[name] = d
@@ -129,20 +127,7 @@ class ShardedIngestTest(unittest.TestCase):
         self.assertEqual(self.stats(name)["next_index"], rows)
         return name
 
-    def assert_ranks_refused(self, *command):
-        r = self.run_vstash(*command, "--rank", "1", "--world-size", str(WORLD), code=2)
-        self.assertRegex(r.stderr, rf"--world-size {WORLD}: the \w+ backend takes at most 1 writer\(s\) per dataset")
-        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
-
     def test_four_ranks_equal_one_process(self):
-        if not ATOMIC_CATALOG:
-            source = self.make_input(10, 4)
-            self.assert_ranks_refused("--dataset", "refused", "ingest", *source)
-            self.assertIsNone(self.stats("refused"))
-            one = json.loads(self.run_vstash("--dataset", "one-rank", "ingest", *source, "--rank", "0", "--world-size",
-                                             "1", "--json").stdout)
-            self.assertEqual((one["first_row"], one["end_row"]), (0, 10))
-            return
         rows = 1003  # not a multiple of 4: slices of 250, 251, 251, 251
         source = self.make_input(rows, 6)
         single = self.single_ingest(source, rows)
@@ -153,14 +138,23 @@ class ShardedIngestTest(unittest.TestCase):
         self.assertEqual(sum(r["rows"] for r in results), rows)
         self.assertTrue(all(r["index"] is None for r in results))
         self.assert_same_export(single, sharded)
-        self.assertEqual(self.stats(sharded)["metadata"]["ingest_world_size"], WORLD)
+        meta = self.stats(sharded)["metadata"]
+        self.assertEqual(meta["ingest_world_size"], WORLD)
+        # every rank's resume point survived the others' writes, at its slice end
+        self.assertEqual([meta.get(f"ingest_watermark_rank_{r}") for r in range(WORLD)], [250, 501, 752, 1003])
+        # one process appending afterwards (its dataset record change folds the ranks' records
+        # back into the dataset's) keeps everything the ranks wrote
+        extra = self.make_input(7, 6, id_prefix="extra")
+        for name in (single, sharded):
+            self.run_vstash("--dataset", name, "ingest", *extra, "--append", "--no-index")
+        self.assert_same_export(single, sharded)
+        self.assertEqual(self.stats(sharded)["next_index"], rows + 7)
+        meta = self.stats(sharded)["metadata"]
+        self.assertEqual([meta.get(f"ingest_watermark_rank_{r}") for r in range(WORLD)], [250, 501, 752, 1003])
 
     def test_four_copy_ranks_equal_the_source(self):
         rows = 1003
         single = self.single_ingest(self.make_input(rows, 5), rows)
-        if not ATOMIC_CATALOG:
-            self.assert_ranks_refused("copy", f"s:{single}", f"s:copied-{uuid.uuid4().hex[:8]}")
-            return
         copied = f"copied-{uuid.uuid4().hex[:8]}"
         procs = [subprocess.Popen([VSTASH, "copy", f"s:{single}", f"s:{copied}", "--rank", str(r), "--world-size",
                                    str(WORLD), "--block-rows", "64", "--json"], env=self.env, stdout=subprocess.PIPE,
@@ -172,10 +166,8 @@ class ShardedIngestTest(unittest.TestCase):
         self.assertEqual([(r["first_row"], r["end_row"], r["rows"]) for r in results],
                          [(0, 250, 250), (250, 501, 251), (501, 752, 251), (752, 1003, 251)])
         self.assert_same_export(single, copied)
-        if ATOMIC_CATALOG:
-            again = self.run_vstash("copy", f"s:{single}", f"s:{copied}", "--rank", "2", "--world-size", str(WORLD),
-                                    code=5)
-            self.assertIn("already started: pass --resume", again.stderr)
+        again = self.run_vstash("copy", f"s:{single}", f"s:{copied}", "--rank", "2", "--world-size", str(WORLD), code=5)
+        self.assertIn("already started: pass --resume", again.stderr)
         for flags, message in [(["--verify"], "--verify compares whole datasets"),
                                (["--replace"], "not with --replace"), (["--append"], "not with --append")]:
             r = self.run_vstash("copy", f"s:{single}", f"s:{copied}", "--rank", "0", "--world-size", "2", *flags,
@@ -187,8 +179,6 @@ class ShardedIngestTest(unittest.TestCase):
         return None if d is None else d["metadata"].get(f"ingest_watermark_rank_{rank}")
 
     def test_kill_one_rank_then_resume(self):
-        if not ATOMIC_CATALOG:
-            return  # no concurrent ranks on this store (test_four_ranks_equal_one_process checks the refusal)
         rows = KILL_ROWS
         source = self.make_input(rows, 16)
         single = self.single_ingest(source, rows)
@@ -207,14 +197,12 @@ class ShardedIngestTest(unittest.TestCase):
                 out, err = p.communicate(timeout=600)
                 self.assertEqual(p.returncode, 0, f"rank {r}: {err}{out}")
         mark = self.watermark(sharded, victim)
-        if mark is None and not ATOMIC_CATALOG:
-            mark = begin  # lost to another rank's write: the rank starts again from its slice
+        self.assertIsNotNone(mark, "the victim's resume point was lost")
         self.assertLess(mark, end, "the victim's resume point already at its slice end")
-        if self.watermark(sharded, victim) is not None:
-            again = self.run_vstash("--dataset", sharded, "ingest", *source, "--rank", str(victim), "--world-size",
-                                    str(WORLD), "--batch-size", "16", code=5)
-            self.assertIn("already started: pass --resume", again.stderr)
-            self.assertEqual(len(again.stderr.strip().splitlines()), 1, again.stderr)
+        again = self.run_vstash("--dataset", sharded, "ingest", *source, "--rank", str(victim), "--world-size",
+                                str(WORLD), "--batch-size", "16", code=5)
+        self.assertIn("already started: pass --resume", again.stderr)
+        self.assertEqual(len(again.stderr.strip().splitlines()), 1, again.stderr)
         r = json.loads(self.run_vstash("--dataset", sharded, "ingest", *source, "--rank", str(victim),
                                        "--world-size", str(WORLD), "--batch-size", "16", "--resume", "--json").stdout)
         self.assertEqual(r["skipped_rows"], mark - begin)

@@ -219,6 +219,8 @@ std::string watermark_key(const Shard& shard) {
   return shard.sharded() ? fmt::format("ingest_watermark_rank_{}", shard.rank) : "ingest_watermark";
 }
 
+std::string writer_name(const Shard& shard) { return shard.sharded() ? fmt::format("rank-{}", shard.rank) : ""; }
+
 int64_t sharded_start(const backends::DatasetInfo& info, const Shard& shard, Slice slice, bool resume,
                       const std::string& what) {
   const auto& meta = info.spec.metadata;

@@ -68,6 +68,11 @@ Slice slice_rows(int64_t total, const Shard& shard);
 std::string watermark_key(const Shard& shard);
 inline constexpr const char* k_world_size_key = "ingest_world_size";
 
+// The writer a rank's connections are named for (RowStore::set_writer): "rank-R", or "" (the
+// single writer) when not sharded. Stores without an atomic dataset record keep each rank's
+// next_index and resume point in a record of the rank's own, so ranks never overwrite them.
+std::string writer_name(const Shard& shard);
+
 // Where a rank starts in a dataset that exists (`what` names the load in messages): its own
 // resume point with `resume`, its slice's start if it never began (other ranks may be
 // writing). ConflictError if it began before and `resume` is not set, if the dataset records
