@@ -179,7 +179,9 @@ stop() {  # SIGTERM to every node first (each takes a second or two to exit), th
       kill "${pids[-1]}" 2>/dev/null || true
     fi
   done
-  for i in "${pids[@]}"; do redis_wait_gone "$i"; done
+  for i in "${pids[@]}"; do  # a node that ignores SIGTERM for 20 s is killed: never left behind
+    redis_wait_gone "$i" || kill -9 "$i" 2>/dev/null || true
+  done
   rm -f "$dir"/n*/redis.pid
 }
 
