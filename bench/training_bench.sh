@@ -5,17 +5,23 @@
 # loading the same shuffled batches (same permutation) from an NPY file opened with
 # mmap_mode="r". Prints batches/s and rows/s. Timings include process start-up for vstash.
 #
-# Then the server rows (issue 17): one shuffled epoch from Redis and from PostgreSQL +
-# pgvector, each on a private server started here (tests/servers/*.sh, own state dir and
-# ports) and stopped at the end: `vstash batch --stream -o - >/dev/null` with --workers 0 and
-# 4 beside the script a user would write instead (bench/training_peers.py: redis-py + hiredis,
-# one key per row, one MGET per batch; psycopg3, WHERE idx = ANY(%s) per batch, binary), all
-# whole processes, TRAINING_BENCH_ROUNDS (default 3) alternating rounds, medians, and the
-# ratio of vstash's rows/s to the peer's. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset.
+# Then the server rows (issue 17): one shuffled epoch from Redis, PostgreSQL + pgvector and
+# the Qdrant and Pinecone protocol doubles, each on a private server started here
+# (tests/servers/*.sh, own state dir and ports) and stopped at the end:
+# `vstash batch --stream -o - >/dev/null` with --workers 0 and 4 beside the script a user
+# would write instead (bench/training_peers.py: redis-py + hiredis, one key per row, one MGET
+# per batch; psycopg3, WHERE idx = ANY(%s) per batch, binary; for Qdrant and Pinecone a
+# Python requests loop with the same batching: POST /points {ids} and GET /vectors/fetch, as
+# the official JS clients are not installed), all whole processes, TRAINING_BENCH_ROUNDS
+# (default 3) alternating rounds, medians, and the ratio of vstash's rows/s to the peer's.
+# The doubles are single-threaded Python servers: their rows use the first
+# TRAINING_BENCH_REST_ROWS rows (default 10000). OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset.
 #
 # Usage: bench/training_bench.sh [ROWS] [DIM] [BATCH]     (default 100000 128 256)
 #   VSTASH_BIN=path/to/vstash (default: build/vstash), PYTHON=/usr/bin/python3
-#   TRAINING_BENCH_ONLY=local|servers   one part only; TRAINING_BENCH_PORT_BASE (default 57460)
+#   TRAINING_BENCH_ONLY=local|servers   one part only; TRAINING_BENCH_PORT_BASE (default 57460:
+#   redis +0, postgres +1, qdrant double +2, pinecone double +3)
+#   TRAINING_BENCH_STORES (default "redis pg qdrant pinecone")
 set -euo pipefail
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 ONLY=${TRAINING_BENCH_ONLY:-}
@@ -111,22 +117,25 @@ fi
 ROUNDS=${TRAINING_BENCH_ROUNDS:-3}
 BASE=${TRAINING_BENCH_PORT_BASE:-57460}
 SERVERS=$HERE/../tests/servers
+STORES=${TRAINING_BENCH_STORES:-redis pg qdrant pinecone}
+REST_ROWS=$(( ${TRAINING_BENCH_REST_ROWS:-10000} < ROWS ? ${TRAINING_BENCH_REST_ROWS:-10000} : ROWS ))
 export VSTASH_TEST_STATE=$WORK/servers VSTASH_TEST_REDIS_PORT=$BASE VSTASH_TEST_PG_PORT=$((BASE + 1))
+export VSTASH_TEST_QDRANT_PORT=$((BASE + 2)) VSTASH_TEST_PINECONE_PORT=$((BASE + 3)) VSTASH_SOURCE_DIR=$HERE/.. PYTHON
 mkdir -p "$VSTASH_TEST_STATE"
 chmod 755 "$WORK" "$VSTASH_TEST_STATE"  # PostgreSQL runs as its own user when we are root
+declare -A SERVER_OF=([redis]=redis [pg]=postgres [qdrant]=qdrant_double [pinecone]=pinecone_double)
 stop_servers() {
-  bash "$SERVERS/redis.sh" stop >/dev/null 2>&1 || true
-  bash "$SERVERS/postgres.sh" stop >/dev/null 2>&1 || true
+  for STORE in $STORES; do bash "$SERVERS/${SERVER_OF[$STORE]}.sh" stop >/dev/null 2>&1 || true; done
   rm -rf "$WORK"
 }
 trap stop_servers EXIT
-bash "$SERVERS/redis.sh" start >/dev/null
-bash "$SERVERS/postgres.sh" start >/dev/null
-REDIS_PORT=$(cat "$VSTASH_TEST_STATE/redis.port")
-REDIS_PW=$(sed -n 's/^ *password: //p' "$VSTASH_TEST_STATE/redis.yaml" | head -1)
-PG_PORT=$(cat "$VSTASH_TEST_STATE/pg.port")
-PG_PW=$(sed -n 's/^ *password: //p' "$VSTASH_TEST_STATE/pgvector.yaml" | head -1)
-PG_DSN="host=127.0.0.1 port=$PG_PORT dbname=vstash_test user=vstash password=$PG_PW"
+for STORE in $STORES; do bash "$SERVERS/${SERVER_OF[$STORE]}.sh" start >/dev/null; done
+"$PYTHON" -c "import sys, numpy as np; np.save(sys.argv[1], np.load(sys.argv[2])[:int(sys.argv[4])]); \
+np.save(sys.argv[3], np.arange(int(sys.argv[4]), dtype=np.int64))" \
+  "$WORK/rest_data.npy" "$WORK/data.npy" "$WORK/rest_labels.npy" "$REST_ROWS"
+profile_key() {  # file key: the first profile's value of key
+  sed -n "s/^ *$2: //p" "$VSTASH_TEST_STATE/$1" | head -1
+}
 PEERS=$HERE/training_peers.py
 
 seconds() {  # command...: wall seconds of the whole process
@@ -141,26 +150,35 @@ echo
 echo "server rows: ${ROWS} x ${DIM} float32 (+ int64 labels), batch ${BATCH}, one shuffled epoch, whole process,"
 echo "${ROUNDS} alternating rounds, medians (indicative on a shared machine)"
 printf '%-52s %10s %12s %8s\n' "loader" "seconds" "rows/s" "x peer"
-for STORE in redis pg; do
-  if [[ $STORE == redis ]]; then
-    SV=("$VSTASH_BIN" --config "$VSTASH_TEST_STATE/redis.yaml" --profile redis --no-progress --quiet --dataset bench)
-    PEER=("$PYTHON" "$PEERS" redis epoch "$REDIS_PORT" "$REDIS_PW" "$WORK/data.npy" "$WORK/labels.npy" "$BATCH")
-    "$PYTHON" "$PEERS" redis load "$REDIS_PORT" "$REDIS_PW" "$WORK/data.npy" "$WORK/labels.npy" "$BATCH"
-    PEER_NAME="redis-py + hiredis, MGET per batch"
-  else
-    SV=("$VSTASH_BIN" --config "$VSTASH_TEST_STATE/pgvector.yaml" --profile pg --no-progress --quiet --dataset bench)
-    PEER=("$PYTHON" "$PEERS" pg epoch "$PG_DSN" "$WORK/data.npy" "$WORK/labels.npy" "$BATCH")
-    "$PYTHON" "$PEERS" pg load "$PG_DSN" "$WORK/data.npy" "$WORK/labels.npy" "$BATCH"
-    PEER_NAME="psycopg3, WHERE idx = ANY(%s), binary"
-  fi
-  "${SV[@]}" ingest "$WORK/data.npy" --labels "$WORK/labels.npy" --metric euclidean >/dev/null
+for STORE in $STORES; do
+  DATA=$WORK/data.npy LABELS=$WORK/labels.npy N=$ROWS
+  case $STORE in
+    redis)
+      SV=("$VSTASH_BIN" --config "$VSTASH_TEST_STATE/redis.yaml" --profile redis)
+      TARGET=("$(cat "$VSTASH_TEST_STATE/redis.port")" "$(profile_key redis.yaml password)")
+      PEER_NAME="redis-py + hiredis, MGET per batch" ;;
+    pg)
+      SV=("$VSTASH_BIN" --config "$VSTASH_TEST_STATE/pgvector.yaml" --profile pg)
+      TARGET=("host=127.0.0.1 port=$(cat "$VSTASH_TEST_STATE/pg.port") dbname=vstash_test user=vstash password=$(profile_key pgvector.yaml password)")
+      PEER_NAME="psycopg3, WHERE idx = ANY(%s), binary" ;;
+    qdrant | pinecone)
+      DATA=$WORK/rest_data.npy LABELS=$WORK/rest_labels.npy N=$REST_ROWS
+      SV=("$VSTASH_BIN" --config "$VSTASH_TEST_STATE/$STORE.yaml" --profile "$STORE")
+      [[ $STORE == qdrant ]] && URL="http://127.0.0.1:$(profile_key qdrant.yaml port)" || URL=$(profile_key pinecone.yaml control_host)
+      TARGET=("$URL" "$(profile_key "$STORE.yaml" api_key)")
+      [[ $STORE == qdrant ]] && PEER_NAME="requests, POST /points {ids} per batch" || PEER_NAME="requests, GET /vectors/fetch per batch" ;;
+  esac
+  SV+=(--no-progress --quiet --dataset bench)
+  PEER=("$PYTHON" "$PEERS" "$STORE" epoch "${TARGET[@]}" "$DATA" "$LABELS" "$BATCH")
+  "$PYTHON" "$PEERS" "$STORE" load "${TARGET[@]}" "$DATA" "$LABELS" "$BATCH"
+  "${SV[@]}" ingest "$DATA" --labels "$LABELS" --metric euclidean >/dev/null
   W0=() W4=() P=()
   for ((r = 0; r < ROUNDS; r++)); do
     W0+=("$(seconds "${SV[@]}" batch --stream --shuffle --seed 1 --size "$BATCH" --workers 0 -o -)")
     W4+=("$(seconds "${SV[@]}" batch --stream --shuffle --seed 1 --size "$BATCH" --workers 4 -o -)")
     P+=("$(seconds "${PEER[@]}")")
   done
-  "$PYTHON" - "$STORE" "$ROWS" "$PEER_NAME" "${W0[*]}" "${W4[*]}" "${P[*]}" <<'PY'
+  "$PYTHON" - "$STORE ($N rows)" "$N" "$PEER_NAME" "${W0[*]}" "${W4[*]}" "${P[*]}" <<'PY'
 import statistics, sys
 store, rows, peer_name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 w0, w4, peer = ([float(v) for v in a.split()] for a in sys.argv[4:7])
