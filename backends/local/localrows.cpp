@@ -204,6 +204,58 @@ RowBatch BatchBuilder::finish() {
   return std::move(m_batch);
 }
 
+namespace {
+
+// When b's rows can be inserted by one statement, the first index and b's ids as a JSON
+// array: no row has metadata, the indices are consecutive, and no id needs escaping.
+// nullopt otherwise.
+std::optional<std::pair<int64_t, std::string>> plain_run(const RowBatch& b, const RowCounters& k) {
+  if (!b.indices.empty() && b.indices.size() != b.size()) {
+    return std::nullopt;
+  }
+  const int64_t first = b.indices.empty() ? k.next_index : b.indices[0];
+  std::string ids = "[";
+  for (size_t i = 0; i < b.size(); ++i) {
+    if ((!b.indices.empty() && b.indices[i] != first + static_cast<int64_t>(i)) ||
+        (!b.metadata.empty() && !b.metadata[i].is_null())) {
+      return std::nullopt;
+    }
+    const std::string& id = b.ids[i];
+    if (std::any_of(id.begin(), id.end(), [](char c) {
+          return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x80;
+        })) {
+      return std::nullopt;
+    }
+    ids += i ? ",\"" : "\"";
+    ids += id;
+    ids += '"';
+  }
+  ids += ']';
+  return std::pair(first, std::move(ids));
+}
+
+// Inserts the rows of a plain run (plain_run) at indices first.. naming slots first_slot..
+// in one statement: a statement per row costs ~7 us, most of a 1M-row ingest. False, with
+// nothing inserted, when an id or an index is already held (an upsert or a conflict: the
+// caller goes row by row).
+bool insert_plain_run(Connection& conn, const DatasetRecord& ds, int64_t first, const std::string& ids,
+                      int64_t first_slot) {
+  auto s = conn.prepare(
+      "INSERT INTO rows(dataset_id, idx, id, slot, metadata) SELECT ?1, ?2 + key, value, ?3 + key, NULL "
+      "FROM json_each(?4)");
+  s.bind(1, ds.id).bind(2, first).bind(3, first_slot).bind_static_text(4, ids);
+  const int rc = s.try_step();
+  if (rc == SQLITE_DONE) {
+    return true;
+  }
+  if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+    return false;  // the statement's rows are rolled back (ON CONFLICT ABORT)
+  }
+  conn.fail(rc, "insert rows");
+}
+
+}  // namespace
+
 void write_batch(Connection& conn, const DatasetRecord& ds, const RowBatch& b, RowCounters& k) {
   const size_t n = b.size();
   if (n == 0) {
@@ -237,7 +289,16 @@ void write_batch(Connection& conn, const DatasetRecord& ds, const RowBatch& b, R
     }
     out.sync();
   }
-  // 2. The rows, each naming its slot.
+  // 2. The rows, each naming its slot: a plain run in one statement, else row by row.
+  if (const auto run = plain_run(b, k); run && insert_plain_run(conn, ds, run->first, run->second, first_slot)) {
+    // As the loop below would leave them (no old row was replaced).
+    k.in_order = k.in_order && k.slots == k.row_count && run->first >= k.next_index;
+    k.slots = first_slot + static_cast<int64_t>(n);
+    k.row_count += static_cast<int64_t>(n);
+    k.row_bytes += static_cast<int64_t>(n * record);
+    k.next_index = std::max(k.next_index, run->first + static_cast<int64_t>(n));
+    return;
+  }
   auto ins = conn.prepare("INSERT INTO rows(dataset_id, idx, id, slot, metadata) VALUES(?1, ?2, ?3, ?4, ?5)");
   std::string md;
   for (size_t i = 0; i < n; ++i) {
