@@ -137,9 +137,9 @@ BackendEntry entry(std::string_view type, std::vector<std::string_view> location
 const std::vector<BackendEntry> k_backends = {
     entry("local", {"path"},
           {{"path", K::string, "$XDG_DATA_HOME/vstash/local.db"},
-           {"hnsw_m", K::integer, "32"},
+           {"hnsw_m", K::integer, "16"},
            {"hnsw_ef_construction", K::integer, "200"},
-           {"hnsw_ef_search", K::integer, "512"},
+           {"hnsw_ef_search", K::integer, "64"},
            {"hnsw_min_rows", K::integer, "50000"}},
           {}, k_local),
     entry("pgvector", {"host", "port", "database", "table_name"},

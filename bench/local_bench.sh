@@ -3,7 +3,7 @@
 # Local-store benchmark (issue "Foundation", item 11). Prints, for 100k x 128 and 1M x 128
 # float32 rows: ingest rows/s and MB/s, shuffled-batch load time, and query latency; exact
 # top-10 of 1,000 queries beside FAISS, and Redis's 100 queries (exact_search_bench); the
-# HNSW index's build time, queries/s and recall@10 beside the exact scan (hnsw_bench); export
+# HNSW index's build time, queries/s and recall@10 beside the exact scan and FAISS (hnsw_bench); export
 # MB/s and peak RSS beside dd and numpy (export_bench); then the peak resident memory of ingesting a 2 GB file (target: under 300 MB).
 #   bench/local_bench.sh [BUILD_DIR]        (default build/release; builds it if missing)
 # Data is generated with numpy into build/bench-local and removed at the end.
@@ -106,57 +106,12 @@ if [[ ${LOCAL_BENCH_ONLY:-} == exact ]]; then
   exit 0
 fi
 
-# HNSW index (issue 16, line 3): over ROWS x 128 random normal rows (the hard case for a graph
-# index), euclidean, the index build (`vstash index`, after `ingest --no-index`), then 1,000
-# queries (independent random rows) answered by `query --queries --exact` (the exact scan)
-# and by the index, whole process each, alternating rounds, medians: queries/s of both, the
-# ratio (target >= 10) and recall@10 of the index's answers against the exact ones (target
-# >= 0.95). Profile defaults (hnsw_m, hnsw_ef_construction, hnsw_ef_search) unless
-# LOCAL_BENCH_HNSW_EF lists --ef values to add rows for.
+# HNSW index (issue 16, line 3): bench/hnsw_bench.sh, the index beside FAISS IndexHNSWFlat
+# with the same parameters on clustered (the target) and random normal (the worst case)
+# 1M x 128 rows, with its variables (HNSW_BENCH_ROWS, HNSW_BENCH_EF, ...).
 #   LOCAL_BENCH_ONLY=hnsw bench/local_bench.sh
-#   LOCAL_BENCH_HNSW_ROWS="100000 1000000"         the dataset sizes (default 1000000)
 hnsw_bench() {
-  unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
-  echo "hnsw: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset; $(nproc) cores, 3 alternating rounds, medians"
-  /usr/bin/python3 -c "import numpy as np; np.save('$work/hq.npy', np.random.default_rng(2).standard_normal((1000, 128), dtype=np.float32))"
-  printf '%-9s %-6s %9s %12s %12s %8s %10s\n' rows ef "build s" "exact q/s" "hnsw q/s" ratio recall@10
-  for rows in ${LOCAL_BENCH_HNSW_ROWS:-1000000}; do
-    gen "$rows" 128 "$work/x.npy"
-    ds=hnsw_$rows
-    "$vstash" ingest "$work/x.npy" --dataset "$ds" --metric euclidean --no-progress --no-index >/dev/null
-    t0=$(now)
-    "$vstash" index "$ds" --no-progress >/dev/null
-    t1=$(now)
-    build=$(echo "$t1 - $t0" | bc -l)
-    for ef in default ${LOCAL_BENCH_HNSW_EF:-}; do
-      local efarg=() es=() hs=()
-      [[ $ef == default ]] || efarg=(--ef "$ef")
-      for _ in 1 2 3; do
-        t0=$(now)
-        "$vstash" query --dataset "$ds" --queries "$work/hq.npy" -k 10 --no-metadata --exact >"$work/exact.ndjson"
-        t1=$(now)
-        es+=("$(echo "$t1 - $t0" | bc -l)")
-        t0=$(now)
-        "$vstash" query --dataset "$ds" --queries "$work/hq.npy" -k 10 --no-metadata "${efarg[@]}" >"$work/ann.ndjson"
-        t1=$(now)
-        hs+=("$(echo "$t1 - $t0" | bc -l)")
-      done
-      e=$(median "${es[@]}")
-      h=$(median "${hs[@]}")
-      recall=$(/usr/bin/python3 - "$work/ann.ndjson" "$work/exact.ndjson" <<'PY'
-import json, sys
-ann = [json.loads(l)["hits"] for l in open(sys.argv[1])]
-exact = [json.loads(l)["hits"] for l in open(sys.argv[2])]
-found = sum(len({h["index"] for h in a} & {h["index"] for h in b}) for a, b in zip(ann, exact))
-print(f"{found / sum(len(b) for b in exact):.3f}")
-PY
-)
-      printf '%-9s %-6s %9.1f %12.0f %12.0f %8.1f %10s\n' "$rows" "$ef" "$build" "$(echo "1000 / $e" | bc -l)" \
-        "$(echo "1000 / $h" | bc -l)" "$(echo "$e / $h" | bc -l)" "$recall"
-    done
-    "$vstash" delete --dataset "$ds" --dataset-all --yes >/dev/null 2>&1 || true
-    rm -f "$work/x.npy"
-  done
+  bash "$root/bench/hnsw_bench.sh" "$vstash"
 }
 if [[ ${LOCAL_BENCH_ONLY:-} == hnsw ]]; then
   hnsw_bench

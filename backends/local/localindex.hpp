@@ -22,13 +22,18 @@
 
 namespace vstash::backends::local {
 
-// Profile keys of the local store (docs/backends.md "Local HNSW index").
+// Profile keys of the local store (docs/backends.md "Local HNSW index"; bench/hnsw_bench.sh
+// measures the trade-off: recall@10 and queries/s on clustered and random 1M x 128 rows).
 struct HnswParams {
-  int m = 32;                 // hnsw_m: links per node (16 reaches 0.76 recall@10 at ef 256 on 100k x 128 random)
-  int ef_construction = 200;  // hnsw_ef_construction
-  int ef_search = 512;        // hnsw_ef_search: candidates per query (>= k)
+  int m = 16;                 // hnsw_m: links per node (level 0 has 2m)
+  int ef_construction = 200;  // hnsw_ef_construction: candidates per insert
+  int ef_search = 64;         // hnsw_ef_search: candidates per query for k <= 10 (search_breadth)
   int64_t min_rows = 50000;   // hnsw_min_rows: smaller datasets are always scanned exactly
 };
+
+// How many candidates the graph yields for a top-k query: --ef (if given) as given, else
+// hnsw_ef_search scaled by k / 10 (recall@k follows the candidates per hit); at least k.
+size_t search_breadth(std::optional<int> ef, const HnswParams& params, size_t k);
 
 // Supplies the rows to index: fills indices and rows (count x dim float32) with the next
 // block and returns count, 0 when done.

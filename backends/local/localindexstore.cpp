@@ -108,6 +108,14 @@ HnswParams hnsw_params(const Profile& profile) {
   return p;
 }
 
+size_t search_breadth(std::optional<int> ef, const HnswParams& params, size_t k) {
+  if (ef) {
+    return std::max(static_cast<size_t>(std::max(1, *ef)), k);
+  }
+  const auto per_ten = static_cast<size_t>(std::max(1, params.ef_search));
+  return std::max({per_ten, (per_ten * k + 9) / 10, k});
+}
+
 std::shared_ptr<const LocalIndex> IndexCache::get(const std::string& store_path, const DatasetRecord& ds,
                                                   const IndexRecord& record, size_t n) {
   std::lock_guard lock(m_mutex);
@@ -188,7 +196,7 @@ std::optional<std::vector<std::vector<QueryHit>>> index_query(Connection& conn, 
     return std::nullopt;
   }
   const auto k = static_cast<size_t>(std::min(o.top_k, ds.row_count));
-  size_t breadth = std::max<size_t>(static_cast<size_t>(std::max(1, o.ef.value_or(params.ef_search))), k);
+  size_t breadth = search_breadth(o.ef, params, k);
   // A filter keeps the rows it matches: a selective one goes to the exact scan over its
   // candidates; otherwise the graph is searched wider by the inverse of the match ratio.
   std::vector<int64_t> matching;

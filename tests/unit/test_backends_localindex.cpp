@@ -172,6 +172,20 @@ TEST_SUITE("backends::local::LocalIndex") {
     CHECK_FALSE(find_index_record(conn, 1).has_value());
   }
 
+  TEST_CASE("search breadth: hnsw_ef_search for k <= 10, scaled by k / 10 above; --ef as given, at least k") {
+    HnswParams p;
+    p.ef_search = 64;
+    CHECK(search_breadth(std::nullopt, p, 1) == 64);
+    CHECK(search_breadth(std::nullopt, p, 10) == 64);
+    CHECK(search_breadth(std::nullopt, p, 11) == 71);
+    CHECK(search_breadth(std::nullopt, p, 100) == 640);
+    p.ef_search = 1;
+    CHECK(search_breadth(std::nullopt, p, 100) == 100);
+    CHECK(search_breadth(32, p, 10) == 32);
+    CHECK(search_breadth(32, p, 100) == 100);
+    CHECK(search_breadth(0, p, 5) == 5);
+  }
+
   TEST_CASE("hnsw profile keys out of range are refused naming the key") {
     const Profile ok("p", "local", json{{"hnsw_m", 32}, {"hnsw_ef_search", 200}}, "test");
     CHECK(hnsw_params(ok).m == 32);
