@@ -68,7 +68,7 @@ for kind in ${HNSW_BENCH_DATA:-clustered normal}; do
     fbuild=-
     if ((rows <= peer_max)); then
       with_peer=1
-      fbuild=$("$py" "$peer" build "$work/x.npy" "$metric" "$m" "$efc" "$work/faiss.index")
+      fbuild=$(printf '%.1f' "$("$py" "$peer" build "$work/x.npy" "$metric" "$m" "$efc" "$work/faiss.index")")
     fi
     exact=()
     for ef in ${HNSW_BENCH_EF:-default 32 64 128 256 512}; do
