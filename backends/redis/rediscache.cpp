@@ -237,6 +237,13 @@ Cache::Cache(const Profile& profile, int64_t memory_bytes)
       m_prefix(profile.get_string("prefix", "vstash:") + "cache:"),
       m_ttl(profile.get_int("ttl", 0)),
       m_endpoint(m_options.endpoint()) {
+  // The cache's lookups count hits in one prefix-wide hash beside the scope's keys and its
+  // stats SCAN the keyspace: both assume one server. A cluster named as such is refused here;
+  // a plain host/port that turns out to be a cluster node is refused on connect (connection()).
+  if (m_options.cluster == ClusterMode::cluster) {
+    throw UsageError(
+        fmt::format("profile \"{}\": the cache tier needs a single redis-server, not a Redis Cluster", profile.name()));
+  }
   if (memory_bytes > 0) {
     m_memory = shared_memory(m_options.location() + "|" + m_prefix, memory_bytes);
   }
@@ -261,6 +268,15 @@ Connection* Cache::connection() {
   }
   if (!m_conn) {
     m_conn = std::make_unique<Connection>(m_options);
+    if (m_conn->is_cluster()) {
+      std::fprintf(stderr,
+                   "vstash: warning: cache %s is a Redis Cluster node; the cache tier needs a single "
+                   "redis-server; reading from the primary\n",
+                   m_endpoint.c_str());
+      m_conn.reset();
+      m_down = true;
+      return nullptr;
+    }
   }
   return m_conn.get();
 }

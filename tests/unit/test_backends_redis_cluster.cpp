@@ -16,6 +16,7 @@
 #include <hiredis/read.h>
 #pragma GCC diagnostic pop
 
+#include "backends/redis/rediscache.hpp"
 #include "backends/redis/rediscluster.hpp"
 #include "backends/redis/redisclusterslots.hpp"
 #include "backends/redis/redisconnection.hpp"
@@ -147,6 +148,10 @@ TEST_CASE("cluster: profile keys cluster and nodes") {
   CHECK_THROWS_AS(rd::ConnectOptions::from_profile(load("    cluster: true\n    db: 2\n")), vstash::UsageError);
   CHECK_THROWS_AS(load("    nodes: [[h, 1]]\n"), vstash::UsageError);
   CHECK_THROWS_AS(load("    port: [1, 2]\n"), vstash::UsageError);
+  // The cache tier counts hits in one prefix-wide hash and SCANs its keys: one server only.
+  CHECK_THROWS_WITH_AS(rd::Cache(load("    nodes: [h1:7000]\n"), 0),
+                       doctest::Contains("profile \"c\": the cache tier needs a single redis-server"),
+                       vstash::UsageError);
 }
 
 namespace {
@@ -325,5 +330,13 @@ TEST_SUITE("redis_cluster" * doctest::skip(no_cluster())) {
       c.append({"UNLINK", tag + std::to_string(i)});
     }
     c.flush();
+  }
+
+  TEST_CASE("cluster: a cache on a plain host/port of a cluster node reads from the primary") {
+    // Its lookup would touch two slots (CROSSSLOT); it must be refused on connect, not mistaken
+    // for an unreachable server on every call.
+    rd::Cache cache(cluster_profile("redis_cluster_node"), 0);
+    CHECK_FALSE(cache.lookup("scope", "key").has_value());
+    CHECK(cache.round_trips() == 0);
   }
 }
