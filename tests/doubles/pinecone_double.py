@@ -320,6 +320,9 @@ class State:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "pinecone-double/1"
+    # Headers and body go out in two writes; without TCP_NODELAY every keep-alive reply waits
+    # for the client's delayed ACK (40 ms), longer than the consistency delay it would hide.
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):
         if self.server.state.args.verbose:

@@ -4,9 +4,10 @@
 #                            equal one process byte for byte (export, next_index); kill -9 of a
 #                            rank then --resume; flag errors. The store is the profile its
 #                            fixture writes (VSTASH_SHARD_CONFIG/VSTASH_SHARD_PROFILE; empty: local).
-# Pinecone: fewer rows for the kill test (a slow double). Qdrant and Pinecone have no atomic
-# compare-and-set of the dataset record: there each rank keeps its own writer record
-# (backends/common/writerparts.hpp) and the same checks run.
+# Pinecone: fewer rows for the kill test (a slower double), but enough that the victim rank's
+# slice outlasts the test's polling (with 2000 rows it could finish before the kill). Qdrant and
+# Pinecone have no atomic compare-and-set of the dataset record: there each rank keeps its own
+# writer record (backends/common/writerparts.hpp) and the same checks run.
 add_test(NAME sharded_ingest_local
          COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tests/integration/sharded_ingest_test.py)
 set_tests_properties(sharded_ingest_local PROPERTIES TIMEOUT 900
@@ -23,4 +24,4 @@ endfunction()
 vstash_sharded_ingest_test(pgvector VSTASH_WITH_PGVECTOR pg pgvector.yaml pg 24000)
 vstash_sharded_ingest_test(redis VSTASH_WITH_REDIS redis redis.yaml redis 24000)
 vstash_sharded_ingest_test(qdrant VSTASH_WITH_QDRANT qdrant qdrant.yaml qdrant 24000)
-vstash_sharded_ingest_test(pinecone VSTASH_WITH_PINECONE pinecone_double pinecone.yaml pinecone 2000)
+vstash_sharded_ingest_test(pinecone VSTASH_WITH_PINECONE pinecone_double pinecone.yaml pinecone 8000)
