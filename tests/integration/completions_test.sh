@@ -29,10 +29,19 @@ printf 'profiles:\n  alpha:\n    type: local\n    path: %s/a.db\n  beta:\n    ty
   "$tmp" "$tmp" >"$VSTASH_CONFIG"
 
 # ---- what the binary says -----------------------------------------------------------------
+# `vstash [path] --help`, run once per path and then read from a file: the checks below read
+# each one up to six times, and a sanitized binary takes a while to start.
+mkdir -p "$tmp/help"
+help_of() {
+  local key="vstash $*"
+  local file="$tmp/help/${key// /_}"
+  [[ -f $file ]] || "$bin" "$@" --help >"$file"
+  cat "$file"
+}
 # Subcommand names of `vstash [path] --help`, and the long/short options of its Options.
-subcommands_of() { "$bin" "$@" --help | awk '/^Subcommands:/{s=1;next} /^[^ ]/{s=0} s&&NF{print $1}'; }
+subcommands_of() { help_of "$@" | awk '/^Subcommands:/{s=1;next} /^[^ ]/{s=0} s&&NF{print $1}'; }
 options_of() {
-  "$bin" "$@" --help | awk '/^Options:/{s=1;next} /^[^ ]/{s=0} s' |
+  help_of "$@" | awk '/^Options:/{s=1;next} /^[^ ]/{s=0} s' |
     grep -oE '^ +(-[A-Za-z0-9],)?--[a-z][a-z0-9-]*' | tr ',' '\n' | tr -d ' ' |
     grep -vE '^(-h|--help|--version)$'
 }
@@ -170,7 +179,7 @@ for section in NAME SYNOPSIS DESCRIPTION COMMANDS PROFILES ENVIRONMENT "EXIT STA
   grep -qx "$section" <<<"$text" || fail "man: section $section missing"
 done
 # Every explicit VSTASH_* variable of --help (the generated VSTASH_<CMD>_<OPT> follow one rule).
-for v in $(for p in "" "${paths[@]}"; do "$bin" $p --help; done | grep -oE 'VSTASH_[A-Z_]+' | sort -u); do
+for v in $(for p in "" "${paths[@]}"; do help_of $p; done | grep -oE 'VSTASH_[A-Z_]+' | sort -u); do
   grep -q -- "$v" <<<"$text" && continue
   case $v in
     VSTASH_INGEST_* | VSTASH_BATCH_* | VSTASH_EXPORT_* | VSTASH_QUERY_* | VSTASH_INSERT_* | VSTASH_UPDATE_* | \
