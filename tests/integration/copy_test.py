@@ -22,26 +22,17 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 import uuid
 
 import numpy as np
 import yaml
 
+from clirun import wait_until  # this folder is on sys.path
+
 VSTASH = os.environ["VSTASH_BIN"]
 STATE = os.environ["VSTASH_TEST_STATE"]
 STORES = ["local", "pg", "redis", "qdrant"]
-
-
-def wait_until(predicate, timeout, what):
-    """Polls predicate() until it is true; fails after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class CopyTest(unittest.TestCase):

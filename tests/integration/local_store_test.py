@@ -11,10 +11,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 import numpy as np
+
+from clirun import wait_until  # this folder is on sys.path
 
 VSTASH = os.environ.get("VSTASH_BIN", "vstash")
 
@@ -57,16 +58,6 @@ class Store:
     def export(self, dataset, out):
         self.run("--dataset", dataset, "export", "-o", out)
         return np.load(out), np.load(out[:-4] + ".ids.npy", allow_pickle=False)
-
-
-def wait_until(predicate, timeout, what):
-    """Polls predicate() until it is true; fails the test after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class LocalStoreTest(unittest.TestCase):

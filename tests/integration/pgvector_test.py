@@ -21,6 +21,8 @@ import unittest
 
 import numpy as np
 
+from clirun import wait_until  # this folder is on sys.path
+
 VSTASH = os.environ.get("VSTASH_BIN", "vstash")
 SOURCE = os.environ.get("VSTASH_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 SERVER = os.path.join(SOURCE, "tests", "servers", "postgres.sh")
@@ -33,16 +35,6 @@ def server(*args):
     if p.returncode != 0:
         raise AssertionError(f"postgres.sh {' '.join(args)} failed: {p.stderr}")
     return p.stdout.strip()
-
-
-def wait_until(predicate, timeout, what):
-    """Polls predicate() until it is true; fails the test after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Store:

@@ -25,11 +25,12 @@ import json
 import os
 import subprocess
 import tempfile
-import time
 import unittest
 import urllib.request
 
 import numpy as np
+
+from clirun import wait_until  # this folder is on sys.path
 
 VSTASH = os.environ.get("VSTASH_BIN", "vstash")
 STATE = os.environ.get("VSTASH_TEST_STATE", "")
@@ -64,16 +65,6 @@ def data_log(index):
 
 def describes(index):
     return [e for e in hook("GET", "/__double__/requests") if e["path"] == f"/indexes/{index}"]
-
-
-def wait_until(predicate, timeout, what):
-    """Polls predicate() until it is true; fails the test after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class PineconeTest(unittest.TestCase):

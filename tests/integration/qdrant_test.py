@@ -27,13 +27,14 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 import urllib.error
 import urllib.request
 import uuid
 
 import numpy as np
+
+from clirun import wait_until  # this folder is on sys.path
 
 VSTASH = os.environ.get("VSTASH_BIN", "vstash")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -42,15 +43,6 @@ PYTHON = os.environ.get("PYTHON", sys.executable)
 STATE = os.environ.get("VSTASH_TEST_STATE", "")
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "vstash:qdrant:point-id")
 API_KEY = "it-secret-key-Qd7"
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Double:

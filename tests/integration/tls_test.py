@@ -21,6 +21,8 @@ import unittest
 
 import numpy as np
 
+from clirun import wait_until  # this folder is on sys.path
+
 VSTASH = os.environ["VSTASH_BIN"]
 SRC = os.environ.get("VSTASH_SOURCE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 STATE = os.environ["VSTASH_TEST_STATE"]
@@ -28,15 +30,6 @@ PYTHON = os.environ.get("PYTHON", sys.executable)
 SERVERS = os.path.join(SRC, "tests", "servers")
 DOUBLES = os.path.join(SRC, "tests", "doubles")
 API_KEY = "tls-test-key-4Rq"
-
-
-def wait_until(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def one_line_error(p, code):
