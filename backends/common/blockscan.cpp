@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
@@ -117,7 +118,7 @@ bool fused_skip(Metric metric, double p, double sq, double qn, double worst, dou
 }  // namespace
 
 BlockScan::BlockScan(Metric metric, size_t dim, const float* queries, size_t nq, size_t k)
-    : m_metric(metric), m_dim(dim), m_nq(nq), m_queries(queries, queries + nq * dim) {
+    : m_metric(metric), m_dim(dim), m_nq(nq), m_k(k), m_queries(queries, queries + nq * dim) {
   m_query_norms.reserve(nq);
   m_top.reserve(nq);
   for (size_t q = 0; q < nq; ++q) {
@@ -129,10 +130,10 @@ BlockScan::BlockScan(Metric metric, size_t dim, const float* queries, size_t nq,
   m_indices.reserve(k_block_rows);
 }
 
-// The fused pass is cheap enough that filling a block (copying rows out of a mapping and
-// faulting its pages in) takes as long as scoring it: the caller's thread fills the next
-// block while this one scores the last. Started with the second block, so a scan of one
-// block never starts a thread.
+// Rows given one by one (next_row: Redis, or samples converted to float32): the fused pass
+// is cheap enough that filling a block takes as long as scoring it, so the caller's thread
+// fills the next block while this one scores the last (rows read in place take scan()). Started with the second block,
+// so a scan of one block never starts a thread.
 const unsigned k_cores = std::thread::hardware_concurrency();
 
 struct BlockScan::Pipeline {
@@ -172,7 +173,7 @@ void BlockScan::hand_off() {
         lock.unlock();
         std::exception_ptr failed;
         try {
-          select_fused(p.rows.data(), p.indices.data(), p.indices.size());
+          select_fused(block_rows(p.rows.data(), p.indices.data()), 0, p.indices.size(), m_top);
         } catch (...) {
           failed = std::current_exception();
         }
@@ -234,23 +235,94 @@ void BlockScan::flush() {
 // rescored.
 void BlockScan::score_block() {
   const size_t n = m_indices.size();
-  const size_t dim = m_dim;
+  const Rows rows = block_rows(m_rows.data(), m_indices.data());
   if (m_nq <= k_fused_queries) {
-    select_fused(m_rows.data(), m_indices.data(), n);
-    m_indices.clear();
+    select_fused(rows, 0, n, m_top);
+  } else {
+    score_sgemm(rows, 0, n);
+  }
+  m_indices.clear();
+}
+
+BlockScan::Rows BlockScan::block_rows(const float* rows, const int64_t* indices) const {
+  return Rows{reinterpret_cast<const std::byte*>(rows), m_dim * sizeof(float), nullptr, indices};
+}
+
+void BlockScan::scan(const Rows& rows, size_t n) {
+  flush();
+  if (m_nq <= k_fused_queries) {
+    scan_split(rows, n);
+  } else if (rows.slots != nullptr) {  // sgemm needs a constant stride: gather into blocks
+    for (size_t p = 0; p < n; ++p) {
+      std::memcpy(next_row(rows.index(p)), rows.row(p), m_dim * sizeof(float));
+    }
+  } else {
+    for (size_t begin = 0; begin < n; begin += k_block_rows) {
+      score_sgemm(rows, begin, std::min(n, begin + k_block_rows));
+    }
+  }
+}
+
+// Two threads, each over a contiguous half into TopKs of its own; the second half's kept rows
+// are then offered to m_top. TopK keeps the k best under one strict order (score, then
+// index; scores are finite), so the merge keeps the rows and ties a single pass would.
+void BlockScan::scan_split(const Rows& rows, size_t n) {
+  if (n < 2 * k_block_rows || k_cores < 2 || m_nq == 0 || m_k == 0) {
+    select_fused(rows, 0, n, m_top);
     return;
   }
+  const size_t half = n / 2;
+  std::vector<TopK> other_top;
+  other_top.reserve(m_nq);
+  for (size_t q = 0; q < m_nq; ++q) {
+    other_top.emplace_back(m_metric, m_k);
+  }
+  std::exception_ptr failed;
+  std::thread other([&] {
+    try {
+      select_fused(rows, half, n, other_top);
+    } catch (...) {
+      failed = std::current_exception();
+    }
+  });
+  try {
+    select_fused(rows, 0, half, m_top);
+  } catch (...) {
+    other.join();
+    throw;
+  }
+  other.join();
+  if (failed) {
+    std::rethrow_exception(failed);
+  }
+  for (size_t q = 0; q < m_nq; ++q) {
+    for (const auto& e : other_top[q].take_sorted()) {
+      m_top[q].offer(e.score, e.index, e.slot);
+    }
+  }
+}
+
+// For each (query, row): a float32 product p from sgemm with |p - q.r| <= gamma |q| |r|
+// (any summation order, FMA or not: gamma = dim * 2^-24 / (1 - dim * 2^-24); we use twice
+// that, plus slack for the double arithmetic; plus underflow_of(dim) for products below
+// float's normal range, which once let a row of 1e-22 values be skipped wrongly). A row is skipped only when its
+// approximate score, moved by that margin in its favour, is still strictly worse than the query's k-th exact score:
+// then its exact score is too, and TopK would refuse it. Anything not finite (overflow, NaN rows, infinite norms) is
+// rescored.
+void BlockScan::score_sgemm(const Rows& rows, size_t begin, size_t end) {
+  const size_t n = end - begin;
+  const size_t dim = m_dim;
   m_products.resize(m_nq * n);
   if (m_nq > 0 && n > 0 && dim > 0) {
     sgemm()(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m_nq), static_cast<int>(n), static_cast<int>(dim),
-            1.0f, m_queries.data(), static_cast<int>(dim), m_rows.data(), static_cast<int>(dim), 0.0f,
-            m_products.data(), static_cast<int>(n));
+            1.0f, m_queries.data(), static_cast<int>(dim), rows.row(begin),
+            static_cast<int>(rows.stride / sizeof(float)), 0.0f, m_products.data(), static_cast<int>(n));
   } else {
     std::fill(m_products.begin(), m_products.end(), 0.0f);
   }
   m_row_norms.resize(n);
   for (size_t r = 0; r < n; ++r) {
-    m_row_norms[r] = norm_of(m_rows.data() + r * dim, dim);
+    m_row_norms[r] = norm_of(rows.row(begin + r), dim);
   }
   // The selection is a pass over nq x n products: split the queries across two threads
   // when there are enough of them (each query's TopK is its own; rows are only read).
@@ -258,13 +330,13 @@ void BlockScan::score_block() {
     std::exception_ptr failed;
     std::thread other([&] {
       try {
-        select(m_nq / 2, m_nq, n);
+        select(rows, begin, end, m_nq / 2, m_nq);
       } catch (...) {
         failed = std::current_exception();
       }
     });
     try {
-      select(0, m_nq / 2, n);
+      select(rows, begin, end, 0, m_nq / 2);
     } catch (...) {
       other.join();
       throw;
@@ -274,32 +346,32 @@ void BlockScan::score_block() {
       std::rethrow_exception(failed);
     }
   } else {
-    select(0, m_nq, n);
+    select(rows, begin, end, 0, m_nq);
   }
-  m_indices.clear();
 }
 
-void BlockScan::select_fused(const float* rows, const int64_t* indices, size_t n) {
+void BlockScan::select_fused(const Rows& rows, size_t begin, size_t end, std::vector<TopK>& tops) const {
   const size_t dim = m_dim;
   const double gamma = gamma_of(dim);
   const double underflow = underflow_of(dim);
-  for (size_t r = 0; r < n; ++r) {
-    const float* row = rows + r * dim;
+  for (size_t r = begin; r < end; ++r) {
+    const float* row = rows.row(r);
     const double sq = lane_dot(row, row, dim);
     for (size_t q = 0; q < m_nq; ++q) {
       const float* qv = m_queries.data() + q * dim;
-      TopK& top = m_top[q];
+      TopK& top = tops[q];
       const TopK::Entry* worst = top.worst();
       if (worst != nullptr &&
           fused_skip(m_metric, lane_dot(qv, row, dim), sq, m_query_norms[q], worst->score, gamma, underflow)) {
         continue;
       }
-      top.offer(exact_score(m_metric, qv, row, dim), indices[r], 0);
+      top.offer(exact_score(m_metric, qv, row, dim), rows.index(r), 0);
     }
   }
 }
 
-void BlockScan::select(size_t q_begin, size_t q_end, size_t n) {
+void BlockScan::select(const Rows& rows, size_t begin, size_t end, size_t q_begin, size_t q_end) {
+  const size_t n = end - begin;
   const size_t dim = m_dim;
   const double gamma = gamma_of(dim);
   const double underflow = underflow_of(dim);
@@ -334,7 +406,7 @@ void BlockScan::select(size_t q_begin, size_t q_end, size_t n) {
           continue;
         }
       }
-      top.offer(exact_score(m_metric, qv, m_rows.data() + r * dim, dim), m_indices[r], 0);
+      top.offer(exact_score(m_metric, qv, rows.row(begin + r), dim), rows.index(begin + r), 0);
     }
   }
 }

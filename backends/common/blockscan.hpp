@@ -25,6 +25,24 @@ class BlockScan {
   BlockScan(const BlockScan&) = delete;
   BlockScan& operator=(const BlockScan&) = delete;
 
+  // Rows read where they lie (a memory mapping): row p of n is the dim float32 values at
+  // base + slot(p) * stride bytes, scored as index(p); slots null means slot p, indices null
+  // means index p. base and stride keep floats aligned; the memory is only read, and not
+  // changed until scan() returns.
+  struct Rows {
+    const std::byte* base = nullptr;
+    size_t stride = 0;
+    const int64_t* slots = nullptr;
+    const int64_t* indices = nullptr;
+    const float* row(size_t p) const {
+      return reinterpret_cast<const float*>(base + (slots ? static_cast<size_t>(slots[p]) : p) * stride);
+    }
+    int64_t index(size_t p) const { return indices ? indices[p] : static_cast<int64_t>(p); }
+  };
+  // Scores rows [0, n) of `rows` in place, as if each went through next_row (same results and
+  // ties). A few queries: split in two contiguous halves scored on two threads, each into its
+  // own top k, merged. More: sgemm reads contiguous rows in place (gathered rows are copied).
+  void scan(const Rows& rows, size_t n);
   // Room for the next row (dim floats) of the current block, scored as row `index`.
   // Indices must be distinct; order does not matter. The block is scored when full.
   float* next_row(int64_t index);
@@ -38,10 +56,16 @@ class BlockScan {
 
  private:
   void score_block();
-  // Offers block rows to the TopK of queries [q_begin, q_end) (see score_block).
-  void select(size_t q_begin, size_t q_end, size_t n);
-  // The fused pass for a few queries: products and row norms in float32, then the same test.
-  void select_fused(const float* rows, const int64_t* indices, size_t n);
+  // sgemm over rows [begin, end) of `rows` (a constant stride: slots null), then select().
+  void score_sgemm(const Rows& rows, size_t begin, size_t end);
+  // Offers rows [begin, end) to the TopK of queries [q_begin, q_end) (see score_sgemm).
+  void select(const Rows& rows, size_t begin, size_t end, size_t q_begin, size_t q_end);
+  // The fused pass for a few queries over rows [begin, end): products and row norms in
+  // float32, then the same test, into `top` (one TopK per query).
+  void select_fused(const Rows& rows, size_t begin, size_t end, std::vector<TopK>& top) const;
+  // The fused pass over [0, n) on two threads, each into TopKs of its own, merged into m_top.
+  void scan_split(const Rows& rows, size_t n);
+  Rows block_rows(const float* rows, const int64_t* indices) const;
   // Fused pass, full block: scored on a second thread while the caller fills the next one.
   void hand_off();
   // Waits for the second thread's block; rethrows what it threw.
@@ -51,6 +75,7 @@ class BlockScan {
   Metric m_metric;
   size_t m_dim;
   size_t m_nq;
+  size_t m_k;
   std::vector<float> m_queries;       // nq x dim
   std::vector<double> m_query_norms;  // L2 norms, in double
   std::vector<TopK> m_top;            // exact scores

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 
@@ -104,9 +105,97 @@ void check_equal(Metric metric, const Case& c, size_t k) {
   }
 }
 
+// The case's rows laid out as records of a mapping: `pad` bytes after each sample (a label),
+// records in shuffled slots, and dead records between them (tombstones: rows that would win
+// every query if they were read). Returns the records and each row's slot.
+std::vector<std::byte> as_records(const Case& c, size_t pad, std::vector<int64_t>& slots) {
+  const size_t stride = c.dim * sizeof(float) + pad;
+  const size_t total = c.n() * 2 + 3;
+  std::vector<float> dead(c.dim, 1e6f);
+  dead[0] = -1e6f;
+  std::vector<std::byte> out(total * stride, std::byte{0x5a});
+  for (size_t s = 0; s < total; ++s) {
+    std::memcpy(out.data() + s * stride, dead.data(), c.dim * sizeof(float));
+  }
+  slots.clear();
+  for (size_t r = 0; r < c.n(); ++r) {
+    const size_t slot = total - 1 - 2 * r;  // every other slot, backwards
+    std::memcpy(out.data() + slot * stride, c.rows.data() + r * c.dim, c.dim * sizeof(float));
+    slots.push_back(static_cast<int64_t>(slot));
+  }
+  return out;
+}
+
+void require_same(const std::vector<std::vector<TopK::Entry>>& got, const std::vector<std::vector<TopK::Entry>>& want) {
+  REQUIRE(got.size() == want.size());
+  for (size_t q = 0; q < want.size(); ++q) {
+    CAPTURE(q);
+    REQUIRE(got[q].size() == want[q].size());
+    for (size_t i = 0; i < want[q].size(); ++i) {
+      CAPTURE(i);
+      REQUIRE(got[q][i].index == want[q][i].index);
+      REQUIRE(got[q][i].score == want[q][i].score);
+    }
+  }
+}
+
+std::vector<std::vector<TopK::Entry>> scan_in_place(Metric metric, const Case& c, const BlockScan::Rows& rows,
+                                                    size_t k) {
+  BlockScan scan(metric, c.dim, c.queries.data(), c.nq(), k);
+  scan.scan(rows, c.n());
+  return scan.finish();
+}
+
 }  // namespace
 
 TEST_SUITE("backends::blockscan") {
+  TEST_CASE("rows scored in place from strided records: slots, gaps and dead records respected") {
+    const size_t n = 2 * BlockScan::k_block_rows + 77;  // enough for the two-thread split
+    for (const size_t nq : {size_t{1}, BlockScan::k_fused_queries, BlockScan::k_fused_queries + 3}) {
+      const Case c = make_case(n, 24, nq, static_cast<unsigned>(nq + 40), nq == 1);
+      std::vector<int64_t> slots;
+      const auto records = as_records(c, 8, slots);
+      const size_t stride = c.dim * sizeof(float) + 8;
+      for (const Metric metric : {Metric::cosine, Metric::euclidean, Metric::dot}) {
+        CAPTURE(nq);
+        CAPTURE(metric_name(metric));
+        const auto want = brute(metric, c, 10);
+        // Gathered: row p at slot slots[p], scored as c.indices[p].
+        require_same(scan_in_place(metric, c, {records.data(), stride, slots.data(), c.indices.data()}, 10), want);
+        // Contiguous: the live records packed with their stride, index = position.
+        Case dense = c;
+        std::vector<std::byte> packed(n * stride, std::byte{0x5a});
+        for (size_t r = 0; r < n; ++r) {
+          std::memcpy(packed.data() + r * stride, c.rows.data() + r * c.dim, c.dim * sizeof(float));
+          dense.indices[r] = static_cast<int64_t>(r);
+        }
+        require_same(scan_in_place(metric, dense, {packed.data(), stride, nullptr, nullptr}, 10),
+                     brute(metric, dense, 10));
+      }
+    }
+  }
+
+  TEST_CASE("two threads over halves: ties across the split keep the lowest indices") {
+    // Every row the same vector: all scores tie, so the top k are the k lowest indices, which
+    // lie in the second half (indices fall as positions rise), and some in the first.
+    const size_t n = 2 * BlockScan::k_block_rows + 10;
+    Case c = make_case(n, 16, 2, 3, true);
+    for (size_t r = 0; r < n; ++r) {
+      std::copy_n(c.rows.begin(), c.dim, c.rows.begin() + static_cast<ptrdiff_t>(r * c.dim));
+      c.indices[r] = static_cast<int64_t>(n - r) * 2;
+    }
+    c.indices[3] = 1;  // the lowest index, in the first half
+    for (const Metric metric : {Metric::cosine, Metric::euclidean, Metric::dot}) {
+      CAPTURE(metric_name(metric));
+      const BlockScan::Rows rows{reinterpret_cast<const std::byte*>(c.rows.data()), c.dim * sizeof(float), nullptr,
+                                 c.indices.data()};
+      const auto got = scan_in_place(metric, c, rows, 10);
+      require_same(got, brute(metric, c, 10));
+      REQUIRE(got[0][0].index == 1);
+      REQUIRE(got[0][1].index == 2);
+    }
+  }
+
   TEST_CASE("block scan equals the exact scan: every metric, k past the rows, partial blocks") {
     const size_t n = BlockScan::k_block_rows + 37;
     for (const bool integers : {false, true}) {
