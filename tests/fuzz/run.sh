@@ -26,7 +26,8 @@ quiet() {
 }
 # -g1 (line tables only): crash reports keep function, file and line; the build is faster.
 quiet cmake -S . -B "$build" -DCMAKE_CXX_COMPILER="${VSTASH_FUZZ_CXX:-clang++-14}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DVSTASH_FUZZ=ON -DVSTASH_BUILD_TESTS=OFF -DVSTASH_WITH_PGVECTOR=OFF -DVSTASH_WITH_REDIS=OFF
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DVSTASH_FUZZ=ON -DVSTASH_BUILD_TESTS=OFF \
+  -DVSTASH_WITH_PGVECTOR=OFF -DVSTASH_WITH_REDIS=OFF
 quiet cmake --build "$build" -j"$jobs" --target vstash_fuzz
 
 targets=()
