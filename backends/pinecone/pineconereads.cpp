@@ -1,12 +1,18 @@
 // SPDX-License-Identifier: MIT
 // The Pinecone store's reads: rows by position (read_rows, read_positions), by id (fetch), and
-// counts. Rows are addressed by their metadata "_idx": a position becomes an index through the
-// live rows per window of k_max_top_k indices (each counted with an ids-only filtered query,
-// cached while next_index is unchanged), and rows are read with {"_idx": {"$in": [...]}} queries
-// sized to stay under the 4 MiB reply cap.
+// counts. A position becomes a row index ("_idx") through the live rows per window of
+// k_max_top_k indices, cached while next_index is unchanged: when describe_index_stats counts
+// next_index rows the dataset has no gaps and position p is index p; otherwise each window is
+// counted with an ids-only filtered query. Rows are then fetched by id (GET /vectors/fetch),
+// the id of an index coming from backends/common/rowhints.hpp (the default id, or one learned);
+// a record is kept only when its "_idx" is an index asked for, and the indices no record was
+// found for are read with {"_idx": {"$in": [...]}} queries (sized under the 4 MiB reply cap),
+// whose ids are learned for the next read.
 #include <fmt/format.h>
 
 #include <algorithm>
+
+#include "backends/common/rowhints.hpp"
 
 #include "backends/pinecone/pineconestore.hpp"
 #include "src/errors.hpp"
@@ -24,6 +30,17 @@ json both(const json& a, const json& b) {
     return b;
   }
   return json{{"$and", json::array({a, b})}};
+}
+
+// Keeps a record whose _idx is wanted (sorted) and not yet read, learning its stored id.
+void keep_row(const DatasetSpec& spec, const std::string& stored, const json& record,
+              const std::vector<int64_t>& wanted, std::map<int64_t, DecodedRow>& by_index, hints::RowHints& hints) {
+  DecodedRow row = decode_row(spec, record);
+  if (std::binary_search(wanted.begin(), wanted.end(), row.index) && by_index.count(row.index) == 0) {
+    hints.learn(row.index, stored);
+    const int64_t idx = row.index;
+    by_index.emplace(idx, std::move(row));
+  }
 }
 
 }  // namespace
@@ -119,7 +136,16 @@ PineconeBackend::PositionCache& PineconeBackend::position_cache(const CatalogEnt
   }
   PositionCache pc;
   pc.next_index = entry.next_index;
-  pc.counts = window_counts(entry, nullptr);
+  const int64_t live = Indexes::namespace_rows(m_indexes.namespace_counts(m_indexes.of(entry.spec)),
+                                               m_indexes.namespace_of(entry.spec.name));
+  if (live == entry.next_index) {
+    // No gaps: every window is full, so nothing needs a filtered count.
+    for (int64_t lo = 0; lo < entry.next_index; lo += k_window) {
+      pc.counts.push_back(std::min(entry.next_index, lo + k_window) - lo);
+    }
+  } else {
+    pc.counts = window_counts(entry, nullptr);
+  }
   std::lock_guard lock(m_mutex);
   return m_positions[entry.spec.name] = std::move(pc);
 }
@@ -180,29 +206,34 @@ std::vector<int64_t> PineconeBackend::positions_to_indices(const CatalogEntry& e
   return out;
 }
 
-// The rows with these _idx values, in the order given.
+// The rows with these _idx values, in the order given: fetched by hinted id, then the misses
+// by filter.
 RowBatch PineconeBackend::read_indices(const CatalogEntry& entry, const std::vector<int64_t>& indices) {
   Connection& c = m_indexes.of(entry.spec);
-  const bool values = !keeps_exact_blob(entry.spec);
-  const size_t per = std::clamp<size_t>(k_response_budget / static_cast<size_t>(std::max<int64_t>(entry.row_bytes, 1)),
-                                        1, k_max_ids_per_request);
-  std::vector<int64_t> unique(indices);
-  std::sort(unique.begin(), unique.end());
-  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
-  std::vector<http::Request> requests;
-  for (size_t i = 0; i < unique.size(); i += per) {
-    const auto end = std::min(unique.size(), i + per);
-    json f = {{"_idx",
-               {{"$in", std::vector<int64_t>(unique.begin() + static_cast<ptrdiff_t>(i),
-                                             unique.begin() + static_cast<ptrdiff_t>(end))}}}};
-    requests.push_back(c.make_post("/query", query_body(entry, static_cast<int64_t>(end - i), f, values, true).dump()));
+  const std::string ns = m_indexes.namespace_of(entry.spec.name);
+  auto hints = hints::RowHints::of(c.location(), ns);
+  std::vector<int64_t> wanted(indices);
+  std::sort(wanted.begin(), wanted.end());
+  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+  std::vector<std::string> ids;
+  ids.reserve(wanted.size());
+  for (int64_t idx : wanted) {
+    ids.push_back(hints->id_of(idx));
   }
   std::map<int64_t, DecodedRow> by_index;
-  for (const auto& resp : c.send_all(std::move(requests))) {
-    for (const auto& m : resp.parsed["matches"]) {
-      DecodedRow row = decode_row(entry.spec, m);
-      by_index.insert_or_assign(row.index, std::move(row));
+  if (!ids.empty()) {
+    for (const auto& [sid, rec] : m_indexes.fetch(c, ns, ids, entry.row_bytes)) {
+      keep_row(entry.spec, sid, rec, wanted, by_index, *hints);
     }
+  }
+  std::vector<int64_t> missing;
+  for (int64_t idx : wanted) {
+    if (by_index.count(idx) == 0) {
+      missing.push_back(idx);
+    }
+  }
+  if (!missing.empty()) {
+    query_indices(entry, missing, by_index);
   }
   std::vector<DecodedRow> rows;
   for (int64_t idx : indices) {
@@ -211,6 +242,29 @@ RowBatch PineconeBackend::read_indices(const CatalogEntry& entry, const std::vec
     }
   }
   return assemble_rows(entry.spec, rows);
+}
+
+// The rows of these _idx values (sorted) by {"_idx": {"$in": [...]}} queries, learning their ids.
+void PineconeBackend::query_indices(const CatalogEntry& entry, const std::vector<int64_t>& wanted,
+                                    std::map<int64_t, DecodedRow>& by_index) {
+  Connection& c = m_indexes.of(entry.spec);
+  auto hints = hints::RowHints::of(c.location(), m_indexes.namespace_of(entry.spec.name));
+  const bool values = !keeps_exact_blob(entry.spec);
+  const size_t per = std::clamp<size_t>(k_response_budget / static_cast<size_t>(std::max<int64_t>(entry.row_bytes, 1)),
+                                        1, k_max_ids_per_request);
+  std::vector<http::Request> requests;
+  for (size_t i = 0; i < wanted.size(); i += per) {
+    const auto end = std::min(wanted.size(), i + per);
+    json f = {{"_idx",
+               {{"$in", std::vector<int64_t>(wanted.begin() + static_cast<ptrdiff_t>(i),
+                                             wanted.begin() + static_cast<ptrdiff_t>(end))}}}};
+    requests.push_back(c.make_post("/query", query_body(entry, static_cast<int64_t>(end - i), f, values, true).dump()));
+  }
+  for (const auto& resp : c.send_all(std::move(requests))) {
+    for (const auto& m : resp.parsed["matches"]) {
+      keep_row(entry.spec, m.at("id").get<std::string>(), m, wanted, by_index, *hints);
+    }
+  }
 }
 
 }  // namespace vstash::backends::pinecone

@@ -13,8 +13,8 @@
 // Mapping (README "Pinecone"):
 // - dataset D -> namespace namespace_prefix + D ("" and "__default__" are the same namespace);
 //   its spec and counters live as a record in the reserved namespace __vstash_catalog__.
-// - rows -> records (see pineconerecords.cpp); rows are addressed by metadata "_idx", read
-//   back with filtered queries ({"_idx": {"$in": [...]}}) sized to stay under the 4 MiB reply cap.
+// - rows -> records (see pineconerecords.cpp); rows are addressed by metadata "_idx" and read
+//   back by id (GET /vectors/fetch), the id of an index hinted as pineconereads.cpp says.
 // - checkpoints -> namespace __vstash_checkpoints__ (pineconecheckpoints.cpp).
 // - progress -> namespace __vstash_progress__, one record per (run, rank).
 // Scores: Pinecone's euclidean score is the squared L2 distance; it is converted to L2.
@@ -105,6 +105,8 @@ class PineconeBackend final : public Backend {
   const std::vector<int64_t>& window_indices(const CatalogEntry& entry, PositionCache& pc, int64_t w);
   std::vector<int64_t> positions_to_indices(const CatalogEntry& entry, const std::vector<int64_t>& positions);
   RowBatch read_indices(const CatalogEntry& entry, const std::vector<int64_t>& indices);
+  void query_indices(const CatalogEntry& entry, const std::vector<int64_t>& wanted,
+                     std::map<int64_t, DecodedRow>& by_index);
 
   Indexes m_indexes;
   DatasetTable m_datasets;

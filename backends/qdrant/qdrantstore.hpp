@@ -2,7 +2,7 @@
 // The Qdrant backend's class, private to backends/qdrant/. Its methods are split by job:
 // - qdrantbackend.cpp   construction from a profile, datasets (create, info, list, drop), stats
 // - qdrantwrites.cpp    write_rows (the upsert path), update_row, delete_ids, delete_where
-// - qdrantreads.cpp     read_rows, read_positions, fetch (reads by position and by id)
+// - qdrantreads.cpp     read_rows, read_positions, fetch (rows by point id; positions as indices)
 // - qdrantsearch.cpp    query, count, and the client-side filter fallback they share
 // Dataset records and collections: qdrantcatalog.hpp; rows as points: qdrantpoints.hpp;
 // checkpoints and progress: qdrantcheckpoints.hpp.
@@ -91,8 +91,10 @@ class QdrantBackend final : public Backend {
   // reads
   Call count_call(const std::string& dataset, const json& filter) const;
   int64_t count_all(const std::string& dataset);
-  RowBatch rows_in_range(const Record& record, int64_t lo, int64_t hi);
+  // Rows at positions; with clamp, positions past the live rows are left out, not refused.
+  RowBatch by_positions(const Record& record, const std::vector<int64_t>& positions, bool clamp);
   RowBatch rows_at(const Record& record, const std::vector<int64_t>& indices);
+  void complete(const Record& record, const std::vector<int64_t>& wanted, std::map<int64_t, json>& found);
   std::vector<json> scroll_calls(const std::vector<Call>& calls);
   const std::vector<int64_t>& live_indices(const Record& record, int64_t live);
   void invalidate(const std::string& dataset);

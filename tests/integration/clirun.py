@@ -19,6 +19,16 @@ def wait_until(pred, timeout, what):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def npy_stream_pairs(raw):
+    """The (data, labels) arrays of each batch of a `batch --stream` NPY stream (bytes)."""
+    import io
+
+    import numpy as np
+    f, out = io.BytesIO(raw), []
+    while f.tell() < len(raw):
+        out.append((np.lib.format.read_array(f), np.lib.format.read_array(f)))
+    return out
+
 def vstash(config, profile, *args, check=None, timeout=300):
     cmd = [BIN, "--config", config, "--profile", profile, "--no-progress", *args]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)

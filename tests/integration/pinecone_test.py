@@ -30,7 +30,7 @@ import urllib.request
 
 import numpy as np
 
-from clirun import wait_until  # this folder is on sys.path
+from clirun import npy_stream_pairs, wait_until  # this folder is on sys.path
 
 VSTASH = os.environ.get("VSTASH_BIN", "vstash")
 STATE = os.environ.get("VSTASH_TEST_STATE", "")
@@ -408,6 +408,32 @@ profiles:
         self.assertEqual({e["api_version"] for e in log}, {"2026-04"})
         version = self.run_cli(cfg, "--version").stdout.split()[1]
         self.assertEqual({e["user_agent"] for e in log}, {f"vstash/{version}"})
+
+    def test_batches_are_fetched_by_id_without_queries(self):
+        # Issue 17: a batch fetches its rows by id (GET /vectors/fetch); positions come from
+        # describe_index_stats when the dataset has no gaps, so no filtered /query (which the
+        # service answers by scanning) is sent, with or without workers.
+        index = f"{RUN}-byid"
+        cfg = self.profile("p", index)
+        n = 300
+        data = np.random.default_rng(9).standard_normal((n, 8)).astype(np.float32)
+        self.run_cli(cfg, "--dataset", "b", "ingest", self.npy("d.npy", data), "--labels",
+                     self.npy("l.npy", np.arange(n, dtype=np.int64)))
+        env = dict(os.environ, VSTASH_CONFIG=cfg, VSTASH_NO_PROGRESS="1", PINECONE_API_KEY=self.key)
+        for workers in (0, 3):
+            seen = len(data_log(index))
+            p = subprocess.run([VSTASH, "--dataset", "b", "batch", "--stream", "--size", "30", "--shuffle", "--seed",
+                                "4", "--workers", str(workers), "-o", "-"], env=env, capture_output=True, timeout=300)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            rows = []
+            for x, labels in npy_stream_pairs(p.stdout):
+                np.testing.assert_array_equal(x, data[labels])
+                rows += [int(v) for v in labels]
+            self.assertEqual(sorted(rows), list(range(n)))
+            log = data_log(index)[seen:]
+            self.assertEqual([e["path"] for e in log if e["path"].endswith("/query")], [])
+            fetches = [e for e in log if e["path"].endswith("/vectors/fetch") and "namespace=b&" in e["query"]]
+            self.assertEqual(len(fetches), 10)  # one per batch (the catalog's are another namespace)
 
 
 if __name__ == "__main__":
