@@ -16,7 +16,7 @@ build_pkgs=(
 test_pkgs=(
   python3 python3-numpy python3-h5py python3-psycopg python3-redis python3-hiredis
   postgresql-15 postgresql-server-dev-15 redis-server redis-tools
-  mandoc groff-base zsh fish bash-completion dpkg-dev openssl
+  mandoc groff-base zsh fish bash-completion dpkg-dev openssl ninja-build
   clang-14 libclang-rt-14-dev clang-format-14
   pybind11-dev python3-dev python3-pytest python3-torch python3-yaml
 )
