@@ -7,26 +7,32 @@
 
 #include "src/errors.hpp"
 #include "src/profile.hpp"
+#include "src/util/module.hpp"
 #include "src/util/uuid.hpp"
 
 // A backend's factory is linked only when CMake compiles its folder in (vstash_backend in
 // CMakeLists.txt defines VSTASH_HAVE_<NAME>); its keys are known either way, so that a profile
-// of a store left out of the build still loads and says "not compiled in" when opened.
+// of a store left out of the build still loads and says "not compiled in" when opened. A store
+// built as a module (VSTASH_MODULE_<NAME>: its module's name) is reached through its entry
+// (backends/module.hpp), linked in (a weak reference) or loaded on first use.
 #ifdef VSTASH_HAVE_LOCAL
 #include "backends/local/localbackend.hpp"
-#endif
-#ifdef VSTASH_HAVE_PGVECTOR
-#include "backends/pgvector/pgvectorbackend.hpp"
 #endif
 #ifdef VSTASH_HAVE_REDIS
 #include "backends/redis/cachedbackend.hpp"
 #include "backends/redis/redisbackend.hpp"
 #endif
-#ifdef VSTASH_HAVE_QDRANT
-#include "backends/qdrant/qdrantbackend.hpp"
+#if defined(VSTASH_MODULE_PGVECTOR) || defined(VSTASH_MODULE_QDRANT) || defined(VSTASH_MODULE_PINECONE)
+#include "backends/module.hpp"
 #endif
-#ifdef VSTASH_HAVE_PINECONE
-#include "backends/pinecone/pineconebackend.hpp"
+#ifdef VSTASH_MODULE_PGVECTOR
+extern "C" const vstash::backends::BackendModule* vstash_module_pgvector() __attribute__((weak));
+#endif
+#ifdef VSTASH_MODULE_QDRANT
+extern "C" const vstash::backends::BackendModule* vstash_module_qdrant() __attribute__((weak));
+#endif
+#ifdef VSTASH_MODULE_PINECONE
+extern "C" const vstash::backends::BackendModule* vstash_module_pinecone() __attribute__((weak));
 #endif
 
 namespace vstash::backends {
@@ -45,8 +51,21 @@ constexpr Factories k_local{&local::create, &local::open_read_only};
 #else
 constexpr Factories k_local{};
 #endif
-#ifdef VSTASH_HAVE_PGVECTOR
-constexpr Factories k_pgvector{&pgvector::create};
+#if defined(VSTASH_MODULE_PGVECTOR) || defined(VSTASH_MODULE_QDRANT) || defined(VSTASH_MODULE_PINECONE)
+using ModuleEntry = const BackendModule* (*)();
+// The factory of a store in module `name` (its entry `symbol`), on first use.
+std::unique_ptr<Backend> create_from_module(ModuleEntry linked, const char* name, const char* symbol,
+                                            const Profile& profile) {
+  const BackendModule* m = util::module_entry(linked, name, symbol)();
+  util::check_module_version(name, m->version);
+  return m->create(profile);
+}
+#endif
+#ifdef VSTASH_MODULE_PGVECTOR
+std::unique_ptr<Backend> create_pgvector(const Profile& p) {
+  return create_from_module(&vstash_module_pgvector, VSTASH_MODULE_PGVECTOR, "vstash_module_pgvector", p);
+}
+constexpr Factories k_pgvector{&create_pgvector};
 #else
 constexpr Factories k_pgvector{};
 #endif
@@ -55,13 +74,19 @@ constexpr Factories k_redis{&redis::create};
 #else
 constexpr Factories k_redis{};
 #endif
-#ifdef VSTASH_HAVE_QDRANT
-constexpr Factories k_qdrant{&qdrant::create};
+#ifdef VSTASH_MODULE_QDRANT
+std::unique_ptr<Backend> create_qdrant(const Profile& p) {
+  return create_from_module(&vstash_module_qdrant, VSTASH_MODULE_QDRANT, "vstash_module_qdrant", p);
+}
+constexpr Factories k_qdrant{&create_qdrant};
 #else
 constexpr Factories k_qdrant{};
 #endif
-#ifdef VSTASH_HAVE_PINECONE
-constexpr Factories k_pinecone{&pinecone::create};
+#ifdef VSTASH_MODULE_PINECONE
+std::unique_ptr<Backend> create_pinecone(const Profile& p) {
+  return create_from_module(&vstash_module_pinecone, VSTASH_MODULE_PINECONE, "vstash_module_pinecone", p);
+}
+constexpr Factories k_pinecone{&create_pinecone};
 #else
 constexpr Factories k_pinecone{};
 #endif

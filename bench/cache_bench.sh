@@ -36,6 +36,7 @@ mkdir -p "$VSTASH_TEST_STATE"
 chmod 755 "$WORK"  # postgres.sh runs initdb as the postgres user under it
 BIN=$WORK/vstash
 cp "$VSTASH_BIN" "$BIN"  # a private copy: a rebuild during the bench does not change it
+cp "$(dirname "$VSTASH_BIN")"/vstash-*.so "$WORK/" 2>/dev/null || true  # its modules (src/util/module.hpp)
 started=()
 cleanup() {
   for s in "${started[@]}"; do bash "$SRC/tests/servers/$s.sh" stop >/dev/null 2>&1 || true; done

@@ -230,9 +230,11 @@ void write_arrays(const std::string& target, const std::vector<NamedArray>& arra
       throw UsageError(fmt::format("{}: {}", path, e.what()));
     }
   }
+  // The siblings share loc.file's directory: one fsync of it makes every rename durable.
   for (auto& f : files) {
-    f.commit();
+    f.commit(false);
   }
+  sync_parent_directory(loc.file);
 }
 
 std::vector<NamedArray> read_all_arrays(const std::string& file) {

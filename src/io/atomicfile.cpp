@@ -90,7 +90,7 @@ void AtomicFile::write(const void* data, size_t size) {
   }
 }
 
-void AtomicFile::commit() {
+void AtomicFile::commit(bool sync_dir) {
   if (m_committed) {
     return;
   }
@@ -128,7 +128,11 @@ void AtomicFile::commit() {
     throw Error(fmt::format("{}: cannot rename \"{}\" into place: {}", m_target, m_temp, errno_text(errno)));
   }
   m_committed = true;
-  sync_directory(parent_dir(m_target));
+  if (sync_dir) {
+    sync_parent_directory(m_target);
+  }
 }
+
+void sync_parent_directory(const std::string& target) { sync_directory(parent_dir(target)); }
 
 }  // namespace vstash::io

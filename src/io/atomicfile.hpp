@@ -19,7 +19,9 @@ class AtomicFile {
   const std::string& temp_path() const { return m_temp; }
   std::FILE* stream();  // opened lazily in binary mode
   void write(const void* data, size_t size);
-  void commit();  // flush, fsync, close, rename
+  // flush, fsync, close, rename, then fsync the directory (sync_dir false: the caller
+  // does, once for several files, with sync_parent_directory).
+  void commit(bool sync_dir = true);
 
  private:
   std::string m_target;
@@ -27,5 +29,9 @@ class AtomicFile {
   std::FILE* m_stream = nullptr;
   bool m_committed = false;
 };
+
+// fsync of target's directory: makes the renames into it durable. Errors are ignored (some
+// filesystems refuse fsync on directories).
+void sync_parent_directory(const std::string& target);
 
 }  // namespace vstash::io

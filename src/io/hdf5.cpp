@@ -10,6 +10,7 @@
 
 #include "src/errors.hpp"
 #include "src/io/hdf5handle.hpp"
+#include "src/io/hdf5module.hpp"
 
 namespace vstash::io {
 
@@ -546,7 +547,7 @@ Shape dataset_shape(const OpenDataset& d) {
 
 }  // namespace
 
-std::unique_ptr<ArrayReader> open_hdf5(const std::string& file, const std::string& dataset) {
+std::unique_ptr<ArrayReader> hdf5::open_reader(const std::string& file, const std::string& dataset) {
   OpenDataset d = open_dataset(file, dataset);
   if (d.elem.kind == ElemKind::vlen_string || d.elem.kind == ElemKind::fixed_string) {
     throw UsageError(fmt::format("{}: holds strings, not numbers; use it as ids", d.name));
@@ -559,7 +560,7 @@ std::unique_ptr<ArrayReader> open_hdf5(const std::string& file, const std::strin
                                       std::move(shape));
 }
 
-std::vector<std::string> read_hdf5_strings(const std::string& file, const std::string& dataset) {
+std::vector<std::string> hdf5::read_strings(const std::string& file, const std::string& dataset) {
   OpenDataset d = open_dataset(file, dataset);
   if (d.elem.kind != ElemKind::vlen_string && d.elem.kind != ElemKind::fixed_string) {
     throw UsageError(
@@ -574,23 +575,23 @@ std::vector<std::string> read_hdf5_strings(const std::string& file, const std::s
   return read_string_values(d.dataset.get(), d.space.get(), d.elem, false, d.name);
 }
 
-bool hdf5_holds_strings(const std::string& file, const std::string& dataset) {
+bool hdf5::holds_strings(const std::string& file, const std::string& dataset) {
   OpenDataset d = open_dataset(file, dataset);
   return d.elem.kind == ElemKind::vlen_string || d.elem.kind == ElemKind::fixed_string;
 }
 
-std::vector<std::string> list_hdf5_datasets(const std::string& file) {
+std::vector<std::string> hdf5::dataset_paths(const std::string& file) {
   Hid f = open_file(file);
   return list_datasets(f.get(), file);
 }
 
-nlohmann::json read_hdf5_file_attributes(const std::string& file) {
+nlohmann::json hdf5::file_attributes(const std::string& file) {
   Hid f = open_file(file);
   Hid root = check(H5Gopen2(f.get(), "/", H5P_DEFAULT), file, "cannot open root group");
   return attributes_to_json(root.get(), file);
 }
 
-nlohmann::json read_hdf5_dataset_attributes(const std::string& file, const std::string& dataset) {
+nlohmann::json hdf5::dataset_attributes(const std::string& file, const std::string& dataset) {
   OpenDataset d = open_dataset(file, dataset);
   return attributes_to_json(d.dataset.get(), d.name);
 }

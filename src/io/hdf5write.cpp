@@ -8,6 +8,7 @@
 #include "src/io/atomicfile.hpp"
 #include "src/io/hdf5.hpp"
 #include "src/io/hdf5handle.hpp"
+#include "src/io/hdf5module.hpp"
 
 namespace vstash::io {
 
@@ -220,8 +221,8 @@ void clear_path(hid_t f, const std::string& path, const std::string& name) {
 
 }  // namespace
 
-void write_hdf5(const std::string& file, const std::vector<Hdf5Write>& datasets, const nlohmann::json& root_attributes,
-                bool keep_existing) {
+void hdf5::write_datasets(const std::string& file, const std::vector<Hdf5Write>& datasets,
+                          const nlohmann::json& root_attributes, bool keep_existing) {
   hdf5::quiet_errors();
   if (!root_attributes.is_null() && !root_attributes.is_object()) {
     throw UsageError(fmt::format("{}: attributes must be a JSON object", file));
@@ -249,7 +250,9 @@ void write_hdf5(const std::string& file, const std::vector<Hdf5Write>& datasets,
   out.commit();
 }
 
-struct Hdf5BlockWriter::State {
+namespace {
+
+struct BlockState {
   std::string file;
   AtomicFile out;
   Hid f;
@@ -259,7 +262,7 @@ struct Hdf5BlockWriter::State {
   std::vector<int64_t> written;
   int64_t rows = 0;
 
-  State(const std::string& path) : file(path), out(path) {}
+  BlockState(const std::string& path) : file(path), out(path) {}
 
   std::string name(size_t i) const { return fmt::format("{}:{}", file, specs[i].dataset); }
 
@@ -287,9 +290,21 @@ struct Hdf5BlockWriter::State {
   }
 };
 
-Hdf5BlockWriter::Hdf5BlockWriter(const std::string& file, const std::vector<Hdf5BlockDataset>& datasets, int64_t rows,
-                                 bool keep_existing)
-    : m(std::make_unique<State>(file)) {
+class BlockWriter final : public hdf5::BlockSink {
+ public:
+  BlockWriter(const std::string& file, const std::vector<Hdf5BlockDataset>& datasets, int64_t rows, bool keep_existing);
+  void append(size_t i, const Array& rows) override;
+  void append_strings(size_t i, const std::vector<std::string>& strings) override;
+  void finish() override;
+  void commit() override;
+
+ private:
+  std::unique_ptr<BlockState> m;
+};
+
+BlockWriter::BlockWriter(const std::string& file, const std::vector<Hdf5BlockDataset>& datasets, int64_t rows,
+                         bool keep_existing)
+    : m(std::make_unique<BlockState>(file)) {
   hdf5::quiet_errors();
   m->f = open_temp(file, m->out, keep_existing);
   m->specs = datasets;
@@ -315,9 +330,7 @@ Hdf5BlockWriter::Hdf5BlockWriter(const std::string& file, const std::vector<Hdf5
   }
 }
 
-Hdf5BlockWriter::~Hdf5BlockWriter() = default;
-
-void Hdf5BlockWriter::append(size_t i, const Array& rows) {
+void BlockWriter::append(size_t i, const Array& rows) {
   const auto& d = m->specs.at(i);
   if (d.strings || rows.dtype() != d.dtype || rows.row_shape() != d.row_shape) {
     throw Error(fmt::format("{}: rows of {} {} appended to a dataset of other rows", m->name(i),
@@ -334,7 +347,7 @@ void Hdf5BlockWriter::append(size_t i, const Array& rows) {
   m->written[i] += n;
 }
 
-void Hdf5BlockWriter::append_strings(size_t i, const std::vector<std::string>& strings) {
+void BlockWriter::append_strings(size_t i, const std::vector<std::string>& strings) {
   if (!m->specs.at(i).strings) {
     throw Error(fmt::format("{}: strings appended to a numeric dataset", m->name(i)));
   }
@@ -353,7 +366,7 @@ void Hdf5BlockWriter::append_strings(size_t i, const std::vector<std::string>& s
   m->written[i] += n;
 }
 
-void Hdf5BlockWriter::finish() {
+void BlockWriter::finish() {
   for (size_t i = 0; i < m->sets.size(); ++i) {
     if (m->written[i] != m->rows) {
       throw RetryableError(
@@ -367,6 +380,14 @@ void Hdf5BlockWriter::finish() {
   check(H5Fclose(m->f.release()), m->file, "cannot close");
 }
 
-void Hdf5BlockWriter::commit() { m->out.commit(); }
+void BlockWriter::commit() { m->out.commit(); }
+
+}  // namespace
+
+std::unique_ptr<hdf5::BlockSink> hdf5::open_block_writer(const std::string& file,
+                                                         const std::vector<Hdf5BlockDataset>& datasets, int64_t rows,
+                                                         bool keep_existing) {
+  return std::make_unique<BlockWriter>(file, datasets, rows, keep_existing);
+}
 
 }  // namespace vstash::io
