@@ -141,12 +141,8 @@ class LocalBackend final : public Backend {
         first = o->index[static_cast<size_t>(first)];
         last = o->index[static_cast<size_t>(last)];
       }
-      auto s = c.prepare(
-          "SELECT idx, id, slot, metadata FROM rows WHERE dataset_id = ?1 AND idx >= ?2 AND idx <= ?3 ORDER BY idx");
-      s.bind(1, ds.id).bind(2, first).bind(3, last);
-      while (s.step()) {
-        out.add(s);
-      }
+      for_each_row(c, ds, first, last,
+                   [&](int64_t idx, int64_t slot, const Stmt* row) { out.add_row(idx, slot, row); });
       return out.finish();
     });
   }
@@ -164,13 +160,13 @@ class LocalBackend final : public Backend {
       auto ds = require_dataset(c, dataset);
       const auto seg = segment(ds);
       BatchBuilder out(ds, seg.get());
-      auto s = c.prepare("SELECT idx, id, slot, metadata FROM rows WHERE dataset_id = ?1 AND id = ?2");
       for (const auto& id : ids) {
-        s.bind(1, ds.id).bind_static_text(2, id);
-        if (s.step()) {
-          out.add(s);
+        if (const auto r = row_with_id(c, ds, id)) {
+          out.add_record(r->slot);
+          out.batch().indices.push_back(r->idx);
+          out.batch().ids.push_back(r->id);
+          out.batch().metadata.push_back(r->metadata());
         }
-        s.reset();
       }
       return out.finish();
     });
@@ -341,7 +337,6 @@ class LocalBackend final : public Backend {
       const auto o = ds.in_order && (!with_ids || ds.dense()) ? nullptr : order(c, ds, true);
       BatchBuilder out(ds, seg.get());
       out.reserve(positions.size());
-      auto s = c.prepare("SELECT id, metadata FROM rows WHERE dataset_id = ?1 AND idx = ?2");
       RowBatch& b = out.batch();
       for (const auto p : positions) {
         const auto at = static_cast<size_t>(p);
@@ -350,14 +345,13 @@ class LocalBackend final : public Backend {
           continue;
         }
         const int64_t idx = o ? o->index[at] : p;
-        s.bind(1, ds.id).bind(2, idx);
-        if (!s.step()) {
+        auto r = row_at_index(c, ds, idx);
+        if (!r) {
           throw Error(fmt::format("{}: dataset \"{}\": row at position {} vanished", m_path, dataset, p));
         }
         b.indices.push_back(idx);
-        b.ids.push_back(s.text_at(0));
-        b.metadata.push_back(s.is_null(1) ? json(nullptr) : json::parse(s.text_at(1)));
-        s.reset();
+        b.ids.push_back(std::move(r->id));
+        b.metadata.push_back(r->metadata());
       }
       return out.finish();
     });

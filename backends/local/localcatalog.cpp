@@ -74,6 +74,7 @@ bool LocalDatasetRecords::remove(const std::string& name) {
     return false;
   }
   m_conn.prepare("DELETE FROM rows WHERE dataset_id = ?1").bind(1, r->id).run();
+  m_conn.prepare("DELETE FROM row_deletions WHERE dataset_id = ?1").bind(1, r->id).run();
   m_conn.prepare("DELETE FROM datasets WHERE id = ?1").bind(1, r->id).run();
   m_obsolete.push_back(r->segment(m_conn.path()));
   delete_index_record(m_conn, r->id);

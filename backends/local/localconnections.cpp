@@ -51,7 +51,7 @@ std::unique_ptr<Connection> open_for_reading(const std::string& path, OpenMode& 
   if (const int64_t v = read_layout_version(*conn); v > k_layout_version) {
     throw Error(fmt::format("{}: store layout version {} is newer than this vstash supports ({}); upgrade vstash", path,
                             v, k_layout_version));
-  } else if (v < k_layout_version) {
+  } else if (v < 2) {  // layout 2 is read as it is (no implicit rows: localschema.cpp)
     throw Error(
         fmt::format("{}: store layout version {} must be migrated to {} first: run `vstash compact` "
                     "(a command that writes) with this store",

@@ -159,17 +159,16 @@ std::vector<std::vector<QueryHit>> hits_of(Connection& conn, const DatasetRecord
                                            const std::vector<std::vector<TopK::Entry>>& best, const QueryOptions& o) {
   const size_t n = best.size();
   std::vector<std::vector<QueryHit>> out(n);
-  auto row = conn.prepare("SELECT id, metadata FROM rows WHERE dataset_id = ?1 AND idx = ?2");
+  RowRef row;
   for (size_t i = 0; i < n; ++i) {
     for (const auto& e : best[i]) {
-      QueryHit h = hit_at(conn, row, ds, e.index, e.score);
+      QueryHit h = hit_at(conn, ds, e.index, e.score, row);
       if (o.include_values) {
         h.values = index.values(e.index);
       }
-      if (o.include_metadata && !row.is_null(1)) {
-        h.metadata = json::parse(row.text_at(1));
+      if (o.include_metadata && row.metadata_text) {
+        h.metadata = json::parse(*row.metadata_text);
       }
-      row.reset();
       out[i].push_back(std::move(h));
     }
   }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "backends/common/blockscan.hpp"
 #include "backends/common/rowcheck.hpp"
@@ -129,7 +130,7 @@ std::shared_ptr<const SegmentMap> map_segment(Connection& conn, const DatasetRec
 void save_counters(Connection& conn, int64_t dataset_id, const RowCounters& k) {
   conn.prepare(
           "UPDATE datasets SET next_index = ?1, row_count = ?2, row_bytes = ?3, slots = ?4, generation = ?5, "
-          "in_order = ?6, version = version + 1 WHERE id = ?7")
+          "in_order = ?6, implicit_rows = ?8, version = version + 1 WHERE id = ?7")
       .bind(1, k.next_index)
       .bind(2, k.row_count)
       .bind(3, k.row_bytes)
@@ -137,6 +138,7 @@ void save_counters(Connection& conn, int64_t dataset_id, const RowCounters& k) {
       .bind(5, k.generation)
       .bind(6, int64_t{k.in_order ? 1 : 0})
       .bind(7, dataset_id)
+      .bind(8, k.implicit_rows)
       .run();
 }
 
@@ -144,64 +146,19 @@ std::shared_ptr<RowOrder> load_order(Connection& conn, const DatasetRecord& ds) 
   auto order = std::make_shared<RowOrder>();
   order->index.reserve(static_cast<size_t>(ds.row_count));
   order->slot.reserve(static_cast<size_t>(ds.row_count));
-  auto s = conn.prepare("SELECT idx, slot FROM rows WHERE dataset_id = ?1 ORDER BY idx");
-  s.bind(1, ds.id);
-  while (s.step()) {
-    const int64_t slot = s.int_at(1);
+  for_each_row(conn, ds, 0, std::numeric_limits<int64_t>::max(), [&](int64_t idx, int64_t slot, const Stmt*) {
     if (slot < 0 || slot >= ds.slots) {
       throw Error(fmt::format("{}: dataset \"{}\": row at index {} names slot {} of {}: store is corrupt", conn.path(),
-                              ds.spec.name, s.int_at(0), slot, ds.slots));
+                              ds.spec.name, idx, slot, ds.slots));
     }
-    order->index.push_back(s.int_at(0));
+    order->index.push_back(idx);
     order->slot.push_back(slot);
-  }
+  });
   if (static_cast<int64_t>(order->index.size()) != ds.row_count) {
     throw Error(fmt::format("{}: dataset \"{}\": row count {} disagrees with {} rows stored", conn.path(), ds.spec.name,
                             ds.row_count, order->index.size()));
   }
   return order;
-}
-
-BatchBuilder::BatchBuilder(const DatasetRecord& ds, const SegmentMap* segment)
-    : m_ds(ds), m_segment(segment), m_sample_bytes(ds.sample_bytes()), m_label_bytes(ds.label_bytes()) {}
-
-void BatchBuilder::reserve(size_t n) {
-  m_data.reserve(n * m_sample_bytes);
-  m_labels.reserve(n * m_label_bytes);
-}
-
-void BatchBuilder::add_record(int64_t slot) {
-  if (slot < 0 || slot >= m_ds.slots || !m_segment) {
-    throw Error(
-        fmt::format("dataset \"{}\": row names slot {} of {}: store is corrupt", m_ds.spec.name, slot, m_ds.slots));
-  }
-  const std::byte* p = m_segment->record(slot);
-  m_data.insert(m_data.end(), p, p + m_sample_bytes);
-  m_labels.insert(m_labels.end(), p + m_sample_bytes, p + m_sample_bytes + m_label_bytes);
-  ++m_rows;
-}
-
-void BatchBuilder::add(const Stmt& row) {
-  add_record(row.int_at(2));
-  m_batch.indices.push_back(row.int_at(0));
-  m_batch.ids.push_back(row.text_at(1));
-  m_batch.metadata.push_back(metadata_at(row, 3));
-}
-
-RowBatch BatchBuilder::finish() {
-  const auto n = static_cast<int64_t>(m_rows);
-  if (m_batch.ids.size() < m_rows) {
-    m_batch.ids.resize(m_rows);  // read_samples: ids are not asked for
-  }
-  Shape shape = m_ds.spec.row_shape;
-  shape.insert(shape.begin(), n);
-  m_batch.data = Array(m_ds.spec.dtype, std::move(shape), std::move(m_data));
-  if (m_ds.spec.label_dtype) {
-    Shape ls = m_ds.spec.label_shape;
-    ls.insert(ls.begin(), n);
-    m_batch.labels = Array(*m_ds.spec.label_dtype, std::move(ls), std::move(m_labels));
-  }
-  return std::move(m_batch);
 }
 
 namespace {
@@ -214,6 +171,9 @@ std::optional<std::pair<int64_t, std::string>> plain_run(const RowBatch& b, cons
     return std::nullopt;
   }
   const int64_t first = b.indices.empty() ? k.next_index : b.indices[0];
+  if (first < k.implicit_rows) {
+    return std::nullopt;  // may touch implicit rows: the row-by-row rules
+  }
   std::string ids = "[";
   for (size_t i = 0; i < b.size(); ++i) {
     if ((!b.indices.empty() && b.indices[i] != first + static_cast<int64_t>(i)) ||
@@ -221,6 +181,9 @@ std::optional<std::pair<int64_t, std::string>> plain_run(const RowBatch& b, cons
       return std::nullopt;
     }
     const std::string& id = b.ids[i];
+    if (implicit_index_of(id, k.implicit_rows)) {
+      return std::nullopt;  // an implicit row's id: the upsert rule
+    }
     if (std::any_of(id.begin(), id.end(), [](char c) {
           return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x80;
         })) {
@@ -261,35 +224,23 @@ void write_batch(Connection& conn, const DatasetRecord& ds, const RowBatch& b, R
   if (n == 0) {
     return;
   }
+  // Implicit rows sent again unchanged (ingest --resume) stay as they are; the rest is written.
+  if (const size_t same = unchanged_implicit(conn, ds, b, k); same > 0) {
+    if (same < n) {
+      write_batch(conn, ds, rows_after(b, same), k);
+    }
+    return;
+  }
   // 1. The records, past the committed slots (bytes a crashed writer left there are
   // overwritten), synced before the rows that name them can commit.
-  const size_t sample = ds.sample_bytes();
-  const size_t label = ds.label_bytes();
-  const size_t record = sample + label;
+  const size_t record = ds.record_bytes();
   const int64_t first_slot = k.slots;
-  {
-    SegmentWriter out(segment_path(conn.path(), ds.id, k.generation), record);
-    if (label == 0) {
-      out.write(first_slot, b.data.bytes());
-    } else {
-      constexpr size_t k_buffer_bytes = size_t{4} << 20;
-      const size_t per = std::max<size_t>(1, k_buffer_bytes / record);
-      std::vector<std::byte> buffer;
-      buffer.reserve(std::min(per, n) * record);
-      for (size_t i = 0; i < n; i += per) {
-        buffer.clear();
-        for (size_t j = i; j < std::min(n, i + per); ++j) {
-          const auto d = b.data.row(static_cast<int64_t>(j));
-          const auto l = b.labels->row(static_cast<int64_t>(j));
-          buffer.insert(buffer.end(), d.begin(), d.end());
-          buffer.insert(buffer.end(), l.begin(), l.end());
-        }
-        out.write(first_slot + static_cast<int64_t>(i), buffer);
-      }
-    }
-    out.sync();
+  write_records(segment_path(conn.path(), ds.id, k.generation), ds, b, first_slot);
+  // 2. The rows, each naming its slot: implicit rows extending the implicit range, a plain run
+  // clear of it in one statement, else row by row.
+  if (append_implicit(conn, ds, b, k)) {
+    return;
   }
-  // 2. The rows, each naming its slot: a plain run in one statement, else row by row.
   if (const auto run = plain_run(b, k); run && insert_plain_run(conn, ds, run->first, run->second, first_slot)) {
     // As the loop below would leave them (no old row was replaced).
     k.in_order = k.in_order && k.slots == k.row_count && run->first >= k.next_index;
@@ -308,6 +259,10 @@ void write_batch(Connection& conn, const DatasetRecord& ds, const RowBatch& b, R
     const int64_t slot = first_slot + static_cast<int64_t>(i);
     // Still in order only if this row goes after every live row, into the next slot.
     k.in_order = k.in_order && !old && k.slots == k.row_count && idx >= k.next_index;
+    if (implicit_live(conn, ds.id, k.implicit_rows, idx)) {
+      throw ConflictError(
+          fmt::format("dataset \"{}\": row \"{}\": index {} is held by row \"{}\"", ds.spec.name, id, idx, idx));
+    }
     ins.bind(1, ds.id).bind(2, idx).bind_static_text(3, id).bind(4, slot);
     int64_t size = static_cast<int64_t>(record);
     if (!b.metadata.empty() && !b.metadata[i].is_null()) {
@@ -340,6 +295,15 @@ void update_one(Connection& conn, const DatasetRecord& ds, const std::string& id
   int64_t slot = 0;
   json metadata;
   int64_t metadata_bytes = 0;
+  if (const auto i = implicit_index_of(id, k.implicit_rows); i && implicit_live(conn, ds.id, k.implicit_rows, *i)) {
+    // Materialised: a `rows` entry replaces the implicit row (localimplicit.cpp).
+    tombstone_implicit(conn, ds.id, *i);
+    conn.prepare("INSERT INTO rows(dataset_id, idx, id, slot, metadata) VALUES(?1, ?2, ?3, ?2, NULL)")
+        .bind(1, ds.id)
+        .bind(2, *i)
+        .bind(3, id)
+        .run();
+  }
   {
     auto s = conn.prepare("SELECT idx, slot, metadata, " VSTASH_METADATA_SIZE
                           " FROM rows WHERE dataset_id = ?1 AND id = ?2");
@@ -397,12 +361,23 @@ std::optional<int64_t> delete_by_id(Connection& conn, const DatasetRecord& ds, s
   auto s = conn.prepare("DELETE FROM rows WHERE dataset_id = ?1 AND id = ?2 RETURNING idx, " VSTASH_METADATA_SIZE);
   s.bind(1, ds.id).bind_static_text(2, id);
   if (!s.step()) {
-    return std::nullopt;
+    s.reset();
+    const auto i = implicit_index_of(id, k.implicit_rows);
+    if (!i || !implicit_live(conn, ds.id, k.implicit_rows, *i)) {
+      return std::nullopt;
+    }
+    tombstone_implicit(conn, ds.id, *i);
+    k.row_count -= 1;
+    k.row_bytes -= static_cast<int64_t>(ds.record_bytes());
+    k.in_order = false;
+    return i;
   }
   k.row_count -= 1;
   k.row_bytes -= s.int_at(1) + static_cast<int64_t>(ds.record_bytes());
   k.in_order = false;
-  return s.int_at(0);
+  const int64_t idx = s.int_at(0);
+  s.reset();
+  return idx;
 }
 
 void delete_by_index(Connection& conn, const DatasetRecord& ds, int64_t idx, RowCounters& k) {
@@ -412,30 +387,40 @@ void delete_by_index(Connection& conn, const DatasetRecord& ds, int64_t idx, Row
     k.row_count -= 1;
     k.row_bytes -= s.int_at(0) + static_cast<int64_t>(ds.record_bytes());
     k.in_order = false;
+  } else if (implicit_live(conn, ds.id, k.implicit_rows, idx)) {
+    tombstone_implicit(conn, ds.id, idx);
+    k.row_count -= 1;
+    k.row_bytes -= static_cast<int64_t>(ds.record_bytes());
+    k.in_order = false;
   }
+  s.reset();
 }
 
 std::vector<int64_t> matching_indices(Connection& conn, const DatasetRecord& ds, const Filter& filter) {
   check_label_filter(&filter, ds.spec.name, ds.spec.label_dtype, ds.spec.label_shape);
   const auto segment = filter.uses_label() ? map_segment(conn, ds) : nullptr;
-  auto s = conn.prepare("SELECT idx, metadata, slot FROM rows WHERE dataset_id = ?1 ORDER BY idx");
-  s.bind(1, ds.id);
   std::vector<int64_t> out;
-  while (s.step()) {
-    if (filter.matches(metadata_at(s, 1), label_at(segment.get(), s.int_at(2), ds, filter))) {
-      out.push_back(s.int_at(0));
+  // An implicit row has no metadata: without $label the filter answers them all alike.
+  const bool implicit_match = !filter.uses_label() && filter.matches(nullptr, nullptr);
+  for_each_row(conn, ds, 0, std::numeric_limits<int64_t>::max(), [&](int64_t idx, int64_t slot, const Stmt* row) {
+    const bool match = row || filter.uses_label() ? filter.matches(row ? metadata_at(*row, 3) : json(nullptr),
+                                                                   label_at(segment.get(), slot, ds, filter))
+                                                  : implicit_match;
+    if (match) {
+      out.push_back(idx);
     }
-  }
+  });
   return out;
 }
 
-QueryHit hit_at(Connection& conn, Stmt& row, const DatasetRecord& ds, int64_t index, double score) {
-  row.bind(1, ds.id).bind(2, index);
-  if (!row.step()) {
+QueryHit hit_at(Connection& conn, const DatasetRecord& ds, int64_t index, double score, RowRef& row) {
+  auto found = row_at_index(conn, ds, index);
+  if (!found) {
     throw Error(fmt::format("{}: dataset \"{}\": row at index {} vanished", conn.path(), ds.spec.name, index));
   }
+  row = std::move(*found);
   QueryHit h;
-  h.id = row.text_at(0);
+  h.id = row.id;
   h.index = index;
   h.score = score;
   return h;
@@ -471,13 +456,11 @@ std::vector<std::vector<QueryHit>> scan_query(Connection& conn, const DatasetRec
     to_float32(ds.spec.dtype, segment->record(slot), dim, scan.next_row(idx));
   };
   if (filtered) {
-    auto s = conn.prepare("SELECT idx, slot, metadata FROM rows WHERE dataset_id = ?1");
-    s.bind(1, ds.id);
-    while (s.step()) {
-      if (o.filter->matches(metadata_at(s, 2), label_at(segment, s.int_at(1), ds, *o.filter))) {
-        score(s.int_at(0), s.int_at(1));
+    for_each_row(conn, ds, 0, std::numeric_limits<int64_t>::max(), [&](int64_t idx, int64_t slot, const Stmt* row) {
+      if (o.filter->matches(row ? metadata_at(*row, 3) : json(nullptr), label_at(segment, slot, ds, *o.filter))) {
+        score(idx, slot);
       }
-    }
+    });
   } else if (ds.row_count > 0) {
     segment->advise_sequential();
     for (int64_t p = 0; p < ds.row_count; ++p) {
@@ -490,20 +473,19 @@ std::vector<std::vector<QueryHit>> scan_query(Connection& conn, const DatasetRec
   }
   std::vector<std::vector<QueryHit>> out;
   out.reserve(n);
-  auto row = conn.prepare("SELECT id, slot, metadata FROM rows WHERE dataset_id = ?1 AND idx = ?2");
+  RowRef row;
   for (const auto& best : scan.finish()) {
     std::vector<QueryHit> hits;
     hits.reserve(best.size());
     for (const auto& e : best) {
-      QueryHit h = hit_at(conn, row, ds, e.index, e.score);
+      QueryHit h = hit_at(conn, ds, e.index, e.score, row);
       if (o.include_values) {
         h.values.emplace(dim);
-        to_float32(ds.spec.dtype, segment->record(row.int_at(1)), dim, h.values->data());
+        to_float32(ds.spec.dtype, segment->record(row.slot), dim, h.values->data());
       }
       if (o.include_metadata) {
-        h.metadata = metadata_at(row, 2);
+        h.metadata = row.metadata();
       }
-      row.reset();
       hits.push_back(std::move(h));
     }
     out.push_back(std::move(hits));
@@ -523,6 +505,7 @@ bool compact_rows(Connection& conn, const DatasetRecord& ds, RowCounters& k, boo
   now.slots = k.slots;
   now.row_count = k.row_count;
   now.generation = k.generation;
+  now.implicit_rows = k.implicit_rows;
   const auto order = load_order(conn, now);
   const auto from = SegmentMap::open(segment_path(conn.path(), ds.id, k.generation), ds.record_bytes(), k.slots);
   const int64_t generation = k.generation + 1;
@@ -542,13 +525,7 @@ bool compact_rows(Connection& conn, const DatasetRecord& ds, RowCounters& k, boo
     }
     out.sync();
   }
-  auto repoint = conn.prepare("UPDATE rows SET slot = ?1 WHERE dataset_id = ?2 AND idx = ?3");
-  for (size_t p = 0; p < order->index.size(); ++p) {
-    if (order->slot[p] != static_cast<int64_t>(p)) {
-      repoint.bind(1, static_cast<int64_t>(p)).bind(2, ds.id).bind(3, order->index[p]).run();
-      repoint.reset();
-    }
-  }
+  repoint_compacted(conn, now, *order, k);
   obsolete.push_back(segment_path(conn.path(), ds.id, k.generation));
   k.generation = generation;
   k.slots = k.row_count;

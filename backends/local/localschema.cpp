@@ -11,9 +11,10 @@ namespace vstash::backends::local {
 
 namespace {
 
-// Layout 2. rows names each row's record (slot) in the dataset's segment file; datasets
+// Layout 3. rows names each row's record (slot) in the dataset's segment file; datasets
 // counts the committed slots of the current segment generation. rows is a rowid table
-// (metadata may be large); the unique index on (dataset_id, idx) is the read order.
+// (metadata may be large); the unique index on (dataset_id, idx) is the read order. Rows
+// below datasets.implicit_rows have no `rows` entry unless materialised (localimplicit.cpp).
 constexpr const char* k_schema = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE datasets(
@@ -32,7 +33,12 @@ CREATE TABLE datasets(
   created_at TEXT NOT NULL,
   slots INTEGER NOT NULL DEFAULT 0,
   generation INTEGER NOT NULL DEFAULT 1,
-  in_order INTEGER NOT NULL DEFAULT 1);
+  in_order INTEGER NOT NULL DEFAULT 1,
+  implicit_rows INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE row_deletions(
+  dataset_id INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  PRIMARY KEY(dataset_id, idx)) WITHOUT ROWID;
 CREATE TABLE rows(
   dataset_id INTEGER NOT NULL,
   idx INTEGER NOT NULL,
@@ -90,9 +96,32 @@ UPDATE datasets SET slots = (SELECT count(*) FROM rows WHERE rows.dataset_id = d
 UPDATE meta SET value = '2' WHERE key = 'layout_version';
 )sql";
 
+// Layout 2 -> 3: schema only; every existing row stays explicit (implicit_rows 0).
+constexpr const char* k_migrate_2_to_3 = R"sql(
+ALTER TABLE datasets ADD COLUMN implicit_rows INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE row_deletions(
+  dataset_id INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  PRIMARY KEY(dataset_id, idx)) WITHOUT ROWID;
+UPDATE meta SET value = '3' WHERE key = 'layout_version';
+)sql";
+
 constexpr const char* k_dataset_columns =
     "id, name, dtype, row_shape, label_dtype, label_shape, metric, metadata, next_index, row_count, row_bytes, "
-    "version, created_at, slots, generation, in_order";
+    "version, created_at, slots, generation, in_order, implicit_rows";
+// A layout 2 store read as it is (read-only): no implicit rows.
+constexpr const char* k_dataset_columns_2 =
+    "id, name, dtype, row_shape, label_dtype, label_shape, metric, metadata, next_index, row_count, row_bytes, "
+    "version, created_at, slots, generation, in_order, 0";
+
+// The datasets columns this connection's snapshot has (a layout 2 store read-only may have
+// been migrated by a writer since the last read).
+const char* dataset_columns(Connection& conn) {
+  if (conn.layout() < k_layout_version) {
+    conn.set_layout(read_layout_version(conn));
+  }
+  return conn.layout() < k_layout_version ? k_dataset_columns_2 : k_dataset_columns;
+}
 
 Shape parse_shape(const std::string& text) { return json::parse(text).get<Shape>(); }
 
@@ -116,6 +145,7 @@ DatasetRecord record_from(const Stmt& s) {
   r.slots = s.int_at(13);
   r.generation = s.int_at(14);
   r.in_order = s.int_at(15) != 0;
+  r.implicit_rows = s.int_at(16);
   return r;
 }
 
@@ -227,6 +257,10 @@ void ensure_schema(Connection& conn) {
       if (read_layout_version(conn) == 1) {
         migrate_1_to_2(conn);
       }
+      if (read_layout_version(conn) == 2) {
+        std::cerr << fmt::format("{}: migrating local store layout 2 -> 3 (schema only)\n", conn.path());
+        conn.exec(k_migrate_2_to_3);
+      }
       txn.commit();
     }
     return;
@@ -255,13 +289,16 @@ DatasetInfo DatasetRecord::info() const {
   i.rows = row_count;
   i.next_index = next_index;
   i.bytes = row_bytes;
-  i.extra = {
-      {"created_at", created_at}, {"version", version}, {"segment_generation", generation}, {"segment_slots", slots}};
+  i.extra = {{"created_at", created_at},
+             {"version", version},
+             {"segment_generation", generation},
+             {"segment_slots", slots},
+             {"implicit_rows", implicit_rows}};
   return i;
 }
 
 std::optional<DatasetRecord> find_dataset(Connection& conn, const std::string& name) {
-  auto s = conn.prepare(fmt::format("SELECT {} FROM datasets WHERE name = ?1", k_dataset_columns));
+  auto s = conn.prepare(fmt::format("SELECT {} FROM datasets WHERE name = ?1", dataset_columns(conn)));
   s.bind(1, name);
   if (!s.step()) {
     return std::nullopt;
@@ -270,7 +307,7 @@ std::optional<DatasetRecord> find_dataset(Connection& conn, const std::string& n
 }
 
 std::vector<DatasetRecord> all_datasets(Connection& conn) {
-  auto s = conn.prepare(fmt::format("SELECT {} FROM datasets ORDER BY name", k_dataset_columns));
+  auto s = conn.prepare(fmt::format("SELECT {} FROM datasets ORDER BY name", dataset_columns(conn)));
   std::vector<DatasetRecord> out;
   while (s.step()) {
     out.push_back(record_from(s));

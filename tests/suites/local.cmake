@@ -17,3 +17,7 @@ set_tests_properties(local_index PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}" TIM
 # files, migration of a layout 1 store made by SQL.
 add_test(NAME local_segments COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/local_segments_test.py)
 set_tests_properties(local_segments PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}" TIMEOUT 900)
+# Implicit rows (layout 3): kill -9 mid-ingest + --resume keeps every row implicit, no
+# duplicate, no gap; update, delete and compaction of implicit rows.
+add_test(NAME local_implicit COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/local_implicit_test.py)
+set_tests_properties(local_implicit PROPERTIES ENVIRONMENT "${VSTASH_TEST_ENV}" TIMEOUT 600)

@@ -50,14 +50,14 @@ struct Store {
     return statements;
   }
 
-  // "idx:id:slot" of every row in index order.
+  // "idx:id:slot" of every row in index order, explicit or implicit (backends/local/localimplicit.cpp).
   std::string rows() {
     std::string out;
-    auto s = conn.prepare("SELECT idx, id, slot, metadata IS NULL FROM rows ORDER BY idx");
-    while (s.step()) {
-      out += std::to_string(s.int_at(0)) + ":" + s.text_at(1) + ":" + std::to_string(s.int_at(2)) +
-             (s.int_at(3) ? " " : "+md ");
-    }
+    const auto ds = require_dataset(conn, "d");
+    for_each_row(conn, ds, 0, INT64_MAX, [&](int64_t idx, int64_t slot, const Stmt* row) {
+      out += std::to_string(idx) + ":" + (row ? row->text_at(1) : std::to_string(idx)) + ":" + std::to_string(slot) +
+             (row && !row->is_null(3) ? "+md " : " ");
+    });
     return out;
   }
 
