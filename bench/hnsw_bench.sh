@@ -18,7 +18,10 @@
 #   HNSW_BENCH_DATA="clustered normal"  HNSW_BENCH_ROWS="100000 1000000"
 #   HNSW_BENCH_EF="default 32 64 128 256 512"  ("default": the profile's hnsw_ef_search, no --ef)
 #   HNSW_BENCH_M=16 HNSW_BENCH_EFC=200 HNSW_BENCH_EF_SEARCH=64   (the profile defaults, set explicitly)
-#   HNSW_BENCH_PEER_MAX_ROWS=100000  HNSW_BENCH_ROUNDS=3  HNSW_BENCH_WORK=DIR (default: a new /tmp dir)
+#   HNSW_BENCH_PEER_MAX_ROWS=100000  HNSW_BENCH_ROUNDS=3
+#   HNSW_BENCH_WORK=DIR  keep the store, data and indexes there and reuse them on the next run
+#                        (a 1M build takes minutes of both cores; "build s" then reads "kept")
+#                        instead of a new /tmp dir removed at exit.
 # bench/local_bench.sh runs it as its hnsw section.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,9 +34,15 @@ efs=${HNSW_BENCH_EF_SEARCH:-64}
 rounds=${HNSW_BENCH_ROUNDS:-3}
 peer_max=${HNSW_BENCH_PEER_MAX_ROWS:-100000}
 dpkg -s python3-faiss >/dev/null 2>&1 || apt-get install -y -qq python3-faiss >/dev/null
-work=${HNSW_BENCH_WORK:-$(mktemp -d /tmp/hnsw-bench.XXXXXX)}
-mkdir -p "$work"
-trap 'rm -rf "$work"' EXIT
+keep=0
+if [[ -n ${HNSW_BENCH_WORK:-} ]]; then
+  keep=1
+  work=$HNSW_BENCH_WORK
+  mkdir -p "$work"
+else
+  work=$(mktemp -d /tmp/hnsw-bench.XXXXXX)
+  trap 'rm -rf "$work"' EXIT
+fi
 export VSTASH_CONFIG=$work/vstash.yaml
 printf 'profiles:\n  local:\n    type: local\n    path: %s/store.db\n    hnsw_m: %s\n    hnsw_ef_construction: %s\n    hnsw_ef_search: %s\n' \
   "$work" "$m" "$efc" "$efs" >"$VSTASH_CONFIG"
@@ -60,14 +69,22 @@ for kind in ${HNSW_BENCH_DATA:-clustered normal}; do
   "$py" "$peer" data "$kind" 1000 128 2 "$work/q.npy"
   for rows in ${HNSW_BENCH_ROWS:-100000 1000000}; do
     ds=${kind}_$rows
-    "$py" "$peer" data "$kind" "$rows" 128 1 "$work/x.npy"
-    "$py" "$peer" truth "$work/x.npy" "$work/q.npy" "$metric" 10 "$work/truth.npy" >/dev/null
-    "$vstash" ingest "$work/x.npy" --dataset "$ds" --metric "$metric" --no-progress --no-index >/dev/null
-    build=$(secs "$vstash" index "$ds" --no-progress)
+    if [[ -f $work/$ds.built ]]; then  # kept from an earlier run (HNSW_BENCH_WORK)
+      build=kept
+    else
+      "$py" "$peer" data "$kind" "$rows" 128 1 "$work/x.npy"
+      "$py" "$peer" truth "$work/x.npy" "$work/q.npy" "$metric" 10 "$work/$ds.truth.npy" >/dev/null
+      "$vstash" delete --dataset "$ds" --dataset-all --yes >/dev/null 2>&1 || true
+      "$vstash" ingest "$work/x.npy" --dataset "$ds" --metric "$metric" --no-progress --no-index >/dev/null
+      build=$(printf '%.1f' "$(secs "$vstash" index "$ds" --no-progress)")
+      ((keep)) && touch "$work/$ds.built"
+    fi
+    cp "$work/$ds.truth.npy" "$work/truth.npy"
     with_peer=0
     fbuild=-
     if ((rows <= peer_max)); then
       with_peer=1
+      [[ -f $work/x.npy ]] || "$py" "$peer" data "$kind" "$rows" 128 1 "$work/x.npy"
       fbuild=$(printf '%.1f' "$("$py" "$peer" build "$work/x.npy" "$metric" "$m" "$efc" "$work/faiss.index")")
     fi
     exact=()
@@ -95,12 +112,12 @@ for kind in ${HNSW_BENCH_DATA:-clustered normal}; do
         frecall=$("$py" "$peer" recall "$work/faiss.npy" "$work/truth.npy")
       fi
       printf '%-9s %-8s %-7s %9s %10.0f %10.0f %7.1f %8s %10s %8s\n' "$kind" "$rows" "$ef" \
-        "$(printf '%.1f' "$build")/$fbuild" "$(echo "1000 / $e" | bc -l)" "$(echo "1000 / $h" | bc -l)" \
+        "$build/$fbuild" "$(echo "1000 / $e" | bc -l)" "$(echo "1000 / $h" | bc -l)" \
         "$(echo "$e / $h" | bc -l)" "$("$py" "$peer" recall "$work/ann.ndjson" "$work/truth.npy")" "$fq" "$frecall"
     done
     echo "  ($kind $rows: vstash --exact recall against FAISS IndexFlat:" \
       "$("$py" "$peer" recall "$work/exact.ndjson" "$work/truth.npy"); build s is vstash/faiss)"
-    "$vstash" delete --dataset "$ds" --dataset-all --yes >/dev/null 2>&1 || true
+    ((keep)) || "$vstash" delete --dataset "$ds" --dataset-all --yes >/dev/null 2>&1 || true
     rm -f "$work/x.npy" "$work/faiss.index"
   done
 done

@@ -12,18 +12,22 @@
 #include "backends/local/localindex.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <mutex>
+#include <span>
 #include <thread>
 
 #include "src/errors.hpp"
+#include "src/io/mappedfile.hpp"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wshadow"
@@ -225,8 +229,21 @@ struct LocalIndex::Impl {
   Metric metric;
   size_t dim;
   std::unique_ptr<hnswlib::SpaceInterface<float>> space;
+  // A loaded graph's file: its level 0 and link lists are read in place (map_graph below).
+  std::shared_ptr<const io::MappedFile> file;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> graph;
+  // (row index, internal id) sorted, built on the first values() call.
+  mutable std::once_flag by_label_once;
+  mutable std::vector<std::pair<int64_t, hnswlib::tableint>> by_label;
 
+  ~Impl() {
+    if (file && graph) {
+      // The mapping is not hnswlib's to free: its destructor then frees only what we gave it
+      // (the link list table, the visited lists).
+      graph->data_level0_memory_ = nullptr;
+      graph->cur_element_count = 0;
+    }
+  }
   size_t stored_floats() const { return dim + (metric == Metric::cosine ? 1 : 0); }
 };
 
@@ -237,13 +254,176 @@ size_t LocalIndex::size() const { return m_impl->graph->cur_element_count; }
 
 std::vector<float> LocalIndex::values(int64_t index) const {
   const auto& g = *m_impl->graph;
-  const auto it = g.label_lookup_.find(static_cast<hnswlib::labeltype>(index));
-  if (it == g.label_lookup_.end()) {
+  auto& by_label = m_impl->by_label;
+  std::call_once(m_impl->by_label_once, [&] {
+    by_label.resize(g.cur_element_count);
+    for (hnswlib::tableint i = 0; i < g.cur_element_count; ++i) {
+      by_label[i] = {static_cast<int64_t>(g.getExternalLabel(i)), i};
+    }
+    std::sort(by_label.begin(), by_label.end());
+  });
+  const auto it = std::lower_bound(by_label.begin(), by_label.end(), std::pair<int64_t, hnswlib::tableint>(index, 0));
+  if (it == by_label.end() || it->first != index) {
     throw Error(fmt::format("hnsw index: no row at index {}", index));
   }
   const auto* row = reinterpret_cast<const float*>(g.getDataByInternalId(it->second));
   return {row, row + m_impl->dim};
 }
+
+namespace {
+
+// The header hnswlib's saveIndex writes (hnswalg.h), field by field, 96 bytes.
+struct FileHeader {
+  size_t offset_level0 = 0, max_elements = 0, count = 0, element_bytes = 0, label_offset = 0, data_offset = 0;
+  int max_level = 0;
+  hnswlib::tableint entry = 0;
+  size_t max_m = 0, max_m0 = 0, m = 0;
+  double mult = 0;
+  size_t ef_construction = 0;
+};
+constexpr size_t k_header_bytes = 96;
+
+FileHeader read_header(const std::byte* p) {
+  FileHeader h;
+  auto take = [&p](auto& field) {
+    std::memcpy(&field, p, sizeof field);
+    p += sizeof field;
+  };
+  take(h.offset_level0), take(h.max_elements), take(h.count), take(h.element_bytes), take(h.label_offset);
+  take(h.data_offset), take(h.max_level), take(h.entry), take(h.max_m), take(h.max_m0), take(h.m), take(h.mult);
+  take(h.ef_construction);
+  return h;
+}
+
+uint16_t list_count(const std::byte* list) {
+  uint16_t n;  // hnswlib's getListCount: the low 16 bits of the list's first word
+  std::memcpy(&n, list, sizeof n);
+  return n;
+}
+
+// True if each of the count links at list + 4 is below `rows` and, if levels is given,
+// names a node present at `level`.
+bool links_valid(const std::byte* list, size_t count, size_t rows, const std::vector<int>* levels, int level) {
+  for (size_t j = 0; j < count; ++j) {
+    hnswlib::tableint id;
+    std::memcpy(&id, list + 4 + j * sizeof id, sizeof id);
+    if (id >= rows || (levels && (*levels)[id] < level)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The upper levels' link lists of the file's nodes (after level 0: per node a 4-byte size,
+// then that many bytes): their positions in the file (null for none) and each node's level.
+// Error (via refuse) unless every list is whole, the file ends after the last and every
+// link names a node present at its level.
+void read_upper_levels(std::span<const std::byte> file, const FileHeader& h, std::vector<int>& levels, char** lists,
+                       const std::function<Error(const char*)>& refuse) {
+  const size_t list_bytes = h.max_m * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
+  size_t at = k_header_bytes + h.count * h.element_bytes;
+  for (size_t i = 0; i < h.count; ++i) {
+    uint32_t bytes;
+    if (file.size() - at < sizeof bytes) {
+      throw refuse("truncated");
+    }
+    std::memcpy(&bytes, file.data() + at, sizeof bytes);
+    at += sizeof bytes;
+    if (bytes % list_bytes != 0 || bytes / list_bytes > static_cast<size_t>(h.max_level) || bytes > file.size() - at) {
+      throw refuse("bad link list");
+    }
+    levels[i] = static_cast<int>(bytes / list_bytes);
+    lists[i] = bytes == 0 ? nullptr : const_cast<char*>(reinterpret_cast<const char*>(file.data() + at));
+    at += bytes;
+  }
+  if (at != file.size() || levels[h.entry] != h.max_level) {
+    throw refuse(at != file.size() ? "trailing bytes" : "bad entry point");
+  }
+  for (size_t i = 0; i < h.count; ++i) {
+    for (int level = 1; level <= levels[i]; ++level) {
+      const auto* list = reinterpret_cast<const std::byte*>(lists[i]) + static_cast<size_t>(level - 1) * list_bytes;
+      if (list_count(list) > h.max_m || !links_valid(list, list_count(list), h.count, &levels, level)) {
+        throw refuse("bad link");
+      }
+    }
+  }
+}
+
+// Checks level 0 (count nodes of element_bytes from level0: link list, values, label) on
+// every core: each list within maxM0 links to existing nodes.
+void check_level0(const std::byte* level0, const FileHeader& h, const std::function<Error(const char*)>& refuse) {
+  constexpr size_t k_chunk = 65536;
+  std::atomic<bool> ok{true};
+  parallel_for((h.count + k_chunk - 1) / k_chunk, std::max(1u, std::thread::hardware_concurrency()), [&](size_t c) {
+    for (size_t i = c * k_chunk; i < std::min(h.count, (c + 1) * k_chunk) && ok; ++i) {
+      const std::byte* list = level0 + i * h.element_bytes;
+      if (list_count(list) > h.max_m0 || !links_valid(list, list_count(list), h.count, nullptr, 0)) {
+        ok = false;
+      }
+    }
+  });
+  if (!ok) {
+    throw refuse("bad link");
+  }
+}
+
+// Points a graph at impl.file (a file saveIndex wrote) instead of loading it: hnswlib's
+// loadIndex reads the file twice element by element (a seek and a read per node), copies
+// level 0, allocates each link list and fills a hash map of every label, which took most
+// of a 1,000-query run on 1M rows. Here the file's pages are the graph (shared with the page
+// cache and other processes), after checking every size and link so that a damaged file is
+// an Error, not a wild read. The graph is read-only: nothing here inserts into it.
+void map_graph(LocalIndex::Impl& impl, const std::string& path, int64_t rows) {
+  const auto file = impl.file->bytes();
+  const auto refuse = [&path](const char* what) {
+    return Error(fmt::format("{}: hnsw index is damaged ({}); rebuild it with `vstash index`", path, what));
+  };
+  if (file.size() < k_header_bytes) {
+    throw refuse("truncated");
+  }
+  const FileHeader h = read_header(file.data());
+  const size_t data_bytes = impl.space->get_data_size();
+  const size_t links0 = h.max_m0 * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
+  if (h.count != static_cast<size_t>(rows) || h.element_bytes != links0 + data_bytes + sizeof(hnswlib::labeltype)) {
+    throw Error(fmt::format("{}: hnsw index holds {} rows of {} bytes, expected {} of {}", path, h.count,
+                            h.element_bytes - std::min(h.element_bytes, links0 + sizeof(hnswlib::labeltype)), rows,
+                            data_bytes));
+  }
+  if (h.m < 2 || h.m > 10000 || h.max_m != h.m || h.max_m0 != 2 * h.m || h.offset_level0 != 0 ||
+      h.data_offset != links0 || h.label_offset != links0 + data_bytes || h.max_level < 0 || h.max_level > 64 ||
+      (h.count > 0 && h.entry >= h.count)) {
+    throw refuse("bad header");
+  }
+  if (h.count > (file.size() - k_header_bytes) / h.element_bytes) {
+    throw refuse("truncated");
+  }
+  std::vector<int> levels(h.count);
+  std::unique_ptr<char*, decltype(&std::free)> lists(static_cast<char**>(std::malloc(sizeof(char*) * (h.count + 1))),
+                                                     &std::free);
+  if (!lists) {
+    throw std::bad_alloc();
+  }
+  if (h.count > 0) {
+    read_upper_levels(file, h, levels, lists.get(), refuse);
+    check_level0(file.data() + k_header_bytes, h, refuse);
+  }
+  // A graph of one node as hnswlib allocates it, then given the file's (see ~Impl).
+  impl.graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(impl.space.get(), 1, h.m, h.ef_construction);
+  auto& g = *impl.graph;
+  std::free(g.data_level0_memory_);
+  g.data_level0_memory_ = const_cast<char*>(reinterpret_cast<const char*>(file.data() + k_header_bytes));
+  std::free(g.linkLists_);
+  g.linkLists_ = lists.release();
+  auto pool = std::make_unique<hnswlib::VisitedListPool>(1, static_cast<int>(std::max<size_t>(h.count, 1)));
+  delete g.visited_list_pool_;
+  g.visited_list_pool_ = pool.release();
+  g.max_elements_ = std::max<size_t>(h.count, 1);
+  g.maxlevel_ = h.count > 0 ? h.max_level : -1;
+  g.enterpoint_node_ = h.entry;
+  g.cur_element_count = h.count;
+}
+
+}  // namespace
 
 std::unique_ptr<LocalIndex> LocalIndex::build(Metric metric, size_t dim, size_t capacity, const HnswParams& params,
                                               const RowSource& source, const IndexProgressFn& progress) {
@@ -285,30 +465,23 @@ std::unique_ptr<LocalIndex> LocalIndex::load(const std::string& path, Metric met
   impl->metric = metric;
   impl->dim = dim;
   impl->space = make_space(metric, dim);
-  // hnswlib trusts the file's header; the record's size check (find_index_record's caller)
-  // and this read of the header keep a foreign file from allocating at will.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw Error(fmt::format("{}: cannot read the hnsw index: {}", path, std::strerror(errno)));
+  }
   std::error_code ec;
   const auto bytes = std::filesystem::file_size(path, ec);
-  if (ec) {
-    throw Error(fmt::format("{}: cannot read the hnsw index: {}", path, ec.message()));
+  impl->file = ec || bytes == 0 ? nullptr : io::MappedFile::map(fd, path, 0, bytes);
+  ::close(fd);
+  if (!impl->file) {
+    throw Error(fmt::format("{}: cannot map the hnsw index", path));
   }
-  const size_t element_bytes = impl->space->get_data_size();
-  if (bytes < static_cast<uintmax_t>(rows) * element_bytes) {
-    throw Error(fmt::format("{}: hnsw index is truncated ({} bytes for {} rows)", path, bytes, rows));
-  }
-  try {
-    impl->graph =
-        std::make_unique<hnswlib::HierarchicalNSW<float>>(impl->space.get(), path, false, static_cast<size_t>(rows));
-  } catch (const std::exception& e) {
-    throw Error(fmt::format("{}: cannot load the hnsw index: {}", path, e.what()));
-  }
-  if (impl->graph->cur_element_count != static_cast<size_t>(rows) || impl->graph->data_size_ != element_bytes) {
-    throw Error(fmt::format("{}: hnsw index holds {} rows of {} bytes, expected {} of {}", path,
-                            impl->graph->cur_element_count, impl->graph->data_size_, rows, element_bytes));
-  }
-  // Breadth is passed per search as k (searchKnn searches max(ef, k)), so the shared
-  // setting stays at its minimum and concurrent searches need no lock.
-  impl->graph->setEf(1);
+  // A search hops between random nodes: read ahead the whole file (the mapping asked for
+  // sequential reads, which would drop pages behind the first pass).
+  void* start = const_cast<std::byte*>(impl->file->bytes().data());
+  ::madvise(start, bytes, MADV_NORMAL);
+  ::madvise(start, bytes, MADV_WILLNEED);
+  map_graph(*impl, path, rows);
   return std::unique_ptr<LocalIndex>(new LocalIndex(std::move(impl)));
 }
 
@@ -339,16 +512,39 @@ std::vector<TopK::Entry> LocalIndex::search(const float* query, size_t k, size_t
   const size_t dim = m_impl->dim;
   std::vector<float> stored(m_impl->stored_floats());
   to_stored(m_impl->metric, query, dim, stored.data());
-  auto found = g.searchKnn(stored.data(), std::max(breadth, k));
   TopK top(m_impl->metric, k);
+  if (g.cur_element_count == 0) {
+    return top.take_sorted();
+  }
+  // searchKnn's descent through the upper levels, then its level-0 search, without its
+  // shared hop counters (atomics every thread would write) or the label map: candidates
+  // come back as internal ids, whose rows and labels are read in place.
+  hnswlib::tableint at = g.enterpoint_node_;
+  float best = g.fstdistfunc_(stored.data(), g.getDataByInternalId(at), g.dist_func_param_);
+  for (int level = g.maxlevel_; level > 0; --level) {
+    for (bool moved = true; moved;) {
+      moved = false;
+      hnswlib::linklistsizeint* list = g.get_linklist(at, level);
+      const auto* links = reinterpret_cast<const hnswlib::tableint*>(list + 1);
+      for (size_t i = 0, n = g.getListCount(list); i < n; ++i) {
+        const float d = g.fstdistfunc_(stored.data(), g.getDataByInternalId(links[i]), g.dist_func_param_);
+        if (d < best) {
+          best = d;
+          at = links[i];
+          moved = true;
+        }
+      }
+    }
+  }
+  auto found = g.searchBaseLayerST<false, false>(at, stored.data(), std::max(breadth, k));
   for (; !found.empty(); found.pop()) {
-    const auto index = static_cast<int64_t>(found.top().second);
+    const hnswlib::tableint id = found.top().second;
+    const auto index = static_cast<int64_t>(g.getExternalLabel(id));
     if (keep && !keep(index)) {
       continue;
     }
-    const auto it = g.label_lookup_.find(found.top().second);
-    const auto* row = reinterpret_cast<const float*>(g.getDataByInternalId(it->second));
-    top.offer(exact_score(m_impl->metric, query, row, dim), index, 0);
+    const auto* row = reinterpret_cast<const float*>(g.getDataByInternalId(id));
+    top.offer(exact_score(m_impl->metric, query, row, dim), index, id);
   }
   return top.take_sorted();
 }

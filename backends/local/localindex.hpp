@@ -49,8 +49,9 @@ class LocalIndex {
   // (if set) hears ("building index: hnsw", rows added, capacity) after each block.
   static std::unique_ptr<LocalIndex> build(Metric metric, size_t dim, size_t capacity, const HnswParams& params,
                                            const RowSource& source, const IndexProgressFn& progress);
-  // Reads a file written by save(); Error naming the file if it is unreadable or not an
-  // index of `rows` rows of this dimension.
+  // Maps a file written by save() and searches it in place (read-only, shared with the page
+  // cache; no copy, no per-node allocation); Error naming the file if it is unreadable, not an
+  // index of `rows` rows of this dimension, or damaged (a size or link out of range).
   static std::unique_ptr<LocalIndex> load(const std::string& path, Metric metric, size_t dim, int64_t rows);
   // Writes the index atomically (temporary file, fsync, rename); returns its size in bytes.
   int64_t save(const std::string& path) const;

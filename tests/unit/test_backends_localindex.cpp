@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -141,6 +142,29 @@ TEST_SUITE("backends::local::LocalIndex") {
     CHECK_THROWS_AS(LocalIndex::load(path, Metric::dot, k_dim, 501), Error);
     std::filesystem::resize_file(path, static_cast<uintmax_t>(bytes / 2));
     CHECK_THROWS_AS(LocalIndex::load(path, Metric::dot, k_dim, 500), Error);
+  }
+
+  TEST_CASE("a file whose links point past the graph, or whose link lists are torn, is refused") {
+    const auto dir = testutil::scratch_dir("localindex-damaged");
+    const Rows rows = make_rows(500, 13);
+    const std::string path = (dir / "1.hnsw").string();
+    const auto bytes = static_cast<size_t>(build(Metric::euclidean, rows)->save(path));
+    std::vector<char> good(bytes);
+    std::ifstream(path, std::ios::binary).read(good.data(), static_cast<std::streamsize>(bytes));
+    auto load_with = [&](size_t offset, uint32_t value) {
+      std::vector<char> damaged = good;
+      std::memcpy(&damaged[offset], &value, sizeof value);
+      std::ofstream(path, std::ios::binary | std::ios::trunc)
+          .write(damaged.data(), static_cast<std::streamsize>(bytes));
+      return LocalIndex::load(path, Metric::euclidean, k_dim, 500);
+    };
+    // hnswlib's header is 96 bytes; node 0's level-0 list follows: a count, then its links.
+    CHECK_NOTHROW(load_with(96 + 4, 1));
+    CHECK_THROWS_WITH_AS(load_with(96 + 4, 500), doctest::Contains("damaged"), Error);
+    CHECK_THROWS_WITH_AS(load_with(96, 0xffff), doctest::Contains("damaged"), Error);
+    // Node 0's upper-level list size (the 4 bytes after level 0) made 3: no whole number of lists.
+    const size_t element = (2 * 12 + 1) * 4 + k_dim * 4 + 8;
+    CHECK_THROWS_WITH_AS(load_with(96 + 500 * element, 3), doctest::Contains("damaged"), Error);
   }
 
   TEST_CASE("the store record names the version an index covers; a newer version reads stale") {
