@@ -426,6 +426,31 @@ QueryHit hit_at(Connection& conn, const DatasetRecord& ds, int64_t index, double
   return h;
 }
 
+namespace {
+
+// Scores `count` rows of the segment (rows' slots and indices; base and stride set here):
+// read where they lie when the samples are float32 and every record keeps them aligned, else
+// converted one by one.
+void scan_segment(BlockScan& scan, const DatasetRecord& ds, const SegmentMap* segment, BlockScan::Rows rows,
+                  size_t count) {
+  if (count == 0) {
+    return;
+  }
+  rows.base = segment->record(0);
+  rows.stride = ds.record_bytes();
+  if (ds.spec.dtype == DType::f32 && rows.stride % alignof(float) == 0) {
+    scan.scan(rows, count);
+    return;
+  }
+  const auto dim = static_cast<size_t>(ds.spec.dimension());
+  for (size_t p = 0; p < count; ++p) {
+    to_float32(ds.spec.dtype, segment->record(rows.slots ? rows.slots[p] : static_cast<int64_t>(p)), dim,
+               scan.next_row(rows.index(p)));
+  }
+}
+
+}  // namespace
+
 std::vector<std::vector<QueryHit>> scan_query(Connection& conn, const DatasetRecord& ds, const SegmentMap* segment,
                                               const RowOrder* order, const std::vector<float>& q, size_t n,
                                               const QueryOptions& o) {
@@ -452,8 +477,10 @@ std::vector<std::vector<QueryHit>> scan_query(Connection& conn, const DatasetRec
   // One pass over the rows for all n queries, straight from the mapping; the filter picks the
   // candidates first (SQLite over metadata), once for all queries.
   BlockScan scan(ds.spec.metric, dim, q.data(), n, static_cast<size_t>(std::min(o.top_k, ds.row_count)));
+  std::vector<int64_t> indices, slots;  // the filter's candidates
   auto score = [&](int64_t idx, int64_t slot) {
-    to_float32(ds.spec.dtype, segment->record(slot), dim, scan.next_row(idx));
+    indices.push_back(idx);
+    slots.push_back(slot);
   };
   if (filtered) {
     for_each_row(conn, ds, 0, std::numeric_limits<int64_t>::max(), [&](int64_t idx, int64_t slot, const Stmt* row) {
@@ -463,14 +490,18 @@ std::vector<std::vector<QueryHit>> scan_query(Connection& conn, const DatasetRec
     });
   } else if (ds.row_count > 0) {
     segment->advise_sequential();
-    for (int64_t p = 0; p < ds.row_count; ++p) {
-      if (order) {
-        score(order->index[static_cast<size_t>(p)], order->slot[static_cast<size_t>(p)]);
-      } else {
-        score(p, p);
-      }
-    }
   }
+  BlockScan::Rows rows;  // every live row: in index order, position == index == slot when plain
+  size_t count = static_cast<size_t>(ds.row_count);
+  if (filtered) {
+    rows.slots = slots.data();
+    rows.indices = indices.data();
+    count = indices.size();
+  } else if (order) {
+    rows.slots = order->slot.data();
+    rows.indices = order->index.data();
+  }
+  scan_segment(scan, ds, segment, rows, count);
   std::vector<std::vector<QueryHit>> out;
   out.reserve(n);
   RowRef row;
