@@ -115,6 +115,30 @@ bool fused_skip(Metric metric, double p, double sq, double qn, double worst, dou
   return std::isfinite(best_case) && std::isfinite(limit) && ranks_before(metric, limit, best_case);
 }
 
+// Runs `there` on a new thread and `here` on this one; returns when both are done, rethrowing
+// what either threw (this thread's first).
+template <typename There, typename Here>
+void on_two_threads(There there, Here here) {
+  std::exception_ptr failed;
+  std::thread other([&] {
+    try {
+      there();
+    } catch (...) {
+      failed = std::current_exception();
+    }
+  });
+  try {
+    here();
+  } catch (...) {
+    other.join();
+    throw;
+  }
+  other.join();
+  if (failed) {
+    std::rethrow_exception(failed);
+  }
+}
+
 }  // namespace
 
 BlockScan::BlockScan(Metric metric, size_t dim, const float* queries, size_t nq, size_t k)
@@ -277,24 +301,7 @@ void BlockScan::scan_split(const Rows& rows, size_t n) {
   for (size_t q = 0; q < m_nq; ++q) {
     other_top.emplace_back(m_metric, m_k);
   }
-  std::exception_ptr failed;
-  std::thread other([&] {
-    try {
-      select_fused(rows, half, n, other_top);
-    } catch (...) {
-      failed = std::current_exception();
-    }
-  });
-  try {
-    select_fused(rows, 0, half, m_top);
-  } catch (...) {
-    other.join();
-    throw;
-  }
-  other.join();
-  if (failed) {
-    std::rethrow_exception(failed);
-  }
+  on_two_threads([&] { select_fused(rows, half, n, other_top); }, [&] { select_fused(rows, 0, half, m_top); });
   for (size_t q = 0; q < m_nq; ++q) {
     for (const auto& e : other_top[q].take_sorted()) {
       m_top[q].offer(e.score, e.index, e.slot);
@@ -327,24 +334,7 @@ void BlockScan::score_sgemm(const Rows& rows, size_t begin, size_t end) {
   // The selection is a pass over nq x n products: split the queries across two threads
   // when there are enough of them (each query's TopK is its own; rows are only read).
   if (m_nq >= 64) {
-    std::exception_ptr failed;
-    std::thread other([&] {
-      try {
-        select(rows, begin, end, m_nq / 2, m_nq);
-      } catch (...) {
-        failed = std::current_exception();
-      }
-    });
-    try {
-      select(rows, begin, end, 0, m_nq / 2);
-    } catch (...) {
-      other.join();
-      throw;
-    }
-    other.join();
-    if (failed) {
-      std::rethrow_exception(failed);
-    }
+    on_two_threads([&] { select(rows, begin, end, m_nq / 2, m_nq); }, [&] { select(rows, begin, end, 0, m_nq / 2); });
   } else {
     select(rows, begin, end, 0, m_nq);
   }

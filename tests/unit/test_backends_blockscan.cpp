@@ -90,9 +90,7 @@ Case make_case(size_t n, size_t dim, size_t nq, unsigned seed, bool integers, fl
   return s;
 }
 
-void check_equal(Metric metric, const Case& c, size_t k) {
-  const auto want = brute(metric, c, k);
-  const auto got = block_topk(metric, c.dim, c.queries.data(), c.nq(), c.rows.data(), c.indices.data(), c.n(), k);
+void require_same(const std::vector<std::vector<TopK::Entry>>& got, const std::vector<std::vector<TopK::Entry>>& want) {
   REQUIRE(got.size() == want.size());
   for (size_t q = 0; q < want.size(); ++q) {
     CAPTURE(q);
@@ -103,6 +101,11 @@ void check_equal(Metric metric, const Case& c, size_t k) {
       REQUIRE(got[q][i].score == want[q][i].score);  // bit for bit, not approximately
     }
   }
+}
+
+void check_equal(Metric metric, const Case& c, size_t k) {
+  require_same(block_topk(metric, c.dim, c.queries.data(), c.nq(), c.rows.data(), c.indices.data(), c.n(), k),
+               brute(metric, c, k));
 }
 
 // The case's rows laid out as records of a mapping: `pad` bytes after each sample (a label),
@@ -124,19 +127,6 @@ std::vector<std::byte> as_records(const Case& c, size_t pad, std::vector<int64_t
     slots.push_back(static_cast<int64_t>(slot));
   }
   return out;
-}
-
-void require_same(const std::vector<std::vector<TopK::Entry>>& got, const std::vector<std::vector<TopK::Entry>>& want) {
-  REQUIRE(got.size() == want.size());
-  for (size_t q = 0; q < want.size(); ++q) {
-    CAPTURE(q);
-    REQUIRE(got[q].size() == want[q].size());
-    for (size_t i = 0; i < want[q].size(); ++i) {
-      CAPTURE(i);
-      REQUIRE(got[q][i].index == want[q][i].index);
-      REQUIRE(got[q][i].score == want[q][i].score);
-    }
-  }
 }
 
 std::vector<std::vector<TopK::Entry>> scan_in_place(Metric metric, const Case& c, const BlockScan::Rows& rows,
