@@ -84,6 +84,7 @@ std::vector<catalog::DatasetRecord> DatasetTable::shared_list() {
 }
 
 bool DatasetTable::shared_insert(const catalog::DatasetRecord& fresh) {
+  m_indexes.settle();  // the check must see this process's earlier writes (see compare_and_set)
   if (fetch_stored(fresh.spec.name)) {
     return false;
   }
@@ -92,6 +93,10 @@ bool DatasetTable::shared_insert(const catalog::DatasetRecord& fresh) {
 }
 
 bool DatasetTable::shared_compare_and_set(const catalog::DatasetRecord& seen, const catalog::DatasetRecord& next) {
+  // The compare must see this process's own earlier writes: a read lagging them would match a
+  // `seen` read before them, and the write would undo them (write_rows' reserve, then its
+  // raise_counters from the record read before: next_index back to 0).
+  m_indexes.settle();
   const std::optional<json> stored = fetch_stored(seen.spec.name);
   if ((stored ? stored->dump() : std::string()) != seen.version) {
     return false;

@@ -3,11 +3,12 @@
 // record per dataset in the reserved namespace __vstash_catalog__ of the home index, its
 // metadata the spec and counters (pineconerecords.cpp: catalog_record, parse_catalog).
 //
-// Pinecone has no conditional write: compare_and_set re-reads the record and writes only when
-// it is still the one seen (its metadata, compared whole), which narrows a race between two
-// processes but cannot close it. So a named writer (the ranks of a sharded load,
-// RowStore::set_writer) writes a part of its own instead (backends/common/writerparts.hpp):
-// a record of the reserved namespace __vstash_catalog__writers__ with id
+// Pinecone has no conditional write: compare_and_set re-reads the record (once this process's
+// own writes are visible, profile `wait`) and writes only when it is still the one seen (its
+// metadata, compared whole), which narrows a race between two processes but cannot close it.
+// So a named writer (the ranks of a sharded load, RowStore::set_writer) writes a part of its
+// own instead (backends/common/writerparts.hpp): a record of the reserved namespace
+// __vstash_catalog__writers__ with id
 // "<sha1 hex of the dataset name>/<writer>" (listed by that prefix), metadata {"dataset",
 // "part": the part's JSON text}, which only that writer writes. Pinecone applies writes
 // asynchronously, so this process's own writes are remembered (read-your-writes): a record
@@ -48,7 +49,8 @@ class DatasetTable final : public catalog::SplitRecords {
   std::vector<catalog::DatasetRecord> shared_list() override;
   // False when the record is already stored (another process made it).
   bool shared_insert(const catalog::DatasetRecord& record) override;
-  // Re-reads the record and writes only when it is still `seen` (see above).
+  // Re-reads the record, after settling this process's writes, and writes only when it is
+  // still `seen` (see above).
   bool shared_compare_and_set(const catalog::DatasetRecord& seen, const catalog::DatasetRecord& next) override;
   // Deletes the dataset's namespace, then its catalog record.
   bool shared_remove(const std::string& name) override;

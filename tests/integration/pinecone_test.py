@@ -281,6 +281,25 @@ profiles:
         finally:
             hook("POST", "/__double__/config", {"index": index, "consistency_delay_ms": None})
 
+    def test_catalog_counters_survive_a_lagging_read(self):
+        # insert reserves its row's index (catalog write), then records row_bytes by a
+        # compare-and-set from the record read before: that compare must see the reservation,
+        # or next_index goes back to 0 and the next row gets index 0 again.
+        index = f"{RUN}-lag"
+        cfg = self.profile("g", index, wait=True)
+        vec = json.dumps([0.3] * 8)
+        self.run_cli(cfg, "--dataset", "c", "insert", "--id", "warm", "--vector", vec)
+        hook("POST", "/__double__/config", {"index": index, "consistency_delay_ms": 300})
+        try:
+            for rid in ("a", "b"):
+                self.run_cli(cfg, "--dataset", "c", "insert", "--id", rid, "--vector", vec)
+            got = json.loads(self.run_cli(cfg, "--json", "--dataset", "c", "get", "warm", "a", "b").stdout)
+            self.assertEqual([(r["id"], r["index"]) for r in got["rows"]], [("warm", 0), ("a", 1), ("b", 2)])
+            stats = json.loads(self.run_cli(cfg, "--json", "stats").stdout)
+            self.assertEqual({d["name"]: d["next_index"] for d in stats["datasets"]}["c"], 3)
+        finally:
+            hook("POST", "/__double__/config", {"index": index, "consistency_delay_ms": None})
+
     # --- retries ----------------------------------------------------------------------------
     def test_429_storm_503_and_dropped_connections_are_retried_without_loss_or_duplicates(self):
         index = f"{RUN}-retry"
