@@ -8,12 +8,8 @@
 # Tests use their own dataset and index names, so they run in parallel on the one double.
 if(VSTASH_WITH_PINECONE)
   add_test(NAME pinecone_double_start COMMAND bash ${PROJECT_SOURCE_DIR}/tests/servers/pinecone_double.sh start)
-  # No consistency delay on the shared double (the default is 30 ms): since the double answers
-  # without Nagle's 40 ms per reply, 12 contract cases read their own writes too early with it
-  # (the backend's `wait` misses some writes). pinecone_backend still runs the delay
-  # (test_wait_polls_until_writes_are_visible: 1500 ms on its own index).
   set_tests_properties(pinecone_double_start PROPERTIES FIXTURES_SETUP pinecone_double
-                       ENVIRONMENT "${VSTASH_TEST_ENV};VSTASH_TEST_PINECONE_DELAY_MS=0" TIMEOUT 60)
+                       ENVIRONMENT "${VSTASH_TEST_ENV}" TIMEOUT 60)
   add_test(NAME pinecone_double_stop COMMAND bash ${PROJECT_SOURCE_DIR}/tests/servers/pinecone_double.sh stop)
   set_tests_properties(pinecone_double_stop PROPERTIES FIXTURES_CLEANUP pinecone_double
                        ENVIRONMENT "${VSTASH_TEST_ENV}" TIMEOUT 60)
