@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
@@ -250,13 +251,6 @@ void BlockScan::flush() {
   }
 }
 
-// For each (query, row): a float32 product p from sgemm with |p - q.r| <= gamma |q| |r|
-// (any summation order, FMA or not: gamma = dim * 2^-24 / (1 - dim * 2^-24); we use twice
-// that, plus slack for the double arithmetic; plus underflow_of(dim) for products below
-// float's normal range, which once let a row of 1e-22 values be skipped wrongly). A row is skipped only when its
-// approximate score, moved by that margin in its favour, is still strictly worse than the query's k-th exact score:
-// then its exact score is too, and TopK would refuse it. Anything not finite (overflow, NaN rows, infinite norms) is
-// rescored.
 void BlockScan::score_block() {
   const size_t n = m_indices.size();
   const Rows rows = block_rows(m_rows.data(), m_indices.data());
@@ -287,21 +281,34 @@ void BlockScan::scan(const Rows& rows, size_t n) {
   }
 }
 
-// Two threads, each over a contiguous half into TopKs of its own; the second half's kept rows
-// are then offered to m_top. TopK keeps the k best under one strict order (score, then
-// index; scores are finite), so the merge keeps the rows and ties a single pass would.
+// Two threads, each into TopKs of its own: the second takes the last block, then both claim
+// the other blocks in order (a thread the scheduler delays leaves its share to the other);
+// the second's kept rows are then offered to m_top. TopK keeps the k best under one strict
+// order (score, then index; scores are finite), so the merge keeps the rows and ties a single
+// pass would, however the blocks were shared.
 void BlockScan::scan_split(const Rows& rows, size_t n) {
   if (n < 2 * k_block_rows || k_cores < 2 || m_nq == 0 || m_k == 0) {
     select_fused(rows, 0, n, m_top);
     return;
   }
-  const size_t half = n / 2;
   std::vector<TopK> other_top;
   other_top.reserve(m_nq);
   for (size_t q = 0; q < m_nq; ++q) {
     other_top.emplace_back(m_metric, m_k);
   }
-  on_two_threads([&] { select_fused(rows, half, n, other_top); }, [&] { select_fused(rows, 0, half, m_top); });
+  const size_t blocks = (n + k_block_rows - 1) / k_block_rows;
+  std::atomic<size_t> next{0};
+  auto claim = [&](std::vector<TopK>& tops) {
+    for (size_t b = next.fetch_add(1); b + 1 < blocks; b = next.fetch_add(1)) {
+      select_fused(rows, b * k_block_rows, (b + 1) * k_block_rows, tops);
+    }
+  };
+  on_two_threads(
+      [&] {
+        select_fused(rows, (blocks - 1) * k_block_rows, n, other_top);
+        claim(other_top);
+      },
+      [&] { claim(m_top); });
   for (size_t q = 0; q < m_nq; ++q) {
     for (const auto& e : other_top[q].take_sorted()) {
       m_top[q].offer(e.score, e.index, e.slot);

@@ -40,8 +40,8 @@ class BlockScan {
     int64_t index(size_t p) const { return indices ? indices[p] : static_cast<int64_t>(p); }
   };
   // Scores rows [0, n) of `rows` in place, as if each went through next_row (same results and
-  // ties). A few queries: split in two contiguous halves scored on two threads, each into its
-  // own top k, merged. More: sgemm reads contiguous rows in place (gathered rows are copied).
+  // ties). A few queries: blocks of rows shared by two threads, each into its own top k,
+  // merged. More: sgemm reads contiguous rows in place (gathered rows are copied).
   void scan(const Rows& rows, size_t n);
   // Room for the next row (dim floats) of the current block, scored as row `index`.
   // Indices must be distinct; order does not matter. The block is scored when full.

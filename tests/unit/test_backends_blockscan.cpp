@@ -165,9 +165,10 @@ TEST_SUITE("backends::blockscan") {
     }
   }
 
-  TEST_CASE("two threads over halves: ties across the split keep the lowest indices") {
+  TEST_CASE("two threads share the blocks: ties across threads keep the lowest indices") {
     // Every row the same vector: all scores tie, so the top k are the k lowest indices, which
-    // lie in the second half (indices fall as positions rise), and some in the first.
+    // lie in the last block (indices fall as positions rise), the second thread's, and one in
+    // the first block, the caller's.
     const size_t n = 2 * BlockScan::k_block_rows + 10;
     Case c = make_case(n, 16, 2, 3, true);
     for (size_t r = 0; r < n; ++r) {
