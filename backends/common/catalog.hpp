@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/common/contention.hpp"
 #include "backends/storetypes.hpp"
 #include "src/errors.hpp"
 
@@ -97,7 +98,7 @@ class Catalog {
 };
 
 // How many times a compare-and-set loop re-reads before giving up with ConflictError
-// (concurrent writers keep changing the record).
-constexpr int k_catalog_attempts = 64;
+// (concurrent writers keep changing the record): the shared limit of backends/common/contention.hpp.
+constexpr int k_catalog_attempts = k_contention_attempts;
 
 }  // namespace vstash::backends::catalog

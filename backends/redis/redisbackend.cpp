@@ -114,11 +114,8 @@ void append_expire(Connection& conn, const StoreConfig& cfg, const std::string& 
 
 namespace {
 
+// Reads retried when a write committed under them.
 constexpr int k_attempts = 10;
-// Writes lose to other processes' writes (the manifest's WATCH), and back off in between. Four
-// ingest ranks committing 16-row blocks under ASan lost 40 in a row once (sharded_ingest_redis);
-// 200 attempts with pauses capped at 32 ms (backends/common/contention.hpp) wait at most ~6 s.
-constexpr int k_write_attempts = 200;
 
 class RedisBackend final : public Backend {
  public:
@@ -179,13 +176,7 @@ class RedisBackend final : public Backend {
         throw UsageError(fmt::format("dataset \"{}\": negative index {}", dataset, idx));
       }
     }
-    for (int attempt = 0; attempt < k_write_attempts; ++attempt) {
-      if (m_rows.write(dataset, batch)) {
-        return;
-      }
-      contention_pause(attempt);
-    }
-    throw too_busy(dataset, k_write_attempts);
+    mutate(dataset, [&] { return m_rows.write(dataset, batch); });
   }
 
   RowBatch read_rows(const std::string& dataset, int64_t offset, int64_t count) override {
@@ -252,42 +243,28 @@ class RedisBackend final : public Backend {
   void update_row(const std::string& dataset, const std::string& id, const std::optional<Array>& sample,
                   const std::optional<json>& metadata) override {
     std::lock_guard lock(m_mutex);
-    for (int attempt = 0; attempt < k_write_attempts; ++attempt) {
-      if (m_rows.update(dataset, id, sample, metadata)) {
-        return;
-      }
-      contention_pause(attempt);
-    }
-    throw too_busy(dataset, k_write_attempts);
+    mutate(dataset, [&] { return m_rows.update(dataset, id, sample, metadata); });
   }
 
   int64_t delete_ids(const std::string& dataset, const std::vector<std::string>& ids) override {
     std::lock_guard lock(m_mutex);
-    for (int attempt = 0; attempt < k_attempts; ++attempt) {
-      if (auto n = m_rows.remove(dataset, [&](const Snapshot& snap, IdsCatchUp& catch_up) {
-            return m_rows.lookup_ids(snap, ids, &catch_up);
-          })) {
-        return *n;
-      }
-    }
-    throw too_busy(dataset);
+    return *mutate(dataset, [&] {
+      return m_rows.remove(
+          dataset, [&](const Snapshot& snap, IdsCatchUp& catch_up) { return m_rows.lookup_ids(snap, ids, &catch_up); });
+    });
   }
 
   int64_t delete_where(const std::string& dataset, const Filter& filter) override {
     std::lock_guard lock(m_mutex);
-    for (int attempt = 0; attempt < k_attempts; ++attempt) {
-      auto n = m_rows.remove(dataset, [&](const Snapshot& snap, IdsCatchUp&) {
+    return *mutate(dataset, [&] {
+      return m_rows.remove(dataset, [&](const Snapshot& snap, IdsCatchUp&) {
         std::vector<std::optional<int64_t>> out;
         for (const auto i : m_rows.matching(snap, filter)) {
           out.emplace_back(i);
         }
         return out;
       });
-      if (n) {
-        return *n;
-      }
-    }
-    throw too_busy(dataset);
+    });
   }
 
   int64_t count(const std::string& dataset, const Filter* filter) override {
@@ -353,6 +330,20 @@ class RedisBackend final : public Backend {
         fmt::format("redis {}: dataset \"{}\": gave up after {} attempts: concurrent writers keep "
                     "changing it",
                     m_conn.location(), dataset, attempts));
+  }
+
+  // Runs one mutation until its EXEC commits (try_once answers false or nullopt when another
+  // writer fired its WATCH), backing off in between; all mutations share one limit with the
+  // catalog (k_contention_attempts, backends/common/contention.hpp).
+  template <class F>
+  std::invoke_result_t<F&> mutate(const std::string& dataset, F&& try_once) {
+    for (int attempt = 0; attempt < k_contention_attempts; ++attempt) {
+      if (auto done = try_once()) {
+        return done;
+      }
+      contention_pause(attempt);
+    }
+    throw too_busy(dataset, k_contention_attempts);
   }
 
   // Runs read(snapshot) until it sees no concurrent write (read returns nullopt when gen moved).

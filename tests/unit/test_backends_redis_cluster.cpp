@@ -6,6 +6,7 @@
 // over the three masters, a cross-slot transaction, and -ASK / -MOVED after moving one slot.
 #include <doctest/doctest.h>
 #include <cstdlib>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -16,6 +17,8 @@
 #include <hiredis/read.h>
 #pragma GCC diagnostic pop
 
+#include "backends/common/catalog.hpp"
+#include "backends/common/contention.hpp"
 #include "backends/redis/rediscache.hpp"
 #include "backends/redis/rediscluster.hpp"
 #include "backends/redis/redisclusterslots.hpp"
@@ -339,4 +342,45 @@ TEST_SUITE("redis_cluster" * doctest::skip(no_cluster())) {
     CHECK_FALSE(cache.lookup("scope", "key").has_value());
     CHECK(cache.round_trips() == 0);
   }
+}
+
+namespace {
+
+// A record store that always loses its compare-and-set, as if other writers kept changing it.
+class AlwaysLosing final : public vstash::backends::catalog::DatasetRecords {
+ public:
+  std::string location() const override { return "fake"; }
+  std::optional<vstash::backends::catalog::DatasetRecord> get(const std::string& name) override {
+    vstash::backends::catalog::DatasetRecord r;
+    r.spec.name = name;
+    r.spec.row_shape = {4};
+    return r;
+  }
+  std::vector<vstash::backends::catalog::DatasetRecord> list() override { return {}; }
+  bool insert(const vstash::backends::catalog::DatasetRecord&) override { return false; }
+  bool compare_and_set(const vstash::backends::catalog::DatasetRecord&,
+                       const vstash::backends::catalog::DatasetRecord&) override {
+    ++attempts;
+    return false;
+  }
+  bool remove(const std::string&) override { return false; }
+  int attempts = 0;
+};
+
+}  // namespace
+
+TEST_CASE("contention: the catalog gives up after the one limit that Redis writes use too") {
+  // backends/common/contention.hpp holds the limit of both: the catalog's compare-and-set had
+  // its own (64), Redis's WATCH/MULTI another (200, deletes 10).
+  AlwaysLosing records;
+  vstash::backends::DatasetSpec spec;
+  spec.name = std::string("d");
+  spec.row_shape = {4};
+  spec.metadata = {{"k", 1}};
+  vstash::backends::catalog::Catalog catalog(records);
+  CHECK_THROWS_WITH_AS(catalog.create(spec),
+                       "fake: dataset \"d\": gave up after 200 attempts: concurrent writers keep changing it",
+                       vstash::ConflictError);
+  CHECK(records.attempts == vstash::backends::k_contention_attempts);
+  CHECK(vstash::backends::k_contention_attempts == 200);
 }
