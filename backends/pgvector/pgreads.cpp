@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Reading stored rows: by position (a range, or any positions), by id, and counting them.
+// Reading stored rows: by position (a range, or any positions), a streamed batch's samples, by
+// id, and counting them.
 #include "backends/pgvector/pgvectorstore.hpp"
 
 #include <fmt/format.h>
@@ -7,6 +8,7 @@
 #include <unordered_map>
 
 #include "backends/pgvector/pgfilter.hpp"
+#include "backends/pgvector/pgsamples.hpp"
 #include "src/errors.hpp"
 
 namespace vstash::backends::pgvector {
@@ -112,12 +114,49 @@ RowBatch PgvectorBackend::read_rows(const std::string& dataset, int64_t offset, 
 }
 
 RowBatch PgvectorBackend::read_positions(const std::string& dataset, const std::vector<int64_t>& positions) {
+  return read_positions_seen(dataset, positions, nullptr);
+}
+
+// A streamed epoch reads batch after batch of one dataset: once a transactional read has
+// shown it dense, the next batches take one autocommit statement each (pgsamples.hpp)
+// instead of BEGIN, SET TRANSACTION, the catalog row, the rows and COMMIT.
+RowBatch PgvectorBackend::read_samples(const std::string& dataset, const std::vector<int64_t>& positions) {
+  const Tables& t = tables();
+  Session& s = m_reads.reader();
+  const auto known = m_sampled.find(dataset);
+  if (known != m_sampled.end() && !t.citus) {
+    std::optional<RowBatch> got;
+    try {
+      s.run("reading rows of " + ctx(dataset),
+            [&] { got = read_samples_once(s, t.datasets, known->second, positions); });
+    } catch (const RetryableError&) {
+      // A lost connection (or a timeout): the transactional path reconnects and tries again.
+    }
+    if (got) {
+      return std::move(*got);
+    }
+  }
+  CatalogEntry seen;
+  RowBatch out = read_positions_seen(dataset, positions, &seen);
+  if (seen.rows == seen.next_index) {
+    m_sampled[dataset] = seen;
+  } else {
+    m_sampled.erase(dataset);
+  }
+  return out;
+}
+
+RowBatch PgvectorBackend::read_positions_seen(const std::string& dataset, const std::vector<int64_t>& positions,
+                                              CatalogEntry* seen) {
   RowBatch out;
   tables();
   Session& s = m_reads.reader();
   s.read("reading rows of " + ctx(dataset), [&](pqxx::work&) {
     s.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     const CatalogEntry e = require_on(s, dataset);
+    if (seen != nullptr) {
+      *seen = e;
+    }
     for (int64_t p : positions) {
       if (p < 0 || p >= e.rows) {
         throw UsageError(fmt::format("dataset \"{}\": position {} is out of range (0 to {})", dataset, p, e.rows - 1));

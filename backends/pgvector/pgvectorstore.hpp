@@ -3,7 +3,7 @@
 //   pgvectorbackend.cpp   profile, connection, lazy schema, `require`, stats, the factory
 //   pgvectordatasets.cpp  create, describe, list and drop datasets (through the catalog)
 //   pgupsert.cpp          write_rows: binary COPY, and the upsert path for existing ids
-//   pgreads.cpp           read_rows, read_positions, fetch, count
+//   pgreads.cpp           read_rows, read_positions, read_samples (pgsamples.cpp), fetch, count
 //   pgupdates.cpp         update_row, delete_ids, delete_where
 //   pgquery.cpp           query (exact or through the ANN index)
 //   pgindex.cpp           the ANN index: when it is built, how, finish_ingest
@@ -13,6 +13,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <utility>
@@ -71,6 +72,8 @@ class PgvectorBackend final : public Backend {
   void write_rows(const std::string& dataset, const RowBatch& batch) override;
   RowBatch read_rows(const std::string& dataset, int64_t offset, int64_t count) override;
   RowBatch read_positions(const std::string& dataset, const std::vector<int64_t>& positions) override;
+  // One round trip on a dense dataset seen before (pgsamples.hpp), else read_positions.
+  RowBatch read_samples(const std::string& dataset, const std::vector<int64_t>& positions) override;
   RowBatch fetch(const std::string& dataset, const std::vector<std::string>& ids) override;
   void update_row(const std::string& dataset, const std::string& id, const std::optional<Array>& sample,
                   const std::optional<json>& metadata) override;
@@ -105,6 +108,8 @@ class PgvectorBackend final : public Backend {
                       int64_t* highest);
 
   RowBatch decode_rows(const CatalogEntry& e, const Result& r, int first_col) const;
+  // read_positions, also giving the catalog entry it read (pgreads.cpp).
+  RowBatch read_positions_seen(const std::string& dataset, const std::vector<int64_t>& positions, CatalogEntry* seen);
   int64_t delete_matching(const std::string& dataset, const std::string& what,
                           const std::function<std::pair<std::string, std::vector<Param>>()>& where);
 
@@ -122,7 +127,8 @@ class PgvectorBackend final : public Backend {
   IndexSettings m_index;
   Tables m_tables;
   bool m_ready = false;
-  std::set<std::string> m_indexed;  // rows tables known to have their ANN index
+  std::set<std::string> m_indexed;                // rows tables known to have their ANN index
+  std::map<std::string, CatalogEntry> m_sampled;  // read_samples: the entry each dataset last had
   PgCheckpoints m_checkpoints{m_session, [this]() -> const Tables& { return tables(); }};
   PgProgress m_progress{m_session, [this]() -> const Tables& { return tables(); }};
 };

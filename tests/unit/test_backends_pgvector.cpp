@@ -20,6 +20,7 @@
 #include "src/errors.hpp"
 #include "src/profile.hpp"
 #include "tests/testutil.hpp"
+#include "tests/unit/pgvector_testutil.hpp"
 
 using namespace vstash;
 using namespace vstash::backends;
@@ -27,15 +28,8 @@ using json = nlohmann::json;
 
 namespace {
 
-Profile pg_profile() {
-  const char* config = std::getenv("VSTASH_CONTRACT_CONFIG");
-  const char* name = std::getenv("VSTASH_CONTRACT_PROFILE");
-  REQUIRE_MESSAGE((config != nullptr && *config != '\0'), "VSTASH_CONTRACT_CONFIG must name the pgvector profile file");
-  REQUIRE_MESSAGE((name != nullptr && *name != '\0'), "VSTASH_CONTRACT_PROFILE must name the pgvector profile");
-  Profile p = select_profile(load_profile_file(config), name);
-  REQUIRE(p.type() == "pgvector");
-  return p;
-}
+using pgtest::pg_profile;
+using pgtest::session_of;
 
 // A profile on its own table prefix, so cases running at once never share tables.
 Profile fresh_profile(const std::string& prefix = "pgt") {
@@ -71,17 +65,6 @@ std::string error_of(const Profile& p, const std::function<void()>& fn) {
 }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-// A direct session with the profile's credentials, to inspect or tamper with the tables.
-pgvector::Session session_of(const Profile& p) {
-  pgvector::ConnectionSettings s;
-  s.host = p.get_string("host");
-  s.port = p.get_int("port");
-  s.database = p.get_string("database");
-  s.user = p.get_string("user", "");
-  s.password = p.get_string("password", "");
-  return pgvector::Session(s, {});
-}
 
 DatasetSpec spec_of(const std::string& name, int64_t dim, Metric metric = Metric::cosine) {
   DatasetSpec s;
