@@ -49,17 +49,30 @@ json spec_to_json(const DatasetSpec& spec) {
               {"metadata", spec.metadata.is_object() ? spec.metadata : json::object()}};
 }
 
+// A stored shape of integers: a float such as 3.3e25 would be undefined behaviour to convert.
+static Shape integer_shape(const json& j) {
+  if (!j.is_array()) {
+    throw json::type_error::create(302, "shape is not an array", &j);
+  }
+  for (const json& d : j) {
+    if (!d.is_number_integer()) {
+      throw json::type_error::create(302, "shape holds a non-integer", &j);
+    }
+  }
+  return j.get<Shape>();
+}
+
 DatasetSpec spec_from_json(const std::string& name, const json& j, const std::string& what) {
   try {
     DatasetSpec s;
     s.name = name;
     s.dtype = parse_dtype_name(j.at("dtype").get<std::string>());
-    s.row_shape = j.at("row_shape").get<Shape>();
+    s.row_shape = integer_shape(j.at("row_shape"));
     s.metric = parse_metric(j.at("metric").get<std::string>());
     // Older records (Redis before the catalog) leave the label keys out without labels.
     if (j.contains("label_dtype") && !j.at("label_dtype").is_null()) {
       s.label_dtype = parse_dtype_name(j.at("label_dtype").get<std::string>());
-      s.label_shape = j.at("label_shape").get<Shape>();
+      s.label_shape = integer_shape(j.at("label_shape"));
     }
     const json metadata = j.value("metadata", json::object());
     s.metadata = metadata.is_object() ? metadata : json::object();
