@@ -101,7 +101,10 @@ bool DatasetTable::shared_compare_and_set(const catalog::DatasetRecord& seen, co
   if ((stored ? stored->dump() : std::string()) != seen.version) {
     return false;
   }
-  save(entry(next));
+  // With `wait: false` settle is a no-op and the compare can still match a lagging record: the
+  // counters never go below what this process last wrote (they only grow), so its own
+  // reservation is never undone.
+  save(merge_local(entry(next)));
   return true;
 }
 

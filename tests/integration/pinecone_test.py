@@ -300,6 +300,29 @@ profiles:
         finally:
             hook("POST", "/__double__/config", {"index": index, "consistency_delay_ms": None})
 
+    def test_without_wait_a_process_never_undoes_its_own_catalog_write(self):
+        # wait: false skips the settle above, so the compare-and-set after insert's reservation
+        # can match a lagging record read before it; the write must still not lower the
+        # counters this process wrote (next_index back to where it was: the row's index reused).
+        index = f"{RUN}-lagnw"
+        cfg = self.profile("nw", index, wait=False)
+        vec = json.dumps([0.3] * 8)
+        self.run_cli(cfg, "--dataset", "c", "insert", "--id", "warm", "--vector", vec)
+        wait_until(lambda: self.catalog_next_index(cfg, "c") == 1, 10, "the first insert to become visible")
+        hook("POST", "/__double__/config", {"index": index, "consistency_delay_ms": 400})
+        try:
+            self.run_cli(cfg, "--dataset", "c", "insert", "--id", "a", "--vector", vec)
+        finally:
+            hook("POST", "/__double__/config", {"index": index, "consistency_delay_ms": None})
+        # Before the fix the record settled at next_index 1 for good: this times out.
+        wait_until(lambda: self.catalog_next_index(cfg, "c") == 2, 10, "next_index 2 (the second insert's)")
+        got = json.loads(self.run_cli(cfg, "--json", "--dataset", "c", "get", "warm", "a").stdout)
+        self.assertEqual([(r["id"], r["index"]) for r in got["rows"]], [("warm", 0), ("a", 1)])
+
+    def catalog_next_index(self, cfg, dataset):
+        stats = json.loads(self.run_cli(cfg, "--json", "stats").stdout)
+        return {d["name"]: d["next_index"] for d in stats["datasets"]}.get(dataset)
+
     # --- retries ----------------------------------------------------------------------------
     def test_429_storm_503_and_dropped_connections_are_retried_without_loss_or_duplicates(self):
         index = f"{RUN}-retry"
