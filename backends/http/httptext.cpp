@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "src/util/scrub.hpp"
+
 namespace vstash::backends::http {
 
 namespace {
@@ -68,14 +70,13 @@ std::string server_message(const std::string& body, const std::vector<std::pair<
     }
   }
   text = trim(text);
+  std::vector<std::string> values;
   for (const auto& [name, value] : secrets) {
-    if (value.size() < 4) {
-      continue;
-    }
-    for (size_t pos = text.find(value); pos != std::string::npos; pos = text.find(value, pos)) {
-      text.replace(pos, value.size(), "***");
+    if (value.size() >= 4) {  // every default header is passed; short ones are no secrets
+      values.push_back(value);
     }
   }
+  text = util::scrub_secrets(std::move(text), std::move(values));
   if (text.size() > k_max_message_chars) {
     text = text.substr(0, k_max_message_chars) + "...";
   }

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "src/errors.hpp"
+#include "src/util/scrub.hpp"
 
 namespace vstash::backends::pgvector {
 
@@ -143,14 +144,7 @@ Session::Session(ConnectionSettings settings, std::vector<std::string> secrets)
 Session::~Session() = default;
 
 std::string Session::scrub(std::string message) const {
-  for (const auto& s : m_secrets) {
-    if (s.empty()) {
-      continue;
-    }
-    for (size_t at = message.find(s); at != std::string::npos; at = message.find(s, at + 3)) {
-      message.replace(at, s.size(), "***");
-    }
-  }
+  message = util::scrub_secrets(std::move(message), m_secrets);
   // libpq messages carry "FATAL:  " / "ERROR:  " prefixes and trailing hints on new lines.
   for (const char* prefix : {"FATAL:  ", "ERROR:  "}) {
     for (size_t at = message.find(prefix); at != std::string::npos; at = message.find(prefix)) {

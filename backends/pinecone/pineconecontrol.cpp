@@ -12,6 +12,7 @@
 #include "backends/pinecone/pineconeinternal.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
+#include "src/util/scrub.hpp"
 
 namespace vstash::backends::pinecone {
 
@@ -280,10 +281,8 @@ void Connection::check(const http::Request& request, const http::Response& respo
   }
   std::string message = server_message(response.body);
   for (const auto& [name, value] : m_options.default_headers) {
-    if (name == "Api-Key" && !value.empty()) {
-      for (auto p = message.find(value); p != std::string::npos; p = message.find(value)) {
-        message.replace(p, value.size(), "***");
-      }
+    if (name == "Api-Key") {
+      message = util::scrub_secrets(std::move(message), {value});
     }
   }
   http::raise_for_status(response, fmt::format("{}: {} {}", location(), request.method, what), message, "api_key");

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "src/errors.hpp"
+#include "src/util/scrub.hpp"
 
 namespace vstash::backends::qdrant {
 
@@ -20,11 +21,7 @@ std::string one_line(std::string text, const std::vector<std::string>& secrets) 
       c = ' ';
     }
   }
-  for (const auto& s : secrets) {
-    for (size_t pos = s.empty() ? std::string::npos : text.find(s); pos != std::string::npos; pos = text.find(s, pos)) {
-      text.replace(pos, s.size(), "***");
-    }
-  }
+  text = util::scrub_secrets(std::move(text), secrets);
   if (text.size() > k_max_message) {
     text = text.substr(0, k_max_message) + "...";
   }

@@ -5,7 +5,7 @@
 set(vstash_fuzz_targets npyheader filter profile jsonl)
 set(vstash_fuzz_sources
   src/array.cpp src/filter.cpp src/profile.cpp src/io/npyheader.cpp src/io/jsonl.cpp src/io/untrusted.cpp
-  src/util/base64.cpp src/util/uuid.cpp src/util/floatformat.cpp
+  src/util/base64.cpp src/util/uuid.cpp src/util/floatformat.cpp src/util/scrub.cpp
   backends/registry.cpp)  # the profile keys (no VSTASH_HAVE_*: no store factories)
 if(VSTASH_WITH_QDRANT OR VSTASH_WITH_PINECONE)
   list(APPEND vstash_fuzz_sources backends/backend.cpp backends/common/rowcodec.cpp backends/http/httpclient.cpp
