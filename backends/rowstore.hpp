@@ -3,14 +3,31 @@
 // are what tests/contract/ checks on every backend (the data model: backends/backend.hpp).
 #pragma once
 
+#include <cstddef>
 #include <functional>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "backends/storetypes.hpp"
 
 namespace vstash::backends {
+
+// One dataset's samples and labels as of one snapshot, gathered without a store round trip
+// per call (a streamed epoch). Positions index the snapshot's live rows in index order, as
+// read_samples' do. gather() may be called from several threads at once.
+class SampleReader {
+ public:
+  virtual ~SampleReader() = default;
+  // Live rows of the snapshot.
+  virtual int64_t rows() const = 0;
+  // Copies the sample bytes of the row at each position, in order, to data (positions.size()
+  // x the spec's sample bytes) and its label bytes to labels (null when the dataset has no
+  // labels). Throws UsageError for a position outside [0, rows()).
+  virtual void gather(std::span<const int64_t> positions, std::byte* data, std::byte* labels) const = 0;
+};
 
 class RowStore {
  public:
@@ -42,6 +59,10 @@ class RowStore {
   virtual RowBatch read_samples(const std::string& dataset, const std::vector<int64_t>& positions) {
     return read_positions(dataset, positions);
   }
+  // A SampleReader of the dataset's current snapshot, whose rows stay readable and unchanged
+  // while it lives whatever writers do meanwhile; null when the store has none (callers use
+  // read_samples). Throws NotFoundError if the dataset does not exist.
+  virtual std::unique_ptr<SampleReader> sample_reader(const std::string& /*dataset*/) { return nullptr; }
   // The rows with these ids, in the order given; missing ids are left out. Rows carry their
   // stored ids, which may be spelled otherwise than asked (see id_key).
   virtual RowBatch fetch(const std::string& dataset, const std::vector<std::string>& ids) = 0;

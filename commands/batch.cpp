@@ -3,7 +3,10 @@
 // NPY/HDF5 file, or with --stream a whole epoch (or one rank's shard of it) as a sequence of
 // batch files or as an NPY stream on stdout, prefetched by --workers threads.
 #include <fmt/format.h>
+#include <sys/uio.h>
 #include <unistd.h>
+#include <array>
+#include <cerrno>
 #include <cstdio>
 #include <memory>
 
@@ -13,6 +16,7 @@
 #include "src/errors.hpp"
 #include "src/io/arrayfile.hpp"
 #include "src/io/npy.hpp"
+#include "src/io/npyheader.hpp"
 #include "src/output.hpp"
 #include "workflows/training/dataloader.hpp"
 #include "workflows/training/selection.hpp"
@@ -219,6 +223,59 @@ training::LoaderOptions stream_loader_options(const BatchOptions& opt, const std
   return lo;
 }
 
+// The NPY documents of streamed batches on stdout: data then labels in one writev per batch,
+// each header made once per shape (every batch but the last has the same shape).
+class NpyStreamOut {
+ public:
+  void write(const backends::RowBatch& batch) {
+    std::array<iovec, 4> iov{};
+    size_t n = 0;
+    add(m_data, batch.data, iov, n);
+    if (batch.labels) {
+      add(m_labels, *batch.labels, iov, n);
+    }
+    output::flush_stdout();  // whatever stdio holds goes first
+    iovec* next = iov.data();
+    while (n > 0) {
+      const ssize_t w = ::writev(STDOUT_FILENO, next, static_cast<int>(n));
+      if (w < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        output::stdout_write_failed(errno);
+      }
+      auto left = static_cast<size_t>(w);  // a partial write: go on after the bytes written
+      for (; n > 0 && left >= next->iov_len; ++next, --n) {
+        left -= next->iov_len;
+      }
+      if (n > 0) {
+        next->iov_base = static_cast<char*>(next->iov_base) + left;
+        next->iov_len -= left;
+      }
+    }
+  }
+
+ private:
+  struct Header {
+    DType dtype = DType::f32;
+    Shape shape;
+    std::string text;
+  };
+
+  static void add(Header& h, const Array& a, std::array<iovec, 4>& iov, size_t& n) {
+    if (h.text.empty() || h.dtype != a.dtype() || h.shape != a.shape()) {
+      h.dtype = a.dtype();
+      h.shape = a.shape();
+      h.text = io::make_npy_header(io::npy_descr_for(a.dtype()), a.shape());
+    }
+    iov[n++] = {h.text.data(), h.text.size()};
+    iov[n++] = {const_cast<std::byte*>(a.data()), a.nbytes()};
+  }
+
+  Header m_data;
+  Header m_labels;
+};
+
 // A whole epoch (or shard) through the prefetching data loader.
 void run_stream(const BatchOptions& opt, Context& ctx) {
   check_stream_output(opt);
@@ -230,26 +287,25 @@ void run_stream(const BatchOptions& opt, Context& ctx) {
   int64_t rows = 0;
   int64_t batches = 0;
   bool labels = false;
+  NpyStreamOut out;
   while (auto batch = loader->next()) {
     check_interrupted();
     const int64_t index = loader->position() - 1;
     if (to_stdout) {
       // Each batch is one NPY document for the data, then one for the labels if the dataset
       // has them: read them back with numpy.lib.format.read_array(stream) in a loop.
-      io::write_npy_stream(stdout, batch->data);
-      if (batch->labels) {
-        io::write_npy_stream(stdout, *batch->labels);
-      }
+      out.write(*batch);
       if (opt.with_ids) {
         io::write_npy_strings_stream(stdout, batch->ids);
+        output::flush_stdout();
       }
-      output::flush_stdout();
     } else {
       write_batch_file(batch_file_name(opt.output, index), *batch);
     }
     labels = batch->labels.has_value();
     rows += static_cast<int64_t>(batch->size());
     ++batches;
+    loader->recycle(std::move(*batch));
   }
   nlohmann::json result = common_json(opt, dataset);
   result["stream"] = true;

@@ -58,6 +58,7 @@
 #include "backends/local/localconnections.hpp"
 #include "backends/local/localindex.hpp"
 #include "backends/local/localprogress.hpp"
+#include "backends/local/localsamplereader.hpp"
 #include "backends/local/localstore.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
@@ -153,6 +154,13 @@ class LocalBackend final : public Backend {
 
   RowBatch read_samples(const std::string& dataset, const std::vector<int64_t>& positions) override {
     return gather(dataset, positions, false);
+  }
+
+  std::unique_ptr<SampleReader> sample_reader(const std::string& dataset) override {
+    return read([&](Connection& c) {
+      auto ds = require_dataset(c, dataset);
+      return make_sample_reader(ds, segment(ds), ds.in_order ? nullptr : order(c, ds, true));
+    });
   }
 
   RowBatch fetch(const std::string& dataset, const std::vector<std::string>& ids) override {

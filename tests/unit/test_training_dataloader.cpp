@@ -127,6 +127,37 @@ class ProbeBackend final : public testutil::ForwardingBackend {
   }
 };
 
+// Forwards the SampleReader too and counts the row reads, which it should make unnecessary.
+class ReaderBackend final : public testutil::ForwardingBackend {
+ public:
+  explicit ReaderBackend(Backend& inner) : ForwardingBackend(inner) {}
+  std::atomic<int> reads{0};
+  RowBatch read_positions(const std::string& d, const std::vector<int64_t>& p) override {
+    ++reads;
+    return m_inner.read_positions(d, p);
+  }
+  RowBatch read_samples(const std::string& d, const std::vector<int64_t>& p) override {
+    ++reads;
+    return m_inner.read_samples(d, p);
+  }
+  std::unique_ptr<backends::SampleReader> sample_reader(const std::string& d) override {
+    return m_inner.sample_reader(d);
+  }
+};
+
+// Every batch's data bytes and labels, each batch handed back to the loader once read.
+std::vector<std::pair<std::vector<std::byte>, std::vector<int64_t>>> drain_samples(DataLoader& loader) {
+  std::vector<std::pair<std::vector<std::byte>, std::vector<int64_t>>> out;
+  while (auto batch = loader.next()) {
+    const auto bytes = batch->data.bytes();
+    const auto* labels = batch->labels->as<int64_t>();
+    out.emplace_back(std::vector<std::byte>(bytes.begin(), bytes.end()),
+                     std::vector<int64_t>(labels, labels + batch->size()));
+    loader.recycle(std::move(*batch));
+  }
+  return out;
+}
+
 template <class Pred>
 bool eventually(Pred pred) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -266,6 +297,49 @@ TEST_SUITE("training::DataLoader") {
     CHECK(load_training_batch(*store.backend, "train", 10, true, 200, 1234).size() == 0);
     const RowBatch seq = load_training_batch(*store.backend, "train", 5, false, 20, 0);
     CHECK(seq.ids == std::vector<std::string>{"row-20", "row-21", "row-22", "row-23", "row-24"});
+  }
+
+  TEST_CASE("a samples-only loader gathers through the store's SampleReader: same batches, no read per batch") {
+    Store store;
+    // Not in order any more: a deleted row and an updated one (its record moves to a new slot).
+    store.backend->delete_ids("train", {"row-7", "row-50"});
+    Array moved = testutil::random_f32(1, k_dim, 5);
+    store.backend->update_row("train", "row-20", moved, std::nullopt);
+    for (int workers : {0, 3}) {
+      CAPTURE(workers);
+      auto o = options_with(workers, true);
+      o.selection =
+          std::make_shared<const std::vector<int64_t>>(std::vector<int64_t>{0, 2, 3, 5, 8, 13, 21, 34, 55, 89});
+      for (bool selected : {false, true}) {
+        auto so = selected ? o : options_with(workers, true);
+        ReaderBackend reader(*store.backend);
+        const auto reference = drain_samples(*create_data_loader(reader, "train", so));
+        CHECK(reader.reads == static_cast<int>(reference.size()));
+        so.samples_only = true;
+        reader.reads = 0;
+        CHECK(drain_samples(*create_data_loader(reader, "train", so)) == reference);
+        CHECK(reader.reads == 0);
+      }
+    }
+    // The reader's snapshot: rows deleted after the loader was made are still delivered, and
+    // a recycled batch's buffer carries the next batch.
+    auto o = options_with(0, true);
+    o.samples_only = true;
+    auto loader = create_data_loader(*store.backend, "train", o);
+    store.backend->delete_ids("train", {"row-0", "row-1", "row-2"});
+    auto first = loader->next();
+    const std::byte* buffer = first->data.data();
+    std::vector<int64_t> labels(first->labels->as<int64_t>(), first->labels->as<int64_t>() + first->size());
+    loader->recycle(std::move(*first));
+    auto second = loader->next();
+    CHECK(second->data.data() == buffer);
+    labels.insert(labels.end(), second->labels->as<int64_t>(), second->labels->as<int64_t>() + second->size());
+    while (auto batch = loader->next()) {
+      labels.insert(labels.end(), batch->labels->as<int64_t>(), batch->labels->as<int64_t>() + batch->size());
+    }
+    std::sort(labels.begin(), labels.end());
+    CHECK(labels.size() == k_rows - 2);
+    CHECK(labels.front() == 0);
   }
 
   TEST_CASE("workers with their own connections give the same sequence") {

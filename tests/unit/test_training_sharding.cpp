@@ -189,6 +189,51 @@ TEST_SUITE("training::sharding") {
     }
   }
 
+  TEST_CASE("a plan's batch positions equal EpochOrder::at element by element") {
+    // The reference walks the order one element at a time (sharding.hpp's recipe); the plan
+    // computes a batch in one pass (EpochOrder::map). Sizes around powers of 4 change the
+    // Feistel width and the cycle walking; a selection maps through its own order.
+    for (int64_t n : {1, 2, 3, 4, 5, 16, 17, 63, 64, 65, 1000, 4097, 100000}) {
+      for (uint64_t seed : {0ULL, 7ULL, 0xFFFFFFFFFFFFFFFFULL}) {
+        for (int64_t w : {1, 3}) {
+          for (auto policy : {RemainderPolicy::uneven, RemainderPolicy::pad}) {
+            for (bool select : {false, true}) {
+              std::vector<int64_t> selected;
+              for (int64_t i = 0; select && i < n; i += 3) {
+                selected.push_back(i);
+              }
+              const int64_t m = select ? static_cast<int64_t>(selected.size()) : n;
+              const EpochOrder order(m, true, seed, 2);
+              const int64_t r = w - 1;
+              const ShardSpec shard{r, w, policy};
+              const EpochPlan plan(n, select ? std::optional(selected) : std::nullopt,
+                                   {true, seed, 2, shard, OrderKind::strided, 256, false});
+              std::vector<int64_t> got;
+              std::vector<int64_t> buffer;
+              for (int64_t k = 0; k < plan.batches(); ++k) {
+                plan.batch_into(k, buffer);
+                got.insert(got.end(), buffer.begin(), buffer.end());
+              }
+              std::vector<int64_t> expected;
+              for (int64_t e = 0; e < shard_rows(m, shard); ++e) {
+                const int64_t i = order.at((r + e * w) % m);
+                expected.push_back(select ? selected[static_cast<size_t>(i)] : i);
+              }
+              CAPTURE(n);
+              CAPTURE(seed);
+              CAPTURE(w);
+              CAPTURE(select);
+              REQUIRE(got == expected);
+              const auto from = static_cast<std::ptrdiff_t>(std::min<size_t>(3, expected.size()));
+              const auto to = static_cast<std::ptrdiff_t>(std::min<size_t>(8, expected.size()));
+              CHECK(plan.entries(3, 5) == std::vector<int64_t>(expected.begin() + from, expected.begin() + to));
+            }
+          }
+        }
+      }
+    }
+  }
+
   TEST_CASE("a selection is shuffled over its own positions") {
     const std::vector<int64_t> selected{2, 3, 5, 8, 13, 21, 34};
     const EpochPlan plan(40, selected, {true, 9, 0, {}, OrderKind::strided, 100, false});

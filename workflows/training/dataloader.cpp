@@ -71,6 +71,7 @@ class ThreadedLoader final : public DataLoader {
     }
     m_next_take = m_next_fetch = m_options.start_position;
     m_depth = m_options.prefetch > 0 ? m_options.prefetch : 2 * std::max(1, m_options.num_workers);
+    open_reader();
     keep_memory();
     start_workers();
   }
@@ -88,7 +89,7 @@ class ThreadedLoader final : public DataLoader {
     }
     if (m_threads.empty()) {
       try {
-        RowBatch batch = load(m_backend, m_next_take);
+        RowBatch batch = load(m_backend, m_next_take, m_positions);
         ++m_next_take;
         return batch;
       } catch (...) {
@@ -127,6 +128,13 @@ class ThreadedLoader final : public DataLoader {
     return m_ready.wait_for(lock, timeout, [&] { return s.index == m_next_take; });
   }
 
+  void recycle(RowBatch&& batch) override {
+    std::lock_guard lock(m_spare_mutex);
+    if (m_reader && !batch.data.is_view() && static_cast<int64_t>(m_spare.size()) < m_depth + 2) {
+      m_spare.push_back(std::move(batch));
+    }
+  }
+
   int64_t position() const override { return m_next_take; }
   int64_t num_batches() const override { return m_batches; }
   int64_t shard_rows() const override { return m_rows; }
@@ -155,6 +163,18 @@ class ThreadedLoader final : public DataLoader {
     validate_shard({m_options.rank, m_options.world_size, m_options.pad_shards});
   }
 
+  // Samples only, shuffled or selected, no cache: the store's SampleReader if it has one and
+  // its snapshot has the rows the plan was made for (else batches come from read_samples).
+  void open_reader() {
+    if (!m_options.samples_only || m_options.cache || m_contiguous || m_next_fetch >= m_batches) {
+      return;
+    }
+    m_reader = m_backend.sample_reader(m_name);
+    if (m_reader && m_reader->rows() != m_info.rows) {
+      m_reader.reset();
+    }
+  }
+
   // The batches in flight (the ring, the caller's, the one loading, each with its store's
   // replies) reuse the pages of those freed before them (batchmemory.hpp).
   void keep_memory() const {
@@ -173,7 +193,7 @@ class ThreadedLoader final : public DataLoader {
     m_slots.resize(static_cast<size_t>(m_depth));
     // Connections are opened here, in the caller's thread, so a failure to connect is thrown
     // by create_data_loader rather than surfacing later as a batch error.
-    if (m_options.connect) {
+    if (m_options.connect && !m_reader) {
       for (int i = 0; i < m_options.num_workers; ++i) {
         m_connections.push_back(m_options.connect());
       }
@@ -199,6 +219,7 @@ class ThreadedLoader final : public DataLoader {
   }
 
   void work(Backend* own) {
+    std::vector<int64_t> positions;
     std::unique_lock lock(m_mutex);
     for (;;) {
       // Claim batch i only while the ring has room for it: this is the memory bound.
@@ -212,11 +233,11 @@ class ThreadedLoader final : public DataLoader {
       Slot slot;
       slot.index = index;
       try {
-        if (own) {
-          slot.batch = load(*own, index);
+        if (own || m_reader) {  // a SampleReader gathers on any number of threads
+          slot.batch = load(own ? *own : m_backend, index, positions);
         } else {
           std::lock_guard turn(m_backend_turn);
-          slot.batch = load(m_backend, index);
+          slot.batch = load(m_backend, index, positions);
         }
       } catch (...) {
         slot.error = std::current_exception();
@@ -227,9 +248,54 @@ class ThreadedLoader final : public DataLoader {
     }
   }
 
-  RowBatch load(Backend& backend, int64_t index) const {
+  // A spare batch of n rows (recycle()), or a new one.
+  RowBatch spare(int64_t n) const {
+    RowBatch b;
+    {
+      std::lock_guard lock(m_spare_mutex);
+      if (!m_spare.empty()) {
+        b = std::move(m_spare.back());
+        m_spare.pop_back();
+      }
+    }
+    const auto& spec = m_info.spec;
+    const auto rows = static_cast<size_t>(n);
+    const bool fits = b.ids.size() == rows && holds(b.data, spec.dtype, spec.row_shape, n) &&
+                      b.labels.has_value() == spec.label_dtype.has_value() &&
+                      (!b.labels || holds(*b.labels, *spec.label_dtype, spec.label_shape, n));
+    if (!fits) {
+      b = RowBatch{};
+      b.ids.resize(rows);
+      b.data = Array(spec.dtype, rows_of(spec.row_shape, n));
+      if (spec.label_dtype) {
+        b.labels = Array(*spec.label_dtype, rows_of(spec.label_shape, n));
+      }
+    }
+    return b;
+  }
+
+  // a is an owned array of n rows of row_shape.
+  static bool holds(const Array& a, DType dtype, const Shape& row_shape, int64_t n) {
+    const Shape& s = a.shape();
+    return !a.is_view() && a.dtype() == dtype && s.size() == row_shape.size() + 1 && s[0] == n &&
+           std::equal(row_shape.begin(), row_shape.end(), s.begin() + 1);
+  }
+
+  static Shape rows_of(const Shape& row_shape, int64_t n) {
+    Shape shape{n};
+    shape.insert(shape.end(), row_shape.begin(), row_shape.end());
+    return shape;
+  }
+
+  // positions: the caller's buffer, reused from batch to batch.
+  RowBatch load(Backend& backend, int64_t index, std::vector<int64_t>& positions) const {
+    if (m_reader) {
+      m_plan->batch_into(index, positions);
+      RowBatch batch = spare(static_cast<int64_t>(positions.size()));
+      m_reader->gather(positions, batch.data.data(), batch.labels ? batch.labels->data() : nullptr);
+      return batch;
+    }
     const int64_t begin = m_plan->batch_begin(index);
-    std::vector<int64_t> positions;
     if (m_contiguous) {
       positions.resize(static_cast<size_t>(std::min(m_options.batch_size, m_rows - begin)));
       std::iota(positions.begin(), positions.end(), begin);
@@ -261,7 +327,11 @@ class ThreadedLoader final : public DataLoader {
   int64_t m_rows = 0;
   int64_t m_batches = 0;
   int64_t m_depth = 1;
-  std::exception_ptr m_failure;  // consumer thread only
+  std::exception_ptr m_failure;                      // consumer thread only
+  std::vector<int64_t> m_positions;                  // next()'s positions with no workers
+  std::unique_ptr<backends::SampleReader> m_reader;  // see open_reader()
+  mutable std::mutex m_spare_mutex;
+  mutable std::vector<RowBatch> m_spare;  // recycled batches
 
   mutable std::mutex m_mutex;  // guards everything below except the threads themselves
   std::condition_variable m_ready;

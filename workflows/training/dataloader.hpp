@@ -61,7 +61,10 @@ struct LoaderOptions {
   // served from it. Null: every batch comes from the backend.
   std::shared_ptr<BatchCache> cache;
   // Data and labels only (Backend::read_samples, without a cache): a shuffled batch's ids
-  // may be empty strings, which stores keeping them apart need not look up.
+  // may be empty strings, which stores keeping them apart need not look up. A store with a
+  // SampleReader (backends/rowstore.hpp) is then read through it: the epoch's rows as of the
+  // loader's creation, gathered by the workers in parallel from one reader (no connection
+  // per worker, no store round trip per batch).
   bool samples_only = false;
 };
 
@@ -76,6 +79,9 @@ class DataLoader {
   // no workers, where next() loads in the caller's thread. Lets a caller that must stay
   // responsive (the Python module checking for Ctrl-C) wait in slices without a thread of its own.
   virtual bool wait_ready(std::chrono::milliseconds timeout) = 0;
+  // Hands a batch taken from next() back once the caller is done with it: its buffers carry
+  // a later batch, so a stream allocates nothing per batch (optional; any batch may be given).
+  virtual void recycle(backends::RowBatch&& batch) = 0;
   // Index of the batch next() returns next: with the epoch, what to resume from.
   virtual int64_t position() const = 0;
   // Batches in the epoch's shard, including those skipped by start_position.

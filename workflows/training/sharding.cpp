@@ -9,11 +9,29 @@
 
 namespace vstash::training {
 
-uint64_t mix64(uint64_t z) {
+namespace {
+
+inline uint64_t mix(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
 }
+
+// One pass of the balanced Feistel network over 2 * half bits (sharding.hpp's permute).
+inline uint64_t feistel(uint64_t x, unsigned half, uint64_t mask, const std::array<uint64_t, 4>& keys) {
+  uint64_t left = x >> half;
+  uint64_t right = x & mask;
+  for (const uint64_t key : keys) {
+    const uint64_t f = mix(right ^ key) & mask;
+    left ^= f;
+    std::swap(left, right);
+  }
+  return (left << half) | right;
+}
+
+}  // namespace
+
+uint64_t mix64(uint64_t z) { return mix(z); }
 
 uint64_t SplitMix64::next() {
   m_state += 0x9E3779B97F4A7C15ULL;
@@ -53,16 +71,42 @@ int64_t EpochOrder::at(int64_t i) const {
   // (which is < n) comes back below n.
   auto x = static_cast<uint64_t>(i);
   do {
-    uint64_t left = x >> m_half;
-    uint64_t right = x & m_mask;
-    for (const uint64_t key : m_keys) {
-      const uint64_t f = mix64(right ^ key) & m_mask;
-      left ^= f;
-      std::swap(left, right);
-    }
-    x = (left << m_half) | right;
+    x = feistel(x, m_half, m_mask, m_keys);
   } while (x >= static_cast<uint64_t>(m_n));
   return static_cast<int64_t>(x);
+}
+
+void EpochOrder::map(std::span<int64_t> indices) const {
+  if (!m_shuffle) {
+    return;
+  }
+  const unsigned half = m_half;
+  const uint64_t mask = m_mask;
+  const auto keys = m_keys;
+  const auto n = static_cast<uint64_t>(m_n);
+  // Chunks of elements go through the network together, branch-free: each pass encrypts
+  // every element of the chunk still outside [0, n) (all of them at first), independent
+  // elements overlapping in the pipeline; the cycle walk of at() for each, in lock step.
+  constexpr size_t k_chunk = 256;
+  std::array<uint32_t, k_chunk> pending;
+  for (size_t begin = 0; begin < indices.size(); begin += k_chunk) {
+    int64_t* chunk = indices.data() + begin;
+    auto count = static_cast<uint32_t>(std::min(k_chunk, indices.size() - begin));
+    for (uint32_t j = 0; j < count; ++j) {
+      pending[j] = j;
+    }
+    while (count > 0) {
+      uint32_t left = 0;
+      for (uint32_t t = 0; t < count; ++t) {
+        const uint32_t j = pending[t];
+        const uint64_t x = feistel(static_cast<uint64_t>(chunk[j]), half, mask, keys);
+        chunk[j] = static_cast<int64_t>(x);
+        pending[left] = j;
+        left += x >= n ? 1 : 0;
+      }
+      count = left;
+    }
+  }
 }
 
 std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch) {
@@ -217,28 +261,58 @@ int64_t EpochPlan::order_index(int64_t entry) const {
   return share_begin(entry / m_full_share) + entry % m_full_share;
 }
 
-int64_t EpochPlan::position(int64_t order_index) const {
-  const int64_t i = m_order.at(order_index);
-  return m_selection ? (*m_selection)[static_cast<size_t>(i)] : i;
+void EpochPlan::entries_into(int64_t first, int64_t end, std::vector<int64_t>& out) const {
+  out.resize(static_cast<size_t>(end - first));
+  if (out.empty()) {
+    return;
+  }
+  // The order indices: strided entries step by W through the order (wrapping past its end
+  // when padded), global ones through consecutive shares.
+  if (m_spec.kind == OrderKind::strided) {
+    const int64_t m = m_order.size();
+    const int64_t w = m_spec.shard.world_size;
+    int64_t i = order_index(first);
+    for (auto& o : out) {
+      o = i;
+      for (i += w; i >= m;) {
+        i -= m;
+      }
+    }
+  } else {
+    for (int64_t j = first; j < end; ++j) {
+      out[static_cast<size_t>(j - first)] = order_index(j);
+    }
+  }
+  m_order.map(out);
+  if (m_selection) {
+    for (auto& o : out) {
+      o = (*m_selection)[static_cast<size_t>(o)];
+    }
+  }
 }
 
 std::vector<int64_t> EpochPlan::entries(int64_t begin, int64_t count) const {
   const int64_t first = std::clamp<int64_t>(begin, 0, m_rows);
   const int64_t end = std::clamp<int64_t>(first + std::max<int64_t>(count, 0), first, m_rows);
   std::vector<int64_t> out;
-  out.reserve(static_cast<size_t>(end - first));
-  for (int64_t j = first; j < end; ++j) {
-    out.push_back(position(order_index(j)));
-  }
+  entries_into(first, end, out);
   return out;
 }
 
 std::vector<int64_t> EpochPlan::batch(int64_t k) const {
+  std::vector<int64_t> out;
+  batch_into(k, out);
+  return out;
+}
+
+void EpochPlan::batch_into(int64_t k, std::vector<int64_t>& out) const {
+  int64_t count = m_spec.batch_size;
   if (m_spec.kind == OrderKind::global) {
     const int64_t full = m_order.size() / m_spec.batch_size;
-    return entries(batch_begin(k), k < full ? m_full_share : share_size(full));
+    count = k < full ? m_full_share : share_size(full);
   }
-  return entries(batch_begin(k), m_spec.batch_size);
+  const int64_t first = std::clamp<int64_t>(batch_begin(k), 0, m_rows);
+  entries_into(first, std::clamp<int64_t>(first + count, first, m_rows), out);
 }
 
 }  // namespace vstash::training

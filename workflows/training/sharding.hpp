@@ -65,6 +65,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -94,6 +95,9 @@ class EpochOrder {
   int64_t size() const { return m_n; }
   // order[i] for 0 <= i < size().
   int64_t at(int64_t i) const;
+  // Replaces each i in [0, size()) by order[i], equal to at(i) element by element, in one
+  // pass over all of them (the rounds of independent elements overlap in the pipeline).
+  void map(std::span<int64_t> indices) const;
 
  private:
   int64_t m_n;
@@ -154,15 +158,18 @@ class EpochPlan {
   std::vector<int64_t> entries(int64_t begin, int64_t count) const;
   // Positions of batch k (0 <= k < batches()).
   std::vector<int64_t> batch(int64_t k) const;
+  // The same into out (its capacity reused from batch to batch: no allocation per batch).
+  void batch_into(int64_t k, std::vector<int64_t>& out) const;
   // True when the rank reads every position in ascending order (unshuffled, one rank, no
   // selection): batch k is then the contiguous range starting at batch_begin(k).
   bool contiguous() const;
   int64_t batch_begin(int64_t k) const;
 
  private:
-  int64_t position(int64_t order_index) const;  // selection-mapped order[order_index]
-  int64_t order_index(int64_t entry) const;     // rank sequence entry -> order index
-  int64_t share_begin(int64_t g) const;         // global: rank's first order index in batch g
+  int64_t order_index(int64_t entry) const;  // rank sequence entry -> order index
+  // Entries [first, end) of the rank's sequence (within rows()) into out, in one pass per step.
+  void entries_into(int64_t first, int64_t end, std::vector<int64_t>& out) const;
+  int64_t share_begin(int64_t g) const;  // global: rank's first order index in batch g
   int64_t share_size(int64_t g) const;
 
   std::optional<std::vector<int64_t>> m_selection;
