@@ -165,6 +165,7 @@ const std::vector<BackendEntry> k_backends = {
            {"hnsw_m", K::integer, "16"},
            {"hnsw_ef_construction", K::integer, "200"},
            {"hnsw_ef_search", K::integer, "64"},
+           {"hnsw_target_recall", K::number, "0.95"},
            {"hnsw_min_rows", K::integer, "50000"}},
           {}, k_local),
     entry("pgvector", {"host", "port", "database", "table_name"},
@@ -202,7 +203,9 @@ const std::vector<BackendEntry> k_backends = {
                  {"connect_timeout_ms", K::integer, "5000"},
                  // Redis Cluster (backends/redis/rediscluster.hpp): seed nodes, a list of "host:port".
                  {"cluster", K::boolean, "false"},
-                 {"nodes", K::string}},
+                 {"nodes", K::string},
+                 // Shards one new dataset is spread over, 1..256 (backends/redis/redisshards.cpp); unset: the masters.
+                 {"shards_per_dataset", K::integer}},
                 k_tls_keys}),
           {{"VSTASH_TEST_REDIS_PORT", 56379}, {"VSTASH_TEST_REDIS_CLUSTER_PORT", 56400}}, k_redis),
     entry("qdrant", {"host", "port", "collection_name"},

@@ -16,8 +16,13 @@
 # is several times slower to build than hnswlib here (100k x 128, m 32: 400 s vs 81 s).
 #   bench/hnsw_bench.sh [VSTASH_BIN]           (default build/release/vstash)
 #   HNSW_BENCH_DATA="clustered normal"  HNSW_BENCH_ROWS="100000 1000000"
-#   HNSW_BENCH_EF="default 32 64 128 256 512"  ("default": the profile's hnsw_ef_search, no --ef)
-#   HNSW_BENCH_M=16 HNSW_BENCH_EFC=200 HNSW_BENCH_EF_SEARCH=64   (the profile defaults, set explicitly)
+#   HNSW_BENCH_EF="default 32 64 128 256 512"  ("default": no --ef: the breadth the build calibrated,
+#                        shown as cal:EF, or cal:scan when it found the index not worth using)
+#   HNSW_BENCH_M=16 HNSW_BENCH_EFC=200   (the profile defaults, set explicitly)
+#   HNSW_BENCH_EF_SEARCH=N  sets hnsw_ef_search in the profile, which replaces calibration
+#   HNSW_BENCH_TARGET=0.95  hnsw_target_recall
+# After each build the calibration's own line (`vstash stats`: estimated recall@10 on sampled
+# rows, or why the index is not used) is printed below the rows, beside the measured recall.
 #   HNSW_BENCH_PEER_MAX_ROWS=100000  HNSW_BENCH_ROUNDS=3
 #   HNSW_BENCH_WORK=DIR  keep the store, data and indexes there and reuse them on the next run
 #                        (a 1M build takes minutes of both cores; "build s" then reads "kept")
@@ -30,7 +35,8 @@ peer=$root/bench/hnsw_peer.py
 py=/usr/bin/python3
 m=${HNSW_BENCH_M:-16}
 efc=${HNSW_BENCH_EFC:-200}
-efs=${HNSW_BENCH_EF_SEARCH:-64}
+efs=${HNSW_BENCH_EF_SEARCH:-}
+target=${HNSW_BENCH_TARGET:-0.95}
 rounds=${HNSW_BENCH_ROUNDS:-3}
 peer_max=${HNSW_BENCH_PEER_MAX_ROWS:-100000}
 dpkg -s python3-faiss >/dev/null 2>&1 || apt-get install -y -qq python3-faiss >/dev/null
@@ -44,8 +50,9 @@ else
   trap 'rm -rf "$work"' EXIT
 fi
 export VSTASH_CONFIG=$work/vstash.yaml
-printf 'profiles:\n  local:\n    type: local\n    path: %s/store.db\n    hnsw_m: %s\n    hnsw_ef_construction: %s\n    hnsw_ef_search: %s\n' \
-  "$work" "$m" "$efc" "$efs" >"$VSTASH_CONFIG"
+printf 'profiles:\n  local:\n    type: local\n    path: %s/store.db\n    hnsw_m: %s\n    hnsw_ef_construction: %s\n    hnsw_target_recall: %s\n' \
+  "$work" "$m" "$efc" "$target" >"$VSTASH_CONFIG"
+[[ -z $efs ]] || printf '    hnsw_ef_search: %s\n' "$efs" >>"$VSTASH_CONFIG"
 # This machine's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE slow a current OpenBLAS; unset for every side.
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 
@@ -60,8 +67,8 @@ secs() {  # secs COMMAND...: whole-process seconds, stdout to $work/out
 }
 
 echo "hnsw: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for vstash and FAISS alike; $(nproc) cores;" \
-  "m=$m ef_construction=$efc ef_search=$efs on both sides; $rounds alternating rounds, medians; k=10, 1,000 queries"
-printf '%-9s %-8s %-7s %9s %10s %10s %7s %8s %10s %8s\n' data rows ef "build s" "exact q/s" "hnsw q/s" ratio recall \
+  "m=$m ef_construction=$efc ef_search=${efs:-calibrated (target $target)} on both sides; $rounds alternating rounds, medians; k=10, 1,000 queries"
+printf '%-9s %-8s %-8s %9s %10s %10s %7s %8s %10s %8s\n' data rows ef "build s" "exact q/s" "hnsw q/s" ratio recall \
   "faiss q/s" "f.recall"
 for kind in ${HNSW_BENCH_DATA:-clustered normal}; do
   metric=euclidean
@@ -80,6 +87,10 @@ for kind in ${HNSW_BENCH_DATA:-clustered normal}; do
       ((keep)) && touch "$work/$ds.built"
     fi
     cp "$work/$ds.truth.npy" "$work/truth.npy"
+    calibration=$("$vstash" stats --json | "$py" -c 'import json, sys; print(json.load(sys.stdin)["extra"]["index"][sys.argv[1]])' "$ds")
+    cal=$(sed -n 's/.*estimated recall@10 [0-9.]* at ef \([0-9]*\) .*/\1/p' <<<"$calibration")
+    [[ -n $efs ]] && cal=$efs
+    [[ -n $cal ]] || cal=scan
     with_peer=0
     fbuild=-
     if ((rows <= peer_max)); then
@@ -100,7 +111,9 @@ for kind in ${HNSW_BENCH_DATA:-clustered normal}; do
         hs+=("$(secs "$vstash" query --dataset "$ds" --queries "$work/q.npy" -k 10 --no-metadata "${efarg[@]}")")
         cp "$work/out" "$work/ann.ndjson"
         if ((with_peer)); then
-          fs+=("$("$py" "$peer" search "$work/faiss.index" "$work/q.npy" "$metric" "${ef/default/$efs}" 10 \
+          fef=${ef/default/$cal}
+          [[ $fef == scan ]] && fef=64
+          fs+=("$("$py" "$peer" search "$work/faiss.index" "$work/q.npy" "$metric" "$fef" 10 \
             "$work/faiss.npy")")
         fi
       done
@@ -111,10 +124,11 @@ for kind in ${HNSW_BENCH_DATA:-clustered normal}; do
         fq=$(printf '%.0f' "$(echo "1000 / $(median "${fs[@]}")" | bc -l)")
         frecall=$("$py" "$peer" recall "$work/faiss.npy" "$work/truth.npy")
       fi
-      printf '%-9s %-8s %-7s %9s %10.0f %10.0f %7.1f %8s %10s %8s\n' "$kind" "$rows" "$ef" \
+      printf '%-9s %-8s %-8s %9s %10.0f %10.0f %7.1f %8s %10s %8s\n' "$kind" "$rows" "${ef/default/cal:$cal}" \
         "$build/$fbuild" "$(echo "1000 / $e" | bc -l)" "$(echo "1000 / $h" | bc -l)" \
         "$(echo "$e / $h" | bc -l)" "$("$py" "$peer" recall "$work/ann.ndjson" "$work/truth.npy")" "$fq" "$frecall"
     done
+    echo "  ($kind $rows: index $calibration)"
     echo "  ($kind $rows: vstash --exact recall against FAISS IndexFlat:" \
       "$("$py" "$peer" recall "$work/exact.ndjson" "$work/truth.npy"); build s is vstash/faiss)"
     ((keep)) || "$vstash" delete --dataset "$ds" --dataset-all --yes >/dev/null 2>&1 || true

@@ -292,8 +292,9 @@ class LocalBackend final : public Backend {
     if (progress) {
       progress({"done", built.rows, built.rows});
     }
-    return fmt::format("built the hnsw index of \"{}\" ({} rows, m={}, ef_construction={})", dataset, built.rows,
-                       built.m, built.ef_construction);
+    return fmt::format("built the hnsw index of \"{}\" ({} rows, m={}, ef_construction={}){}", dataset, built.rows,
+                       built.m, built.ef_construction,
+                       built.calibration ? "; " + describe_calibration(*built.calibration, built.rows) : "");
   }
 
   Stats stats() override {
@@ -301,7 +302,7 @@ class LocalBackend final : public Backend {
       Stats st;
       for (const auto& r : all_datasets(c)) {
         st.datasets.push_back(r.info());
-        st.extra["index"][r.spec.name] = describe_index(find_index_record(c, r.id), r, m_hnsw.min_rows);
+        st.extra["index"][r.spec.name] = describe_index(find_index_record(c, r.id), r, m_hnsw);
       }
       st.checkpoints_per_model = checkpoint_counts(c);
       st.extra["layout_version"] = read_layout_version(c);

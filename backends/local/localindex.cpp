@@ -252,6 +252,12 @@ LocalIndex::~LocalIndex() = default;
 
 size_t LocalIndex::size() const { return m_impl->graph->cur_element_count; }
 
+int64_t LocalIndex::index_at(size_t position) const {
+  return static_cast<int64_t>(m_impl->graph->getExternalLabel(static_cast<hnswlib::tableint>(position)));
+}
+
+int64_t LocalIndex::links_examined() const { return m_impl->graph->metric_distance_computations; }
+
 std::vector<float> LocalIndex::values(int64_t index) const {
   const auto& g = *m_impl->graph;
   auto& by_label = m_impl->by_label;
@@ -507,7 +513,7 @@ int64_t LocalIndex::save(const std::string& path) const {
 }
 
 std::vector<TopK::Entry> LocalIndex::search(const float* query, size_t k, size_t breadth,
-                                            const std::function<bool(int64_t)>& keep) const {
+                                            const std::function<bool(int64_t)>& keep, bool count) const {
   const auto& g = *m_impl->graph;
   const size_t dim = m_impl->dim;
   std::vector<float> stored(m_impl->stored_floats());
@@ -521,11 +527,13 @@ std::vector<TopK::Entry> LocalIndex::search(const float* query, size_t k, size_t
   // come back as internal ids, whose rows and labels are read in place.
   hnswlib::tableint at = g.enterpoint_node_;
   float best = g.fstdistfunc_(stored.data(), g.getDataByInternalId(at), g.dist_func_param_);
+  long upper = 1;
   for (int level = g.maxlevel_; level > 0; --level) {
     for (bool moved = true; moved;) {
       moved = false;
       hnswlib::linklistsizeint* list = g.get_linklist(at, level);
       const auto* links = reinterpret_cast<const hnswlib::tableint*>(list + 1);
+      upper += g.getListCount(list);
       for (size_t i = 0, n = g.getListCount(list); i < n; ++i) {
         const float d = g.fstdistfunc_(stored.data(), g.getDataByInternalId(links[i]), g.dist_func_param_);
         if (d < best) {
@@ -536,7 +544,11 @@ std::vector<TopK::Entry> LocalIndex::search(const float* query, size_t k, size_t
       }
     }
   }
-  auto found = g.searchBaseLayerST<false, false>(at, stored.data(), std::max(breadth, k));
+  if (count) {
+    g.metric_distance_computations += upper;
+  }
+  auto found = count ? g.searchBaseLayerST<false, true>(at, stored.data(), std::max(breadth, k))
+                     : g.searchBaseLayerST<false, false>(at, stored.data(), std::max(breadth, k));
   for (; !found.empty(); found.pop()) {
     const hnswlib::tableint id = found.top().second;
     const auto index = static_cast<int64_t>(g.getExternalLabel(id));

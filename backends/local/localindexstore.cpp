@@ -29,9 +29,62 @@ std::string sidecar_dir(const std::string& store_path) { return store_path + ".s
 std::string index_file_name(int64_t dataset_id) { return fmt::format("{}.hnsw", dataset_id); }
 
 namespace {
-bool has_index_table(Connection& conn) {
-  auto s = conn.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'hnsw_index'");
+bool has_table(Connection& conn, const char* name) {
+  auto s = conn.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1");
+  s.bind(1, std::string(name));
   return s.step() && s.int_at(0) == 1;
+}
+bool has_index_table(Connection& conn) { return has_table(conn, "hnsw_index"); }
+
+constexpr double k_ppm = 1e6;  // recall and target are stored in parts per million
+
+// The calibration of the graph file a record names (table hnsw_calibration, keyed by the
+// dataset, valid only for the version and file size it measured: a binary that predates it
+// may have rebuilt the index since).
+std::optional<Calibration> find_calibration(Connection& conn, int64_t dataset_id, const IndexRecord& r) {
+  if (!has_table(conn, "hnsw_calibration")) {
+    return std::nullopt;
+  }
+  auto s = conn.prepare(
+      "SELECT ef, recall_ppm, tried_ef, sample, links, target_ppm, used FROM hnsw_calibration "
+      "WHERE dataset_id = ?1 AND version = ?2 AND bytes = ?3");
+  s.bind(1, dataset_id).bind(2, r.version).bind(3, r.bytes);
+  if (!s.step()) {
+    return std::nullopt;
+  }
+  Calibration c;
+  c.ef = static_cast<int>(s.int_at(0));
+  c.recall = static_cast<double>(s.int_at(1)) / k_ppm;
+  c.tried_ef = static_cast<int>(s.int_at(2));
+  c.sample = s.int_at(3);
+  c.links = static_cast<double>(s.int_at(4));
+  c.target = static_cast<double>(s.int_at(5)) / k_ppm;
+  c.used = s.int_at(6) != 0;
+  return c;
+}
+
+void save_calibration(Connection& conn, int64_t dataset_id, const IndexRecord& r) {
+  conn.exec(
+      "CREATE TABLE IF NOT EXISTS hnsw_calibration (dataset_id INTEGER PRIMARY KEY, version INTEGER NOT NULL, "
+      "bytes INTEGER NOT NULL, ef INTEGER NOT NULL, recall_ppm INTEGER NOT NULL, tried_ef INTEGER NOT NULL, "
+      "sample INTEGER NOT NULL, links INTEGER NOT NULL, target_ppm INTEGER NOT NULL, used INTEGER NOT NULL)");
+  if (!r.calibration) {
+    conn.prepare("DELETE FROM hnsw_calibration WHERE dataset_id = ?1").bind(1, dataset_id).run();
+    return;
+  }
+  const auto& c = *r.calibration;
+  conn.prepare("INSERT OR REPLACE INTO hnsw_calibration VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+      .bind(1, dataset_id)
+      .bind(2, r.version)
+      .bind(3, r.bytes)
+      .bind(4, static_cast<int64_t>(c.ef))
+      .bind(5, static_cast<int64_t>(std::llround(c.recall * k_ppm)))
+      .bind(6, static_cast<int64_t>(c.tried_ef))
+      .bind(7, c.sample)
+      .bind(8, static_cast<int64_t>(std::llround(c.links)))
+      .bind(9, static_cast<int64_t>(std::llround(c.target * k_ppm)))
+      .bind(10, static_cast<int64_t>(c.used ? 1 : 0))
+      .run();
 }
 }  // namespace
 
@@ -51,6 +104,7 @@ std::optional<IndexRecord> find_index_record(Connection& conn, int64_t dataset_i
   r.bytes = s.int_at(3);
   r.m = static_cast<int>(s.int_at(4));
   r.ef_construction = static_cast<int>(s.int_at(5));
+  r.calibration = find_calibration(conn, dataset_id, r);
   return r;
 }
 
@@ -68,25 +122,34 @@ void save_index_record(Connection& conn, int64_t dataset_id, const IndexRecord& 
       .bind(6, static_cast<int64_t>(r.m))
       .bind(7, static_cast<int64_t>(r.ef_construction))
       .run();
+  save_calibration(conn, dataset_id, r);
 }
 
 void delete_index_record(Connection& conn, int64_t dataset_id) {
   if (has_index_table(conn)) {
     conn.prepare("DELETE FROM hnsw_index WHERE dataset_id = ?1").bind(1, dataset_id).run();
   }
+  if (has_table(conn, "hnsw_calibration")) {
+    conn.prepare("DELETE FROM hnsw_calibration WHERE dataset_id = ?1").bind(1, dataset_id).run();
+  }
 }
 
-std::string describe_index(const std::optional<IndexRecord>& record, const DatasetRecord& ds, int64_t min_rows) {
+std::string describe_index(const std::optional<IndexRecord>& record, const DatasetRecord& ds,
+                           const HnswParams& params) {
   if (!record) {
-    return ds.row_count > min_rows ? "none (exact scan; build it with `vstash index`)"
-                                   : fmt::format("none (exact scan below {} rows)", min_rows);
+    return ds.row_count > params.min_rows ? "none (exact scan; build it with `vstash index`)"
+                                          : fmt::format("none (exact scan below {} rows)", params.min_rows);
   }
   const auto what =
       fmt::format("hnsw m={} ef_construction={}, {} rows", record->m, record->ef_construction, record->rows);
   if (record->version != ds.version || record->rows != ds.row_count) {
     return what + ": stale (exact scan until rebuilt with `vstash index " + ds.spec.name + "`)";
   }
-  return what;
+  if (params.ef_search_set || !record->calibration) {
+    return what + fmt::format("; ef {} (hnsw_ef_search{})", params.ef_search,
+                              params.ef_search_set ? " set in the profile" : ", not calibrated");
+  }
+  return what + "; " + describe_calibration(*record->calibration, record->rows);
 }
 
 // --- what the backend calls -------------------------------------------------------------
@@ -105,6 +168,12 @@ HnswParams hnsw_params(const Profile& profile) {
   p.ef_construction = static_cast<int>(get("hnsw_ef_construction", p.ef_construction, 1, 100000));
   p.ef_search = static_cast<int>(get("hnsw_ef_search", p.ef_search, 1, 100000));
   p.min_rows = get("hnsw_min_rows", p.min_rows, 0, int64_t{1} << 40);
+  p.ef_search_set = profile.has("hnsw_ef_search");
+  p.target_recall = profile.get_double("hnsw_target_recall", p.target_recall);
+  if (!(p.target_recall > 0 && p.target_recall <= 1)) {
+    throw UsageError(fmt::format("profile \"{}\" ({}): key \"hnsw_target_recall\" must be in (0, 1], got {}",
+                                 profile.name(), profile.source(), p.target_recall));
+  }
   return p;
 }
 
@@ -190,12 +259,20 @@ std::optional<std::vector<std::vector<QueryHit>>> index_query(Connection& conn, 
   if (!record || record->version != ds.version || record->rows != ds.row_count) {
     return std::nullopt;
   }
+  // Calibrated (and no breadth given): its ef, or the scan if it found the index not worth it.
+  HnswParams tuned = params;
+  if (const auto& c = record->calibration; c && !o.ef && !params.ef_search_set) {
+    if (!c->used) {
+      return std::nullopt;
+    }
+    tuned.ef_search = c->ef;
+  }
   const auto index = cache.get(conn.path(), ds, *record, n);
   if (!index) {
     return std::nullopt;
   }
   const auto k = static_cast<size_t>(std::min(o.top_k, ds.row_count));
-  size_t breadth = search_breadth(o.ef, params, k);
+  size_t breadth = search_breadth(o.ef, tuned, k);
   // A filter keeps the rows it matches: a selective one goes to the exact scan over its
   // candidates; otherwise the graph is searched wider by the inverse of the match ratio.
   std::vector<int64_t> matching;
@@ -218,6 +295,26 @@ std::optional<std::vector<std::vector<QueryHit>>> index_query(Connection& conn, 
   }
   return hits_of(conn, ds, *index, best, o);
 }
+
+namespace {
+// The exact top k of sampled rows, from the block scan (backend.query_many with exact).
+ExactTop exact_top(Backend& backend, const DatasetRecord& ds) {
+  return [&backend, &ds](const std::vector<float>& queries, size_t n, size_t k) {
+    QueryOptions o;
+    o.top_k = static_cast<int64_t>(k);
+    o.exact = true;
+    o.include_metadata = false;
+    const auto hits = backend.query_many(ds.spec.name, queries, n, o);
+    std::vector<std::vector<int64_t>> out(hits.size());
+    for (size_t i = 0; i < hits.size(); ++i) {
+      for (const auto& h : hits[i]) {
+        out[i].push_back(h.index);
+      }
+    }
+    return out;
+  };
+}
+}  // namespace
 
 IndexRecord build_index_file(Backend& backend, const DatasetRecord& ds, const std::string& store_path,
                              const HnswParams& params, const IndexProgressFn& progress) {
@@ -255,6 +352,9 @@ IndexRecord build_index_file(Backend& backend, const DatasetRecord& ds, const st
   r.bytes = index->save(dir + "/" + r.file);
   r.m = params.m;
   r.ef_construction = params.ef_construction;
+  r.calibration =
+      calibrate(*index, params.target_recall, k_ef_ladder,
+                static_cast<double>(r.rows) / static_cast<double>(k_cost_fraction), exact_top(backend, ds), progress);
   return r;
 }
 

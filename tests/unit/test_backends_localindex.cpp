@@ -189,9 +189,9 @@ TEST_SUITE("backends::local::LocalIndex") {
     ds.spec.name = std::string(1, 'd');
     ds.row_count = 60000;
     ds.version = 7;
-    CHECK(describe_index(got, ds, 50000).find("stale") == std::string::npos);
+    CHECK(describe_index(got, ds, HnswParams{}).find("stale") == std::string::npos);
     ds.version = 8;
-    CHECK(describe_index(got, ds, 50000).find("stale") != std::string::npos);
+    CHECK(describe_index(got, ds, HnswParams{}).find("stale") != std::string::npos);
     delete_index_record(conn, 1);
     CHECK_FALSE(find_index_record(conn, 1).has_value());
   }
