@@ -252,9 +252,7 @@ LocalIndex::~LocalIndex() = default;
 
 size_t LocalIndex::size() const { return m_impl->graph->cur_element_count; }
 
-int64_t LocalIndex::index_at(size_t position) const {
-  return static_cast<int64_t>(m_impl->graph->getExternalLabel(static_cast<hnswlib::tableint>(position)));
-}
+size_t LocalIndex::dimension() const { return m_impl->dim; }
 
 int64_t LocalIndex::links_examined() const { return m_impl->graph->metric_distance_computations; }
 
@@ -431,8 +429,19 @@ void map_graph(LocalIndex::Impl& impl, const std::string& path, int64_t rows) {
 
 }  // namespace
 
+namespace {
+// Inserts rows (stored form, width floats each) labelled by labels, on every core: hnswlib
+// inserts concurrently (per-node locks); each thread takes the next row.
+void add_rows(hnswlib::HierarchicalNSW<float>& g, const std::vector<float>& stored, const std::vector<int64_t>& labels,
+              size_t width) {
+  parallel_for(labels.size(), std::max(1u, std::thread::hardware_concurrency()),
+               [&](size_t i) { g.addPoint(&stored[i * width], static_cast<hnswlib::labeltype>(labels[i])); });
+}
+}  // namespace
+
 std::unique_ptr<LocalIndex> LocalIndex::build(Metric metric, size_t dim, size_t capacity, const HnswParams& params,
-                                              const RowSource& source, const IndexProgressFn& progress) {
+                                              const RowSource& source, const IndexProgressFn& progress,
+                                              const HoldOut* hold_out) {
   auto impl = std::make_unique<Impl>();
   impl->metric = metric;
   impl->dim = dim;
@@ -440,30 +449,42 @@ std::unique_ptr<LocalIndex> LocalIndex::build(Metric metric, size_t dim, size_t 
   impl->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(impl->space.get(), std::max<size_t>(capacity, 1),
                                                                   static_cast<size_t>(params.m),
                                                                   static_cast<size_t>(params.ef_construction), 100);
+  auto& graph = *impl->graph;
   const size_t width = impl->stored_floats();
-  const size_t threads = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<int64_t> indices;
-  std::vector<float> rows;
-  std::vector<float> stored;
+  std::vector<int64_t> indices, labels, held;
+  std::vector<float> rows, stored, held_rows;
   size_t added = 0;
   while (const size_t n = source(indices, rows)) {
     if (added + n > capacity) {
       throw Error(fmt::format("hnsw index: the dataset grew past {} rows during the build", capacity));
     }
+    labels.clear();
     stored.resize(n * width);
     for (size_t i = 0; i < n; ++i) {
-      to_stored(metric, &rows[i * dim], dim, &stored[i * width]);
+      if (hold_out && held.size() < hold_out->positions.size() && hold_out->positions[held.size()] == added + i) {
+        held.push_back(indices[i]);
+        held_rows.insert(held_rows.end(), &rows[i * dim], &rows[i * dim] + dim);
+        continue;
+      }
+      to_stored(metric, &rows[i * dim], dim, &stored[labels.size() * width]);
+      labels.push_back(indices[i]);
     }
-    // hnswlib inserts concurrently (per-node locks); each thread takes the next row.
-    parallel_for(n, threads, [&](size_t i) {
-      impl->graph->addPoint(&stored[i * width], static_cast<hnswlib::labeltype>(indices[i]));
-    });
+    add_rows(graph, stored, labels, width);
     added += n;
     if (progress) {
       progress({"building index: hnsw", static_cast<int64_t>(added), static_cast<int64_t>(capacity)});
     }
   }
-  return std::unique_ptr<LocalIndex>(new LocalIndex(std::move(impl)));
+  auto index = std::unique_ptr<LocalIndex>(new LocalIndex(std::move(impl)));
+  if (hold_out) {
+    hold_out->before(*index, held, held_rows);
+    stored.resize(held.size() * width);
+    for (size_t i = 0; i < held.size(); ++i) {
+      to_stored(metric, &held_rows[i * dim], dim, &stored[i * width]);
+    }
+    add_rows(graph, stored, held, width);
+  }
+  return index;
 }
 
 std::unique_ptr<LocalIndex> LocalIndex::load(const std::string& path, Metric metric, size_t dim, int64_t rows) {

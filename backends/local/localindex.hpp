@@ -49,8 +49,8 @@ struct Calibration {
 // target or costs more than rows / k_cost_fraction links per query.
 inline const std::vector<int> k_ef_ladder = {16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024};
 // The index answers only if its calibrated breadth examines at most rows / 20 links per query:
-// a link costs about 10 rows of the BLAS block scan (random access, one query at a time;
-// docs/backends.md "Calibration"), so above that the index is not clearly cheaper.
+// a link costs about 4 rows of the BLAS block scan (random access, one query at a time;
+// bench/hnsw_bench.sh), so above that the index is not clearly cheaper than the scan.
 constexpr int64_t k_cost_fraction = 20;
 constexpr int64_t k_calibration_rows = 200;
 
@@ -58,13 +58,17 @@ constexpr int64_t k_calibration_rows = 200;
 using ExactTop =
     std::function<std::vector<std::vector<int64_t>>(const std::vector<float>& queries, size_t n, size_t k)>;
 class LocalIndex;
-// Samples min(k_calibration_rows, size) rows of the index (fixed seed) as queries, compares
-// the graph's top 10 at each breadth of ladder with exact's (each row itself left out) and
-// returns what it found, stopping at the first breadth that reaches target or examines more
-// than max_links links per query (a build passes rows / k_cost_fraction); progress (if set)
-// hears ("building index: calibrating", step, steps).
-Calibration calibrate(const LocalIndex& index, double target, const std::vector<int>& ladder, double max_links,
-                      const ExactTop& exact, const IndexProgressFn& progress);
+// The positions (ascending, fixed seed) of the rows a build of `rows` rows holds out of its
+// graph to calibrate it: min(k_calibration_rows, rows / 10) of them.
+std::vector<size_t> calibration_positions(size_t rows);
+// Compares the graph's top 10 for each of the n queries (n x dim floats, rows not in the
+// graph) at each breadth of ladder with exact's top 10 (leaving out the rows `absent` from the
+// graph) and returns what it found, stopping at the first breadth that reaches target or
+// examines more than max_links links per query (a build passes rows / k_cost_fraction);
+// progress (if set) hears ("building index: calibrating", step, steps).
+Calibration calibrate(const LocalIndex& index, const std::vector<float>& queries, const std::vector<int64_t>& absent,
+                      double target, const std::vector<int>& ladder, double max_links, const ExactTop& exact,
+                      const IndexProgressFn& progress);
 // "estimated recall@10 0.97 at ef 64 on 200 sampled rows" or "not used: ...; queries scan".
 std::string describe_calibration(const Calibration& c, int64_t rows);
 
@@ -84,8 +88,15 @@ class LocalIndex {
 
   // Builds over every row source yields (at most capacity rows), on every core. progress
   // (if set) hears ("building index: hnsw", rows added, capacity) after each block.
+  // Rows kept out of the graph until `before` has seen it (calibration's fresh queries, the
+  // rows at these positions of the source's order), then inserted.
+  struct HoldOut {
+    std::vector<size_t> positions;  // ascending
+    std::function<void(const LocalIndex&, const std::vector<int64_t>& indices, const std::vector<float>& rows)> before;
+  };
   static std::unique_ptr<LocalIndex> build(Metric metric, size_t dim, size_t capacity, const HnswParams& params,
-                                           const RowSource& source, const IndexProgressFn& progress);
+                                           const RowSource& source, const IndexProgressFn& progress,
+                                           const HoldOut* hold_out = nullptr);
   // Maps a file written by save() and searches it in place (read-only, shared with the page
   // cache; no copy, no per-node allocation); Error naming the file if it is unreadable, not an
   // index of `rows` rows of this dimension, or damaged (a size or link out of range).
@@ -94,8 +105,7 @@ class LocalIndex {
   int64_t save(const std::string& path) const;
 
   size_t size() const;
-  // The row index of the position-th row in the graph (position < size()).
-  int64_t index_at(size_t position) const;
+  size_t dimension() const;
   // Graph links examined by searches asked to count them, so far (hnswlib's distance
   // computations metric, plus the upper levels' distances).
   int64_t links_examined() const;

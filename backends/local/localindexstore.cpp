@@ -337,8 +337,16 @@ IndexRecord build_index_file(Backend& backend, const DatasetRecord& ds, const st
     rows.assign(p, p + indices.size() * dim);
     return indices.size();
   };
+  Calibration calibration;
+  LocalIndex::HoldOut hold_out;
+  hold_out.positions = calibration_positions(static_cast<size_t>(ds.row_count));
+  hold_out.before = [&](const LocalIndex& graph, const std::vector<int64_t>& held, const std::vector<float>& rows) {
+    calibration = calibrate(graph, rows, held, params.target_recall, k_ef_ladder,
+                            static_cast<double>(ds.row_count) / static_cast<double>(k_cost_fraction),
+                            exact_top(backend, ds), progress);
+  };
   const auto index =
-      LocalIndex::build(ds.spec.metric, dim, static_cast<size_t>(ds.row_count), params, source, progress);
+      LocalIndex::build(ds.spec.metric, dim, static_cast<size_t>(ds.row_count), params, source, progress, &hold_out);
   const auto dir = sidecar_dir(store_path);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -352,9 +360,7 @@ IndexRecord build_index_file(Backend& backend, const DatasetRecord& ds, const st
   r.bytes = index->save(dir + "/" + r.file);
   r.m = params.m;
   r.ef_construction = params.ef_construction;
-  r.calibration =
-      calibrate(*index, params.target_recall, k_ef_ladder,
-                static_cast<double>(r.rows) / static_cast<double>(k_cost_fraction), exact_top(backend, ds), progress);
+  r.calibration = calibration;
   return r;
 }
 

@@ -23,11 +23,11 @@ import unittest
 import numpy as np
 
 VSTASH = os.environ.get("VSTASH_BIN", "vstash")
-ROWS, DIM, MIN_ROWS, CENTRES = 10000, 32, 2000, 50
-# Small graphs so that builds take seconds: at m 6 a clustered search reaches recall@10 0.98
-# at ef 32 for about 360 distances per query, under the 500 (rows / 20) the index may cost;
-# on random normal rows ef 48 costs about 580 and finds 0.8.
-PROFILE = "    hnsw_m: 6\n    hnsw_ef_construction: 100\n    hnsw_target_recall: 0.98\n"
+ROWS, DIM, MIN_ROWS, CENTRES = 12000, 32, 2000, 50
+# Small graphs so that builds take seconds: at m 6 a clustered search reaches recall@10 0.97
+# at ef 32 or 48 for 360 to 500 distances per query, under the 600 (rows / 20) the index may
+# cost; on random normal rows ef 64 costs about 750 and finds 0.72.
+PROFILE = "    hnsw_m: 6\n    hnsw_ef_construction: 100\n    hnsw_target_recall: 0.97\n"
 
 
 def clustered(rng, n):
@@ -120,7 +120,7 @@ class LocalIndexTest(unittest.TestCase):
             self.assertEqual(len(hits), 10)
             self.assertTrue(all(h["metadata"]["g"] == 1 for h in hits))
         self.assertGreaterEqual(self.recall(ann, exact), 0.95)
-        # A selective filter (100 rows of 10000) is answered by the exact scan over its matches.
+        # A selective filter (120 rows of 12000) is answered by the exact scan over its matches.
         rare = json.dumps({"r": 5})
         self.assertEqual(self.answers("filtered", "--filter", rare), self.answers("filtered", "--filter", rare, "--exact"))
 
@@ -144,7 +144,7 @@ class LocalIndexTest(unittest.TestCase):
 
     def test_calibrated_breadth_is_recorded_and_used(self):
         p = self.ingest("calibrated")
-        self.assertRegex(p.stderr, r"estimated recall@10 0\.9[89]\d at ef \d+ on 200 sampled rows")
+        self.assertRegex(p.stderr, r"estimated recall@10 0\.9[7-9]\d at ef \d+ on 200 sampled rows")
         state = self.index_state("calibrated")
         m = re.search(r"estimated recall@10 (0\.\d+) at ef (\d+) on 200 sampled rows", state)
         self.assertIsNotNone(m, state)
