@@ -233,13 +233,19 @@ np.save(sys.argv[2], x[np.sort(np.random.default_rng(int(sys.argv[3])).choice(le
     fi
     local src=$d
     ((rows == 100000)) && src=$work/seg100k.npy
-    local -a vs=() np_s=()
+    # vstash to /dev/null (every row is still gathered into its batch buffer, but /dev/null
+    # does not read the buffer) and to a pipe whose reader (cat) reads every byte.
+    local -a vs=() vp=() np_s=()
     for r in $(seq 1 "$rounds"); do
       local t0 t1
       t0=$(now)
       env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$vstash" batch --dataset "$ds" --size 256 --shuffle --seed "$r" --stream -o - >/dev/null 2>&1
       t1=$(now)
       vs+=("$(echo "$t1 - $t0" | bc -l)")
+      t0=$(now)
+      env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$vstash" batch --dataset "$ds" --size 256 --shuffle --seed "$r" --stream -o - 2>/dev/null | cat >/dev/null
+      t1=$(now)
+      vp+=("$(echo "$t1 - $t0" | bc -l)")
       np_s+=("$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 - "$src" "$r" <<'PY'
 import sys, time, numpy as np
 x = np.load(sys.argv[1], mmap_mode="r")
@@ -251,9 +257,10 @@ print(time.perf_counter() - t0)
 PY
 )")
     done
-    printf 'shuffled epoch %7d:  vstash %.2f s (%.0f rows/s, whole process)   numpy memmap %.2f s (%.0f rows/s, loop only)\n' \
+    printf 'shuffled epoch %7d:  vstash %.3f s (%.0f rows/s, whole process)   numpy memmap %.3f s (%.0f rows/s, loop only)   vstash | cat %.3f s (%.0f rows/s)\n' \
       "$rows" "$(median "${vs[@]}")" "$(echo "$rows / $(median "${vs[@]}")" | bc -l)" \
-      "$(median "${np_s[@]}")" "$(echo "$rows / $(median "${np_s[@]}")" | bc -l)"
+      "$(median "${np_s[@]}")" "$(echo "$rows / $(median "${np_s[@]}")" | bc -l)" \
+      "$(median "${vp[@]}")" "$(echo "$rows / $(median "${vp[@]}")" | bc -l)"
   done
   rm -f "$d" "$work/seg100k.npy"
 }
