@@ -317,8 +317,12 @@ TEST_SUITE("training::DataLoader") {
         CHECK(reader.reads == static_cast<int>(reference.size()));
         so.samples_only = true;
         reader.reads = 0;
-        CHECK(drain_samples(*create_data_loader(reader, "train", so)) == reference);
+        auto loader = create_data_loader(reader, "train", so);
+        CHECK(drain_samples(*loader) == reference);
         CHECK(reader.reads == 0);
+        // Workers fill a deeper queue (32 batches of 240 bytes fit 8 MiB) in runs; never more.
+        CHECK(loader->depth() == (workers == 0 ? 2 : 32));
+        CHECK(loader->max_buffered() <= loader->depth());
       }
     }
     // The reader's snapshot: rows deleted after the loader was made are still delivered, and

@@ -23,6 +23,10 @@ using backends::RowBatch;
 
 namespace {
 
+// The default queue of a loader reading through a SampleReader (open_reader()).
+constexpr size_t k_reader_queue_bytes = size_t{8} << 20;
+constexpr int64_t k_reader_queue_batches = 32;
+
 DatasetInfo require_dataset(Backend& backend, const std::string& dataset) {
   auto info = backend.dataset_info(dataset);
   if (!info) {
@@ -98,6 +102,7 @@ class ThreadedLoader final : public DataLoader {
       }
     }
     Slot slot;
+    bool notify = false;
     {
       std::unique_lock lock(m_mutex);
       Slot& s = m_slots[static_cast<size_t>(m_next_take % m_depth)];
@@ -106,8 +111,12 @@ class ThreadedLoader final : public DataLoader {
       s = Slot{};
       ++m_next_take;
       --m_buffered;
+      // A worker waits for room for a whole run (work()): wake one only once there is.
+      notify = m_next_take + m_depth - m_next_fetch >= std::min(m_run, m_batches - m_next_fetch);
     }
-    m_space.notify_all();
+    if (notify) {
+      m_space.notify_all();
+    }
     if (slot.error) {
       m_failure = slot.error;
       stop();  // nothing after a failed batch will be delivered
@@ -173,16 +182,28 @@ class ThreadedLoader final : public DataLoader {
     if (m_reader && m_reader->rows() != m_info.rows) {
       m_reader.reset();
     }
+    // A gather from the reader takes microseconds and a handoff between threads about as
+    // long: the default queue holds up to k_reader_queue_bytes (at least its usual depth),
+    // which the workers fill in runs of depth / workers batches.
+    if (m_reader && m_options.num_workers > 0 && m_options.prefetch == 0) {
+      const auto fit = static_cast<int64_t>(k_reader_queue_bytes / std::max<size_t>(batch_bytes(), 1));
+      m_depth = std::max(m_depth, std::min(fit, k_reader_queue_batches));
+      m_run = std::max<int64_t>(1, m_depth / m_options.num_workers);
+    }
+  }
+
+  size_t batch_bytes() const {
+    const auto& spec = m_info.spec;
+    const auto row =
+        static_cast<size_t>(spec.dimension()) * dtype_size(spec.dtype) +
+        (spec.label_dtype ? static_cast<size_t>(shape_product(spec.label_shape)) * dtype_size(*spec.label_dtype) : 0);
+    return row * static_cast<size_t>(std::min(m_options.batch_size, std::max<int64_t>(m_rows, 1)));
   }
 
   // The batches in flight (the ring, the caller's, the one loading, each with its store's
   // replies) reuse the pages of those freed before them (batchmemory.hpp).
   void keep_memory() const {
-    const auto& spec = m_info.spec;
-    const auto row =
-        static_cast<size_t>(spec.dimension()) * dtype_size(spec.dtype) +
-        (spec.label_dtype ? static_cast<size_t>(shape_product(spec.label_shape)) * dtype_size(*spec.label_dtype) : 0);
-    const size_t batch = row * static_cast<size_t>(std::min(m_options.batch_size, std::max<int64_t>(m_rows, 1)));
+    const size_t batch = batch_bytes();
     keep_batch_memory(batch, 2 * batch * static_cast<size_t>(m_depth + 2));
   }
 
@@ -218,34 +239,53 @@ class ThreadedLoader final : public DataLoader {
     }
   }
 
+  // Claims batches while the ring has room for them (the memory bound): one at a time, or
+  // runs of m_run consecutive batches, loaded and then handed over together, so that a
+  // consumer faster than the loads is woken once per run.
   void work(Backend* own) {
     std::vector<int64_t> positions;
+    std::vector<Slot> loaded;
     std::unique_lock lock(m_mutex);
     for (;;) {
-      // Claim batch i only while the ring has room for it: this is the memory bound.
-      m_space.wait(lock, [&] { return m_stop || m_next_fetch >= m_batches || m_next_fetch < m_next_take + m_depth; });
+      m_space.wait(lock, [&] {
+        return m_stop || m_next_fetch >= m_batches ||
+               m_next_fetch + std::min(m_run, m_batches - m_next_fetch) <= m_next_take + m_depth;
+      });
       if (m_stop || m_next_fetch >= m_batches) {
         return;
       }
-      const int64_t index = m_next_fetch++;
-      m_max_buffered = std::max(m_max_buffered, ++m_buffered);
+      const int64_t first = m_next_fetch;
+      const int64_t run = std::min(m_run, m_batches - first);
+      m_next_fetch += run;
+      m_buffered += run;
+      m_max_buffered = std::max(m_max_buffered, m_buffered);
       lock.unlock();
-      Slot slot;
-      slot.index = index;
-      try {
-        if (own || m_reader) {  // a SampleReader gathers on any number of threads
-          slot.batch = load(own ? *own : m_backend, index, positions);
-        } else {
-          std::lock_guard turn(m_backend_turn);
-          slot.batch = load(m_backend, index, positions);
-        }
-      } catch (...) {
-        slot.error = std::current_exception();
+      loaded.clear();
+      for (int64_t index = first; index < first + run; ++index) {
+        loaded.push_back(load_slot(own, index, positions));
       }
       lock.lock();
-      m_slots[static_cast<size_t>(index % m_depth)] = std::move(slot);
+      for (auto& slot : loaded) {
+        m_slots[static_cast<size_t>(slot.index % m_depth)] = std::move(slot);
+      }
       m_ready.notify_all();
     }
+  }
+
+  Slot load_slot(Backend* own, int64_t index, std::vector<int64_t>& positions) {
+    Slot slot;
+    slot.index = index;
+    try {
+      if (own || m_reader) {  // a SampleReader gathers on any number of threads
+        slot.batch = load(own ? *own : m_backend, index, positions);
+      } else {
+        std::lock_guard turn(m_backend_turn);
+        slot.batch = load(m_backend, index, positions);
+      }
+    } catch (...) {
+      slot.error = std::current_exception();
+    }
+    return slot;
   }
 
   // A spare batch of n rows (recycle()), or a new one.
@@ -327,6 +367,7 @@ class ThreadedLoader final : public DataLoader {
   int64_t m_rows = 0;
   int64_t m_batches = 0;
   int64_t m_depth = 1;
+  int64_t m_run = 1;                                 // batches a worker claims at a time (work())
   std::exception_ptr m_failure;                      // consumer thread only
   std::vector<int64_t> m_positions;                  // next()'s positions with no workers
   std::unique_ptr<backends::SampleReader> m_reader;  // see open_reader()

@@ -51,7 +51,9 @@ struct LoaderOptions {
   // The positions the epoch is over (batch --filter/--split: selection.hpp), ascending; null:
   // every row of the dataset.
   std::shared_ptr<const std::vector<int64_t>> selection;
-  int64_t prefetch = 0;        // queue depth in batches; 0: 2 * max(1, num_workers)
+  // Queue depth in batches; 0: 2 * max(1, num_workers), or through a SampleReader (see
+  // samples_only) as many batches as fit 8 MiB, up to 32 (handed over in runs).
+  int64_t prefetch = 0;
   int64_t start_position = 0;  // resume: index of the first batch to deliver
   // Opens a private backend for one worker (called num_workers times by the constructor,
   // in the caller's thread). Empty: the workers share the backend given to the factory.
