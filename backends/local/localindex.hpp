@@ -49,7 +49,7 @@ struct Calibration {
 // target or costs more than rows / k_cost_fraction links per query.
 inline const std::vector<int> k_ef_ladder = {16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024};
 // The index answers only if its calibrated breadth examines at most rows / 20 links per query:
-// a link costs about 4 rows of the BLAS block scan (random access, one query at a time;
+// a link costs about 3 rows of the BLAS block scan (random access, one query at a time;
 // bench/hnsw_bench.sh), so above that the index is not clearly cheaper than the scan.
 constexpr int64_t k_cost_fraction = 20;
 constexpr int64_t k_calibration_rows = 200;
