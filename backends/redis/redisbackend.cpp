@@ -338,8 +338,11 @@ class RedisBackend final : public Backend {
   template <class F>
   std::invoke_result_t<F&> mutate(const std::string& dataset, F&& try_once) {
     for (int attempt = 0; attempt < k_contention_attempts; ++attempt) {
-      if (auto done = try_once()) {
-        return done;
+      try {
+        if (auto done = try_once()) {
+          return done;
+        }
+      } catch (const StaleRead&) {  // a sharded chunk read after a commit unlinked it: the WATCH fired too
       }
       contention_pause(attempt);
     }
@@ -356,6 +359,8 @@ class RedisBackend final : public Backend {
         if (auto result = read(snap)) {
           return std::move(*result);
         }
+      } catch (const StaleRead&) {
+        continue;  // a commit since the snapshot unlinked a chunk version it names
       } catch (const RetryableError&) {
         // A lost connection (a server restart, a failover): a read changes nothing, so once
         // the server answers again it runs once more.
@@ -408,6 +413,9 @@ class RedisBackend final : public Backend {
           return std::move(*result);
         }
         fresh = true;  // a write moved gen: read the manifest again
+      } catch (const StaleRead&) {
+        m_rows.forget_reads();
+        fresh = true;
       } catch (const RetryableError&) {
         m_rows.forget_reads();
         if (reconnected) {
@@ -426,7 +434,8 @@ class RedisBackend final : public Backend {
     info.rows = snap.rows;
     info.next_index = snap.next_index;
     info.bytes = snap.rows * static_cast<int64_t>(snap.row_bytes + snap.label_bytes);
-    info.extra = {{"chunks", snap.nchunks}, {"chunk_rows", k_chunk_rows}, {"ttl", m_cfg.ttl}};
+    info.extra = {
+        {"chunks", snap.nchunks}, {"chunk_rows", k_chunk_rows}, {"ttl", m_cfg.ttl}, {"shards", snap.shards()}};
     return info;
   }
 
@@ -469,6 +478,11 @@ std::unique_ptr<Backend> create(const Profile& profile) {
   if (cfg.ttl < 0) {
     throw UsageError(fmt::format("profile \"{}\" ({}): ttl must be 0 (no expiry) or a number of seconds",
                                  profile.name(), profile.source()));
+  }
+  cfg.shards = profile.get_int("shards_per_dataset", 0);
+  if (profile.has("shards_per_dataset") && (cfg.shards < 1 || cfg.shards > k_max_shards)) {
+    throw UsageError(fmt::format("profile \"{}\" ({}): shards_per_dataset must be an integer from 1 to {}",
+                                 profile.name(), profile.source(), k_max_shards));
   }
   return std::make_unique<RedisBackend>(ConnectOptions::from_profile(profile), cfg, profile.secrets());
 }

@@ -46,9 +46,11 @@ class BatchRead {
                     bool records);
 
  private:
+  // S > 1: a chunk version missing may have been unlinked by a commit since the head
+  // (StaleRead: read again), which a later round than the reads' tells.
   [[noreturn]] void expired() {
     m_cache.reset();
-    m_rows.throw_expired(m_keys.name);
+    m_rows.stale_or_expired(m_head);
   }
   void begin_round();
   const redisReply* end_round();
@@ -245,6 +247,10 @@ std::optional<std::vector<Reply>> BatchRead::read_runs(const std::vector<Run>& r
   const std::string pre = m_keys.base + m_head.inc + ":";
   std::string key;
   auto key_of = [&](std::string_view kind, int64_t chunk) -> const std::string& {
+    if (m_keys.shards > 1) {
+      key = m_keys.key(kind.substr(0, kind.size() - 1), m_head.inc, chunk);
+      return key;
+    }
     key.assign(pre).append(kind).append(std::to_string(chunk));
     return key;
   };

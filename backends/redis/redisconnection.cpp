@@ -12,6 +12,7 @@
 #include <chrono>
 #include <climits>
 #include <iterator>
+#include <set>
 #include <thread>
 
 #pragma GCC diagnostic push
@@ -177,6 +178,19 @@ bool Connection::answers_as_cluster() {
 }
 
 size_t Connection::pending() const { return m_cluster ? m_cluster->pending() : m_pending; }
+
+int64_t Connection::masters() const {
+  if (!m_cluster) {
+    return 1;
+  }
+  std::set<std::string> seen;
+  for (int slot = 0; slot < k_cluster_slots; ++slot) {
+    if (const std::string& m = m_cluster->slot_map().master(slot); !m.empty()) {
+      seen.insert(m);
+    }
+  }
+  return std::max<int64_t>(1, static_cast<int64_t>(seen.size()));
+}
 
 uint64_t Connection::round_trips() const { return m_cluster ? m_cluster->round_trips() : m_round_trips; }
 

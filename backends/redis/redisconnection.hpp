@@ -76,6 +76,8 @@ class Connection {
   uint64_t round_trips() const;
   bool connected() const { return m_ctx != nullptr || m_cluster != nullptr; }
   bool is_cluster() const { return m_cluster != nullptr; }
+  // The masters serving the cluster's slots (its slot map as last read); 1 for a single server.
+  int64_t masters() const;
   // Writes out what append() buffered without reading a reply (the cluster's fan-out).
   void send_pending();
   // Reads one reply per queued command. Throws RetryableError on a transport failure (the

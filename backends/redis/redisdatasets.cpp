@@ -108,15 +108,19 @@ bool RedisDatasetRecords::insert(const catalog::DatasetRecord& record) {
   // of the old one goes now rather than living on without a ttl.
   m_conn.append({"DEL", k.manifest()});
   if (snap) {
-    m_conn.append({"UNLINK", k.ids(snap->inc)});
-    for (int64_t n = 0; n < snap->nchunks; ++n) {
-      m_conn.append({"UNLINK", k.rows(snap->inc, n), k.chunk(snap->inc, n), k.labels(snap->inc, n)});
-    }
-    m_conn.append({"UNLINK", k.live(snap->inc)});
+    append_unlink(*snap);
   }
   const std::string next_index = std::to_string(record.next_index);
   m_conn.append({"HSET", k.manifest(), "spec", stored_spec_text(record.spec), "inc", inc, "next_index", next_index,
                  "nchunks", "0", "gen", "1", "layout", k_layout, "ids_from", "0", "rows", "0"});
+  // Spread over shards (redisshards.cpp): the count is the dataset's for life; S = 1 writes
+  // no field, as before shards existed.
+  const int64_t shards = m_cfg.shards > 0 ? m_cfg.shards : m_conn.masters();
+  if (shards > 1) {
+    m_conn.append({"HSET", k.manifest(), "shards", std::to_string(std::min(shards, k_max_shards))});
+    m_conn.append({"SET", k.vers(inc), ""});
+    append_expire(m_conn, m_cfg, k.vers(inc));
+  }
   m_conn.append({"HSET", k.ids(inc), "", ""});
   m_conn.append({"SET", k.live(inc), ""});
   append_expire(m_conn, m_cfg, k.live(inc));
@@ -164,6 +168,17 @@ bool RedisDatasetRecords::compare_and_set(const catalog::DatasetRecord& seen, co
   return true;
 }
 
+void RedisDatasetRecords::append_unlink(const Snapshot& snap) {
+  const DatasetKeys& k = snap.keys;
+  m_conn.append({"UNLINK", k.ids(snap.inc), k.live(snap.inc)});
+  for (int64_t n = 0; n < snap.nchunks; ++n) {
+    m_conn.append({"UNLINK", k.rows(snap.inc, n), k.chunk(snap.inc, n), k.labels(snap.inc, n)});
+  }
+  if (snap.shards() > 1) {
+    m_conn.append({"UNLINK", k.vers(snap.inc), k.vseq(snap.inc)});
+  }
+}
+
 bool RedisDatasetRecords::remove(const std::string& name) {
   const DatasetKeys k(m_cfg, name);
   m_rows.append_snapshot(k);
@@ -172,10 +187,7 @@ bool RedisDatasetRecords::remove(const std::string& name) {
   m_conn.append({"UNLINK", k.manifest()});
   m_conn.append({"SREM", datasets_key(), name});
   if (snap) {
-    m_conn.append({"UNLINK", k.ids(snap->inc), k.live(snap->inc)});
-    for (int64_t n = 0; n < snap->nchunks; ++n) {
-      m_conn.append({"UNLINK", k.rows(snap->inc, n), k.chunk(snap->inc, n), k.labels(snap->inc, n)});
-    }
+    append_unlink(*snap);
   }
   m_conn.append({"EXEC"});
   m_conn.flush();

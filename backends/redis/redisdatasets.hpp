@@ -42,6 +42,9 @@ class RedisDatasetRecords final : public catalog::DatasetRecords {
   // Under the turn and the manifest's WATCH: a light snapshot, full where the turn cannot vouch for it.
   std::optional<Snapshot> watched_snapshot(CommitTurn& turn, const DatasetKeys& keys);
   std::string datasets_key() const { return m_cfg.prefix + "datasets"; }
+  // Queues UNLINK of every key of snap's incarnation but the manifest (S = 1: one command for
+  // the ids and live keys, then one per chunk, as always).
+  void append_unlink(const Snapshot& snap);
 
   Connection& m_conn;
   const StoreConfig& m_cfg;

@@ -31,7 +31,7 @@ std::optional<int64_t> DatasetRows::remove(const std::string& dataset, const Sel
     chunks.emplace(chunk_of(idx), ChunkRecords());
   }
   for (const auto& [c, unused] : chunks) {
-    m_conn.append({"GET", k.rows(snap.inc, c)});
+    m_conn.append({"GET", snap.keys.rows(snap.inc, c)});
   }
   if (!chunks.empty()) {
     auto replies = m_conn.flush();
@@ -39,7 +39,7 @@ std::optional<int64_t> DatasetRows::remove(const std::string& dataset, const Sel
     for (auto& [c, records] : chunks) {
       const auto& reply = *replies[r++];
       if (is_nil(reply)) {
-        throw_expired(dataset);
+        stale_or_expired(snap);
       }
       records = decode_chunk_records(as_view(reply));
     }
@@ -54,6 +54,20 @@ std::optional<int64_t> DatasetRows::remove(const std::string& dataset, const Sel
     ids.push_back(decode_record(rec->second).first);
     records.erase(rec);
   }
+  // S > 1: the chunks' new versions before the MULTI (ChunkVersions); S = 1: in it.
+  ChunkVersions versions(m_conn, m_cfg, snap);
+  std::map<int64_t, int64_t> counts;
+  auto append_chunks = [&] {
+    for (const auto& [c, records] : chunks) {
+      m_conn.append({"SET", versions.key("rows", c), encode_chunk_records(records)});
+      counts[c] = static_cast<int64_t>(records.size());
+    }
+  };
+  if (versions.active() && !chunks.empty()) {
+    versions.allocate();
+    append_chunks();
+    versions.write_out();
+  }
   m_conn.append({"MULTI"});
   watched.disarm();
   append_ids_catch_up(k, snap, catch_up);  // first: the HDELs below apply to it
@@ -65,10 +79,8 @@ std::optional<int64_t> DatasetRows::remove(const std::string& dataset, const Sel
     }
     m_conn.append(args);
   }
-  std::map<int64_t, int64_t> counts;
-  for (const auto& [c, records] : chunks) {
-    m_conn.append({"SET", k.rows(snap.inc, c), encode_chunk_records(records)});
-    counts[c] = static_cast<int64_t>(records.size());
+  if (!versions.active()) {
+    append_chunks();
   }
   append_live(k, snap, counts);
   if (!indices.empty()) {
@@ -76,10 +88,12 @@ std::optional<int64_t> DatasetRows::remove(const std::string& dataset, const Sel
   }
   m_conn.append({"HINCRBY", k.manifest(), "gen", "1"});
   append_expire_all(k, snap);
+  versions.append_commit();
   m_conn.append({"EXEC"});
   if (!exec_ok(m_conn.flush())) {
     return std::nullopt;
   }
+  versions.committed();
   // The deleted ids stay in KnownIds: a "maybe" there only costs a lookup.
   watched.turn().ids_unchanged(snap.inc, snap.gen);
   return static_cast<int64_t>(indices.size());

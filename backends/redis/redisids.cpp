@@ -43,7 +43,7 @@ std::vector<std::optional<int64_t>> DatasetRows::lookup_ids(const Snapshot& snap
   for (int64_t c = from; c < snap.nchunks; ++c) {
     const auto& reply = *replies[hash_replies + static_cast<size_t>(c - from)];
     if (is_nil(reply)) {
-      throw_expired(snap.keys.name);
+      stale_or_expired(snap);
     }
     for (const auto& [slot, record] : decode_chunk_records(as_view(reply))) {
       read.entries.emplace_back(decode_record(record).first, c * k_chunk_rows + slot);

@@ -116,13 +116,13 @@ std::map<int64_t, Cell> read_cells(const DatasetRows& rows, const Snapshot& snap
   for (const auto& [c, v] : by_chunk) {
     const auto& r = element(exec, e++);
     if (is_nil(r)) {
-      rows.throw_expired(snap.keys.name);
+      rows.stale_or_expired(snap);
     }
     const auto& records = owned.emplace_back(decode_chunk_records(as_view(r)));
     for (const auto slot : v) {
       const auto rec = records.find(slot);
       if (rec == records.end()) {
-        rows.throw_expired(snap.keys.name);  // gen unchanged, so the row did not go through vstash
+        rows.stale_or_expired(snap);  // gen unchanged: the row did not go through vstash
       }
       cells[c * k_chunk_rows + slot].record = rec->second;
     }
@@ -135,7 +135,7 @@ std::map<int64_t, Cell> read_cells(const DatasetRows& rows, const Snapshot& snap
       }
       const auto bytes = as_view(element(exec, e++));
       if (bytes.size() != static_cast<size_t>(run.count) * width) {
-        rows.throw_expired(snap.keys.name);
+        rows.stale_or_expired(snap);
       }
       for (int64_t j = 0; j < run.count; ++j) {
         auto& cell = cells[run.chunk * k_chunk_rows + run.first + j];
@@ -216,7 +216,7 @@ std::vector<ChunkData> DatasetRows::read_chunks(const Snapshot& snap, int64_t fi
     d.n = c;
     const auto& rows = *replies[r++];
     if (is_nil(rows)) {
-      throw_expired(snap.keys.name);
+      stale_or_expired(snap);
     }
     d.records = decode_chunk_records(as_view(rows));
     if (!records) {
@@ -229,7 +229,7 @@ std::vector<ChunkData> DatasetRows::read_chunks(const Snapshot& snap, int64_t fi
       d.samples = as_string(blob);
       const size_t need = d.records.empty() ? 0 : static_cast<size_t>(d.records.rbegin()->first + 1) * snap.row_bytes;
       if (d.samples.size() < need) {
-        throw_expired(snap.keys.name);
+        stale_or_expired(snap);
       }
     }
     out.push_back(std::move(d));
@@ -247,7 +247,7 @@ void DatasetRows::read_labels(const Snapshot& snap, std::vector<ChunkData>& chun
     d.labels = is_nil(*replies[i]) ? std::string() : as_string(*replies[i]);
     const size_t need = d.records.empty() ? 0 : static_cast<size_t>(d.records.rbegin()->first + 1) * snap.label_bytes;
     if (d.labels.size() < need) {
-      throw_expired(snap.keys.name);
+      stale_or_expired(snap);
     }
   }
 }

@@ -43,18 +43,46 @@ inline uint32_t load_u32(const char* p) {
 constexpr int64_t chunk_of(int64_t index) { return index / k_chunk_rows; }
 constexpr int64_t slot_of(int64_t index) { return index % k_chunk_rows; }
 
+// A dataset's keys. Its manifest, ids hash, live counts and version map share the hash tag
+// {NAME}; its chunks too when it has one shard (S = 1, and every dataset created before
+// shards existed). With S > 1 chunk N lives in shard N mod S, under the hash tag {NAME/s},
+// and its keys are copy-on-write versions: ...:rows:N:vV, V from the version map (see
+// "Shards" in redisbackend.cpp).
 struct DatasetKeys {
   DatasetKeys(const StoreConfig& cfg, const std::string& dataset);
   std::string name;
-  std::string base;  // P ds:{NAME}:
+  std::string base;                // P ds:{NAME}:
+  int64_t shards = 1;              // the manifest's "shards" (set from a snapshot or head)
+  std::vector<uint32_t> versions;  // S > 1: each chunk's version, from the version map
   std::string manifest() const { return base + "manifest"; }
   std::string ids(const std::string& inc) const { return base + inc + ":ids"; }
-  std::string rows(const std::string& inc, int64_t n) const { return base + inc + ":rows:" + std::to_string(n); }
-  std::string chunk(const std::string& inc, int64_t n) const { return base + inc + ":chunk:" + std::to_string(n); }
-  std::string labels(const std::string& inc, int64_t n) const { return base + inc + ":labels:" + std::to_string(n); }
+  std::string rows(const std::string& inc, int64_t n) const { return key("rows", inc, n); }
+  std::string chunk(const std::string& inc, int64_t n) const { return key("chunk", inc, n); }
+  std::string labels(const std::string& inc, int64_t n) const { return key("labels", inc, n); }
   // Layout 3: the live row count of chunk N as u16 LE at byte 2N.
   std::string live(const std::string& inc) const { return base + inc + ":live"; }
+  // S > 1: the version map (chunk N's version as u32 LE at byte 4N) and the counter that
+  // gives each mutation its version.
+  std::string vers(const std::string& inc) const { return base + inc + ":vers"; }
+  std::string vseq(const std::string& inc) const { return base + inc + ":vseq"; }
+  // kind ("rows", "chunk", "labels") of chunk N at its current version (S = 1: unversioned).
+  std::string key(std::string_view kind, const std::string& inc, int64_t n) const;
+  // kind of chunk N at version v (S > 1).
+  std::string key_at(std::string_view kind, const std::string& inc, int64_t n, uint32_t v) const;
+
+ private:
+  std::string m_tag;  // P ds:{NAME
 };
+
+// The version map's bytes: u32 LE per chunk. decode_versions reads nchunks entries (missing
+// ones are 0, a version never written) and encode_versions one run starting at its first chunk.
+std::vector<uint32_t> decode_versions(std::string_view map, int64_t nchunks);
+std::string encode_versions(const std::vector<uint32_t>& run);
+constexpr int64_t k_max_shards = 256;
+
+// A read of a sharded dataset met a chunk version that a later commit has unlinked: the read
+// is retried with a new head (thrown by DatasetRows::stale_or_expired, caught by the retry loops).
+struct StaleRead {};
 
 // What the snapshot script saw, atomically: the manifest and every chunk's live count.
 struct Snapshot {
@@ -77,6 +105,7 @@ struct Snapshot {
   // and the last chunk's records, in O(1): live is empty and rows is -1 (unknown).
   bool light = false;
   std::string layout;  // k_layout or k_layout_v2
+  int64_t shards() const { return keys.shards; }
 };
 
 // What a lookup found by reading the records of chunks past ids_from: their ids, for the
@@ -205,6 +234,8 @@ class StagedChunks {
   // The staged key holding chunk N's samples, or nullptr.
   const std::string* find(int64_t chunk) const;
   void renamed() { m_keys.clear(); }
+  // The commit does not rename them (a sharded dataset's chunks live in other slots).
+  void unusable() { m_unusable = true; }
 
  private:
   Connection& m_conn;
@@ -251,6 +282,48 @@ struct ReadCache {
 };
 constexpr size_t k_cached_tables_max = 16384;  // 16 MiB of tables, 4M rows
 
+// The copy-on-write chunk versions of one mutation of a sharded dataset (inert when S = 1):
+// the chunks it changes are written under a new version (one INCR of vseq), before its
+// MULTI, with COPY of the current version where only part of a chunk is rewritten; its
+// MULTI then points the version map at them and unlinks the superseded ones. Unless
+// committed(), the destructor unlinks the new versions (an aborted EXEC leaves nothing).
+class ChunkVersions {
+ public:
+  ChunkVersions(Connection& conn, const StoreConfig& cfg, const Snapshot& snap);
+  ~ChunkVersions();
+  ChunkVersions(const ChunkVersions&) = delete;
+  ChunkVersions& operator=(const ChunkVersions&) = delete;
+  bool active() const { return m_snap.shards() > 1; }
+  // One round trip: this mutation's version.
+  void allocate();
+  // The key of kind in chunk c's new version (S = 1: the chunk's only key); c is rewritten.
+  std::string key(std::string_view kind, int64_t c);
+  // Before a SET (whole) or SETRANGE of kind in chunk c's new version: for a SETRANGE, the
+  // current version's bytes, copied once.
+  void prepare(std::string_view kind, int64_t c, bool whole);
+  // Copies what the rewritten chunks keep, gives the new keys the ttl and flushes: the new
+  // versions exist (errors leave as the mapped vstash error).
+  void write_out();
+  // Inside the MULTI: the version map's entries and UNLINK of the superseded versions.
+  void append_commit();
+  void committed() { m_parts.clear(); }
+
+ private:
+  static unsigned bit_of(std::string_view kind);
+  Connection& m_conn;
+  const StoreConfig& m_cfg;
+  const Snapshot& m_snap;
+  uint32_t m_version = 0;
+  std::map<int64_t, unsigned> m_parts;  // chunk -> kinds written or copied (bit_of)
+};
+
+// Tests only (tests/unit/test_backends_redis_shards.cpp): called once a sharded mutation's
+// new versions exist, before its MULTI, to read the dataset between the two steps.
+inline std::function<void()>& before_commit_hook() {
+  static std::function<void()> hook;
+  return hook;
+}
+
 class DatasetRows {
  public:
   DatasetRows(Connection& conn, const StoreConfig& cfg) : m_conn(conn), m_cfg(cfg) {}
@@ -268,6 +341,9 @@ class DatasetRows {
   void require_intact(const std::string& dataset, const std::optional<Snapshot>& snap) const;
   [[noreturn]] void throw_expired(const std::string& dataset) const;
   [[noreturn]] void throw_not_found(const std::string& dataset) const;
+  // A chunk key the read needed was missing: S > 1, a commit since snap unlinked it
+  // (StaleRead, when gen moved), else throw_expired. S = 1: throw_expired, no round trip.
+  [[noreturn]] void stale_or_expired(const Snapshot& snap) const;
   // "redis HOST:PORT", the context of every message about a dataset.
   std::string location() const { return "redis " + m_conn.location(); }
   // Queues EXPIRE for every key of the dataset (chunks below nchunks).
@@ -347,6 +423,8 @@ class DatasetRows {
   };
 
   DatasetSpec stored_spec(const std::string& dataset, const redisReply& text) const;
+  // A head from the manifest fields HMGET read (and, S > 1, the version map).
+  Snapshot head_of(const DatasetKeys& keys, const redisReply& fields, const std::string& vers) const;
   Connection& m_conn;
   const StoreConfig& m_cfg;
   std::optional<ReadCache> m_read_cache;

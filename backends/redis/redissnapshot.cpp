@@ -21,12 +21,30 @@ namespace {
 // element. With ARGV[3] "light", in O(1) for a writer that kept the dataset whole: no
 // counts (an empty table), and an element saying whether the last chunk's records exist
 // (every key's ttl was set by the same EXEC, so if one key has expired the last chunk's has too).
+// A sharded dataset (manifest field shards > 1, chunks in other slots, which a script cannot
+// read) answers from its own slot: the counts from the live key, whether the version map is
+// whole, the map itself, S and the mode; its chunks are checked by the reads that use them.
 constexpr std::string_view k_snapshot = R"lua(
-local m = redis.call('HMGET', KEYS[1], 'spec', 'inc', 'next_index', 'nchunks', 'gen', 'layout', 'ids_from')
+local m = redis.call('HMGET', KEYS[1], 'spec', 'inc', 'next_index', 'nchunks', 'gen', 'layout', 'ids_from', 'shards')
 if not m[1] then return false end
 if m[6] ~= ARGV[2] and m[6] ~= '2' then return {'layout'} end
 local base = ARGV[1] .. m[2] .. ':'
 local n = tonumber(m[4])
+if m[8] and tonumber(m[8]) > 1 then
+  local vers = redis.call('GET', base .. 'vers')
+  local ok = 1
+  if not vers or #vers < 4 * n then ok = 0; vers = '' end
+  local counts = {}
+  if ARGV[3] ~= 'light' then
+    local live = redis.call('GET', base .. 'live') or ''
+    for i = 0, n - 1 do
+      local c = 0
+      if #live >= 2 * i + 2 then c = string.byte(live, 2 * i + 1) + 256 * string.byte(live, 2 * i + 2) + 1 end
+      counts[i + 1] = c
+    end
+  end
+  return {m[1], m[2], m[3], m[4], m[5], redis.call('HLEN', base .. 'ids'), counts, m[7], ok, vers, m[8], ARGV[3], m[6]}
+end
 if ARGV[3] == 'light' then
   local last = 1
   if n > 0 then last = redis.call('EXISTS', base .. 'rows:' .. (n - 1)) end
@@ -50,9 +68,6 @@ return {m[1], m[2], m[3], m[4], m[5], redis.call('HLEN', base .. 'ids'), counts,
 )lua";
 
 }  // namespace
-
-DatasetKeys::DatasetKeys(const StoreConfig& cfg, const std::string& dataset)
-    : name(dataset), base(fmt::format("{}ds:{{{}}}:", cfg.prefix, key_escape(dataset))) {}
 
 DatasetSpec DatasetRows::stored_spec(const std::string& dataset, const redisReply& text) const {
   return catalog::spec_from_json(dataset, json::parse(as_view(text), nullptr, false),
@@ -103,7 +118,13 @@ std::optional<Snapshot> DatasetRows::parse_snapshot(const std::string& dataset, 
   s.nchunks = as_int(element(r, 3));
   s.gen = as_int(element(r, 4));
   s.intact = as_int(element(r, 5)) >= 1;  // the ids hash's sentinel
-  if (array_size(r) > 9) {
+  if (array_size(r) == 13) {              // sharded
+    s.keys.shards = as_int(element(r, 10));
+    s.keys.versions = decode_versions(as_view(element(r, 9)), s.nchunks);
+    s.light = as_view(element(r, 11)) == "light";
+    s.rows = s.light && s.nchunks > 0 ? -1 : 0;
+    s.intact = s.intact && as_int(element(r, 8)) == 1;
+  } else if (array_size(r) > 9) {
     s.light = true;
     s.rows = s.nchunks == 0 ? 0 : -1;
     s.intact = s.intact && as_int(element(r, 8)) == 1;
@@ -176,35 +197,71 @@ void DatasetRows::append_expire_all(const DatasetKeys& k, const Snapshot& snap, 
   append_expire(m_conn, m_cfg, k.ids(snap.inc));
   append_expire(m_conn, m_cfg, k.live(snap.inc));
   append_expire(m_conn, m_cfg, m_cfg.prefix + "datasets");
+  if (snap.shards() > 1) {
+    // The current versions; the new ones a commit writes were given the ttl by ChunkVersions.
+    append_expire(m_conn, m_cfg, k.vers(snap.inc));
+    append_expire(m_conn, m_cfg, k.vseq(snap.inc));
+    nchunks = std::min(nchunks < 0 ? snap.nchunks : nchunks, snap.nchunks);
+  }
   for (int64_t n = 0; n < (nchunks < 0 ? snap.nchunks : nchunks); ++n) {
-    append_expire(m_conn, m_cfg, k.rows(snap.inc, n));
-    append_expire(m_conn, m_cfg, k.chunk(snap.inc, n));
+    append_expire(m_conn, m_cfg, snap.keys.rows(snap.inc, n));
+    append_expire(m_conn, m_cfg, snap.keys.chunk(snap.inc, n));
     if (snap.label_bytes > 0) {
-      append_expire(m_conn, m_cfg, k.labels(snap.inc, n));
+      append_expire(m_conn, m_cfg, snap.keys.labels(snap.inc, n));
     }
   }
 }
 
 std::optional<Snapshot> DatasetRows::head(const std::string& dataset) {
   const DatasetKeys k(m_cfg, dataset);
-  auto r = m_conn.command({"HMGET", k.manifest(), "spec", "inc", "next_index", "nchunks", "gen", "layout", "rows"});
+  auto r = m_conn.command(
+      {"HMGET", k.manifest(), "spec", "inc", "next_index", "nchunks", "gen", "layout", "rows", "shards"});
   if (is_nil(element(*r, 0))) {
     return std::nullopt;
   }
+  const redisReply* fields = r.get();
+  std::vector<Reply> sharded;
+  std::string vers;
+  if (!is_nil(element(*r, 7)) && as_int(element(*r, 7)) > 1) {
+    // The manifest and the version map of one commit: one MULTI in the dataset's slot.
+    m_conn.append({"MULTI"});
+    m_conn.append({"HMGET", k.manifest(), "spec", "inc", "next_index", "nchunks", "gen", "layout", "rows", "shards"});
+    m_conn.append({"GET", k.vers(as_string(element(*r, 1)))});
+    m_conn.append({"EXEC"});
+    sharded = m_conn.flush();
+    const auto& exec = *sharded.back();
+    if (is_nil(exec) || is_nil(element(element(exec, 0), 0)) ||
+        as_view(element(element(exec, 0), 1)) != as_view(element(*r, 1))) {
+      throw StaleRead{};  // dropped or recreated in between
+    }
+    if (is_nil(element(exec, 1))) {
+      throw_expired(dataset);
+    }
+    fields = &element(exec, 0);
+    vers = as_string(element(exec, 1));
+  }
+  return head_of(k, *fields, vers);
+}
+
+Snapshot DatasetRows::head_of(const DatasetKeys& k, const redisReply& r, const std::string& vers) const {
   Snapshot s{k, {}, {}, 0, 0, 0, 0, {}, true, 0, 0, std::numeric_limits<int64_t>::max(), false, {}};
-  s.layout = is_nil(element(*r, 5)) ? std::string() : as_string(element(*r, 5));
+  s.layout = is_nil(element(r, 5)) ? std::string() : as_string(element(r, 5));
   if (s.layout != k_layout && s.layout != k_layout_v2) {
     throw Error(
         fmt::format("redis {}: dataset \"{}\" was stored by an older vstash in another layout; remove its "
                     "keys ({}*) and ingest it again",
-                    m_conn.location(), dataset, k.base));
+                    m_conn.location(), k.name, k.base));
   }
-  s.spec = stored_spec(dataset, element(*r, 0));
-  s.inc = as_string(element(*r, 1));
-  s.next_index = as_int(element(*r, 2));
-  s.nchunks = as_int(element(*r, 3));
-  s.gen = as_int(element(*r, 4));
-  s.rows = is_nil(element(*r, 6)) ? -1 : as_int(element(*r, 6));
+  s.spec = stored_spec(k.name, element(r, 0));
+  s.inc = as_string(element(r, 1));
+  s.next_index = as_int(element(r, 2));
+  s.nchunks = as_int(element(r, 3));
+  s.gen = as_int(element(r, 4));
+  s.rows = is_nil(element(r, 6)) ? -1 : as_int(element(r, 6));
+  if (!is_nil(element(r, 7)) && as_int(element(r, 7)) > 1) {
+    s.keys.shards = as_int(element(r, 7));
+    s.keys.versions = decode_versions(vers, s.nchunks);
+  }
   s.light = true;
   s.row_bytes = static_cast<size_t>(s.spec.dimension()) * dtype_size(s.spec.dtype);
   s.label_bytes =

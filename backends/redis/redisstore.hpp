@@ -17,6 +17,9 @@ namespace vstash::backends::redis {
 struct StoreConfig {
   std::string prefix = "vstash:";
   int64_t ttl = 0;  // seconds; 0 = keys never expire
+  // shards_per_dataset: the shards a dataset created from here is spread over (1..256); 0:
+  // the number of masters of a cluster, 1 on a single server.
+  int64_t shards = 0;
 };
 
 // A name made safe inside a key: '%', '{', '}', ':' and control bytes become %XX, so that

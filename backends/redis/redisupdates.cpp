@@ -24,9 +24,9 @@ bool DatasetRows::update(const std::string& dataset, const std::string& id, cons
         fmt::format("redis {}: dataset \"{}\": id \"{}\" does not exist", m_conn.location(), dataset, id));
   }
   const int64_t c = chunk_of(*where);
-  auto blob = m_conn.command({"GET", k.rows(snap.inc, c)});
+  auto blob = m_conn.command({"GET", snap.keys.rows(snap.inc, c)});
   if (is_nil(*blob)) {
-    throw_expired(dataset);
+    stale_or_expired(snap);
   }
   auto records = decode_chunk_records(as_view(*blob));
   const auto rec = records.find(slot_of(*where));
@@ -64,21 +64,36 @@ bool DatasetRows::update(const std::string& dataset, const std::string& id, cons
   }
   rec->second = encode_record(rec_id, meta);
   const std::string value = encode_chunk_records(records);
+  // S > 1: the chunk's new version before the MULTI (ChunkVersions); S = 1: in it.
+  ChunkVersions versions(m_conn, m_cfg, snap);
+  auto append_chunk = [&] {
+    if (row) {
+      versions.prepare("chunk", c, false);
+      const std::string offset = std::to_string(static_cast<size_t>(slot_of(*where)) * snap.row_bytes);
+      m_conn.append({"SETRANGE", versions.key("chunk", c), offset,
+                     std::string_view(reinterpret_cast<const char*>(row->data()), row->nbytes())});
+    }
+    m_conn.append({"SET", versions.key("rows", c), value});
+  };
+  if (versions.active()) {
+    versions.allocate();
+    append_chunk();
+    versions.write_out();
+  }
   m_conn.append({"MULTI"});
   watched.disarm();
-  if (row) {
-    const std::string offset = std::to_string(static_cast<size_t>(slot_of(*where)) * snap.row_bytes);
-    m_conn.append({"SETRANGE", k.chunk(snap.inc, c), offset,
-                   std::string_view(reinterpret_cast<const char*>(row->data()), row->nbytes())});
+  if (!versions.active()) {
+    append_chunk();
   }
-  m_conn.append({"SET", k.rows(snap.inc, c), value});
   append_ids_catch_up(k, snap, catch_up);
   m_conn.append({"HINCRBY", k.manifest(), "gen", "1"});
   append_expire_all(k, snap);
+  versions.append_commit();
   m_conn.append({"EXEC"});
   if (!exec_ok(m_conn.flush())) {
     return false;
   }
+  versions.committed();
   watched.turn().ids_unchanged(snap.inc, snap.gen);
   return true;
 }

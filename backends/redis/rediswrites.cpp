@@ -35,8 +35,16 @@ std::vector<size_t> order_by_target(const std::string& dataset, const std::vecto
 // change, and the commands of its MULTI.
 class BatchWrite {
  public:
-  BatchWrite(DatasetRows& rows, Connection& conn, const StoreConfig& cfg, const Snapshot& snap, const RowBatch& batch)
-      : m_rows(rows), m_conn(conn), m_cfg(cfg), m_snap(snap), m_keys(snap.keys), m_batch(batch), m_n(batch.size()) {}
+  BatchWrite(DatasetRows& rows, Connection& conn, const StoreConfig& cfg, const Snapshot& snap, const RowBatch& batch,
+             ChunkVersions& versions)
+      : m_rows(rows),
+        m_conn(conn),
+        m_cfg(cfg),
+        m_snap(snap),
+        m_keys(snap.keys),
+        m_batch(batch),
+        m_n(batch.size()),
+        m_versions(versions) {}
 
   // Where each row's id lives now (known: the ids this process wrote, else nullptr) and the
   // index each row takes.
@@ -47,6 +55,16 @@ class BatchWrite {
   void read_touched();
   // Inside the MULTI: samples, labels, ids, records, live counts and the manifest.
   void append_commit(const StagedChunks& staged);
+  // A sharded dataset's commit in two steps: the chunks' new versions (samples, labels,
+  // records), before the MULTI; then, inside it, the ids, counts and manifest.
+  std::map<int64_t, int64_t> append_chunks(const StagedChunks& staged) {
+    append_samples(staged);
+    return append_records();
+  }
+  void append_index(const std::map<int64_t, int64_t>& counts) {
+    append_ids();
+    append_manifest(counts);
+  }
 
  private:
   void locate(KnownIds* known);
@@ -72,6 +90,7 @@ class BatchWrite {
   std::set<int64_t> m_touched;
   std::map<int64_t, ChunkRecords> m_existing;
   int64_t m_rows_before = 0;  // live rows of the touched existing chunks
+  ChunkVersions& m_versions;
 };
 
 // An empty dataset holds no id; after this process's own writes into it (an ingest's
@@ -131,7 +150,7 @@ void BatchWrite::read_touched() {
       if (c < m_snap.nchunks) {
         const auto& reply = *replies[r++];
         if (is_nil(reply)) {
-          m_rows.throw_expired(m_keys.name);
+          m_rows.stale_or_expired(m_snap);
         }
         m_existing.emplace(c, decode_chunk_records(as_view(reply)));
       }
@@ -197,8 +216,8 @@ void BatchWrite::append_samples(const StagedChunks& staged) {
     while (end < m_n && chunk_of(m_target[m_order[end]]) == c) {
       ++end;
     }
-    const std::string ck = m_keys.chunk(m_snap.inc, c);
-    const std::string lk = m_keys.labels(m_snap.inc, c);
+    const std::string ck = m_versions.key("chunk", c);
+    const std::string lk = m_batch.labels ? m_versions.key("labels", c) : std::string();
     for (size_t run = begin; run < end;) {
       size_t stop = run + 1;
       while (stop < end && m_target[m_order[stop]] == m_target[m_order[stop - 1]] + 1) {
@@ -222,6 +241,7 @@ void BatchWrite::append_samples(const StagedChunks& staged) {
         const size_t width = label ? m_snap.label_bytes : m_snap.row_bytes;
         const auto bytes = blob(label ? *m_batch.labels : m_batch.data, width, run, count);
         const std::string& key = label ? lk : ck;
+        m_versions.prepare(label ? "labels" : "chunk", c, whole);
         if (whole) {
           m_conn.append({"SET", key, bytes});
         } else {
@@ -282,13 +302,13 @@ std::map<int64_t, int64_t> BatchWrite::append_records() {
       }
     }
     if (found == m_existing.end()) {
-      m_conn.append({"SET", m_keys.rows(m_snap.inc, c), encode_chunk_records(fresh)});
+      m_conn.append({"SET", m_versions.key("rows", c), encode_chunk_records(fresh)});
       counts[c] = static_cast<int64_t>(fresh.size());
     }
     begin = end;
   }
   for (const auto& [c, chunk] : m_existing) {
-    m_conn.append({"SET", m_keys.rows(m_snap.inc, c), encode_chunk_records(chunk)});
+    m_conn.append({"SET", m_versions.key("rows", c), encode_chunk_records(chunk)});
     counts[c] = static_cast<int64_t>(chunk.size());
   }
   // Empty records for new chunks this batch leaves empty (a gap below an explicit index):
@@ -296,7 +316,7 @@ std::map<int64_t, int64_t> BatchWrite::append_records() {
   const std::string no_records = encode_chunk_records(ChunkRecords());
   for (int64_t c = m_snap.nchunks; c < m_new_nchunks; ++c) {
     if (m_touched.count(c) == 0) {
-      m_conn.append({"SET", m_keys.rows(m_snap.inc, c), no_records});
+      m_conn.append({"SET", m_versions.key("rows", c), no_records});
       counts[c] = 0;
     }
   }
@@ -364,17 +384,31 @@ bool DatasetRows::write(const std::string& dataset, const RowBatch& batch) {
   }
   CommitTurn& turn = watched.turn();
   KnownIds* known = known_ids(turn, snap);
-  BatchWrite write(*this, m_conn, m_cfg, snap, batch);
+  ChunkVersions versions(m_conn, m_cfg, snap);
+  BatchWrite write(*this, m_conn, m_cfg, snap, batch, versions);
   write.place(known);
   write.read_touched();
+  std::map<int64_t, int64_t> counts;
+  if (versions.active()) {
+    staged.unusable();
+    versions.allocate();
+    counts = write.append_chunks(staged);
+    versions.write_out();
+  }
   m_conn.append({"MULTI"});
   watched.disarm();  // EXEC (or its abort) ends the WATCH from here on
-  write.append_commit(staged);
+  if (versions.active()) {
+    write.append_index(counts);
+    versions.append_commit();
+  } else {
+    write.append_commit(staged);
+  }
   m_conn.append({"EXEC"});
   auto replies = m_conn.flush();
   if (!exec_ok(replies)) {
     return false;
   }
+  versions.committed();
   staged.renamed();
   for (size_t i = 0; i < array_size(*replies.back()); ++i) {
     m_conn.check(element(*replies.back(), i));
