@@ -9,7 +9,15 @@
 #   redis_cluster_failover  the same file: kill -9 the master of a dataset's slot during an
 #                           ingest and during a batch stream; succeeds or exits 3, --resume
 #                           finishes, the data read back equals the input. It starts a private
-#                           cluster (its own state dir), so the shared one stays whole.
+#                           cluster (its own state dir), so the shared one stays whole. Its
+#                           datasets are spread over the three masters.
+#   redis_cluster_spread    the same file's spread tests: one dataset over the masters
+#                           (shards_per_dataset, docs/backends.md "### Redis"), its reads bit for
+#                           bit, a reader beside a writer of multi-shard blocks never sees half
+#                           of a write, bad shards_per_dataset values exit 2
+#   sharded_ingest_redis_cluster  tests/integration/sharded_ingest_test.py on the cluster through
+#                           the same file (4 ranks equal one ingest, kill -9 + --resume), each
+#                           dataset it compares checked to be spread
 if(NOT VSTASH_WITH_REDIS)
   return()
 endif()
@@ -39,3 +47,9 @@ set_tests_properties(redis_cluster_node PROPERTIES FIXTURES_REQUIRED redis_clust
   ENVIRONMENT "${VSTASH_TEST_ENV}")
 add_test(NAME redis_cluster_failover COMMAND ${Python3_EXECUTABLE} ${redis_cluster_test} failover)
 set_tests_properties(redis_cluster_failover PROPERTIES TIMEOUT 600 ENVIRONMENT "${VSTASH_TEST_ENV}")
+add_test(NAME redis_cluster_spread COMMAND ${Python3_EXECUTABLE} ${redis_cluster_test} spread -four_ranks)
+set_tests_properties(redis_cluster_spread PROPERTIES FIXTURES_REQUIRED redis_cluster TIMEOUT 600
+  ENVIRONMENT "${VSTASH_TEST_ENV}")
+add_test(NAME sharded_ingest_redis_cluster COMMAND ${Python3_EXECUTABLE} ${redis_cluster_test} spread_four_ranks)
+set_tests_properties(sharded_ingest_redis_cluster PROPERTIES FIXTURES_REQUIRED redis_cluster TIMEOUT 900
+  ENVIRONMENT "${VSTASH_TEST_ENV}")
