@@ -16,6 +16,12 @@
 //   P ds:{NAME}:INC:live            string: each chunk's live row count, u16 LE at 2N
 //   P ds:{NAME}:stage:TOKEN:N       a writer's staged samples of chunk N, renamed to chunk:N
 //                                   by its commit (StagedChunks); expire after an hour
+// A dataset created with S > 1 shards (manifest field "shards", profile key
+// shards_per_dataset; see redisshards.cpp and docs/backends.md) keeps its chunks in their
+// shards' slots as copy-on-write versions, and two more keys in its own slot:
+//   P ds:{NAME/S'}:INC:rows:N:vV    (and chunk, labels) chunk N's version V, S' = N mod S
+//   P ds:{NAME}:INC:vers            string: each chunk's current version, u32 LE at 4N
+//   P ds:{NAME}:INC:vseq            counter: one version per mutation
 // Row i lives in chunk i / C, slot i % C; a live row has a record in its chunk's records,
 // so a batch of consecutive rows is a handful of keys, and writing a whole chunk is three
 // SETs plus its ids (one value per chunk rather than a hash field per row: a fraction of

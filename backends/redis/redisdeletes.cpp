@@ -9,6 +9,47 @@
 
 namespace vstash::backends::redis {
 
+namespace {
+
+// The records of the chunks holding these indices. Plain reads, not load(): its EXEC would
+// end the WATCH this delete relies on.
+std::map<int64_t, ChunkRecords> victim_chunks(Connection& conn, const DatasetRows& rows, const Snapshot& snap,
+                                              const std::vector<int64_t>& indices) {
+  std::map<int64_t, ChunkRecords> chunks;
+  for (const auto idx : indices) {
+    chunks.emplace(chunk_of(idx), ChunkRecords());
+  }
+  for (const auto& [c, unused] : chunks) {
+    conn.append({"GET", snap.keys.rows(snap.inc, c)});
+  }
+  if (chunks.empty()) {
+    return chunks;
+  }
+  auto replies = conn.flush();
+  size_t r = 0;
+  for (auto& [c, records] : chunks) {
+    const auto& reply = *replies[r++];
+    if (is_nil(reply)) {
+      rows.stale_or_expired(snap);
+    }
+    records = decode_chunk_records(as_view(reply));
+  }
+  return chunks;
+}
+
+// HDELs of these ids, k_fields_per_command per command.
+void append_hdel(Connection& conn, const std::string& ids_key, const std::vector<std::string>& ids) {
+  for (size_t begin = 0; begin < ids.size(); begin += k_fields_per_command) {
+    std::vector<std::string_view> args = {"HDEL", ids_key};
+    for (size_t i = begin; i < std::min(ids.size(), begin + k_fields_per_command); ++i) {
+      args.push_back(ids[i]);
+    }
+    conn.append(args);
+  }
+}
+
+}  // namespace
+
 std::optional<int64_t> DatasetRows::remove(const std::string& dataset, const Selector& select) {
   const DatasetKeys k(m_cfg, dataset);
   Watched watched(*this, k);
@@ -25,25 +66,7 @@ std::optional<int64_t> DatasetRows::remove(const std::string& dataset, const Sel
     }
   }
   const std::vector<int64_t> indices(victims.begin(), victims.end());
-  // Plain reads, not load(): its EXEC would end the WATCH this delete relies on.
-  std::map<int64_t, ChunkRecords> chunks;
-  for (const auto idx : indices) {
-    chunks.emplace(chunk_of(idx), ChunkRecords());
-  }
-  for (const auto& [c, unused] : chunks) {
-    m_conn.append({"GET", snap.keys.rows(snap.inc, c)});
-  }
-  if (!chunks.empty()) {
-    auto replies = m_conn.flush();
-    size_t r = 0;
-    for (auto& [c, records] : chunks) {
-      const auto& reply = *replies[r++];
-      if (is_nil(reply)) {
-        stale_or_expired(snap);
-      }
-      records = decode_chunk_records(as_view(reply));
-    }
-  }
+  std::map<int64_t, ChunkRecords> chunks = victim_chunks(m_conn, *this, snap, indices);
   std::vector<std::string> ids;
   for (const auto idx : indices) {
     auto& records = chunks.at(chunk_of(idx));
@@ -71,14 +94,7 @@ std::optional<int64_t> DatasetRows::remove(const std::string& dataset, const Sel
   m_conn.append({"MULTI"});
   watched.disarm();
   append_ids_catch_up(k, snap, catch_up);  // first: the HDELs below apply to it
-  const std::string ids_key = k.ids(snap.inc);
-  for (size_t begin = 0; begin < ids.size(); begin += k_fields_per_command) {
-    std::vector<std::string_view> args = {"HDEL", ids_key};
-    for (size_t i = begin; i < std::min(ids.size(), begin + k_fields_per_command); ++i) {
-      args.push_back(ids[i]);
-    }
-    m_conn.append(args);
-  }
+  append_hdel(m_conn, k.ids(snap.inc), ids);
   if (!versions.active()) {
     append_chunks();
   }

@@ -8,6 +8,41 @@
 
 namespace vstash::backends::redis {
 
+namespace {
+
+// The sample replacing a row's, as a batch of one, checked against the spec and finite.
+Array checked_row(const Snapshot& snap, const std::string& dataset, const std::string& id, const Array& sample) {
+  Shape batch_shape = {1};
+  batch_shape.insert(batch_shape.end(), snap.spec.row_shape.begin(), snap.spec.row_shape.end());
+  if (sample.dtype() != snap.spec.dtype || (sample.shape() != snap.spec.row_shape && sample.shape() != batch_shape)) {
+    throw UsageError(fmt::format("dataset \"{}\": holds {} rows of shape {}, got {} of shape {}", dataset,
+                                 dtype_name(snap.spec.dtype), shape_to_string(snap.spec.row_shape),
+                                 dtype_name(sample.dtype()), shape_to_string(sample.shape())));
+  }
+  Array row(sample.dtype(), batch_shape, std::vector<std::byte>(sample.bytes().begin(), sample.bytes().end()));
+  check_finite(row, {id}, dataset);
+  return row;
+}
+
+// metadata's keys into meta; a null value removes its key.
+void merge_metadata(json& meta, const json& metadata, const std::string& dataset, const std::string& id) {
+  if (!metadata.is_object()) {
+    throw UsageError(fmt::format("dataset \"{}\": row \"{}\": metadata must be a JSON object", dataset, id));
+  }
+  if (!meta.is_object()) {
+    meta = json::object();
+  }
+  for (const auto& [key, value] : metadata.items()) {
+    if (value.is_null()) {
+      meta.erase(key);
+    } else {
+      meta[key] = value;
+    }
+  }
+}
+
+}  // namespace
+
 bool DatasetRows::update(const std::string& dataset, const std::string& id, const std::optional<Array>& sample,
                          const std::optional<json>& metadata) {
   const DatasetKeys k(m_cfg, dataset);
@@ -34,33 +69,10 @@ bool DatasetRows::update(const std::string& dataset, const std::string& id, cons
     throw_expired(dataset);  // the ids hash names a slot its chunk does not hold
   }
   auto [rec_id, meta] = decode_record(rec->second);
-  std::optional<Array> row;
-  if (sample) {
-    Shape batch_shape = {1};
-    batch_shape.insert(batch_shape.end(), snap.spec.row_shape.begin(), snap.spec.row_shape.end());
-    if (sample->dtype() != snap.spec.dtype ||
-        (sample->shape() != snap.spec.row_shape && sample->shape() != batch_shape)) {
-      throw UsageError(fmt::format("dataset \"{}\": holds {} rows of shape {}, got {} of shape {}", dataset,
-                                   dtype_name(snap.spec.dtype), shape_to_string(snap.spec.row_shape),
-                                   dtype_name(sample->dtype()), shape_to_string(sample->shape())));
-    }
-    row = Array(sample->dtype(), batch_shape, std::vector<std::byte>(sample->bytes().begin(), sample->bytes().end()));
-    check_finite(*row, {id}, dataset);
-  }
+  const std::optional<Array> row =
+      sample ? std::optional<Array>(checked_row(snap, dataset, id, *sample)) : std::nullopt;
   if (metadata) {
-    if (!metadata->is_object()) {
-      throw UsageError(fmt::format("dataset \"{}\": row \"{}\": metadata must be a JSON object", dataset, id));
-    }
-    if (!meta.is_object()) {
-      meta = json::object();
-    }
-    for (const auto& [key, value] : metadata->items()) {
-      if (value.is_null()) {
-        meta.erase(key);
-      } else {
-        meta[key] = value;
-      }
-    }
+    merge_metadata(meta, *metadata, dataset, id);
   }
   rec->second = encode_record(rec_id, meta);
   const std::string value = encode_chunk_records(records);
