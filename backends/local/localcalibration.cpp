@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <thread>
 
 #include "backends/local/localindex.hpp"
@@ -55,19 +56,14 @@ double recall_of(const std::vector<std::vector<int64_t>>& got, const std::vector
 }  // namespace
 
 std::vector<size_t> calibration_positions(size_t rows) {
-  // A partial Fisher-Yates shuffle of [0, rows).
+  // Distinct draws (at most 200 of at least 2,000 rows: few repeats), in O(count) memory.
   const size_t count = std::min<size_t>(k_calibration_rows, rows / 10);
-  std::vector<size_t> all(rows);
-  for (size_t i = 0; i < rows; ++i) {
-    all[i] = i;
-  }
+  std::set<size_t> chosen;
   uint64_t state = 16;
-  for (size_t i = 0; i < count; ++i) {
-    std::swap(all[i], all[i + next_random(state) % (rows - i)]);
+  while (chosen.size() < count) {
+    chosen.insert(static_cast<size_t>(next_random(state) % rows));
   }
-  all.resize(count);
-  std::sort(all.begin(), all.end());
-  return all;
+  return {chosen.begin(), chosen.end()};
 }
 
 Calibration calibrate(const LocalIndex& index, const std::vector<float>& queries, const std::vector<int64_t>& absent,
