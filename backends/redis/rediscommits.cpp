@@ -11,9 +11,9 @@
 
 namespace vstash::backends::redis {
 
-StagedChunks::StagedChunks(Connection& conn, const DatasetKeys& k, const RowBatch& batch) : m_conn(conn) {
+StagedChunks::StagedChunks(Connection& conn, const DatasetKeys& k, const RowBatch& batch, bool enabled) : m_conn(conn) {
   const size_t n = batch.size();
-  if (batch.indices.empty() || n < static_cast<size_t>(k_chunk_rows)) {
+  if (!enabled || batch.indices.empty() || n < static_cast<size_t>(k_chunk_rows)) {
     return;
   }
   for (size_t i = 1; i < n; ++i) {

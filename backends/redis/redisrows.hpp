@@ -183,6 +183,8 @@ struct CommitTurn {
     }
   }
   void forget_whole() { whole_gen.store(-1); }
+  // The dataset's shard count as last seen (0: not yet): with S > 1 a writer stages nothing.
+  std::atomic<int64_t> shards{0};
   std::string whole_inc;
   std::atomic<int64_t> whole_gen{-1};
 };
@@ -219,7 +221,8 @@ inline bool exec_ok(const std::vector<Reply>& replies) { return !is_nil(*replies
 // while the other commits, instead of the server idling while each block is prepared.
 class StagedChunks {
  public:
-  StagedChunks(Connection& conn, const DatasetKeys& keys, const RowBatch& batch);
+  // enabled false (a sharded dataset, whose commit cannot rename into other slots): nothing staged.
+  StagedChunks(Connection& conn, const DatasetKeys& keys, const RowBatch& batch, bool enabled = true);
   // Unlinks the staged keys unless renamed(): a failed or aborted commit leaves nothing.
   ~StagedChunks();
   StagedChunks(const StagedChunks&) = delete;

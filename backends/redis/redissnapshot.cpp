@@ -161,6 +161,7 @@ DatasetRows::Watched::Watched(DatasetRows& store, const DatasetKeys& k, StagedCh
   m_snap = store.parse_snapshot(k.name, *replies[first + 1]);
   store.settle_snapshot(m_turn, k, m_snap);
   store.require_intact(k.name, m_snap);
+  m_turn.shards.store(m_snap->shards());
 }
 
 void DatasetRows::throw_expired(const std::string& dataset) const {

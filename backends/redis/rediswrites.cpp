@@ -371,7 +371,7 @@ void remember_ids(CommitTurn& turn, KnownIds* known, const RowBatch& batch, int6
 
 bool DatasetRows::write(const std::string& dataset, const RowBatch& batch) {
   const DatasetKeys k(m_cfg, dataset);
-  StagedChunks staged(m_conn, k, batch);
+  StagedChunks staged(m_conn, k, batch, commit_turn(m_conn.location(), k.manifest()).shards.load() <= 1);
   Watched watched(*this, k, &staged, /*light=*/true);
   Snapshot& snap = watched.snap();
   check_batch(snap.spec, batch);

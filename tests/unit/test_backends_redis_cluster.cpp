@@ -6,6 +6,8 @@
 // over the three masters, a cross-slot transaction, and -ASK / -MOVED after moving one slot.
 #include <doctest/doctest.h>
 #include <cstdlib>
+#include <cstring>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -23,6 +25,7 @@
 #include "backends/redis/rediscluster.hpp"
 #include "backends/redis/redisclusterslots.hpp"
 #include "backends/redis/redisconnection.hpp"
+#include "backends/registry.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
 #include "tests/testutil.hpp"
@@ -287,6 +290,55 @@ TEST_SUITE("redis_cluster" * doctest::skip(no_cluster())) {
     c.append({"UNLINK", hash});
     c.append({"UNLINK", index});
     c.flush();
+  }
+
+  TEST_CASE("cluster: a dataset's chunks are spread over the three masters, and drop removes every shard key") {
+    Profile p = cluster_profile();
+    const std::string prefix = vstash::testutil::unique_name("spread") + ":";
+    p.set("prefix", prefix);
+    auto store = vstash::backends::create_backend(p, nullptr);
+    vstash::backends::DatasetSpec spec;
+    spec.name = "d";
+    spec.dtype = vstash::DType::f32;
+    spec.row_shape = {2};
+    store->create_dataset(spec);
+    vstash::backends::RowBatch rows;
+    const int64_t n = 256 * 6;  // 6 chunks: two per shard
+    rows.data = vstash::Array(vstash::DType::f32, {n, 2});
+    for (int64_t i = 0; i < n; ++i) {
+      rows.ids.push_back("r" + std::to_string(i));
+      rows.data.as<float>()[2 * i] = static_cast<float>(i);
+    }
+    store->write_rows("d", rows);
+    CHECK(store->dataset_info("d")->extra.at("shards") == 3);  // the masters, by default
+    auto keys_by_master = [&] {
+      std::map<std::string, std::vector<std::string>> out;
+      for (const auto& master : {slot_map().master(0), slot_map().master(8000), slot_map().master(16383)}) {
+        auto r = node(master).command({"KEYS", prefix + "*"});
+        out[master] = rd::string_array(*r);
+      }
+      return out;
+    };
+    std::set<int> chunk_slots;
+    for (const auto& [master, keys] : keys_by_master()) {
+      CAPTURE(master);
+      size_t chunks = 0;
+      for (const auto& k : keys) {
+        if (k.find(":chunk:") != std::string::npos) {
+          ++chunks;
+          chunk_slots.insert(rd::key_slot(k));
+        }
+      }
+      CHECK(chunks == 2);
+    }
+    CHECK(chunk_slots.size() == 3);
+    const auto back = store->read_rows("d", 0, n);
+    CHECK(back.ids == rows.ids);
+    CHECK(std::memcmp(back.data.data(), rows.data.data(), rows.data.nbytes()) == 0);
+    CHECK(store->drop_dataset("d"));
+    for (const auto& [master, keys] : keys_by_master()) {
+      CHECK(keys.empty());
+    }
   }
 
   TEST_CASE("cluster: -ASK during a slot migration and -MOVED after it are followed") {

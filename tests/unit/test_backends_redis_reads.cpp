@@ -128,9 +128,13 @@ std::string encode_v2(const rd::ChunkRecords& records) {
 
 TEST_SUITE("redis" * doctest::skip(no_server())) {
   TEST_CASE("a reader beside a writer sees every batch whole, of one version, dense or with deleted rows") {
-    for (const bool holes : {false, true}) {
+    // shards 4: the dataset spread over shards, chunks as copy-on-write versions (redisshards.cpp)
+    for (const auto& [holes, shards] :
+         {std::pair{false, 1}, std::pair{true, 1}, std::pair{false, 4}, std::pair{true, 4}}) {
       CAPTURE(holes);
-      const Profile p = isolated("redis", "rw");
+      CAPTURE(shards);
+      Profile p = isolated("redis", "rw");
+      p.set("shards_per_dataset", shards);
       auto writer = open(p);
       auto reader = open(p);
       const std::string ds = "d";
