@@ -8,6 +8,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
+#include <limits>
 #include <memory>
 
 #include "backends/registry.hpp"
@@ -24,6 +25,10 @@
 
 namespace vstash::commands {
 
+// --workers not given: 2, or none when the store gathers rows from memory
+// (training::LoaderOptions::gather_inline); any number a user can type is checked as given.
+constexpr int k_auto_workers = std::numeric_limits<int>::min();
+
 struct BatchOptions {
   int64_t size = 0;  // required unless --order global gets --global-batch-size
   int64_t offset = 0;
@@ -36,7 +41,7 @@ struct BatchOptions {
   std::string remainder = "uneven";
   bool drop_last = false;
   bool stream = false;
-  int workers = 2;
+  int workers = k_auto_workers;
   int64_t start_batch = 0;
   std::string filter;
   std::string split;
@@ -193,7 +198,9 @@ void check_stream_output(const BatchOptions& opt) {
   if (to_stdout && isatty(STDOUT_FILENO)) {
     throw UsageError("batch --stream -o -: stdout is a terminal; pipe the NPY stream into a program or a file");
   }
-  check_range("--workers", opt.workers, 0, k_max_workers);
+  if (opt.workers != k_auto_workers) {
+    check_range("--workers", opt.workers, 0, k_max_workers);
+  }
 }
 
 // The data loader's options from the flags: order, selection, shard, workers and their connections.
@@ -207,7 +214,8 @@ training::LoaderOptions stream_loader_options(const BatchOptions& opt, const std
   lo.batch_size = spec.batch_size;
   lo.selection = selection_of(opt, backend, dataset, require_dataset(backend, dataset));
   lo.shuffle = opt.shuffle;
-  lo.num_workers = opt.workers;
+  lo.num_workers = opt.workers == k_auto_workers ? 2 : opt.workers;
+  lo.gather_inline = opt.workers == k_auto_workers;
   lo.seed = opt.seed;
   lo.epoch = opt.epoch;
   lo.drop_last = opt.drop_last;
@@ -309,7 +317,7 @@ void run_stream(const BatchOptions& opt, Context& ctx) {
   }
   nlohmann::json result = common_json(opt, dataset);
   result["stream"] = true;
-  result["workers"] = opt.workers;
+  result["workers"] = loader->options().num_workers;
   result["batch_size"] = opt.size;
   result["start_batch"] = opt.start_batch;
   result["batches"] = batches;
@@ -416,7 +424,9 @@ void register_batch(CLI::App& parent, Context& ctx) {
       ->envname("VSTASH_DROP_LAST");
   sub->add_flag("--stream", opt->stream, "Write every batch of the epoch (or the rank's shard), in order")
       ->envname("VSTASH_STREAM");
-  sub->add_option("--workers", opt->workers, "With --stream: threads prefetching batches from the store (default 2)")
+  sub->add_option("--workers", opt->workers,
+                  "With --stream: threads prefetching batches from the store (default 2; none "
+                  "when the store gathers rows from memory, as the local store does)")
       ->envname("VSTASH_WORKERS");
   sub->add_option("--start-batch", opt->start_batch,
                   "With --stream: resume at this batch number (with --order global: the global batch, at any "

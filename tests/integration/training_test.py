@@ -196,6 +196,18 @@ class ShardedStreaming(unittest.TestCase):
             else:
                 self.assertEqual(sorted(seen), sorted(order + order[:1]))
 
+    def test_stream_workers_default_to_none_where_rows_are_gathered_from_memory(self):
+        # The local store gathers a batch with a memcpy from its mapping: threads would only add
+        # handoffs, so the default is none there; stores read over the network keep 2.
+        local = not os.environ.get("VSTASH_TRAINING_CONFIG")
+        args = ("batch", "--stream", "--size", 16, "--shuffle", "--seed", 1, "-o", "-", "--json")
+        default = json.loads(STORE.run(*args).stderr)
+        self.assertEqual(default["workers"], 0 if local else 2)
+        self.assertEqual(json.loads(STORE.run(*args, "--workers", 3).stderr)["workers"], 3)
+        bad = STORE.run(*args, "--workers", -1, check=False)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("--workers", bad.stderr.decode())
+
     def test_batch_files_and_resume(self):
         pattern = STORE.path("files/b{}.npy")
         os.makedirs(os.path.dirname(pattern), exist_ok=True)

@@ -182,6 +182,9 @@ class ThreadedLoader final : public DataLoader {
     if (m_reader && m_reader->rows() != m_info.rows) {
       m_reader.reset();
     }
+    if (m_reader && m_options.gather_inline) {
+      m_options.num_workers = 0;
+    }
     // A gather from the reader takes microseconds and a handoff between threads about as
     // long: the default queue holds up to k_reader_queue_bytes (at least its usual depth),
     // which the workers fill in runs of depth / workers batches.

@@ -68,6 +68,10 @@ struct LoaderOptions {
   // loader's creation, gathered by the workers in parallel from one reader (no connection
   // per worker, no store round trip per batch).
   bool samples_only = false;
+  // With a SampleReader, load in the caller's thread whatever num_workers says (options()
+  // then reports 0): a gather is a memcpy costing about what a handoff to a thread does, so
+  // workers only add handoffs and contend for memory bandwidth (batch --stream's default).
+  bool gather_inline = false;
 };
 
 class DataLoader {
