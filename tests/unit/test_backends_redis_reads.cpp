@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Redis batch reads by position (layout 3, DatasetRows::read_fast) against the real test server:
 // a reader beside a writer never returns rows of a half-applied write, with and without
-// deleted rows, and a dataset of the previous layout is read as it is and migrated by its
-// first write. Runs only when $VSTASH_REDIS_TEST_CONFIG names the server's redis.yaml.
+// deleted rows, one shard or four; a reader between a sharded write's new versions and its
+// commit sees the previous commit whole; a dataset of the previous layout is read as it is
+// and migrated by its first write. Runs only when $VSTASH_REDIS_TEST_CONFIG names the
+// server's redis.yaml.
 #include <doctest/doctest.h>
 #include <atomic>
 #include <chrono>
@@ -124,6 +126,21 @@ std::string encode_v2(const rd::ChunkRecords& records) {
   return out;
 }
 
+// Every key under the profile's prefix.
+std::set<std::string> keys_under(const Profile& p) {
+  rd::Connection c(rd::ConnectOptions::from_profile(p));
+  std::set<std::string> out;
+  std::string cursor = "0";
+  do {
+    auto r = c.command({"SCAN", cursor, "MATCH", p.get_string("prefix") + "*", "COUNT", "1000"});
+    cursor = rd::as_string(rd::element(*r, 0));
+    for (const auto& k : rd::string_array(rd::element(*r, 1))) {
+      out.insert(k);
+    }
+  } while (cursor != "0");
+  return out;
+}
+
 }  // namespace
 
 TEST_SUITE("redis" * doctest::skip(no_server())) {
@@ -212,6 +229,64 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
       CHECK(versions.size() >= 5);  // the reads did interleave with the writes
       writer->drop_dataset(ds);
     }
+  }
+
+  TEST_CASE("shards: a reader between a sharded write's new versions and its commit sees the old rows whole") {
+    Profile p = isolated("redis", "shards");
+    p.set("shards_per_dataset", 4);
+    auto writer = open(p);
+    auto reader = open(p);
+    const int64_t n = 1500;  // 6 chunks over 4 shards, the last partial
+    std::vector<int64_t> live(static_cast<size_t>(n));
+    for (int64_t k = 0; k < n; ++k) {
+      live[static_cast<size_t>(k)] = k;
+    }
+    writer->create_dataset(spec("d"));
+    writer->write_rows("d", versioned(live, 0));
+    REQUIRE(writer->dataset_info("d")->extra.at("shards") == 4);
+    reader->fetch("d", {"r0"});  // the first lookup indexes the ids (a mutation: not from inside the hook)
+    const auto before = keys_under(p);
+    int calls = 0;
+    int64_t rows = n;  // what a reader must see in the hook: the last commit's rows, whole
+    int64_t version = 0;
+    auto check_all = [&] {
+      const std::vector<int64_t> positions(live.begin(), live.begin() + rows);
+      CHECK(check_batch(reader->read_rows("d", 0, rows), live, positions) == version);  // head + fan-out
+      std::vector<std::string> ids;
+      for (int64_t k = 0; k < rows; k += 97) {
+        ids.push_back("r" + std::to_string(k));
+      }
+      for (const auto& meta : reader->fetch("d", ids).metadata) {
+        CHECK(meta.at("v") == version);  // the snapshot path
+      }
+      CHECK(reader->count("d", nullptr) == rows);
+    };
+    rd::before_commit_hook() = [&] {
+      ++calls;
+      check_all();
+    };
+    struct Reset {
+      ~Reset() { rd::before_commit_hook() = nullptr; }
+    } reset;
+    writer->write_rows("d", versioned(live, 1));  // every chunk rewritten: 6 new versions
+    CHECK(calls == 1);
+    version = 1;
+    check_all();
+    // Deleting a row and updating one copy their chunks' other parts into new versions too.
+    writer->delete_ids("d", {"r1499"});
+    rows = n - 1;
+    writer->update_row("d", "r3", std::nullopt, json{{"v", 1}});
+    CHECK(calls == 3);
+    check_all();
+    // Each commit unlinked the versions it superseded: as many keys as before, none of the
+    // first write's version (1; the rows v1 are version 2, the delete 3, the update 4).
+    const auto after = keys_under(p);
+    CHECK(after.size() == before.size());
+    for (const auto& key : after) {
+      CHECK(key.substr(key.size() - 3) != ":v1");
+    }
+    CHECK(writer->drop_dataset("d"));
+    CHECK(keys_under(p).size() <= 1);  // the datasets set, if anything
   }
 
   TEST_CASE("a streamed batch (read_samples) equals read_positions' data and labels and reads no records") {
