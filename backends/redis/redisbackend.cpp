@@ -22,6 +22,7 @@
 //   P ds:{NAME/S'}:INC:rows:N:vV    (and chunk, labels) chunk N's version V, S' = N mod S
 //   P ds:{NAME}:INC:vers            string: each chunk's current version, u32 LE at 4N
 //   P ds:{NAME}:INC:vseq            counter: one version per mutation
+//   P ds:{NAME}:INC:pending         hash: version -> chunk bound, until its mutation commits
 // Row i lives in chunk i / C, slot i % C; a live row has a record in its chunk's records,
 // so a batch of consecutive rows is a handful of keys, and writing a whole chunk is three
 // SETs plus its ids (one value per chunk rather than a hash field per row: a fraction of

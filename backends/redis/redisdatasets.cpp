@@ -102,13 +102,14 @@ bool RedisDatasetRecords::insert(const catalog::DatasetRecord& record) {
     return false;
   }
   const std::string inc = new_incarnation();
+  const auto leftovers = snap ? pending_of(*snap) : Pending();
   m_conn.append({"MULTI"});
   unwatch.disarm();
   // A missing or partly expired dataset starts over under a new incarnation; what is left
   // of the old one goes now rather than living on without a ttl.
   m_conn.append({"DEL", k.manifest()});
   if (snap) {
-    append_unlink(*snap);
+    append_unlink(*snap, leftovers);
   }
   const std::string next_index = std::to_string(record.next_index);
   m_conn.append({"HSET", k.manifest(), "spec", stored_spec_text(record.spec), "inc", inc, "next_index", next_index,
@@ -168,14 +169,32 @@ bool RedisDatasetRecords::compare_and_set(const catalog::DatasetRecord& seen, co
   return true;
 }
 
-void RedisDatasetRecords::append_unlink(const Snapshot& snap) {
+RedisDatasetRecords::Pending RedisDatasetRecords::pending_of(const Snapshot& snap) {
+  Pending out;
+  if (snap.shards() <= 1) {
+    return out;
+  }
+  auto r = m_conn.command({"HGETALL", snap.keys.pending(snap.inc)});
+  for (size_t i = 0; i + 1 < array_size(*r); i += 2) {
+    out.emplace_back(static_cast<uint32_t>(as_int(element(*r, i))), as_int(element(*r, i + 1)));
+  }
+  return out;
+}
+
+void RedisDatasetRecords::append_unlink(const Snapshot& snap, const Pending& leftovers) {
   const DatasetKeys& k = snap.keys;
   m_conn.append({"UNLINK", k.ids(snap.inc), k.live(snap.inc)});
   for (int64_t n = 0; n < snap.nchunks; ++n) {
     m_conn.append({"UNLINK", k.rows(snap.inc, n), k.chunk(snap.inc, n), k.labels(snap.inc, n)});
   }
   if (snap.shards() > 1) {
-    m_conn.append({"UNLINK", k.vers(snap.inc), k.vseq(snap.inc)});
+    m_conn.append({"UNLINK", k.vers(snap.inc), k.vseq(snap.inc), k.pending(snap.inc)});
+  }
+  for (const auto& [version, end] : leftovers) {  // versions a killed writer left
+    for (int64_t n = 0; n < std::min(end, snap.nchunks + k_max_leftover_chunks); ++n) {
+      m_conn.append({"UNLINK", k.key_at("rows", snap.inc, n, version), k.key_at("chunk", snap.inc, n, version),
+                     k.key_at("labels", snap.inc, n, version)});
+    }
   }
 }
 
@@ -183,11 +202,12 @@ bool RedisDatasetRecords::remove(const std::string& name) {
   const DatasetKeys k(m_cfg, name);
   m_rows.append_snapshot(k);
   auto snap = m_rows.parse_snapshot(name, *m_conn.flush().front());
+  const auto leftovers = snap ? pending_of(*snap) : Pending();
   m_conn.append({"MULTI"});
   m_conn.append({"UNLINK", k.manifest()});
   m_conn.append({"SREM", datasets_key(), name});
   if (snap) {
-    append_unlink(*snap);
+    append_unlink(*snap, leftovers);
   }
   m_conn.append({"EXEC"});
   m_conn.flush();

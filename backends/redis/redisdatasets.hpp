@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/common/catalog.hpp"
@@ -42,9 +43,15 @@ class RedisDatasetRecords final : public catalog::DatasetRecords {
   // Under the turn and the manifest's WATCH: a light snapshot, full where the turn cannot vouch for it.
   std::optional<Snapshot> watched_snapshot(CommitTurn& turn, const DatasetKeys& keys);
   std::string datasets_key() const { return m_cfg.prefix + "datasets"; }
+  // S > 1: the pending entries (version, chunk bound) of mutations that neither committed nor
+  // cleaned up (a writer killed between its versions and its EXEC). Read before the MULTI.
+  using Pending = std::vector<std::pair<uint32_t, int64_t>>;
+  Pending pending_of(const Snapshot& snap);
   // Queues UNLINK of every key of snap's incarnation but the manifest (S = 1: one command for
-  // the ids and live keys, then one per chunk, as always).
-  void append_unlink(const Snapshot& snap);
+  // the ids and live keys, then one per chunk), and of the leftovers' versions.
+  void append_unlink(const Snapshot& snap, const Pending& leftovers);
+  // A leftover's bound is trusted this far past the dataset's chunks (an ingest block's).
+  static constexpr int64_t k_max_leftover_chunks = 4096;
 
   Connection& m_conn;
   const StoreConfig& m_cfg;

@@ -87,7 +87,7 @@ std::optional<int64_t> DatasetRows::remove(const std::string& dataset, const Sel
     }
   };
   if (versions.active() && !chunks.empty()) {
-    versions.allocate();
+    versions.allocate(chunks.rbegin()->first + 1);
     append_chunks();
     versions.write_out();
   }

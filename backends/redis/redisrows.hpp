@@ -65,6 +65,9 @@ struct DatasetKeys {
   // gives each mutation its version.
   std::string vers(const std::string& inc) const { return base + inc + ":vers"; }
   std::string vseq(const std::string& inc) const { return base + inc + ":vseq"; }
+  // S > 1: hash, version -> the chunk bound of a mutation's versions not yet committed or
+  // unlinked (a writer killed in between leaves its entry, and drop unlinks those keys).
+  std::string pending(const std::string& inc) const { return base + inc + ":pending"; }
   // kind ("rows", "chunk", "labels") of chunk N at its current version (S = 1: unversioned).
   std::string key(std::string_view kind, const std::string& inc, int64_t n) const;
   // kind of chunk N at version v (S > 1).
@@ -297,8 +300,8 @@ class ChunkVersions {
   ChunkVersions(const ChunkVersions&) = delete;
   ChunkVersions& operator=(const ChunkVersions&) = delete;
   bool active() const { return m_snap.shards() > 1; }
-  // One round trip: this mutation's version.
-  void allocate();
+  // One round trip: this mutation's version, recorded as pending for chunks below end.
+  void allocate(int64_t end);
   // The key of kind in chunk c's new version (S = 1: the chunk's only key); c is rewritten.
   std::string key(std::string_view kind, int64_t c);
   // Before a SET (whole) or SETRANGE of kind in chunk c's new version: for a SETRANGE, the
@@ -309,7 +312,7 @@ class ChunkVersions {
   void write_out();
   // Inside the MULTI: the version map's entries and UNLINK of the superseded versions.
   void append_commit();
-  void committed() { m_parts.clear(); }
+  void committed() { m_committed = true; }
 
  private:
   static unsigned bit_of(std::string_view kind);
@@ -317,6 +320,7 @@ class ChunkVersions {
   const StoreConfig& m_cfg;
   const Snapshot& m_snap;
   uint32_t m_version = 0;
+  bool m_committed = false;
   std::map<int64_t, unsigned> m_parts;  // chunk -> kinds written or copied (bit_of)
 };
 

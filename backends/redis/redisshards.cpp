@@ -58,7 +58,7 @@ ChunkVersions::ChunkVersions(Connection& conn, const StoreConfig& cfg, const Sna
     : m_conn(conn), m_cfg(cfg), m_snap(snap) {}
 
 ChunkVersions::~ChunkVersions() {
-  if (m_parts.empty() || m_version == 0 || !m_conn.connected()) {
+  if (m_committed || m_version == 0 || !m_conn.connected()) {
     return;
   }
   try {
@@ -68,16 +68,28 @@ ChunkVersions::~ChunkVersions() {
                      k.key_at("labels", m_snap.inc, c, m_version)});
     }
     m_conn.flush();
+    m_conn.command({"HDEL", m_snap.keys.pending(m_snap.inc), std::to_string(m_version)});
   } catch (...) {  // NOLINT(bugprone-empty-catch): an unreferenced version costs memory, never a wrong read
   }
 }
 
 unsigned ChunkVersions::bit_of(std::string_view kind) { return kind == "rows" ? 1U : kind == "chunk" ? 2U : 4U; }
 
-void ChunkVersions::allocate() {
+// INCR of the counter and the pending entry, atomically (one slot): a writer killed after it
+// leaves an entry naming every key it may have written.
+constexpr std::string_view k_allocate = R"lua(
+local v = redis.call('INCR', KEYS[1]) % 4294967296
+if v == 0 then v = redis.call('INCR', KEYS[1]) % 4294967296 end
+redis.call('HSET', KEYS[2], v, ARGV[1])
+return v
+)lua";
+
+void ChunkVersions::allocate(int64_t end) {
   if (active() && m_version == 0) {
-    const int64_t v = as_int(*m_conn.command({"INCR", m_snap.keys.vseq(m_snap.inc)}));
-    m_version = static_cast<uint32_t>(v == 0 ? 1 : v);  // wraps after 2^32 mutations: long unlinked
+    const auto& k = m_snap.keys;
+    const std::string bound = std::to_string(end);
+    m_version = static_cast<uint32_t>(
+        as_int(*m_conn.command({"EVAL", k_allocate, "2", k.vseq(m_snap.inc), k.pending(m_snap.inc), bound})));
   }
 }
 
@@ -127,6 +139,7 @@ void ChunkVersions::append_commit() {
     return;
   }
   const auto& k = m_snap.keys;
+  m_conn.append({"HDEL", k.pending(m_snap.inc), std::to_string(m_version)});
   for (auto it = m_parts.begin(); it != m_parts.end();) {
     const int64_t first = it->first;
     std::vector<uint32_t> run;

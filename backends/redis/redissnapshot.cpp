@@ -202,6 +202,7 @@ void DatasetRows::append_expire_all(const DatasetKeys& k, const Snapshot& snap, 
     // The current versions; the new ones a commit writes were given the ttl by ChunkVersions.
     append_expire(m_conn, m_cfg, k.vers(snap.inc));
     append_expire(m_conn, m_cfg, k.vseq(snap.inc));
+    append_expire(m_conn, m_cfg, k.pending(snap.inc));
     nchunks = std::min(nchunks < 0 ? snap.nchunks : nchunks, snap.nchunks);
   }
   for (int64_t n = 0; n < (nchunks < 0 ? snap.nchunks : nchunks); ++n) {

@@ -88,7 +88,7 @@ bool DatasetRows::update(const std::string& dataset, const std::string& id, cons
     m_conn.append({"SET", versions.key("rows", c), value});
   };
   if (versions.active()) {
-    versions.allocate();
+    versions.allocate(c + 1);
     append_chunk();
     versions.write_out();
   }

@@ -61,6 +61,7 @@ class BatchWrite {
     append_samples(staged);
     return append_records();
   }
+  int64_t new_nchunks() const { return m_new_nchunks; }
   void append_index(const std::map<int64_t, int64_t>& counts) {
     append_ids();
     append_manifest(counts);
@@ -391,7 +392,7 @@ bool DatasetRows::write(const std::string& dataset, const RowBatch& batch) {
   std::map<int64_t, int64_t> counts;
   if (versions.active()) {
     staged.unusable();
-    versions.allocate();
+    versions.allocate(write.new_nchunks());
     counts = write.append_chunks(staged);
     versions.write_out();
   }

@@ -15,6 +15,9 @@
 #include <set>
 #include <thread>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic"
 #include <hiredis/hiredis.h>
@@ -286,6 +289,37 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
       CHECK(key.substr(key.size() - 3) != ":v1");
     }
     CHECK(writer->drop_dataset("d"));
+    CHECK(keys_under(p).size() <= 1);  // the datasets set, if anything
+  }
+
+  TEST_CASE(
+      "shards: a writer killed between its new versions and its commit changes nothing, and drop removes its keys") {
+    Profile p = isolated("redis", "killed");
+    p.set("shards_per_dataset", 4);
+    auto store = open(p);
+    const int64_t n = 1500;
+    std::vector<int64_t> live(static_cast<size_t>(n));
+    for (int64_t k = 0; k < n; ++k) {
+      live[static_cast<size_t>(k)] = k;
+    }
+    store->create_dataset(spec("d"));
+    store->write_rows("d", versioned(live, 0));
+    const auto before = keys_under(p);
+    const pid_t pid = fork();
+    if (pid == 0) {  // the writer, killed (no destructor runs) once its versions exist
+      rd::before_commit_hook() = [] { std::_Exit(0); };
+      open(p)->write_rows("d", versioned(live, 1));
+      std::_Exit(1);
+    }
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    CHECK(check_batch(store->read_rows("d", 0, n), live, live) == 0);
+    CHECK(keys_under(p).size() > before.size());  // its versions are there, unreferenced
+    store->write_rows("d", versioned(live, 2));
+    CHECK(check_batch(store->read_rows("d", 0, n), live, live) == 2);
+    CHECK(store->drop_dataset("d"));
     CHECK(keys_under(p).size() <= 1);  // the datasets set, if anything
   }
 
