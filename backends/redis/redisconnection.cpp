@@ -25,6 +25,7 @@
 #include "backends/redis/redisclusterslots.hpp"
 #include "src/errors.hpp"
 #include "src/profile.hpp"
+#include "src/util/scrub.hpp"
 
 namespace vstash::backends::redis {
 
@@ -226,14 +227,7 @@ Connection& Connection::operator=(Connection&& o) noexcept {
 }
 
 std::string Connection::scrub(std::string text) const {
-  for (const auto& s : m_secrets) {
-    if (s.empty()) {
-      continue;
-    }
-    for (size_t at = text.find(s); at != std::string::npos; at = text.find(s, at + 3)) {
-      text.replace(at, s.size(), "***");
-    }
-  }
+  text = util::scrub_secrets(std::move(text), m_secrets);
   std::replace(text.begin(), text.end(), '\n', ' ');
   std::replace(text.begin(), text.end(), '\r', ' ');
   return text;
