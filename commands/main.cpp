@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
-// vstash entry point: builds the command tree, parses, and maps every failure to one line on
-// stderr and an exit code (src/errors.hpp). This is the only catch in the program.
+// vstash entry point: builds the command tree (the part the command line can reach), parses,
+// and maps every failure to one line on stderr and an exit code (src/errors.hpp). This is the
+// only catch in the program.
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <string_view>
 
 #include "commands/commands.hpp"
 #include "src/errors.hpp"
@@ -24,26 +26,80 @@ int report(const std::string& message, vstash::ExitCode code) {
   return static_cast<int>(code);
 }
 
-// The first word that is neither an option nor a global option's value, when it names no
-// command: CLI11 would only say "A subcommand is required", which hides the typo.
-std::string unknown_command(CLI::App& app, int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--profile" || arg == "--config" || arg == "--dataset") {
-      ++i;
-      continue;
-    }
-    if (arg.empty() || arg[0] == '-') {
-      continue;
-    }
-    try {
-      app.get_subcommand(arg);
-      return "";
-    } catch (const CLI::OptionNotFound&) {
-      return arg;
+using Register = void (*)(CLI::App&, vstash::commands::Context&);
+struct Command {
+  std::string_view name;
+  Register add;
+};
+
+// Every subcommand, in the order `vstash --help` lists them.
+constexpr Command k_commands[] = {
+    {"ingest", vstash::commands::register_ingest},
+    {"batch", vstash::commands::register_batch},
+    {"export", vstash::commands::register_export},
+    {"copy", vstash::commands::register_copy},
+    {"check", vstash::commands::register_check},
+    {"query", vstash::commands::register_query},
+    {"insert", vstash::commands::register_insert},
+    {"update", vstash::commands::register_update},
+    {"get", vstash::commands::register_get},
+    {"delete", vstash::commands::register_delete},
+    {"checkpoint", vstash::commands::register_checkpoint},
+    {"stats", vstash::commands::register_stats},
+    {"compact", vstash::commands::register_compact},
+    {"index", vstash::commands::register_index},
+    {"profiles", vstash::commands::register_profiles},
+    {"progress", vstash::commands::register_progress},
+};
+
+const Command* find_command(std::string_view word) {
+  for (const Command& c : k_commands) {
+    if (c.name == word) {
+      return &c;
     }
   }
-  return "";
+  return nullptr;
+}
+
+// The first word that is neither an option nor a global option's value (argc if none).
+int first_word(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--profile" || arg == "--config" || arg == "--dataset") {
+      ++i;
+    } else if (!arg.empty() && arg[0] != '-') {
+      return i;
+    }
+  }
+  return argc;
+}
+
+// Builds only what this command line can reach: the command its first word names when no
+// other word names a command (such a word could be parsed against the other commands), none
+// for a lone --version, else every command (--help, a typo, no command). Parsing, help and
+// errors are then those of the whole tree; building all of it costs most of start-up.
+void register_commands(CLI::App& app, vstash::commands::Context& ctx, int argc, char** argv) {
+  const int at = first_word(argc, argv);
+  const Command* chosen = at < argc ? find_command(argv[at]) : nullptr;
+  for (int i = 1; chosen && i < argc; ++i) {
+    if (i != at && find_command(argv[i])) {
+      chosen = nullptr;
+    }
+  }
+  if (chosen) {
+    chosen->add(app, ctx);
+  } else if (!(argc == 2 && std::string_view(argv[1]) == "--version")) {
+    for (const Command& c : k_commands) {
+      c.add(app, ctx);
+    }
+  }
+}
+
+// The first word when it names no command: CLI11 would only say "A subcommand is required",
+// which hides the typo.
+std::string unknown_command(int argc, char** argv) {
+  const int at = first_word(argc, argv);
+  return at < argc && !find_command(argv[at]) ? std::string(argv[at]) : std::string();
 }
 
 }  // namespace
@@ -53,22 +109,7 @@ int main(int argc, char** argv) {
   commands::Context ctx;
   CLI::App app{"Move ML data in and out of vector databases.", "vstash"};
   commands::register_global_options(app, ctx);
-  commands::register_ingest(app, ctx);
-  commands::register_batch(app, ctx);
-  commands::register_export(app, ctx);
-  commands::register_copy(app, ctx);
-  commands::register_check(app, ctx);
-  commands::register_query(app, ctx);
-  commands::register_insert(app, ctx);
-  commands::register_update(app, ctx);
-  commands::register_get(app, ctx);
-  commands::register_delete(app, ctx);
-  commands::register_checkpoint(app, ctx);
-  commands::register_stats(app, ctx);
-  commands::register_compact(app, ctx);
-  commands::register_index(app, ctx);
-  commands::register_profiles(app, ctx);
-  commands::register_progress(app, ctx);
+  register_commands(app, ctx, argc, argv);
   commands::assign_env_names(app);
   commands::install_interrupt_handler();
   // A server that closes its socket while we write must be an error we report (exit 3), not
@@ -83,7 +124,7 @@ int main(int argc, char** argv) {
     if (e.get_exit_code() == 0) {
       return app.exit(e);  // --help, --version
     }
-    if (const std::string word = unknown_command(app, argc, argv); !word.empty()) {
+    if (const std::string word = unknown_command(argc, argv); !word.empty()) {
       return report("unknown command \"" + word + "\" (see vstash --help)", ExitCode::usage);
     }
     if (argc == 1) {

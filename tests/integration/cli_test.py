@@ -700,6 +700,17 @@ class OutputModes(CliTest):
         help_text = self.ok("query", "--help").stdout
         self.assertIn("VSTASH_QUERY_INCLUDE_VALUES", help_text)
 
+    def test_a_command_reads_only_its_own_variables(self):
+        # A malformed variable of another command (ingest's, query's, progress record's) no
+        # longer fails this one (it did while every command was built: main.cpp builds only
+        # the one that runs); the command's own and the global variables are still read.
+        self.make_dataset("envC", n=4)
+        others = {"VSTASH_INGEST_BATCH_SIZE": "x", "VSTASH_K": "x", "VSTASH_STEP": "x", "VSTASH_SHUFFLE": "x"}
+        st = json.loads(self.ok("stats", env={**others, "VSTASH_JSON": "1", "VSTASH_DATASET": "envC"}).stdout)
+        self.assertEqual([d["name"] for d in st["datasets"]], ["envC"])
+        self.fails(2, "query", "[1,2,3,4]", "--dataset", "envC", env={"VSTASH_K": "x"}, contains=["-k"])
+        self.fails(2, "stats", env={"VSTASH_JSON": "x"}, contains=["--json"])
+
     def test_quiet_silences_diagnostics(self):
         with h5py.File(self.path("ann.h5"), "w") as f:
             f.attrs["distance"] = "angular"
