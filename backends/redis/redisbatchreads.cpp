@@ -242,28 +242,22 @@ std::vector<Run> BatchRead::runs_of(const std::vector<int64_t>& indices) const {
 // the reads, and the tables cached at that gen, saw one state of the dataset.
 std::optional<std::vector<Reply>> BatchRead::read_runs(const std::vector<Run>& runs, bool records) {
   m_conn.append({"EXISTS", m_keys.ids(m_head.inc), m_keys.live(m_head.inc)});
-  // Keys are built in place from their prefixes (k.rows(inc, n) etc.): a shuffled batch
-  // names hundreds of them.
-  const std::string pre = m_keys.base + m_head.inc + ":";
+  // Keys are built in place (k.rows(inc, n) etc.): a shuffled batch names hundreds of them.
   std::string key;
   auto key_of = [&](std::string_view kind, int64_t chunk) -> const std::string& {
-    if (m_keys.shards > 1) {
-      key = m_keys.key(kind.substr(0, kind.size() - 1), m_head.inc, chunk);
-      return key;
-    }
-    key.assign(pre).append(kind).append(std::to_string(chunk));
+    m_keys.key_into(key, kind, m_head.inc, chunk);
     return key;
   };
   for (const auto& r : runs) {
     const auto s = static_cast<size_t>(r.slot);
     if (records) {
-      m_conn.append({"GETRANGE", key_of("rows:", r.chunk), std::to_string(k_records_data + r.begin),
+      m_conn.append({"GETRANGE", key_of("rows", r.chunk), std::to_string(k_records_data + r.begin),
                      std::to_string(static_cast<int64_t>(k_records_data + r.end) - 1)});
     }
-    m_conn.append({"GETRANGE", key_of("chunk:", r.chunk), std::to_string(s * m_head.row_bytes),
+    m_conn.append({"GETRANGE", key_of("chunk", r.chunk), std::to_string(s * m_head.row_bytes),
                    std::to_string((s + r.count) * m_head.row_bytes - 1)});
     if (m_head.label_bytes > 0) {
-      m_conn.append({"GETRANGE", key_of("labels:", r.chunk), std::to_string(s * m_head.label_bytes),
+      m_conn.append({"GETRANGE", key_of("labels", r.chunk), std::to_string(s * m_head.label_bytes),
                      std::to_string((s + r.count) * m_head.label_bytes - 1)});
     }
   }

@@ -207,6 +207,7 @@ std::vector<ClusterRouter::Item> ClusterRouter::plan(std::vector<std::vector<std
 void ClusterRouter::send_round(std::vector<Item*>& items) {
   std::vector<std::pair<Connection*, std::vector<Item*>>> by_node;
   std::exception_ptr failed;
+  std::vector<std::string_view> args;  // one command's, reused
   try {
     for (Item* item : items) {
       Connection& c = node(item->node);
@@ -221,7 +222,7 @@ void ClusterRouter::send_round(std::vector<Item*>& items) {
       for (size_t i = 0; i < item->cmds.size(); ++i) {
         if (!item->block || item->in_block[i]) {
           const auto& cmd = item->cmds[i];
-          std::vector<std::string_view> args(cmd.begin(), cmd.end());
+          args.assign(cmd.begin(), cmd.end());
           c.append(args);
         }
       }

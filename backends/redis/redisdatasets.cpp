@@ -134,6 +134,9 @@ bool RedisDatasetRecords::insert(const catalog::DatasetRecord& record) {
     return false;
   }
   turn.saw_whole(inc, 1);  // the new, empty incarnation
+  // Its first write then knows S > 1 and stages no chunk (a staged key, in the dataset's own
+  // slot, could not be renamed into a shard's: its bytes would go twice).
+  turn.shards.store(std::min(shards, k_max_shards));
   return true;
 }
 

@@ -3,6 +3,7 @@
 // and the pipelined reads and MULTI/EXEC writes over it.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -72,6 +73,8 @@ struct DatasetKeys {
   std::string key(std::string_view kind, const std::string& inc, int64_t n) const;
   // kind of chunk N at version v (S > 1).
   std::string key_at(std::string_view kind, const std::string& inc, int64_t n, uint32_t v) const;
+  // key(kind, inc, n) built into out (its capacity reused: a batch read names hundreds).
+  void key_into(std::string& out, std::string_view kind, const std::string& inc, int64_t n) const;
 
  private:
   std::string m_tag;  // P ds:{NAME
@@ -108,7 +111,21 @@ struct Snapshot {
   // and the last chunk's records, in O(1): live is empty and rows is -1 (unknown).
   bool light = false;
   std::string layout;  // k_layout or k_layout_v2
+  // S > 1, a light snapshot that was asked for one (VersionBound): a mutation version the
+  // snapshot script allocated and recorded as pending, as ChunkVersions::allocate does (0: none).
+  uint32_t version = 0;
   int64_t shards() const { return keys.shards; }
+};
+
+// A write that takes its version with its snapshot (one round trip less per block): its rows
+// end at most at next_index + add, or at hi if that is larger (explicit indices).
+struct VersionBound {
+  int64_t add = 0;
+  int64_t hi = 0;
+  // The chunk bound of the pending entry, for the snapshot's next_index.
+  int64_t chunks(int64_t next_index) const {
+    return (std::max(next_index + add, hi) + k_chunk_rows - 1) / k_chunk_rows;
+  }
 };
 
 // What a lookup found by reading the records of chunks past ids_from: their ids, for the
@@ -300,8 +317,14 @@ class ChunkVersions {
   ChunkVersions(const ChunkVersions&) = delete;
   ChunkVersions& operator=(const ChunkVersions&) = delete;
   bool active() const { return m_snap.shards() > 1; }
-  // One round trip: this mutation's version, recorded as pending for chunks below end.
+  // One round trip: this mutation's version, recorded as pending for chunks below end;
+  // none when adopt() gave one that covers end.
   void allocate(int64_t end);
+  // The version the snapshot script allocated (Snapshot::version), pending for chunks below end.
+  void adopt(uint32_t version, int64_t end) {
+    m_version = version;
+    m_end = end;
+  }
   // The key of kind in chunk c's new version (S = 1: the chunk's only key); c is rewritten.
   std::string key(std::string_view kind, int64_t c);
   // Before a SET (whole) or SETRANGE of kind in chunk c's new version: for a SETRANGE, the
@@ -320,6 +343,7 @@ class ChunkVersions {
   const StoreConfig& m_cfg;
   const Snapshot& m_snap;
   uint32_t m_version = 0;
+  int64_t m_end = 0;  // the pending entry's chunk bound
   bool m_committed = false;
   std::map<int64_t, unsigned> m_parts;  // chunk -> kinds written or copied (bit_of)
 };
@@ -335,7 +359,8 @@ class DatasetRows {
  public:
   DatasetRows(Connection& conn, const StoreConfig& cfg) : m_conn(conn), m_cfg(cfg) {}
 
-  void append_snapshot(const DatasetKeys& keys, bool light = false);
+  // bound (light only): a sharded dataset's script also allocates the write's version.
+  void append_snapshot(const DatasetKeys& keys, bool light = false, const VersionBound* bound = nullptr);
   // With the turn held and the manifest WATCHed: replaces a light snapshot the turn cannot
   // vouch for (CommitTurn::whole_at) by a full one, and records a full or empty intact one
   // as seen whole.
@@ -416,8 +441,9 @@ class DatasetRows {
   class Watched {
    public:
     // light: a light snapshot when settle_snapshot trusts it, else a full one (a second
-    // round trip).
-    Watched(DatasetRows& store, const DatasetKeys& keys, StagedChunks* staged = nullptr, bool light = false);
+    // round trip). bound: see append_snapshot.
+    Watched(DatasetRows& store, const DatasetKeys& keys, StagedChunks* staged = nullptr, bool light = false,
+            const VersionBound* bound = nullptr);
     Snapshot& snap() { return *m_snap; }
     CommitTurn& turn() { return m_turn; }
     void disarm() { m_unwatch.disarm(); }

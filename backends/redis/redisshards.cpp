@@ -2,6 +2,7 @@
 // One dataset spread over S shards (S > 1): chunk key names per shard and version, the
 // version map's bytes, and the copy-on-write versions a mutation writes before its commit.
 #include <fmt/format.h>
+#include <charconv>
 #include <cstring>
 
 #include "backends/redis/redisrows.hpp"
@@ -14,12 +15,37 @@ DatasetKeys::DatasetKeys(const StoreConfig& cfg, const std::string& dataset)
       base(fmt::format("{}ds:{{{}}}:", cfg.prefix, key_escape(dataset))),
       m_tag(fmt::format("{}ds:{{{}", cfg.prefix, key_escape(dataset))) {}
 
+namespace {
+
+void append_int(std::string& out, int64_t n) {
+  char digits[24];
+  out.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
+}
+
+}  // namespace
+
 std::string DatasetKeys::key(std::string_view kind, const std::string& inc, int64_t n) const {
-  if (shards <= 1) {
-    return fmt::format("{}{}:{}:{}", base, inc, kind, n);
+  std::string out;
+  key_into(out, kind, inc, n);
+  return out;
+}
+
+void DatasetKeys::key_into(std::string& out, std::string_view kind, const std::string& inc, int64_t n) const {
+  out.clear();
+  if (shards > 1) {
+    const uint32_t v = n >= 0 && n < static_cast<int64_t>(versions.size()) ? versions[static_cast<size_t>(n)] : 0;
+    out.append(m_tag).push_back('/');
+    append_int(out, n % shards);
+    out.append("}:").append(inc).push_back(':');
+    out.append(kind).push_back(':');
+    append_int(out, n);
+    out.append(":v");
+    append_int(out, v);
+    return;
   }
-  const uint32_t v = n >= 0 && n < static_cast<int64_t>(versions.size()) ? versions[static_cast<size_t>(n)] : 0;
-  return key_at(kind, inc, n, v);
+  out.append(base).append(inc).push_back(':');
+  out.append(kind).push_back(':');
+  append_int(out, n);
 }
 
 std::string DatasetKeys::key_at(std::string_view kind, const std::string& inc, int64_t n, uint32_t v) const {
@@ -85,6 +111,10 @@ return v
 )lua";
 
 void ChunkVersions::allocate(int64_t end) {
+  if (active() && m_version != 0 && end > m_end) {  // not expected: VersionBound is an upper bound
+    m_conn.command({"HSET", m_snap.keys.pending(m_snap.inc), std::to_string(m_version), std::to_string(end)});
+    m_end = end;
+  }
   if (active() && m_version == 0) {
     const auto& k = m_snap.keys;
     const std::string bound = std::to_string(end);

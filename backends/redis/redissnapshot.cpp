@@ -24,6 +24,9 @@ namespace {
 // A sharded dataset (manifest field shards > 1, chunks in other slots, which a script cannot
 // read) answers from its own slot: the counts from the live key, whether the version map is
 // whole, the map itself, S and the mode; its chunks are checked by the reads that use them.
+// With ARGV[4] and ARGV[5] (a light snapshot for a write, VersionBound's add and hi) and the
+// map whole, it also takes the write's version as ChunkVersions::allocate's script does (INCR
+// of vseq, the pending entry with its chunk bound) and answers it before the layout, else 0.
 constexpr std::string_view k_snapshot = R"lua(
 local m = redis.call('HMGET', KEYS[1], 'spec', 'inc', 'next_index', 'nchunks', 'gen', 'layout', 'ids_from', 'shards')
 if not m[1] then return false end
@@ -34,6 +37,13 @@ if m[8] and tonumber(m[8]) > 1 then
   local vers = redis.call('GET', base .. 'vers')
   local ok = 1
   if not vers or #vers < 4 * n then ok = 0; vers = '' end
+  local v = 0
+  if ARGV[5] and ok == 1 and ARGV[3] == 'light' then
+    local rows = math.max(tonumber(m[3]) + tonumber(ARGV[4]), tonumber(ARGV[5]))
+    v = redis.call('INCR', base .. 'vseq') % 4294967296
+    if v == 0 then v = redis.call('INCR', base .. 'vseq') % 4294967296 end
+    redis.call('HSET', base .. 'pending', v, math.ceil(rows / 256))
+  end
   local counts = {}
   if ARGV[3] ~= 'light' then
     local live = redis.call('GET', base .. 'live') or ''
@@ -43,7 +53,7 @@ if m[8] and tonumber(m[8]) > 1 then
       counts[i + 1] = c
     end
   end
-  return {m[1], m[2], m[3], m[4], m[5], redis.call('HLEN', base .. 'ids'), counts, m[7], ok, vers, m[8], ARGV[3], m[6]}
+  return {m[1], m[2], m[3], m[4], m[5], redis.call('HLEN', base .. 'ids'), counts, m[7], ok, vers, m[8], ARGV[3], v, m[6]}
 end
 if ARGV[3] == 'light' then
   local last = 1
@@ -74,7 +84,13 @@ DatasetSpec DatasetRows::stored_spec(const std::string& dataset, const redisRepl
                                  fmt::format("{}: dataset \"{}\"", location(), dataset));
 }
 
-void DatasetRows::append_snapshot(const DatasetKeys& keys, bool light) {
+void DatasetRows::append_snapshot(const DatasetKeys& keys, bool light, const VersionBound* bound) {
+  if (light && bound != nullptr) {
+    const std::string add = std::to_string(bound->add);
+    const std::string hi = std::to_string(bound->hi);
+    m_conn.append({"EVAL", k_snapshot, "1", keys.manifest(), keys.base, k_layout, "light", add, hi});
+    return;
+  }
   m_conn.append({"EVAL", k_snapshot, "1", keys.manifest(), keys.base, k_layout, light ? "light" : "full"});
 }
 
@@ -118,8 +134,9 @@ std::optional<Snapshot> DatasetRows::parse_snapshot(const std::string& dataset, 
   s.nchunks = as_int(element(r, 3));
   s.gen = as_int(element(r, 4));
   s.intact = as_int(element(r, 5)) >= 1;  // the ids hash's sentinel
-  if (array_size(r) == 13) {              // sharded
+  if (array_size(r) == 14) {              // sharded
     s.keys.shards = as_int(element(r, 10));
+    s.version = static_cast<uint32_t>(as_int(element(r, 12)));
     s.keys.versions = decode_versions(as_view(element(r, 9)), s.nchunks);
     s.light = as_view(element(r, 11)) == "light";
     s.rows = s.light && s.nchunks > 0 ? -1 : 0;
@@ -146,11 +163,12 @@ std::optional<Snapshot> DatasetRows::parse_snapshot(const std::string& dataset, 
   return s;
 }
 
-DatasetRows::Watched::Watched(DatasetRows& store, const DatasetKeys& k, StagedChunks* staged, bool light)
+DatasetRows::Watched::Watched(DatasetRows& store, const DatasetKeys& k, StagedChunks* staged, bool light,
+                              const VersionBound* bound)
     : m_turn(commit_turn(store.m_conn.location(), k.manifest())), m_lock(m_turn.mutex), m_unwatch(store.m_conn) {
   const size_t first = store.m_conn.pending();  // the staged SETs' replies come first
   store.m_conn.append({"WATCH", k.manifest()});
-  store.append_snapshot(k, light);
+  store.append_snapshot(k, light, bound);
   if (staged != nullptr) {
     staged->append_watch();
   }
@@ -159,7 +177,11 @@ DatasetRows::Watched::Watched(DatasetRows& store, const DatasetKeys& k, StagedCh
     staged->check_watched(*replies.back());
   }
   m_snap = store.parse_snapshot(k.name, *replies[first + 1]);
+  const uint32_t version = m_snap ? m_snap->version : 0;
   store.settle_snapshot(m_turn, k, m_snap);
+  if (m_snap) {
+    m_snap->version = version;  // still pending, whichever snapshot settled
+  }
   store.require_intact(k.name, m_snap);
   m_turn.shards.store(m_snap->shards());
 }

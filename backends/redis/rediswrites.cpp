@@ -373,8 +373,14 @@ void remember_ids(CommitTurn& turn, KnownIds* known, const RowBatch& batch, int6
 bool DatasetRows::write(const std::string& dataset, const RowBatch& batch) {
   const DatasetKeys k(m_cfg, dataset);
   StagedChunks staged(m_conn, k, batch, commit_turn(m_conn.location(), k.manifest()).shards.load() <= 1);
-  Watched watched(*this, k, &staged, /*light=*/true);
+  VersionBound bound{static_cast<int64_t>(batch.size()), 0};
+  if (!batch.indices.empty()) {
+    bound = {0, *std::max_element(batch.indices.begin(), batch.indices.end()) + 1};
+  }
+  Watched watched(*this, k, &staged, /*light=*/true, batch.size() > 0 ? &bound : nullptr);
   Snapshot& snap = watched.snap();
+  ChunkVersions versions(m_conn, m_cfg, snap);  // from here, a version taken unused is unlinked
+  versions.adopt(snap.version, bound.chunks(snap.next_index));
   check_batch(snap.spec, batch);
   if (batch.size() == 0) {
     return true;
@@ -385,7 +391,6 @@ bool DatasetRows::write(const std::string& dataset, const RowBatch& batch) {
   }
   CommitTurn& turn = watched.turn();
   KnownIds* known = known_ids(turn, snap);
-  ChunkVersions versions(m_conn, m_cfg, snap);
   BatchWrite write(*this, m_conn, m_cfg, snap, batch, versions);
   write.place(known);
   write.read_touched();

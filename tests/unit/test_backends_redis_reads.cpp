@@ -323,6 +323,53 @@ TEST_SUITE("redis" * doctest::skip(no_server())) {
     CHECK(keys_under(p).size() <= 1);  // the datasets set, if anything
   }
 
+  TEST_CASE("shards: an ingest block of a sharded dataset stages no chunk and takes three round trips") {
+    Profile p = isolated("redis", "stage");
+    p.set("shards_per_dataset", 4);
+    auto writer = open(p);
+    writer->create_dataset(spec("d"));
+    std::vector<int64_t> live(1024);  // 4 whole chunks at consecutive indices, as ingest writes
+    for (size_t k = 0; k < live.size(); ++k) {
+      live[k] = static_cast<int64_t>(k);
+    }
+    RowBatch b = versioned(live, 0);
+    b.indices = live;
+    size_t staged = 0;
+    int calls = 0;
+    rd::before_commit_hook() = [&] {  // between the new versions and the commit
+      ++calls;
+      for (const auto& key : keys_under(p)) {
+        staged += key.find(":stage:") != std::string::npos ? 1 : 0;
+      }
+    };
+    struct Reset {
+      ~Reset() { rd::before_commit_hook() = nullptr; }
+    } reset;
+    writer->write_rows("d", b);
+    CHECK(calls == 1);
+    CHECK(staged == 0);
+    CHECK(check_batch(writer->read_rows("d", 0, 1024), live, live) == 0);
+    // The next block: its version comes with the snapshot, so three round trips (WATCH and
+    // snapshot, the new versions, the commit), one for each step a reader must not straddle.
+    rd::before_commit_hook() = nullptr;
+    auto trips = [&] { return writer->stats().extra.at("round_trips").get<int64_t>(); };
+    const int64_t t0 = trips();
+    const int64_t stats_cost = trips() - t0;
+    std::vector<int64_t> next(1024);
+    for (size_t k = 0; k < next.size(); ++k) {
+      next[k] = 1024 + static_cast<int64_t>(k);
+    }
+    RowBatch more = versioned(next, 0);
+    more.indices = next;
+    const int64_t before = trips();
+    writer->write_rows("d", more);
+    CHECK(trips() - before - stats_cost == 3);
+    live.insert(live.end(), next.begin(), next.end());
+    CHECK(check_batch(writer->read_rows("d", 0, 2048), live, live) == 0);
+    CHECK(writer->drop_dataset("d"));
+    CHECK(keys_under(p).size() <= 1);  // no pending entry nor version left
+  }
+
   TEST_CASE("a streamed batch (read_samples) equals read_positions' data and labels and reads no records") {
     for (const bool holes : {false, true}) {
       CAPTURE(holes);
