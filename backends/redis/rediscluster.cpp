@@ -157,6 +157,7 @@ void ClusterRouter::append(std::span<const std::string_view> args) { m_queue.emp
 
 std::vector<ClusterRouter::Item> ClusterRouter::plan(std::vector<std::vector<std::string>>& queue) {
   std::vector<Item> items;
+  items.reserve(queue.size());
   for (size_t i = 0; i < queue.size(); ++i) {
     Item item;
     if (!is_word(queue[i][0], "MULTI")) {
@@ -247,6 +248,7 @@ void ClusterRouter::send_round(std::vector<Item*>& items) {
         ++next;  // ASKING's +OK
       }
       item->replies.clear();
+      item->replies.reserve(item->cmds.size());
       for (size_t i = 0; i < item->cmds.size(); ++i) {
         const bool sent = !item->block || item->in_block[i];
         item->replies.push_back(sent && next != got.end() ? std::move(*next++) : make_status("QUEUED"));
@@ -386,6 +388,7 @@ std::vector<Reply> ClusterRouter::flush_unchecked() {
   run(items);
   finish_blocks(items);
   std::vector<Reply> out;
+  out.reserve(queue.size());
   for (auto& item : items) {
     for (auto& r : item.replies) {
       out.push_back(std::move(r));

@@ -381,10 +381,12 @@ void Connection::append(std::span<const std::string_view> args) {
     return;
   }
   // The RESP frame is built here and handed over whole: hiredis's own formatting (sdscatfmt
-  // per argument) was the largest client cost of a batch read of hundreds of GETRANGEs.
-  std::string frame;
+  // per argument) was the largest client cost of a batch read of hundreds of GETRANGEs. Its
+  // buffer is kept per thread (under k_direct_bytes): no allocation per command.
+  thread_local std::string frame;
+  frame.clear();
   frame.reserve(bytes + 16 * (args.size() + 1));
-  auto put_count = [&frame](char tag, size_t n) {
+  auto put_count = [](char tag, size_t n) {
     char digits[24];
     const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
     frame.push_back(tag);
