@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
-#include <set>
 
 #include "backends/redis/redisrows.hpp"
 #include "src/errors.hpp"
@@ -54,7 +53,7 @@ class BatchRead {
   }
   void begin_round();
   const redisReply* end_round();
-  bool need_tables(const std::set<int64_t>& chunks);
+  bool need_tables(const std::vector<int64_t>& chunks);
   bool need_live();
   std::optional<std::vector<int64_t>> live_indices(const std::vector<int64_t>& positions);
   void fill_rows(RowBatch& out, const Run& run, const std::vector<Reply>& read, size_t at, bool records);
@@ -102,7 +101,8 @@ const redisReply* BatchRead::end_round() {
 }
 
 // The offset tables of these chunks, read once per (inc, gen) and kept.
-bool BatchRead::need_tables(const std::set<int64_t>& chunks) {
+// chunks: sorted, each once (distinct_chunks).
+bool BatchRead::need_tables(const std::vector<int64_t>& chunks) {
   std::vector<int64_t> missing;
   for (const auto c : chunks) {
     if (m_cache->tables.count(c) == 0) {
@@ -131,6 +131,20 @@ bool BatchRead::need_tables(const std::set<int64_t>& chunks) {
     m_cache->tables.emplace(missing[j], std::string(table.substr(k_records_table)));
   }
   return true;
+}
+
+// The chunks of these indices (or of the first elements of pairs), sorted, each once: a
+// sorted vector rather than a std::set, whose node per row cost a shuffled batch 256 allocations.
+template <class T, class F>
+std::vector<int64_t> distinct_chunks(const std::vector<T>& items, F&& chunk) {
+  std::vector<int64_t> out;
+  out.reserve(items.size());
+  for (const auto& item : items) {
+    out.push_back(chunk(item));
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 // The live counts (2 bytes per chunk) as cumulative row counts, read once per (inc, gen).
@@ -166,8 +180,8 @@ std::optional<std::vector<int64_t>> BatchRead::live_indices(const std::vector<in
     return std::nullopt;
   }
   const auto& cumulative = m_cache->cumulative;
-  std::set<int64_t> chunks;
   std::vector<std::pair<int64_t, int64_t>> where;  // (chunk, rank)
+  where.reserve(positions.size());
   for (const auto p : positions) {
     const auto c =
         static_cast<int64_t>(std::upper_bound(cumulative.begin(), cumulative.end(), p) - cumulative.begin()) - 1;
@@ -176,8 +190,8 @@ std::optional<std::vector<int64_t>> BatchRead::live_indices(const std::vector<in
       return std::nullopt;  // beyond the live rows: a stale head
     }
     where.emplace_back(c, p - cumulative[static_cast<size_t>(c)]);
-    chunks.insert(c);
   }
+  const auto chunks = distinct_chunks(where, [](const auto& w) { return w.first; });
   if (!need_tables(chunks)) {
     return std::nullopt;
   }
@@ -206,11 +220,7 @@ std::optional<std::vector<int64_t>> BatchRead::indices_of(const std::vector<int6
   if (m_head.rows != m_head.next_index) {
     return live_indices(positions);
   }
-  std::set<int64_t> chunks;
-  for (const auto idx : positions) {
-    chunks.insert(chunk_of(idx));
-  }
-  if (!need_tables(chunks)) {
+  if (!need_tables(distinct_chunks(positions, [](int64_t idx) { return chunk_of(idx); }))) {
     return std::nullopt;
   }
   return positions;
@@ -221,6 +231,7 @@ std::optional<std::vector<int64_t>> BatchRead::indices_of(const std::vector<int6
 std::vector<Run> BatchRead::runs_of(const std::vector<int64_t>& indices) const {
   std::vector<Run> runs;
   const size_t n = indices.size();
+  runs.reserve(n);
   for (size_t i = 0; i < n;) {
     size_t e = i + 1;
     while (e < n && indices[e] == indices[e - 1] + 1 && chunk_of(indices[e]) == chunk_of(indices[i])) {
