@@ -2,7 +2,9 @@
 // `vstash batch`: training batches (data, labels, ids) from a dataset. One batch into an
 // NPY/HDF5 file, or with --stream a whole epoch (or one rank's shard of it) as a sequence of
 // batch files or as an NPY stream on stdout, prefetched by --workers threads.
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <array>
@@ -231,11 +233,30 @@ training::LoaderOptions stream_loader_options(const BatchOptions& opt, const std
   return lo;
 }
 
+// A pipe on stdout holds 1 MiB instead of Linux's default 64 KiB (best effort, never smaller):
+// a batch of 256 x 128 float32 is 128 KiB, so with the default every batch took several
+// wake-ups of writer and reader; a 1M-row epoch through `| cat` went about 2x faster.
+void widen_stdout_pipe() {
+  constexpr int k_pipe_bytes = 1 << 20;
+  struct stat st {};
+  if (::fstat(STDOUT_FILENO, &st) != 0 || !S_ISFIFO(st.st_mode)) {
+    return;
+  }
+  const int now = ::fcntl(STDOUT_FILENO, F_GETPIPE_SZ);
+  if (now >= 0 && now < k_pipe_bytes) {
+    (void)::fcntl(STDOUT_FILENO, F_SETPIPE_SZ, k_pipe_bytes);  // refused above pipe-max-size: keep it
+  }
+}
+
 // The NPY documents of streamed batches on stdout: data then labels in one writev per batch,
 // each header made once per shape (every batch but the last has the same shape).
 class NpyStreamOut {
  public:
   void write(const backends::RowBatch& batch) {
+    if (!m_widened) {
+      widen_stdout_pipe();
+      m_widened = true;
+    }
     std::array<iovec, 4> iov{};
     size_t n = 0;
     add(m_data, batch.data, iov, n);
@@ -282,6 +303,7 @@ class NpyStreamOut {
 
   Header m_data;
   Header m_labels;
+  bool m_widened = false;
 };
 
 // A whole epoch (or shard) through the prefetching data loader.

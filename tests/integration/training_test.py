@@ -208,6 +208,25 @@ class ShardedStreaming(unittest.TestCase):
         self.assertEqual(bad.returncode, 2)
         self.assertIn("--workers", bad.stderr.decode())
 
+    def test_stream_widens_the_pipe_it_writes_to(self):
+        # A 128 KiB batch through Linux's default 64 KiB pipe costs several wake-ups of both
+        # ends: the stream asks for 1 MiB (not above fs.pipe-max-size; never smaller).
+        import fcntl
+        F_GETPIPE_SZ, F_SETPIPE_SZ = 1032, 1031
+        with open("/proc/sys/fs/pipe-max-size") as f:
+            want = max(65536, min(1 << 20, int(f.read())))
+        r, w = os.pipe()
+        fcntl.fcntl(w, F_SETPIPE_SZ, 65536)
+        p = subprocess.Popen(STORE.cmd("batch", "--stream", "--size", 16, "--shuffle", "-o", "-"),
+                             stdout=w, stderr=subprocess.DEVNULL)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            raw = f.read()
+            size = fcntl.fcntl(f.fileno(), F_GETPIPE_SZ)
+        self.assertEqual(p.wait(timeout=300), 0)
+        self.assertEqual(sum(len(d) for d, _ in read_npy_stream(raw)), ROWS)
+        self.assertEqual(size, want)
+
     def test_batch_files_and_resume(self):
         pattern = STORE.path("files/b{}.npy")
         os.makedirs(os.path.dirname(pattern), exist_ok=True)
