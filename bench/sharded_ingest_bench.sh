@@ -12,6 +12,8 @@
 # Environment: BENCH_SIZES (default "100000x128 1000000x128"), BENCH_WORLD (4), BENCH_REPEAT (5),
 # VSTASH_TEST_STATE / VSTASH_TEST_PG_PORT (default build/bench-pg, 55432): a server started
 # there by tests/servers/postgres.sh is reused, otherwise one is started and stopped at the end.
+# BENCH_WRITERS=N passes --writers N to every process on both sides (default: the store's
+# choice, 2 connections per process for pgvector, so four ranks hold 8 COPY backends).
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for the runs.
 # BENCH_PROFILE=1 also says what limits each load (the medians are unchanged): the client CPU
 # seconds of each process (user + sys, /usr/bin/time), the server's CPU seconds (its backends,
@@ -28,6 +30,8 @@ py=/usr/bin/python3
 sizes=${BENCH_SIZES:-100000x128 1000000x128}
 world=${BENCH_WORLD:-4}
 repeat=${BENCH_REPEAT:-5}
+writers=()
+[[ -n ${BENCH_WRITERS:-} ]] && writers=(--writers "$BENCH_WRITERS")
 export VSTASH_TEST_STATE=${VSTASH_TEST_STATE:-$root/build/bench-pg}
 export VSTASH_TEST_PG_PORT=${VSTASH_TEST_PG_PORT:-55432}
 server=$root/tests/servers/postgres.sh
@@ -110,7 +114,7 @@ run_one() {  # prints the seconds of one process
   local t0 t1
   start_profile
   t0=$(now)
-  timed one "$vstash" --dataset one ingest "$1" --no-index >/dev/null
+  timed one "$vstash" --dataset one ingest "$1" --no-index "${writers[@]}" >/dev/null
   t1=$(now)
   end_profile one "$(echo "$t1 - $t0" | bc -l)"
   check_rows one "$2"
@@ -122,7 +126,7 @@ run_ranks() {  # prints the seconds until the last of $world ranks is done
   start_profile
   t0=$(now)
   for ((r = 0; r < world; r++)); do
-    timed "rank$r" "$vstash" --dataset ranks ingest "$1" --no-index --rank "$r" --world-size "$world" >/dev/null &
+    timed "rank$r" "$vstash" --dataset ranks ingest "$1" --no-index --rank "$r" --world-size "$world" "${writers[@]}" >/dev/null &
     pids+=($!)
   done
   for r in "${pids[@]}"; do wait "$r"; done
@@ -132,7 +136,7 @@ run_ranks() {  # prints the seconds until the last of $world ranks is done
   echo "$t1 - $t0" | bc -l
 }
 
-echo "sharded ingest into pgvector: $world ranks at once vs one process, $(nproc) cores, $repeat rounds (medians)"
+echo "sharded ingest into pgvector: $world ranks at once vs one process, $(nproc) cores, $repeat rounds (medians), writers per process: ${BENCH_WRITERS:-default}"
 printf '%-12s %14s %14s %8s\n' "rows x dim" "one rows/s" "ranks rows/s" "ratio"
 for size in $sizes; do
   rows=${size%x*}
