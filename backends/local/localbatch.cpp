@@ -14,6 +14,13 @@ namespace vstash::backends::local {
 
 namespace {
 
+// A slot a committed row names must lie inside the dataset's slots and the mapping.
+void check_slot(const std::string& dataset, int64_t slot, int64_t slots, const SegmentMap* segment) {
+  if (slot < 0 || slot >= slots || !segment || slot >= segment->slots()) {
+    throw Error(fmt::format("dataset \"{}\": row names slot {} of {}: store is corrupt", dataset, slot, slots));
+  }
+}
+
 // Records gathered from one mapping: a bounds check and one or two memcpy per row, the
 // record a few rows ahead prefetched (a shuffled gather misses the cache on every row).
 class LocalSampleReader final : public SampleReader {
@@ -45,9 +52,7 @@ class LocalSampleReader final : public SampleReader {
         throw UsageError(fmt::format("dataset \"{}\": position {} is out of range ({} rows)", m_name, p, m_rows));
       }
       const int64_t slot = slot_of(p);
-      if (slot < 0 || slot >= m_slots || slot >= m_segment->slots()) {
-        throw Error(fmt::format("dataset \"{}\": row names slot {} of {}: store is corrupt", m_name, slot, m_slots));
-      }
+      check_slot(m_name, slot, m_slots, m_segment.get());
       const std::byte* r = m_segment->record(slot);
       std::memcpy(data + i * m_sample_bytes, r, m_sample_bytes);
       if (labels != nullptr && m_label_bytes > 0) {
@@ -84,10 +89,7 @@ void BatchBuilder::reserve(size_t n) {
 }
 
 void BatchBuilder::add_record(int64_t slot) {
-  if (slot < 0 || slot >= m_ds.slots || !m_segment) {
-    throw Error(
-        fmt::format("dataset \"{}\": row names slot {} of {}: store is corrupt", m_ds.spec.name, slot, m_ds.slots));
-  }
+  check_slot(m_ds.spec.name, slot, m_ds.slots, m_segment);
   const std::byte* p = m_segment->record(slot);
   m_data.insert(m_data.end(), p, p + m_sample_bytes);
   m_labels.insert(m_labels.end(), p + m_sample_bytes, p + m_sample_bytes + m_label_bytes);
